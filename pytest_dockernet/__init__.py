@@ -1,0 +1,37 @@
+"""pytest-dockernet: isolated Docker networks for tests, with reachability, DNS and isolation assertions."""
+
+import pytest
+
+pytest.register_assert_rewrite("pytest_dockernet.assertions")
+
+from .assertions import (  # noqa: E402
+    ReachabilityMatrix,
+    assert_isolated,
+    assert_not_resolves,
+    assert_reachable,
+    assert_resolves,
+    assert_unreachable,
+    reachability,
+)
+from .identity import RunIdentity  # noqa: E402
+from .image import ImageUnavailable  # noqa: E402
+from .topology import Container, DockernetError, DriverUnavailable, Network, Topology  # noqa: E402
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "Container",
+    "DockernetError",
+    "DriverUnavailable",
+    "ImageUnavailable",
+    "Network",
+    "ReachabilityMatrix",
+    "RunIdentity",
+    "Topology",
+    "assert_isolated",
+    "assert_not_resolves",
+    "assert_reachable",
+    "assert_resolves",
+    "assert_unreachable",
+    "reachability",
+]

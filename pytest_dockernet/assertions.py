@@ -1,0 +1,337 @@
+"""Assertion helpers: reachability, name resolution and isolation, seen from a container.
+
+Each failure message says what was probed, from where, with which command and output,
+and shows the whole topology.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Union
+
+import tenacity
+
+from . import probes
+from .probes import ProbeResult
+from .topology import Container, Network, Topology
+
+Target = Union[Container, str]
+
+__all__ = [
+    "assert_reachable",
+    "assert_unreachable",
+    "assert_resolves",
+    "assert_not_resolves",
+    "assert_isolated",
+    "reachability",
+    "ReachabilityMatrix",
+]
+
+
+def _source(src: object, argument: str = "src") -> Container:
+    if not isinstance(src, Container):
+        raise TypeError(
+            f"{argument} must be a Container from dockernet.container() (probes run in its "
+            f"network namespace), got {src!r}"
+        )
+    return src
+
+
+def _addresses(src: Container, dst: Target) -> tuple[str, list[str]]:
+    """How ``dst`` is named in messages, and the addresses ``src`` would use for it.
+
+    A container is reached at its addresses on the networks it shares with ``src`` (all of
+    its addresses when it shares none, so that isolation is checked against real ones); a
+    container in the host's namespace at the gateways of ``src``'s networks.
+    """
+    if isinstance(dst, str):
+        if not dst:
+            raise ValueError("dst is an empty string: give a container, a name or an IP address")
+        return dst, [dst]
+    if not isinstance(dst, Container):
+        raise TypeError(f"dst must be a Container, a DNS name or an IP address, got {dst!r}")
+    if dst.network_mode == "host":
+        if src.network_mode == "host":
+            return dst.name, ["127.0.0.1"]
+        gateways = [e.network.gateway for e in src.endpoints.values() if e.network and e.network.gateway]
+        return dst.name, gateways
+    shared = [e.ip for name, e in dst.endpoints.items() if name in src.endpoints and e.ip]
+    every = [e.ip for e in dst.endpoints.values() if e.ip]
+    return dst.name, shared or every
+
+
+def _how(port: int | None) -> str:
+    return "by ICMP echo" if port is None else f"on TCP port {port}"
+
+
+def _fail(summary: str, results: Sequence[ProbeResult], topology: Topology) -> None:
+    __tracebackhide__ = True
+    details = "\n".join(r.describe() for r in results)
+    raise AssertionError(f"{summary}\n{details}\n{topology.describe()}")
+
+
+def _check_port(port: object) -> int | None:
+    if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536):
+        raise ValueError(f"port={port!r} is not a TCP port number (1-65535), or None for ICMP")
+    return port
+
+
+def _check_timeout(timeout: object) -> float:
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+        raise ValueError(f"timeout={timeout!r} must be a positive number of seconds")
+    return float(timeout)
+
+
+def _retry_until(timeout: float, attempt, done) -> tuple[object, int]:
+    """Call ``attempt`` until ``done(result)`` or ``timeout``; (last result, attempts)."""
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(timeout),
+        wait=tenacity.wait_fixed(0.2),
+        retry=tenacity.retry_if_result(lambda r: not done(r)),
+        retry_error_callback=lambda state: state.outcome.result(),
+    )
+    result = retrying(attempt)
+    return result, retrying.statistics.get("attempt_number", 1)
+
+
+def assert_reachable(src: Container, dst: Target, *, port: int | None = None, timeout: float = 5.0) -> None:
+    """``dst`` answers ICMP echo (``port=None``) or accepts TCP on ``port``, from ``src``'s
+    network namespace, within ``timeout`` seconds (retried: DNS and servers come up late)."""
+    __tracebackhide__ = True
+    src = _source(src)
+    port, timeout = _check_port(port), _check_timeout(timeout)
+    label, addresses = _addresses(src, dst)
+    if not addresses:
+        raise ValueError(f"dst {label!r} has no address that {src.name!r} could use")
+    script = " || ".join(probes.connect_command(a, port, 1) for a in addresses)
+    result, attempts = _retry_until(timeout, lambda: probes.run(src, script), lambda r: r.ok)
+    if not result.ok:
+        _fail(
+            f"{src.name} did not reach {label} ({', '.join(addresses)}) {_how(port)} "
+            f"within {timeout:g} s ({attempts} attempts)",
+            [result],
+            src.topology,
+        )
+
+
+def assert_unreachable(src: Container, dst: Target, *, port: int | None = None, timeout: float = 2.0) -> None:
+    """``dst`` neither answers ICMP echo nor accepts TCP on ``port`` from ``src``: one
+    attempt per address, all at once, each waiting ``timeout`` seconds for an answer."""
+    __tracebackhide__ = True
+    src = _source(src)
+    port, timeout = _check_port(port), _check_timeout(timeout)
+    label, addresses = _addresses(src, dst)
+    if not addresses:
+        return  # nothing src could even address
+    commands = [probes.connect_command(a, port, timeout) for a in addresses]
+    answered = [cmd for cmd, ok in zip(commands, probes.run_many(src, commands)) if ok]
+    if answered:
+        result = probes.run(src, answered[0])  # again, for its output
+        _fail(
+            f"{src.name} reached {label} ({', '.join(addresses)}) {_how(port)}, expected it not to",
+            [result],
+            src.topology,
+        )
+
+
+def _expected_addresses(src: Container, to: Target | Iterable[Target]) -> set[str]:
+    items = [to] if isinstance(to, (Container, str)) else list(to)
+    expected: set[str] = set()
+    for item in items:
+        if isinstance(item, str):
+            try:
+                expected.add(str(ipaddress.ip_address(item)))
+            except ValueError:
+                raise ValueError(f"to={item!r} is neither a Container nor an IP address") from None
+        else:
+            expected.update(_addresses(src, item)[1])
+    return expected
+
+
+def _resolve(src: Container, name: str) -> tuple[ProbeResult, list[str]]:
+    result = probes.run(src, probes.resolve_command(name))
+    return result, probes.parse_addresses(result.output)
+
+
+def assert_resolves(
+    src: Container, name: str, *, to: Target | Iterable[Target] | None = None, timeout: float = 5.0
+) -> None:
+    """``name`` resolves from ``src`` (hosts file, then DNS, as getaddrinfo does); with ``to``
+    (a Container, an IP, or a list of them) to exactly those addresses."""
+    __tracebackhide__ = True
+    src = _source(src)
+    timeout = _check_timeout(timeout)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name={name!r} must be a non-empty host name")
+    expected = None if to is None else _expected_addresses(src, to)
+    v6 = expected is not None and any(":" in a for a in expected)
+
+    def matches(outcome) -> bool:
+        got = {a for a in outcome[1] if v6 or ":" not in a}
+        return bool(got) if expected is None else got == expected
+
+    (result, got), attempts = _retry_until(timeout, lambda: _resolve(src, name), matches)
+    if not matches((result, got)):
+        wanted = "to resolve" if expected is None else f"to resolve to {', '.join(sorted(expected))}"
+        _fail(
+            f"expected {name!r} {wanted} from {src.name} within {timeout:g} s; "
+            f"it resolved to {', '.join(got) or 'nothing'} ({attempts} attempts)",
+            [result],
+            src.topology,
+        )
+
+
+def assert_not_resolves(src: Container, name: str, *, timeout: float = 2.0) -> None:
+    """``name`` does not resolve from ``src`` (allowing ``timeout`` seconds for a record
+    that was just removed, e.g. after a disconnect, to disappear)."""
+    __tracebackhide__ = True
+    src = _source(src)
+    timeout = _check_timeout(timeout)
+    (result, got), attempts = _retry_until(timeout, lambda: _resolve(src, name), lambda r: not r[1])
+    if got:
+        _fail(f"expected {name!r} not to resolve from {src.name}; it resolved to {', '.join(got)}", [result], src.topology)
+
+
+class ReachabilityMatrix:
+    """Who reaches whom: ``matrix[src, dst]`` is a bool; ``str(matrix)`` draws the grid."""
+
+    def __init__(self, sources: list[Container], targets: list[tuple[str, object]], cells: dict, port: int | None):
+        self.sources = sources
+        self.targets = targets  # (label, key) pairs
+        self.port = port
+        self._cells = cells  # (source name, target label) -> bool
+
+    @staticmethod
+    def _label(item: object) -> str:
+        return item.name if isinstance(item, (Container, Network)) else str(item)
+
+    def __getitem__(self, pair: tuple[object, object]) -> bool:
+        src, dst = pair
+        return self._cells[self._label(src), self._label(dst)]
+
+    def items(self):
+        return self._cells.items()
+
+    def reachable(self) -> list[tuple[str, str]]:
+        return [pair for pair, ok in self._cells.items() if ok]
+
+    def unreachable(self) -> list[tuple[str, str]]:
+        return [pair for pair, ok in self._cells.items() if not ok]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ReachabilityMatrix):
+            return self._cells == other._cells
+        if isinstance(other, dict):
+            return self._cells == other
+        return NotImplemented
+
+    def __str__(self) -> str:
+        columns = [label for label, _ in self.targets]
+        first = max([len("from \\ to"), *(len(s.name) for s in self.sources)])
+        widths = [max(len(c), 3) for c in columns]
+        how = "ICMP" if self.port is None else f"TCP {self.port}"
+        lines = [f"reachability ({how}):", "  " + "from \\ to".ljust(first) + "  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+        for s in self.sources:
+            cells = []
+            for c, w in zip(columns, widths):
+                value = self._cells.get((s.name, c))
+                cells.append(("-" if value is None else "yes" if value else "no").ljust(w))
+            lines.append("  " + s.name.ljust(first) + "  " + "  ".join(cells))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<ReachabilityMatrix {len(self.sources)}x{len(self.targets)}>"
+
+
+def _probe_matrix(plan: dict[Container, list[tuple[str, list[str]]]], port: int | None, timeout: float) -> dict:
+    """For each source, one exec probing all its targets at once; sources in parallel."""
+
+    def probe_source(src: Container) -> dict:
+        targets = plan[src]
+        commands, owners = [], []
+        for label, addresses in targets:
+            for a in addresses:
+                commands.append(probes.connect_command(a, port, timeout))
+                owners.append(label)
+        results = probes.run_many(src, commands)
+        cells = {(src.name, label): False for label, _ in targets}
+        for label, ok in zip(owners, results):
+            if ok:
+                cells[src.name, label] = True
+        return cells
+
+    cells: dict = {}
+    sources = [s for s in plan if plan[s]]
+    if sources:
+        with ThreadPoolExecutor(max_workers=min(8, len(sources))) as pool:
+            for part in pool.map(probe_source, sources):
+                cells.update(part)
+    return cells
+
+
+def reachability(
+    sources: Iterable[Container], targets: Iterable[Target], *, port: int | None = None, timeout: float = 1.0
+) -> ReachabilityMatrix:
+    """Probe every source against every target (one exec per source, sources in parallel).
+
+    A container is never probed against itself (its cell is absent).
+    """
+    sources = [_source(s, "sources") for s in sources]
+    targets = list(targets)
+    port, timeout = _check_port(port), _check_timeout(timeout)
+    labels = [ReachabilityMatrix._label(t) for t in targets]
+    plan = {src: [_addresses(src, t) for t in targets if t is not src] for src in sources}
+    cells = _probe_matrix(plan, port, timeout)
+    return ReachabilityMatrix(sources, list(zip(labels, targets)), cells, port)
+
+
+def _members(side: object, argument: str) -> tuple[list[Container], Network | None]:
+    if isinstance(side, Network):
+        return side.containers, side
+    if isinstance(side, Container):
+        return [side], None
+    members = list(side)  # type: ignore[call-overload]
+    for m in members:
+        _source(m, argument)
+    return members, None
+
+
+def assert_isolated(a: Network | Iterable[Container], b: Network | Iterable[Container], *, timeout: float = 1.0) -> None:
+    """No container of ``a`` reaches (ICMP) any container of ``b``, nor the other way round.
+
+    ``a`` and ``b`` are networks (their containers, probed at their addresses on that
+    network) or lists of containers.
+    """
+    __tracebackhide__ = True
+    timeout = _check_timeout(timeout)
+    side_a, net_a = _members(a, "a")
+    side_b, net_b = _members(b, "b")
+    if not side_a or not side_b:
+        empty = "a" if not side_a else "b"
+        raise ValueError(f"{empty} has no containers: nothing to check isolation between")
+
+    def plan(sources: list[Container], targets: list[Container], net: Network | None) -> dict:
+        return {
+            src: [
+                (t.name, [t.endpoints[net.docker_name].ip] if net else _addresses(src, t)[1])
+                for t in targets
+                if t is not src
+            ]
+            for src in sources
+        }
+
+    forward = _probe_matrix(plan(side_a, side_b, net_b), None, timeout)
+    backward = _probe_matrix(plan(side_b, side_a, net_a), None, timeout)
+    leaks = [f"{s} -> {d}" for (s, d), ok in {**forward, **backward}.items() if ok]
+    if leaks:
+        name = lambda side, net: net.name if net else "[" + ", ".join(c.name for c in side) + "]"  # noqa: E731
+        matrix_ab = ReachabilityMatrix(side_a, [(t.name, t) for t in side_b], forward, None)
+        matrix_ba = ReachabilityMatrix(side_b, [(t.name, t) for t in side_a], backward, None)
+        topology = (side_a + side_b)[0].topology
+        raise AssertionError(
+            f"expected {name(side_a, net_a)} and {name(side_b, net_b)} to be isolated, "
+            f"but {', '.join(leaks)} answered ICMP echo\n{matrix_ab}\n{matrix_ba}\n{topology.describe()}"
+        )
+

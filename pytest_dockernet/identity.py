@@ -1,0 +1,93 @@
+"""Who owns a Docker resource: the labels every resource carries, and whether its owner lives.
+
+A run is one Python process (one pytest process, one xdist worker). Its resources are
+labelled with a random run id plus enough about the process (host, boot, pid, start
+time) for a later run to tell, without asking anyone, whether the owner is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+PREFIX = "pytest-dockernet"
+SESSION = f"{PREFIX}.session"
+TOPOLOGY = f"{PREFIX}.topology"
+ROLE = f"{PREFIX}.role"
+NAME = f"{PREFIX}.name"
+HOST = f"{PREFIX}.host"
+BOOT = f"{PREFIX}.boot"
+PID = f"{PREFIX}.pid"
+STARTED = f"{PREFIX}.started"
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _boot_id() -> str:
+    return _read("/proc/sys/kernel/random/boot_id")
+
+
+def _start_time(pid: int) -> str:
+    """The process start time in clock ticks since boot ('' where /proc is missing).
+
+    Together with the boot id it tells a live owner from a new process that reuses its pid.
+    """
+    stat = _read(f"/proc/{pid}/stat")
+    # The command name (field 2) may hold spaces and parentheses; fields after it don't.
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else ""
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """The labels that say which process made a resource."""
+
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    pid: int = field(default_factory=os.getpid)
+    host: str = field(default_factory=socket.gethostname)
+    boot: str = field(default_factory=_boot_id)
+
+    @property
+    def started(self) -> str:
+        return _start_time(self.pid)
+
+    def labels(self) -> dict[str, str]:
+        return {
+            SESSION: self.run_id,
+            HOST: self.host,
+            BOOT: self.boot,
+            PID: str(self.pid),
+            STARTED: self.started,
+        }
+
+    def owner_is_gone(self, labels: dict[str, str]) -> bool:
+        """Whether the process that made a resource with these labels has ended.
+
+        Only resources made on this host can be judged; anything else is presumed alive.
+        """
+        if labels.get(HOST) != self.host:
+            return False
+        if labels.get(SESSION) == self.run_id:
+            return False
+        if labels.get(BOOT) and self.boot and labels[BOOT] != self.boot:
+            return True
+        try:
+            pid = int(labels.get(PID, ""))
+        except ValueError:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass  # someone else's live process
+        started = labels.get(STARTED)
+        return bool(started) and started != _start_time(pid)

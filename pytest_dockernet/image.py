@@ -1,0 +1,145 @@
+"""The probe image: the configured one when the engine has it or can pull it, else one
+built here ``FROM scratch`` around a static busybox binary (air-gapped CI, no registry)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import struct
+import tarfile
+from dataclasses import dataclass
+
+import docker.errors
+import docker.utils
+
+DEFAULT_IMAGE = "busybox:stable"
+LOCAL_REPOSITORY = "pytest-dockernet/busybox"
+DOCKERFILE = b"""FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+LABEL pytest-dockernet.image=busybox
+"""
+
+
+class ImageUnavailable(Exception):
+    """Neither the probe image nor a static busybox to build one from is at hand."""
+
+
+@dataclass(frozen=True)
+class ProbeImage:
+    name: str  # what containers are created from
+    built_from: str | None = None  # the busybox binary, when built here
+    requested: str = DEFAULT_IMAGE
+    pull_error: str = ""
+
+    def describe(self) -> str:
+        if self.built_from is None:
+            return f"probe image {self.name}"
+        return (
+            f"{self.requested} is not on the engine and could not be pulled; "
+            f"using {self.name}, built FROM scratch around {self.built_from}"
+        )
+
+
+def is_static_elf(path: str) -> bool:
+    """True for an ELF executable without a program interpreter (statically linked)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+            if len(head) < 64 or head[:4] != b"\x7fELF":
+                return False
+            is64, little = head[4] == 2, head[5] == 1
+            end = "<" if little else ">"
+            if is64:
+                phoff, = struct.unpack_from(end + "Q", head, 32)
+                phentsize, phnum = struct.unpack_from(end + "HH", head, 54)
+            else:
+                phoff, = struct.unpack_from(end + "I", head, 28)
+                phentsize, phnum = struct.unpack_from(end + "HH", head, 42)
+            f.seek(phoff)
+            table = f.read(phentsize * phnum)
+    except OSError:
+        return False
+    PT_INTERP = 3
+    return all(
+        struct.unpack_from(end + "I", table, i * phentsize)[0] != PT_INTERP for i in range(phnum)
+    )
+
+
+def find_busybox(explicit: str | None) -> tuple[str | None, str]:
+    """The static busybox to build from, and why there is none when there isn't."""
+    if explicit:
+        if not os.path.isfile(explicit):
+            return None, f"--dockernet-busybox {explicit}: no such file"
+        if not is_static_elf(explicit):
+            return None, f"--dockernet-busybox {explicit}: not a statically linked executable"
+        return explicit, ""
+    found = shutil.which("busybox")
+    if found is None:
+        return None, "no busybox on PATH"
+    if not is_static_elf(os.path.realpath(found)):
+        return None, f"the busybox on PATH ({found}) is not statically linked"
+    return found, ""
+
+
+def _image_exists(client: docker.DockerClient, name: str) -> bool:
+    try:
+        client.api.inspect_image(name)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def ensure_image(client: docker.DockerClient, name: str) -> None:
+    """Make ``name`` present on the engine, pulling it if need be.
+
+    Raises ValueError naming the image when it is neither there nor pullable.
+    """
+    if _image_exists(client, name):
+        return
+    repository, tag = docker.utils.parse_repository_tag(name)
+    try:
+        client.api.pull(repository, tag=tag or "latest")
+    except docker.errors.APIError as exc:
+        raise ValueError(
+            f"image {name!r} is not on the engine and could not be pulled: {exc.explanation or exc}"
+        ) from None
+
+
+def _build(client: docker.DockerClient, busybox: str, tag: str) -> None:
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(DOCKERFILE)
+        tar.addfile(info, io.BytesIO(DOCKERFILE))
+        tar.add(busybox, arcname="busybox")
+    context.seek(0)
+    client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True)
+
+
+def resolve_probe_image(
+    client: docker.DockerClient, requested: str = DEFAULT_IMAGE, busybox: str | None = None
+) -> ProbeImage:
+    """The image probes and default containers run: ``requested`` if present or pullable,
+    else a local build from a static busybox (reused across runs: its tag is the binary's hash)."""
+    try:
+        ensure_image(client, requested)
+        return ProbeImage(requested, requested=requested)
+    except ValueError as exc:
+        pull_error = str(exc)
+    binary, why_not = find_busybox(busybox)
+    if binary is None:
+        raise ImageUnavailable(
+            f"{pull_error}\nNo image could be built instead: {why_not}.\n"
+            "Either make the image available (docker pull / docker load it, or name another "
+            "one with --dockernet-image), or install a statically linked busybox (Debian: "
+            "busybox-static) and point --dockernet-busybox at it."
+        )
+    with open(binary, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    tag = f"{LOCAL_REPOSITORY}:{digest}"
+    if not _image_exists(client, tag):
+        _build(client, binary, tag)
+    return ProbeImage(tag, built_from=binary, requested=requested, pull_error=pull_error)

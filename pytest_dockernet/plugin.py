@@ -1,0 +1,342 @@
+"""pytest glue: options, the ``dockernet`` marker, fixtures, and the terminal summary."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+
+import docker
+import pytest
+
+from . import hooks
+from .identity import RunIdentity
+from .image import DEFAULT_IMAGE, ImageUnavailable, ProbeImage, resolve_probe_image
+from .reaper import Pruned, prune
+from .subnets import DEFAULT_POOL, SubnetAllocator, parse_pool
+from .topology import DRIVERS, DNS_MODES, Topology, engine_subnets
+
+FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
+DOCKER_FIXTURES = (*FACTORY_FIXTURES, "docker_client")
+MARKER_KWARGS = ("driver", "drivers")
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hooks)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dockernet", "Docker network tests (pytest-dockernet)")
+
+    def option(name: str, help: str, *, flag: bool = False, default: str = "", shown: str = "", metavar: str = ""):
+        dest = "dockernet_" + name.replace("-", "_")
+        if flag:
+            group.addoption(f"--dockernet-{name}", action="store_true", default=None, dest=dest, help=help)
+            parser.addini(dest, help, type="bool", default=False)
+        else:
+            help = f"{help} (default: {shown or default})"
+            group.addoption(f"--dockernet-{name}", default=None, dest=dest, metavar=metavar, help=help)
+            parser.addini(dest, help, default=default)
+
+    option("image", "image for probes and default containers; built from a static busybox when "
+           "it is neither present nor pullable", default=DEFAULT_IMAGE, metavar="IMAGE")
+    option("busybox", "static busybox binary to build the probe image from", shown="the busybox on PATH",
+           metavar="PATH")
+    option("require", "error instead of skipping dockernet tests when Docker is unavailable", flag=True)
+    option("dns", "'hermetic': names no container provides fail at once inside the engine; "
+           "'host': Docker forwards them to the host's resolvers", default="hermetic", metavar="MODE")
+    option("keep", "after a failure, keep that test's networks and containers and say how to remove them",
+           flag=True)
+    option("prune", "remove resources left by dead (killed) runs, report them, and exit", flag=True)
+    option("subnet-pool", "private range the networks' subnets come from, as CIDR or CIDR:PREFIXLEN",
+           default=f"{DEFAULT_POOL}:24", metavar="CIDR")
+
+
+@dataclass
+class Settings:
+    image: str
+    busybox: str | None
+    require: bool
+    dns: str
+    keep: bool
+    prune: bool
+    subnet_pool: str
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Settings:
+        def get(name: str):
+            value = config.getoption("dockernet_" + name)
+            return config.getini("dockernet_" + name) if value is None else value
+
+        busybox = get("busybox")
+        settings = cls(
+            image=get("image").strip(),
+            busybox=busybox or None,
+            require=bool(get("require")),
+            dns=get("dns").strip(),
+            keep=bool(get("keep")),
+            prune=bool(get("prune")),
+            subnet_pool=get("subnet_pool").strip(),
+        )
+        if settings.dns not in DNS_MODES:
+            raise pytest.UsageError(f"--dockernet-dns={settings.dns!r}: use one of {', '.join(DNS_MODES)}")
+        if not settings.image:
+            raise pytest.UsageError("--dockernet-image is empty: name an image such as busybox:stable")
+        try:
+            parse_pool(settings.subnet_pool)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--dockernet-subnet-pool: {exc}") from None
+        return settings
+
+
+@dataclass
+class State:
+    """Per-process plugin state (``config.stash[STATE]``)."""
+
+    settings: Settings
+    identity: RunIdentity = field(default_factory=RunIdentity)
+    worker: str | None = None  # the xdist worker id, in a worker
+    _client: docker.DockerClient | None = None
+    _client_error: str | None = None
+    _image: ProbeImage | None = None
+    _image_error: str | None = None
+    allocator: SubnetAllocator | None = None
+    pruned: Pruned | None = None
+    kept: list[str] = field(default_factory=list)
+    live: set[Topology] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def client(self) -> docker.DockerClient:
+        """The engine's client; raises DockerUnavailable (once probed, remembered)."""
+        with self.lock:
+            if self._client is None and self._client_error is None:
+                host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock (the default)"
+                try:
+                    client = docker.from_env()
+                    client.ping()
+                except Exception as exc:  # the SDK raises many kinds; all mean "no engine"
+                    self._client_error = f"Docker is not available at {host}: {exc}"
+                else:
+                    self._client = client
+                    self._start(client)
+            if self._client_error is not None:
+                raise DockerUnavailable(self._client_error)
+            return self._client
+
+    def _start(self, client: docker.DockerClient) -> None:
+        if self.worker in (None, "gw0"):  # one prune per run, not one per xdist worker
+            self.pruned = prune(client, self.identity)
+        pool, prefix = parse_pool(self.settings.subnet_pool)
+        self.allocator = SubnetAllocator(str(pool), prefix, taken=engine_subnets(client))
+
+    def probe_image(self) -> str:
+        client = self.client()
+        with self.lock:
+            if self._image is None and self._image_error is None:
+                try:
+                    self._image = resolve_probe_image(client, self.settings.image, self.settings.busybox)
+                except ImageUnavailable as exc:
+                    self._image_error = f"dockernet: no probe image.\n{exc}"
+            if self._image_error is not None:
+                raise ImageUnavailable(self._image_error)
+            return self._image.name
+
+
+class DockerUnavailable(Exception):
+    pass
+
+
+STATE = pytest.StashKey[State]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "dockernet(driver=None, drivers=None): a test of Docker networks; driver= sets the default "
+        "network driver of the dockernet fixture, drivers=[...] runs the test once per driver",
+    )
+    state = State(Settings.from_config(config))
+    state.worker = getattr(config, "workerinput", {}).get("workerid")
+    config.stash[STATE] = state
+    _install_sigterm_handler(config)
+
+
+def _install_sigterm_handler(config: pytest.Config) -> None:
+    """SIGTERM (CI cancelling a job, ``timeout``) tears down like Ctrl-C instead of leaking."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    state = config.stash[STATE]
+    if not state.settings.prune:
+        return None
+    tw = config.get_terminal_writer()
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:
+        tw.line(f"dockernet: cannot prune: Docker is not available: {exc}", red=True)
+        return 1
+    tw.line(f"dockernet: {prune(client, state.identity).describe()}")
+    return 0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("dockernet") is None and set(getattr(item, "fixturenames", ())) & set(DOCKER_FIXTURES):
+            item.add_marker("dockernet")
+
+
+def _marker_kwargs(marker: pytest.Mark | None, where: str) -> dict:
+    if marker is None:
+        return {}
+    if marker.args:
+        pytest.fail(f"{where}: @pytest.mark.dockernet takes keyword arguments only (driver=, drivers=)", pytrace=False)
+    unknown = sorted(set(marker.kwargs) - set(MARKER_KWARGS))
+    if unknown:
+        pytest.fail(
+            f"{where}: @pytest.mark.dockernet got unknown arguments {unknown}; it takes driver= and drivers=",
+            pytrace=False,
+        )
+    for driver in [marker.kwargs.get("driver", "bridge"), *(marker.kwargs.get("drivers") or [])]:
+        if driver not in DRIVERS:
+            pytest.fail(f"{where}: @pytest.mark.dockernet driver {driver!r} is not one of {', '.join(DRIVERS)}", pytrace=False)
+    if "drivers" in marker.kwargs:
+        drivers = marker.kwargs["drivers"]
+        if isinstance(drivers, str) or not drivers:
+            pytest.fail(f"{where}: @pytest.mark.dockernet(drivers=...) takes a non-empty list such as ['bridge']", pytrace=False)
+        if "driver" in marker.kwargs:
+            pytest.fail(f"{where}: @pytest.mark.dockernet takes driver= or drivers=, not both", pytrace=False)
+    return dict(marker.kwargs)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    kwargs = _marker_kwargs(metafunc.definition.get_closest_marker("dockernet"), metafunc.definition.nodeid)
+    drivers = kwargs.get("drivers")
+    if not drivers:
+        return
+    if "dockernet" not in metafunc.fixturenames:
+        pytest.fail(
+            f"{metafunc.definition.nodeid}: @pytest.mark.dockernet(drivers=...) needs the test to use "
+            "the function-scoped dockernet fixture",
+            pytrace=False,
+        )
+    metafunc.parametrize("dockernet", list(drivers), indirect=True, ids=[str(d) for d in drivers])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("dockernet") is None:
+        return
+    _require_docker(item.config.stash[STATE])
+
+
+def _require_docker(state: State) -> docker.DockerClient:
+    try:
+        return state.client()
+    except DockerUnavailable as exc:
+        if state.settings.require:
+            pytest.fail(f"{exc} (--dockernet-require is set)", pytrace=False)
+        pytest.skip(f"{exc} (pass --dockernet-require to make this an error)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    if outcome.get_result().failed:
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, Topology):
+                value.failed = True
+
+
+@pytest.fixture(scope="session")
+def docker_client(pytestconfig: pytest.Config) -> docker.DockerClient:
+    """The session's Docker client, from the environment (``DOCKER_HOST`` etc.)."""
+    return _require_docker(pytestconfig.stash[STATE])
+
+
+def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClient):
+    state = request.config.stash[STATE]
+    marker = request.node.get_closest_marker("dockernet")
+    driver = getattr(request, "param", None) or _marker_kwargs(marker, request.node.nodeid).get("driver", "bridge")
+    if driver == "overlay":
+        pytest.skip("overlay networks need swarm support, which this release of pytest-dockernet does not have yet")
+    try:
+        image = state.probe_image()
+    except ImageUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    topology = Topology(
+        docker_client,
+        identity=state.identity,
+        image=image,
+        default_driver=driver,
+        dns=state.settings.dns,
+        allocator=state.allocator,
+        hooks=request.config.hook,
+        label=request.node.nodeid or "session",
+    )
+    state.live.add(topology)
+    try:
+        yield topology
+    finally:
+        keep = state.settings.keep and topology.failed
+        try:
+            topology.close(keep=keep)
+        finally:
+            state.live.discard(topology)
+        if keep:
+            state.kept.append(_kept_report(topology))
+
+
+def _kept_report(topology: Topology) -> str:
+    networks = [n.docker_name for n in topology.networks_list if n is not None and n.owned]
+    containers = [c.docker_name for c in topology.containers_list if c is not None]
+    return (
+        f"{topology.label}:\n"
+        f"  networks:   {' '.join(networks) or '-'}\n"
+        f"  containers: {' '.join(containers) or '-'}\n"
+        f"  remove with: {topology.removal_command()}"
+    )
+
+
+dockernet = pytest.fixture(name="dockernet")(_dockernet)
+dockernet_module = pytest.fixture(scope="module", name="dockernet_module")(_dockernet)
+dockernet_session = pytest.fixture(scope="session", name="dockernet_session")(_dockernet)
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    lines = []
+    if state._image is not None and state._image.built_from:
+        lines.append(state._image.describe())
+    if state.pruned:
+        lines.append(state.pruned.describe())
+    if state.kept:
+        lines.append("kept after failures (--dockernet-keep):")
+        lines.extend(state.kept)
+    if lines:
+        terminalreporter.write_sep("-", "dockernet")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    for topology in list(state.live):  # a teardown that never ran (e.g. an internal error)
+        topology.close()
+    if state._client is not None:
+        state._client.close()

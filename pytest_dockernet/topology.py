@@ -1,0 +1,835 @@
+"""Networks and containers a test asks for, and their removal: usable without pytest.
+
+    with Topology(docker.from_env()) as t:
+        db = t.container("db")
+        api = t.container("api")
+        t.assert_reachable(api, "db")
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import re
+import threading
+import warnings
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+import docker
+import docker.errors
+import tenacity
+
+from . import identity as lbl
+from .identity import RunIdentity
+from .image import ensure_image, resolve_probe_image
+from .subnets import SubnetAllocator
+
+DRIVERS = ("bridge", "host", "overlay")
+DNS_MODES = ("hermetic", "host")
+# Keeps a container of the probe image alive; `docker rm -f` kills it, so no signal handling.
+KEEPALIVE = ["tail", "-f", "/dev/null"]
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_topology_ids = itertools.count(1)
+
+
+class DockernetError(Exception):
+    """Something the engine did or refused that the caller could not have checked up front."""
+
+
+class DriverUnavailable(DockernetError):
+    """The engine (or this release of pytest-dockernet) cannot make networks of a driver."""
+
+
+class Hooks(Protocol):
+    """What a topology reports to; pytest's ``config.hook`` is one (see :mod:`.hooks`)."""
+
+    def pytest_dockernet_network_created(self, *, network: Network) -> None: ...
+    def pytest_dockernet_container_started(self, *, container: Container) -> None: ...
+    def pytest_dockernet_topology_teardown(self, *, factory: Topology) -> None: ...
+
+
+class _NoHooks:
+    def __getattr__(self, name: str):
+        return lambda **kwargs: None
+
+
+def _check_name(what: str, name: object) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"{what} {name!r} is not a valid name: use letters, digits, '_', '.' and '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def _check_str_map(what: str, value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise TypeError(f"{what} must be a dict of str to str, got {value!r}")
+    return dict(value)
+
+
+class Network:
+    """A network of a topology. ``name`` is the test's logical name, ``docker_name`` the engine's."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        name: str,
+        docker_name: str,
+        id: str,
+        driver: str,
+        subnet: str | None = None,
+        gateway: str | None = None,
+        internal: bool = False,
+        owned: bool = True,
+    ):
+        self.topology = topology
+        self.name = name
+        self.docker_name = docker_name
+        self.id = id
+        self.driver = driver
+        self.subnet = subnet
+        self.gateway = gateway
+        self.internal = internal
+        self.owned = owned  # created by the topology, so removed by it
+        self.pooled = False  # its subnet came from the allocator, and goes back on removal
+
+    @property
+    def containers(self) -> list[Container]:
+        """The topology's containers attached to this network now."""
+        return [c for c in self.topology.containers_list if self.docker_name in c.endpoints]
+
+    def __repr__(self) -> str:
+        return f"<Network {self.name} ({self.docker_name}, {self.driver}, {self.subnet or 'no subnet'})>"
+
+
+class Endpoint:
+    """A container's attachment to one network."""
+
+    def __init__(self, network: Network | None, ip: str | None, aliases: list[str]):
+        self.network = network
+        self.ip = ip
+        self.aliases = aliases
+
+
+class Container:
+    """A running container of a topology."""
+
+    def __init__(self, topology: Topology, name: str, docker_name: str, id: str, image: str, network_mode: str | None):
+        self.topology = topology
+        self.name = name
+        self.docker_name = docker_name
+        self.id = id
+        self.image = image
+        self.network_mode = network_mode  # "host", "bridge", "none" or None (user-defined networks)
+        self.endpoints: dict[str, Endpoint] = {}  # by Docker network name
+        self.sidecar_id: str | None = None  # probe sidecar sharing its network namespace
+
+    @property
+    def networks(self) -> list[Network]:
+        return [e.network for e in self.endpoints.values() if e.network is not None]
+
+    @property
+    def can_probe(self) -> bool:
+        """Whether probes run in the container itself (it is the probe image) or need a sidecar."""
+        return self.image == self.topology.probe_image
+
+    def _endpoint(self, network: Network | str | None) -> Endpoint:
+        if network is None:
+            if len(self.endpoints) != 1:
+                raise ValueError(
+                    f"container {self.name!r} is on {len(self.endpoints)} networks "
+                    f"({', '.join(self._network_names()) or 'none'}): pass network= to ip()"
+                )
+            return next(iter(self.endpoints.values()))
+        for docker_name, endpoint in self.endpoints.items():
+            if network in (docker_name, endpoint.network) or (
+                isinstance(network, str) and endpoint.network is not None and endpoint.network.name == network
+            ):
+                return endpoint
+        label = network.name if isinstance(network, Network) else network
+        raise ValueError(
+            f"container {self.name!r} is not on network {label!r}; "
+            f"it is on: {', '.join(self._network_names()) or 'none'}"
+        )
+
+    def _network_names(self) -> list[str]:
+        return [e.network.name if e.network else d for d, e in self.endpoints.items()]
+
+    def ip(self, network: Network | str | None = None) -> str | None:
+        """The container's IPv4 address on ``network`` (a handle or logical name); on its only
+        network when omitted. None for a container in the host's network namespace."""
+        if self.network_mode == "host":
+            return None
+        return self._endpoint(network).ip
+
+    def exec(self, cmd: str | list[str]) -> tuple[int, str]:
+        """Run ``cmd`` in the container (its image must have it): (exit code, stdout+stderr)."""
+        return self.topology._exec(self.id, cmd)
+
+    def logs(self) -> str:
+        return self.topology.client.api.logs(self.id).decode(errors="replace")
+
+    def refresh(self) -> None:
+        """Re-read the container's networks from the engine."""
+        self.topology._refresh(self)
+
+    def __repr__(self) -> str:
+        where = ", ".join(f"{n}={e.ip}" for n, e in zip(self._network_names(), self.endpoints.values()))
+        return f"<Container {self.name} ({self.docker_name}{'; ' + where if where else ''})>"
+
+
+class Topology:
+    """A factory of networks and containers that removes everything it made on ``close()``.
+
+    Every resource is labelled with the owner's run identity and this topology's id, so
+    removal sweeps by label: a call interrupted half-way leaves nothing that ``close()``
+    (or a later run's prune, if this process dies) does not find.
+    """
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        *,
+        identity: RunIdentity | None = None,
+        image: str | None = None,
+        default_driver: str = "bridge",
+        dns: str = "hermetic",
+        allocator: SubnetAllocator | None = None,
+        hooks: Hooks | None = None,
+        label: str = "",
+    ):
+        if default_driver not in DRIVERS:
+            raise ValueError(f"default_driver={default_driver!r} is not one of {', '.join(DRIVERS)}")
+        if dns not in DNS_MODES:
+            raise ValueError(f"dns={dns!r} is not one of {', '.join(DNS_MODES)}")
+        self.client = client
+        self.identity = identity or RunIdentity()
+        self._image = image
+        self.default_driver = default_driver
+        self.dns = dns
+        self.allocator = allocator
+        self.hooks: Hooks = hooks or _NoHooks()
+        self.label = label  # e.g. the test's node id: shown in messages
+        self.id = f"{self.identity.run_id}-{next(_topology_ids)}"
+        self.failed = False  # set by the pytest plugin when a test using it failed
+        self.closed = False
+        self._lock = threading.RLock()
+        self._networks: dict[str, Network] = {}
+        self._containers: dict[str, Container] = {}
+        self._implicit: dict[str, Network] = {}  # "bridge", "host": the engine's own networks
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    @property
+    def probe_image(self) -> str:
+        if self._image is None:
+            self._image = resolve_probe_image(self.client).name
+        return self._image
+
+    @property
+    def networks_list(self) -> list[Network]:
+        return list(self._networks.values())
+
+    @property
+    def containers_list(self) -> list[Container]:
+        return list(self._containers.values())
+
+    def get_network(self, name: str) -> Network:
+        return self._networks[name]
+
+    def get_container(self, name: str) -> Container:
+        return self._containers[name]
+
+    def _labels(self, role: str, name: str, extra: Mapping[str, str] = ()) -> dict[str, str]:
+        return {**dict(extra), **self.identity.labels(), lbl.TOPOLOGY: self.id, lbl.ROLE: role, lbl.NAME: name}
+
+    def _docker_name(self, name: str) -> str:
+        return f"dn-{self.id}-{name}"
+
+    def _filters(self) -> dict[str, Any]:
+        return {"label": f"{lbl.TOPOLOGY}={self.id}"}
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise DockernetError(f"topology {self.label or self.id} is closed (its scope has ended)")
+
+    # -- networks ----------------------------------------------------------------------
+
+    def network(
+        self,
+        name: str,
+        *,
+        driver: str | None = None,
+        internal: bool = False,
+        subnet: str | None = None,
+        gateway: str | None = None,
+        ipv6: bool = False,
+        options: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> Network:
+        """Create a network; ``name`` is logical, the engine's name is unique per run."""
+        self._check_open()
+        _check_name("network name", name)
+        driver = self.default_driver if driver is None else driver
+        if driver not in DRIVERS:
+            raise ValueError(f"driver={driver!r} is not supported: use one of {', '.join(DRIVERS)}")
+        options = _check_str_map("options", options)
+        labels = _check_str_map("labels", labels)
+        ipam_subnet = self._check_subnet(subnet, gateway)
+        with self._lock:
+            if name in self._networks:
+                raise ValueError(f"network name {name!r} is already used in this topology: pick another name")
+            self._networks[name] = None  # type: ignore[assignment]  # reserved while it is made
+        try:
+            if driver == "host":
+                network = self._host_network(name)
+            elif driver == "overlay":
+                raise DriverUnavailable(
+                    "driver='overlay' needs swarm support, which this release of pytest-dockernet "
+                    "does not have yet: use driver='bridge'"
+                )
+            else:
+                network = self._create_network(name, driver, internal, ipam_subnet, gateway, ipv6, options, labels)
+        except BaseException:
+            with self._lock:
+                del self._networks[name]
+            raise
+        with self._lock:
+            self._networks[name] = network
+        if network.owned:
+            self.hooks.pytest_dockernet_network_created(network=network)
+        return network
+
+    @staticmethod
+    def _check_subnet(subnet: str | None, gateway: str | None) -> ipaddress.IPv4Network | None:
+        if subnet is None:
+            if gateway is not None:
+                raise ValueError(f"gateway={gateway!r} needs subnet= as well (the gateway must lie in it)")
+            return None
+        try:
+            net = ipaddress.IPv4Network(subnet, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"subnet={subnet!r} is not a valid IPv4 network such as 10.99.0.0/24: {exc}") from None
+        if gateway is not None:
+            try:
+                gw = ipaddress.IPv4Address(gateway)
+            except ValueError:
+                raise ValueError(f"gateway={gateway!r} is not an IPv4 address") from None
+            if gw not in net or gw in (net.network_address, net.broadcast_address):
+                raise ValueError(f"gateway={gateway!r} is not a host address of subnet={subnet!r}")
+        return net
+
+    def _host_network(self, name: str) -> Network:
+        return Network(self, name, "host", self._implicit_network("host").id, "host", owned=False)
+
+    def _implicit_network(self, docker_name: str) -> Network:
+        if docker_name not in self._implicit:
+            info = self.client.api.inspect_network(docker_name)
+            config = (info.get("IPAM") or {}).get("Config") or [{}]
+            self._implicit[docker_name] = Network(
+                self, docker_name, docker_name, info["Id"], info["Driver"],
+                config[0].get("Subnet"), config[0].get("Gateway"), owned=False,
+            )
+        return self._implicit[docker_name]
+
+    def _create_network(self, name, driver, internal, subnet, gateway, ipv6, options, labels) -> Network:
+        docker_name = self._docker_name(name)
+        api = self.client.api
+        if self.allocator is None:
+            self.allocator = SubnetAllocator(taken=engine_subnets(self.client))
+
+        def create(ipv4: ipaddress.IPv4Network) -> dict:
+            pools = [docker.types.IPAMPool(subnet=str(ipv4), gateway=gateway)]
+            if ipv6:
+                v6 = self.allocator.ipv6_for(ipv4)
+                pools.append(docker.types.IPAMPool(subnet=str(v6)))
+            return api.create_network(
+                docker_name,
+                driver=driver,
+                options=options or None,
+                ipam=docker.types.IPAMConfig(pool_configs=pools),
+                check_duplicate=True,
+                internal=internal,
+                labels=self._labels("network", name, labels),
+                enable_ipv6=ipv6,
+            )
+
+        try:
+            if subnet is not None:
+                self.allocator.mark_taken(str(subnet))
+                result = create(subnet)
+            else:
+                result = self._create_in_pool(create)
+        except docker.errors.APIError as exc:
+            self._remove_networks_named(docker_name)
+            raise DockernetError(f"creating network {name!r} failed: {exc.explanation or exc}") from None
+        except BaseException:
+            self._remove_networks_named(docker_name)
+            raise
+        info = api.inspect_network(result["Id"])
+        v4 = [c for c in (info.get("IPAM") or {}).get("Config") or [] if ":" not in c.get("Subnet", ":")]
+        network = Network(
+            self, name, docker_name, result["Id"], driver,
+            v4[0].get("Subnet") if v4 else None, v4[0].get("Gateway") if v4 else None, internal,
+        )
+        network.pooled = subnet is None
+        return network
+
+    def _create_in_pool(self, create) -> dict:
+        for candidate in self.allocator.candidates():
+            try:
+                return create(candidate)
+            except docker.errors.APIError as exc:
+                if "overlap" not in str(exc).lower():
+                    self.allocator.release(candidate)
+                    raise
+                self.allocator.reject(candidate)  # another process took it first
+        raise DockernetError(self.allocator.exhausted_message())
+
+    def _remove_networks_named(self, docker_name: str) -> None:
+        """Undo a half-made network (an interrupted create may still have made it)."""
+        for net in self.client.api.networks(names=[docker_name], filters=self._filters()):
+            self._remove_network(net["Id"])
+
+    # -- containers --------------------------------------------------------------------
+
+    def container(
+        self,
+        name: str,
+        *,
+        image: str | None = None,
+        command: str | list[str] | None = None,
+        networks: Iterable[Network] | Mapping[Network, Any] | None = None,
+        environment: Mapping[str, str] | list[str] | None = None,
+        ports: Mapping[str, Any] | None = None,
+        links: Mapping[str, str] | None = None,
+        network_mode: str | None = None,
+        cap_add: list[str] | None = None,
+        privileged: bool = False,
+    ) -> Container:
+        """Create and start a container; returns once it is running.
+
+        ``networks`` is a list of networks or ``{network: [aliases]}`` /
+        ``{network: {"aliases": [...], "ipv4_address": "..."}}``; omitted, the container
+        joins the topology's ``"default"`` network. Its logical ``name`` resolves on every
+        user-defined network it joins.
+        """
+        self._check_open()
+        _check_name("container name", name)
+        attachments = self._attachments(networks)
+        network_mode = self._network_mode(network_mode, attachments, links)
+        link_pairs = self._links(links, network_mode)
+        if cap_add is not None and (isinstance(cap_add, str) or not all(isinstance(c, str) for c in cap_add)):
+            raise TypeError(f"cap_add must be a list of capability names, got {cap_add!r}")
+        with self._lock:
+            if name in self._containers:
+                raise ValueError(f"container name {name!r} is already used in this topology: pick another name")
+            self._containers[name] = None  # type: ignore[assignment]  # reserved while it starts
+        try:
+            if image is None:
+                image = self.probe_image
+                if command is None:
+                    command = KEEPALIVE
+            else:
+                ensure_image(self.client, image)
+            if network_mode is None and not attachments:
+                attachments = [(self._default_network(), [], None)]
+            container = self._start(name, image, command, attachments, environment, ports, link_pairs,
+                                    network_mode, cap_add, privileged)
+        except BaseException:
+            with self._lock:
+                del self._containers[name]
+            raise
+        with self._lock:
+            self._containers[name] = container
+        self.hooks.pytest_dockernet_container_started(container=container)
+        return container
+
+    def _attachments(self, networks) -> list[tuple[Network, list[str], str | None]]:
+        if networks is None:
+            return []
+        if isinstance(networks, Network):
+            networks = [networks]
+        items = networks.items() if isinstance(networks, Mapping) else ((n, None) for n in networks)
+        result = []
+        for network, spec in items:
+            self._check_own(network, "networks")
+            aliases, address = [], None
+            if isinstance(spec, Mapping):
+                unknown = set(spec) - {"aliases", "ipv4_address"}
+                if unknown:
+                    raise ValueError(
+                        f"networks[{network.name!r}] has unknown keys {sorted(unknown)}: "
+                        "use 'aliases' and 'ipv4_address'"
+                    )
+                aliases, address = list(spec.get("aliases") or []), spec.get("ipv4_address")
+            elif spec is not None:
+                if isinstance(spec, str):
+                    raise TypeError(f"networks[{network.name!r}]: give aliases as a list, e.g. [{spec!r}]")
+                aliases = list(spec)
+            for alias in aliases:
+                _check_name(f"alias on network {network.name!r}", alias)
+            if address is not None:
+                try:
+                    ok = ipaddress.IPv4Address(address) in ipaddress.IPv4Network(network.subnet)
+                except (ValueError, TypeError):
+                    ok = False
+                if not ok:
+                    raise ValueError(
+                        f"networks[{network.name!r}]: ipv4_address={address!r} is not an address "
+                        f"of that network's subnet {network.subnet}"
+                    )
+            result.append((network, aliases, address))
+        return result
+
+    def _check_own(self, network: object, argument: str) -> None:
+        if not isinstance(network, Network):
+            raise TypeError(f"{argument}: expected a Network from dockernet.network(), got {network!r}")
+        if network.topology is not self:
+            raise ValueError(
+                f"{argument}: network {network.name!r} belongs to another dockernet factory "
+                f"({network.topology.label or network.topology.id}); create it with this one, "
+                "or use that factory for the container too"
+            )
+        if self._networks.get(network.name) is not network:
+            raise ValueError(f"{argument}: network {network.name!r} is not (or no longer) part of this topology")
+
+    def _network_mode(self, network_mode, attachments, links) -> str | None:
+        hosts = [n for n, _, _ in attachments if n.driver == "host"]
+        if hosts:
+            if len(attachments) > 1 or network_mode not in (None, "host"):
+                raise ValueError(
+                    "networks: a container on the host network cannot join other networks "
+                    "(it shares the host's network namespace)"
+                )
+            attachments.clear()
+            return "host"
+        if network_mode is None:
+            return "bridge" if links else None
+        if network_mode not in ("host", "bridge", "none"):
+            raise ValueError(f"network_mode={network_mode!r} is not one of 'host', 'bridge', 'none'")
+        if attachments:
+            raise ValueError(f"network_mode={network_mode!r} and networks= exclude each other: pass one of them")
+        return network_mode
+
+    def _links(self, links, network_mode) -> list[tuple[str, str]]:
+        if not links:
+            return []
+        if network_mode != "bridge":
+            raise ValueError(
+                "links= work on the default bridge only (network_mode='bridge'); on user-defined "
+                "networks use aliases: networks={net: ['alias']}"
+            )
+        warnings.warn(
+            "links= uses Docker's legacy --link on the default bridge; put the containers on a "
+            "user-defined network (dockernet.network()) and use aliases instead",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        pairs = []
+        for target, alias in _check_str_map("links", links).items():
+            other = self._containers.get(target)
+            if other is None:
+                raise ValueError(f"links: no container named {target!r} in this topology")
+            if other.network_mode != "bridge":
+                raise ValueError(f"links: {target!r} is not on the default bridge (start it with network_mode='bridge')")
+            pairs.append((other.docker_name, _check_name("link alias", alias)))
+        return pairs
+
+    def _default_network(self) -> Network:
+        with self._lock:
+            existing = self._networks.get("default")
+        return existing or self.network("default")
+
+    def _start(self, name, image, command, attachments, environment, ports, link_pairs,
+               network_mode, cap_add, privileged) -> Container:
+        api = self.client.api
+        docker_name = self._docker_name(name)
+        dns: dict[str, Any] = {}
+        if self.dns == "hermetic" and network_mode in (None, "bridge"):
+            # ndots:1 makes the embedded DNS answer unknown single-label names itself instead
+            # of forwarding them; the loopback server means a dotted name that nobody here
+            # provides is never sent to the host's resolvers either (it times out locally).
+            dns = {"dns": ["127.0.0.1"], "dns_opt": ["ndots:1"], "dns_search": ["."]}
+        host_config = api.create_host_config(
+            network_mode=network_mode or attachments[0][0].docker_name,
+            port_bindings=dict(ports) if ports else None,
+            links=link_pairs or None,
+            cap_add=cap_add,
+            privileged=privileged,
+            **dns,
+        )
+        networking_config = None
+        if attachments:
+            net, aliases, address = attachments[0]
+            networking_config = api.create_networking_config(
+                {net.docker_name: api.create_endpoint_config(aliases=[name, *aliases], ipv4_address=address)}
+            )
+        container_id = None
+        try:
+            created = api.create_container(
+                image,
+                command=command,
+                name=docker_name,
+                hostname=name if network_mode != "host" else None,
+                environment=environment,
+                ports=list(ports) if ports else None,
+                labels=self._labels("container", name),
+                host_config=host_config,
+                networking_config=networking_config,
+                detach=True,
+            )
+            container_id = created["Id"]
+            for net, aliases, address in attachments[1:]:
+                api.connect_container_to_network(container_id, net.id, aliases=[name, *aliases], ipv4_address=address)
+            api.start(container_id)
+            container = Container(self, name, docker_name, container_id, image, network_mode)
+            state = self._refresh(container)
+            if not state.get("Running"):
+                raise DockernetError(
+                    f"container {name!r} ({image}) exited at once with code {state.get('ExitCode')}; "
+                    f"its output:\n{container.logs().strip() or '(none)'}"
+                )
+            for net, aliases, _ in attachments:
+                container.endpoints[net.docker_name].aliases = [name, *aliases]
+            return container
+        except docker.errors.APIError as exc:
+            self._remove_containers_named(docker_name)
+            raise DockernetError(f"starting container {name!r} failed: {exc.explanation or exc}") from None
+        except BaseException:
+            self._remove_containers_named(docker_name)
+            raise
+
+    def _remove_containers_named(self, docker_name: str) -> None:
+        """Undo a half-made container (an interrupted create may still have made it)."""
+        filters = {**self._filters(), "name": f"^/{docker_name}$"}
+        for c in self.client.api.containers(all=True, filters=filters):
+            self._remove_container(c["Id"])
+
+    def _refresh(self, container: Container) -> dict:
+        info = self.client.api.inspect_container(container.id)
+        by_id = {n.id: n for n in self._networks.values() if n is not None}
+        old = container.endpoints
+        container.endpoints = {}
+        if container.network_mode != "host":
+            for docker_name, ep in (info["NetworkSettings"].get("Networks") or {}).items():
+                network = by_id.get(ep.get("NetworkID"))
+                if network is None and docker_name in ("bridge",):
+                    network = self._implicit_network(docker_name)
+                aliases = old[docker_name].aliases if docker_name in old else [
+                    a for a in ep.get("Aliases") or [] if not container.id.startswith(a)
+                ]
+                container.endpoints[docker_name] = Endpoint(network, ep.get("IPAddress") or None, aliases)
+        return info["State"]
+
+    def connect(self, container: Container, network: Network, *, aliases: list[str] | None = None) -> None:
+        """Attach a running container to a network (its logical name resolves there too)."""
+        self._check_open()
+        self._check_container(container, "container")
+        self._check_own(network, "network")
+        aliases = [_check_name("alias", a) for a in aliases or []]
+        try:
+            self.client.api.connect_container_to_network(container.id, network.id, aliases=[container.name, *aliases])
+        except docker.errors.APIError as exc:
+            raise DockernetError(
+                f"connecting {container.name!r} to {network.name!r} failed: {exc.explanation or exc}"
+            ) from None
+        self._refresh(container)
+        container.endpoints[network.docker_name].aliases = [container.name, *aliases]
+
+    def disconnect(self, container: Container, network: Network) -> None:
+        self._check_open()
+        self._check_container(container, "container")
+        self._check_own(network, "network")
+        try:
+            self.client.api.disconnect_container_from_network(container.id, network.id)
+        except docker.errors.APIError as exc:
+            raise DockernetError(
+                f"disconnecting {container.name!r} from {network.name!r} failed: {exc.explanation or exc}"
+            ) from None
+        self._refresh(container)
+
+    def _check_container(self, container: object, argument: str) -> Container:
+        if not isinstance(container, Container):
+            raise TypeError(f"{argument}: expected a Container from dockernet.container(), got {container!r}")
+        if container.topology is not self:
+            raise ValueError(f"{argument}: container {container.name!r} belongs to another dockernet factory")
+        return container
+
+    def _exec(self, container_id: str, cmd: str | list[str]) -> tuple[int, str]:
+        api = self.client.api
+        exec_id = api.exec_create(container_id, cmd, stdout=True, stderr=True)["Id"]
+        output = api.exec_start(exec_id)
+        code = api.exec_inspect(exec_id)["ExitCode"]
+        return code, output.decode(errors="replace")
+
+    # -- probes and assertions (the helpers of pytest_dockernet.assertions) -------------
+
+    def assert_reachable(self, src, dst, *, port=None, timeout=5.0):
+        __tracebackhide__ = True
+        from .assertions import assert_reachable
+
+        assert_reachable(src, dst, port=port, timeout=timeout)
+
+    def assert_unreachable(self, src, dst, *, port=None, timeout=2.0):
+        __tracebackhide__ = True
+        from .assertions import assert_unreachable
+
+        assert_unreachable(src, dst, port=port, timeout=timeout)
+
+    def assert_resolves(self, src, name, *, to=None, timeout=5.0):
+        __tracebackhide__ = True
+        from .assertions import assert_resolves
+
+        assert_resolves(src, name, to=to, timeout=timeout)
+
+    def assert_not_resolves(self, src, name, *, timeout=2.0):
+        __tracebackhide__ = True
+        from .assertions import assert_not_resolves
+
+        assert_not_resolves(src, name, timeout=timeout)
+
+    def assert_isolated(self, a, b, *, timeout=1.0):
+        __tracebackhide__ = True
+        from .assertions import assert_isolated
+
+        assert_isolated(a, b, timeout=timeout)
+
+    def reachability(self, sources, targets, *, port=None, timeout=1.0):
+        from .assertions import reachability
+
+        return reachability(sources, targets, port=port, timeout=timeout)
+
+    # -- teardown ----------------------------------------------------------------------
+
+    def describe(self) -> str:
+        """The topology as failure messages show it."""
+        lines = [f"topology {self.label or self.id}:", "  networks:"]
+        nets = [n for n in self._networks.values() if n is not None]
+        if not nets:
+            lines.append("    (none)")
+        for n in nets:
+            extra = f"  gateway {n.gateway}" if n.gateway else ""
+            extra += "  internal" if n.internal else ""
+            lines.append(f"    {n.name}  [{n.docker_name}]  {n.driver}  {n.subnet or '-'}{extra}")
+        lines.append("  containers:")
+        containers = [c for c in self._containers.values() if c is not None]
+        if not containers:
+            lines.append("    (none)")
+        for c in containers:
+            mode = f"  network_mode={c.network_mode}" if c.network_mode else ""
+            lines.append(f"    {c.name}  [{c.docker_name}]  {c.image}{mode}")
+            for docker_name, e in c.endpoints.items():
+                net = e.network.name if e.network else docker_name
+                lines.append(f"      on {net}: {e.ip or '-'}  aliases: {', '.join(e.aliases) or '-'}")
+        return "\n".join(lines)
+
+    def removal_command(self) -> str:
+        f = f"label={lbl.TOPOLOGY}={self.id}"
+        return (
+            f"docker rm -f $(docker ps -aq --filter {f}); "
+            f"docker network rm $(docker network ls -q --filter {f})"
+        )
+
+    def close(self, *, keep: bool = False) -> None:
+        """Remove every container (forced, with anonymous volumes), then every network.
+
+        With ``keep`` nothing is removed (see :meth:`removal_command`). Safe to call twice.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.hooks.pytest_dockernet_topology_teardown(factory=self)
+        finally:
+            if not keep:
+                remove_labelled(self.client, self._filters())
+                for network in self._networks.values():
+                    if network is not None and network.pooled:
+                        self.allocator.release(ipaddress.IPv4Network(network.subnet))
+
+    def __enter__(self) -> Topology:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _remove_container(self, container_id: str) -> None:
+        _remove_container(self.client, container_id)
+
+    def _remove_network(self, network_id: str) -> None:
+        _remove_network(self.client, network_id)
+
+    def __repr__(self) -> str:
+        return f"<Topology {self.label or self.id}: {len(self._networks)} networks, {len(self._containers)} containers>"
+
+
+def engine_subnets(client: docker.DockerClient) -> list[str]:
+    """Every subnet the engine's networks use now (one API call)."""
+    return [
+        config["Subnet"]
+        for network in client.api.networks()
+        for config in (network.get("IPAM") or {}).get("Config") or []
+        if config.get("Subnet")
+    ]
+
+
+def _remove_container(client: docker.DockerClient, container_id: str) -> None:
+    try:
+        client.api.remove_container(container_id, force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if "already in progress" not in str(exc):
+            raise
+
+
+@tenacity.retry(
+    retry=tenacity.retry_if_exception(
+        lambda e: isinstance(e, docker.errors.APIError)
+        and not isinstance(e, docker.errors.NotFound)
+        and "active endpoints" in str(e)
+    ),
+    stop=tenacity.stop_after_delay(10),
+    wait=tenacity.wait_fixed(0.2),
+    reraise=True,
+)
+def _remove_network_retrying(client: docker.DockerClient, network_id: str) -> None:
+    client.api.remove_network(network_id)
+
+
+def _remove_network(client: docker.DockerClient, network_id: str) -> None:
+    try:
+        _remove_network_retrying(client, network_id)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if "active endpoints" not in str(exc):
+            raise
+        # Something outside the topology (e.g. a container made with the raw SDK) holds on.
+        for container_id in client.api.inspect_network(network_id).get("Containers") or {}:
+            try:
+                client.api.disconnect_container_from_network(container_id, network_id, force=True)
+            except docker.errors.APIError:
+                pass
+        _remove_network_retrying(client, network_id)
+
+
+def remove_labelled(client: docker.DockerClient, filters: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Remove the containers, then the networks, matching ``filters``; (container names, network names)."""
+    containers = client.api.containers(all=True, filters=filters)
+    if containers:
+        with ThreadPoolExecutor(max_workers=min(8, len(containers))) as pool:
+            list(pool.map(lambda c: _remove_container(client, c["Id"]), containers))
+    networks = client.api.networks(filters=filters)
+    if networks:
+        with ThreadPoolExecutor(max_workers=min(8, len(networks))) as pool:
+            list(pool.map(lambda n: _remove_network(client, n["Id"]), networks))
+    return [c["Names"][0].lstrip("/") for c in containers], [n["Name"] for n in networks]
