@@ -177,8 +177,7 @@ def _install_sigterm_handler(config: pytest.Config) -> None:
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
-    state = config.stash[STATE]
-    if not state.settings.prune:
+    if not Settings.from_config(config).prune:
         return None
     tw = config.get_terminal_writer()
     try:
@@ -187,7 +186,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     except Exception as exc:
         tw.line(f"dockernet: cannot prune: Docker is not available: {exc}", red=True)
         return 1
-    tw.line(f"dockernet: {prune(client, state.identity).describe()}")
+    tw.line(f"dockernet: {prune(client, RunIdentity()).describe()}")
     return 0
 
 

@@ -346,7 +346,9 @@ class Topology:
             self.allocator = SubnetAllocator(taken=engine_subnets(self.client))
 
         def create(ipv4: ipaddress.IPv4Network) -> dict:
-            pools = [docker.types.IPAMPool(subnet=str(ipv4), gateway=gateway)]
+            # Docker takes the first host address when no gateway is given, but does not say
+            # so in the network's IPAM config; naming it keeps Network.gateway known.
+            pools = [docker.types.IPAMPool(subnet=str(ipv4), gateway=gateway or str(ipv4.network_address + 1))]
             if ipv6:
                 v6 = self.allocator.ipv6_for(ipv4)
                 pools.append(docker.types.IPAMPool(subnet=str(v6)))
