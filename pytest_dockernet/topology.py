@@ -582,7 +582,7 @@ class Topology:
                 name=docker_name,
                 hostname=name if network_mode != "host" else None,
                 environment=environment,
-                ports=list(ports) if ports else None,
+                ports=_exposed_ports(ports),
                 labels=self._labels("container", name),
                 host_config=host_config,
                 networking_config=networking_config,
@@ -771,6 +771,20 @@ class Topology:
 
     def __repr__(self) -> str:
         return f"<Topology {self.label or self.id}: {len(self._networks)} networks, {len(self._containers)} containers>"
+
+
+def _exposed_ports(ports: Mapping[Any, Any] | None) -> list | None:
+    """``{"8080/tcp": ..., 53: ...}`` keys as the SDK's create_container wants them."""
+    if not ports:
+        return None
+    exposed = []
+    for key in ports:
+        port, _, proto = str(key).partition("/")
+        try:
+            exposed.append((int(port), proto) if proto else int(port))
+        except ValueError:
+            raise ValueError(f"ports: {key!r} is not a container port such as 8080 or '8080/tcp'") from None
+    return exposed
 
 
 def engine_subnets(client: docker.DockerClient) -> list[str]:
