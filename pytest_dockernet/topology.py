@@ -32,6 +32,10 @@ DNS_MODES = ("hermetic", "host")
 KEEPALIVE = ["tail", "-f", "/dev/null"]
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _topology_ids = itertools.count(1)
+_LINKS_ON_BRIDGE_ONLY = (
+    "links= work on the default bridge only (network_mode='bridge'); on user-defined "
+    "networks use aliases: networks={net: ['alias']}"
+)
 
 
 class DockernetError(Exception):
@@ -514,6 +518,8 @@ class Topology:
             attachments.clear()
             return "host"
         if network_mode is None:
+            if links and attachments:
+                raise ValueError(_LINKS_ON_BRIDGE_ONLY)
             return "bridge" if links else None
         if network_mode not in ("host", "bridge", "none"):
             raise ValueError(f"network_mode={network_mode!r} is not one of 'host', 'bridge', 'none'")
@@ -525,10 +531,7 @@ class Topology:
         if not links:
             return []
         if network_mode != "bridge":
-            raise ValueError(
-                "links= work on the default bridge only (network_mode='bridge'); on user-defined "
-                "networks use aliases: networks={net: ['alias']}"
-            )
+            raise ValueError(_LINKS_ON_BRIDGE_ONLY)
         warnings.warn(
             "links= uses Docker's legacy --link on the default bridge; put the containers on a "
             "user-defined network (dockernet.network()) and use aliases instead",
