@@ -349,10 +349,13 @@ class Topology:
         if self.allocator is None:
             self.allocator = SubnetAllocator(taken=engine_subnets(self.client))
 
+        chosen: list[str] = []
+
         def create(ipv4: ipaddress.IPv4Network) -> dict:
-            # Docker takes the first host address when no gateway is given, but does not say
-            # so in the network's IPAM config; naming it keeps Network.gateway known.
-            pools = [docker.types.IPAMPool(subnet=str(ipv4), gateway=gateway or str(ipv4.network_address + 1))]
+            # Docker takes the first host address when no gateway is given; naming it here
+            # means the handle knows its gateway without inspecting the network.
+            chosen[:] = [str(ipv4), gateway or str(ipv4.network_address + 1)]
+            pools = [docker.types.IPAMPool(subnet=chosen[0], gateway=chosen[1])]
             if ipv6:
                 v6 = self.allocator.ipv6_for(ipv4)
                 pools.append(docker.types.IPAMPool(subnet=str(v6)))
@@ -379,12 +382,7 @@ class Topology:
         except BaseException:
             self._remove_networks_named(docker_name)
             raise
-        info = api.inspect_network(result["Id"])
-        v4 = [c for c in (info.get("IPAM") or {}).get("Config") or [] if ":" not in c.get("Subnet", ":")]
-        network = Network(
-            self, name, docker_name, result["Id"], driver,
-            v4[0].get("Subnet") if v4 else None, v4[0].get("Gateway") if v4 else None, internal,
-        )
+        network = Network(self, name, docker_name, result["Id"], driver, chosen[0], chosen[1], internal)
         network.pooled = subnet is None
         return network
 
