@@ -177,7 +177,9 @@ def test_every_helper_works_from_a_source_without_a_shell(dockernet, shell_less_
     assert_isolated([bare], [stranger])
     matrix = reachability([bare], [peer, stranger])
     assert matrix[bare, peer] and not matrix[bare, stranger]
-    assert bare.sidecar_id is not None
+    # One sidecar served every probe of `bare`.
+    sidecars = dockernet.client.api.containers(filters={"label": f"pytest-dockernet.sidecar-of={bare.id}"})
+    assert [c["Id"] for c in sidecars] == [bare.sidecar_id]
 
 
 def test_disconnect_and_connect(dockernet):
