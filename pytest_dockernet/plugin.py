@@ -289,10 +289,8 @@ def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClien
         yield topology
     finally:
         keep = state.settings.keep and topology.failed
-        try:
-            topology.close(keep=keep)
-        finally:
-            state.live.discard(topology)
+        topology.close(keep=keep)
+        state.live.discard(topology)  # else pytest_unconfigure finishes the removal
         if keep:
             state.kept.append(_kept_report(topology))
 

@@ -224,6 +224,7 @@ class Topology:
         self.id = f"{self.identity.run_id}-{next(_topology_ids)}"
         self.failed = False  # set by the pytest plugin when a test using it failed
         self.closed = False
+        self._removed = False
         self._lock = threading.RLock()
         self._networks: dict[str, Network] = {}
         self._containers: dict[str, Container] = {}
@@ -744,19 +745,27 @@ class Topology:
     def close(self, *, keep: bool = False) -> None:
         """Remove every container (forced, with anonymous volumes), then every network.
 
-        With ``keep`` nothing is removed (see :meth:`removal_command`). Safe to call twice.
+        With ``keep`` nothing is removed (see :meth:`removal_command`). Calling it again
+        finishes a removal that was interrupted (Ctrl-C, SIGTERM) and is otherwise a no-op.
         """
-        if self.closed:
+        if not self.closed:
+            self.closed = True
+            try:
+                self.hooks.pytest_dockernet_topology_teardown(factory=self)
+            except BaseException:
+                self._remove()
+                raise
+        if not keep:
+            self._remove()
+
+    def _remove(self) -> None:
+        if self._removed:
             return
-        self.closed = True
-        try:
-            self.hooks.pytest_dockernet_topology_teardown(factory=self)
-        finally:
-            if not keep:
-                remove_labelled(self.client, self._filters())
-                for network in self._networks.values():
-                    if network is not None and network.pooled:
-                        self.allocator.release(ipaddress.IPv4Network(network.subnet))
+        remove_labelled(self.client, self._filters())
+        self._removed = True
+        for network in self._networks.values():
+            if network is not None and network.pooled:
+                self.allocator.release(ipaddress.IPv4Network(network.subnet))
 
     def __enter__(self) -> Topology:
         return self

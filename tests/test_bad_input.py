@@ -120,9 +120,11 @@ def test_container_failing_half_way_leaves_nothing(dockernet):
     dockernet.container("second", networks=[one])
 
 
-def test_container_that_exits_at_once(dockernet):
-    with pytest.raises(DockernetError, match=r"(?s)container 'quitter' .* exited at once with code 3.*bye"):
-        dockernet.container("quitter", command=["sh", "-c", "echo bye; exit 3"])
+def test_container_whose_command_cannot_start(dockernet):
+    # Created, then refused by the runtime at start: the created container goes too.
+    with pytest.raises(DockernetError, match=r"(?s)starting container 'broken' failed: .*no-such-binary"):
+        dockernet.container("broken", command=["no-such-binary"])
+    assert dockernet.containers_list == []
     assert leftovers(dockernet) == ([], [])
 
 
