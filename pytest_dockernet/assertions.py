@@ -7,6 +7,7 @@ and shows the whole topology.
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Union
@@ -127,6 +128,7 @@ def assert_unreachable(src: Container, dst: Target, *, port: int | None = None, 
         return  # nothing src could even address
     commands = [probes.connect_command(a, port, timeout) for a in addresses]
     answered = [cmd for cmd, ok in zip(commands, probes.run_many(src, commands)) if ok]
+    answered = [cmd for cmd, ok in zip(answered, _confirmed(src, answered)) if ok]
     if answered:
         result = probes.run(src, answered[0])  # again, for its output
         _fail(
@@ -245,19 +247,46 @@ class ReachabilityMatrix:
         return f"<ReachabilityMatrix {len(self.sources)}x{len(self.targets)}>"
 
 
-def _probe_matrix(plan: dict[Container, list[tuple[str, list[str]]]], port: int | None, timeout: float) -> dict:
-    """For each source, one exec probing all its targets at once; sources in parallel."""
+# Docker rewrites its isolation rules whenever any network on the engine is created or
+# removed, and a packet between two networks sent in that moment can get through. An answer
+# where none is expected is therefore asked again before it counts.
+CONFIRM_ROUNDS = 2
+CONFIRM_INTERVAL = 0.5
+
+
+def _confirmed(src: Container, commands: list[str]) -> list[bool]:
+    """Which of ``commands`` (each of which succeeded once) succeed in every further round."""
+    ok = [True] * len(commands)
+    for _ in range(CONFIRM_ROUNDS):
+        pending = [i for i, still in enumerate(ok) if still]
+        if not pending:
+            break
+        time.sleep(CONFIRM_INTERVAL)
+        for i, again in zip(pending, probes.run_many(src, [commands[i] for i in pending])):
+            ok[i] = again
+    return ok
+
+
+def _probe_matrix(plan: dict[Container, list[tuple[str, list[str], bool]]], port: int | None, timeout: float) -> dict:
+    """For each source, one exec probing all its targets at once; sources in parallel.
+
+    ``plan[src]`` lists (label, addresses, suspicious): a target is reached when any of its
+    addresses answers; an answer from a suspicious target (one ``src`` shares no network
+    with) is confirmed before it counts.
+    """
 
     def probe_source(src: Container) -> dict:
-        targets = plan[src]
         commands, owners = [], []
-        for label, addresses in targets:
+        for label, addresses, suspicious in plan[src]:
             for a in addresses:
                 commands.append(probes.connect_command(a, port, timeout))
-                owners.append(label)
-        results = probes.run_many(src, commands)
-        cells = {(src.name, label): False for label, _ in targets}
-        for label, ok in zip(owners, results):
+                owners.append((label, suspicious))
+        answered = probes.run_many(src, commands)
+        recheck = [i for i, ok in enumerate(answered) if ok and owners[i][1]]
+        for i, ok in zip(recheck, _confirmed(src, [commands[i] for i in recheck])):
+            answered[i] = ok
+        cells = {(src.name, label): False for label, _, _ in plan[src]}
+        for (label, _), ok in zip(owners, answered):
             if ok:
                 cells[src.name, label] = True
         return cells
@@ -271,6 +300,10 @@ def _probe_matrix(plan: dict[Container, list[tuple[str, list[str]]]], port: int 
     return cells
 
 
+def _shares_network(src: Container, dst: Target) -> bool:
+    return not isinstance(dst, Container) or dst.network_mode == "host" or bool(set(src.endpoints) & set(dst.endpoints))
+
+
 def reachability(
     sources: Iterable[Container], targets: Iterable[Target], *, port: int | None = None, timeout: float = 1.0
 ) -> ReachabilityMatrix:
@@ -282,7 +315,10 @@ def reachability(
     targets = list(targets)
     port, timeout = _check_port(port), _check_timeout(timeout)
     labels = [ReachabilityMatrix._label(t) for t in targets]
-    plan = {src: [_addresses(src, t) for t in targets if t is not src] for src in sources}
+    plan = {
+        src: [(*_addresses(src, t), not _shares_network(src, t)) for t in targets if t is not src]
+        for src in sources
+    }
     cells = _probe_matrix(plan, port, timeout)
     return ReachabilityMatrix(sources, list(zip(labels, targets)), cells, port)
 
@@ -315,7 +351,7 @@ def assert_isolated(a: Network | Iterable[Container], b: Network | Iterable[Cont
     def plan(sources: list[Container], targets: list[Container], net: Network | None) -> dict:
         return {
             src: [
-                (t.name, [t.endpoints[net.docker_name].ip] if net else _addresses(src, t)[1])
+                (t.name, [t.endpoints[net.docker_name].ip] if net else _addresses(src, t)[1], True)
                 for t in targets
                 if t is not src
             ]

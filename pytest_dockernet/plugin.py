@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -115,7 +116,7 @@ class State:
                 try:
                     client = docker.from_env()
                     client.ping()
-                except Exception as exc:  # the SDK raises many kinds; all mean "no engine"
+                except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds; all mean "no engine"
                     self._client_error = f"Docker is not available at {host}: {exc}"
                 else:
                     self._client = client
@@ -179,14 +180,14 @@ def _install_sigterm_handler(config: pytest.Config) -> None:
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if not Settings.from_config(config).prune:
         return None
-    tw = config.get_terminal_writer()
+    # Before configure there is no terminal reporter: plain output is all there is.
     try:
         client = docker.from_env()
         client.ping()
-    except Exception as exc:
-        tw.line(f"dockernet: cannot prune: Docker is not available: {exc}", red=True)
+    except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds; all mean "no engine"
+        print(f"dockernet: cannot prune: Docker is not available: {exc}", file=sys.stderr)
         return 1
-    tw.line(f"dockernet: {prune(client, RunIdentity()).describe()}")
+    print(f"dockernet: {prune(client, RunIdentity()).describe()}")
     return 0
 
 
@@ -244,9 +245,11 @@ def _require_docker(state: State) -> docker.DockerClient:
     try:
         return state.client()
     except DockerUnavailable as exc:
-        if state.settings.require:
-            pytest.fail(f"{exc} (--dockernet-require is set)", pytrace=False)
-        pytest.skip(f"{exc} (pass --dockernet-require to make this an error)")
+        why = str(exc)
+    # Outside the except block, so the report does not chain the two exceptions.
+    if state.settings.require:
+        pytest.fail(f"{why} (--dockernet-require is set)", pytrace=False)
+    pytest.skip(f"{why} (pass --dockernet-require to make this an error)")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -273,7 +276,9 @@ def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClien
     try:
         image = state.probe_image()
     except ImageUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
+        image, why = None, str(exc)
+    if image is None:
+        pytest.fail(why, pytrace=False)
     topology = Topology(
         docker_client,
         identity=state.identity,

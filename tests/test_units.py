@@ -149,3 +149,13 @@ def test_more_networks_than_the_engine_default_pools_allow(dockernet):
     subnets = {n.subnet for n in networks}
     assert len(subnets) == 40
     assert all(ipaddress.IPv4Network(s).subnet_of(ipaddress.IPv4Network("10.213.0.0/16")) for s in subnets)
+
+
+def test_an_answer_that_does_not_repeat_is_not_counted(dockernet):
+    """A negative probe's answer is asked again (Docker's isolation rules flicker while
+    networks come and go): only one that repeats counts."""
+    from pytest_dockernet.assertions import _confirmed
+
+    src = dockernet.container("src")
+    once = "test ! -e /tmp/answered && touch /tmp/answered"
+    assert _confirmed(src, [once, "true", "false"]) == [False, True, False]
