@@ -193,7 +193,9 @@ def assert_not_resolves(src: Container, name: str, *, timeout: float = 2.0) -> N
     timeout = _check_timeout(timeout)
     (result, got), attempts = _retry_until(timeout, lambda: _resolve(src, name), lambda r: not r[1])
     if got:
-        _fail(f"expected {name!r} not to resolve from {src.name}; it resolved to {', '.join(got)}", [result], src.topology)
+        _fail(
+            f"expected {name!r} not to resolve from {src.name}; it resolved to {', '.join(got)}", [result], src.topology
+        )
 
 
 class ReachabilityMatrix:
@@ -234,7 +236,10 @@ class ReachabilityMatrix:
         first = max([len("from \\ to"), *(len(s.name) for s in self.sources)])
         widths = [max(len(c), 3) for c in columns]
         how = "ICMP" if self.port is None else f"TCP {self.port}"
-        lines = [f"reachability ({how}):", "  " + "from \\ to".ljust(first) + "  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+        lines = [
+            f"reachability ({how}):",
+            "  " + "from \\ to".ljust(first) + "  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths)),
+        ]
         for s in self.sources:
             cells = []
             for c, w in zip(columns, widths):
@@ -316,8 +321,7 @@ def reachability(
     port, timeout = _check_port(port), _check_timeout(timeout)
     labels = [ReachabilityMatrix._label(t) for t in targets]
     plan = {
-        src: [(*_addresses(src, t), not _shares_network(src, t)) for t in targets if t is not src]
-        for src in sources
+        src: [(*_addresses(src, t), not _shares_network(src, t)) for t in targets if t is not src] for src in sources
     }
     cells = _probe_matrix(plan, port, timeout)
     return ReachabilityMatrix(sources, list(zip(labels, targets)), cells, port)
@@ -334,7 +338,9 @@ def _members(side: object, argument: str) -> tuple[list[Container], Network | No
     return members, None
 
 
-def assert_isolated(a: Network | Iterable[Container], b: Network | Iterable[Container], *, timeout: float = 1.0) -> None:
+def assert_isolated(
+    a: Network | Iterable[Container], b: Network | Iterable[Container], *, timeout: float = 1.0
+) -> None:
     """No container of ``a`` reaches (ICMP) any container of ``b``, nor the other way round.
 
     ``a`` and ``b`` are networks (their containers, probed at their addresses on that
@@ -370,4 +376,3 @@ def assert_isolated(a: Network | Iterable[Container], b: Network | Iterable[Cont
             f"expected {name(side_a, net_a)} and {name(side_b, net_b)} to be isolated, "
             f"but {', '.join(leaks)} answered ICMP echo\n{matrix_ab}\n{matrix_ba}\n{topology.describe()}"
         )
-

@@ -53,19 +53,17 @@ def is_static_elf(path: str) -> bool:
             is64, little = head[4] == 2, head[5] == 1
             end = "<" if little else ">"
             if is64:
-                phoff, = struct.unpack_from(end + "Q", head, 32)
+                (phoff,) = struct.unpack_from(end + "Q", head, 32)
                 phentsize, phnum = struct.unpack_from(end + "HH", head, 54)
             else:
-                phoff, = struct.unpack_from(end + "I", head, 28)
+                (phoff,) = struct.unpack_from(end + "I", head, 28)
                 phentsize, phnum = struct.unpack_from(end + "HH", head, 42)
             f.seek(phoff)
             table = f.read(phentsize * phnum)
     except OSError:
         return False
     PT_INTERP = 3
-    return all(
-        struct.unpack_from(end + "I", table, i * phentsize)[0] != PT_INTERP for i in range(phnum)
-    )
+    return all(struct.unpack_from(end + "I", table, i * phentsize)[0] != PT_INTERP for i in range(phnum))
 
 
 def find_busybox(explicit: str | None) -> tuple[str | None, str]:

@@ -16,7 +16,7 @@ from .identity import RunIdentity
 from .image import DEFAULT_IMAGE, ImageUnavailable, ProbeImage, resolve_probe_image
 from .reaper import Pruned, prune
 from .subnets import DEFAULT_POOL, SubnetAllocator, parse_pool
-from .topology import DRIVERS, DNS_MODES, Topology, engine_subnets
+from .topology import DNS_MODES, DRIVERS, Topology, engine_subnets
 
 FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
 DOCKER_FIXTURES = (*FACTORY_FIXTURES, "docker_client")
@@ -40,18 +40,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(f"--dockernet-{name}", default=None, dest=dest, metavar=metavar, help=help)
             parser.addini(dest, help, default=default)
 
-    option("image", "image for probes and default containers; built from a static busybox when "
-           "it is neither present nor pullable", default=DEFAULT_IMAGE, metavar="IMAGE")
-    option("busybox", "static busybox binary to build the probe image from", shown="the busybox on PATH",
-           metavar="PATH")
+    option(
+        "image",
+        "image for probes and default containers; built from a static busybox when it is neither present nor pullable",
+        default=DEFAULT_IMAGE,
+        metavar="IMAGE",
+    )
+    option(
+        "busybox", "static busybox binary to build the probe image from", shown="the busybox on PATH", metavar="PATH"
+    )
     option("require", "error instead of skipping dockernet tests when Docker is unavailable", flag=True)
-    option("dns", "'hermetic': names no container provides fail at once inside the engine; "
-           "'host': Docker forwards them to the host's resolvers", default="hermetic", metavar="MODE")
-    option("keep", "after a failure, keep that test's networks and containers and say how to remove them",
-           flag=True)
+    option(
+        "dns",
+        "'hermetic': names no container provides fail at once inside the engine; "
+        "'host': Docker forwards them to the host's resolvers",
+        default="hermetic",
+        metavar="MODE",
+    )
+    option("keep", "after a failure, keep that test's networks and containers and say how to remove them", flag=True)
     option("prune", "remove resources left by dead (killed) runs, report them, and exit", flag=True)
-    option("subnet-pool", "private range the networks' subnets come from, as CIDR or CIDR:PREFIXLEN",
-           default=f"{DEFAULT_POOL}:24", metavar="CIDR")
+    option(
+        "subnet-pool",
+        "private range the networks' subnets come from, as CIDR or CIDR:PREFIXLEN",
+        default=f"{DEFAULT_POOL}:24",
+        metavar="CIDR",
+    )
 
 
 @dataclass
@@ -193,7 +206,9 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.get_closest_marker("dockernet") is None and set(getattr(item, "fixturenames", ())) & set(DOCKER_FIXTURES):
+        if item.get_closest_marker("dockernet") is None and set(getattr(item, "fixturenames", ())) & set(
+            DOCKER_FIXTURES
+        ):
             item.add_marker("dockernet")
 
 
@@ -210,11 +225,15 @@ def _marker_kwargs(marker: pytest.Mark | None, where: str) -> dict:
         )
     for driver in [marker.kwargs.get("driver", "bridge"), *(marker.kwargs.get("drivers") or [])]:
         if driver not in DRIVERS:
-            pytest.fail(f"{where}: @pytest.mark.dockernet driver {driver!r} is not one of {', '.join(DRIVERS)}", pytrace=False)
+            pytest.fail(
+                f"{where}: @pytest.mark.dockernet driver {driver!r} is not one of {', '.join(DRIVERS)}", pytrace=False
+            )
     if "drivers" in marker.kwargs:
         drivers = marker.kwargs["drivers"]
         if isinstance(drivers, str) or not drivers:
-            pytest.fail(f"{where}: @pytest.mark.dockernet(drivers=...) takes a non-empty list such as ['bridge']", pytrace=False)
+            pytest.fail(
+                f"{where}: @pytest.mark.dockernet(drivers=...) takes a non-empty list such as ['bridge']", pytrace=False
+            )
         if "driver" in marker.kwargs:
             pytest.fail(f"{where}: @pytest.mark.dockernet takes driver= or drivers=, not both", pytrace=False)
     return dict(marker.kwargs)

@@ -121,7 +121,9 @@ def _start_sidecar(source: Container) -> str:
         return created["Id"]
     except docker.errors.APIError as exc:
         topology._remove_containers_named(name)
-        raise DockernetError(f"starting the probe sidecar of {source.name!r} failed: {exc.explanation or exc}") from None
+        raise DockernetError(
+            f"starting the probe sidecar of {source.name!r} failed: {exc.explanation or exc}"
+        ) from None
     except BaseException:
         topology._remove_containers_named(name)
         raise

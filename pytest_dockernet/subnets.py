@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import random
 import threading
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 DEFAULT_POOL = "10.213.0.0/16"
 DEFAULT_PREFIX = 24
@@ -77,9 +77,7 @@ class SubnetAllocator:
             self._foreign.append(net)
 
     def _free(self, subnet: Subnet) -> bool:
-        return subnet not in self._in_use and not any(
-            f.version == 4 and f.overlaps(subnet) for f in self._foreign
-        )
+        return subnet not in self._in_use and not any(f.version == 4 and f.overlaps(subnet) for f in self._foreign)
 
     def candidates(self) -> Iterator[Subnet]:
         """Free subnets, each granted (marked in use) as it is yielded."""

@@ -1,9 +1,9 @@
 """Networks and containers a test asks for, and their removal: usable without pytest.
 
-    with Topology(docker.from_env()) as t:
-        db = t.container("db")
-        api = t.container("api")
-        t.assert_reachable(api, "db")
+with Topology(docker.from_env()) as t:
+    db = t.container("db")
+    api = t.container("api")
+    t.assert_reachable(api, "db")
 """
 
 from __future__ import annotations
@@ -71,9 +71,7 @@ def _check_name(what: str, name: object) -> str:
 def _check_str_map(what: str, value: object) -> dict[str, str]:
     if value is None:
         return {}
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise TypeError(f"{what} must be a dict of str to str, got {value!r}")
     return dict(value)
 
@@ -339,8 +337,14 @@ class Topology:
             info = self.client.api.inspect_network(docker_name)
             config = (info.get("IPAM") or {}).get("Config") or [{}]
             self._implicit[docker_name] = Network(
-                self, docker_name, docker_name, info["Id"], info["Driver"],
-                config[0].get("Subnet"), config[0].get("Gateway"), owned=False,
+                self,
+                docker_name,
+                docker_name,
+                info["Id"],
+                info["Driver"],
+                config[0].get("Subnet"),
+                config[0].get("Gateway"),
+                owned=False,
             )
         return self._implicit[docker_name]
 
@@ -446,8 +450,9 @@ class Topology:
                 ensure_image(self.client, image)
             if network_mode is None and not attachments:
                 attachments = [(self._default_network(), [], None)]
-            container = self._start(name, image, command, attachments, environment, ports, link_pairs,
-                                    network_mode, cap_add, privileged)
+            container = self._start(
+                name, image, command, attachments, environment, ports, link_pairs, network_mode, cap_add, privileged
+            )
         except BaseException:
             with self._lock:
                 del self._containers[name]
@@ -543,7 +548,9 @@ class Topology:
             if other is None:
                 raise ValueError(f"links: no container named {target!r} in this topology")
             if other.network_mode != "bridge":
-                raise ValueError(f"links: {target!r} is not on the default bridge (start it with network_mode='bridge')")
+                raise ValueError(
+                    f"links: {target!r} is not on the default bridge (start it with network_mode='bridge')"
+                )
             pairs.append((other.docker_name, _check_name("link alias", alias)))
         return pairs
 
@@ -552,8 +559,9 @@ class Topology:
             existing = self._networks.get("default")
         return existing or self.network("default")
 
-    def _start(self, name, image, command, attachments, environment, ports, link_pairs,
-               network_mode, cap_add, privileged) -> Container:
+    def _start(
+        self, name, image, command, attachments, environment, ports, link_pairs, network_mode, cap_add, privileged
+    ) -> Container:
         api = self.client.api
         docker_name = self._docker_name(name)
         dns: dict[str, Any] = {}
@@ -627,9 +635,11 @@ class Topology:
                 network = by_id.get(ep.get("NetworkID"))
                 if network is None and docker_name in ("bridge",):
                     network = self._implicit_network(docker_name)
-                aliases = old[docker_name].aliases if docker_name in old else [
-                    a for a in ep.get("Aliases") or [] if not container.id.startswith(a)
-                ]
+                aliases = (
+                    old[docker_name].aliases
+                    if docker_name in old
+                    else [a for a in ep.get("Aliases") or [] if not container.id.startswith(a)]
+                )
                 container.endpoints[docker_name] = Endpoint(network, ep.get("IPAddress") or None, aliases)
         return info["State"]
 
@@ -737,10 +747,7 @@ class Topology:
 
     def removal_command(self) -> str:
         f = f"label={lbl.TOPOLOGY}={self.id}"
-        return (
-            f"docker rm -f $(docker ps -aq --filter {f}); "
-            f"docker network rm $(docker network ls -q --filter {f})"
-        )
+        return f"docker rm -f $(docker ps -aq --filter {f}); docker network rm $(docker network ls -q --filter {f})"
 
     def close(self, *, keep: bool = False) -> None:
         """Remove every container (forced, with anonymous volumes), then every network.
@@ -819,9 +826,11 @@ def _remove_container(client: docker.DockerClient, container_id: str) -> None:
 
 @tenacity.retry(
     retry=tenacity.retry_if_exception(
-        lambda e: isinstance(e, docker.errors.APIError)
-        and not isinstance(e, docker.errors.NotFound)
-        and "active endpoints" in str(e)
+        lambda e: (
+            isinstance(e, docker.errors.APIError)
+            and not isinstance(e, docker.errors.NotFound)
+            and "active endpoints" in str(e)
+        )
     ),
     stop=tenacity.stop_after_delay(10),
     wait=tenacity.wait_fixed(0.2),

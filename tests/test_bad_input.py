@@ -80,7 +80,9 @@ def test_network_of_another_factory(dockernet, dockernet_module):
 
 
 def test_image_that_does_not_exist(dockernet):
-    with pytest.raises(ValueError, match=r"image 'pytest-dockernet-no-such-image:1' is not on the engine and could not be pulled"):
+    with pytest.raises(
+        ValueError, match=r"image 'pytest-dockernet-no-such-image:1' is not on the engine and could not be pulled"
+    ):
         dockernet.container("c", image="pytest-dockernet-no-such-image:1")
     assert dockernet.containers_list == []
     assert leftovers(dockernet) == ([], [])

@@ -85,7 +85,9 @@ def test_owner_liveness():
     assert me.owner_is_gone({**other.labels(), "pytest-dockernet.boot": "an-earlier-boot"})
     # A live pid that was reused by a newer process: its start time differs.
     assert me.owner_is_gone({**other.labels(), "pytest-dockernet.started": "1"})
-    assert not me.owner_is_gone({**other.labels(), "pytest-dockernet.pid": str(os.getppid()), "pytest-dockernet.started": ""})
+    assert not me.owner_is_gone(
+        {**other.labels(), "pytest-dockernet.pid": str(os.getppid()), "pytest-dockernet.started": ""}
+    )
 
 
 # -- probe output ---------------------------------------------------------------------
