@@ -94,13 +94,17 @@ class Settings:
             subnet_pool=get("subnet_pool").strip(),
         )
         if settings.dns not in DNS_MODES:
-            raise pytest.UsageError(f"--dockernet-dns={settings.dns!r}: use one of {', '.join(DNS_MODES)}")
+            raise pytest.UsageError(
+                f"--dockernet-dns (ini dockernet_dns) is {settings.dns!r}: use one of {', '.join(DNS_MODES)}"
+            )
         if not settings.image:
-            raise pytest.UsageError("--dockernet-image is empty: name an image such as busybox:stable")
+            raise pytest.UsageError(
+                "--dockernet-image (ini dockernet_image) is empty: name an image such as busybox:stable"
+            )
         try:
             parse_pool(settings.subnet_pool)
         except ValueError as exc:
-            raise pytest.UsageError(f"--dockernet-subnet-pool: {exc}") from None
+            raise pytest.UsageError(f"--dockernet-subnet-pool (ini dockernet_subnet_pool): {exc}") from None
         return settings
 
 
@@ -162,6 +166,7 @@ class DockerUnavailable(Exception):
 
 
 STATE = pytest.StashKey[State]()
+TOPOLOGIES = pytest.StashKey[list]()  # on a node: the factories made for its scope
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -223,19 +228,21 @@ def _marker_kwargs(marker: pytest.Mark | None, where: str) -> dict:
             f"{where}: @pytest.mark.dockernet got unknown arguments {unknown}; it takes driver= and drivers=",
             pytrace=False,
         )
-    for driver in [marker.kwargs.get("driver", "bridge"), *(marker.kwargs.get("drivers") or [])]:
-        if driver not in DRIVERS:
+    driver, drivers = marker.kwargs.get("driver"), marker.kwargs.get("drivers")
+    if drivers is not None:
+        if not isinstance(drivers, (list, tuple)) or not drivers:
             pytest.fail(
-                f"{where}: @pytest.mark.dockernet driver {driver!r} is not one of {', '.join(DRIVERS)}", pytrace=False
+                f"{where}: @pytest.mark.dockernet(drivers=...) takes a non-empty list such as ['bridge'], "
+                f"got {drivers!r}",
+                pytrace=False,
             )
-    if "drivers" in marker.kwargs:
-        drivers = marker.kwargs["drivers"]
-        if isinstance(drivers, str) or not drivers:
-            pytest.fail(
-                f"{where}: @pytest.mark.dockernet(drivers=...) takes a non-empty list such as ['bridge']", pytrace=False
-            )
-        if "driver" in marker.kwargs:
+        if driver is not None:
             pytest.fail(f"{where}: @pytest.mark.dockernet takes driver= or drivers=, not both", pytrace=False)
+    for name in [driver or "bridge", *(drivers or [])]:
+        if name not in DRIVERS:
+            pytest.fail(
+                f"{where}: @pytest.mark.dockernet driver {name!r} is not one of {', '.join(DRIVERS)}", pytrace=False
+            )
     return dict(marker.kwargs)
 
 
@@ -275,9 +282,11 @@ def _require_docker(state: State) -> docker.DockerClient:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     if outcome.get_result().failed:
-        for value in getattr(item, "funcargs", {}).values():
-            if isinstance(value, Topology):
-                value.failed = True
+        # The factories this test used, found on its nodes: funcargs would miss one whose
+        # dependent fixture raised during setup.
+        for node in item.listchain():
+            for topology in node.stash.get(TOPOLOGIES, ()):
+                topology.failed = True
 
 
 @pytest.fixture(scope="session")
@@ -289,7 +298,7 @@ def docker_client(pytestconfig: pytest.Config) -> docker.DockerClient:
 def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClient):
     state = request.config.stash[STATE]
     marker = request.node.get_closest_marker("dockernet")
-    driver = getattr(request, "param", None) or _marker_kwargs(marker, request.node.nodeid).get("driver", "bridge")
+    driver = getattr(request, "param", None) or _marker_kwargs(marker, request.node.nodeid).get("driver") or "bridge"
     if driver == "overlay":
         pytest.skip("overlay networks need swarm support, which this release of pytest-dockernet does not have yet")
     try:
@@ -309,12 +318,14 @@ def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClien
         label=request.node.nodeid or "session",
     )
     state.live.add(topology)
+    request.node.stash.setdefault(TOPOLOGIES, []).append(topology)
     try:
         yield topology
     finally:
         keep = state.settings.keep and topology.failed
         topology.close(keep=keep)
         state.live.discard(topology)  # else pytest_unconfigure finishes the removal
+        request.node.stash[TOPOLOGIES].remove(topology)
         if keep:
             state.kept.append(_kept_report(topology))
 

@@ -1,0 +1,197 @@
+"""What the plugin's own tests share: pytester, and a record of what inner runs left on the engine."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import docker
+import docker.errors
+import pytest
+
+from pytest_dockernet.identity import SESSION
+
+pytest_plugins = ["pytester"]
+
+# A plugin loaded into every inner run (pytester.plugins), in-process or not. It notes each
+# run's id (every resource the run makes carries it as the label pytest-dockernet.session)
+# with the run's pid, and gives inner tests `record(*handles)` to note what they made and
+# `ready()` to say that a background run has made it.
+SPY = '''
+"""Notes the run ids of inner runs and what their tests made, next to this file."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    from pytest_dockernet.plugin import STATE
+
+    with open(HERE / "run-ids", "a") as f:
+        f.write(f"{config.stash[STATE].identity.run_id} {os.getpid()}\\n")
+
+
+def record(*handles):
+    with open(HERE / "made", "a") as f:
+        for handle in handles:
+            f.write(handle.docker_name + "\\n")
+
+
+def ready():
+    (HERE / f"ready-{os.getpid()}").touch()
+'''
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    # Plugins installed here but unused by these tests: hypothesis imports itself afresh in
+    # every in-process run (seconds each time), pytest-benchmark warns in each run under xdist.
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest -p no:benchmark")
+    return pytester
+
+
+class InnerRuns:
+    """Inner pytest runs of one test, and the Docker resources they made or left behind."""
+
+    def __init__(self, pytester: pytest.Pytester, client: docker.DockerClient):
+        self.pytester = pytester
+        self.client = client
+        self.processes: list[subprocess.Popen] = []
+        self._commands = 0
+        pytester.makepyfile(inner_run_spy=SPY)
+        pytester.syspathinsert()
+        pytester.plugins.append("inner_run_spy")
+
+    def run(self, *args: str) -> pytest.RunResult:
+        return self.pytester.runpytest(*args)
+
+    def run_subprocess(self, *args: str, timeout: float = 120) -> pytest.RunResult:
+        return self.pytester.runpytest_subprocess(*args, timeout=timeout)
+
+    def pytest_command(self, *args: str, host: str | None = None) -> list[str]:
+        """``python -m pytest ARGS`` with the spy, on the host name ``host`` if given (see own_host)."""
+        self._commands += 1
+        basetemp = self.pytester.path / f"basetemp-{self._commands}"
+        command = [sys.executable, "-m", "pytest", "-p", "inner_run_spy", f"--basetemp={basetemp}", *args]
+        if host is None:
+            return command
+        return ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', host, *command]
+
+    def own_host(self) -> str | None:
+        """A host name of its own for runs whose leftovers a test wants to judge alone.
+
+        Every run prunes the leftovers of dead runs of its host when it starts, and other runs
+        share this engine; resources labelled with a host name nobody else has are left to the
+        runs of this test. Needs root for a UTS namespace; without, None (this host's name).
+        """
+        if shutil.which("unshare") is None:
+            return None
+        host = f"dn-test-{uuid.uuid4().hex[:8]}"
+        probe = subprocess.run(["unshare", "--uts", "hostname", host], capture_output=True, check=False)
+        return host if probe.returncode == 0 else None
+
+    def run_on(self, host: str | None, *args: str, timeout: float = 120) -> pytest.RunResult:
+        """A run in a separate process, on the host name ``host``."""
+        return self.pytester.run(*self.pytest_command(*args, host=host), timeout=timeout)
+
+    def start(self, *args: str, host: str | None = None, timeout: float = 60) -> subprocess.Popen:
+        """Start a run in the background; return once its test has called ``inner_run_spy.ready()``."""
+        with open(self.pytester.path / f"background-{len(self.processes)}.log", "w") as log:
+            proc = self.pytester.popen(
+                self.pytest_command("-s", *args, host=host),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        self.processes.append(proc)
+        deadline = time.monotonic() + timeout
+        while not (self.pytester.path / f"ready-{proc.pid}").exists():
+            if proc.poll() is not None:
+                pytest.fail(f"the background run exited with {proc.returncode}:\n{self.log(proc)}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the background run did not get ready in {timeout}s:\n{self.log(proc)}")
+            time.sleep(0.1)
+        return proc
+
+    def log(self, proc: subprocess.Popen) -> str:
+        return (self.pytester.path / f"background-{self.processes.index(proc)}.log").read_text()
+
+    def run_ids(self) -> list[str]:
+        path = self.pytester.path / "run-ids"
+        return [line.split()[0] for line in path.read_text().splitlines()] if path.exists() else []
+
+    def run_id_of(self, proc: subprocess.Popen) -> str:
+        for line in (self.pytester.path / "run-ids").read_text().splitlines():
+            run_id, pid = line.split()
+            if int(pid) == proc.pid:
+                return run_id
+        raise LookupError(f"no run id noted for pid {proc.pid}")
+
+    def made(self) -> list[str]:
+        """The Docker names inner tests passed to ``inner_run_spy.record``."""
+        path = self.pytester.path / "made"
+        return path.read_text().split() if path.exists() else []
+
+    def resources(self, *run_ids: str) -> list[str]:
+        """``container NAME`` and ``network NAME`` for each resource of these runs (all runs so far
+        when none are named) that exists on the engine now."""
+        found = []
+        for run_id in run_ids or self.run_ids():
+            filters = {"label": f"{SESSION}={run_id}"}
+            containers = self.client.api.containers(all=True, filters=filters)
+            found += [f"container {c['Names'][0].lstrip('/')}" for c in containers]
+            found += [f"network {n['Name']}" for n in self.client.api.networks(filters=filters)]
+        return found
+
+    def existing(self, docker_names: list[str]) -> list[str]:
+        """Which of these container or network names exist on the engine now."""
+        present = []
+        for name in docker_names:
+            for lookup in (self.client.api.inspect_container, self.client.api.inspect_network):
+                try:
+                    lookup(name)
+                except docker.errors.NotFound:
+                    continue
+                present.append(name)
+                break
+        return present
+
+    def remove_resources(self) -> None:
+        """Remove whatever inner runs left: containers first, then networks."""
+        for run_id in self.run_ids():
+            filters = {"label": f"{SESSION}={run_id}"}
+            for c in self.client.api.containers(all=True, filters=filters):
+                self.client.api.remove_container(c["Id"], force=True, v=True)
+            for n in self.client.api.networks(filters=filters):
+                self.client.api.remove_network(n["Id"])
+
+    def stop_processes(self) -> None:
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)  # which tears down; SIGKILL if it does not
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def inner_runs(pytester: pytest.Pytester, docker_client: docker.DockerClient):
+    """Inner runs against the real engine; after the test, nothing labelled with one of their
+    run ids may remain (whatever remains is removed, then reported as an error)."""
+    runs = InnerRuns(pytester, docker_client)
+    yield runs
+    runs.stop_processes()
+    left = runs.resources()
+    runs.remove_resources()
+    assert not left, "inner runs left resources behind:\n" + "\n".join(left)

@@ -1,0 +1,250 @@
+"""Nothing is left on the engine: after failures, setup errors, Ctrl-C, SIGTERM, and (by pruning)
+after SIGKILL; --dockernet-keep keeps a failed test's resources on purpose."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+
+import pytest
+
+# A background run: its test makes a network and a container, says so, and sleeps until killed.
+SLEEPER = """
+    import time
+
+    from inner_run_spy import ready, record
+
+    def test_sleeps(dockernet):
+        net = dockernet.network("n")
+        record(net, dockernet.container("c", networks=[net]))
+        ready()
+        time.sleep(60)
+"""
+
+
+def test_failing_test_leaves_nothing(inner_runs, pytester):
+    pytester.makepyfile(
+        """
+        from inner_run_spy import record
+
+        def test_fails(dockernet, docker_client):
+            front, back = dockernet.network("front"), dockernet.network("back")
+            web = dockernet.container("web", networks=[front, back])
+            db = dockernet.container("db", networks={back: ["database"]})
+            record(front, back, web, db)
+            dockernet.assert_reachable(web, "database")
+            assert docker_client.api.inspect_container(db.id)["State"]["Running"]
+            assert False, "deliberate failure"
+        """
+    )
+    result = inner_runs.run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*AssertionError: deliberate failure*"])
+    assert len(inner_runs.made()) == 4
+    assert inner_runs.existing(inner_runs.made()) == []
+    assert inner_runs.resources() == []
+
+
+def test_setup_error_half_way_leaves_nothing(inner_runs, pytester):
+    pytester.makepyfile(
+        """
+        import pytest
+        from inner_run_spy import record
+
+        @pytest.fixture
+        def backend(dockernet):
+            net = dockernet.network("backend")
+            record(net, dockernet.container("db", networks=[net]))
+            raise RuntimeError("setup broke half-way")
+
+        def test_uses_backend(backend):
+            pass
+
+        def test_next_one_is_fine(dockernet):
+            record(dockernet.container("other"))
+        """
+    )
+    result = inner_runs.run()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_uses_backend*", "*RuntimeError: setup broke half-way"])
+    assert len(inner_runs.made()) == 3
+    assert inner_runs.existing(inner_runs.made()) == []
+    assert inner_runs.resources() == []
+
+
+def test_keyboard_interrupt_leaves_nothing(inner_runs, pytester):
+    pytester.makepyfile(
+        """
+        from inner_run_spy import record
+
+        def test_interrupted(dockernet, dockernet_session):
+            net = dockernet.network("n")
+            record(net, dockernet.container("c", networks=[net]), dockernet_session.container("s"))
+            raise KeyboardInterrupt
+
+        def test_never_runs():
+            pass
+        """
+    )
+    result = inner_runs.run_subprocess()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*! KeyboardInterrupt !*"])
+    result.stdout.no_fnmatch_line("*test_never_runs*PASSED*")
+    assert len(inner_runs.made()) == 3
+    assert inner_runs.existing(inner_runs.made()) == []
+    assert inner_runs.resources() == []
+
+
+@pytest.mark.parametrize("how", ["option", "ini"])
+def test_keep_leaves_a_failed_test_in_place_and_says_how_to_remove_it(inner_runs, pytester, how):
+    pytester.makepyfile(
+        """
+        from inner_run_spy import record
+
+        def test_fails(dockernet):
+            net = dockernet.network("back")
+            record(net, dockernet.container("db", networks=[net]))
+            assert False, "deliberate failure"
+
+        def test_passes(dockernet):
+            record(dockernet.container("web"))
+        """
+    )
+    if how == "ini":
+        pytester.makeini("[pytest]\ndockernet_keep = true\n")
+        result = inner_runs.run()
+    else:
+        result = inner_runs.run("--dockernet-keep")
+    result.assert_outcomes(failed=1, passed=1)
+    back, db, web = inner_runs.made()
+    result.stdout.fnmatch_lines(
+        [
+            "*- dockernet -*",
+            "kept after failures (--dockernet-keep):",
+            "*::test_fails:",
+            f"  networks:   {back}",
+            f"  containers: {db}",
+            "  remove with: docker rm -f *",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*::test_passes:")
+    assert inner_runs.existing([back, db, web]) == [back, db]  # the passing test's are gone
+
+    command = re.search(r"^  remove with: (.*)$", result.stdout.str(), re.MULTILINE).group(1)
+    subprocess.run(command, shell=True, check=True, capture_output=True, timeout=60)
+    assert inner_runs.existing([back, db]) == []
+    assert inner_runs.resources() == []
+
+
+def test_module_and_session_factories_clean_up_when_their_scope_ends(inner_runs, pytester):
+    pytester.makepyfile(
+        test_a="""
+        from inner_run_spy import record
+
+        def test_makes(dockernet_module, dockernet_session):
+            mod, sess = dockernet_module.network("mod"), dockernet_session.network("sess")
+            record(mod, dockernet_module.container("mod-c", networks=[mod]),
+                   sess, dockernet_session.container("sess-c", networks=[sess]))
+
+        def test_same_module_same_factory(dockernet_module, docker_client):
+            net = dockernet_module.get_network("mod")
+            docker_client.api.inspect_network(net.id)
+            assert [c.name for c in net.containers] == ["mod-c"]
+        """,
+        test_b="""
+        import docker.errors
+        import pytest
+
+        def test_module_factory_of_a_is_gone(docker_client, dockernet_session):
+            mod, mod_c, sess, sess_c = open("made").read().split()
+            for name in (mod, mod_c):
+                with pytest.raises(docker.errors.NotFound):
+                    (docker_client.api.inspect_network if name == mod else docker_client.api.inspect_container)(name)
+            docker_client.api.inspect_network(sess)
+            assert docker_client.api.inspect_container(sess_c)["State"]["Running"]
+            assert dockernet_session.get_container("sess-c").docker_name == sess_c
+        """,
+    )
+    result = inner_runs.run("-v")
+    result.assert_outcomes(passed=3)
+    assert len(inner_runs.made()) == 4
+    assert inner_runs.existing(inner_runs.made()) == []
+    assert inner_runs.resources() == []
+
+
+def test_sigterm_tears_down_like_ctrl_c(inner_runs, pytester):
+    pytester.makepyfile(SLEEPER)
+    proc = inner_runs.start()
+    run_id = inner_runs.run_id_of(proc)
+    assert len(inner_runs.resources(run_id)) == 2
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == pytest.ExitCode.INTERRUPTED, inner_runs.log(proc)
+    assert "KeyboardInterrupt" in inner_runs.log(proc)
+    assert inner_runs.resources(run_id) == []
+
+
+def killed_run(inner_runs, host: str | None) -> tuple[str, list[str]]:
+    """Start a background run, SIGKILL it once it has made its resources: (run id, what it left)."""
+    proc = inner_runs.start(host=host)
+    run_id = inner_runs.run_id_of(proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    left = inner_runs.resources(run_id)
+    assert len(left) == 2, left  # SIGKILL: no teardown at all
+    return run_id, inner_runs.made()
+
+
+def test_prune_removes_what_a_killed_run_left_and_reports_it(inner_runs, pytester):
+    pytester.makepyfile(SLEEPER)
+    host = inner_runs.own_host()
+    run_id, (network, container) = killed_run(inner_runs, host)
+
+    result = inner_runs.run_on(host, "--dockernet-prune")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            f"dockernet: removed * containers and * networks left by * dead runs (*{run_id}*)",
+            f"  container {container}",
+            f"  network {network}",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*collected*")  # it prunes and exits: no tests run
+    assert inner_runs.resources(run_id) == []
+
+
+def test_prune_never_touches_a_live_run(inner_runs, pytester):
+    pytester.makepyfile(SLEEPER)
+    proc = inner_runs.start()
+    run_id = inner_runs.run_id_of(proc)
+    before = sorted(inner_runs.resources(run_id))
+
+    result = inner_runs.run("--dockernet-prune")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["dockernet: *"])
+    assert run_id not in result.stdout.str()
+    assert sorted(inner_runs.resources(run_id)) == before
+
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert inner_runs.resources(run_id) == []
+
+
+def test_next_run_prunes_a_killed_run_by_itself(inner_runs, pytester):
+    pytester.makepyfile(SLEEPER)
+    host = inner_runs.own_host()
+    run_id, (network, container) = killed_run(inner_runs, host)
+
+    pytester.makepyfile(test_next="def test_next(dockernet): dockernet.network('n')")
+    result = inner_runs.run_on(host, "test_next.py")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- dockernet -*",
+            f"removed * containers and * networks left by * dead runs (*{run_id}*)",
+            f"  container {container}",
+            f"  network {network}",
+        ]
+    )
+    assert inner_runs.resources(run_id) == []
