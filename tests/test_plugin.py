@@ -247,7 +247,11 @@ def test_every_option_is_in_help_with_its_ini_key(pytester):
     "args, ini, message",
     [
         (["--dockernet-dns=bogus"], "", "*--dockernet-dns (ini dockernet_dns) is 'bogus': use one of hermetic, host*"),
-        (["--dockernet-subnet-pool=nonsense"], "", "*--dockernet-subnet-pool (ini dockernet_subnet_pool): subnet pool 'nonsense' is not an IPv4*"),
+        (
+            ["--dockernet-subnet-pool=nonsense"],
+            "",
+            "*--dockernet-subnet-pool (ini dockernet_subnet_pool): subnet pool 'nonsense' is not an IPv4*",
+        ),
         (["--dockernet-subnet-pool=10.77.0.0/16:12"], "", "*--dockernet-subnet-pool*subnets of /12 do not fit*"),
         (["--dockernet-subnet-pool=10.77.0.0/16:x"], "", "*--dockernet-subnet-pool*must be a prefix length*"),
         (["--dockernet-subnet-pool=11.77.0.0/16"], "", "*--dockernet-subnet-pool*not a private address range*"),
