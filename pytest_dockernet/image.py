@@ -32,11 +32,16 @@ class ProbeImage:
     name: str  # what containers are created from
     built_from: str | None = None  # the busybox binary, when built here
     requested: str = DEFAULT_IMAGE
-    pull_error: str = ""
+    reused: bool = False  # built by an earlier run, so the registry was not asked this time
 
     def describe(self) -> str:
         if self.built_from is None:
             return f"probe image {self.name}"
+        if self.reused:
+            return (
+                f"{self.requested} is not on the engine; using {self.name}, built FROM scratch around "
+                f"{self.built_from} by an earlier run that could not pull it (docker rmi it to retry the pull)"
+            )
         return (
             f"{self.requested} is not on the engine and could not be pulled; "
             f"using {self.name}, built FROM scratch around {self.built_from}"
@@ -117,17 +122,35 @@ def _build(client: docker.DockerClient, busybox: str, tag: str) -> None:
     client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True)
 
 
+def _local_tag(requested: str, busybox: str) -> str:
+    """The tag of the stand-in for ``requested`` built from ``busybox`` (same inputs, same tag)."""
+    digest = hashlib.sha256(requested.encode() + b"\0")
+    with open(busybox, "rb") as f:
+        digest.update(f.read())
+    return f"{LOCAL_REPOSITORY}:{digest.hexdigest()[:12]}"
+
+
 def resolve_probe_image(
     client: docker.DockerClient, requested: str = DEFAULT_IMAGE, busybox: str | None = None
 ) -> ProbeImage:
     """The image probes and default containers run: ``requested`` if present or pullable,
-    else a local build from a static busybox (reused across runs: its tag is the binary's hash)."""
+    else a local build from a static busybox.
+
+    A stand-in built by an earlier run (its tag names the requested image and the binary) is
+    used without trying the registry again: every pull attempt costs a lookup of the
+    registry's name, and an engine without a registry would fail it on every run.
+    """
+    if _image_exists(client, requested):
+        return ProbeImage(requested, requested=requested)
+    binary, why_not = find_busybox(busybox)
+    tag = _local_tag(requested, binary) if binary else None
+    if tag and _image_exists(client, tag):
+        return ProbeImage(tag, built_from=binary, requested=requested, reused=True)
     try:
         ensure_image(client, requested)
         return ProbeImage(requested, requested=requested)
     except ValueError as exc:
         pull_error = str(exc)
-    binary, why_not = find_busybox(busybox)
     if binary is None:
         raise ImageUnavailable(
             f"{pull_error}\nNo image could be built instead: {why_not}.\n"
@@ -135,9 +158,5 @@ def resolve_probe_image(
             "one with --dockernet-image), or install a statically linked busybox (Debian: "
             "busybox-static) and point --dockernet-busybox at it."
         )
-    with open(binary, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()[:12]
-    tag = f"{LOCAL_REPOSITORY}:{digest}"
-    if not _image_exists(client, tag):
-        _build(client, binary, tag)
-    return ProbeImage(tag, built_from=binary, requested=requested, pull_error=pull_error)
+    _build(client, binary, tag)
+    return ProbeImage(tag, built_from=binary, requested=requested)
