@@ -6,6 +6,7 @@ and shows the whole topology.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,30 @@ __all__ = [
     "reachability",
     "ReachabilityMatrix",
 ]
+
+
+def _topology_in(args: tuple) -> Topology | None:
+    for arg in args:
+        if isinstance(arg, (Container, Network)):
+            return arg.topology
+        if isinstance(arg, (list, tuple)) and arg and isinstance(arg[0], (Container, Network)):
+            return arg[0].topology
+    return None
+
+
+def _timed(helper):
+    """Count a helper's wall time towards the "probes" phase of its topology's timings."""
+
+    @functools.wraps(helper)
+    def timed(*args, **kwargs):
+        __tracebackhide__ = True
+        topology = _topology_in(args)
+        if topology is None:
+            return helper(*args, **kwargs)
+        with topology.timings.measure("probes"):
+            return helper(*args, **kwargs)
+
+    return timed
 
 
 def _source(src: object, argument: str = "src") -> Container:
@@ -97,6 +122,7 @@ def _retry_until(timeout: float, attempt, done) -> tuple[object, int]:
     return result, retrying.statistics.get("attempt_number", 1)
 
 
+@_timed
 def assert_reachable(src: Container, dst: Target, *, port: int | None = None, timeout: float = 5.0) -> None:
     """``dst`` answers ICMP echo (``port=None``) or accepts TCP on ``port``, from ``src``'s
     network namespace, within ``timeout`` seconds (retried: DNS and servers come up late)."""
@@ -117,6 +143,7 @@ def assert_reachable(src: Container, dst: Target, *, port: int | None = None, ti
         )
 
 
+@_timed
 def assert_unreachable(src: Container, dst: Target, *, port: int | None = None, timeout: float = 2.0) -> None:
     """``dst`` neither answers ICMP echo nor accepts TCP on ``port`` from ``src``: one
     attempt per address, all at once, each waiting ``timeout`` seconds for an answer."""
@@ -157,6 +184,7 @@ def _resolve(src: Container, name: str) -> tuple[ProbeResult, list[str]]:
     return result, probes.parse_addresses(result.output)
 
 
+@_timed
 def assert_resolves(
     src: Container, name: str, *, to: Target | Iterable[Target] | None = None, timeout: float = 5.0
 ) -> None:
@@ -185,6 +213,7 @@ def assert_resolves(
         )
 
 
+@_timed
 def assert_not_resolves(src: Container, name: str, *, timeout: float = 2.0) -> None:
     """``name`` does not resolve from ``src`` (allowing ``timeout`` seconds for a record
     that was just removed, e.g. after a disconnect, to disappear)."""
@@ -309,6 +338,7 @@ def _shares_network(src: Container, dst: Target) -> bool:
     return not isinstance(dst, Container) or dst.network_mode == "host" or bool(set(src.endpoints) & set(dst.endpoints))
 
 
+@_timed
 def reachability(
     sources: Iterable[Container], targets: Iterable[Target], *, port: int | None = None, timeout: float = 1.0
 ) -> ReachabilityMatrix:
@@ -338,6 +368,7 @@ def _members(side: object, argument: str) -> tuple[list[Container], Network | No
     return members, None
 
 
+@_timed
 def assert_isolated(
     a: Network | Iterable[Container], b: Network | Iterable[Container], *, timeout: float = 1.0
 ) -> None:

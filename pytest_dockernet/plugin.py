@@ -16,6 +16,7 @@ from .identity import RunIdentity
 from .image import DEFAULT_IMAGE, ImageUnavailable, ProbeImage, resolve_probe_image
 from .reaper import Pruned, prune
 from .subnets import DEFAULT_POOL, SubnetAllocator, parse_pool
+from .timings import Timings
 from .topology import DNS_MODES, DRIVERS, Topology, engine_subnets
 
 FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
@@ -123,6 +124,7 @@ class State:
     pruned: Pruned | None = None
     kept: list[str] = field(default_factory=list)
     live: set[Topology] = field(default_factory=set)
+    timings: Timings = field(default_factory=Timings)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def client(self) -> docker.DockerClient:
@@ -153,7 +155,8 @@ class State:
         with self.lock:
             if self._image is None and self._image_error is None:
                 try:
-                    self._image = resolve_probe_image(client, self.settings.image, self.settings.busybox)
+                    with self.timings.measure("image"):
+                        self._image = resolve_probe_image(client, self.settings.image, self.settings.busybox)
                 except ImageUnavailable as exc:
                     self._image_error = f"dockernet: no probe image.\n{exc}"
             if self._image_error is not None:
@@ -316,6 +319,7 @@ def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClien
         allocator=state.allocator,
         hooks=request.config.hook,
         label=request.node.nodeid or "session",
+        timings=state.timings,
     )
     state.live.add(topology)
     request.node.stash.setdefault(TOPOLOGIES, []).append(topology)
@@ -351,6 +355,8 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     if state is None:
         return
     lines = []
+    if state.timings.counts:
+        lines.append(state.timings.describe())
     if state._image is not None and state._image.built_from:
         lines.append(state._image.describe())
     if state.pruned:

@@ -118,6 +118,7 @@ def _start_sidecar(source: Container) -> str:
             detach=True,
         )
         api.start(created["Id"])
+        topology.timings.count("sidecars")
         return created["Id"]
     except docker.errors.APIError as exc:
         topology._remove_containers_named(name)
@@ -133,6 +134,7 @@ def run(source: Container, script: str) -> ProbeResult:
     """Run a shell snippet in ``source``'s network namespace (one exec, two API calls)."""
     runner, where = _runner(source)
     api = source.topology.client.api
+    source.topology.timings.count("probe execs")
     wrapped = f"{{ {script}\n}} 2>&1; echo @@rc=$?"
     exec_id = api.exec_create(runner, ["sh", "-c", wrapped])["Id"]
     output = api.exec_start(exec_id).decode(errors="replace")

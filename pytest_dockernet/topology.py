@@ -8,6 +8,7 @@ with Topology(docker.from_env()) as t:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import re
@@ -25,6 +26,7 @@ from . import identity as lbl
 from .identity import RunIdentity
 from .image import ensure_image, resolve_probe_image
 from .subnets import SubnetAllocator
+from .timings import Timings
 
 DRIVERS = ("bridge", "host", "overlay")
 DNS_MODES = ("hermetic", "host")
@@ -36,6 +38,20 @@ _LINKS_ON_BRIDGE_ONLY = (
     "links= work on the default bridge only (network_mode='bridge'); on user-defined "
     "networks use aliases: networks={net: ['alias']}"
 )
+
+
+def _measured(phase: str):
+    """Count a factory method's wall time towards ``phase`` of the topology's timings."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def measured(self, *args, **kwargs):
+            with self.timings.measure(phase):
+                return method(self, *args, **kwargs)
+
+        return measured
+
+    return wrap
 
 
 class DockernetError(Exception):
@@ -206,6 +222,7 @@ class Topology:
         allocator: SubnetAllocator | None = None,
         hooks: Hooks | None = None,
         label: str = "",
+        timings: Timings | None = None,
     ):
         if default_driver not in DRIVERS:
             raise ValueError(f"default_driver={default_driver!r} is not one of {', '.join(DRIVERS)}")
@@ -219,6 +236,7 @@ class Topology:
         self.allocator = allocator
         self.hooks: Hooks = hooks or _NoHooks()
         self.label = label  # e.g. the test's node id: shown in messages
+        self.timings = timings or Timings()
         self.id = f"{self.identity.run_id}-{next(_topology_ids)}"
         self.failed = False  # set by the pytest plugin when a test using it failed
         self.closed = False
@@ -265,6 +283,7 @@ class Topology:
 
     # -- networks ----------------------------------------------------------------------
 
+    @_measured("set-up")
     def network(
         self,
         name: str,
@@ -389,6 +408,7 @@ class Topology:
             raise
         network = Network(self, name, docker_name, result["Id"], driver, chosen[0], chosen[1], internal)
         network.pooled = subnet is None
+        self.timings.count("networks")
         return network
 
     def _create_in_pool(self, create) -> dict:
@@ -409,6 +429,7 @@ class Topology:
 
     # -- containers --------------------------------------------------------------------
 
+    @_measured("set-up")
     def container(
         self,
         name: str,
@@ -461,6 +482,52 @@ class Topology:
             self._containers[name] = container
         self.hooks.pytest_dockernet_container_started(container=container)
         return container
+
+    @_measured("set-up")
+    def containers(self, specs: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Container]:
+        """Create and start several containers at once: ``{name: {container() keyword
+        arguments}}``. Returns them by name once all are running.
+
+        Containers with ``links=`` start after the others (they may link to them). If any
+        fails, the others of the batch are removed too and the first error is raised.
+        """
+        self._check_open()
+        if not isinstance(specs, Mapping) or not specs:
+            raise TypeError(f"containers() takes a non-empty dict {{name: {{container() arguments}}}}, got {specs!r}")
+        for name, spec in specs.items():
+            if spec is not None and not isinstance(spec, Mapping):
+                raise TypeError(f"containers()[{name!r}] must be a dict of container() arguments, got {spec!r}")
+        specs = {name: dict(spec or {}) for name, spec in specs.items()}
+        if any(
+            s.get("networks") is None and s.get("network_mode") is None and not s.get("links") for s in specs.values()
+        ):
+            self._default_network()  # once, before the threads that would race to make it
+        make = Topology.container.__wrapped__  # the batch's wall time is measured, not each thread's
+        started: dict[str, Container] = {}
+        errors: list[BaseException] = []
+        waves = [[n for n, s in specs.items() if not s.get("links")], [n for n, s in specs.items() if s.get("links")]]
+        with ThreadPoolExecutor(max_workers=min(8, len(specs))) as pool:
+            for wave in waves:
+                futures = {name: pool.submit(make, self, name, **specs[name]) for name in wave}
+                for name, future in futures.items():
+                    try:
+                        started[name] = future.result()
+                    except BaseException as exc:  # noqa: BLE001 - re-raised below, after the clean-up
+                        errors.append(exc)
+                if errors:
+                    break
+        if errors:
+            for container in started.values():
+                self._forget(container)
+            raise errors[0]
+        return {name: started[name] for name in specs}
+
+    def _forget(self, container: Container) -> None:
+        """Remove a container (and its sidecar) the topology made, as if it never had."""
+        for container_id in filter(None, (container.sidecar_id, container.id)):
+            _remove_container(self.client, container_id)
+        with self._lock:
+            self._containers.pop(container.name, None)
 
     def _attachments(self, networks) -> list[tuple[Network, list[str], str | None]]:
         if networks is None:
@@ -611,6 +678,7 @@ class Topology:
                 )
             for net, aliases, _ in attachments:
                 container.endpoints[net.docker_name].aliases = [name, *aliases]
+            self.timings.count("containers")
             return container
         except docker.errors.APIError as exc:
             self._remove_containers_named(docker_name)
@@ -749,6 +817,7 @@ class Topology:
         f = f"label={lbl.TOPOLOGY}={self.id}"
         return f"docker rm -f $(docker ps -aq --filter {f}); docker network rm $(docker network ls -q --filter {f})"
 
+    @_measured("teardown")
     def close(self, *, keep: bool = False) -> None:
         """Remove every container (forced, with anonymous volumes), then every network.
 

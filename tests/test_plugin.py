@@ -505,3 +505,34 @@ def test_no_probe_image_ini_keys(inner_runs, pytester):
             "No image could be built instead: --dockernet-busybox /nonexistent/busybox: no such file.",
         ]
     )
+
+
+def test_summary_shows_where_the_time_went(inner_runs, pytester):
+    pytester.makepyfile(
+        """
+        from pytest_dockernet import assert_reachable
+
+        def test_batch(dockernet):
+            started = dockernet.containers({"a": None, "b": None})
+            assert_reachable(started["a"], "b")
+
+        def test_plain():
+            pass
+        """
+    )
+    result = inner_runs.run()
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*- dockernet -*",
+            "time: image *.* s, set-up *.* s, probes *.* s, teardown *.* s; "
+            "made: 2 containers, 1 networks, 1 probe execs",
+        ]
+    )
+
+
+def test_summary_is_silent_without_docker_work(pytester):
+    pytester.makepyfile("def test_plain(): pass")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*- dockernet -*")

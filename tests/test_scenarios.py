@@ -279,3 +279,33 @@ def test_module_level_helpers_need_containers(dockernet):
         assert_reachable(a, a, port=70000)
     with pytest.raises(ValueError, match="timeout="):
         assert_unreachable(a, a, timeout=0)
+
+
+def test_containers_start_together(dockernet):
+    net = dockernet.network("net")
+    started = dockernet.containers(
+        {
+            "web": {"networks": [net], "command": HTTPD},
+            "api": {"networks": {net: ["backend"]}},
+            "db": None,  # on the default network
+        }
+    )
+    assert list(started) == ["web", "api", "db"]
+    assert {c.name for c in dockernet.containers_list} == {"web", "api", "db"}
+    assert [n.name for n in started["db"].networks] == ["default"]
+    assert_resolves(started["web"], "backend", to=started["api"])
+    assert_reachable(started["api"], "web", port=8080)
+
+
+def test_containers_batch_failing_half_way_leaves_nothing(dockernet):
+    from pytest_dockernet import DockernetError
+
+    with pytest.raises(DockernetError, match="starting container 'broken' failed"):
+        dockernet.containers({"fine": None, "also-fine": None, "broken": {"command": ["no-such-binary"]}})
+    assert dockernet.containers_list == []
+    api = dockernet.client.api
+    assert api.containers(all=True, filters={"label": f"pytest-dockernet.topology={dockernet.id}"}) == []
+    with pytest.raises(TypeError, match=r"containers\(\) takes a non-empty dict"):
+        dockernet.containers([])
+    with pytest.raises(TypeError, match=r"containers\(\)\['x'\] must be a dict"):
+        dockernet.containers({"x": ["bad"]})

@@ -1,0 +1,50 @@
+"""Where a run's time went: set-up, probes, teardown, image, with counts of what was made."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+# The order the summary shows them in.
+PHASES = ("image", "set-up", "probes", "teardown")
+
+
+class Timings:
+    """Wall-clock seconds per phase and counters; thread-safe.
+
+    A phase entered again inside itself in one thread (a container() that makes the
+    default network) is counted once, by its outermost entry.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    @contextmanager
+    def measure(self, phase: str) -> Iterator[None]:
+        active = self._local.__dict__.setdefault("active", set())
+        if phase in active:
+            yield
+            return
+        active.add(phase)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            active.discard(phase)
+            with self._lock:
+                self.seconds[phase] += time.perf_counter() - started
+
+    def count(self, what: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[what] += n
+
+    def describe(self) -> str:
+        phases = ", ".join(f"{p} {self.seconds[p]:.2f} s" for p in PHASES if p in self.seconds)
+        made = ", ".join(f"{n} {what}" for what, n in sorted(self.counts.items()))
+        return f"time: {phases or 'none'}; made: {made or 'nothing'}"
