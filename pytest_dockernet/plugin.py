@@ -125,6 +125,7 @@ class State:
     kept: list[str] = field(default_factory=list)
     live: set[Topology] = field(default_factory=set)
     timings: Timings = field(default_factory=Timings)
+    worker_notes: list[str] = field(default_factory=list)  # xdist controller: the workers' notes
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def client(self) -> docker.DockerClient:
@@ -350,6 +351,41 @@ dockernet_module = pytest.fixture(scope="module", name="dockernet_module")(_dock
 dockernet_session = pytest.fixture(scope="session", name="dockernet_session")(_dockernet)
 
 
+def _notes(state: State) -> list[str]:
+    """What this process has to say at the end of the run (not the timings)."""
+    notes = []
+    if state._image is not None and state._image.built_from:
+        notes.append(state._image.describe())
+    if state.pruned:
+        notes.append(state.pruned.describe())
+    return notes
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    state = config.stash.get(STATE, None)
+    if state is not None and hasattr(config, "workeroutput"):
+        # An xdist worker's terminal is not shown: send the summary to the controller.
+        config.workeroutput["dockernet"] = {
+            "seconds": dict(state.timings.seconds),
+            "counts": dict(state.timings.counts),
+            "notes": _notes(state),
+            "kept": state.kept,
+        }
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """xdist controller: take in what a worker reported (see pytest_sessionfinish)."""
+    report = getattr(node, "workeroutput", {}).get("dockernet")
+    state = node.config.stash.get(STATE, None)
+    if report is None or state is None:
+        return
+    state.timings.add(report["seconds"], report["counts"])
+    state.worker_notes.extend(n for n in report["notes"] if n not in state.worker_notes)
+    state.kept.extend(report["kept"])
+
+
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is None:
@@ -357,10 +393,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     lines = []
     if state.timings.counts:
         lines.append(state.timings.describe())
-    if state._image is not None and state._image.built_from:
-        lines.append(state._image.describe())
-    if state.pruned:
-        lines.append(state.pruned.describe())
+    lines.extend(n for n in state.worker_notes + _notes(state) if n not in lines)
     if state.kept:
         lines.append("kept after failures (--dockernet-keep):")
         lines.extend(state.kept)

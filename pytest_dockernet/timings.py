@@ -22,6 +22,7 @@ class Timings:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.counts: dict[str, int] = defaultdict(int)
+        self.workers = 0  # xdist workers whose figures were added
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -44,7 +45,17 @@ class Timings:
         with self._lock:
             self.counts[what] += n
 
+    def add(self, seconds: dict[str, float], counts: dict[str, int]) -> None:
+        """Add another process's figures (an xdist worker's): phases are summed over workers."""
+        with self._lock:
+            self.workers += 1
+            for phase, value in seconds.items():
+                self.seconds[phase] += value
+            for what, n in counts.items():
+                self.counts[what] += n
+
     def describe(self) -> str:
         phases = ", ".join(f"{p} {self.seconds[p]:.2f} s" for p in PHASES if p in self.seconds)
         made = ", ".join(f"{n} {what}" for what, n in sorted(self.counts.items()))
-        return f"time: {phases or 'none'}; made: {made or 'nothing'}"
+        over = f" (summed over {self.workers} workers)" if self.workers else ""
+        return f"time{over}: {phases or 'none'}; made: {made or 'nothing'}"

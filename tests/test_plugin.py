@@ -536,3 +536,30 @@ def test_summary_is_silent_without_docker_work(pytester):
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     result.stdout.no_fnmatch_line("*- dockernet -*")
+
+
+def test_xdist_workers_share_the_engine_and_report_to_the_controller(inner_runs, pytester, docker_client):
+    """Same logical names in every test on two workers: no collision, nothing left, one summary."""
+    names = pytester.path / "names.txt"
+    pytester.makepyfile(
+        f"""
+        import pytest
+        from pytest_dockernet import assert_resolves
+
+        @pytest.mark.parametrize("i", range(4))
+        def test_same_names(dockernet, i):
+            a, b = dockernet.container("a"), dockernet.container("b")
+            assert_resolves(a, "b", to=b)
+            with open({str(names)!r}, "a") as f:
+                f.write(a.docker_name + "\\n" + dockernet.get_network("default").docker_name + "\\n")
+        """
+    )
+    result = inner_runs.run_subprocess("-n", "2", "-p", "xdist")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        ["*- dockernet -*", "time (summed over 2 workers): *; made: 8 containers, 4 networks, 4 probe execs"]
+    )
+    made = names.read_text().split()
+    assert len(made) == len(set(made)) == 8
+    assert not [n for n in made if docker_client.api.containers(all=True, filters={"name": f"^/{n}$"})]
+    assert not [n for n in made if docker_client.api.networks(names=[n])]
