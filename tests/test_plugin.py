@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import uuid
 
 import pytest
@@ -563,3 +564,37 @@ def test_xdist_workers_share_the_engine_and_report_to_the_controller(inner_runs,
     assert len(made) == len(set(made)) == 8
     assert not [n for n in made if docker_client.api.containers(all=True, filters={"name": f"^/{n}$"})]
     assert not [n for n in made if docker_client.api.networks(names=[n])]
+
+
+def test_two_concurrent_runs_with_xdist_each(inner_runs, pytester):
+    """Two runs of -n 2 on one engine at once: all pass, names never collide, nothing is left."""
+    names = pytester.path / "names.txt"
+    pytester.makepyfile(
+        f"""
+        import pytest
+        from pytest_dockernet import assert_isolated, assert_reachable
+
+        @pytest.mark.parametrize("i", range(4))
+        def test_topology(dockernet, i):
+            front, back = dockernet.network("front"), dockernet.network("back")
+            started = dockernet.containers(
+                {{"web": {{"networks": [front]}}, "api": {{"networks": [front]}}, "db": {{"networks": [back]}}}}
+            )
+            assert_reachable(started["web"], "api")
+            assert_isolated(front, back)
+            with open({str(names)!r}, "a") as f:
+                f.write(" ".join([front.docker_name, back.docker_name, *(c.docker_name for c in started.values())]))
+                f.write("\\n")
+        """
+    )
+    procs = [
+        pytester.popen(inner_runs.pytest_command("-n", "2", "-p", "xdist", "-q"), stdin=subprocess.DEVNULL)
+        for _ in range(2)
+    ]
+    outputs = [proc.communicate(timeout=240) for proc in procs]
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, (out + err).decode()
+        assert b"4 passed" in out
+    made = names.read_text().split()
+    assert len(made) == len(set(made)) == 8 * 5
+    assert inner_runs.existing(made) == []
