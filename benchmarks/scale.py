@@ -1,0 +1,126 @@
+"""Scale and soak: many networks alive at once, and a long loop of topologies.
+
+    python benchmarks/scale.py                 # 200 networks, 200 topologies
+    python benchmarks/scale.py --networks 5 --loops 2   # a smoke run
+
+1. ``--networks N`` plugin networks alive at once on one engine (the engine's own address
+   pools give out about 29): prints the create time of the first and last tenth, the
+   allocator's own cost per grant at both ends (it must stay flat: it never lists the
+   engine's networks again), and that no pool error occurred.
+2. ``--loops N`` topologies (1 network, 3 containers started together, all-pairs ICMP,
+   teardown), then compares the engine with how it was before: containers, networks,
+   bridge interfaces and iptables rules must all be back where they started.
+
+Exits non-zero when a check fails. Traffic goes only to the containers it makes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pytest_dockernet import Topology, reachability  # noqa: E402
+from pytest_dockernet.image import resolve_probe_image  # noqa: E402
+from pytest_dockernet.subnets import SubnetAllocator  # noqa: E402
+from pytest_dockernet.topology import engine_subnets  # noqa: E402
+
+
+def engine_state(client: docker.DockerClient) -> dict[str, int]:
+    bridges = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True, text=True).stdout
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    return {
+        "containers": len(client.api.containers(all=True)),
+        "networks": len(client.api.networks()),
+        "bridge interfaces": sum(1 for line in bridges.splitlines() if ": br-" in line),
+        "iptables rules": sum(1 for line in rules.splitlines() if line.startswith("-A")),
+    }
+
+
+def many_networks(client: docker.DockerClient, image: str, count: int) -> bool:
+    allocator = SubnetAllocator(taken=engine_subnets(client))
+    grant_costs: list[float] = []
+    original = allocator.candidates
+
+    def timed_candidates():
+        generator = original()
+        while True:
+            started = time.perf_counter()
+            try:
+                subnet = next(generator)
+            except StopIteration:
+                return
+            grant_costs.append(time.perf_counter() - started)
+            yield subnet
+
+    allocator.candidates = timed_candidates  # type: ignore[method-assign]
+    creates: list[float] = []
+    with Topology(client, image=image, allocator=allocator, label="scale") as topology:
+        for i in range(count):
+            started = time.perf_counter()
+            topology.network(f"n{i}")
+            creates.append(time.perf_counter() - started)
+        alive = len(client.api.networks(filters={"label": f"pytest-dockernet.topology={topology.id}"}))
+        started = time.perf_counter()
+    removal = time.perf_counter() - started
+    tenth = max(1, count // 10)
+    print(f"networks alive at once: {alive} of {count} (no pool error)")
+    print(
+        f"network create, median: first tenth {statistics.median(creates[:tenth]) * 1000:.0f} ms, "
+        f"last tenth {statistics.median(creates[-tenth:]) * 1000:.0f} ms"
+    )
+    first, last = statistics.median(grant_costs[:tenth]), statistics.median(grant_costs[-tenth:])
+    print(f"allocator cost per grant, median: first tenth {first * 1e6:.0f} us, last tenth {last * 1e6:.0f} us")
+    print(f"removing all {count}: {removal:.1f} s")
+    return alive == count
+
+
+def loop_topologies(client: docker.DockerClient, image: str, loops: int) -> bool:
+    allocator = SubnetAllocator(taken=engine_subnets(client))
+    before = engine_state(client)
+    durations = []
+    for i in range(loops):
+        started = time.perf_counter()
+        with Topology(client, image=image, allocator=allocator, label=f"loop-{i}") as topology:
+            net = topology.network("net")
+            made = topology.containers({name: {"networks": [net]} for name in ("a", "b", "c")})
+            matrix = reachability(list(made.values()), list(made.values()))
+            if matrix.unreachable():
+                print(f"loop {i}: unexpected unreachable pairs {matrix.unreachable()}")
+                return False
+        durations.append(time.perf_counter() - started)
+    after = engine_state(client)
+    print(
+        f"{loops} topologies: median {statistics.median(durations):.2f} s each "
+        f"(min {min(durations):.2f}, max {max(durations):.2f})"
+    )
+    same = True
+    for key in before:
+        mark = "ok" if before[key] == after[key] else "CHANGED"
+        same &= before[key] == after[key]
+        print(f"  {key}: before {before[key]}, after {after[key]}  {mark}")
+    return same
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--networks", type=int, default=200)
+    parser.add_argument("--loops", type=int, default=200)
+    args = parser.parse_args(argv)
+    client = docker.from_env()
+    image = resolve_probe_image(client).name
+    ok = many_networks(client, image, args.networks)
+    ok &= loop_topologies(client, image, args.loops)
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
