@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Union
 
@@ -36,8 +36,10 @@ def _topology_in(args: tuple) -> Topology | None:
     for arg in args:
         if isinstance(arg, (Container, Network)):
             return arg.topology
-        if isinstance(arg, (list, tuple)) and arg and isinstance(arg[0], (Container, Network)):
-            return arg[0].topology
+        if isinstance(arg, Collection) and not isinstance(arg, str) and arg:
+            first = next(iter(arg))  # a collection, unlike an iterator, can be iterated again
+            if isinstance(first, (Container, Network)):
+                return first.topology
     return None
 
 
