@@ -111,12 +111,13 @@ def ensure_image(client: docker.DockerClient, name: str) -> None:
         ) from None
 
 
-def _build(client: docker.DockerClient, busybox: str, tag: str) -> None:
+def build_around_busybox(client: docker.DockerClient, busybox: str, tag: str, dockerfile: bytes = DOCKERFILE) -> None:
+    """Build ``tag`` from ``dockerfile`` with the binary ``busybox`` in the context as ``busybox``."""
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
         info = tarfile.TarInfo("Dockerfile")
-        info.size = len(DOCKERFILE)
-        tar.addfile(info, io.BytesIO(DOCKERFILE))
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
         tar.add(busybox, arcname="busybox")
     context.seek(0)
     client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True)
@@ -158,5 +159,5 @@ def resolve_probe_image(
             "one with --dockernet-image), or install a statically linked busybox (Debian: "
             "busybox-static) and point --dockernet-busybox at it."
         )
-    _build(client, binary, tag)
+    build_around_busybox(client, binary, tag)
     return ProbeImage(tag, built_from=binary, requested=requested)

@@ -1,8 +1,6 @@
 """The issue's scenarios, as real topologies on the engine."""
 
-import io
 import socket
-import tarfile
 import warnings
 
 import pytest
@@ -15,7 +13,7 @@ from pytest_dockernet import (
     assert_unreachable,
     reachability,
 )
-from pytest_dockernet.image import find_busybox
+from pytest_dockernet.image import build_around_busybox, find_busybox
 
 HTTPD = ["httpd", "-f", "-p", "8080"]
 
@@ -145,15 +143,8 @@ def shell_less_image(docker_client):
     if busybox is None:
         pytest.fail(f"building the shell-less image needs a static busybox: {why}")
     dockerfile = b'FROM scratch\nCOPY busybox /busybox\nENTRYPOINT ["/busybox", "httpd", "-f", "-p", "80"]\n'
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-        tar.add(busybox, arcname="busybox")
-    context.seek(0)
     tag = "pytest-dockernet-test/noshell:1"
-    docker_client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
+    build_around_busybox(docker_client, busybox, tag, dockerfile)
     return tag
 
 
