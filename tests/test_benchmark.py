@@ -1,0 +1,33 @@
+"""The benchmark runs (on a tiny size, without the peers: figures are for benchmarks/, not tests)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+HEADER = re.compile(r"^scenario +tool +n +min \(s\) +median \(s\) +max \(s\) +ratio vs target +result$", re.M)
+SCENARIOS = ["1 per-test topology", "2 reachability 4", "3 suite of 2", "4 xdist, suite of 2"]
+
+
+def test_benchmark_runs_on_a_tiny_size(docker_client, tmp_path):
+    results = tmp_path / "RESULTS.md"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--no-peers", "--results", str(results)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert HEADER.search(done.stdout), output
+    for scenario in SCENARIOS:
+        assert re.search(
+            rf"^{re.escape(scenario)} +pytest-dockernet|^{re.escape(scenario)} +\(a\)", done.stdout, re.M
+        ), f"no row for scenario {scenario!r}:\n{output}"
+    for target in ("target 1", "target 2", "target 3", "target 5"):
+        assert re.search(rf"^{target} .*: (PASS|FAIL|n/a)", done.stdout, re.M), output
+    assert "peers skipped (--no-peers)" in done.stdout
+    assert "left on the engine: nothing" in done.stdout
+    assert results.read_text().startswith("# Benchmark results")
