@@ -25,6 +25,7 @@ import tenacity
 from . import identity as lbl
 from .identity import RunIdentity
 from .image import ensure_image, resolve_probe_image
+from .probes import close_shells
 from .subnets import SubnetAllocator
 from .timings import Timings
 
@@ -32,6 +33,10 @@ DRIVERS = ("bridge", "host", "overlay")
 DNS_MODES = ("hermetic", "host")
 # Keeps a container of the probe image alive; `docker rm -f` kills it, so no signal handling.
 KEEPALIVE = ["tail", "-f", "/dev/null"]
+# The command of probe-image containers started without one, and of sidecars: a shell
+# that reads probe scripts from stdin (see probes.Shell), then keeps the container alive
+# if stdin ever closes. Probing through it costs a write, not an exec.
+RESIDENT = ["sh", "-c", "sh -s; exec tail -f /dev/null"]
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _topology_ids = itertools.count(1)
 _LINKS_ON_BRIDGE_ONLY = (
@@ -148,6 +153,7 @@ class Container:
         self.network_mode = network_mode  # "host", "bridge", "none" or None (user-defined networks)
         self.endpoints: dict[str, Endpoint] = {}  # by Docker network name
         self.sidecar_id: str | None = None  # probe sidecar sharing its network namespace
+        self.resident = False  # runs the RESIDENT shell, which probes are written to
 
     @property
     def networks(self) -> list[Network]:
@@ -245,6 +251,7 @@ class Topology:
         self._networks: dict[str, Network] = {}
         self._containers: dict[str, Container] = {}
         self._implicit: dict[str, Network] = {}  # "bridge", "host": the engine's own networks
+        self._shells: dict[str, Any] = {}  # probes.Shell by container id, attached on first use
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -463,16 +470,27 @@ class Topology:
                 raise ValueError(f"container name {name!r} is already used in this topology: pick another name")
             self._containers[name] = None  # type: ignore[assignment]  # reserved while it starts
         try:
+            resident = image is None and command is None
             if image is None:
                 image = self.probe_image
-                if command is None:
-                    command = KEEPALIVE
+                if resident:
+                    command = RESIDENT
             else:
                 ensure_image(self.client, image)
             if network_mode is None and not attachments:
                 attachments = [(self._default_network(), [], None)]
             container = self._start(
-                name, image, command, attachments, environment, ports, link_pairs, network_mode, cap_add, privileged
+                name,
+                image,
+                command,
+                attachments,
+                environment,
+                ports,
+                link_pairs,
+                network_mode,
+                cap_add,
+                privileged,
+                resident,
             )
         except BaseException:
             with self._lock:
@@ -627,7 +645,18 @@ class Topology:
         return existing or self.network("default")
 
     def _start(
-        self, name, image, command, attachments, environment, ports, link_pairs, network_mode, cap_add, privileged
+        self,
+        name,
+        image,
+        command,
+        attachments,
+        environment,
+        ports,
+        link_pairs,
+        network_mode,
+        cap_add,
+        privileged,
+        resident=False,
     ) -> Container:
         api = self.client.api
         docker_name = self._docker_name(name)
@@ -664,12 +693,14 @@ class Topology:
                 host_config=host_config,
                 networking_config=networking_config,
                 detach=True,
+                stdin_open=resident,
             )
             container_id = created["Id"]
             for net, aliases, address in attachments[1:]:
                 api.connect_container_to_network(container_id, net.id, aliases=[name, *aliases], ipv4_address=address)
             api.start(container_id)
             container = Container(self, name, docker_name, container_id, image, network_mode)
+            container.resident = resident
             state = self._refresh(container)
             if not state.get("Running"):
                 raise DockernetError(
@@ -831,6 +862,7 @@ class Topology:
             except BaseException:
                 self._remove()
                 raise
+        close_shells(self)
         if not keep:
             self._remove()
 

@@ -527,7 +527,7 @@ def test_summary_shows_where_the_time_went(inner_runs, pytester):
         [
             "*- dockernet -*",
             "time: image *.* s, set-up *.* s, probes *.* s, teardown *.* s; "
-            "made: 2 containers, 1 networks, 1 probe execs",
+            "made: 2 containers, 1 networks, 1 probes",
         ]
     )
 
@@ -558,7 +558,7 @@ def test_xdist_workers_share_the_engine_and_report_to_the_controller(inner_runs,
     result = inner_runs.run_subprocess("-n", "2", "-p", "xdist")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(
-        ["*- dockernet -*", "time (summed over 2 workers): *; made: 8 containers, 4 networks, 4 probe execs"]
+        ["*- dockernet -*", "time (summed over 2 workers): *; made: 8 containers, 4 networks, 4 probes"]
     )
     made = names.read_text().split()
     assert len(made) == len(set(made)) == 8
