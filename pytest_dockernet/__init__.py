@@ -15,7 +15,7 @@ from .assertions import (  # noqa: E402
 )
 from .identity import RunIdentity  # noqa: E402
 from .image import ImageUnavailable  # noqa: E402
-from .topology import Container, DockernetError, DriverUnavailable, Network, Topology  # noqa: E402
+from .topology import Container, DockernetError, DriverUnavailable, Network, Remover, Topology  # noqa: E402
 
 __version__ = "0.1.0.dev0"
 
@@ -26,6 +26,7 @@ __all__ = [
     "ImageUnavailable",
     "Network",
     "ReachabilityMatrix",
+    "Remover",
     "RunIdentity",
     "Topology",
     "assert_isolated",

@@ -215,7 +215,7 @@ def _alive(pid: int) -> bool:
 def _is_lab_dockerd(pid: int, socket: str) -> bool:
     """The pid is still the dockerd the lab started (not a new process that reuses the pid)."""
     cmdline = _cmdline(pid)
-    return bool(cmdline) and os.path.basename(cmdline[0]) == "dockerd" and f"unix://{socket}" in cmdline
+    return bool(cmdline) and os.path.basename(cmdline[0]) == "dockerd" and f"--host=unix://{socket}" in cmdline
 
 
 def _processes_under(directory: str) -> list[int]:
@@ -232,7 +232,7 @@ def _processes_under(directory: str) -> list[int]:
                 parents[pid] = int(f.read().rpartition(")")[2].split()[1])
         except (OSError, IndexError, ValueError):
             continue
-        if pid != os.getpid() and any(directory in part for part in _cmdline(pid)):
+        if pid != os.getpid() and any(directory.rstrip("/") + "/" in part for part in _cmdline(pid)):
             roots.append(pid)
     found, todo = set(), list(roots)
     while todo:
@@ -409,7 +409,7 @@ class Lab:
         _check_host()
         existing = cls.load()
         if existing is not None:
-            return existing._reuse(engines, base_url)
+            return existing._reuse(engines, base_url, timeout)
         _check_leftovers()
         lab = cls(
             {
@@ -434,7 +434,7 @@ class Lab:
             raise
         return lab
 
-    def _reuse(self, engines: int, base_url: str | None) -> Lab:
+    def _reuse(self, engines: int, base_url: str | None, timeout: float) -> Lab:
         how = "python -m pytest_dockernet.lab down"
         if not self.complete:
             raise LabError(f"a lab's bring-up (pid {self._state['pid']}) is running or failed half-way; run `{how}`")
@@ -443,21 +443,24 @@ class Lab:
                 f"a lab with {self.engines} engines (engine 0: {self._state['base_url'] or 'from the environment'}) "
                 f"is up already; run `{how}` before bringing up one with {engines}"
             )
-        down = [s for s in self.status() if not s.running or s.node_state != "ready"]
-        if down:
+        stopped = [s for s in self.status() if not s.running]
+        if stopped:
             raise LabError(
-                "the lab that is up is not healthy:\n  " + "\n  ".join(s.describe() for s in down) + f"\nrun `{how}`"
+                "the lab that is up is broken:\n  " + "\n  ".join(s.describe() for s in stopped) + f"\nrun `{how}`"
             )
         for engine in self.partitioned:
             self.heal(engine)
+        try:
+            self._wait_until_ready(timeout)
+        except LabError as exc:
+            raise LabError(f"the lab that is up is not healthy: {exc}; run `{how}`") from None
         self.reused = True
         return self
 
     def _bring_up(self, timeout: float) -> None:
         started = time.perf_counter()
-        client0 = self.client(0)
         try:
-            swarm = client0.info()["Swarm"]
+            swarm = self.client(0).info()["Swarm"]
         except docker.errors.DockerException as exc:
             raise LabError(f"engine 0 is not available: {exc}") from None
         manager = self._plan_swarm(swarm)
@@ -562,14 +565,14 @@ class Lab:
     def _wait_for_engine(self, engine: int, timeout: float) -> None:
         entry = self._dockerd(engine)
         deadline = time.monotonic() + timeout
-        client = self.client(engine)
         while True:
             if not _alive(entry["pid"]):
-                raise LabError(f"engine {engine}'s dockerd exited; the end of {engine_log(engine)}:\n" + _log_tail(
-                    engine_log(engine)
-                ))
+                raise LabError(
+                    f"engine {engine}'s dockerd exited; the end of {engine_log(engine)}:\n"
+                    + _log_tail(engine_log(engine))
+                )
             try:
-                client.ping()
+                self.client(engine).ping()  # the client asks the API version when it is made
                 return
             except (docker.errors.DockerException, OSError):
                 pass
@@ -613,18 +616,23 @@ class Lab:
                     f"engine {engine} could not join the swarm at {manager}: {exc.explanation or exc}\n"
                     f"the end of {engine_log(engine)}:\n" + _log_tail(engine_log(engine))
                 ) from None
-            entry["node_id"] = client.info()["Swarm"]["NodeID"]
-            self._save()
+            finally:
+                with contextlib.suppress(docker.errors.DockerException):
+                    entry["node_id"] = client.info()["Swarm"]["NodeID"] or None
+                    self._save()
+        self._wait_until_ready(timeout)
+
+    def _wait_until_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
             states = self._node_states()
-            waiting = [e for e in range(1, self.engines) if states.get(e, ("-", "-"))[0] != "ready"]
+            waiting = [e for e in range(self.engines) if states.get(e, ("-", "-"))[0] != "ready"]
             if not waiting:
                 return
             if time.monotonic() > deadline:
                 raise LabError(
-                    f"engines {waiting} joined the swarm but were not ready after {timeout:.0f}s: "
-                    + ", ".join(f"engine {e} {states.get(e, ('unknown',))[0]}" for e in waiting)
+                    f"the swarm's nodes were not all ready after {timeout:.0f}s: "
+                    + ", ".join(f"engine {e} {states.get(e, ('not in the swarm',))[0]}" for e in waiting)
                 )
             time.sleep(0.2)
 
@@ -646,7 +654,12 @@ class Lab:
     # Faults.
 
     def partition(self, engine: int) -> None:
-        """Cut engine ``engine`` off from all others, swarm control plane and overlay data plane alike."""
+        """Cut engine ``engine`` off from all others, swarm control plane and overlay data plane alike.
+
+        DROP rules on the engine's link inside its namespace: nothing in or out, established
+        connections included. After about 6 s the others' gossip marks the engine failed and
+        forgets its overlay endpoints; the swarm marks its node down after about 10 s.
+        """
         engine = self._check_partitionable(engine)
         if engine not in self._state["partitioned"]:
             self._state["partitioned"].append(engine)
@@ -655,10 +668,17 @@ class Lab:
             _add_rule(_in_namespace(namespace(engine)), rule[0], rule, target)
 
     def heal(self, engine: int) -> None:
-        """Undo ``partition(engine)``; nothing happens if it is not partitioned."""
+        """Undo ``partition(engine)``; nothing happens if it is not partitioned.
+
+        Returns once the rules are gone. Traffic flows again at once after a partition shorter
+        than gossip's failure detection (about 6 s); after a longer one the gossip rejoins within
+        a second or two, but Docker restores the overlay's endpoints only at its next periodic
+        table sync: about 30-40 s here.
+        """
         engine = self._check_partitionable(engine)
-        for rule, target in _partition_rules(engine):
-            _delete_rule(_in_namespace(namespace(engine)), rule, target)
+        if namespace(engine) in _namespaces():
+            for rule, target in _partition_rules(engine):
+                _delete_rule(_in_namespace(namespace(engine)), rule, target)
         if engine in self._state["partitioned"]:
             self._state["partitioned"].remove(engine)
             self._save()
@@ -689,7 +709,7 @@ class Lab:
         found = [
             EngineStatus(
                 index=0,
-                url=self._state["base_url"] or os.environ.get("DOCKER_HOST") or "the default engine",
+                url=self._state["base_url"] or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock",
                 namespace=None,
                 address=manager.rpartition(":")[0] if manager != "-" else str(BRIDGE_ADDRESS),
                 running=running0,
@@ -749,7 +769,12 @@ class Lab:
             except LabError as exc:
                 errors.append(str(exc))
         remaining = []
-        for entry in reversed(self._state["made"]):
+        # The engines stop first (together, in about 2 s); their nodes are then down, and the
+        # manager removes them at once. The rest goes in the reverse order of its making.
+        made = list(reversed(self._state["made"]))
+        first = {"dockerd": 0, "swarm-node": 1, "swarm-init": 2}
+        made.sort(key=lambda entry: first.get(entry["kind"], len(first)))
+        for entry in made:
             if entry["kind"] == "dir" and (errors or remaining):
                 remaining.append(entry)  # keep the state file for another try
                 continue
@@ -758,7 +783,7 @@ class Lab:
             except (LabError, OSError, docker.errors.DockerException) as exc:
                 errors.append(f"{entry['kind']} {entry}: {exc}")
                 remaining.append(entry)
-        self._state["made"] = list(reversed(remaining))
+        self._state["made"] = [entry for entry in self._state["made"] if entry in remaining]
         if remaining:
             self._save()
         if errors:
@@ -775,12 +800,22 @@ class Lab:
             if not entry["gwbridge_existed"]:
                 _remove_network_if_unused(client0, "docker_gwbridge")
         elif kind == "dockerd":
-            self._clients.pop(entry["engine"], docker.DockerClient).close()
+            # All at once, their containers killed first: a dockerd stopping gives each running
+            # container its stop timeout (10 s unless set), and nothing of theirs is kept anyway.
+            for other in self._state["made"]:
+                if other["kind"] == "dockerd" and _is_lab_dockerd(other["pid"], other["socket"]):
+                    self._kill_containers(other["engine"])
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(other["pid"], signal.SIGTERM)
+            client = self._clients.pop(entry["engine"], None)
+            if client is not None:
+                client.close()
             _stop_dockerd(entry["pid"], entry["socket"], entry["dir"])
         elif kind == "engine-dir":
             path = Path(entry["path"])
             _unmount_under(path)
-            shutil.rmtree(path, ignore_errors=False) if path.exists() else None
+            if path.exists():
+                shutil.rmtree(path)
         elif kind == "netns":
             if entry["name"] in _namespaces():
                 _run("ip", "netns", "del", entry["name"])
@@ -795,19 +830,34 @@ class Lab:
             if path.exists():
                 shutil.rmtree(path)
 
+    def _kill_containers(self, engine: int) -> None:
+        with contextlib.suppress(docker.errors.DockerException, OSError):
+            api = self.client(engine).api
+            for container in api.containers():
+                with contextlib.suppress(docker.errors.APIError):
+                    api.kill(container["Id"])
+
     def _leave(self, engine: int, node_id: str | None) -> None:
-        if engine in self._clients or os.path.exists(engine_socket(engine)):
-            with contextlib.suppress(docker.errors.DockerException, OSError):
-                self.client(engine).swarm.leave(force=True)
-        if node_id:
-            client0 = self.client(0)
+        # The manager removes the node; the engine itself forgets the swarm with its data root.
+        client0 = self.client(0)
+        if not client0.info()["Swarm"].get("ControlAvailable"):
+            return  # no swarm (or not a manager of it) any more: nothing to remove
+        label = f"pytest-dockernet.lab={namespace(engine)}"
+        ids = {node_id} if node_id else set()
+        # A join that failed half-way may have left a node the lab has no id of: its engine label tells.
+        ids |= {n["ID"] for n in client0.api.nodes() if label in _engine_labels(n)}
+        for node in ids:
             try:
-                client0.api.remove_node(node_id, force=True)
+                client0.api.remove_node(node, force=True)
             except docker.errors.NotFound:
                 pass
             except docker.errors.APIError as exc:
-                if client0.info()["Swarm"].get("LocalNodeState") == "active":
-                    raise LabError(f"engine 0 could not remove engine {engine}'s node {node_id}: {exc}") from None
+                raise LabError(f"engine 0 could not remove engine {engine}'s node {node}: {exc}") from None
+
+
+def _engine_labels(node: dict[str, Any]) -> list[str]:
+    labels = node.get("Description", {}).get("Engine", {}).get("Labels") or {}
+    return [f"{key}={value}" for key, value in labels.items()]
 
 
 def _has_network(client: docker.DockerClient, name: str) -> bool:
@@ -816,19 +866,15 @@ def _has_network(client: docker.DockerClient, name: str) -> bool:
 
 def _remove_network_if_unused(client: docker.DockerClient, name: str) -> None:
     for network in client.api.networks(names=[name]):
-        if network["Name"] != name:
-            continue
-        details = client.api.inspect_network(network["Id"])
-        if not any(not c.startswith("gateway_") or False for c in details.get("Containers") or {}) or not (
-            details.get("Containers")
-        ):
+        if network["Name"] == name and not client.api.inspect_network(network["Id"]).get("Containers"):
             with contextlib.suppress(docker.errors.APIError):
                 client.api.remove_network(network["Id"])
 
 
 def _stop_dockerd(pid: int, socket: str, directory: str) -> None:
     if _is_lab_dockerd(pid, socket) and _alive(pid):
-        os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
         if not _wait_gone(pid, 30):
             os.kill(pid, signal.SIGKILL)
             _wait_gone(pid, 10)
@@ -845,7 +891,7 @@ def _check_host() -> None:
         raise LabError(f"the lab needs Linux (network namespaces, veth, iptables); this is {sys.platform}")
     if os.geteuid() != 0:
         raise LabError(
-            "the lab needs root: it makes network namespaces, links, iptables rules and starts dockerd "
+            "the lab needs root on Linux: it makes network namespaces, links, iptables rules and starts dockerd "
             "(run it with sudo, or as root in CI)"
         )
     missing = [f"{tool} (Debian: {package})" for tool, package in TOOLS.items() if shutil.which(tool) is None]
@@ -890,10 +936,10 @@ def copy_image(src_client: docker.DockerClient, dst_client: docker.DockerClient,
     except docker.errors.ImageNotFound:
         pass
     try:
-        data = src_client.api.get_image(tag)
+        src_client.api.inspect_image(tag)
     except docker.errors.ImageNotFound:
         raise ValueError(f"tag={tag!r} is not an image of the source engine: build or pull it there first") from None
-    dst_client.api.load_image(data)
+    dst_client.api.load_image(src_client.api.get_image(tag))  # streamed, not held in memory
     dst_client.api.inspect_image(tag)  # raises if the load did not produce it
     return True
 

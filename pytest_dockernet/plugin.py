@@ -17,11 +17,12 @@ from .image import DEFAULT_IMAGE, ImageUnavailable, ProbeImage, resolve_probe_im
 from .reaper import Pruned, prune
 from .subnets import DEFAULT_POOL, SubnetAllocator, parse_pool
 from .timings import Timings
-from .topology import DNS_MODES, DRIVERS, Topology, engine_subnets
+from .topology import DNS_MODES, DRIVERS, Remover, Topology, engine_subnets
 
 FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
 DOCKER_FIXTURES = (*FACTORY_FIXTURES, "docker_client")
 MARKER_KWARGS = ("driver", "drivers")
+TEARDOWN_MODES = ("background", "wait")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -59,6 +60,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="MODE",
     )
     option("keep", "after a failure, keep that test's networks and containers and say how to remove them", flag=True)
+    option(
+        "teardown",
+        "'background': a test's own networks and containers are removed while the next test sets up "
+        "(all before the session ends); 'wait': before the test's teardown ends",
+        default="background",
+        metavar="MODE",
+    )
     option("prune", "remove resources left by dead (killed) runs, report them, and exit", flag=True)
     option(
         "subnet-pool",
@@ -77,6 +85,7 @@ class Settings:
     keep: bool
     prune: bool
     subnet_pool: str
+    teardown: str = "background"
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -93,7 +102,13 @@ class Settings:
             keep=bool(get("keep")),
             prune=bool(get("prune")),
             subnet_pool=get("subnet_pool").strip(),
+            teardown=get("teardown").strip(),
         )
+        if settings.teardown not in TEARDOWN_MODES:
+            raise pytest.UsageError(
+                f"--dockernet-teardown (ini dockernet_teardown) is {settings.teardown!r}: "
+                f"use one of {', '.join(TEARDOWN_MODES)}"
+            )
         if settings.dns not in DNS_MODES:
             raise pytest.UsageError(
                 f"--dockernet-dns (ini dockernet_dns) is {settings.dns!r}: use one of {', '.join(DNS_MODES)}"
@@ -124,6 +139,8 @@ class State:
     pruned: Pruned | None = None
     kept: list[str] = field(default_factory=list)
     live: set[Topology] = field(default_factory=set)
+    remover: Remover = field(default_factory=Remover)  # teardowns that overlap the next test
+    teardown_errors: list[str] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
     worker_notes: list[str] = field(default_factory=list)  # xdist controller: the workers' notes
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -328,7 +345,10 @@ def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClien
         yield topology
     finally:
         keep = state.settings.keep and topology.failed
-        topology.close(keep=keep)
+        # Only a test's own factory is removed in the background: a module's or session's
+        # end is where users look for its resources to be gone.
+        later = state.remover if request.scope == "function" and state.settings.teardown == "background" else None
+        topology.close(keep=keep, later=later)
         state.live.discard(topology)  # else pytest_unconfigure finishes the removal
         request.node.stash[TOPOLOGIES].remove(topology)
         if keep:
@@ -361,15 +381,30 @@ def _notes(state: State) -> list[str]:
     return notes
 
 
+def _finish_teardowns(state: State) -> None:
+    """Wait for the removals still running in the background; retry a failed one once."""
+    for topology, exc in state.remover.wait():
+        try:
+            topology._remove()
+        except Exception as again:  # noqa: BLE001 - reported, and the run fails
+            state.teardown_errors.append(
+                f"teardown of {topology.label} failed: {again or exc}\n  remove with: {topology.removal_command()}"
+            )
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     state = config.stash.get(STATE, None)
+    if state is not None:
+        _finish_teardowns(state)
+        if state.teardown_errors and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if state is not None and hasattr(config, "workeroutput"):
         # An xdist worker's terminal is not shown: send the summary to the controller.
         config.workeroutput["dockernet"] = {
             "seconds": dict(state.timings.seconds),
             "counts": dict(state.timings.counts),
-            "notes": _notes(state),
+            "notes": _notes(state) + state.teardown_errors,
             "kept": state.kept,
         }
 
@@ -393,7 +428,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     lines = []
     if state.timings.counts:
         lines.append(state.timings.describe())
-    lines.extend(n for n in state.worker_notes + _notes(state) if n not in lines)
+    lines.extend(n for n in state.worker_notes + _notes(state) + state.teardown_errors if n not in lines)
     if state.kept:
         lines.append("kept after failures (--dockernet-keep):")
         lines.extend(state.kept)
@@ -407,6 +442,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is None:
         return
+    _finish_teardowns(state)
     for topology in list(state.live):  # a teardown that never ran (e.g. an internal error)
         topology.close()
     if state._client is not None:

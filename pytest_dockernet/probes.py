@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import docker.errors
 
 from . import identity as lbl
+from .gate import gate_for
 
 if TYPE_CHECKING:
     from .topology import Container
@@ -207,16 +208,17 @@ def _start_sidecar(source: Container) -> str:
     api = topology.client.api
     name = f"{source.docker_name}-probe"
     try:
-        created = api.create_container(
-            topology.probe_image,
-            command=RESIDENT,
-            stdin_open=True,
-            name=name,
-            labels=topology._labels("sidecar", source.name, {lbl.PREFIX + ".sidecar-of": source.id}),
-            host_config=api.create_host_config(network_mode=f"container:{source.id}"),
-            detach=True,
-        )
-        api.start(created["Id"])
+        with gate_for(topology.client).building():
+            created = api.create_container(
+                topology.probe_image,
+                command=RESIDENT,
+                stdin_open=True,
+                name=name,
+                labels=topology._labels("sidecar", source.name, {lbl.PREFIX + ".sidecar-of": source.id}),
+                host_config=api.create_host_config(network_mode=f"container:{source.id}"),
+                detach=True,
+            )
+            api.start(created["Id"])
         topology.timings.count("sidecars")
         return created["Id"]
     except docker.errors.APIError as exc:

@@ -14,8 +14,9 @@ import itertools
 import re
 import threading
 import warnings
+from collections import deque
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 import docker
@@ -23,6 +24,7 @@ import docker.errors
 import tenacity
 
 from . import identity as lbl
+from .gate import gate_for
 from .identity import RunIdentity
 from .image import ensure_image, resolve_probe_image
 from .probes import close_shells
@@ -246,6 +248,9 @@ class Topology:
         self.id = f"{self.identity.run_id}-{next(_topology_ids)}"
         self.failed = False  # set by the pytest plugin when a test using it failed
         self.closed = False
+        # Holds something a later topology may ask for by value (a published host port, a
+        # chosen subnet, the host's network namespace): removed before close() returns.
+        self.host_bound = False
         self._removed = False
         self._lock = threading.RLock()
         self._networks: dict[str, Network] = {}
@@ -390,16 +395,17 @@ class Topology:
             if ipv6:
                 v6 = self.allocator.ipv6_for(ipv4)
                 pools.append(docker.types.IPAMPool(subnet=str(v6)))
-            return api.create_network(
-                docker_name,
-                driver=driver,
-                options=options or None,
-                ipam=docker.types.IPAMConfig(pool_configs=pools),
-                check_duplicate=True,
-                internal=internal,
-                labels=self._labels("network", name, labels),
-                enable_ipv6=ipv6,
-            )
+            with gate_for(self.client).building():
+                return api.create_network(
+                    docker_name,
+                    driver=driver,
+                    options=options or None,
+                    ipam=docker.types.IPAMConfig(pool_configs=pools),
+                    check_duplicate=True,
+                    internal=internal,
+                    labels=self._labels("network", name, labels),
+                    enable_ipv6=ipv6,
+                )
 
         try:
             if subnet is not None:
@@ -415,6 +421,8 @@ class Topology:
             raise
         network = Network(self, name, docker_name, result["Id"], driver, chosen[0], chosen[1], internal)
         network.pooled = subnet is None
+        if subnet is not None:
+            self.host_bound = True  # a later topology may ask for the same subnet
         self.timings.count("networks")
         return network
 
@@ -471,6 +479,8 @@ class Topology:
             self._containers[name] = None  # type: ignore[assignment]  # reserved while it starts
         try:
             resident = image is None and command is None
+            if ports or network_mode == "host":
+                self.host_bound = True
             if image is None:
                 image = self.probe_image
                 if resident:
@@ -682,23 +692,26 @@ class Topology:
             )
         container_id = None
         try:
-            created = api.create_container(
-                image,
-                command=command,
-                name=docker_name,
-                hostname=name if network_mode != "host" else None,
-                environment=environment,
-                ports=_exposed_ports(ports),
-                labels=self._labels("container", name),
-                host_config=host_config,
-                networking_config=networking_config,
-                detach=True,
-                stdin_open=resident,
-            )
-            container_id = created["Id"]
-            for net, aliases, address in attachments[1:]:
-                api.connect_container_to_network(container_id, net.id, aliases=[name, *aliases], ipv4_address=address)
-            api.start(container_id)
+            with gate_for(self.client).building():
+                created = api.create_container(
+                    image,
+                    command=command,
+                    name=docker_name,
+                    hostname=name if network_mode != "host" else None,
+                    environment=environment,
+                    ports=_exposed_ports(ports),
+                    labels=self._labels("container", name),
+                    host_config=host_config,
+                    networking_config=networking_config,
+                    detach=True,
+                    stdin_open=resident,
+                )
+                container_id = created["Id"]
+                for net, aliases, address in attachments[1:]:
+                    api.connect_container_to_network(
+                        container_id, net.id, aliases=[name, *aliases], ipv4_address=address
+                    )
+                api.start(container_id)
             container = Container(self, name, docker_name, container_id, image, network_mode)
             container.resident = resident
             state = self._refresh(container)
@@ -749,7 +762,10 @@ class Topology:
         self._check_own(network, "network")
         aliases = [_check_name("alias", a) for a in aliases or []]
         try:
-            self.client.api.connect_container_to_network(container.id, network.id, aliases=[container.name, *aliases])
+            with gate_for(self.client).building():
+                self.client.api.connect_container_to_network(
+                    container.id, network.id, aliases=[container.name, *aliases]
+                )
         except docker.errors.APIError as exc:
             raise DockernetError(
                 f"connecting {container.name!r} to {network.name!r} failed: {exc.explanation or exc}"
@@ -849,11 +865,13 @@ class Topology:
         return f"docker rm -f $(docker ps -aq --filter {f}); docker network rm $(docker network ls -q --filter {f})"
 
     @_measured("teardown")
-    def close(self, *, keep: bool = False) -> None:
+    def close(self, *, keep: bool = False, later: Remover | None = None) -> None:
         """Remove every container (forced, with anonymous volumes), then every network.
 
-        With ``keep`` nothing is removed (see :meth:`removal_command`). Calling it again
-        finishes a removal that was interrupted (Ctrl-C, SIGTERM) and is otherwise a no-op.
+        With ``keep`` nothing is removed (see :meth:`removal_command`). With ``later``,
+        the removal runs in that :class:`Remover`'s thread while the caller goes on,
+        unless the topology is :attr:`host_bound`. Calling it again finishes a removal
+        that was interrupted (Ctrl-C, SIGTERM) and is otherwise a no-op.
         """
         if not self.closed:
             self.closed = True
@@ -863,13 +881,18 @@ class Topology:
                 self._remove()
                 raise
         close_shells(self)
-        if not keep:
+        if keep:
+            return
+        if later is not None and not self.host_bound:
+            later.submit(self)
+        else:
             self._remove()
 
     def _remove(self) -> None:
         if self._removed:
             return
-        remove_labelled(self.client, self._filters())
+        with self.timings.measure("teardown"):
+            remove_labelled(self.client, self._filters())
         self._removed = True
         for network in self._networks.values():
             if network is not None and network.pooled:
@@ -889,6 +912,54 @@ class Topology:
 
     def __repr__(self) -> str:
         return f"<Topology {self.label or self.id}: {len(self._networks)} networks, {len(self._containers)} containers>"
+
+
+class Remover:
+    """Removes closed topologies in a background thread, so that one test's teardown
+    overlaps the next test's set-up.
+
+    At most ``backlog`` removals wait at any time (``submit`` blocks for the oldest
+    beyond that), so a long run never piles up networks. :meth:`wait` finishes them all
+    and returns the topologies whose removal failed, with the error.
+    """
+
+    def __init__(self, backlog: int = 2):
+        if backlog < 1:
+            raise ValueError(f"backlog={backlog!r} must be at least 1")
+        self.backlog = backlog
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[tuple[Topology, Future]] = deque()
+        self._failed: list[tuple[Topology, BaseException]] = []
+        self._lock = threading.Lock()
+
+    def submit(self, topology: Topology) -> None:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dockernet-teardown")
+            self._pending.append((topology, self._pool.submit(topology._remove)))
+        while len(self._pending) > self.backlog:
+            self._settle_oldest()
+
+    @property
+    def pending(self) -> list[Topology]:
+        return [t for t, future in list(self._pending) if not future.done()]
+
+    def _settle_oldest(self) -> None:
+        with self._lock:
+            if not self._pending:
+                return
+            topology, future = self._pending.popleft()
+        try:
+            future.result()
+        except Exception as exc:  # noqa: BLE001 - reported by wait()
+            self._failed.append((topology, exc))
+
+    def wait(self) -> list[tuple[Topology, BaseException]]:
+        """Finish every pending removal; the ones that failed, once each."""
+        while self._pending:
+            self._settle_oldest()
+        failed, self._failed = self._failed, []
+        return failed
 
 
 def _exposed_ports(ports: Mapping[Any, Any] | None) -> list | None:
@@ -942,6 +1013,11 @@ def _remove_network_retrying(client: docker.DockerClient, network_id: str) -> No
 
 
 def _remove_network(client: docker.DockerClient, network_id: str) -> None:
+    with gate_for(client).removing():
+        _remove_network_ungated(client, network_id)
+
+
+def _remove_network_ungated(client: docker.DockerClient, network_id: str) -> None:
     try:
         _remove_network_retrying(client, network_id)
     except docker.errors.NotFound:

@@ -526,8 +526,7 @@ def test_summary_shows_where_the_time_went(inner_runs, pytester):
     result.stdout.fnmatch_lines(
         [
             "*- dockernet -*",
-            "time: image *.* s, set-up *.* s, probes *.* s, teardown *.* s; "
-            "made: 2 containers, 1 networks, 1 probes",
+            "time: image *.* s, set-up *.* s, probes *.* s, teardown *.* s; made: 2 containers, 1 networks, 1 probes",
         ]
     )
 

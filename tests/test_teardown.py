@@ -248,3 +248,59 @@ def test_next_run_prunes_a_killed_run_by_itself(inner_runs, pytester):
         ]
     )
     assert inner_runs.resources(run_id) == []
+
+
+# -- when a test's own topology is removed: --dockernet-teardown ----------------------------
+
+TWO_TESTS = """
+    import docker.errors
+    import pytest
+    from inner_run_spy import record
+
+    def test_makes(dockernet):
+        net = dockernet.network("n")
+        record(net, dockernet.container("c", networks=[net]{ports}))
+
+    def test_next(docker_client):
+        for name in open("made").read().split():
+            with pytest.raises(docker.errors.NotFound):
+                docker_client.api.inspect_network(name) if name.endswith("-n") else (
+                    docker_client.api.inspect_container(name))
+"""
+
+
+@pytest.mark.parametrize("how", [("--dockernet-teardown=wait", ""), ("", ", ports={8080: None}")])
+def test_a_test_s_resources_are_gone_when_the_next_test_starts(inner_runs, pytester, how):
+    """With 'wait', always; in the background mode, when the topology holds a host port."""
+    option, ports = how
+    pytester.makepyfile(TWO_TESTS.replace("{ports}", ports))
+    result = inner_runs.run(*filter(None, [option]))
+    result.assert_outcomes(passed=2)
+    assert inner_runs.resources() == []
+
+
+def test_background_teardown_finishes_before_the_session_ends(inner_runs, pytester):
+    pytester.makepyfile(
+        """
+        import pytest
+        from inner_run_spy import record
+
+        @pytest.mark.parametrize("i", range(4))
+        def test_makes(dockernet, i):
+            net = dockernet.network("n")
+            record(net, *dockernet.containers({"a": {"networks": [net]}, "b": {"networks": [net]}}).values())
+        """
+    )
+    result = inner_runs.run("--dockernet-teardown=background")
+    result.assert_outcomes(passed=4)
+    assert len(inner_runs.made()) == 12
+    assert inner_runs.existing(inner_runs.made()) == []
+    assert inner_runs.resources() == []
+
+
+def test_a_bad_teardown_mode_is_a_usage_error(pytester):
+    result = pytester.runpytest("--dockernet-teardown=later")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--dockernet-teardown (ini dockernet_teardown) is 'later': use one of background, wait"]
+    )

@@ -1,0 +1,131 @@
+"""The mechanisms behind the speed: the resident probe shell, background removal and the
+engine gate that keeps network removal apart from creation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from pytest_dockernet import Remover, Topology, assert_reachable, assert_resolves
+from pytest_dockernet.gate import EngineGate, gate_for
+from pytest_dockernet.probes import run, run_many
+
+pytestmark = pytest.mark.dockernet
+
+
+@pytest.fixture
+def topology(docker_client, dockernet):
+    """A topology of its own: these tests look at its probe counts and its closing."""
+    t = Topology(docker_client, image=dockernet.probe_image, allocator=dockernet.allocator)
+    yield t
+    t.close()
+
+
+def test_probes_go_through_the_resident_shell_not_exec(topology):
+    a, b = topology.containers({"a": {}, "b": {}}).values()
+    assert a.resident and b.resident
+    assert_reachable(a, b)
+    assert_resolves(b, "a", to=a)
+    assert topology.timings.counts["probes"] == 2
+    assert "probe execs" not in topology.timings.counts
+    # the shell keeps running commands, with their exit codes and output
+    assert (run(a, "echo out; echo err >&2; exit 3").exit_code, run(a, "echo out").output) == (3, "out\n")
+
+
+def test_a_broken_script_does_not_kill_the_shell(topology):
+    a = topology.container("a")
+    assert run(a, "if then fi").exit_code != 0
+    assert run(a, "echo still here").output == "still here\n"
+    assert "probe execs" not in topology.timings.counts
+
+
+def test_concurrent_probes_of_one_source_do_not_wait_for_each_other(topology):
+    """A busy shell makes the other probe exec instead of queueing behind it."""
+    a = topology.container("a")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(run(a, "sleep 2; echo done"))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.output for r in results] == ["done\n", "done\n"]
+    assert topology.timings.counts["probe execs"] == 1
+
+
+def test_a_container_with_its_own_command_is_probed_by_exec(topology):
+    a = topology.container("a", command=["sleep", "600"])
+    assert not a.resident
+    assert run_many(a, ["true", "false"]) == [True, False]
+    assert topology.timings.counts["probe execs"] == 1
+
+
+def test_a_kept_container_keeps_running_after_its_shell_is_closed(topology, docker_client):
+    a = topology.container("a")
+    assert run(a, "true").ok
+    topology.close(keep=True)
+    time.sleep(0.5)
+    assert docker_client.api.inspect_container(a.id)["State"]["Running"]
+    topology.close()
+
+
+def test_the_remover_finishes_in_the_background_and_bounds_its_backlog(docker_client, dockernet):
+    remover = Remover(backlog=2)
+    made = []
+    for _ in range(4):
+        t = Topology(docker_client, image=dockernet.probe_image, allocator=dockernet.allocator)
+        made.append(t.container("c").id)
+        t.close(later=remover)
+        assert len(remover.pending) <= 2
+    assert remover.wait() == []
+    assert not remover.pending
+    assert [c for c in made if docker_client.api.containers(all=True, filters={"id": c})] == []
+
+
+def test_a_host_bound_topology_is_removed_at_once(docker_client, dockernet):
+    remover = Remover()
+    t = Topology(docker_client, image=dockernet.probe_image, allocator=dockernet.allocator)
+    c = t.container("c", ports={8080: None})
+    assert t.host_bound
+    t.close(later=remover)
+    assert not remover.pending
+    assert docker_client.api.containers(all=True, filters={"id": c.id}) == []
+
+
+def test_remover_rejects_a_backlog_below_one():
+    with pytest.raises(ValueError, match="backlog=0 must be at least 1"):
+        Remover(backlog=0)
+
+
+GATE_CHILD = """
+import sys
+from pytest_dockernet.gate import EngineGate
+with EngineGate(sys.argv[1]).{mode}():
+    print("held")
+"""
+
+
+def _child(engine: str, mode: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", GATE_CHILD.format(mode=mode), engine], stdout=subprocess.PIPE, text=True
+    )
+
+
+def test_the_gate_keeps_removal_apart_from_building_across_processes(tmp_path):
+    engine = f"unix://{tmp_path}/engine.sock"  # a key of its own: no other test waits on it
+    gate = EngineGate(engine)
+    with gate.building():
+        other_builder = _child(engine, "building")
+        remover = _child(engine, "removing")
+        assert other_builder.communicate(timeout=60)[0] == "held\n"  # builders share
+        time.sleep(1.0)
+        assert remover.poll() is None  # the remover waits for the builder
+    assert remover.communicate(timeout=60)[0] == "held\n"
+
+
+def test_one_gate_per_engine(docker_client):
+    assert gate_for(docker_client) is gate_for(docker_client.api)
+    assert gate_for(docker_client).path != EngineGate("unix:///elsewhere.sock").path
