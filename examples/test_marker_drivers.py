@@ -5,8 +5,9 @@ import pytest
 from pytest_dockernet import assert_reachable
 
 
-# Runs as test_runs_once_per_driver[bridge] and [overlay]. Overlay networks need swarm
-# support, which pytest-dockernet does not have yet: the [overlay] run is skipped with that reason.
+# Runs as test_runs_once_per_driver[bridge] and [overlay]. Overlay networks need a swarm:
+# pass --dockernet-swarm auto (or --dockernet-lab N); without one the [overlay] run is skipped
+# with that reason, or fails under --dockernet-require.
 @pytest.mark.dockernet(drivers=["bridge", "overlay"])
 def test_runs_once_per_driver(dockernet):
     net = dockernet.network("app")  # driver= defaults to this run's driver

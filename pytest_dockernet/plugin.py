@@ -9,11 +9,13 @@ import threading
 from dataclasses import dataclass, field
 
 import docker
+import docker.errors
 import pytest
 
 from . import hooks
 from .identity import RunIdentity
 from .image import DEFAULT_IMAGE, ImageUnavailable, ProbeImage, resolve_probe_image
+from .lab import MAX_ENGINES, Lab, LabError
 from .reaper import Pruned, prune
 from .subnets import DEFAULT_POOL, SubnetAllocator, parse_pool
 from .timings import Timings
@@ -23,6 +25,23 @@ FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
 DOCKER_FIXTURES = (*FACTORY_FIXTURES, "docker_client")
 MARKER_KWARGS = ("driver", "drivers")
 TEARDOWN_MODES = ("background", "wait")
+SWARM_MODES = ("never", "auto")
+
+
+def _lab_size(value: str) -> int:
+    text = str(value).strip()
+    try:
+        size = int(text)
+    except ValueError:
+        size = -1
+    if size == 0:
+        return 0
+    if not 2 <= size <= MAX_ENGINES:
+        raise pytest.UsageError(
+            f"--dockernet-lab (ini dockernet_lab) is {text!r}: give the number of engines, 2 to {MAX_ENGINES} "
+            "(engine 0 plus N-1 in network namespaces), or 0 for no lab"
+        )
+    return size
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -67,6 +86,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="background",
         metavar="MODE",
     )
+    option(
+        "swarm",
+        "'never': overlay tests are skipped (an error under --dockernet-require); 'auto': make a "
+        "single-node swarm for the run when the engine is in none, and leave it at the end",
+        default="never",
+        metavar="MODE",
+    )
+    option(
+        "hosts",
+        "further Docker engines of the same swarm, comma-separated (engine 0 is the environment's)",
+        shown="none",
+        metavar="URL[,URL...]",
+    )
+    option(
+        "lab",
+        "start a lab of N Docker engines on this machine (Linux, root) for the run: a swarm of "
+        "engine 0 and N-1 engines in network namespaces",
+        default="0",
+        metavar="N",
+    )
     option("prune", "remove resources left by dead (killed) runs, report them, and exit", flag=True)
     option(
         "subnet-pool",
@@ -86,6 +125,9 @@ class Settings:
     prune: bool
     subnet_pool: str
     teardown: str = "background"
+    swarm: str = "never"
+    hosts: tuple[str, ...] = ()
+    lab: int = 0
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -103,7 +145,24 @@ class Settings:
             prune=bool(get("prune")),
             subnet_pool=get("subnet_pool").strip(),
             teardown=get("teardown").strip(),
+            swarm=get("swarm").strip(),
+            hosts=tuple(h.strip() for h in get("hosts").split(",") if h.strip()),
+            lab=_lab_size(get("lab")),
         )
+        if settings.swarm not in SWARM_MODES:
+            raise pytest.UsageError(
+                f"--dockernet-swarm (ini dockernet_swarm) is {settings.swarm!r}: use one of {', '.join(SWARM_MODES)}"
+            )
+        for host in settings.hosts:
+            if "://" not in host:
+                raise pytest.UsageError(
+                    f"--dockernet-hosts (ini dockernet_hosts): {host!r} is not an engine URL such as "
+                    "unix:///run/engine1.sock or tcp://10.0.0.2:2375"
+                )
+        if settings.lab and settings.hosts:
+            raise pytest.UsageError(
+                "--dockernet-lab and --dockernet-hosts exclude each other: the lab names its own engines"
+            )
         if settings.teardown not in TEARDOWN_MODES:
             raise pytest.UsageError(
                 f"--dockernet-teardown (ini dockernet_teardown) is {settings.teardown!r}: "
@@ -141,6 +200,11 @@ class State:
     live: set[Topology] = field(default_factory=set)
     remover: Remover = field(default_factory=Remover)  # teardowns that overlap the next test
     teardown_errors: list[str] = field(default_factory=list)
+    run_facts: dict = field(default_factory=dict)  # shared by the run's topologies
+    lab: Lab | None = None
+    swarm_made: str = ""  # this process initialised engine 0's swarm (--dockernet-swarm auto)
+    setup_error: str | None = None  # the lab or the swarm could not be made
+    _engines: list[docker.DockerClient] | None = None
     timings: Timings = field(default_factory=Timings)
     worker_notes: list[str] = field(default_factory=list)  # xdist controller: the workers' notes
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -167,6 +231,31 @@ class State:
             self.pruned = prune(client, self.identity)
         pool, prefix = parse_pool(self.settings.subnet_pool)
         self.allocator = SubnetAllocator(str(pool), prefix, taken=engine_subnets(client))
+
+    def engines(self) -> list[docker.DockerClient]:
+        """Clients of engines 1... (--dockernet-hosts, or the lab's); raises DockerUnavailable."""
+        if self.setup_error is not None:
+            raise DockerUnavailable(self.setup_error)
+        with self.lock:
+            if self._engines is None:
+                hosts = list(self.settings.hosts)
+                if self.settings.lab:
+                    lab = self.lab or Lab.load()
+                    if lab is None:
+                        raise DockerUnavailable("--dockernet-lab: no lab is up (its bring-up failed; see above)")
+                    hosts = lab.hosts
+                engines = []
+                for url in hosts:
+                    try:
+                        client = docker.DockerClient(base_url=url)
+                        client.ping()
+                    except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds; all mean "no engine"
+                        raise DockerUnavailable(
+                            f"Docker engine {url} (--dockernet-hosts) is not available: {exc}"
+                        ) from None
+                    engines.append(client)
+                self._engines = engines
+            return self._engines
 
     def probe_image(self) -> str:
         client = self.client()
@@ -200,6 +289,52 @@ def pytest_configure(config: pytest.Config) -> None:
     state.worker = getattr(config, "workerinput", {}).get("workerid")
     config.stash[STATE] = state
     _install_sigterm_handler(config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Bring up the lab, or engine 0's swarm, once per run: in the xdist controller (before
+    the workers start) or the only process."""
+    state = session.config.stash.get(STATE, None)
+    if state is None or state.worker is not None or not (state.settings.lab or state.settings.swarm == "auto"):
+        return
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds; all mean "no engine"
+        state.setup_error = f"Docker is not available: {exc}"
+        return
+    try:
+        if state.settings.lab:
+            with state.timings.measure("lab bring-up"):
+                state.lab = Lab.up(state.settings.lab)
+        elif not (client.info().get("Swarm") or {}).get("LocalNodeState") == "active":
+            had_bridge = bool(client.api.networks(names=["docker_gwbridge"]))
+            with state.timings.measure("swarm init"):
+                client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+            state.swarm_made = "left with its bridge" if not had_bridge else "left"
+    except (LabError, docker.errors.APIError, OSError) as exc:
+        what = "the lab (--dockernet-lab)" if state.settings.lab else "a swarm (--dockernet-swarm auto)"
+        state.setup_error = f"dockernet: could not make {what}: {exc}"
+    finally:
+        client.close()
+
+
+def _leave_swarm(state: State) -> None:
+    """Undo what pytest_sessionstart made: the lab, or the swarm (and the bridge swarm init adds)."""
+    if state.lab is not None:
+        lab, state.lab = state.lab, None
+        lab.down()
+    if state.swarm_made:
+        made, state.swarm_made = state.swarm_made, ""
+        client = docker.from_env()
+        try:
+            client.swarm.leave(force=True)
+            for network in client.api.networks(names=["docker_gwbridge"]) if "bridge" in made else []:
+                if not client.api.inspect_network(network["Id"]).get("Containers"):
+                    client.api.remove_network(network["Id"])
+        finally:
+            client.close()
 
 
 def _install_sigterm_handler(config: pytest.Config) -> None:
@@ -320,8 +455,13 @@ def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClien
     state = request.config.stash[STATE]
     marker = request.node.get_closest_marker("dockernet")
     driver = getattr(request, "param", None) or _marker_kwargs(marker, request.node.nodeid).get("driver") or "bridge"
-    if driver == "overlay":
-        pytest.skip("overlay networks need swarm support, which this release of pytest-dockernet does not have yet")
+    engines, why = [], None
+    try:
+        engines = state.engines()
+    except DockerUnavailable as exc:
+        why = str(exc)
+    if why is not None:
+        _unavailable(state, why, True)
     try:
         image = state.probe_image()
     except ImageUnavailable as exc:
@@ -338,7 +478,12 @@ def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClien
         hooks=request.config.hook,
         label=request.node.nodeid or "session",
         timings=state.timings,
+        engines=engines,
+        run_facts=state.run_facts,
+        unavailable=lambda reason, explicit: _unavailable(state, reason, explicit),
     )
+    if driver == "overlay":
+        topology.require_swarm("@pytest.mark.dockernet(driver='overlay')")
     state.live.add(topology)
     request.node.stash.setdefault(TOPOLOGIES, []).append(topology)
     try:
@@ -353,6 +498,30 @@ def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClien
         request.node.stash[TOPOLOGIES].remove(topology)
         if keep:
             state.kept.append(_kept_report(topology))
+
+
+def _unavailable(state: State, reason: str, explicit: bool) -> None:
+    """A capability the test needs is missing: skip, or fail under --dockernet-require when
+    the test asked for it explicitly."""
+    __tracebackhide__ = True
+    if explicit and state.settings.require:
+        pytest.fail(f"{reason} (--dockernet-require is set)", pytrace=False)
+    pytest.skip(reason + ("" if not explicit else " (pass --dockernet-require to make this an error)"))
+
+
+@pytest.fixture(scope="session")
+def dockernet_lab(pytestconfig: pytest.Config) -> Lab:
+    """The multi-engine lab of the run (``--dockernet-lab N``): ``partition(i)``, ``heal(i)``,
+    ``client(i)``, ``hosts``."""
+    state = pytestconfig.stash[STATE]
+    if not state.settings.lab:
+        _unavailable(state, "dockernet_lab needs a lab: pass --dockernet-lab N (N engines, 2 to 8; Linux, root)", True)
+    if state.setup_error is not None:
+        _unavailable(state, state.setup_error, True)
+    lab = state.lab or Lab.load()
+    if lab is None:
+        _unavailable(state, "--dockernet-lab: no lab is up", True)
+    return lab
 
 
 def _kept_report(topology: Topology) -> str:
@@ -443,7 +612,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if state is None:
         return
     _finish_teardowns(state)
-    for topology in list(state.live):  # a teardown that never ran (e.g. an internal error)
-        topology.close()
+    try:
+        for topology in list(state.live):  # a teardown that never ran (e.g. an internal error)
+            topology.close()
+    finally:
+        _leave_swarm(state)
     if state._client is not None:
         state._client.close()

@@ -195,7 +195,7 @@ def _shell(source: Container, runner: str) -> Shell | None:
             return None
         shell = topology._shells.get(runner)
         if shell is None:
-            shell = topology._shells[runner] = Shell(topology.client.api, runner)
+            shell = topology._shells[runner] = Shell(source.client.api, runner)
     if shell.broken or not shell.lock.acquire(blocking=False):
         return None
     return shell
@@ -205,10 +205,11 @@ def _start_sidecar(source: Container) -> str:
     from .topology import RESIDENT, DockernetError
 
     topology = source.topology
-    api = topology.client.api
+    topology._probe_image_on(source.host)
+    api = source.client.api
     name = f"{source.docker_name}-probe"
     try:
-        with gate_for(topology.client).building():
+        with gate_for(source.client).building():
             created = api.create_container(
                 topology.probe_image,
                 command=RESIDENT,
@@ -222,12 +223,12 @@ def _start_sidecar(source: Container) -> str:
         topology.timings.count("sidecars")
         return created["Id"]
     except docker.errors.APIError as exc:
-        topology._remove_containers_named(name)
+        topology._remove_containers_named(name, source.client)
         raise DockernetError(
             f"starting the probe sidecar of {source.name!r} failed: {exc.explanation or exc}"
         ) from None
     except BaseException:
-        topology._remove_containers_named(name)
+        topology._remove_containers_named(name, source.client)
         raise
 
 
@@ -246,7 +247,7 @@ def run(source: Container, script: str) -> ProbeResult:
             return ProbeResult(source.name, where, script, code, output)
         finally:
             shell.lock.release()
-    api = source.topology.client.api
+    api = source.client.api
     source.topology.timings.count("probe execs")
     wrapped = f"{{ {script}\n}} 2>&1; echo @@rc=$?"
     exec_id = api.exec_create(runner, ["sh", "-c", wrapped])["Id"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import docker
+import docker.errors
 
 from . import identity as lbl
 from .identity import RunIdentity
@@ -38,6 +39,19 @@ def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
     """
     pruned = Pruned()
     label = {"label": lbl.SESSION}
+    try:
+        services = client.api.services(filters=label)
+    except docker.errors.APIError:
+        services = []  # not a swarm manager
+    for s in services:
+        labels = s["Spec"].get("Labels") or {}
+        if me.owner_is_gone(labels):
+            try:
+                client.api.remove_service(s["ID"])
+            except docker.errors.NotFound:
+                pass
+            pruned.containers.append(f"service {s['Spec']['Name']}")
+            pruned.runs.add(labels[lbl.SESSION])
     for c in client.api.containers(all=True, filters=label):
         if me.owner_is_gone(c.get("Labels") or {}):
             _remove_container(client, c["Id"])

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 # The order the summary shows them in.
-PHASES = ("image", "set-up", "probes", "teardown")
+PHASES = ("image", "lab bring-up", "swarm init", "set-up", "overlay networks", "probes", "teardown")
 
 
 class Timings:

@@ -8,6 +8,7 @@ with Topology(docker.from_env()) as t:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import itertools
@@ -15,7 +16,7 @@ import re
 import threading
 import warnings
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -32,6 +33,13 @@ from .subnets import SubnetAllocator
 from .timings import Timings
 
 DRIVERS = ("bridge", "host", "overlay")
+
+
+class _Default(str):
+    """A default argument that can tell whether the caller passed it."""
+
+
+_VIP = _Default("vip")
 DNS_MODES = ("hermetic", "host")
 # Keeps a container of the probe image alive; `docker rm -f` kills it, so no signal handling.
 KEEPALIVE = ["tail", "-f", "/dev/null"]
@@ -125,6 +133,11 @@ class Network:
         self.owned = owned  # created by the topology, so removed by it
         self.pooled = False  # its subnet came from the allocator, and goes back on removal
 
+    def ref(self, host: int) -> str:
+        """How engine ``host`` names the network (another engine of the swarm knows an
+        overlay by name until one of its containers joins it)."""
+        return self.id if host == 0 else self.docker_name
+
     @property
     def containers(self) -> list[Container]:
         """The topology's containers attached to this network now."""
@@ -146,8 +159,19 @@ class Endpoint:
 class Container:
     """A running container of a topology."""
 
-    def __init__(self, topology: Topology, name: str, docker_name: str, id: str, image: str, network_mode: str | None):
+    def __init__(
+        self,
+        topology: Topology,
+        name: str,
+        docker_name: str,
+        id: str,
+        image: str,
+        network_mode: str | None,
+        host: int = 0,
+    ):
         self.topology = topology
+        self.host = host  # the engine it runs on: 0 is the environment's, i the i-th of --dockernet-hosts
+        self.client = topology.clients[host]
         self.name = name
         self.docker_name = docker_name
         self.id = id
@@ -197,10 +221,10 @@ class Container:
 
     def exec(self, cmd: str | list[str]) -> tuple[int, str]:
         """Run ``cmd`` in the container (its image must have it): (exit code, stdout+stderr)."""
-        return self.topology._exec(self.id, cmd)
+        return _exec(self.client, self.id, cmd)
 
     def logs(self) -> str:
-        return self.topology.client.api.logs(self.id).decode(errors="replace")
+        return self.client.api.logs(self.id).decode(errors="replace")
 
     def refresh(self) -> None:
         """Re-read the container's networks from the engine."""
@@ -231,12 +255,23 @@ class Topology:
         hooks: Hooks | None = None,
         label: str = "",
         timings: Timings | None = None,
+        engines: Sequence[docker.DockerClient] = (),
+        run_facts: dict[str, Any] | None = None,
+        unavailable: Callable[[str, bool], None] | None = None,
     ):
         if default_driver not in DRIVERS:
             raise ValueError(f"default_driver={default_driver!r} is not one of {', '.join(DRIVERS)}")
         if dns not in DNS_MODES:
             raise ValueError(f"dns={dns!r} is not one of {', '.join(DNS_MODES)}")
         self.client = client
+        # Engine 0 (``client``) and the further engines of its swarm (--dockernet-hosts).
+        self.clients: list[docker.DockerClient] = [client, *engines]
+        # What a run finds out once and shares between its topologies (whether swarm
+        # VIPs work, which engines have the probe image).
+        self.run_facts: dict[str, Any] = {} if run_facts is None else run_facts
+        # Called instead of raising DriverUnavailable when a capability is missing:
+        # (reason, whether the test asked for it explicitly). The plugin skips or fails.
+        self.unavailable = unavailable
         self.identity = identity or RunIdentity()
         self._image = image
         self.default_driver = default_driver
@@ -256,6 +291,8 @@ class Topology:
         self._networks: dict[str, Network] = {}
         self._containers: dict[str, Container] = {}
         self._implicit: dict[str, Network] = {}  # "bridge", "host": the engine's own networks
+        self._services: dict[str, Any] = {}  # swarm.Service by logical name
+        self._used_engines: set[int] = {0}
         self._shells: dict[str, Any] = {}  # probes.Shell by container id, attached on first use
 
     # -- bookkeeping -------------------------------------------------------------------
@@ -289,6 +326,31 @@ class Topology:
     def _filters(self) -> dict[str, Any]:
         return {"label": f"{lbl.TOPOLOGY}={self.id}"}
 
+    def require_swarm(self, what: str = "driver='overlay'", *, explicit: bool = True) -> None:
+        """Engine 0 must be a swarm manager; else DriverUnavailable (or the plugin's skip)."""
+        facts = self.run_facts
+        if "swarm" not in facts:
+            swarm = self.client.info().get("Swarm") or {}
+            facts["swarm"] = swarm.get("LocalNodeState") == "active" and bool(swarm.get("ControlAvailable"))
+            facts["swarm state"] = swarm.get("LocalNodeState") or "unknown"
+        if not facts["swarm"]:
+            state = facts["swarm state"]
+            why = (
+                "engine 0 is a swarm worker, and overlay networks are made on a manager"
+                if state == "active"
+                else f"engine 0 is not in a swarm (state {state!r})"
+            )
+            self._unavailable(
+                f"{what} needs swarm mode: {why}. Pass --dockernet-swarm auto (ini dockernet_swarm = auto) "
+                "to make a single-node swarm for the run, or --dockernet-lab N for a multi-engine lab",
+                explicit,
+            )
+
+    def _unavailable(self, reason: str, explicit: bool) -> None:
+        if self.unavailable is not None:
+            self.unavailable(reason, explicit)
+        raise DriverUnavailable(reason)
+
     def _check_open(self) -> None:
         if self.closed:
             raise DockernetError(f"topology {self.label or self.id} is closed (its scope has ended)")
@@ -307,13 +369,23 @@ class Topology:
         ipv6: bool = False,
         options: Mapping[str, str] | None = None,
         labels: Mapping[str, str] | None = None,
+        encrypted: bool = False,
     ) -> Network:
-        """Create a network; ``name`` is logical, the engine's name is unique per run."""
+        """Create a network; ``name`` is logical, the engine's name is unique per run.
+
+        ``driver="overlay"`` makes an attachable overlay network of engine 0's swarm
+        (``encrypted`` turns on IPsec for its data plane): standalone containers on any
+        engine of the swarm, and services, join it.
+        """
         self._check_open()
         _check_name("network name", name)
         driver = self.default_driver if driver is None else driver
         if driver not in DRIVERS:
             raise ValueError(f"driver={driver!r} is not supported: use one of {', '.join(DRIVERS)}")
+        if not isinstance(encrypted, bool):
+            raise TypeError(f"encrypted must be True or False, got {encrypted!r}")
+        if encrypted and driver != "overlay":
+            raise ValueError(f"encrypted=True is for overlay networks, not driver={driver!r}")
         options = _check_str_map("options", options)
         labels = _check_str_map("labels", labels)
         ipam_subnet = self._check_subnet(subnet, gateway)
@@ -324,13 +396,13 @@ class Topology:
         try:
             if driver == "host":
                 network = self._host_network(name)
-            elif driver == "overlay":
-                raise DriverUnavailable(
-                    "driver='overlay' needs swarm support, which this release of pytest-dockernet "
-                    "does not have yet: use driver='bridge'"
-                )
             else:
-                network = self._create_network(name, driver, internal, ipam_subnet, gateway, ipv6, options, labels)
+                if driver == "overlay":
+                    self.require_swarm()
+                    if encrypted:
+                        options = {**options, "encrypted": ""}
+                with self.timings.measure("overlay networks") if driver == "overlay" else contextlib.nullcontext():
+                    network = self._create_network(name, driver, internal, ipam_subnet, gateway, ipv6, options, labels)
         except BaseException:
             with self._lock:
                 del self._networks[name]
@@ -405,6 +477,7 @@ class Topology:
                     internal=internal,
                     labels=self._labels("network", name, labels),
                     enable_ipv6=ipv6,
+                    **({"attachable": True, "scope": "swarm"} if driver == "overlay" else {}),
                 )
 
         try:
@@ -421,6 +494,8 @@ class Topology:
             raise
         network = Network(self, name, docker_name, result["Id"], driver, chosen[0], chosen[1], internal)
         network.pooled = subnet is None
+        if driver == "overlay":
+            self.timings.count("overlay networks")
         if subnet is not None:
             self.host_bound = True  # a later topology may ask for the same subnet
         self.timings.count("networks")
@@ -458,17 +533,28 @@ class Topology:
         network_mode: str | None = None,
         cap_add: list[str] | None = None,
         privileged: bool = False,
+        host: int = 0,
     ) -> Container:
         """Create and start a container; returns once it is running.
 
         ``networks`` is a list of networks or ``{network: [aliases]}`` /
         ``{network: {"aliases": [...], "ipv4_address": "..."}}``; omitted, the container
         joins the topology's ``"default"`` network. Its logical ``name`` resolves on every
-        user-defined network it joins.
+        user-defined network it joins. ``host=i`` runs it on engine ``i`` (0 is the
+        environment's engine, 1... those of ``--dockernet-hosts``); a container on another
+        engine joins overlay networks only.
         """
         self._check_open()
         _check_name("container name", name)
+        host = self._check_host(host)
         attachments = self._attachments(networks)
+        if host and (
+            network_mode is not None or not attachments or any(n.driver != "overlay" for n, _, _ in attachments)
+        ):
+            raise ValueError(
+                f"host={host}: a container on another engine can only join overlay networks: "
+                "pass networks=[dockernet.network(name, driver='overlay')]"
+            )
         network_mode = self._network_mode(network_mode, attachments, links)
         link_pairs = self._links(links, network_mode)
         if cap_add is not None and (isinstance(cap_add, str) or not all(isinstance(c, str) for c in cap_add)):
@@ -483,10 +569,12 @@ class Topology:
                 self.host_bound = True
             if image is None:
                 image = self.probe_image
+                self._probe_image_on(host)
                 if resident:
                     command = RESIDENT
             else:
-                ensure_image(self.client, image)
+                ensure_image(self.clients[host], image)
+            self._used_engines.add(host)
             if network_mode is None and not attachments:
                 attachments = [(self._default_network(), [], None)]
             container = self._start(
@@ -501,6 +589,7 @@ class Topology:
                 cap_add,
                 privileged,
                 resident,
+                host,
             )
         except BaseException:
             with self._lock:
@@ -553,7 +642,7 @@ class Topology:
     def _forget(self, container: Container) -> None:
         """Remove a container (and its sidecar) the topology made, as if it never had."""
         for container_id in filter(None, (container.sidecar_id, container.id)):
-            _remove_container(self.client, container_id)
+            _remove_container(container.client, container_id)
         with self._lock:
             self._containers.pop(container.name, None)
 
@@ -667,8 +756,10 @@ class Topology:
         cap_add,
         privileged,
         resident=False,
+        host=0,
     ) -> Container:
-        api = self.client.api
+        client = self.clients[host]
+        api = client.api
         docker_name = self._docker_name(name)
         dns: dict[str, Any] = {}
         if self.dns == "hermetic" and network_mode in (None, "bridge"):
@@ -692,7 +783,7 @@ class Topology:
             )
         container_id = None
         try:
-            with gate_for(self.client).building():
+            with gate_for(client).building():
                 created = api.create_container(
                     image,
                     command=command,
@@ -725,26 +816,59 @@ class Topology:
             self.timings.count("containers")
             return container
         except docker.errors.APIError as exc:
-            self._remove_containers_named(docker_name)
+            self._remove_containers_named(docker_name, client)
             raise DockernetError(f"starting container {name!r} failed: {exc.explanation or exc}") from None
         except BaseException:
-            self._remove_containers_named(docker_name)
+            self._remove_containers_named(docker_name, client)
             raise
 
-    def _remove_containers_named(self, docker_name: str) -> None:
+    def _remove_containers_named(self, docker_name: str, client: docker.DockerClient | None = None) -> None:
         """Undo a half-made container (an interrupted create may still have made it)."""
+        client = client or self.client
         filters = {**self._filters(), "name": f"^/{docker_name}$"}
-        for c in self.client.api.containers(all=True, filters=filters):
-            self._remove_container(c["Id"])
+        for c in client.api.containers(all=True, filters=filters):
+            _remove_container(client, c["Id"])
+
+    def _check_host(self, host: object) -> int:
+        if not isinstance(host, int) or isinstance(host, bool) or not 0 <= host < len(self.clients):
+            others = len(self.clients) - 1
+            where = (
+                f"engines 0 to {others} (0 is the environment's engine)"
+                if others
+                else "only engine 0: name further engines with --dockernet-hosts or start a lab with --dockernet-lab N"
+            )
+            raise ValueError(f"host={host!r} is not an engine of this run: there are {where}")
+        return host
+
+    def _probe_image_on(self, host: int) -> None:
+        """Copy the probe image to engine ``host`` once per run (save/load: no registry needed)."""
+        if host == 0:
+            return
+        copied = self.run_facts.setdefault("probe image on", set())
+        if host in copied:
+            return
+        from .lab import copy_image
+
+        image = self.probe_image
+        try:
+            self.clients[host].api.inspect_image(image)
+        except docker.errors.ImageNotFound:
+            try:
+                self.clients[host].images.pull(image)
+            except docker.errors.APIError:
+                with self.timings.measure("image"):
+                    copy_image(self.client, self.clients[host], image)
+        copied.add(host)
 
     def _refresh(self, container: Container) -> dict:
-        info = self.client.api.inspect_container(container.id)
+        info = container.client.api.inspect_container(container.id)
         by_id = {n.id: n for n in self._networks.values() if n is not None}
+        by_name = {n.docker_name: n for n in self._networks.values() if n is not None}
         old = container.endpoints
         container.endpoints = {}
         if container.network_mode != "host":
             for docker_name, ep in (info["NetworkSettings"].get("Networks") or {}).items():
-                network = by_id.get(ep.get("NetworkID"))
+                network = by_id.get(ep.get("NetworkID")) or by_name.get(docker_name)
                 if network is None and docker_name in ("bridge",):
                     network = self._implicit_network(docker_name)
                 aliases = (
@@ -762,9 +886,9 @@ class Topology:
         self._check_own(network, "network")
         aliases = [_check_name("alias", a) for a in aliases or []]
         try:
-            with gate_for(self.client).building():
-                self.client.api.connect_container_to_network(
-                    container.id, network.id, aliases=[container.name, *aliases]
+            with gate_for(container.client).building():
+                container.client.api.connect_container_to_network(
+                    container.id, network.ref(container.host), aliases=[container.name, *aliases]
                 )
         except docker.errors.APIError as exc:
             raise DockernetError(
@@ -778,7 +902,7 @@ class Topology:
         self._check_container(container, "container")
         self._check_own(network, "network")
         try:
-            self.client.api.disconnect_container_from_network(container.id, network.id)
+            container.client.api.disconnect_container_from_network(container.id, network.ref(container.host))
         except docker.errors.APIError as exc:
             raise DockernetError(
                 f"disconnecting {container.name!r} from {network.name!r} failed: {exc.explanation or exc}"
@@ -793,11 +917,61 @@ class Topology:
         return container
 
     def _exec(self, container_id: str, cmd: str | list[str]) -> tuple[int, str]:
-        api = self.client.api
-        exec_id = api.exec_create(container_id, cmd, stdout=True, stderr=True)["Id"]
-        output = api.exec_start(exec_id)
-        code = api.exec_inspect(exec_id)["ExitCode"]
-        return code, output.decode(errors="replace")
+        return _exec(self.client, container_id, cmd)
+
+    # -- swarm services ----------------------------------------------------------------
+
+    @_measured("set-up")
+    def service(
+        self,
+        name: str,
+        *,
+        image: str | None = None,
+        command: str | list[str] | None = None,
+        networks: Iterable[Network] | None = None,
+        replicas: int = 1,
+        endpoint_mode: str = _VIP,
+        constraints: Iterable[str] | None = None,
+        timeout: float = 60.0,
+    ):
+        """Create a swarm service on overlay ``networks``; returns once all ``replicas`` run.
+
+        Its logical ``name`` resolves on those networks to the service's virtual IP
+        (``endpoint_mode="vip"``) or to its tasks' addresses (``"dnsrr"``), and
+        ``tasks.<name>`` to every task's address. ``constraints`` place the tasks
+        (``["node.role==manager"]``, ``["node.hostname==dnlab1"]``). Without ``image``,
+        the probe image runs, idle, so tasks can be probed like any container.
+        """
+        from .swarm import create_service
+
+        self._check_open()
+        return create_service(
+            self,
+            name,
+            image=image,
+            command=command,
+            networks=networks,
+            replicas=replicas,
+            endpoint_mode=endpoint_mode,
+            constraints=constraints,
+            timeout=timeout,
+        )
+
+    def get_service(self, name: str):
+        return self._services[name]
+
+    def _engine_of_node(self, node_id: str) -> int:
+        from .swarm import node_engines
+
+        nodes = self.run_facts.get("nodes") or {}
+        if node_id not in nodes:
+            nodes = self.run_facts["nodes"] = node_engines(self.clients)
+        if node_id not in nodes:
+            raise DockernetError(
+                f"a task runs on swarm node {node_id}, which is none of this run's engines: "
+                "name every engine of the swarm with --dockernet-hosts"
+            )
+        return nodes[node_id]
 
     # -- probes and assertions (the helpers of pytest_dockernet.assertions) -------------
 
@@ -892,7 +1066,15 @@ class Topology:
         if self._removed:
             return
         with self.timings.measure("teardown"):
-            remove_labelled(self.client, self._filters())
+            filters = self._filters()
+            if self._services:
+                remove_services(self.client, filters)
+                engines = range(len(self.clients))  # their tasks ran anywhere
+            else:
+                engines = self._used_engines
+            # Engine 0 last: the overlay networks it holds wait for the others' endpoints.
+            for host in sorted(engines, reverse=True):
+                remove_labelled(self.clients[host], filters)
         self._removed = True
         for network in self._networks.values():
             if network is not None and network.pooled:
@@ -976,6 +1158,14 @@ def _exposed_ports(ports: Mapping[Any, Any] | None) -> list | None:
     return exposed
 
 
+def _exec(client: docker.DockerClient, container_id: str, cmd: str | list[str]) -> tuple[int, str]:
+    api = client.api
+    exec_id = api.exec_create(container_id, cmd, stdout=True, stderr=True)["Id"]
+    output = api.exec_start(exec_id)
+    code = api.exec_inspect(exec_id)["ExitCode"]
+    return code, output.decode(errors="replace")
+
+
 def engine_subnets(client: docker.DockerClient) -> list[str]:
     """Every subnet the engine's networks use now (one API call)."""
     return [
@@ -1001,7 +1191,7 @@ def _remove_container(client: docker.DockerClient, container_id: str) -> None:
         lambda e: (
             isinstance(e, docker.errors.APIError)
             and not isinstance(e, docker.errors.NotFound)
-            and "active endpoints" in str(e)
+            and ("active endpoints" in str(e) or "in use by task" in str(e))
         )
     ),
     stop=tenacity.stop_after_delay(10),
@@ -1032,6 +1222,20 @@ def _remove_network_ungated(client: docker.DockerClient, network_id: str) -> Non
             except docker.errors.APIError:
                 pass
         _remove_network_retrying(client, network_id)
+
+
+def remove_services(client: docker.DockerClient, filters: dict[str, Any]) -> list[str]:
+    """Remove the swarm services matching ``filters`` (none where the engine is no manager)."""
+    try:
+        services = client.api.services(filters=filters)
+    except docker.errors.APIError:
+        return []  # not a swarm manager: it has no services
+    for service in services:
+        try:
+            client.api.remove_service(service["ID"])
+        except docker.errors.NotFound:
+            pass
+    return [s["Spec"]["Name"] for s in services]
 
 
 def remove_labelled(client: docker.DockerClient, filters: dict[str, Any]) -> tuple[list[str], list[str]]:

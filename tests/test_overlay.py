@@ -1,0 +1,234 @@
+"""Overlay networks, swarm services and several engines (issue 4's scenarios).
+
+The scenarios themselves are examples/test_overlay.py, run here in an inner pytest run
+with a three-engine lab that the run brings up and removes; the other tests use a
+single-node swarm that their inner run makes (--dockernet-swarm auto) or none.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import docker
+import pytest
+
+from pytest_dockernet import DriverUnavailable, Topology
+from pytest_dockernet.identity import SESSION
+from pytest_dockernet.lab import Lab
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "test_overlay.py"
+
+pytestmark = pytest.mark.dockernet
+
+
+def swarm_state(client: docker.DockerClient) -> str:
+    return (client.info().get("Swarm") or {}).get("LocalNodeState", "")
+
+
+def lab_leftovers() -> list[str]:
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    found = [f"netns {line.split()[0]}" for line in namespaces.splitlines() if line.startswith("dnlab")]
+    found += [f"link {line.split(':')[1].strip()}" for line in links.splitlines() if ": dnlab" in line]
+    return found + (["lab state"] if Lab.load() is not None else [])
+
+
+def labelled_services(client: docker.DockerClient) -> list[str]:
+    if swarm_state(client) != "active":
+        return []
+    return [s["Spec"]["Name"] for s in client.api.services(filters={"label": SESSION})]
+
+
+@pytest.fixture
+def no_swarm(docker_client):
+    """These tests start from an engine in no swarm, and leave it so."""
+    assert swarm_state(docker_client) == "inactive", "engine 0 is in a swarm already"
+    yield
+    assert swarm_state(docker_client) == "inactive"
+
+
+def test_the_scenarios_pass_on_a_three_engine_lab_and_leave_nothing(inner_runs, pytester, docker_client, no_swarm):
+    pytester.makepyfile(test_overlay=EXAMPLE.read_text())
+    result = inner_runs.run_subprocess("--dockernet-lab", "3", "--dockernet-require", "-v", timeout=600)
+    result.assert_outcomes(passed=7)
+    result.stdout.fnmatch_lines(["*- dockernet -*", "time: *lab bring-up *, *overlay networks *; made: *services*"])
+    # Scenario 7: no lab engine, namespace, link or swarm membership; nothing labelled anywhere.
+    assert lab_leftovers() == []
+    assert inner_runs.resources() == []
+    assert labelled_services(docker_client) == []
+
+
+def test_overlay_is_skipped_without_a_swarm_saying_how_to_enable_it(inner_runs, pytester, no_swarm):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.dockernet(driver="overlay")
+        def test_marked(dockernet):
+            pass
+
+        def test_asked(dockernet):
+            dockernet.network("n", driver="overlay")
+        """
+    )
+    result = inner_runs.run("-rs")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*not in a swarm*--dockernet-swarm auto*"] * 2)
+
+    result = inner_runs.run("--dockernet-require")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*not in a swarm*--dockernet-swarm auto*--dockernet-require is set*"])
+
+
+def test_swarm_auto_makes_a_single_node_swarm_for_the_run_and_leaves_it(inner_runs, pytester, no_swarm):
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_dockernet import assert_reachable, assert_resolves
+
+        @pytest.mark.dockernet(drivers=["bridge", "overlay"])
+        def test_both(dockernet):
+            net = dockernet.network("app")
+            assert net.driver == dockernet.default_driver
+            a, b = dockernet.containers({"a": {"networks": [net]}, "b": {"networks": [net]}}).values()
+            assert_reachable(a, "b")
+            assert_resolves(b, "a", to=a)
+
+        def test_service(dockernet):
+            net = dockernet.network("o", driver="overlay", encrypted=False)
+            svc = dockernet.service("svc", networks=[net], replicas=2, endpoint_mode="dnsrr")
+            c = dockernet.container("c", networks=[net])
+            assert [t.host for t in svc.tasks()] == [0, 0]
+            assert_resolves(c, "svc", to=svc.tasks())
+            assert_resolves(c, "tasks.svc", to=svc.tasks())
+            assert_reachable(svc.tasks()[0], "c")
+            svc.scale(1)
+            assert len(svc.tasks()) == 1 and svc.replicas == 1
+            assert_resolves(c, "tasks.svc", to=svc.tasks())
+        """
+    )
+    result = inner_runs.run("--dockernet-swarm", "auto", "--dockernet-require")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["time: *swarm init *, *overlay networks *"])
+    assert inner_runs.resources() == []
+
+
+def test_an_existing_swarm_is_used_and_kept(inner_runs, pytester, docker_client, no_swarm):
+    docker_client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+    try:
+        pytester.makepyfile(
+            """
+            from pytest_dockernet import assert_reachable
+
+            def test_overlay(dockernet):
+                net = dockernet.network("o", driver="overlay")
+                a, b = dockernet.containers({"a": {"networks": [net]}, "b": {"networks": [net]}}).values()
+                assert_reachable(a, b)
+            """
+        )
+        result = inner_runs.run("--dockernet-swarm", "auto", "--dockernet-require")
+        result.assert_outcomes(passed=1)
+        result.stdout.no_fnmatch_line("*swarm init*")
+        assert swarm_state(docker_client) == "active"
+        assert labelled_services(docker_client) == [] and inner_runs.resources() == []
+    finally:
+        docker_client.swarm.leave(force=True)
+        for network in docker_client.api.networks(names=["docker_gwbridge"]):
+            docker_client.api.remove_network(network["Id"])
+
+
+VIP_TESTS = """
+    HTTPD = "hostname > /tmp/index.html && exec httpd -f -p 80 -h /tmp"
+
+    def test_implicit_vip(dockernet):
+        net = dockernet.network("o", driver="overlay")
+        web = dockernet.service("web", command=HTTPD, networks=[net])
+        c = dockernet.container("c", networks=[net])
+        dockernet.assert_reachable(c, "web", port=80)
+
+    def test_explicit_vip(dockernet):
+        net = dockernet.network("o", driver="overlay")
+        web = dockernet.service("web", command=HTTPD, networks=[net], endpoint_mode="vip")
+        c = dockernet.container("c", networks=[net])
+        dockernet.assert_reachable(c, "web", port=80)
+        dockernet.assert_resolves(c, "web")
+        task_addresses = {t.ip(net) for t in web.tasks()}
+        code, out = c.exec(["nslookup", "web"])
+        assert not task_addresses & set(out.split())  # the name is the virtual IP, not a task
+"""
+
+
+def test_vip_services_pass_where_ipvs_works_and_are_skipped_naming_ipvs_elsewhere(inner_runs, pytester, no_swarm):
+    """Found out once per run by looking; here (no IPVS) the skip path runs."""
+    pytester.makepyfile(VIP_TESTS)
+    result = inner_runs.run("--dockernet-swarm", "auto", "-rs")
+    outcomes = result.parseoutcomes()
+    if outcomes.get("passed") == 2:  # an engine with IPVS
+        return
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*SKIPPED*endpoint_mode='vip'*IPVS*use endpoint_mode='dnsrr'*"] * 2)
+
+    # Under --dockernet-require only the test that asked for a VIP explicitly is an error.
+    result = inner_runs.run("--dockernet-swarm", "auto", "--dockernet-require", "-rs")
+    result.assert_outcomes(skipped=1, failed=1)
+    result.stdout.fnmatch_lines(["*FAILED*test_explicit_vip*IPVS*"])
+    assert inner_runs.resources() == []
+
+
+def test_the_lab_fixture_needs_the_option(inner_runs, pytester):
+    pytester.makepyfile("def test_lab(dockernet_lab): pass")
+    inner_runs.run("-rs").stdout.fnmatch_lines(["*SKIPPED*dockernet_lab needs a lab: pass --dockernet-lab N*"])
+    inner_runs.run("--dockernet-require").assert_outcomes(errors=1)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dockernet-swarm", "sometimes"], "--dockernet-swarm (ini dockernet_swarm) is 'sometimes': use one of"),
+        (["--dockernet-lab", "1"], "--dockernet-lab (ini dockernet_lab) is '1': give the number of engines, 2 to 8"),
+        (["--dockernet-hosts", "engine1"], "--dockernet-hosts (ini dockernet_hosts): 'engine1' is not an engine URL"),
+        (["--dockernet-lab", "3", "--dockernet-hosts", "unix:///x.sock"], "*exclude each other*"),
+    ],
+)
+def test_bad_options_are_usage_errors(pytester, args, message):
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}*"])
+
+
+# -- bad input to the core, without a swarm ------------------------------------------------
+
+
+@pytest.fixture
+def plain(docker_client, dockernet):
+    t = Topology(docker_client, image=dockernet.probe_image, allocator=dockernet.allocator)
+    yield t
+    t.close()
+
+
+def test_overlay_without_a_swarm_raises_driver_unavailable(plain, no_swarm):
+    with pytest.raises(DriverUnavailable, match="not in a swarm.*--dockernet-swarm auto"):
+        plain.network("o", driver="overlay")
+    assert plain.networks_list == []
+
+
+def test_bad_service_and_placement_arguments(plain, no_swarm):
+    bridge = plain.network("b")
+    with pytest.raises(ValueError, match=r"host=1 is not an engine of this run.*--dockernet-hosts"):
+        plain.container("c", networks=[bridge], host=1)
+    with pytest.raises(ValueError, match=r"host=-1 is not an engine"):
+        plain.container("c", host=-1)
+    with pytest.raises(ValueError, match="encrypted=True is for overlay networks"):
+        plain.network("e", encrypted=True)
+    with pytest.raises(ValueError, match="services join overlay networks only"):
+        plain.service("s", networks=[bridge])
+    with pytest.raises(ValueError, match="replicas=-1 must be a whole number"):
+        plain.service("s", replicas=-1)
+    with pytest.raises(ValueError, match="endpoint_mode='round-robin' is not one of vip, dnsrr"):
+        plain.service("s", endpoint_mode="round-robin")
+    with pytest.raises(TypeError, match="constraints must be a list"):
+        plain.service("s", constraints="node.role==manager")
+    with pytest.raises(DriverUnavailable, match="a service needs swarm mode"):
+        plain.service("s")
+    assert plain.containers_list == [] and plain._services == {}
