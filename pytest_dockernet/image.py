@@ -19,6 +19,8 @@ LOCAL_REPOSITORY = "pytest-dockernet/busybox"
 DOCKERFILE = b"""FROM scratch
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN ["/bin/busybox", "mkdir", "-p", "-m", "1777", "/tmp"]
+RUN ["/bin/busybox", "mkdir", "-p", "/root", "/var/www", "/home"]
 LABEL pytest-dockernet.image=busybox
 """
 
@@ -125,7 +127,7 @@ def build_around_busybox(client: docker.DockerClient, busybox: str, tag: str, do
 
 def _local_tag(requested: str, busybox: str) -> str:
     """The tag of the stand-in for ``requested`` built from ``busybox`` (same inputs, same tag)."""
-    digest = hashlib.sha256(requested.encode() + b"\0")
+    digest = hashlib.sha256(requested.encode() + b"\0" + DOCKERFILE + b"\0")
     with open(busybox, "rb") as f:
         digest.update(f.read())
     return f"{LOCAL_REPOSITORY}:{digest.hexdigest()[:12]}"

@@ -800,10 +800,10 @@ class Topology:
                 container_id = created["Id"]
                 for net, aliases, address in attachments[1:]:
                     api.connect_container_to_network(
-                        container_id, net.id, aliases=[name, *aliases], ipv4_address=address
+                        container_id, net.ref(host), aliases=[name, *aliases], ipv4_address=address
                     )
                 api.start(container_id)
-            container = Container(self, name, docker_name, container_id, image, network_mode)
+            container = Container(self, name, docker_name, container_id, image, network_mode, host)
             container.resident = resident
             state = self._refresh(container)
             if not state.get("Running"):
@@ -1074,7 +1074,9 @@ class Topology:
                 engines = self._used_engines
             # Engine 0 last: the overlay networks it holds wait for the others' endpoints.
             for host in sorted(engines, reverse=True):
-                remove_labelled(self.clients[host], filters)
+                # Another engine's copy of an overlay network goes with its last container;
+                # the network itself is the manager's (engine 0's) to remove.
+                remove_labelled(self.clients[host], filters, networks=host == 0)
         self._removed = True
         for network in self._networks.values():
             if network is not None and network.pooled:
@@ -1238,14 +1240,17 @@ def remove_services(client: docker.DockerClient, filters: dict[str, Any]) -> lis
     return [s["Spec"]["Name"] for s in services]
 
 
-def remove_labelled(client: docker.DockerClient, filters: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """Remove the containers, then the networks, matching ``filters``; (container names, network names)."""
+def remove_labelled(
+    client: docker.DockerClient, filters: dict[str, Any], *, networks: bool = True
+) -> tuple[list[str], list[str]]:
+    """Remove the containers, then (unless told not to) the networks, matching ``filters``;
+    (container names, network names)."""
     containers = client.api.containers(all=True, filters=filters)
     if containers:
         with ThreadPoolExecutor(max_workers=min(8, len(containers))) as pool:
             list(pool.map(lambda c: _remove_container(client, c["Id"]), containers))
-    networks = client.api.networks(filters=filters)
-    if networks:
-        with ThreadPoolExecutor(max_workers=min(8, len(networks))) as pool:
-            list(pool.map(lambda n: _remove_network(client, n["Id"]), networks))
-    return [c["Names"][0].lstrip("/") for c in containers], [n["Name"] for n in networks]
+    found = client.api.networks(filters=filters) if networks else []
+    if found:
+        with ThreadPoolExecutor(max_workers=min(8, len(found))) as pool:
+            list(pool.map(lambda n: _remove_network(client, n["Id"]), found))
+    return [c["Names"][0].lstrip("/") for c in containers], [n["Name"] for n in found]
