@@ -17,6 +17,23 @@ from pytest_dockernet.identity import SESSION
 
 pytest_plugins = ["pytester"]
 
+# Tests that change the engine as a whole (its swarm state, a lab of engines around it) or
+# assert it is in a given state: under `pytest -n N` they go to one worker, one after the
+# other (xdist's loadgroup), while the rest of the suite shares the engine freely.
+ENGINE_WIDE_FILES = {"test_lab.py", "test_overlay.py"}
+ENGINE_WIDE_TESTS = {"test_marker_drivers_runs_the_test_once_per_driver"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config.option, "dist", "no") == "load":  # plain -n N: group as below
+        config.option.dist = "loadgroup"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in ENGINE_WIDE_FILES or item.originalname in ENGINE_WIDE_TESTS:
+            item.add_marker(pytest.mark.xdist_group("engine-wide"))
+
 # A plugin loaded into every inner run (pytester.plugins), in-process or not. It notes each
 # run's id (every resource the run makes carries it as the label pytest-dockernet.session)
 # with the run's pid, and gives inner tests `record(*handles)` to note what they made and
