@@ -27,7 +27,7 @@ def test_containers_on_three_engines_reach_each_other_by_name(dockernet):
     on = dockernet.containers({f"on{i}": {"networks": [net], "host": i} for i in range(3)})
     matrix = dockernet.reachability(list(on.values()), list(on.values()))
     assert not matrix.unreachable(), str(matrix)
-    for name, container in on.items():
+    for container in on.values():
         for other in on:
             assert_resolves(container, other, to=on[other])
 

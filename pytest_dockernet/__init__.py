@@ -15,6 +15,7 @@ from .assertions import (  # noqa: E402
 )
 from .identity import RunIdentity  # noqa: E402
 from .image import ImageUnavailable  # noqa: E402
+from .swarm import Service  # noqa: E402
 from .topology import Container, DockernetError, DriverUnavailable, Network, Remover, Topology  # noqa: E402
 
 __version__ = "0.1.0.dev0"
@@ -28,6 +29,7 @@ __all__ = [
     "ReachabilityMatrix",
     "Remover",
     "RunIdentity",
+    "Service",
     "Topology",
     "assert_isolated",
     "assert_not_resolves",

@@ -1028,10 +1028,16 @@ class Topology:
             lines.append("    (none)")
         for c in containers:
             mode = f"  network_mode={c.network_mode}" if c.network_mode else ""
-            lines.append(f"    {c.name}  [{c.docker_name}]  {c.image}{mode}")
+            on = f"  on engine {c.host}" if c.host else ""
+            lines.append(f"    {c.name}  [{c.docker_name}]  {c.image}{mode}{on}")
             for docker_name, e in c.endpoints.items():
                 net = e.network.name if e.network else docker_name
                 lines.append(f"      on {net}: {e.ip or '-'}  aliases: {', '.join(e.aliases) or '-'}")
+        services = [v for v in self._services.values() if v is not None]
+        if services:
+            lines.append("  services:")
+            for v in services:
+                lines.append(f"    {v.name}  [{v.docker_name}]  {v.image}  endpoint_mode={v.endpoint_mode}")
         return "\n".join(lines)
 
     def removal_command(self) -> str:

@@ -27,12 +27,21 @@ ENGINE_WIDE_TESTS = {"test_marker_drivers_runs_the_test_once_per_driver"}
 def pytest_configure(config: pytest.Config) -> None:
     if getattr(config.option, "dist", "no") == "load":  # plain -n N: group as below
         config.option.dist = "loadgroup"
+    if getattr(config, "workerinput", {}).get("loadgroup"):
+        config.option.loadgroup = True  # a worker parses the command line afresh
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    node.workerinput["loadgroup"] = node.config.option.dist == "loadgroup"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name in ENGINE_WIDE_FILES or item.originalname in ENGINE_WIDE_TESTS:
             item.add_marker(pytest.mark.xdist_group("engine-wide"))
+
 
 # A plugin loaded into every inner run (pytester.plugins), in-process or not. It notes each
 # run's id (every resource the run makes carries it as the label pytest-dockernet.session)

@@ -16,5 +16,11 @@ def test_scale_benchmark_runs_on_a_tiny_size(docker_client):
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for line in ("networks alive at once: 3 of 3 (no pool error)", "allocator cost per grant", "2 topologies", "left of its 2 topologies: 0  ok", "PASS"):
+    for line in (
+        "networks alive at once: 3 of 3 (no pool error)",
+        "allocator cost per grant",
+        "2 topologies",
+        "left of its 2 topologies: 0  ok",
+        "PASS",
+    ):
         assert line in result.stdout, result.stdout
