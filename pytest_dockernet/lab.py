@@ -424,15 +424,23 @@ class Lab:
                 "swarm": {},
             }
         )
-        try:
-            lab._bring_up(timeout)
-        except BaseException as exc:
+        # Swarm init and join change engine 0's networking under everyone using it: hold its
+        # gate, as a network removal does (see pytest_dockernet.gate).
+        with lab._engine0_gate():
             try:
-                lab._tear_down()
-            except LabError as cleanup:
-                raise LabError(f"{exc}\n\nCleaning up after the failed bring-up failed too: {cleanup}") from exc
-            raise
+                lab._bring_up(timeout)
+            except BaseException as exc:
+                try:
+                    lab._tear_down()
+                except LabError as cleanup:
+                    raise LabError(f"{exc}\n\nCleaning up after the failed bring-up failed too: {cleanup}") from exc
+                raise
         return lab
+
+    def _engine0_gate(self):
+        from .gate import gate_for
+
+        return gate_for(self.client(0)).removing()
 
     def _reuse(self, engines: int, base_url: str | None, timeout: float) -> Lab:
         how = "python -m pytest_dockernet.lab down"
@@ -758,7 +766,8 @@ class Lab:
     def down(self) -> None:
         """Remove everything the lab made; the state file goes last. Safe to call again."""
         _check_host()
-        self._tear_down()
+        with self._engine0_gate():
+            self._tear_down()
         self.close()
 
     def _tear_down(self) -> None:

@@ -13,6 +13,7 @@ import docker.errors
 import pytest
 
 from . import hooks
+from .gate import gate_for
 from .identity import RunIdentity
 from .image import DEFAULT_IMAGE, ImageUnavailable, ProbeImage, resolve_probe_image
 from .lab import MAX_ENGINES, Lab, LabError
@@ -310,7 +311,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 state.lab = Lab.up(state.settings.lab)
         elif not (client.info().get("Swarm") or {}).get("LocalNodeState") == "active":
             had_bridge = bool(client.api.networks(names=["docker_gwbridge"]))
-            with state.timings.measure("swarm init"):
+            with state.timings.measure("swarm init"), gate_for(client).removing():
                 client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
             state.swarm_made = "left with its bridge" if not had_bridge else "left"
     except (LabError, docker.errors.APIError, OSError) as exc:
@@ -329,10 +330,11 @@ def _leave_swarm(state: State) -> None:
         made, state.swarm_made = state.swarm_made, ""
         client = docker.from_env()
         try:
-            client.swarm.leave(force=True)
-            for network in client.api.networks(names=["docker_gwbridge"]) if "bridge" in made else []:
-                if not client.api.inspect_network(network["Id"]).get("Containers"):
-                    client.api.remove_network(network["Id"])
+            with gate_for(client).removing():
+                client.swarm.leave(force=True)
+                for network in client.api.networks(names=["docker_gwbridge"]) if "bridge" in made else []:
+                    if not client.api.inspect_network(network["Id"]).get("Containers"):
+                        client.api.remove_network(network["Id"])
         finally:
             client.close()
 

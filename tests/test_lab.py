@@ -19,6 +19,7 @@ import docker.errors
 import docker.types
 import pytest
 
+from pytest_dockernet.gate import gate_for
 from pytest_dockernet.identity import SESSION
 from pytest_dockernet.image import build_around_busybox, find_busybox
 from pytest_dockernet.lab import LAB_DIR, RULE_COMMENT, STATE_FILE, Lab, LabError, copy_image
@@ -196,7 +197,8 @@ def test_engine_0s_own_swarm_is_joined_and_left_as_it_was(no_lab, docker_client)
     try:
         subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", link], check=True)
         subprocess.run(["ip", "link", "set", link, "up"], check=True)
-        docker_client.swarm.init(advertise_addr=address, listen_addr=f"{address}:2377")
+        with gate_for(docker_client).removing():  # see pytest_dockernet.gate
+            docker_client.swarm.init(advertise_addr=address, listen_addr=f"{address}:2377")
         own = docker_client.info()["Swarm"]["NodeID"]
 
         lab = Lab.up(2)
@@ -216,11 +218,13 @@ def test_engine_0s_own_swarm_is_joined_and_left_as_it_was(no_lab, docker_client)
         if left is not None:
             left.down()
         try:
-            docker_client.swarm.leave(force=True)
+            with gate_for(docker_client).removing():
+                docker_client.swarm.leave(force=True)
         except docker.errors.APIError:
             pass
         if not no_lab[1] and has_gwbridge(docker_client):
-            docker_client.api.remove_network("docker_gwbridge")
+            with gate_for(docker_client).removing():
+                docker_client.api.remove_network("docker_gwbridge")
         subprocess.run(["ip", "link", "del", link], check=False)
 
 

@@ -14,6 +14,7 @@ import docker
 import pytest
 
 from pytest_dockernet import DriverUnavailable, Topology
+from pytest_dockernet.gate import gate_for
 from pytest_dockernet.identity import SESSION
 from pytest_dockernet.lab import Lab
 
@@ -115,7 +116,8 @@ def test_swarm_auto_makes_a_single_node_swarm_for_the_run_and_leaves_it(inner_ru
 
 
 def test_an_existing_swarm_is_used_and_kept(inner_runs, pytester, docker_client, no_swarm):
-    docker_client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+    with gate_for(docker_client).removing():  # see pytest_dockernet.gate
+        docker_client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
     try:
         pytester.makepyfile(
             """
@@ -133,9 +135,10 @@ def test_an_existing_swarm_is_used_and_kept(inner_runs, pytester, docker_client,
         assert swarm_state(docker_client) == "active"
         assert labelled_services(docker_client) == [] and inner_runs.resources() == []
     finally:
-        docker_client.swarm.leave(force=True)
-        for network in docker_client.api.networks(names=["docker_gwbridge"]):
-            docker_client.api.remove_network(network["Id"])
+        with gate_for(docker_client).removing():
+            docker_client.swarm.leave(force=True)
+            for network in docker_client.api.networks(names=["docker_gwbridge"]):
+                docker_client.api.remove_network(network["Id"])
 
 
 VIP_TESTS = """
