@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -34,6 +37,32 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:
     node.workerinput["loadgroup"] = node.config.option.dist == "loadgroup"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item):
+    """Under xdist, an engine-wide test runs alone: Docker 20.10 loses the DNS records of
+    bridge networks in use while the engine enters or leaves a swarm, so the other workers'
+    tests wait (a turnstile first, so that waiting for the exclusive turn cannot starve)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    exclusive = any(m.args == ("engine-wide",) for m in item.iter_markers("xdist_group"))
+    base = os.path.join(tempfile.gettempdir(), "pytest-dockernet-tests")
+    turnstile = os.open(base + ".turnstile", os.O_RDWR | os.O_CREAT, 0o666)
+    lock = os.open(base + ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        if exclusive:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        else:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+            fcntl.flock(lock, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(lock)
+        os.close(turnstile)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
