@@ -68,6 +68,7 @@ class Service:
     def scale(self, replicas: int, *, timeout: float = 60.0) -> None:
         """Change the replica count; returns once exactly that many tasks run."""
         _check_replicas(replicas)
+        timeout = _check_timeout(timeout)
         api = self.topology.client.api
         version = api.inspect_service(self.id)["Version"]["Index"]
         try:
@@ -80,6 +81,12 @@ class Service:
 
     def __repr__(self) -> str:
         return f"<Service {self.name} ({self.docker_name}, {self.endpoint_mode})>"
+
+
+def _check_timeout(timeout: object) -> float:
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+        raise ValueError(f"timeout={timeout!r} must be a positive number of seconds")
+    return float(timeout)
 
 
 def _check_replicas(replicas: object) -> int:
@@ -126,6 +133,7 @@ def create_service(
 ) -> Service:
     _check_name("service name", name)
     _check_replicas(replicas)
+    timeout = _check_timeout(timeout)
     explicit_vip = endpoint_mode == "vip" and not isinstance(endpoint_mode, _Default)
     if endpoint_mode not in ENDPOINT_MODES:
         raise ValueError(f"endpoint_mode={endpoint_mode!r} is not one of {', '.join(ENDPOINT_MODES)}")

@@ -232,6 +232,8 @@ def test_bad_service_and_placement_arguments(plain, no_swarm):
         plain.service("s", replicas=-1)
     with pytest.raises(ValueError, match="endpoint_mode='round-robin' is not one of vip, dnsrr"):
         plain.service("s", endpoint_mode="round-robin")
+    with pytest.raises(ValueError, match="timeout=0 must be a positive number of seconds"):
+        plain.service("s", timeout=0)
     with pytest.raises(TypeError, match="constraints must be a list"):
         plain.service("s", constraints="node.role==manager")
     with pytest.raises(DriverUnavailable, match="a service needs swarm mode"):
