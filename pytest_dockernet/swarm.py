@@ -10,6 +10,7 @@ import docker
 import docker.errors
 import docker.types
 
+from .assertions import _check_timeout
 from .topology import RESIDENT, Container, DockernetError, Network, _check_name, _Default, remove_services
 
 if TYPE_CHECKING:
@@ -81,12 +82,6 @@ class Service:
 
     def __repr__(self) -> str:
         return f"<Service {self.name} ({self.docker_name}, {self.endpoint_mode})>"
-
-
-def _check_timeout(timeout: object) -> float:
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-        raise ValueError(f"timeout={timeout!r} must be a positive number of seconds")
-    return float(timeout)
 
 
 def _check_replicas(replicas: object) -> int:

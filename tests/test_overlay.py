@@ -60,6 +60,37 @@ def test_the_scenarios_pass_on_a_three_engine_lab_and_leave_nothing(inner_runs, 
     assert labelled_services(docker_client) == []
 
 
+def test_hosts_option_places_containers_and_services_on_other_engines(inner_runs, pytester, no_swarm):
+    """--dockernet-hosts with a swarm made outside the run (here a lab brought up by hand)."""
+    lab = Lab.up(2)
+    try:
+        pytester.makepyfile(
+            """
+            from pytest_dockernet import assert_reachable, assert_resolves
+
+            def test_placed(dockernet):
+                net = dockernet.network("o", driver="overlay")
+                here = dockernet.container("here", networks=[net])
+                there = dockernet.container("there", networks=[net], host=1)
+                svc = dockernet.service(
+                    "svc", networks=[net], endpoint_mode="dnsrr", constraints=["node.hostname==dnlab1"]
+                )
+                assert (here.host, there.host, [t.host for t in svc.tasks()]) == (0, 1, [1])
+                assert there.client.info()["Name"] == "dnlab1"
+                assert_reachable(here, "there")
+                assert_resolves(there, "tasks.svc", to=svc.tasks())
+                assert_reachable(svc.tasks()[0], "here")
+            """
+        )
+        result = inner_runs.run("--dockernet-hosts", lab.hosts_option, "--dockernet-require")
+        result.assert_outcomes(passed=1)
+        assert inner_runs.resources() == []
+        assert lab.client(1).api.containers(all=True, filters={"label": SESSION}) == []
+    finally:
+        lab.down()
+    assert lab_leftovers() == []
+
+
 def test_overlay_is_skipped_without_a_swarm_saying_how_to_enable_it(inner_runs, pytester, no_swarm):
     pytester.makepyfile(
         """
