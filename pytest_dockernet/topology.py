@@ -916,9 +916,6 @@ class Topology:
             raise ValueError(f"{argument}: container {container.name!r} belongs to another dockernet factory")
         return container
 
-    def _exec(self, container_id: str, cmd: str | list[str]) -> tuple[int, str]:
-        return _exec(self.client, container_id, cmd)
-
     # -- swarm services ----------------------------------------------------------------
 
     @_measured("set-up")
@@ -1093,9 +1090,6 @@ class Topology:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
-
-    def _remove_container(self, container_id: str) -> None:
-        _remove_container(self.client, container_id)
 
     def _remove_network(self, network_id: str) -> None:
         _remove_network(self.client, network_id)
