@@ -1,5 +1,6 @@
 """The probe image: the configured one when the engine has it or can pull it, else one
-built here ``FROM scratch`` around a static busybox binary (air-gapped CI, no registry)."""
+built here ``FROM scratch`` around a static busybox binary (air-gapped CI, no registry);
+and getting an image onto a further engine without a registry (save, then load)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import struct
 import tarfile
 from dataclasses import dataclass
 
+import docker
 import docker.errors
 import docker.utils
+
+from .errors import ImageUnavailable
 
 DEFAULT_IMAGE = "busybox:stable"
 LOCAL_REPOSITORY = "pytest-dockernet/busybox"
@@ -23,10 +27,6 @@ RUN ["/bin/busybox", "mkdir", "-p", "-m", "1777", "/tmp"]
 RUN ["/bin/busybox", "mkdir", "-p", "/root", "/var/www", "/home"]
 LABEL pytest-dockernet.image=busybox
 """
-
-
-class ImageUnavailable(Exception):
-    """Neither the probe image nor a static busybox to build one from is at hand."""
 
 
 @dataclass(frozen=True)
@@ -163,3 +163,29 @@ def resolve_probe_image(
         )
     build_around_busybox(client, binary, tag)
     return ProbeImage(tag, built_from=binary, requested=requested)
+
+
+def copy_image(src_client: docker.DockerClient, dst_client: docker.DockerClient, tag: str) -> bool:
+    """Make image ``tag`` of ``src_client``'s engine present on ``dst_client``'s (docker save | docker load).
+
+    Returns False when the destination had it already, True when it was copied.
+    """
+    if _image_exists(dst_client, tag):
+        return False
+    if not _image_exists(src_client, tag):
+        raise ValueError(f"tag={tag!r} is not an image of the source engine: build or pull it there first")
+    dst_client.api.load_image(src_client.api.get_image(tag))  # streamed, not held in memory
+    dst_client.api.inspect_image(tag)  # raises if the load did not produce it
+    return True
+
+
+def provide_image(src_client: docker.DockerClient, dst_client: docker.DockerClient, tag: str) -> bool:
+    """Make ``tag`` present on ``dst_client``'s engine: there already, pulled, or copied from
+    ``src_client``'s. Whether it had to be copied."""
+    if _image_exists(dst_client, tag):
+        return False
+    try:
+        dst_client.images.pull(tag)
+        return False
+    except docker.errors.APIError:
+        return copy_image(src_client, dst_client, tag)

@@ -1,0 +1,23 @@
+"""Every exception the package raises of its own: one place to find what to catch."""
+
+from __future__ import annotations
+
+
+class DockernetError(Exception):
+    """Something the engine did or refused that the caller could not have checked up front."""
+
+
+class DriverUnavailable(DockernetError):
+    """The engine (or this release of pytest-dockernet) cannot make networks of a driver."""
+
+
+class EngineUnavailable(DockernetError):
+    """No Docker engine answers at an address (the message names it and the reason)."""
+
+
+class ImageUnavailable(Exception):
+    """Neither the probe image nor a static busybox to build one from is at hand."""
+
+
+class LabError(Exception):
+    """The lab could not be brought up, taken down or changed; the message says why."""
