@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pytest_dockernet import RunIdentity, Topology, reachability  # noqa: E402
 from pytest_dockernet.image import resolve_probe_image  # noqa: E402
 from pytest_dockernet.subnets import SubnetAllocator  # noqa: E402
-from pytest_dockernet.topology import engine_subnets  # noqa: E402
+from pytest_dockernet.engine import engine_subnets  # noqa: E402
 
 
 def engine_state(client: docker.DockerClient) -> dict[str, int]:

@@ -13,10 +13,11 @@ from .assertions import (  # noqa: E402
     assert_unreachable,
     reachability,
 )
+from .errors import DockernetError, DriverUnavailable, ImageUnavailable  # noqa: E402
+from .handles import Container, Network  # noqa: E402
 from .identity import RunIdentity  # noqa: E402
-from .image import ImageUnavailable  # noqa: E402
 from .swarm import Service  # noqa: E402
-from .topology import Container, DockernetError, DriverUnavailable, Network, Remover, Topology  # noqa: E402
+from .topology import Remover, Topology  # noqa: E402
 
 __version__ = "0.1.0.dev0"
 

@@ -11,13 +11,16 @@ import ipaddress
 import time
 from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Union
-
-import tenacity
+from typing import TYPE_CHECKING, Union
 
 from . import probes
+from .checks import check_port, check_timeout
+from .handles import Container, Network
 from .probes import ProbeResult
-from .topology import Container, Network, Topology
+from .retry import poll
+
+if TYPE_CHECKING:
+    from .topology import Topology
 
 Target = Union[Container, str]
 
@@ -100,42 +103,18 @@ def _fail(summary: str, results: Sequence[ProbeResult], topology: Topology) -> N
     raise AssertionError(f"{summary}\n{details}\n{topology.describe()}")
 
 
-def _check_port(port: object) -> int | None:
-    if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536):
-        raise ValueError(f"port={port!r} is not a TCP port number (1-65535), or None for ICMP")
-    return port
-
-
-def _check_timeout(timeout: object) -> float:
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-        raise ValueError(f"timeout={timeout!r} must be a positive number of seconds")
-    return float(timeout)
-
-
-def _retry_until(timeout: float, attempt, done) -> tuple[object, int]:
-    """Call ``attempt`` until ``done(result)`` or ``timeout``; (last result, attempts)."""
-    retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_delay(timeout),
-        wait=tenacity.wait_fixed(0.2),
-        retry=tenacity.retry_if_result(lambda r: not done(r)),
-        retry_error_callback=lambda state: state.outcome.result(),
-    )
-    result = retrying(attempt)
-    return result, retrying.statistics.get("attempt_number", 1)
-
-
 @_timed
 def assert_reachable(src: Container, dst: Target, *, port: int | None = None, timeout: float = 5.0) -> None:
     """``dst`` answers ICMP echo (``port=None``) or accepts TCP on ``port``, from ``src``'s
     network namespace, within ``timeout`` seconds (retried: DNS and servers come up late)."""
     __tracebackhide__ = True
     src = _source(src)
-    port, timeout = _check_port(port), _check_timeout(timeout)
+    port, timeout = check_port(port), check_timeout(timeout)
     label, addresses = _addresses(src, dst)
     if not addresses:
         raise ValueError(f"dst {label!r} has no address that {src.name!r} could use")
     script = " || ".join(probes.connect_command(a, port, 1) for a in addresses)
-    result, attempts = _retry_until(timeout, lambda: probes.run(src, script), lambda r: r.ok)
+    result, attempts = poll(lambda: probes.run(src, script), lambda r: r.ok, timeout=timeout)
     if not result.ok:
         _fail(
             f"{src.name} did not reach {label} ({', '.join(addresses)}) {_how(port)} "
@@ -151,7 +130,7 @@ def assert_unreachable(src: Container, dst: Target, *, port: int | None = None, 
     attempt per address, all at once, each waiting ``timeout`` seconds for an answer."""
     __tracebackhide__ = True
     src = _source(src)
-    port, timeout = _check_port(port), _check_timeout(timeout)
+    port, timeout = check_port(port), check_timeout(timeout)
     label, addresses = _addresses(src, dst)
     if not addresses:
         return  # nothing src could even address
@@ -194,7 +173,7 @@ def assert_resolves(
     (a Container, an IP, or a list of them) to exactly those addresses."""
     __tracebackhide__ = True
     src = _source(src)
-    timeout = _check_timeout(timeout)
+    timeout = check_timeout(timeout)
     if not isinstance(name, str) or not name:
         raise ValueError(f"name={name!r} must be a non-empty host name")
     expected = None if to is None else _expected_addresses(src, to)
@@ -204,7 +183,7 @@ def assert_resolves(
         got = {a for a in outcome[1] if v6 or ":" not in a}
         return bool(got) if expected is None else got == expected
 
-    (result, got), attempts = _retry_until(timeout, lambda: _resolve(src, name), matches)
+    (result, got), attempts = poll(lambda: _resolve(src, name), matches, timeout=timeout)
     if not matches((result, got)):
         wanted = "to resolve" if expected is None else f"to resolve to {', '.join(sorted(expected))}"
         _fail(
@@ -221,8 +200,8 @@ def assert_not_resolves(src: Container, name: str, *, timeout: float = 2.0) -> N
     that was just removed, e.g. after a disconnect, to disappear)."""
     __tracebackhide__ = True
     src = _source(src)
-    timeout = _check_timeout(timeout)
-    (result, got), attempts = _retry_until(timeout, lambda: _resolve(src, name), lambda r: not r[1])
+    timeout = check_timeout(timeout)
+    (result, got), attempts = poll(lambda: _resolve(src, name), lambda r: not r[1], timeout=timeout)
     if got:
         _fail(
             f"expected {name!r} not to resolve from {src.name}; it resolved to {', '.join(got)}", [result], src.topology
@@ -293,6 +272,8 @@ CONFIRM_INTERVAL = 0.5
 def _confirmed(src: Container, commands: list[str]) -> list[bool]:
     """Which of ``commands`` (each of which succeeded once) succeed in every further round."""
     ok = [True] * len(commands)
+    # Not a wait for something to hold (retry.poll): every round must answer again, so the
+    # rounds run in full unless every answer has already been taken back.
     for _ in range(CONFIRM_ROUNDS):
         pending = [i for i, still in enumerate(ok) if still]
         if not pending:
@@ -350,7 +331,7 @@ def reachability(
     """
     sources = [_source(s, "sources") for s in sources]
     targets = list(targets)
-    port, timeout = _check_port(port), _check_timeout(timeout)
+    port, timeout = check_port(port), check_timeout(timeout)
     labels = [ReachabilityMatrix._label(t) for t in targets]
     plan = {
         src: [(*_addresses(src, t), not _shares_network(src, t)) for t in targets if t is not src] for src in sources
@@ -380,7 +361,7 @@ def assert_isolated(
     network) or lists of containers.
     """
     __tracebackhide__ = True
-    timeout = _check_timeout(timeout)
+    timeout = check_timeout(timeout)
     side_a, net_a = _members(a, "a")
     side_b, net_b = _members(b, "b")
     if not side_a or not side_b:

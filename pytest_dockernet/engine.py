@@ -6,7 +6,9 @@ has endpoints is retried while the engine lets go of them (see :func:`remove_net
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -14,7 +16,7 @@ import docker
 import docker.errors
 import tenacity
 
-from .errors import EngineUnavailable
+from .errors import DockernetError, EngineUnavailable
 from .gate import gate_for
 
 Filters = dict[str, Any]
@@ -30,6 +32,20 @@ def connect(base_url: str | None = None, **kwargs: Any) -> docker.DockerClient:
     except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds; all mean "no engine"
         raise EngineUnavailable(f"Docker is not available at {where}: {exc}") from None
     return client
+
+
+@contextlib.contextmanager
+def undone_on_failure(doing: str, undo: Callable[[], object]) -> Iterator[None]:
+    """Make something in the block; if the block fails (an interrupt too), ``undo`` what it
+    may have made. The engine's refusal becomes a DockernetError saying what was being done."""
+    try:
+        yield
+    except docker.errors.APIError as exc:
+        undo()
+        raise DockernetError(f"{doing} failed: {exc.explanation or exc}") from None
+    except BaseException:
+        undo()
+        raise
 
 
 def exec_in(client: docker.DockerClient, container_id: str, cmd: str | list[str]) -> tuple[int, str]:
@@ -140,7 +156,9 @@ def remove_services(client: docker.DockerClient, filters: Filters) -> list[str]:
     return [s["Spec"]["Name"] for s in services]
 
 
-def remove_labelled(client: docker.DockerClient, filters: Filters, *, networks: bool = True) -> tuple[list[str], list[str]]:
+def remove_labelled(
+    client: docker.DockerClient, filters: Filters, *, networks: bool = True
+) -> tuple[list[str], list[str]]:
     """Remove the containers, then (unless told not to) the networks, matching ``filters``,
     concurrently; (container names, network names)."""
     containers = client.api.containers(all=True, filters=filters)

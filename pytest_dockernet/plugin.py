@@ -1,8 +1,8 @@
-"""pytest glue: options, the ``dockernet`` marker, fixtures, and the terminal summary."""
+"""pytest glue: the ``dockernet`` marker, fixtures, skips, the run's set-up and summary
+(the options themselves are read and checked in :mod:`.settings`)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -13,36 +13,23 @@ import docker.errors
 import pytest
 
 from . import hooks
-from .gate import gate_for
+from .engine import connect, engine_subnets
+from .errors import EngineUnavailable, ImageUnavailable, LabError
+from .facts import RunFacts
 from .identity import RunIdentity
-from .image import DEFAULT_IMAGE, ImageUnavailable, ProbeImage, resolve_probe_image
-from .lab import MAX_ENGINES, Lab, LabError
+from .image import ProbeImage, resolve_probe_image
+from .lab import Lab
+from .networks import DRIVERS
 from .reaper import Pruned, prune
-from .subnets import DEFAULT_POOL, SubnetAllocator, parse_pool
+from .settings import Settings, add_options
+from .subnets import SubnetAllocator, parse_pool
+from .swarm import SwarmMade, in_swarm, init_swarm, leave_swarm
 from .timings import Timings
-from .topology import DNS_MODES, DRIVERS, Remover, Topology, engine_subnets
+from .topology import Remover, Topology
 
 FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
 DOCKER_FIXTURES = (*FACTORY_FIXTURES, "docker_client")
 MARKER_KWARGS = ("driver", "drivers")
-TEARDOWN_MODES = ("background", "wait")
-SWARM_MODES = ("never", "auto")
-
-
-def _lab_size(value: str) -> int:
-    text = str(value).strip()
-    try:
-        size = int(text)
-    except ValueError:
-        size = -1
-    if size == 0:
-        return 0
-    if not 2 <= size <= MAX_ENGINES:
-        raise pytest.UsageError(
-            f"--dockernet-lab (ini dockernet_lab) is {text!r}: give the number of engines, 2 to {MAX_ENGINES} "
-            "(engine 0 plus N-1 in network namespaces), or 0 for no lab"
-        )
-    return size
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -50,138 +37,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("dockernet", "Docker network tests (pytest-dockernet)")
-
-    def option(name: str, help: str, *, flag: bool = False, default: str = "", shown: str = "", metavar: str = ""):
-        dest = "dockernet_" + name.replace("-", "_")
-        if flag:
-            group.addoption(f"--dockernet-{name}", action="store_true", default=None, dest=dest, help=help)
-            parser.addini(dest, help, type="bool", default=False)
-        else:
-            help = f"{help} (default: {shown or default})"
-            group.addoption(f"--dockernet-{name}", default=None, dest=dest, metavar=metavar, help=help)
-            parser.addini(dest, help, default=default)
-
-    option(
-        "image",
-        "image for probes and default containers; built from a static busybox when it is neither present nor pullable",
-        default=DEFAULT_IMAGE,
-        metavar="IMAGE",
-    )
-    option(
-        "busybox", "static busybox binary to build the probe image from", shown="the busybox on PATH", metavar="PATH"
-    )
-    option("require", "error instead of skipping dockernet tests when Docker is unavailable", flag=True)
-    option(
-        "dns",
-        "'hermetic': names no container provides fail at once inside the engine; "
-        "'host': Docker forwards them to the host's resolvers",
-        default="hermetic",
-        metavar="MODE",
-    )
-    option("keep", "after a failure, keep that test's networks and containers and say how to remove them", flag=True)
-    option(
-        "teardown",
-        "'background': a test's own networks and containers are removed while the next test sets up "
-        "(all before the session ends); 'wait': before the test's teardown ends",
-        default="background",
-        metavar="MODE",
-    )
-    option(
-        "swarm",
-        "'never': overlay tests are skipped (an error under --dockernet-require); 'auto': make a "
-        "single-node swarm for the run when the engine is in none, and leave it at the end",
-        default="never",
-        metavar="MODE",
-    )
-    option(
-        "hosts",
-        "further Docker engines of the same swarm, comma-separated (engine 0 is the environment's)",
-        shown="none",
-        metavar="URL[,URL...]",
-    )
-    option(
-        "lab",
-        "start a lab of N Docker engines on this machine (Linux, root) for the run: a swarm of "
-        "engine 0 and N-1 engines in network namespaces",
-        default="0",
-        metavar="N",
-    )
-    option("prune", "remove resources left by dead (killed) runs, report them, and exit", flag=True)
-    option(
-        "subnet-pool",
-        "private range the networks' subnets come from, as CIDR or CIDR:PREFIXLEN",
-        default=f"{DEFAULT_POOL}:24",
-        metavar="CIDR",
-    )
-
-
-@dataclass
-class Settings:
-    image: str
-    busybox: str | None
-    require: bool
-    dns: str
-    keep: bool
-    prune: bool
-    subnet_pool: str
-    teardown: str = "background"
-    swarm: str = "never"
-    hosts: tuple[str, ...] = ()
-    lab: int = 0
-
-    @classmethod
-    def from_config(cls, config: pytest.Config) -> Settings:
-        def get(name: str):
-            value = config.getoption("dockernet_" + name)
-            return config.getini("dockernet_" + name) if value is None else value
-
-        busybox = get("busybox")
-        settings = cls(
-            image=get("image").strip(),
-            busybox=busybox or None,
-            require=bool(get("require")),
-            dns=get("dns").strip(),
-            keep=bool(get("keep")),
-            prune=bool(get("prune")),
-            subnet_pool=get("subnet_pool").strip(),
-            teardown=get("teardown").strip(),
-            swarm=get("swarm").strip(),
-            hosts=tuple(h.strip() for h in get("hosts").split(",") if h.strip()),
-            lab=_lab_size(get("lab")),
-        )
-        if settings.swarm not in SWARM_MODES:
-            raise pytest.UsageError(
-                f"--dockernet-swarm (ini dockernet_swarm) is {settings.swarm!r}: use one of {', '.join(SWARM_MODES)}"
-            )
-        for host in settings.hosts:
-            if "://" not in host:
-                raise pytest.UsageError(
-                    f"--dockernet-hosts (ini dockernet_hosts): {host!r} is not an engine URL such as "
-                    "unix:///run/engine1.sock or tcp://10.0.0.2:2375"
-                )
-        if settings.lab and settings.hosts:
-            raise pytest.UsageError(
-                "--dockernet-lab and --dockernet-hosts exclude each other: the lab names its own engines"
-            )
-        if settings.teardown not in TEARDOWN_MODES:
-            raise pytest.UsageError(
-                f"--dockernet-teardown (ini dockernet_teardown) is {settings.teardown!r}: "
-                f"use one of {', '.join(TEARDOWN_MODES)}"
-            )
-        if settings.dns not in DNS_MODES:
-            raise pytest.UsageError(
-                f"--dockernet-dns (ini dockernet_dns) is {settings.dns!r}: use one of {', '.join(DNS_MODES)}"
-            )
-        if not settings.image:
-            raise pytest.UsageError(
-                "--dockernet-image (ini dockernet_image) is empty: name an image such as busybox:stable"
-            )
-        try:
-            parse_pool(settings.subnet_pool)
-        except ValueError as exc:
-            raise pytest.UsageError(f"--dockernet-subnet-pool (ini dockernet_subnet_pool): {exc}") from None
-        return settings
+    add_options(parser)
 
 
 @dataclass
@@ -201,9 +57,9 @@ class State:
     live: set[Topology] = field(default_factory=set)
     remover: Remover = field(default_factory=Remover)  # teardowns that overlap the next test
     teardown_errors: list[str] = field(default_factory=list)
-    run_facts: dict = field(default_factory=dict)  # shared by the run's topologies
+    facts: RunFacts = field(default_factory=RunFacts)  # shared by the run's topologies
     lab: Lab | None = None
-    swarm_made: str = ""  # this process initialised engine 0's swarm (--dockernet-swarm auto)
+    swarm_made: SwarmMade | None = None  # this process made engine 0's swarm (--dockernet-swarm auto)
     setup_error: str | None = None  # the lab or the swarm could not be made
     _engines: list[docker.DockerClient] | None = None
     timings: Timings = field(default_factory=Timings)
@@ -211,20 +67,17 @@ class State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def client(self) -> docker.DockerClient:
-        """The engine's client; raises DockerUnavailable (once probed, remembered)."""
+        """The engine's client; raises EngineUnavailable (once probed, remembered)."""
         with self.lock:
             if self._client is None and self._client_error is None:
-                host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock (the default)"
                 try:
-                    client = docker.from_env()
-                    client.ping()
-                except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds; all mean "no engine"
-                    self._client_error = f"Docker is not available at {host}: {exc}"
+                    self._client = connect()
+                except EngineUnavailable as exc:
+                    self._client_error = str(exc)
                 else:
-                    self._client = client
-                    self._start(client)
+                    self._start(self._client)
             if self._client_error is not None:
-                raise DockerUnavailable(self._client_error)
+                raise EngineUnavailable(self._client_error)
             return self._client
 
     def _start(self, client: docker.DockerClient) -> None:
@@ -234,28 +87,21 @@ class State:
         self.allocator = SubnetAllocator(str(pool), prefix, taken=engine_subnets(client))
 
     def engines(self) -> list[docker.DockerClient]:
-        """Clients of engines 1... (--dockernet-hosts, or the lab's); raises DockerUnavailable."""
+        """Clients of engines 1... (--dockernet-hosts, or the lab's); raises EngineUnavailable."""
         if self.setup_error is not None:
-            raise DockerUnavailable(self.setup_error)
+            raise EngineUnavailable(self.setup_error)
         with self.lock:
             if self._engines is None:
                 hosts = list(self.settings.hosts)
                 if self.settings.lab:
                     lab = self.lab or Lab.load()
                     if lab is None:
-                        raise DockerUnavailable("--dockernet-lab: no lab is up (its bring-up failed; see above)")
+                        raise EngineUnavailable("--dockernet-lab: no lab is up (its bring-up failed; see above)")
                     hosts = lab.hosts
-                engines = []
-                for url in hosts:
-                    try:
-                        client = docker.DockerClient(base_url=url)
-                        client.ping()
-                    except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds; all mean "no engine"
-                        raise DockerUnavailable(
-                            f"Docker engine {url} (--dockernet-hosts) is not available: {exc}"
-                        ) from None
-                    engines.append(client)
-                self._engines = engines
+                try:
+                    self._engines = [connect(url) for url in hosts]
+                except EngineUnavailable as exc:
+                    raise EngineUnavailable(f"{exc} (an engine of --dockernet-hosts)") from None
             return self._engines
 
     def probe_image(self) -> str:
@@ -270,10 +116,6 @@ class State:
             if self._image_error is not None:
                 raise ImageUnavailable(self._image_error)
             return self._image.name
-
-
-class DockerUnavailable(Exception):
-    pass
 
 
 STATE = pytest.StashKey[State]()
@@ -300,20 +142,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if state is None or state.worker is not None or not (state.settings.lab or state.settings.swarm == "auto"):
         return
     try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds; all mean "no engine"
-        state.setup_error = f"Docker is not available: {exc}"
+        client = connect()
+    except EngineUnavailable as exc:
+        state.setup_error = str(exc)
         return
     try:
         if state.settings.lab:
             with state.timings.measure("lab bring-up"):
                 state.lab = Lab.up(state.settings.lab)
-        elif not (client.info().get("Swarm") or {}).get("LocalNodeState") == "active":
-            had_bridge = bool(client.api.networks(names=["docker_gwbridge"]))
-            with state.timings.measure("swarm init"), gate_for(client).removing():
-                client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
-            state.swarm_made = "left with its bridge" if not had_bridge else "left"
+        elif not in_swarm(client):
+            with state.timings.measure("swarm init"):
+                state.swarm_made = init_swarm(client)
     except (LabError, docker.errors.APIError, OSError) as exc:
         what = "the lab (--dockernet-lab)" if state.settings.lab else "a swarm (--dockernet-swarm auto)"
         state.setup_error = f"dockernet: could not make {what}: {exc}"
@@ -326,15 +165,11 @@ def _leave_swarm(state: State) -> None:
     if state.lab is not None:
         lab, state.lab = state.lab, None
         lab.down()
-    if state.swarm_made:
-        made, state.swarm_made = state.swarm_made, ""
+    if state.swarm_made is not None:
+        made, state.swarm_made = state.swarm_made, None
         client = docker.from_env()
         try:
-            with gate_for(client).removing():
-                client.swarm.leave(force=True)
-                for network in client.api.networks(names=["docker_gwbridge"]) if "bridge" in made else []:
-                    if not client.api.inspect_network(network["Id"]).get("Containers"):
-                        client.api.remove_network(network["Id"])
+            leave_swarm(client, made)
         finally:
             client.close()
 
@@ -358,10 +193,9 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         return None
     # Before configure there is no terminal reporter: plain output is all there is.
     try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds; all mean "no engine"
-        print(f"dockernet: cannot prune: Docker is not available: {exc}", file=sys.stderr)
+        client = connect()
+    except EngineUnavailable as exc:
+        print(f"dockernet: cannot prune: {exc}", file=sys.stderr)
         return 1
     print(f"dockernet: {prune(client, RunIdentity()).describe()}")
     return 0
@@ -428,7 +262,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def _require_docker(state: State) -> docker.DockerClient:
     try:
         return state.client()
-    except DockerUnavailable as exc:
+    except EngineUnavailable as exc:
         why = str(exc)
     # Outside the except block, so the report does not chain the two exceptions.
     if state.settings.require:
@@ -460,7 +294,7 @@ def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClien
     engines, why = [], None
     try:
         engines = state.engines()
-    except DockerUnavailable as exc:
+    except EngineUnavailable as exc:
         why = str(exc)
     if why is not None:
         _unavailable(state, why, True)
@@ -481,7 +315,7 @@ def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClien
         label=request.node.nodeid or "session",
         timings=state.timings,
         engines=engines,
-        run_facts=state.run_facts,
+        facts=state.facts,
         unavailable=lambda reason, explicit: _unavailable(state, reason, explicit),
     )
     if driver == "overlay":
@@ -556,7 +390,7 @@ def _finish_teardowns(state: State) -> None:
     """Wait for the removals still running in the background; retry a failed one once."""
     for topology, exc in state.remover.wait():
         try:
-            topology._remove()
+            topology.remove()
         except Exception as again:  # noqa: BLE001 - reported, and the run fails
             state.teardown_errors.append(
                 f"teardown of {topology.label} failed: {again or exc}\n  remove with: {topology.removal_command()}"

@@ -18,21 +18,24 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
+import select
 import shlex
 import socket
-import struct
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import docker.errors
-
-from . import identity as lbl
-from .gate import gate_for
+from docker.utils.socket import next_frame_header, read_exactly
 
 if TYPE_CHECKING:
-    from .topology import Container
+    from .handles import Container
+
+# The command of probe-image containers started without one, and of sidecars: a shell
+# that reads probe scripts from stdin (see Shell), then keeps the container alive if stdin
+# ever closes. Probing through it costs a write, not an exec.
+RESIDENT = ["sh", "-c", "sh -s; exec tail -f /dev/null"]
 
 _RC = re.compile(r"@@rc=(\d+)\s*$")
 
@@ -115,64 +118,96 @@ class Shell:
     def __init__(self, api, container_id: str):
         self._api = api
         self._id = container_id
-        self._sock: socket.socket | None = None
-        self._io = None  # the SDK's wrapper, which owns the socket
-        self._buffer = b""
+        self._stream = None  # what the SDK's attach_socket returned: a socket, or a SocketIO over one
         self.lock = threading.Lock()
         self.broken = False
 
     def run(self, script: str) -> tuple[int, str]:
         """Run ``script``; (exit code, stdout+stderr). Raises OSError if the shell is unusable."""
-        if self._sock is None:
-            self._io = self._api.attach_socket(self._id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-            self._sock = getattr(self._io, "_sock", None)
-            if not isinstance(self._sock, socket.socket):  # e.g. an ssh:// engine: no plain socket to write to
-                raise OSError("the attach stream is not a socket")
-            self._sock.settimeout(self._api.timeout if isinstance(self._api.timeout, (int, float)) else None)
+        if self._stream is None:
+            self._stream = self._api.attach_socket(self._id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            if not isinstance(self._stream, (socket.socket, socket.SocketIO)):
+                raise OSError("the attach stream is not a socket")  # e.g. an ssh:// engine
         token = f"@@end{next(self._tokens)}@@"
-        line = f"sh -c {shlex.quote(script)} </dev/null 2>&1; echo {token}$?\n"
-        self._sock.sendall(line.encode())
+        self._write(f"sh -c {shlex.quote(script)} </dev/null 2>&1; echo {token}$?\n".encode())
         output = self._read_until(token.encode())
         head, _, tail = output.rpartition(token.encode())
         return int(tail.strip() or 127), head.decode(errors="replace")
 
+    def _write(self, data: bytes) -> None:
+        if isinstance(self._stream, socket.socket):
+            self._stream.sendall(data)
+            return
+        # The SDK's SocketIO is opened for reading only; the socket under it takes writes.
+        # It may be in non-blocking mode (a socket with a timeout is): wait when it is full.
+        fd = self._stream.fileno()
+        while data:
+            try:
+                data = data[os.write(fd, data) :]
+            except BlockingIOError:
+                select.select([], [fd], [], self._timeout())
+
     def _read_until(self, token: bytes) -> bytes:
         out = b""
         while True:
-            while len(self._buffer) < 8:
-                self._recv()
-            size = struct.unpack(">L", self._buffer[4:8])[0]
-            while len(self._buffer) < 8 + size:
-                self._recv()
-            out += self._buffer[8 : 8 + size]
-            self._buffer = self._buffer[8 + size :]
+            self._wait_readable()
+            _, size = next_frame_header(self._stream)
+            if size < 0:
+                raise OSError("the attach stream closed")
+            out += read_exactly(self._stream, size) if size else b""
             at = out.find(token)
             if at >= 0 and out.find(b"\n", at) >= 0:
                 start = out.rfind(b"@@end", 0, at)
                 # the output of an earlier script that never reached its marker is not ours
                 return out[out.find(b"\n", start) + 1 if start >= 0 else 0 : out.find(b"\n", at)]
 
-    def _recv(self) -> None:
-        data = self._sock.recv(65536)
-        if not data:
-            raise OSError("the attach stream closed")
-        self._buffer += data
+    def _wait_readable(self) -> None:
+        """The SDK's reads wait for data without a limit: a shell that hangs must not hang us."""
+        if getattr(self._stream, "pending", lambda: 0)():  # TLS: bytes decrypted already
+            return
+        timeout = self._timeout()
+        if not select.select([self._stream], [], [], timeout)[0]:
+            raise OSError(f"the resident shell did not answer within {timeout} s")
+
+    def _timeout(self) -> float | None:
+        return self._api.timeout if isinstance(self._api.timeout, (int, float)) else None
 
     def close(self) -> None:
         self.broken = True
-        for closable in (self._sock, self._io):
-            try:
-                if closable is not None:
-                    closable.close()
-            except OSError:
-                pass
+        try:
+            if self._stream is not None:
+                self._stream.close()
+        except OSError:
+            pass
 
 
-def close_shells(topology) -> None:
-    with topology._lock:
-        shells, topology._shells = list(topology._shells.values()), {}
-    for shell in shells:
-        shell.close()
+class Shells:
+    """The resident shells of one topology's containers, attached on first use and closed
+    with the topology (probes after that exec)."""
+
+    def __init__(self) -> None:
+        self._shells: dict[str, Shell] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def acquire(self, api, container_id: str) -> Shell | None:
+        """The container's shell, locked for the caller, or None if it is busy, broken or closed."""
+        with self._lock:
+            if self._closed:
+                return None
+            shell = self._shells.get(container_id)
+            if shell is None:
+                shell = self._shells[container_id] = Shell(api, container_id)
+        if shell.broken or not shell.lock.acquire(blocking=False):
+            return None
+        return shell
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            shells, self._shells = list(self._shells.values()), {}
+        for shell in shells:
+            shell.close()
 
 
 def _runner(source: Container) -> tuple[str, str, bool]:
@@ -180,56 +215,7 @@ def _runner(source: Container) -> tuple[str, str, bool]:
     it runs the resident shell."""
     if source.can_probe:
         return source.id, source.docker_name, source.resident
-    topology = source.topology
-    with topology._lock:
-        if source.sidecar_id is None:
-            source.sidecar_id = _start_sidecar(source)
-    return source.sidecar_id, f"probe sidecar {source.docker_name}-probe", True
-
-
-def _shell(source: Container, runner: str) -> Shell | None:
-    """The runner's resident shell if it is free (else the caller execs)."""
-    topology = source.topology
-    with topology._lock:
-        if topology.closed and not topology._shells:
-            return None
-        shell = topology._shells.get(runner)
-        if shell is None:
-            shell = topology._shells[runner] = Shell(source.client.api, runner)
-    if shell.broken or not shell.lock.acquire(blocking=False):
-        return None
-    return shell
-
-
-def _start_sidecar(source: Container) -> str:
-    from .topology import RESIDENT, DockernetError
-
-    topology = source.topology
-    topology._probe_image_on(source.host)
-    api = source.client.api
-    name = f"{source.docker_name}-probe"
-    try:
-        with gate_for(source.client).building():
-            created = api.create_container(
-                topology.probe_image,
-                command=RESIDENT,
-                stdin_open=True,
-                name=name,
-                labels=topology._labels("sidecar", source.name, {lbl.PREFIX + ".sidecar-of": source.id}),
-                host_config=api.create_host_config(network_mode=f"container:{source.id}"),
-                detach=True,
-            )
-            api.start(created["Id"])
-        topology.timings.count("sidecars")
-        return created["Id"]
-    except docker.errors.APIError as exc:
-        topology._remove_containers_named(name, source.client)
-        raise DockernetError(
-            f"starting the probe sidecar of {source.name!r} failed: {exc.explanation or exc}"
-        ) from None
-    except BaseException:
-        topology._remove_containers_named(name, source.client)
-        raise
+    return source.topology.sidecar_of(source), f"probe sidecar {source.docker_name}-probe", True
 
 
 def run(source: Container, script: str) -> ProbeResult:
@@ -237,7 +223,7 @@ def run(source: Container, script: str) -> ProbeResult:
     where there is one, else one exec (two API calls)."""
     runner, where, resident = _runner(source)
     source.topology.timings.count("probes")
-    shell = _shell(source, runner) if resident else None
+    shell = source.topology.shells.acquire(source.client.api, runner) if resident else None
     if shell is not None:
         try:
             code, output = shell.run(script)

@@ -8,8 +8,8 @@ import docker
 import docker.errors
 
 from . import identity as lbl
+from .engine import remove_container, remove_network
 from .identity import RunIdentity
-from .topology import _remove_container, _remove_network
 
 
 @dataclass
@@ -54,12 +54,12 @@ def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
             pruned.runs.add(labels[lbl.SESSION])
     for c in client.api.containers(all=True, filters=label):
         if me.owner_is_gone(c.get("Labels") or {}):
-            _remove_container(client, c["Id"])
+            remove_container(client, c["Id"])
             pruned.containers.append(c["Names"][0].lstrip("/"))
             pruned.runs.add(c["Labels"][lbl.SESSION])
     for n in client.api.networks(filters=label):
         if me.owner_is_gone(n.get("Labels") or {}):
-            _remove_network(client, n["Id"])
+            remove_network(client, n["Id"])
             pruned.networks.append(n["Name"])
             pruned.runs.add(n["Labels"][lbl.SESSION])
     return pruned

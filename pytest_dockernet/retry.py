@@ -15,7 +15,9 @@ import tenacity
 T = TypeVar("T")
 
 
-def poll(attempt: Callable[[], T], done: Callable[[T], bool], *, timeout: float, interval: float = 0.2) -> tuple[T, int]:
+def poll(
+    attempt: Callable[[], T], done: Callable[[T], bool], *, timeout: float, interval: float = 0.2
+) -> tuple[T, int]:
     """Call ``attempt`` until ``done(result)`` holds or ``timeout`` seconds have passed.
 
     Returns the last result (which the caller checks again to tell success from a timeout)

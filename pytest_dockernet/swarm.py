@@ -1,36 +1,47 @@
-"""Swarm services of a topology, and what a run learns about the swarm once."""
+"""Swarm mode: a topology's services, what a run learns about the swarm once, and the
+single-node swarm that ``--dockernet-swarm auto`` makes for a run and leaves after it."""
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import docker
 import docker.errors
 import docker.types
 
-from .assertions import _check_timeout
-from .topology import RESIDENT, Container, DockernetError, Network, _check_name, _Default, remove_services
+from .checks import check_count, check_name, check_str_list, check_timeout
+from .engine import has_network, remove_network_if_unused, remove_services, undone_on_failure
+from .errors import DockernetError
+from .gate import gate_for
+from .handles import Container, Network
+from .probes import RESIDENT, run
+from .registry import Registry
+from .retry import poll
 
 if TYPE_CHECKING:
+    from .containers import Containers
+    from .networks import Networks
     from .topology import Topology
 
 ENDPOINT_MODES = ("vip", "dnsrr")
+GWBRIDGE = "docker_gwbridge"  # the bridge swarm init adds for overlay traffic leaving a host
 
 
+@dataclass(eq=False, repr=False)
 class Service:
     """A swarm service of a topology: ``name`` is logical (it resolves on the service's
     networks), ``docker_name`` the swarm's."""
 
-    def __init__(self, topology: Topology, name: str, docker_name: str, id: str, endpoint_mode: str, image: str):
-        self.topology = topology
-        self.name = name
-        self.docker_name = docker_name
-        self.id = id
-        self.endpoint_mode = endpoint_mode
-        self.image = image
-        self._tasks: dict[str, Container] = {}  # by task id: handles keep their sidecars
+    topology: Topology
+    name: str
+    docker_name: str
+    id: str
+    endpoint_mode: str
+    image: str
+    _tasks: dict[str, Container] = field(default_factory=dict, init=False)  # by task id: they keep their sidecars
 
     @property
     def replicas(self) -> int:
@@ -39,7 +50,8 @@ class Service:
 
     def tasks(self) -> list[Container]:
         """The running tasks' containers, wherever they run, as Container handles."""
-        running = _running_tasks(self.topology, self.id)
+        tasks = self.topology.client.api.tasks(filters={"service": self.id, "desired-state": "running"})
+        running = [t for t in tasks if t["Status"]["State"] == "running" and t["Status"].get("ContainerStatus")]
         handles = []
         for task in sorted(running, key=lambda t: t.get("Slot") or 0):
             handle = self._tasks.get(task["ID"])
@@ -50,9 +62,9 @@ class Service:
 
     def _handle(self, task: dict) -> Container:
         topology = self.topology
-        host = topology._engine_of_node(task["NodeID"])
+        engine = engine_of_node(topology, task["NodeID"])
         container_id = task["Status"]["ContainerStatus"]["ContainerID"]
-        info = topology.clients[host].api.inspect_container(container_id)
+        info = topology.clients[engine].api.inspect_container(container_id)
         handle = Container(
             topology,
             f"{self.name}.{task.get('Slot') or task['ID'][:12]}",
@@ -60,16 +72,16 @@ class Service:
             container_id,
             self.image,
             None,
-            host,
+            engine,
         )
         handle.resident = bool(info["Config"].get("OpenStdin")) and self.image == topology.probe_image
-        topology._refresh(handle)
+        handle.refresh()
         return handle
 
     def scale(self, replicas: int, *, timeout: float = 60.0) -> None:
         """Change the replica count; returns once exactly that many tasks run."""
-        _check_replicas(replicas)
-        timeout = _check_timeout(timeout)
+        check_count("replicas", replicas)
+        timeout = check_timeout(timeout)
         api = self.topology.client.api
         version = api.inspect_service(self.id)["Version"]["Index"]
         try:
@@ -78,140 +90,157 @@ class Service:
             )
         except docker.errors.APIError as exc:
             raise DockernetError(f"scaling service {self.name!r} failed: {exc.explanation or exc}") from None
-        _wait_for_tasks(self.topology, self, replicas, timeout)
+        _wait_for_tasks(self, replicas, timeout)
 
     def __repr__(self) -> str:
         return f"<Service {self.name} ({self.docker_name}, {self.endpoint_mode})>"
 
 
-def _check_replicas(replicas: object) -> int:
-    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-        raise ValueError(f"replicas={replicas!r} must be a whole number, 0 or more")
-    return replicas
+def _wait_for_tasks(service: Service, replicas: int, timeout: float) -> None:
+    """Until exactly ``replicas`` tasks run and no task on its way out still does."""
+    api = service.topology.client.api
 
-
-def _running_tasks(topology: Topology, service_id: str) -> list[dict]:
-    tasks = topology.client.api.tasks(filters={"service": service_id, "desired-state": "running"})
-    return [t for t in tasks if t["Status"]["State"] == "running" and t["Status"].get("ContainerStatus")]
-
-
-def _wait_for_tasks(topology: Topology, service: Service, replicas: int, timeout: float) -> None:
-    api = topology.client.api
-    deadline = time.monotonic() + timeout
-    while True:
-        tasks = api.tasks(filters={"service": service.id})
+    def settled(tasks: list[dict]) -> bool:
         wanted = [t for t in tasks if t["DesiredState"] == "running"]
         running = [t for t in wanted if t["Status"]["State"] == "running"]
-        others = [t for t in tasks if t["DesiredState"] != "running" and t["Status"]["State"] == "running"]
-        if len(running) == len(wanted) == replicas and not others:
-            return
-        if time.monotonic() > deadline:
-            errors = sorted({t["Status"].get("Err") or t["Status"].get("Message", "") for t in tasks} - {""})
-            raise DockernetError(
-                f"service {service.name!r}: {len(running)} of {replicas} replicas running after {timeout:g} s"
-                + (f"; task errors: {'; '.join(errors)}" if errors else "")
-            )
-        time.sleep(0.2)
+        leaving = [t for t in tasks if t["DesiredState"] != "running" and t["Status"]["State"] == "running"]
+        return len(running) == len(wanted) == replicas and not leaving
 
-
-def create_service(
-    topology: Topology,
-    name: str,
-    *,
-    image: str | None,
-    command: str | list[str] | None,
-    networks: Iterable[Network] | None,
-    replicas: int,
-    endpoint_mode: str,
-    constraints: Iterable[str] | None,
-    timeout: float,
-) -> Service:
-    _check_name("service name", name)
-    _check_replicas(replicas)
-    timeout = _check_timeout(timeout)
-    explicit_vip = endpoint_mode == "vip" and not isinstance(endpoint_mode, _Default)
-    if endpoint_mode not in ENDPOINT_MODES:
-        raise ValueError(f"endpoint_mode={endpoint_mode!r} is not one of {', '.join(ENDPOINT_MODES)}")
-    endpoint_mode = str(endpoint_mode)
-    if constraints is not None and (isinstance(constraints, str) or not all(isinstance(c, str) for c in constraints)):
-        raise TypeError(
-            f"constraints must be a list of placement constraints such as ['node.role==manager'], got {constraints!r}"
+    tasks, _ = poll(lambda: api.tasks(filters={"service": service.id}), settled, timeout=timeout)
+    if not settled(tasks):
+        running = [t for t in tasks if t["DesiredState"] == "running" and t["Status"]["State"] == "running"]
+        errors = sorted({t["Status"].get("Err") or t["Status"].get("Message", "") for t in tasks} - {""})
+        raise DockernetError(
+            f"service {service.name!r}: {len(running)} of {replicas} replicas running after {timeout:g} s"
+            + (f"; task errors: {'; '.join(errors)}" if errors else "")
         )
-    if isinstance(networks, Network):
-        networks = [networks]
-    networks = list(networks or [])
-    for network in networks:
-        topology._check_own(network, "networks")
-        if network.driver != "overlay":
-            raise ValueError(
-                f"networks: {network.name!r} is a {network.driver} network; services join overlay networks only "
-                "(dockernet.network(name, driver='overlay'))"
-            )
-    if name in topology._services or name in topology._containers:
-        raise ValueError(f"service name {name!r} is already used in this topology: pick another name")
-    topology.require_swarm("a service")
-    resident = image is None and command is None
-    if image is None:
-        image = topology.probe_image
-        for host in range(len(topology.clients)):
-            topology._probe_image_on(host)
+
+
+@dataclass
+class ServiceSpec:
+    """The arguments of ``Topology.service()``, as given."""
+
+    name: str
+    image: str | None = None
+    command: str | list[str] | None = None
+    networks: Iterable[Network] | None = None
+    replicas: int = 1
+    endpoint_mode: str | None = None  # "vip" unless given: given, a VIP must work
+    constraints: Iterable[str] | None = None
+    timeout: float = 60.0
+
+
+class Services:
+    """The services of one topology, by logical name (which no container may have too)."""
+
+    def __init__(self, topology: Topology, lock: threading.RLock, networks: Networks, containers: Containers):
+        self.topology = topology
+        self.networks = networks
+        self.registry: Registry[Service] = Registry("service", lock, shared_with=containers.registry)
+
+    def create(self, spec: ServiceSpec) -> Service:
+        """Create one service (see Topology.service)."""
+        topology, name, image, command, replicas = self.topology, spec.name, spec.image, spec.command, spec.replicas
+        endpoint_mode, networks = spec.endpoint_mode, spec.networks
+        check_name("service name", name)
+        check_count("replicas", replicas)
+        timeout = check_timeout(spec.timeout)
+        explicit_vip = endpoint_mode == "vip"  # a VIP the test asked for must work, or it fails
+        endpoint_mode = "vip" if endpoint_mode is None else endpoint_mode
+        if endpoint_mode not in ENDPOINT_MODES:
+            raise ValueError(f"endpoint_mode={endpoint_mode!r} is not one of {', '.join(ENDPOINT_MODES)}")
+        example = "placement constraints such as ['node.role==manager']"
+        constraints = check_str_list("constraints", spec.constraints, example)
+        if isinstance(networks, Network):
+            networks = [networks]
+        networks = [self.networks.check_own(n, "networks") for n in networks or []]
+        for network in networks:
+            if network.driver != "overlay":
+                raise ValueError(
+                    f"networks: {network.name!r} is a {network.driver} network; services join overlay networks "
+                    "only (dockernet.network(name, driver='overlay'))"
+                )
+        if self.registry.taken(name):
+            raise ValueError(f"service name {name!r} is already used in this topology: pick another name")
+        topology.require_swarm("a service")
+        resident = image is None and command is None
+        if image is None:
+            image = topology.probe_image
+            for engine in range(len(topology.clients)):
+                topology.provide_probe_image(engine)
         if resident:
             command = RESIDENT
-    if isinstance(command, str):
-        command = ["sh", "-c", command]
-    docker_name = topology._docker_name(name)
-    labels = topology._labels("service", name)
-    dns = None
-    if topology.dns == "hermetic":
-        dns = docker.types.DNSConfig(nameservers=["127.0.0.1"], search=["."], options=["ndots:1"])
-    spec = docker.types.ContainerSpec(
-        image, args=command, labels=labels, dns_config=dns, open_stdin=resident or None, hostname=None
-    )
-    template = docker.types.TaskTemplate(
-        spec,
-        networks=[docker.types.NetworkAttachmentConfig(n.id, aliases=[name]) for n in networks],
-        placement=docker.types.Placement(constraints=list(constraints)) if constraints else None,
-        restart_policy=docker.types.RestartPolicy(condition="any", delay=200_000_000),
-    )
-    with topology._lock:
-        topology._services[name] = None
-    api = topology.client.api
-    try:
-        try:
-            created = api.create_service(
-                template,
-                name=docker_name,
-                labels=labels,
-                mode=docker.types.ServiceMode("replicated", replicas),
-                endpoint_spec=docker.types.EndpointSpec(mode=endpoint_mode),
-            )
-        except docker.errors.APIError as exc:
-            raise DockernetError(f"creating service {name!r} failed: {exc.explanation or exc}") from None
-        service = Service(topology, name, docker_name, created["ID"], endpoint_mode, image)
-        topology._services[name] = service
-        _wait_for_tasks(topology, service, replicas, timeout)
-    except BaseException:
-        remove_services(topology.client, {**topology._filters(), "name": docker_name})
-        with topology._lock:
-            topology._services.pop(name, None)
-        raise
-    topology.timings.count("services")
-    if endpoint_mode == "vip" and replicas and networks:
-        check_vip(topology, service, explicit_vip)
-    return service
+        if isinstance(command, str):
+            command = ["sh", "-c", command]
+        docker_name = topology.docker_name_for(name)
+        labels = topology.labels_for("service", name)
+        dns = None
+        if topology.dns == "hermetic":
+            dns = docker.types.DNSConfig(nameservers=["127.0.0.1"], search=["."], options=["ndots:1"])
+        spec = docker.types.ContainerSpec(
+            image, args=command, labels=labels, dns_config=dns, open_stdin=resident or None, hostname=None
+        )
+        template = docker.types.TaskTemplate(
+            spec,
+            networks=[docker.types.NetworkAttachmentConfig(n.id, aliases=[name]) for n in networks],
+            placement=docker.types.Placement(constraints=constraints) if constraints else None,
+            restart_policy=docker.types.RestartPolicy(condition="any", delay=200_000_000),
+        )
+        api = topology.client.api
+
+        def make() -> Service:
+            # An interrupted create may still have made it; tasks that never run undo it too.
+            with undone_on_failure(
+                f"creating service {name!r}",
+                lambda: remove_services(topology.client, {**topology.filters(), "name": docker_name}),
+            ):
+                created = api.create_service(
+                    template,
+                    name=docker_name,
+                    labels=labels,
+                    mode=docker.types.ServiceMode("replicated", replicas),
+                    endpoint_spec=docker.types.EndpointSpec(mode=endpoint_mode),
+                )
+                service = Service(topology, name, docker_name, created["ID"], endpoint_mode, image)
+                _wait_for_tasks(service, replicas, timeout)
+            return service
+
+        service = self.registry.add(name, make)
+        topology.timings.count("services")
+        if endpoint_mode == "vip" and replicas and networks:
+            check_vip(topology, service, explicit_vip)
+        return service
+
+
+def require_swarm(topology: Topology, what: str, explicit: bool) -> None:
+    """Engine 0 must be a swarm manager; else the topology reports the capability missing."""
+    facts = topology.facts
+    if facts.swarm is None:
+        swarm = topology.client.info().get("Swarm") or {}
+        facts.swarm = swarm.get("LocalNodeState") == "active" and bool(swarm.get("ControlAvailable"))
+        facts.swarm_state = swarm.get("LocalNodeState") or "unknown"
+    if not facts.swarm:
+        why = (
+            "engine 0 is a swarm worker, and overlay networks are made on a manager"
+            if facts.swarm_state == "active"
+            else f"engine 0 is not in a swarm (state {facts.swarm_state!r})"
+        )
+        topology.capability_missing(
+            f"{what} needs swarm mode: {why}. Pass --dockernet-swarm auto (ini dockernet_swarm = auto) "
+            "to make a single-node swarm for the run, or --dockernet-lab N for a multi-engine lab",
+            explicit,
+        )
 
 
 def check_vip(topology: Topology, service: Service, explicit: bool) -> None:
     """Whether swarm's virtual IPs work (IPVS in the kernel), found out once per run by
     looking in one of the service's containers for the load balancer Docker programs."""
-    from .probes import run
-
-    facts = topology.run_facts
-    if "vip" not in facts:
+    facts = topology.facts
+    if facts.vip is None:
         tasks = service.tasks()
-        facts["vip"] = bool(tasks) and run(tasks[0], "test -e /proc/net/ip_vs").ok
-    if not facts["vip"]:
-        topology._unavailable(
+        facts.vip = bool(tasks) and run(tasks[0], "test -e /proc/net/ip_vs").ok
+    if not facts.vip:
+        topology.capability_missing(
             f"service {service.name!r} asks for endpoint_mode='vip', and virtual IPs need IPVS, which this "
             "engine's kernel lacks (no /proc/net/ip_vs in the service's containers; dockerd logs "
             "'Could not get ipvs family information'): use endpoint_mode='dnsrr'",
@@ -219,11 +248,53 @@ def check_vip(topology: Topology, service: Service, explicit: bool) -> None:
         )
 
 
+def engine_of_node(topology: Topology, node_id: str) -> int:
+    """The index of the run's engine that is swarm node ``node_id``."""
+    nodes = topology.facts.nodes
+    if node_id not in nodes:
+        nodes.update(node_engines(topology.clients))
+    if node_id not in nodes:
+        raise DockernetError(
+            f"a task runs on swarm node {node_id}, which is none of this run's engines: "
+            "name every engine of the swarm with --dockernet-hosts"
+        )
+    return nodes[node_id]
+
+
 def node_engines(clients: list[docker.DockerClient]) -> dict[str, int]:
     """Swarm node id -> engine index."""
-    nodes: dict[str, Any] = {}
+    nodes: dict[str, int] = {}
     for i, client in enumerate(clients):
         node = (client.info().get("Swarm") or {}).get("NodeID")
         if node:
             nodes[node] = i
     return nodes
+
+
+@dataclass(frozen=True)
+class SwarmMade:
+    """A single-node swarm this process made (``--dockernet-swarm auto``), to leave at the end."""
+
+    made_bridge: bool  # swarm init also made docker_gwbridge, which goes with it
+
+
+def in_swarm(client: docker.DockerClient) -> bool:
+    return (client.info().get("Swarm") or {}).get("LocalNodeState") == "active"
+
+
+def init_swarm(client: docker.DockerClient) -> SwarmMade:
+    """Make the engine (in no swarm) a single-node swarm manager on loopback."""
+    had_bridge = has_network(client, GWBRIDGE)
+    # Swarm init changes the engine's networking under everyone using it: hold its gate,
+    # as a network removal does (see pytest_dockernet.gate).
+    with gate_for(client).removing():
+        client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+    return SwarmMade(made_bridge=not had_bridge)
+
+
+def leave_swarm(client: docker.DockerClient, made: SwarmMade) -> None:
+    """Undo :func:`init_swarm`."""
+    with gate_for(client).removing():
+        client.swarm.leave(force=True)
+        if made.made_bridge:
+            remove_network_if_unused(client, GWBRIDGE)

@@ -3,6 +3,7 @@
 import pytest
 
 from pytest_dockernet import DockernetError
+from pytest_dockernet.engine import remove_network
 from pytest_dockernet.identity import TOPOLOGY
 
 
@@ -74,7 +75,7 @@ def test_network_of_another_factory(dockernet, dockernet_module):
         with pytest.raises(TypeError, match=r"networks: expected a Network"):
             dockernet.container("c", networks=["foreign"])
     finally:
-        dockernet_module._remove_network(foreign.id)
+        remove_network(dockernet_module.client, foreign.id)
     assert [c.name for c in dockernet.containers_list] == ["mine"]
     assert leftovers(dockernet) == ([], [])
 

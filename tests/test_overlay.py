@@ -269,4 +269,4 @@ def test_bad_service_and_placement_arguments(plain, no_swarm):
         plain.service("s", constraints="node.role==manager")
     with pytest.raises(DriverUnavailable, match="a service needs swarm mode"):
         plain.service("s")
-    assert plain.containers_list == [] and plain._services == {}
+    assert plain.containers_list == [] and plain.services_list == []

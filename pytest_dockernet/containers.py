@@ -1,0 +1,390 @@
+"""Starting a topology's containers: checked arguments, their networks and aliases, the
+hermetic DNS settings, a batch started concurrently, probe sidecars, and undoing a start
+that failed half-way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import threading
+import warnings
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import docker
+import docker.errors
+
+from . import identity as lbl
+from .checks import check_name, check_str_list, check_str_map, exposed_ports
+from .engine import remove_container, remove_containers_named, undone_on_failure
+from .errors import DockernetError
+from .gate import gate_for
+from .handles import Container, Network
+from .image import ensure_image
+from .probes import RESIDENT
+from .registry import Registry
+
+if TYPE_CHECKING:
+    from .networks import Networks
+    from .topology import Topology
+
+NETWORK_MODES = ("host", "bridge", "none")
+DNS_MODES = ("hermetic", "host")  # see HERMETIC_DNS
+_LINKS_ON_BRIDGE_ONLY = (
+    "links= work on the default bridge only (network_mode='bridge'); on user-defined "
+    "networks use aliases: networks={net: ['alias']}"
+)
+# ndots:1 makes the embedded DNS answer unknown single-label names itself instead of
+# forwarding them; the loopback server means a dotted name that nobody here provides is
+# never sent to the host's resolvers either (it times out locally).
+HERMETIC_DNS = {"dns": ["127.0.0.1"], "dns_opt": ["ndots:1"], "dns_search": ["."]}
+
+
+@dataclass
+class ContainerSpec:
+    """The arguments of ``Topology.container()``, as given."""
+
+    name: str
+    image: str | None = None
+    command: str | list[str] | None = None
+    networks: Iterable[Network] | Mapping[Network, Any] | None = None
+    environment: Mapping[str, str] | list[str] | None = None
+    ports: Mapping[str, Any] | None = None
+    links: Mapping[str, str] | None = None
+    network_mode: str | None = None
+    cap_add: list[str] | None = None
+    privileged: bool = False
+    host: int = 0  # the engine
+
+    @classmethod
+    def of(cls, name: str, arguments: Mapping[str, Any], where: str) -> ContainerSpec:
+        """A spec from keyword arguments, naming any unknown one."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"name"}
+        unknown = sorted(set(arguments) - known)
+        if unknown:
+            raise TypeError(f"{where}: unknown arguments {unknown}; container() takes {', '.join(sorted(known))}")
+        return cls(name, **arguments)
+
+
+class Attachment(NamedTuple):
+    network: Network
+    aliases: list[str]
+    address: str | None
+
+
+@dataclass
+class _Launch:
+    """A checked spec, with what was decided for it: what ``_create`` makes."""
+
+    spec: ContainerSpec
+    image: str
+    command: str | list[str] | None
+    attachments: list[Attachment]
+    network_mode: str | None
+    link_pairs: list[tuple[str, str]]
+    resident: bool  # runs the resident probe shell
+
+
+class Containers:
+    """The containers of one topology, by logical name, and the engines they run on."""
+
+    def __init__(self, topology: Topology, lock: threading.RLock, networks: Networks):
+        self.topology = topology
+        self.networks = networks
+        self.registry: Registry[Container] = Registry("container", lock)
+        self.engines_used: set[int] = {0}
+        self._lock = lock
+
+    def start(self, spec: ContainerSpec) -> Container:
+        """Create and start one container; returns once it is running (see Topology.container)."""
+        launch = self._check(spec)
+        container = self.registry.add(spec.name, lambda: self._launch(launch))
+        self.topology.hooks.pytest_dockernet_container_started(container=container)
+        return container
+
+    def start_batch(self, specs: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Container]:
+        """Start several at once (see Topology.containers); all or nothing."""
+        if not isinstance(specs, Mapping) or not specs:
+            raise TypeError(f"containers() takes a non-empty dict {{name: {{container() arguments}}}}, got {specs!r}")
+        for name, arguments in specs.items():
+            if arguments is not None and not isinstance(arguments, Mapping):
+                raise TypeError(f"containers()[{name!r}] must be a dict of container() arguments, got {arguments!r}")
+        batch = {name: ContainerSpec.of(name, args or {}, f"containers()[{name!r}]") for name, args in specs.items()}
+        if any(s.networks is None and s.network_mode is None and not s.links for s in batch.values()):
+            self.networks.default()  # once, before the threads that would race to make it
+        started: dict[str, Container] = {}
+        errors: list[BaseException] = []
+        # Containers with links start after the others: they may link to them.
+        waves = [[s for s in batch.values() if not s.links], [s for s in batch.values() if s.links]]
+        with ThreadPoolExecutor(max_workers=min(8, len(batch))) as pool:
+            for wave in waves:
+                futures = {spec.name: pool.submit(self.start, spec) for spec in wave}
+                for name, future in futures.items():
+                    try:
+                        started[name] = future.result()
+                    except BaseException as exc:  # noqa: BLE001 - re-raised below, after the clean-up
+                        errors.append(exc)
+                if errors:
+                    break
+        if errors:
+            for container in started.values():
+                self._forget(container)
+            raise errors[0]
+        return {name: started[name] for name in batch}
+
+    def check(self, container: object, argument: str) -> Container:
+        """``container`` must be a container of this topology; else an error naming ``argument``."""
+        if not isinstance(container, Container):
+            raise TypeError(f"{argument}: expected a Container from dockernet.container(), got {container!r}")
+        if container.topology is not self.topology:
+            raise ValueError(f"{argument}: container {container.name!r} belongs to another dockernet factory")
+        return container
+
+    def connect(self, container: Container, network: Network, aliases: list[str] | None) -> None:
+        self.check(container, "container")
+        self.networks.check_own(network, "network")
+        aliases = [check_name("alias", a) for a in aliases or []]
+        try:
+            with gate_for(container.client).building():
+                container.client.api.connect_container_to_network(
+                    container.id, network.ref(container.host), aliases=[container.name, *aliases]
+                )
+        except docker.errors.APIError as exc:
+            raise DockernetError(
+                f"connecting {container.name!r} to {network.name!r} failed: {exc.explanation or exc}"
+            ) from None
+        container.refresh()
+        container.endpoints[network.docker_name].aliases = [container.name, *aliases]
+
+    def disconnect(self, container: Container, network: Network) -> None:
+        self.check(container, "container")
+        self.networks.check_own(network, "network")
+        try:
+            container.client.api.disconnect_container_from_network(container.id, network.ref(container.host))
+        except docker.errors.APIError as exc:
+            raise DockernetError(
+                f"disconnecting {container.name!r} from {network.name!r} failed: {exc.explanation or exc}"
+            ) from None
+        container.refresh()
+
+    def sidecar_of(self, source: Container) -> str:
+        """The id of ``source``'s probe sidecar (a probe-image container in its network
+        namespace), started on first use."""
+        with self._lock:
+            if source.sidecar_id is None:
+                source.sidecar_id = self._start_sidecar(source)
+            return source.sidecar_id
+
+    # -- checking ----------------------------------------------------------------------
+
+    def _check(self, spec: ContainerSpec) -> _Launch:
+        topology = self.topology
+        check_name("container name", spec.name)
+        engine = topology.check_engine(spec.host)
+        attachments = self._attachments(spec.networks)
+        if engine and (
+            spec.network_mode is not None or not attachments or any(a.network.driver != "overlay" for a in attachments)
+        ):
+            raise ValueError(
+                f"host={engine}: a container on another engine can only join overlay networks: "
+                "pass networks=[dockernet.network(name, driver='overlay')]"
+            )
+        network_mode = self._network_mode(spec.network_mode, attachments, spec.links)
+        link_pairs = self._links(spec.links, network_mode)
+        check_str_list("cap_add", spec.cap_add, "capability names")
+        resident = spec.image is None and spec.command is None
+        image = spec.image or ""  # the probe image is resolved when the container is made
+        command = RESIDENT if resident else spec.command
+        return _Launch(spec, image, command, attachments, network_mode, link_pairs, resident)
+
+    def _attachments(self, networks: object) -> list[Attachment]:
+        if networks is None:
+            return []
+        if isinstance(networks, Network):
+            networks = [networks]
+        items = networks.items() if isinstance(networks, Mapping) else ((n, None) for n in networks)  # type: ignore[attr-defined]
+        result = []
+        for network, spec in items:
+            self.networks.check_own(network, "networks")
+            aliases, address = [], None
+            if isinstance(spec, Mapping):
+                unknown = set(spec) - {"aliases", "ipv4_address"}
+                if unknown:
+                    raise ValueError(
+                        f"networks[{network.name!r}] has unknown keys {sorted(unknown)}: "
+                        "use 'aliases' and 'ipv4_address'"
+                    )
+                aliases, address = list(spec.get("aliases") or []), spec.get("ipv4_address")
+            elif spec is not None:
+                if isinstance(spec, str):
+                    raise TypeError(f"networks[{network.name!r}]: give aliases as a list, e.g. [{spec!r}]")
+                aliases = list(spec)
+            for alias in aliases:
+                check_name(f"alias on network {network.name!r}", alias)
+            if address is not None:
+                try:
+                    ok = ipaddress.IPv4Address(address) in ipaddress.IPv4Network(network.subnet)
+                except (ValueError, TypeError):
+                    ok = False
+                if not ok:
+                    raise ValueError(
+                        f"networks[{network.name!r}]: ipv4_address={address!r} is not an address "
+                        f"of that network's subnet {network.subnet}"
+                    )
+            result.append(Attachment(network, aliases, address))
+        return result
+
+    @staticmethod
+    def _network_mode(network_mode: str | None, attachments: list[Attachment], links: object) -> str | None:
+        if any(a.network.driver == "host" for a in attachments):
+            if len(attachments) > 1 or network_mode not in (None, "host"):
+                raise ValueError(
+                    "networks: a container on the host network cannot join other networks "
+                    "(it shares the host's network namespace)"
+                )
+            attachments.clear()
+            return "host"
+        if network_mode is None:
+            if links and attachments:
+                raise ValueError(_LINKS_ON_BRIDGE_ONLY)
+            return "bridge" if links else None
+        if network_mode not in NETWORK_MODES:
+            raise ValueError(f"network_mode={network_mode!r} is not one of 'host', 'bridge', 'none'")
+        if attachments:
+            raise ValueError(f"network_mode={network_mode!r} and networks= exclude each other: pass one of them")
+        return network_mode
+
+    def _links(self, links: Mapping[str, str] | None, network_mode: str | None) -> list[tuple[str, str]]:
+        if not links:
+            return []
+        if network_mode != "bridge":
+            raise ValueError(_LINKS_ON_BRIDGE_ONLY)
+        warnings.warn(
+            "links= uses Docker's legacy --link on the default bridge; put the containers on a "
+            "user-defined network (dockernet.network()) and use aliases instead",
+            DeprecationWarning,
+            stacklevel=6,  # the caller of Topology.container(): _links, _check, start, container, measured
+        )
+        pairs = []
+        for target, alias in check_str_map("links", links).items():
+            other = self.registry.find(target)
+            if other is None:
+                raise ValueError(f"links: no container named {target!r} in this topology")
+            if other.network_mode != "bridge":
+                raise ValueError(
+                    f"links: {target!r} is not on the default bridge (start it with network_mode='bridge')"
+                )
+            pairs.append((other.docker_name, check_name("link alias", alias)))
+        return pairs
+
+    # -- making ------------------------------------------------------------------------
+
+    def _launch(self, launch: _Launch) -> Container:
+        topology, spec, engine = self.topology, launch.spec, launch.spec.host
+        if spec.ports or launch.network_mode == "host":
+            topology.host_bound = True
+        if spec.image is None:
+            launch.image = topology.probe_image
+            topology.provide_probe_image(engine)
+        else:
+            ensure_image(topology.clients[engine], spec.image)
+        self.engines_used.add(engine)
+        if launch.network_mode is None and not launch.attachments:
+            launch.attachments = [Attachment(self.networks.default(), [], None)]
+        return self._create(launch)
+
+    def _create(self, launch: _Launch) -> Container:
+        topology, spec, engine = self.topology, launch.spec, launch.spec.host
+        client = topology.clients[engine]
+        api = client.api
+        name, docker_name = spec.name, topology.docker_name_for(spec.name)
+        network_mode, attachments = launch.network_mode, launch.attachments
+        dns = HERMETIC_DNS if topology.dns == "hermetic" and network_mode in (None, "bridge") else {}
+        host_config = api.create_host_config(
+            network_mode=network_mode or attachments[0].network.docker_name,
+            port_bindings=dict(spec.ports) if spec.ports else None,
+            links=launch.link_pairs or None,
+            cap_add=spec.cap_add,
+            privileged=spec.privileged,
+            **dns,
+        )
+        networking_config = None
+        if attachments:
+            first = attachments[0]
+            networking_config = api.create_networking_config(
+                {
+                    first.network.docker_name: api.create_endpoint_config(
+                        aliases=[name, *first.aliases], ipv4_address=first.address
+                    )
+                }
+            )
+        with undone_on_failure(
+            f"starting container {name!r}", lambda: remove_containers_named(client, docker_name, topology.filters())
+        ):
+            with gate_for(client).building():
+                created = api.create_container(
+                    launch.image,
+                    command=launch.command,
+                    name=docker_name,
+                    hostname=name if network_mode != "host" else None,
+                    environment=spec.environment,
+                    ports=exposed_ports(spec.ports),
+                    labels=topology.labels_for("container", name),
+                    host_config=host_config,
+                    networking_config=networking_config,
+                    detach=True,
+                    stdin_open=launch.resident,
+                )
+                container_id = created["Id"]
+                for attachment in attachments[1:]:
+                    api.connect_container_to_network(
+                        container_id,
+                        attachment.network.ref(engine),
+                        aliases=[name, *attachment.aliases],
+                        ipv4_address=attachment.address,
+                    )
+                api.start(container_id)
+            container = Container(topology, name, docker_name, container_id, launch.image, network_mode, engine)
+            container.resident = launch.resident
+            state = container.refresh()
+            if not state.get("Running"):
+                raise DockernetError(
+                    f"container {name!r} ({launch.image}) exited at once with code {state.get('ExitCode')}; "
+                    f"its output:\n{container.logs().strip() or '(none)'}"
+                )
+            for attachment in attachments:
+                container.endpoints[attachment.network.docker_name].aliases = [name, *attachment.aliases]
+            topology.timings.count("containers")
+            return container
+
+    def _start_sidecar(self, source: Container) -> str:
+        topology = self.topology
+        topology.provide_probe_image(source.host)
+        api = source.client.api
+        name = f"{source.docker_name}-probe"
+        with undone_on_failure(
+            f"starting the probe sidecar of {source.name!r}",
+            lambda: remove_containers_named(source.client, name, topology.filters()),
+        ):
+            with gate_for(source.client).building():
+                created = api.create_container(
+                    topology.probe_image,
+                    command=RESIDENT,
+                    stdin_open=True,
+                    name=name,
+                    labels=topology.labels_for("sidecar", source.name, {lbl.PREFIX + ".sidecar-of": source.id}),
+                    host_config=api.create_host_config(network_mode=f"container:{source.id}"),
+                    detach=True,
+                )
+                api.start(created["Id"])
+            topology.timings.count("sidecars")
+            return created["Id"]
+
+    def _forget(self, container: Container) -> None:
+        """Remove a container (and its sidecar) the topology made, as if it never had."""
+        for container_id in filter(None, (container.sidecar_id, container.id)):
+            remove_container(container.client, container_id)
+        self.registry.discard(container.name)

@@ -1,0 +1,198 @@
+"""Making a topology's networks: checked arguments, a subnet from the pool (moving on when
+another process took it first), an overlay on the swarm, the engine's own ``host`` and
+``bridge`` networks, and undoing a create that failed half-way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import docker
+import docker.errors
+import docker.types
+
+from .checks import check_bool, check_name, check_str_map, check_subnet
+from .engine import engine_subnets, remove_networks_named, undone_on_failure
+from .errors import DockernetError
+from .gate import gate_for
+from .handles import Network
+from .registry import Registry
+from .subnets import SubnetAllocator
+
+if TYPE_CHECKING:
+    from .topology import Topology
+
+DRIVERS = ("bridge", "host", "overlay")
+
+
+@dataclass
+class NetworkSpec:
+    """The arguments of ``Topology.network()``, as given."""
+
+    name: str
+    driver: str | None = None
+    internal: bool = False
+    subnet: str | None = None
+    gateway: str | None = None
+    ipv6: bool = False
+    options: Mapping[str, str] | None = None
+    labels: Mapping[str, str] | None = None
+    encrypted: bool = False
+
+
+class Networks:
+    """The networks of one topology, by logical name."""
+
+    def __init__(self, topology: Topology, lock: threading.RLock, allocator: SubnetAllocator | None):
+        self.topology = topology
+        self.registry: Registry[Network] = Registry("network", lock)
+        self.allocator = allocator  # made on first use when the caller has none
+        self._implicit: dict[str, Network] = {}  # "bridge", "host": the engine's own networks
+
+    def create(self, spec: NetworkSpec) -> Network:
+        """Create one network (see Topology.network)."""
+        topology, name, encrypted = self.topology, spec.name, spec.encrypted
+        check_name("network name", name)
+        driver = topology.default_driver if spec.driver is None else spec.driver
+        if driver not in DRIVERS:
+            raise ValueError(f"driver={driver!r} is not supported: use one of {', '.join(DRIVERS)}")
+        check_bool("encrypted", encrypted)
+        if encrypted and driver != "overlay":
+            raise ValueError(f"encrypted=True is for overlay networks, not driver={driver!r}")
+        options = check_str_map("options", spec.options)
+        labels = check_str_map("labels", spec.labels)
+        ipam_subnet = check_subnet(spec.subnet, spec.gateway)
+
+        def make() -> Network:
+            if driver == "host":
+                return Network(topology, name, "host", self.implicit("host").id, "host", owned=False)
+            opts = options
+            if driver == "overlay":
+                topology.require_swarm()
+                if encrypted:
+                    opts = {**options, "encrypted": ""}
+            overlay = topology.timings.measure("overlay networks") if driver == "overlay" else contextlib.nullcontext()
+            with overlay:
+                return self._create(name, driver, spec.internal, ipam_subnet, spec.gateway, spec.ipv6, opts, labels)
+
+        network = self.registry.add(name, make)
+        if network.owned:
+            topology.hooks.pytest_dockernet_network_created(network=network)
+        return network
+
+    def default(self) -> Network:
+        """The topology's ``"default"`` network, made on first use."""
+        existing = self.registry.find("default")
+        return existing or self.create(NetworkSpec("default"))
+
+    def implicit(self, docker_name: str) -> Network:
+        """A handle of one of the engine's own networks (``bridge``, ``host``), not removed."""
+        if docker_name not in self._implicit:
+            info = self.topology.client.api.inspect_network(docker_name)
+            config = (info.get("IPAM") or {}).get("Config") or [{}]
+            self._implicit[docker_name] = Network(
+                self.topology,
+                docker_name,
+                docker_name,
+                info["Id"],
+                info["Driver"],
+                config[0].get("Subnet"),
+                config[0].get("Gateway"),
+                owned=False,
+            )
+        return self._implicit[docker_name]
+
+    def find(self, docker_name: str, network_id: str | None = None) -> Network | None:
+        """The handle of the network the engine calls ``docker_name`` (or has ``network_id``)."""
+        networks = list(self.registry)
+        for network in networks:
+            if network_id is not None and network.id == network_id:
+                return network
+        for network in networks:
+            if network.docker_name == docker_name:
+                return network
+        return self.implicit(docker_name) if docker_name == "bridge" else None
+
+    def check_own(self, network: object, argument: str) -> Network:
+        """``network`` must be a live network of this topology; else an error naming ``argument``."""
+        if not isinstance(network, Network):
+            raise TypeError(f"{argument}: expected a Network from dockernet.network(), got {network!r}")
+        if network.topology is not self.topology:
+            raise ValueError(
+                f"{argument}: network {network.name!r} belongs to another dockernet factory "
+                f"({network.topology.label or network.topology.id}); create it with this one, "
+                "or use that factory for the container too"
+            )
+        if self.registry.find(network.name) is not network:
+            raise ValueError(f"{argument}: network {network.name!r} is not (or no longer) part of this topology")
+        return network
+
+    def release_subnets(self) -> None:
+        """Give the pool back the subnets of the removed networks."""
+        for network in self.registry:
+            if network.pooled and self.allocator is not None:
+                self.allocator.release(ipaddress.IPv4Network(network.subnet))
+
+    def _create(self, name, driver, internal, subnet, gateway, ipv6, options, labels) -> Network:
+        topology = self.topology
+        docker_name = topology.docker_name_for(name)
+        client = topology.client
+        if self.allocator is None:
+            self.allocator = SubnetAllocator(taken=engine_subnets(client))
+        allocator = self.allocator
+        chosen: list[str] = []
+
+        def create(ipv4: ipaddress.IPv4Network) -> dict:
+            # Docker takes the first host address when no gateway is given; naming it here
+            # means the handle knows its gateway without inspecting the network.
+            chosen[:] = [str(ipv4), gateway or str(ipv4.network_address + 1)]
+            pools = [docker.types.IPAMPool(subnet=chosen[0], gateway=chosen[1])]
+            if ipv6:
+                pools.append(docker.types.IPAMPool(subnet=str(allocator.ipv6_for(ipv4))))
+            with gate_for(client).building():
+                return client.api.create_network(
+                    docker_name,
+                    driver=driver,
+                    options=options or None,
+                    ipam=docker.types.IPAMConfig(pool_configs=pools),
+                    check_duplicate=True,
+                    internal=internal,
+                    labels=topology.labels_for("network", name, labels),
+                    enable_ipv6=ipv6,
+                    **({"attachable": True, "scope": "swarm"} if driver == "overlay" else {}),
+                )
+
+        with undone_on_failure(
+            f"creating network {name!r}", lambda: remove_networks_named(client, docker_name, topology.filters())
+        ):
+            if subnet is not None:
+                allocator.mark_taken(str(subnet))
+                result = create(subnet)
+            else:
+                result = self._create_in_pool(create)
+        network = Network(topology, name, docker_name, result["Id"], driver, chosen[0], chosen[1], internal)
+        network.pooled = subnet is None
+        if driver == "overlay":
+            topology.timings.count("overlay networks")
+        if subnet is not None:
+            topology.host_bound = True  # a later topology may ask for the same subnet
+        topology.timings.count("networks")
+        return network
+
+    def _create_in_pool(self, create: Callable[[ipaddress.IPv4Network], dict]) -> dict:
+        allocator = self.allocator
+        assert allocator is not None
+        for candidate in allocator.candidates():
+            try:
+                return create(candidate)
+            except docker.errors.APIError as exc:
+                if "overlap" not in str(exc).lower():
+                    allocator.release(candidate)
+                    raise
+                allocator.reject(candidate)  # another process took it first
+        raise DockernetError(allocator.exhausted_message())

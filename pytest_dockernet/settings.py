@@ -1,0 +1,171 @@
+"""What a user can set for a run (command-line options, each also an ini key), and checking it.
+
+Every bad value is a ``pytest.UsageError`` that names the option, the ini key and the
+values it takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from .containers import DNS_MODES
+from .image import DEFAULT_IMAGE
+from .lab import MAX_ENGINES
+from .subnets import DEFAULT_POOL, parse_pool
+
+TEARDOWN_MODES = ("background", "wait")
+SWARM_MODES = ("never", "auto")
+
+
+def _lab_size(value: str) -> int:
+    text = str(value).strip()
+    try:
+        size = int(text)
+    except ValueError:
+        size = -1
+    if size == 0:
+        return 0
+    if not 2 <= size <= MAX_ENGINES:
+        raise pytest.UsageError(
+            f"--dockernet-lab (ini dockernet_lab) is {text!r}: give the number of engines, 2 to {MAX_ENGINES} "
+            "(engine 0 plus N-1 in network namespaces), or 0 for no lab"
+        )
+    return size
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """The dockernet option group, and an ini key per option."""
+    group = parser.getgroup("dockernet", "Docker network tests (pytest-dockernet)")
+
+    def option(name: str, help: str, *, flag: bool = False, default: str = "", shown: str = "", metavar: str = ""):
+        dest = "dockernet_" + name.replace("-", "_")
+        if flag:
+            group.addoption(f"--dockernet-{name}", action="store_true", default=None, dest=dest, help=help)
+            parser.addini(dest, help, type="bool", default=False)
+        else:
+            help = f"{help} (default: {shown or default})"
+            group.addoption(f"--dockernet-{name}", default=None, dest=dest, metavar=metavar, help=help)
+            parser.addini(dest, help, default=default)
+
+    option(
+        "image",
+        "image for probes and default containers; built from a static busybox when it is neither present nor pullable",
+        default=DEFAULT_IMAGE,
+        metavar="IMAGE",
+    )
+    option(
+        "busybox", "static busybox binary to build the probe image from", shown="the busybox on PATH", metavar="PATH"
+    )
+    option("require", "error instead of skipping dockernet tests when Docker is unavailable", flag=True)
+    option(
+        "dns",
+        "'hermetic': names no container provides fail at once inside the engine; "
+        "'host': Docker forwards them to the host's resolvers",
+        default="hermetic",
+        metavar="MODE",
+    )
+    option("keep", "after a failure, keep that test's networks and containers and say how to remove them", flag=True)
+    option(
+        "teardown",
+        "'background': a test's own networks and containers are removed while the next test sets up "
+        "(all before the session ends); 'wait': before the test's teardown ends",
+        default="background",
+        metavar="MODE",
+    )
+    option(
+        "swarm",
+        "'never': overlay tests are skipped (an error under --dockernet-require); 'auto': make a "
+        "single-node swarm for the run when the engine is in none, and leave it at the end",
+        default="never",
+        metavar="MODE",
+    )
+    option(
+        "hosts",
+        "further Docker engines of the same swarm, comma-separated (engine 0 is the environment's)",
+        shown="none",
+        metavar="URL[,URL...]",
+    )
+    option(
+        "lab",
+        "start a lab of N Docker engines on this machine (Linux, root) for the run: a swarm of "
+        "engine 0 and N-1 engines in network namespaces",
+        default="0",
+        metavar="N",
+    )
+    option("prune", "remove resources left by dead (killed) runs, report them, and exit", flag=True)
+    option(
+        "subnet-pool",
+        "private range the networks' subnets come from, as CIDR or CIDR:PREFIXLEN",
+        default=f"{DEFAULT_POOL}:24",
+        metavar="CIDR",
+    )
+
+
+@dataclass
+class Settings:
+    image: str
+    busybox: str | None
+    require: bool
+    dns: str
+    keep: bool
+    prune: bool
+    subnet_pool: str
+    teardown: str = "background"
+    swarm: str = "never"
+    hosts: tuple[str, ...] = ()
+    lab: int = 0
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Settings:
+        def get(name: str):
+            value = config.getoption("dockernet_" + name)
+            return config.getini("dockernet_" + name) if value is None else value
+
+        busybox = get("busybox")
+        settings = cls(
+            image=get("image").strip(),
+            busybox=busybox or None,
+            require=bool(get("require")),
+            dns=get("dns").strip(),
+            keep=bool(get("keep")),
+            prune=bool(get("prune")),
+            subnet_pool=get("subnet_pool").strip(),
+            teardown=get("teardown").strip(),
+            swarm=get("swarm").strip(),
+            hosts=tuple(h.strip() for h in get("hosts").split(",") if h.strip()),
+            lab=_lab_size(get("lab")),
+        )
+        if settings.swarm not in SWARM_MODES:
+            raise pytest.UsageError(
+                f"--dockernet-swarm (ini dockernet_swarm) is {settings.swarm!r}: use one of {', '.join(SWARM_MODES)}"
+            )
+        for host in settings.hosts:
+            if "://" not in host:
+                raise pytest.UsageError(
+                    f"--dockernet-hosts (ini dockernet_hosts): {host!r} is not an engine URL such as "
+                    "unix:///run/engine1.sock or tcp://10.0.0.2:2375"
+                )
+        if settings.lab and settings.hosts:
+            raise pytest.UsageError(
+                "--dockernet-lab and --dockernet-hosts exclude each other: the lab names its own engines"
+            )
+        if settings.teardown not in TEARDOWN_MODES:
+            raise pytest.UsageError(
+                f"--dockernet-teardown (ini dockernet_teardown) is {settings.teardown!r}: "
+                f"use one of {', '.join(TEARDOWN_MODES)}"
+            )
+        if settings.dns not in DNS_MODES:
+            raise pytest.UsageError(
+                f"--dockernet-dns (ini dockernet_dns) is {settings.dns!r}: use one of {', '.join(DNS_MODES)}"
+            )
+        if not settings.image:
+            raise pytest.UsageError(
+                "--dockernet-image (ini dockernet_image) is empty: name an image such as busybox:stable"
+            )
+        try:
+            parse_pool(settings.subnet_pool)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--dockernet-subnet-pool (ini dockernet_subnet_pool): {exc}") from None
+        return settings
