@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import re
 import select
 import shlex
@@ -118,43 +117,41 @@ class Shell:
     def __init__(self, api, container_id: str):
         self._api = api
         self._id = container_id
-        self._stream = None  # what the SDK's attach_socket returned: a socket, or a SocketIO over one
+        self._stream = None  # what the SDK's attach_socket returned
+        self._sock: socket.socket | None = None  # the connection under it
         self.lock = threading.Lock()
         self.broken = False
 
     def run(self, script: str) -> tuple[int, str]:
         """Run ``script``; (exit code, stdout+stderr). Raises OSError if the shell is unusable."""
-        if self._stream is None:
-            self._stream = self._api.attach_socket(self._id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-            if not isinstance(self._stream, (socket.socket, socket.SocketIO)):
-                raise OSError("the attach stream is not a socket")  # e.g. an ssh:// engine
+        if self._sock is None:
+            self._attach()
         token = f"@@end{next(self._tokens)}@@"
-        self._write(f"sh -c {shlex.quote(script)} </dev/null 2>&1; echo {token}$?\n".encode())
+        self._sock.sendall(f"sh -c {shlex.quote(script)} </dev/null 2>&1; echo {token}$?\n".encode())
         output = self._read_until(token.encode())
         head, _, tail = output.rpartition(token.encode())
         return int(tail.strip() or 127), head.decode(errors="replace")
 
-    def _write(self, data: bytes) -> None:
-        if isinstance(self._stream, socket.socket):
-            self._stream.sendall(data)
-            return
-        # The SDK's SocketIO is opened for reading only; the socket under it takes writes.
-        # It may be in non-blocking mode (a socket with a timeout is): wait when it is full.
-        fd = self._stream.fileno()
-        while data:
-            try:
-                data = data[os.write(fd, data) :]
-            except BlockingIOError:
-                select.select([], [fd], [], self._timeout())
+    def _attach(self) -> None:
+        self._stream = self._api.attach_socket(self._id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        # For a unix or plain TCP engine the SDK hands back a read-only SocketIO: the socket
+        # under it is what takes our writes, and what must be closed (docker-py's own
+        # CancellableStream.close reaches it the same way). TLS gives the socket itself.
+        sock = getattr(self._stream, "_sock", self._stream)
+        if not isinstance(sock, socket.socket):
+            raise OSError("the attach stream is not a socket")  # e.g. an ssh:// engine
+        timeout = self._api.timeout
+        sock.settimeout(timeout if isinstance(timeout, (int, float)) else None)
+        self._sock = sock
 
     def _read_until(self, token: bytes) -> bytes:
         out = b""
         while True:
             self._wait_readable()
-            _, size = next_frame_header(self._stream)
+            _, size = next_frame_header(self._sock)
             if size < 0:
                 raise OSError("the attach stream closed")
-            out += read_exactly(self._stream, size) if size else b""
+            out += read_exactly(self._sock, size) if size else b""
             at = out.find(token)
             if at >= 0 and out.find(b"\n", at) >= 0:
                 start = out.rfind(b"@@end", 0, at)
@@ -163,22 +160,20 @@ class Shell:
 
     def _wait_readable(self) -> None:
         """The SDK's reads wait for data without a limit: a shell that hangs must not hang us."""
-        if getattr(self._stream, "pending", lambda: 0)():  # TLS: bytes decrypted already
+        if getattr(self._sock, "pending", lambda: 0)():  # TLS: bytes decrypted already
             return
-        timeout = self._timeout()
-        if not select.select([self._stream], [], [], timeout)[0]:
+        timeout = self._sock.gettimeout()
+        if not select.select([self._sock], [], [], timeout)[0]:
             raise OSError(f"the resident shell did not answer within {timeout} s")
-
-    def _timeout(self) -> float | None:
-        return self._api.timeout if isinstance(self._api.timeout, (int, float)) else None
 
     def close(self) -> None:
         self.broken = True
-        try:
-            if self._stream is not None:
-                self._stream.close()
-        except OSError:
-            pass
+        for closable in (self._sock, self._stream):
+            try:
+                if closable is not None:
+                    closable.close()
+            except OSError:
+                pass
 
 
 class Shells:
