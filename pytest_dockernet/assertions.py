@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Union
 
 from . import probes
-from .checks import check_port, check_timeout
+from .checks import check_list, check_port, check_timeout
 from .handles import Container, Network
 from .probes import ProbeResult
 from .retry import poll
@@ -68,6 +68,12 @@ def _source(src: object, argument: str = "src") -> Container:
             f"network namespace), got {src!r}"
         )
     return src
+
+
+def _host_name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name={name!r} must be a non-empty host name")
+    return name
 
 
 def _addresses(src: Container, dst: Target) -> tuple[str, list[str]]:
@@ -147,7 +153,9 @@ def assert_unreachable(src: Container, dst: Target, *, port: int | None = None, 
 
 
 def _expected_addresses(src: Container, to: Target | Iterable[Target]) -> set[str]:
-    items = [to] if isinstance(to, (Container, str)) else list(to)
+    items = [to] if isinstance(to, (Container, str)) else check_list("to", to, "[db, '10.0.0.5']")
+    if not items:
+        raise ValueError("to=[] expects no address at all: use assert_not_resolves for a name that must not resolve")
     expected: set[str] = set()
     for item in items:
         if isinstance(item, str):
@@ -155,8 +163,10 @@ def _expected_addresses(src: Container, to: Target | Iterable[Target]) -> set[st
                 expected.add(str(ipaddress.ip_address(item)))
             except ValueError:
                 raise ValueError(f"to={item!r} is neither a Container nor an IP address") from None
-        else:
+        elif isinstance(item, Container):
             expected.update(_addresses(src, item)[1])
+        else:
+            raise TypeError(f"to: {item!r} is neither a Container nor an IP address")
     return expected
 
 
@@ -174,8 +184,7 @@ def assert_resolves(
     __tracebackhide__ = True
     src = _source(src)
     timeout = check_timeout(timeout)
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name={name!r} must be a non-empty host name")
+    name = _host_name(name)
     expected = None if to is None else _expected_addresses(src, to)
     v6 = expected is not None and any(":" in a for a in expected)
 
@@ -201,6 +210,7 @@ def assert_not_resolves(src: Container, name: str, *, timeout: float = 2.0) -> N
     __tracebackhide__ = True
     src = _source(src)
     timeout = check_timeout(timeout)
+    name = _host_name(name)
     (result, got), attempts = poll(lambda: _resolve(src, name), lambda r: not r[1], timeout=timeout)
     if got:
         _fail(
@@ -329,8 +339,8 @@ def reachability(
 
     A container is never probed against itself (its cell is absent).
     """
-    sources = [_source(s, "sources") for s in sources]
-    targets = list(targets)
+    sources = [_source(s, "sources") for s in check_list("sources", sources, "[api, web]")]
+    targets = check_list("targets", targets, "[db, 'web', '10.0.0.5']")
     port, timeout = check_port(port), check_timeout(timeout)
     labels = [ReachabilityMatrix._label(t) for t in targets]
     plan = {
@@ -345,7 +355,7 @@ def _members(side: object, argument: str) -> tuple[list[Container], Network | No
         return side.containers, side
     if isinstance(side, Container):
         return [side], None
-    members = list(side)  # type: ignore[call-overload]
+    members = check_list(argument, side, "[web, api], or a Network")
     for m in members:
         _source(m, argument)
     return members, None

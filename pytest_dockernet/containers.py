@@ -18,7 +18,17 @@ import docker
 import docker.errors
 
 from . import identity as lbl
-from .checks import check_name, check_str_list, check_str_map, exposed_ports
+from .checks import (
+    check_bool,
+    check_command,
+    check_environment,
+    check_image,
+    check_name,
+    check_names,
+    check_str_list,
+    check_str_map,
+    exposed_ports,
+)
 from .engine import remove_container, remove_containers_named, undone_on_failure
 from .errors import DockernetError
 from .gate import gate_for
@@ -86,6 +96,7 @@ class _Launch:
     network_mode: str | None
     link_pairs: list[tuple[str, str]]
     resident: bool  # runs the resident probe shell
+    exposed: list | None  # the ports, as create_container takes them
 
 
 class Containers:
@@ -146,7 +157,7 @@ class Containers:
     def connect(self, container: Container, network: Network, aliases: list[str] | None) -> None:
         self.check(container, "container")
         self.networks.check_own(network, "network")
-        aliases = [check_name("alias", a) for a in aliases or []]
+        aliases = check_names("aliases", aliases, "alias")
         try:
             with gate_for(container.client).building():
                 container.client.api.connect_container_to_network(
@@ -195,10 +206,22 @@ class Containers:
         network_mode = self._network_mode(spec.network_mode, attachments, spec.links)
         link_pairs = self._links(spec.links, network_mode)
         check_str_list("cap_add", spec.cap_add, "capability names")
-        resident = spec.image is None and spec.command is None
-        image = spec.image or ""  # the probe image is resolved when the container is made
-        command = RESIDENT if resident else spec.command
-        return _Launch(spec, image, command, attachments, network_mode, link_pairs, resident)
+        check_bool("privileged", spec.privileged)
+        image = check_image(spec.image)
+        command = check_command(spec.command)
+        spec.environment = check_environment(spec.environment)
+        exposed = exposed_ports(spec.ports)
+        resident = image is None and command is None
+        return _Launch(
+            spec,
+            image or "",  # the probe image is resolved when the container is made
+            RESIDENT if resident else command,
+            attachments,
+            network_mode,
+            link_pairs,
+            resident,
+            exposed,
+        )
 
     def _attachments(self, networks: object) -> list[Attachment]:
         if networks is None:
@@ -217,25 +240,31 @@ class Containers:
                         f"networks[{network.name!r}] has unknown keys {sorted(unknown)}: "
                         "use 'aliases' and 'ipv4_address'"
                     )
-                aliases, address = list(spec.get("aliases") or []), spec.get("ipv4_address")
-            elif spec is not None:
-                if isinstance(spec, str):
-                    raise TypeError(f"networks[{network.name!r}]: give aliases as a list, e.g. [{spec!r}]")
-                aliases = list(spec)
-            for alias in aliases:
-                check_name(f"alias on network {network.name!r}", alias)
+                aliases, address = spec.get("aliases"), spec.get("ipv4_address")
+            elif isinstance(spec, str):
+                raise TypeError(f"networks[{network.name!r}]: give aliases as a list, e.g. [{spec!r}]")
+            else:
+                aliases = spec
+            aliases = check_names(f"networks[{network.name!r}] aliases", aliases, f"alias on network {network.name!r}")
             if address is not None:
-                try:
-                    ok = ipaddress.IPv4Address(address) in ipaddress.IPv4Network(network.subnet)
-                except (ValueError, TypeError):
-                    ok = False
-                if not ok:
-                    raise ValueError(
-                        f"networks[{network.name!r}]: ipv4_address={address!r} is not an address "
-                        f"of that network's subnet {network.subnet}"
-                    )
+                self._check_address(network, address)
             result.append(Attachment(network, aliases, address))
         return result
+
+    @staticmethod
+    def _check_address(network: Network, address: object) -> None:
+        where = f"networks[{network.name!r}]: ipv4_address={address!r}"
+        try:
+            ip, subnet = ipaddress.IPv4Address(address), ipaddress.IPv4Network(network.subnet)
+        except (ValueError, TypeError, ipaddress.AddressValueError):
+            ip = subnet = None
+        if ip is None or subnet is None or ip not in subnet:
+            raise ValueError(f"{where} is not an address of that network's subnet {network.subnet}")
+        taken = {subnet.network_address: "the network's own", subnet.broadcast_address: "its broadcast"}
+        if network.gateway:
+            taken[ipaddress.IPv4Address(network.gateway)] = "its gateway's"
+        if ip in taken:
+            raise ValueError(f"{where} is {taken[ip]} address: pick a host address other than the gateway")
 
     @staticmethod
     def _network_mode(network_mode: str | None, attachments: list[Attachment], links: object) -> str | None:
@@ -293,7 +322,12 @@ class Containers:
             ensure_image(topology.clients[engine], spec.image)
         self.engines_used.add(engine)
         if launch.network_mode is None and not launch.attachments:
-            launch.attachments = [Attachment(self.networks.default(), [], None)]
+            default = self.networks.default()
+            if default.driver == "host":  # @pytest.mark.dockernet(driver="host")
+                launch.network_mode = "host"
+                topology.host_bound = True
+            else:
+                launch.attachments = [Attachment(default, [], None)]
         return self._create(launch)
 
     def _create(self, launch: _Launch) -> Container:
@@ -331,7 +365,7 @@ class Containers:
                     name=docker_name,
                     hostname=name if network_mode != "host" else None,
                     environment=spec.environment,
-                    ports=exposed_ports(spec.ports),
+                    ports=launch.exposed,
                     labels=topology.labels_for("container", name),
                     host_config=host_config,
                     networking_config=networking_config,

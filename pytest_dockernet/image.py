@@ -102,8 +102,12 @@ def ensure_image(client: docker.DockerClient, name: str) -> None:
 
     Raises ValueError naming the image when it is neither there nor pullable.
     """
-    if _image_exists(client, name):
-        return
+    try:
+        if _image_exists(client, name):
+            return
+    except docker.errors.APIError as exc:  # e.g. 400 invalid reference format
+        why = exc.explanation or exc
+        raise ValueError(f"image={name!r} is not an image reference the engine takes: {why}") from None
     repository, tag = docker.utils.parse_repository_tag(name)
     try:
         client.api.pull(repository, tag=tag or "latest")

@@ -62,6 +62,8 @@ class Networks:
         if driver not in DRIVERS:
             raise ValueError(f"driver={driver!r} is not supported: use one of {', '.join(DRIVERS)}")
         check_bool("encrypted", encrypted)
+        check_bool("internal", spec.internal)
+        check_bool("ipv6", spec.ipv6)
         if encrypted and driver != "overlay":
             raise ValueError(f"encrypted=True is for overlay networks, not driver={driver!r}")
         options = check_str_map("options", spec.options)
@@ -135,8 +137,13 @@ class Networks:
     def release_subnets(self) -> None:
         """Give the pool back the subnets of the removed networks."""
         for network in self.registry:
-            if network.pooled and self.allocator is not None:
-                self.allocator.release(ipaddress.IPv4Network(network.subnet))
+            if self.allocator is None or not network.owned or network.subnet is None:
+                continue
+            subnet = ipaddress.IPv4Network(network.subnet)
+            if network.pooled:
+                self.allocator.release(subnet)
+            else:
+                self.allocator.unhold(subnet)
 
     def _create(self, name, driver, internal, subnet, gateway, ipv6, options, labels) -> Network:
         topology = self.topology
@@ -167,11 +174,14 @@ class Networks:
                     **({"attachable": True, "scope": "swarm"} if driver == "overlay" else {}),
                 )
 
-        with undone_on_failure(
-            f"creating network {name!r}", lambda: remove_networks_named(client, docker_name, topology.filters())
-        ):
+        def undo() -> None:
+            remove_networks_named(client, docker_name, topology.filters())
             if subnet is not None:
-                allocator.mark_taken(str(subnet))
+                allocator.unhold(subnet)
+
+        with undone_on_failure(f"creating network {name!r}", undo):
+            if subnet is not None:
+                allocator.hold(subnet)  # until the network is removed, and not a moment more
                 result = create(subnet)
             else:
                 result = self._create_in_pool(create)

@@ -238,24 +238,31 @@ def _marker_kwargs(marker: pytest.Mark | None, where: str) -> dict:
     return dict(marker.kwargs)
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    kwargs = _marker_kwargs(metafunc.definition.get_closest_marker("dockernet"), metafunc.definition.nodeid)
-    drivers = kwargs.get("drivers")
-    if not drivers:
-        return
-    if "dockernet" not in metafunc.fixturenames:
+def _check_marker(node: pytest.Item | pytest.Function, fixturenames: list[str]) -> dict:
+    kwargs = _marker_kwargs(node.get_closest_marker("dockernet"), node.nodeid)
+    if kwargs.get("drivers") and "dockernet" not in fixturenames:
         pytest.fail(
-            f"{metafunc.definition.nodeid}: @pytest.mark.dockernet(drivers=...) needs the test to use "
+            f"{node.nodeid}: @pytest.mark.dockernet(drivers=...) needs the test to use "
             "the function-scoped dockernet fixture",
             pytrace=False,
         )
-    metafunc.parametrize("dockernet", list(drivers), indirect=True, ids=[str(d) for d in drivers])
+    return kwargs
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    try:
+        drivers = _check_marker(metafunc.definition, metafunc.fixturenames).get("drivers")
+    except pytest.fail.Exception:
+        return  # a bad marker fails its own test, when that sets up (pytest_runtest_setup)
+    if drivers:
+        metafunc.parametrize("dockernet", list(drivers), indirect=True, ids=[str(d) for d in drivers])
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("dockernet") is None:
         return
+    _check_marker(item, list(getattr(item, "fixturenames", ())))
     _require_docker(item.config.stash[STATE])
 
 

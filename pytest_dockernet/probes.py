@@ -26,7 +26,10 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import docker.errors
 from docker.utils.socket import next_frame_header, read_exactly
+
+from .errors import DockernetError
 
 if TYPE_CHECKING:
     from .handles import Container
@@ -133,6 +136,9 @@ class Shell:
         return int(tail.strip() or 127), head.decode(errors="replace")
 
     def _attach(self) -> None:
+        # Attached to a container that has stopped, the stream neither answers nor ends.
+        if not self._api.inspect_container(self._id)["State"].get("Running"):
+            raise OSError("the container is not running")
         self._stream = self._api.attach_socket(self._id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
         # For a unix or plain TCP engine the SDK hands back a read-only SocketIO: the socket
         # under it is what takes our writes, and what must be closed (docker-py's own
@@ -231,12 +237,32 @@ def run(source: Container, script: str) -> ProbeResult:
     api = source.client.api
     source.topology.timings.count("probe execs")
     wrapped = f"{{ {script}\n}} 2>&1; echo @@rc=$?"
-    exec_id = api.exec_create(runner, ["sh", "-c", wrapped])["Id"]
+    try:
+        exec_id = api.exec_create(runner, ["sh", "-c", wrapped])["Id"]
+    except docker.errors.APIError as exc:
+        raise DockernetError(f"cannot probe from {source.name!r}: {_why_not(source, runner, exc)}") from None
     output = api.exec_start(exec_id).decode(errors="replace")
     match = _RC.search(output)
     if match is None:  # the exec itself failed (e.g. no sh in a custom probe image)
         return ProbeResult(source.name, where, script, api.exec_inspect(exec_id)["ExitCode"] or 127, output)
     return ProbeResult(source.name, where, script, int(match.group(1)), output[: match.start()])
+
+
+def _why_not(source: Container, runner: str, exc: docker.errors.APIError) -> str:
+    """Why an exec in ``runner`` was refused, in the words of the container's state."""
+    if isinstance(exc, docker.errors.NotFound):
+        return f"its container {source.docker_name} no longer exists (removed, or its topology's scope has ended)"
+    try:
+        state = source.client.api.inspect_container(runner)["State"]
+    except docker.errors.APIError:
+        return f"the engine refused to run the probe: {exc.explanation or exc}"
+    if not state.get("Running"):
+        what = "the container" if runner == source.id else "its probe sidecar"
+        return (
+            f"{what} is not running ({state.get('Status', 'stopped')}, exit code {state.get('ExitCode')}"
+            f"{', ' + state['Error'] if state.get('Error') else ''}); see its logs()"
+        )
+    return f"the engine refused to run the probe: {exc.explanation or exc}"
 
 
 def run_many(source: Container, commands: list[str]) -> list[bool]:

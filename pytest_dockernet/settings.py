@@ -121,7 +121,12 @@ class Settings:
     def from_config(cls, config: pytest.Config) -> Settings:
         def get(name: str):
             value = config.getoption("dockernet_" + name)
-            return config.getini("dockernet_" + name) if value is None else value
+            if value is not None:
+                return value
+            try:
+                return config.getini("dockernet_" + name)
+            except ValueError as exc:  # a yes/no key with another value
+                raise pytest.UsageError(f"ini dockernet_{name}: {exc}; use true or false") from None
 
         busybox = get("busybox")
         settings = cls(

@@ -7,6 +7,8 @@ import random
 import threading
 from collections.abc import Iterable, Iterator
 
+from .checks import unusable_range
+
 DEFAULT_POOL = "10.213.0.0/16"
 DEFAULT_PREFIX = 24
 # IPv6 subnets mirror the IPv4 ones: the n-th /24 of the pool pairs with the n-th /64 here.
@@ -34,8 +36,9 @@ def parse_pool(text: str) -> tuple[ipaddress.IPv4Network, int]:
             f"subnet pool {text!r}: subnets of /{prefix} do not fit; the size must be between "
             f"/{pool.prefixlen} (the pool itself) and /29"
         )
-    if not pool.is_private:
-        raise ValueError(f"subnet pool {text!r} is not a private address range (use e.g. 10.213.0.0/16)")
+    why = unusable_range(pool) or (None if pool.is_private else "it is not a private address range")
+    if why:
+        raise ValueError(f"subnet pool {text!r} cannot be used for containers: {why} (use e.g. 10.213.0.0/16)")
     return pool, prefix
 
 
@@ -59,6 +62,7 @@ class SubnetAllocator:
         self._next = 0
         self._lock = threading.Lock()
         self._in_use: set[Subnet] = set()
+        self._held: list[Subnet] = []  # explicit subnets of live networks (any size)
         self._foreign: list[ipaddress._BaseNetwork] = []
         for cidr in taken:
             self.mark_taken(cidr)
@@ -77,7 +81,22 @@ class SubnetAllocator:
             self._foreign.append(net)
 
     def _free(self, subnet: Subnet) -> bool:
-        return subnet not in self._in_use and not any(f.version == 4 and f.overlaps(subnet) for f in self._foreign)
+        return (
+            subnet not in self._in_use
+            and not any(h.overlaps(subnet) for h in self._held)
+            and not any(f.version == 4 and f.overlaps(subnet) for f in self._foreign)
+        )
+
+    def hold(self, subnet: Subnet) -> None:
+        """A network with an explicit subnet exists: offer nothing overlapping it until
+        :meth:`unhold` (an explicit subnet never takes from the pool for good)."""
+        with self._lock:
+            self._held.append(subnet)
+
+    def unhold(self, subnet: Subnet) -> None:
+        with self._lock:
+            if subnet in self._held:
+                self._held.remove(subnet)
 
     def candidates(self) -> Iterator[Subnet]:
         """Free subnets, each granted (marked in use) as it is yielded."""

@@ -31,6 +31,11 @@ def test_parse_pool():
         ("10.0.0.0/16:8", "do not fit"),
         ("10.0.0.0/16:30", "do not fit"),
         ("8.8.0.0/16", "not a private address range"),
+        ("127.213.0.0/24:24", "cannot be used for containers: it is a loopback range"),
+        ("169.254.0.0/16", "cannot be used for containers: it is a link-local range"),
+        ("0.0.0.0/8", "cannot be used for containers: it is in 0.0.0.0/8"),
+        ("224.0.0.0/16", "cannot be used for containers: it is a multicast range"),
+        ("240.0.0.0/16", "cannot be used for containers: it is a reserved range"),
     ],
 )
 def test_parse_pool_rejects(text, match):
