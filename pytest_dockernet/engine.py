@@ -14,12 +14,36 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests.exceptions
 import tenacity
 
 from .errors import DockernetError, EngineUnavailable
 from .gate import gate_for
 
 Filters = dict[str, Any]
+
+
+def where(client: docker.DockerClient | None = None) -> str:
+    """The engine's address as the user gave it (``DOCKER_HOST``, or the default socket)."""
+    url = getattr(getattr(client, "api", None), "base_url", "") if client is not None else ""
+    if url and not url.startswith("http+docker://"):
+        return url
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def lost(exc: BaseException | None) -> str | None:
+    """A one-line reason when ``exc`` (or what caused it) is the engine no longer answering."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
+            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            # requests nests urllib3's repr; its innermost part says what happened
+            for hint in ("Connection refused", "No such file or directory", "Connection aborted", "Read timed out"):
+                if hint in text:
+                    return hint.lower()
+            return text[:200]
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
 
 
 def connect(base_url: str | None = None, **kwargs: Any) -> docker.DockerClient:

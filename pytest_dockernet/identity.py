@@ -21,6 +21,7 @@ HOST = f"{PREFIX}.host"
 BOOT = f"{PREFIX}.boot"
 PID = f"{PREFIX}.pid"
 STARTED = f"{PREFIX}.started"
+PIDNS = f"{PREFIX}.pidns"  # pids are only comparable within one pid namespace
 
 
 def _read(path: str) -> str:
@@ -33,6 +34,13 @@ def _read(path: str) -> str:
 
 def _boot_id() -> str:
     return _read("/proc/sys/kernel/random/boot_id")
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
 
 
 def _start_time(pid: int) -> str:
@@ -54,6 +62,7 @@ class RunIdentity:
     pid: int = field(default_factory=os.getpid)
     host: str = field(default_factory=socket.gethostname)
     boot: str = field(default_factory=_boot_id)
+    pidns: str = field(default_factory=_pid_namespace)
 
     @property
     def started(self) -> str:
@@ -66,19 +75,23 @@ class RunIdentity:
             BOOT: self.boot,
             PID: str(self.pid),
             STARTED: self.started,
+            PIDNS: self.pidns,
         }
 
     def owner_is_gone(self, labels: dict[str, str]) -> bool:
         """Whether the process that made a resource with these labels has ended.
 
-        Only resources made on this host can be judged; anything else is presumed alive.
+        Judged by process id, so only resources made on this host and in this pid namespace
+        can be judged; anything else is presumed alive (its lease tells, see :mod:`.lease`).
         """
         if labels.get(HOST) != self.host:
             return False
         if labels.get(SESSION) == self.run_id:
             return False
         if labels.get(BOOT) and self.boot and labels[BOOT] != self.boot:
-            return True
+            return True  # the machine has rebooted since
+        if labels.get(PIDNS, self.pidns) != self.pidns:
+            return False  # its pid means another process here, or none
         try:
             pid = int(labels.get(PID, ""))
         except ValueError:

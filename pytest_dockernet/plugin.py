@@ -13,17 +13,18 @@ import docker.errors
 import pytest
 
 from . import hooks
-from .engine import connect, engine_subnets
+from .engine import connect, engine_subnets, lost, where
 from .errors import EngineUnavailable, ImageUnavailable, LabError
 from .facts import RunFacts
 from .identity import RunIdentity
 from .image import ProbeImage, resolve_probe_image
 from .lab import Lab
+from .lease import Lease
 from .networks import DRIVERS
-from .reaper import Pruned, prune
+from .reaper import Pruned, leave_swarm_unless_used, prune
 from .settings import Settings, add_options
 from .subnets import SubnetAllocator, parse_pool
-from .swarm import SwarmMade, in_swarm, init_swarm, leave_swarm
+from .swarm import USER, in_swarm, init_swarm, made_by_plugin
 from .timings import Timings
 from .topology import Remover, Topology
 
@@ -59,8 +60,11 @@ class State:
     teardown_errors: list[str] = field(default_factory=list)
     facts: RunFacts = field(default_factory=RunFacts)  # shared by the run's topologies
     lab: Lab | None = None
-    swarm_made: SwarmMade | None = None  # this process made engine 0's swarm (--dockernet-swarm auto)
+    lease: Lease | None = None  # tells other runs that this one is alive (see .lease)
+    swarm_user: bool = False  # this run uses a swarm the plugin made (--dockernet-swarm auto)
     setup_error: str | None = None  # the lab or the swarm could not be made
+    engine_lost: str | None = None  # the engine stopped answering during the run: why
+    reported_errors: int = 0  # teardown_errors the summary has shown
     _engines: list[docker.DockerClient] | None = None
     timings: Timings = field(default_factory=Timings)
     worker_notes: list[str] = field(default_factory=list)  # xdist controller: the workers' notes
@@ -104,6 +108,12 @@ class State:
                     raise EngineUnavailable(f"{exc} (an engine of --dockernet-hosts)") from None
             return self._engines
 
+    def hold_lease(self, client: docker.DockerClient, image: str, *, swarm_user: bool = False) -> None:
+        """Start this run's lease before it makes anything (once)."""
+        with self.lock:
+            if self.lease is None:
+                self.lease = Lease(client, self.identity, image, {USER: "1"} if swarm_user else None)
+
     def probe_image(self) -> str:
         client = self.client()
         with self.lock:
@@ -141,37 +151,34 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or state.worker is not None or not (state.settings.lab or state.settings.swarm == "auto"):
         return
+    what = "the lab (--dockernet-lab)" if state.settings.lab else "a swarm (--dockernet-swarm auto)"
     try:
-        client = connect()
-    except EngineUnavailable as exc:
-        state.setup_error = str(exc)
-        return
-    try:
+        client = state.client()  # prunes first: a swarm the plugin made for a dead run is left
         if state.settings.lab:
             with state.timings.measure("lab bring-up"):
                 state.lab = Lab.up(state.settings.lab)
-        elif not in_swarm(client):
-            with state.timings.measure("swarm init"):
-                state.swarm_made = init_swarm(client)
+        elif not in_swarm(client) or made_by_plugin(client) is not None:
+            # The lease says, to later runs, that this run uses the swarm.
+            state.hold_lease(client, state.probe_image(), swarm_user=True)
+            state.swarm_user = True
+            if not in_swarm(client):
+                with state.timings.measure("swarm init"):
+                    init_swarm(client, state.identity.labels())
+    except (EngineUnavailable, ImageUnavailable) as exc:
+        state.setup_error = str(exc)
     except (LabError, docker.errors.APIError, OSError) as exc:
-        what = "the lab (--dockernet-lab)" if state.settings.lab else "a swarm (--dockernet-swarm auto)"
         state.setup_error = f"dockernet: could not make {what}: {exc}"
-    finally:
-        client.close()
 
 
 def _leave_swarm(state: State) -> None:
-    """Undo what pytest_sessionstart made: the lab, or the swarm (and the bridge swarm init adds)."""
+    """Undo what pytest_sessionstart made: the lab, or the plugin's swarm unless another
+    live run uses it too (then the last one to end leaves it)."""
     if state.lab is not None:
         lab, state.lab = state.lab, None
         lab.down()
-    if state.swarm_made is not None:
-        made, state.swarm_made = state.swarm_made, None
-        client = docker.from_env()
-        try:
-            leave_swarm(client, made)
-        finally:
-            client.close()
+    if state.swarm_user and state._client is not None:
+        state.swarm_user = False
+        leave_swarm_unless_used(state._client, state.identity)
 
 
 def _install_sigterm_handler(config: pytest.Config) -> None:
@@ -263,7 +270,25 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("dockernet") is None:
         return
     _check_marker(item, list(getattr(item, "fixturenames", ())))
-    _require_docker(item.config.stash[STATE])
+    state = item.config.stash[STATE]
+    if state.engine_lost is not None:
+        _engine_back_or_fail(state)
+    _require_docker(state)
+
+
+def _engine_back_or_fail(state: State) -> None:
+    """After the engine stopped answering, each later test asks once (briefly) whether it is
+    back, and fails or skips at once with one line if not."""
+    try:
+        docker.APIClient(base_url=where(state._client), version="auto", timeout=3).ping()
+    except Exception:  # noqa: BLE001 - the SDK raises many kinds; all mean "still gone"
+        why = f"{state.engine_lost} (earlier in this run)"
+    else:
+        state.engine_lost = None
+        return
+    if state.settings.require:
+        pytest.fail(f"{why} (--dockernet-require is set)", pytrace=False)
+    pytest.skip(why)
 
 
 def _require_docker(state: State) -> docker.DockerClient:
@@ -280,7 +305,14 @@ def _require_docker(state: State) -> docker.DockerClient:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
-    if outcome.get_result().failed:
+    report = outcome.get_result()
+    reason = lost(call.excinfo.value) if call.excinfo is not None else None
+    state = item.config.stash.get(STATE, None)
+    if report.failed and reason and state is not None:
+        # One line instead of the SDK's thousand: what happened, not where in requests.
+        state.engine_lost = f"the Docker engine at {where(state._client)} stopped answering: {reason}"
+        report.longrepr = f"{item.nodeid}: {state.engine_lost}"
+    if report.failed:
         # The factories this test used, found on its nodes: funcargs would miss one whose
         # dependent fixture raised during setup.
         for node in item.listchain():
@@ -311,6 +343,7 @@ def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClien
         image, why = None, str(exc)
     if image is None:
         pytest.fail(why, pytrace=False)
+    state.hold_lease(docker_client, image)
     topology = Topology(
         docker_client,
         identity=state.identity,
@@ -336,8 +369,15 @@ def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClien
         # Only a test's own factory is removed in the background: a module's or session's
         # end is where users look for its resources to be gone.
         later = state.remover if request.scope == "function" and state.settings.teardown == "background" else None
-        topology.close(keep=keep, later=later)
-        state.live.discard(topology)  # else pytest_unconfigure finishes the removal
+        try:
+            topology.close(keep=keep, later=later)
+        except Exception as exc:
+            if lost(exc) is None:
+                raise
+            _teardown_failed(state, topology, exc)
+            raise
+        finally:
+            state.live.discard(topology)  # else pytest_unconfigure finishes the removal
         request.node.stash[TOPOLOGIES].remove(topology)
         if keep:
             state.kept.append(_kept_report(topology))
@@ -393,15 +433,28 @@ def _notes(state: State) -> list[str]:
     return notes
 
 
+def _teardown_failed(state: State, topology: Topology, exc: BaseException) -> None:
+    """Note, for the summary, a topology that could not be removed and how to remove it."""
+    why = f"the Docker engine stopped answering ({lost(exc)})" if lost(exc) else _one_line(exc)
+    command = topology.removal_command()
+    state.teardown_errors.append(f"teardown of {topology.label} failed: {why}\n  remove with: {command}")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _finish_teardowns(state: State) -> None:
     """Wait for the removals still running in the background; retry a failed one once."""
     for topology, exc in state.remover.wait():
-        try:
-            topology.remove()
-        except Exception as again:  # noqa: BLE001 - reported, and the run fails
-            state.teardown_errors.append(
-                f"teardown of {topology.label} failed: {again or exc}\n  remove with: {topology.removal_command()}"
-            )
+        if lost(exc) is None:
+            try:
+                topology.remove()
+                continue
+            except Exception as again:  # noqa: BLE001 - reported, and the run fails
+                exc = again
+        _teardown_failed(state, topology, exc)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -441,6 +494,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     if state.timings.counts:
         lines.append(state.timings.describe())
     lines.extend(n for n in state.worker_notes + _notes(state) + state.teardown_errors if n not in lines)
+    state.reported_errors = len(state.teardown_errors)
     if state.kept:
         lines.append("kept after failures (--dockernet-keep):")
         lines.extend(state.kept)
@@ -454,11 +508,27 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is None:
         return
-    _finish_teardowns(state)
-    try:
-        for topology in list(state.live):  # a teardown that never ran (e.g. an internal error)
-            topology.close()
-    finally:
-        _leave_swarm(state)
+    # Nothing may raise from here (it runs after the summary): what fails is said in a line.
+    for step in (
+        lambda: _finish_teardowns(state),
+        *(lambda t=t: _close_at_exit(state, t) for t in list(state.live)),
+        lambda: _leave_swarm(state),
+        lambda: state.lease is not None and state.lease.close(),  # last: all is made and removed
+    ):
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - reported in one line
+            why = lost(exc) or _one_line(exc)
+            print(f"dockernet: at the end of the run: {why}", file=sys.stderr)
+    for line in state.teardown_errors[state.reported_errors :]:
+        print(f"dockernet: {line}", file=sys.stderr)
     if state._client is not None:
         state._client.close()
+
+
+def _close_at_exit(state: State, topology: Topology) -> None:
+    """A teardown that never ran (e.g. an internal error, an interrupt) is finished here."""
+    try:
+        topology.close()
+    except Exception as exc:  # noqa: BLE001 - said with the command that removes the rest
+        _teardown_failed(state, topology, exc)

@@ -1,4 +1,10 @@
-"""Removing what earlier runs left behind when they were killed (SIGKILL, a crash, OOM)."""
+"""Removing what earlier runs left behind when they were killed (SIGKILL, a crash, OOM).
+
+A run is dead when its lease says so (see :mod:`.lease`), or, as a fast path, when its
+process is gone and it ran on this host in this pid namespace. A run of an older release,
+or of the library used without the plugin, has no lease: only the fast path can judge it,
+and anything it cannot judge is presumed alive.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,9 @@ import docker.errors
 from . import identity as lbl
 from .engine import remove_container, remove_network
 from .identity import RunIdentity
+from .lease import ROLE as LEASE
+from .lease import lease_states
+from .swarm import USER, leave_swarm, made_by_plugin
 
 
 @dataclass
@@ -17,27 +26,62 @@ class Pruned:
     containers: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
     runs: set[str] = field(default_factory=set)
+    swarm: bool = False  # left a swarm the plugin made that no live run uses
 
     def __bool__(self) -> bool:
-        return bool(self.containers or self.networks)
+        return bool(self.containers or self.networks or self.swarm)
 
     def describe(self) -> str:
         if not self:
             return "no resources of dead runs found"
+        lines = []
+        if self.containers or self.networks:
+            lines.append(
+                f"removed {len(self.containers)} containers and {len(self.networks)} networks left by "
+                f"{len(self.runs)} dead runs ({', '.join(sorted(self.runs))})"
+            )
+        if self.swarm:
+            lines.append("left the swarm that --dockernet-swarm auto had made, which no live run uses")
         return (
-            f"removed {len(self.containers)} containers and {len(self.networks)} networks left by "
-            f"{len(self.runs)} dead runs ({', '.join(sorted(self.runs))})"
+            "; ".join(lines)
             + "".join(f"\n  container {c}" for c in self.containers)
             + "".join(f"\n  network {n}" for n in self.networks)
         )
 
 
-def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
-    """Remove every labelled container and network whose owning process has ended.
+class Judge:
+    """Tells dead runs from live ones, from the engine's leases (read once)."""
 
-    Resources of live runs (this one included) and of other hosts are never touched.
+    def __init__(self, client: docker.DockerClient, me: RunIdentity):
+        self.me = me
+        self.leases = lease_states(client)
+
+    def dead(self, labels: dict[str, str]) -> bool:
+        run = labels.get(lbl.SESSION)
+        if not run or run == self.me.run_id:
+            return False
+        if run in self.leases and not self.leases[run]:
+            return True
+        return self.me.owner_is_gone(labels)
+
+    def swarm_users(self, client: docker.DockerClient, *, but_me: bool = False) -> list[str]:
+        """The live runs whose leases say they use the plugin's swarm (``but_me``: other
+        than this one, which is about to end)."""
+        users = client.api.containers(all=True, filters={"label": [f"{lbl.ROLE}={LEASE}", USER]})
+        runs = {(c.get("Labels") or {}).get(lbl.SESSION) for c in users}
+        return sorted(r for r in runs if r and self.leases.get(r) and not (but_me and r == self.me.run_id))
+
+
+def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
+    """Remove every labelled service, container and network whose run is dead, and leave a
+    swarm the plugin made that no live run uses.
+
+    Resources of live runs (this one included), and of runs that cannot be judged, are
+    never touched. A dead run's lease goes last, so that a prune cut short still knows it
+    is dead next time.
     """
     pruned = Pruned()
+    judge = Judge(client, me)
     label = {"label": lbl.SESSION}
     try:
         services = client.api.services(filters=label)
@@ -45,21 +89,35 @@ def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
         services = []  # not a swarm manager
     for s in services:
         labels = s["Spec"].get("Labels") or {}
-        if me.owner_is_gone(labels):
+        if judge.dead(labels):
             try:
                 client.api.remove_service(s["ID"])
             except docker.errors.NotFound:
                 pass
             pruned.containers.append(f"service {s['Spec']['Name']}")
             pruned.runs.add(labels[lbl.SESSION])
-    for c in client.api.containers(all=True, filters=label):
-        if me.owner_is_gone(c.get("Labels") or {}):
-            remove_container(client, c["Id"])
-            pruned.containers.append(c["Names"][0].lstrip("/"))
-            pruned.runs.add(c["Labels"][lbl.SESSION])
+    containers = [c for c in client.api.containers(all=True, filters=label) if judge.dead(c.get("Labels") or {})]
+    leases = [c for c in containers if (c.get("Labels") or {}).get(lbl.ROLE) == LEASE]
+    for c in [c for c in containers if c not in leases]:
+        remove_container(client, c["Id"])
+        pruned.containers.append(c["Names"][0].lstrip("/"))
+        pruned.runs.add(c["Labels"][lbl.SESSION])
     for n in client.api.networks(filters=label):
-        if me.owner_is_gone(n.get("Labels") or {}):
+        if judge.dead(n.get("Labels") or {}):
             remove_network(client, n["Id"])
             pruned.networks.append(n["Name"])
             pruned.runs.add(n["Labels"][lbl.SESSION])
+    for c in leases:
+        remove_container(client, c["Id"])
+        pruned.containers.append(c["Names"][0].lstrip("/"))
+        pruned.runs.add(c["Labels"][lbl.SESSION])
+    if made_by_plugin(client) is not None and not judge.swarm_users(client):
+        pruned.swarm = leave_swarm(client)
     return pruned
+
+
+def leave_swarm_unless_used(client: docker.DockerClient, me: RunIdentity) -> bool:
+    """At the end of a run that used the plugin's swarm: leave it if no other live run does."""
+    if made_by_plugin(client) is None or Judge(client, me).swarm_users(client, but_me=True):
+        return False
+    return leave_swarm(client)

@@ -271,30 +271,50 @@ def node_engines(clients: list[docker.DockerClient]) -> dict[str, int]:
     return nodes
 
 
-@dataclass(frozen=True)
-class SwarmMade:
-    """A single-node swarm this process made (``--dockernet-swarm auto``), to leave at the end."""
-
-    made_bridge: bool  # swarm init also made docker_gwbridge, which goes with it
+# The swarm --dockernet-swarm auto makes carries these labels, so that whichever run is
+# the last to use it (or a later run's prune, once every user is dead) leaves it; a swarm
+# without them is the user's and is never left.
+MADE = "pytest-dockernet.swarm"  # "made": by the plugin
+MADE_BRIDGE = "pytest-dockernet.swarm-bridge"  # "made": swarm init made docker_gwbridge too
+USER = "pytest-dockernet.swarm-user"  # on the lease of every run using a swarm the plugin made
 
 
 def in_swarm(client: docker.DockerClient) -> bool:
     return (client.info().get("Swarm") or {}).get("LocalNodeState") == "active"
 
 
-def init_swarm(client: docker.DockerClient) -> SwarmMade:
-    """Make the engine (in no swarm) a single-node swarm manager on loopback."""
-    had_bridge = has_network(client, GWBRIDGE)
+def made_by_plugin(client: docker.DockerClient) -> dict[str, str] | None:
+    """The labels of the engine's swarm if the plugin made it (else None)."""
+    if not in_swarm(client):
+        return None
+    try:
+        labels = client.api.inspect_swarm()["Spec"].get("Labels") or {}
+    except docker.errors.APIError:
+        return None  # a worker cannot see the swarm's spec: not ours to leave
+    return labels if labels.get(MADE) == "made" else None
+
+
+def init_swarm(client: docker.DockerClient, labels: dict[str, str]) -> None:
+    """Make the engine (in no swarm) a single-node swarm manager on loopback, labelled as the
+    plugin's (with ``labels``: who made it)."""
+    made_bridge = not has_network(client, GWBRIDGE)
     # Swarm init changes the engine's networking under everyone using it: hold its gate,
     # as a network removal does (see pytest_dockernet.gate).
     with gate_for(client).removing():
-        client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
-    return SwarmMade(made_bridge=not had_bridge)
+        client.swarm.init(
+            advertise_addr="127.0.0.1",
+            listen_addr="127.0.0.1:2377",
+            labels={**labels, MADE: "made", MADE_BRIDGE: "made" if made_bridge else "existed"},
+        )
 
 
-def leave_swarm(client: docker.DockerClient, made: SwarmMade) -> None:
-    """Undo :func:`init_swarm`."""
+def leave_swarm(client: docker.DockerClient) -> bool:
+    """Leave the swarm if the plugin made it (and remove the bridge it made); whether it did."""
+    labels = made_by_plugin(client)
+    if labels is None:
+        return False
     with gate_for(client).removing():
         client.swarm.leave(force=True)
-        if made.made_bridge:
+        if labels.get(MADE_BRIDGE) == "made":
             remove_network_if_unused(client, GWBRIDGE)
+    return True

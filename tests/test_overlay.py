@@ -7,6 +7,7 @@ single-node swarm that their inner run makes (--dockernet-swarm auto) or none.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from pathlib import Path
 
@@ -270,3 +271,50 @@ def test_bad_service_and_placement_arguments(plain, no_swarm):
     with pytest.raises(DriverUnavailable, match="a service needs swarm mode"):
         plain.service("s")
     assert plain.containers_list == [] and plain.services_list == []
+
+
+OVERLAY_SLEEPER = """
+    import time
+
+    from inner_run_spy import ready
+
+    def test_sleeps(dockernet):
+        dockernet.network("o", driver="overlay")
+        ready()
+        time.sleep(60)
+"""
+
+
+def has_gwbridge(client: docker.DockerClient) -> bool:
+    return any(n["Name"] == "docker_gwbridge" for n in client.api.networks(names=["docker_gwbridge"]))
+
+
+def test_the_swarm_of_a_killed_auto_run_is_left_by_the_next_prune(inner_runs, pytester, docker_client, no_swarm):
+    bridge_before = has_gwbridge(docker_client)
+    pytester.makepyfile(test_sleeper=OVERLAY_SLEEPER)
+    proc = inner_runs.start("--dockernet-swarm", "auto", "test_sleeper.py")
+    assert swarm_state(docker_client) == "active"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert swarm_state(docker_client) == "active"  # SIGKILL: nothing could leave it
+
+    result = inner_runs.run("--dockernet-prune")
+    result.stdout.fnmatch_lines(["dockernet: *left the swarm that --dockernet-swarm auto had made*"])
+    assert swarm_state(docker_client) == "inactive"
+    assert has_gwbridge(docker_client) == bridge_before
+    assert inner_runs.resources() == []
+
+
+def test_the_last_auto_run_to_end_leaves_the_swarm(inner_runs, pytester, docker_client, no_swarm):
+    pytester.makepyfile(test_sleeper=OVERLAY_SLEEPER)
+    first = inner_runs.start("--dockernet-swarm", "auto", "test_sleeper.py")
+    pytester.makepyfile(test_quick="def test_quick(dockernet): dockernet.network('q', driver='overlay')")
+    result = inner_runs.run("--dockernet-swarm", "auto", "--dockernet-require", "test_quick.py")
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*swarm init*")  # it used the first run's swarm ...
+    assert swarm_state(docker_client) == "active"  # ... and left it to the first run, still alive
+
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=60) == pytest.ExitCode.INTERRUPTED
+    assert swarm_state(docker_client) == "inactive"
+    assert inner_runs.resources() == []

@@ -177,7 +177,7 @@ def test_sigterm_tears_down_like_ctrl_c(inner_runs, pytester):
     pytester.makepyfile(SLEEPER)
     proc = inner_runs.start()
     run_id = inner_runs.run_id_of(proc)
-    assert len(inner_runs.resources(run_id)) == 2
+    assert len(inner_runs.resources(run_id)) == 3  # a network, a container, the run's lease
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == pytest.ExitCode.INTERRUPTED, inner_runs.log(proc)
@@ -192,7 +192,7 @@ def killed_run(inner_runs, host: str | None) -> tuple[str, list[str]]:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     left = inner_runs.resources(run_id)
-    assert len(left) == 2, left  # SIGKILL: no teardown at all
+    assert len(left) == 3, left  # SIGKILL: no teardown at all (a network, a container, the lease)
     return run_id, inner_runs.made()
 
 

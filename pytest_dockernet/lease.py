@@ -1,0 +1,152 @@
+"""A run's lease: an engine-visible sign that the run is alive, wherever it runs.
+
+Process ids do not tell: a run in another pid namespace (a CI job in a container that
+shares the host's network and Docker socket, ``unshare --pid``) has pids of its own, and
+another machine's runs have nothing in common with ours. So each run keeps a small
+container from the probe image whose only process reads its stdin, and holds that stdin
+open over an attach connection. However the run ends (exit, SIGKILL, OOM, a lost
+machine), the connection closes, the read ends and the container exits with code 0:
+then, and only then, the run is dead. Testcontainers' Ryuk rests on the same principle.
+
+An engine that stops or restarts takes the lease down with a signal, not with code 0; the
+run, still alive, attaches a new lease as soon as the engine answers again, and a lease
+stopped that way counts as alive for :data:`GRACE` seconds after it stopped.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+
+import docker
+import docker.errors
+
+from . import identity as lbl
+from .engine import remove_container
+from .identity import RunIdentity
+
+ROLE = "lease"
+GRACE = 120.0  # seconds a lease stopped by its engine (not by its run's end) still counts
+# Exits 0 once its stdin closes: the run's attach connection is gone.
+COMMAND = ["sh", "-c", "read _ ; exit 0"]
+
+
+def lease_name(run_id: str) -> str:
+    return f"dn-{run_id}-lease"
+
+
+class Lease:
+    """The lease of one run on one engine; :meth:`close` ends it (the run is over)."""
+
+    def __init__(self, client: docker.DockerClient, identity: RunIdentity, image: str, labels: dict | None = None):
+        self._client = client
+        self._identity = identity
+        self._image = image
+        self._extra = dict(labels or {})
+        self._stream = None
+        self._closed = threading.Event()
+        self.id = self._create()
+        self._attach()
+        self._watcher = threading.Thread(target=self._watch, name="dockernet-lease", daemon=True)
+        self._watcher.start()
+
+    def _create(self) -> str:
+        api = self._client.api
+        labels = {**self._extra, **self._identity.labels(), lbl.ROLE: ROLE}
+        created = api.create_container(
+            self._image,
+            command=COMMAND,
+            name=lease_name(self._identity.run_id),
+            labels=labels,
+            stdin_open=True,
+            # Not detached: the SDK then sets StdinOnce, so the end of the first attached
+            # client (ours) closes the container's stdin.
+            detach=False,
+            host_config=api.create_host_config(network_mode="none"),
+        )
+        return created["Id"]
+
+    def _attach(self) -> None:
+        """Attach to the lease's stdin, then start it: the read waits for this connection."""
+        api = self._client.api
+        self._stream = api.attach_socket(self.id, params={"stdin": 1, "stream": 1})
+        api.start(self.id)
+
+    def _watch(self) -> None:
+        """Keep the lease up while the run lives: if the engine dropped the connection (it
+        stopped or restarted), attach again once it answers."""
+        sock = getattr(self._stream, "_sock", self._stream)
+        while not self._closed.is_set():
+            try:
+                sock.settimeout(None)
+                if sock.recv(1) == b"":  # the engine closed the connection
+                    raise OSError("closed")
+            except OSError:
+                pass
+            if self._closed.wait(0.5):  # not a poll for a condition: it waits for the engine
+                return
+            try:
+                try:
+                    running = self._client.api.inspect_container(self.id)["State"].get("Running")
+                except docker.errors.NotFound:  # removed by someone: make another
+                    self.id, running = self._create(), False
+                if not running:
+                    self._close_stream()
+                    self._attach()
+                    sock = getattr(self._stream, "_sock", self._stream)
+            except (docker.errors.DockerException, OSError):
+                continue  # the engine is not back yet
+
+    def _close_stream(self) -> None:
+        for closable in (getattr(self._stream, "_sock", None), self._stream):
+            try:
+                if closable is not None:
+                    closable.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        """The run is over: end the lease and remove its container."""
+        self._closed.set()
+        self._close_stream()
+        try:
+            remove_container(self._client, self.id)
+        except (docker.errors.DockerException, OSError):  # the engine is gone (requests' errors are OSErrors)
+            pass  # a later run's prune finds it exited with code 0
+
+
+def _finished(state: dict) -> float:
+    text = (state.get("FinishedAt") or "").rstrip("Z")
+    try:
+        when = datetime.fromisoformat(text.split(".")[0]).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return 0.0
+    return when.timestamp()
+
+
+def _started(summary: dict) -> float:
+    return float(summary.get("Created") or 0)
+
+
+def lease_states(client: docker.DockerClient) -> dict[str, bool]:
+    """Run id -> whether its lease says it is alive, for every lease on the engine."""
+    now = datetime.now(timezone.utc).timestamp()
+    found: dict[str, bool] = {}
+    for summary in client.api.containers(all=True, filters={"label": f"{lbl.ROLE}={ROLE}"}):
+        run_id = (summary.get("Labels") or {}).get(lbl.SESSION)
+        if not run_id:
+            continue
+        try:
+            state = client.api.inspect_container(summary["Id"])["State"]
+        except docker.errors.NotFound:
+            continue
+        if state.get("Running") or state.get("Restarting"):
+            alive = True
+        elif state.get("Status") == "created":  # its run is between create and start, or died there
+            alive = now - _started(summary) < GRACE
+        elif state.get("ExitCode") == 0:
+            alive = False  # its run's connection closed: the run has ended
+        else:
+            alive = now - _finished(state) < GRACE  # stopped by the engine; the run may attach again
+        found[run_id] = found.get(run_id, False) or alive
+    return found

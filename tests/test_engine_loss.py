@@ -1,0 +1,115 @@
+"""The engine going away in the middle of a run: one short message, no flood of tracebacks.
+
+The inner run talks to the real engine through a socket forwarder that this test stops
+half-way, so that, seen from the run, the engine stops answering (as a remote engine does
+when its host goes down); nothing of Docker itself is imitated.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+import pytest
+
+
+class Forwarder:
+    """A unix socket that forwards every connection to the real engine's, until stopped."""
+
+    def __init__(self, path: str, target: str = "/var/run/docker.sock"):
+        self.path, self.target = path, target
+        self._listener = socket.socket(socket.AF_UNIX)
+        self._listener.bind(path)
+        self._listener.listen(64)
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # stopped
+            upstream = socket.socket(socket.AF_UNIX)
+            upstream.connect(self.target)
+            with self._lock:
+                self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        self._listener.close()
+        os.unlink(self.path)
+        with self._lock:
+            for s in self._open:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                    s.close()
+                except OSError:
+                    pass
+
+
+INNER = """
+    import os
+    import time
+
+    from inner_run_spy import ready, record
+
+    def test_first(dockernet):
+        net = dockernet.network("n")
+        record(net, dockernet.container("c", networks=[net]))
+        ready()
+        for _ in range(600):
+            if os.path.exists("engine-gone"):
+                break
+            time.sleep(0.1)
+        dockernet.container("late")
+
+    def test_second(dockernet):
+        dockernet.network("m")
+
+    def test_third(dockernet):
+        pass
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/var/run/docker.sock"), reason="needs the engine's unix socket")
+def test_an_engine_that_stops_answering_gives_one_line_per_test(inner_runs, pytester, monkeypatch, tmp_path):
+    path = str(tmp_path / "engine.sock")
+    forwarder = Forwarder(path)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+    pytester.makepyfile(test_inner=INNER)
+    proc = inner_runs.start("-p", "no:cacheprovider", "-rs", "test_inner.py")
+    forwarder.stop()
+    (pytester.path / "engine-gone").touch()
+    proc.wait(timeout=180)
+    log = inner_runs.log(proc)
+    try:
+        assert proc.returncode == pytest.ExitCode.TESTS_FAILED, log
+        message = f"the Docker engine at unix://{path} stopped answering"
+        lines = log.splitlines()
+        assert any(f"test_inner.py::test_first: {message}" in line for line in lines), log
+        assert sum("SKIPPED" in line and message in line and "earlier in this run" in line for line in lines) == 1
+        assert "2 skipped" in log and "1 failed" in log, log
+        assert any(line.startswith("teardown of test_inner.py::test_first failed: ") for line in lines), log
+        assert any(line.startswith("  remove with: docker rm -f") for line in lines), log
+        assert "Traceback" not in log and "requests.exceptions" not in log, log
+        assert len(lines) < 80, log  # not a thousand lines of the SDK's traceback per test
+    finally:
+        inner_runs.remove_resources()  # what the run could not remove, through the real socket

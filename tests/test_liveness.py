@@ -1,0 +1,104 @@
+"""A live run is never reaped, whatever pid namespace it runs in; a dead one always is.
+
+Runs are told apart by their leases (pytest_dockernet.lease): a run started under
+``unshare --pid`` has pids of its own, so its pid says nothing to a run outside, and the
+other way round.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from pytest_dockernet.identity import SESSION
+
+SLEEPER = """
+    import time
+
+    from inner_run_spy import ready, record
+
+    def test_sleeps(dockernet):
+        net = dockernet.network("n")
+        record(net, dockernet.container("c", networks=[net]))
+        ready()
+        time.sleep(60)
+"""
+
+pytestmark = pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
+
+IN_PID_NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL"]
+
+
+def start_in_pid_namespace(inner_runs, pytester, *args: str) -> tuple[subprocess.Popen, str]:
+    """A background run in a pid namespace of its own: (the unshare process, its run id)."""
+    before = set(inner_runs.run_ids())
+    log = open(pytester.path / "namespaced.log", "w")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [*IN_PID_NAMESPACE, *inner_runs.pytest_command("-s", *args)],
+        cwd=pytester.path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    inner_runs.processes.append(proc)
+    deadline = time.monotonic() + 60
+    while not list(pytester.path.glob("ready-*")) or not set(inner_runs.run_ids()) - before:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the namespaced run did not get ready:\n{(pytester.path / 'namespaced.log').read_text()}")
+        time.sleep(0.1)
+    (run_id,) = set(inner_runs.run_ids()) - before
+    return proc, run_id
+
+
+def test_a_prune_in_a_pid_namespace_never_reaps_a_live_run_outside(inner_runs, pytester):
+    pytester.makepyfile(SLEEPER)
+    proc = inner_runs.start()
+    run_id = inner_runs.run_id_of(proc)
+    before = sorted(inner_runs.resources(run_id))
+
+    result = pytester.run(*IN_PID_NAMESPACE, *inner_runs.pytest_command("--dockernet-prune"), timeout=120)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert run_id not in result.stdout.str()
+    # Nor does a plain run there, which prunes when it starts.
+    pytester.makepyfile(test_other="def test_other(dockernet): dockernet.network('o')")
+    result = pytester.run(*IN_PID_NAMESPACE, *inner_runs.pytest_command("test_other.py"), timeout=120)
+    result.assert_outcomes(passed=1)
+    assert run_id not in result.stdout.str()
+    assert sorted(inner_runs.resources(run_id)) == before
+
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert inner_runs.resources(run_id) == []
+
+
+def test_a_live_run_in_a_pid_namespace_is_not_reaped_from_outside(inner_runs, pytester):
+    pytester.makepyfile(test_sleeper=SLEEPER)
+    proc, run_id = start_in_pid_namespace(inner_runs, pytester, "test_sleeper.py")
+    before = sorted(inner_runs.resources(run_id))
+    assert len(before) == 3  # a network, a container, its lease
+
+    result = inner_runs.run("--dockernet-prune")
+    assert run_id not in result.stdout.str()
+    assert sorted(inner_runs.resources(run_id)) == before
+
+    # Killed, it is dead to everyone: its lease ended with its connection.
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    result = inner_runs.run("--dockernet-prune")
+    result.stdout.fnmatch_lines([f"dockernet: removed 2 containers and 1 networks left by 1 dead runs ({run_id})*"])
+    assert inner_runs.resources(run_id) == []
+
+
+def test_a_lease_is_running_while_its_run_lives_and_gone_after(inner_runs, pytester, docker_client):
+    pytester.makepyfile(SLEEPER)
+    proc = inner_runs.start()
+    run_id = inner_runs.run_id_of(proc)
+    leases = docker_client.api.containers(filters={"label": [f"{SESSION}={run_id}", "pytest-dockernet.role=lease"]})
+    assert [c["State"] for c in leases] == ["running"]
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert docker_client.api.containers(all=True, filters={"label": f"{SESSION}={run_id}"}) == []
