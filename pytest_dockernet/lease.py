@@ -22,7 +22,7 @@ import docker
 import docker.errors
 
 from . import identity as lbl
-from .engine import remove_container
+from .engine import remove_containers_named, undone_on_failure
 from .identity import RunIdentity
 
 ROLE = "lease"
@@ -45,8 +45,10 @@ class Lease:
         self._extra = dict(labels or {})
         self._stream = None
         self._closed = threading.Event()
-        self.id = self._create()
-        self._attach()
+        self.id = ""
+        with undone_on_failure("starting the run's lease", self._remove):
+            self.id = self._create()
+            self._attach()
         self._watcher = threading.Thread(target=self._watch, name="dockernet-lease", daemon=True)
         self._watcher.start()
 
@@ -110,9 +112,12 @@ class Lease:
         self._closed.set()
         self._close_stream()
         try:
-            remove_container(self._client, self.id)
+            self._remove()
         except (docker.errors.DockerException, OSError):  # the engine is gone (requests' errors are OSErrors)
             pass  # a later run's prune finds it exited with code 0
+
+    def _remove(self) -> None:
+        remove_containers_named(self._client, lease_name(self._identity.run_id), {"label": lbl.SESSION})
 
 
 def _finished(state: dict) -> float:
