@@ -13,8 +13,11 @@ from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Union
 
+import docker.errors
+
 from . import probes
 from .checks import check_list, check_port, check_timeout
+from .errors import DockernetError
 from .handles import Container, Network
 from .probes import ProbeResult
 from .retry import poll
@@ -99,6 +102,21 @@ def _addresses(src: Container, dst: Target) -> tuple[str, list[str]]:
     return dst.name, shared or every
 
 
+def _fail_if_stopped(dst: Container, src: Container) -> None:
+    __tracebackhide__ = True
+    try:
+        state = dst.client.api.inspect_container(dst.id)["State"]
+    except docker.errors.NotFound:
+        raise DockernetError(f"{src.name} cannot reach {dst.name}: its container no longer exists") from None
+    if not state.get("Running"):
+        logs = dst.logs().strip().splitlines()[-10:]
+        raise DockernetError(
+            f"{src.name} cannot reach {dst.name}: it is not running ({state.get('Status')}, exit code "
+            f"{state.get('ExitCode')}); the end of its output:\n"
+            + ("\n".join("  " + line for line in logs) or "  (none)")
+        )
+
+
 def _how(port: int | None) -> str:
     return "by ICMP echo" if port is None else f"on TCP port {port}"
 
@@ -120,7 +138,14 @@ def assert_reachable(src: Container, dst: Target, *, port: int | None = None, ti
     if not addresses:
         raise ValueError(f"dst {label!r} has no address that {src.name!r} could use")
     script = " || ".join(probes.connect_command(a, port, 1) for a in addresses)
-    result, attempts = poll(lambda: probes.run(src, script), lambda r: r.ok, timeout=timeout)
+
+    def attempt() -> ProbeResult:
+        result = probes.run(src, script)
+        if not result.ok and isinstance(dst, Container):
+            _fail_if_stopped(dst, src)  # waiting cannot help a container that has exited
+        return result
+
+    result, attempts = poll(attempt, lambda r: r.ok, timeout=timeout)
     if not result.ok:
         _fail(
             f"{src.name} did not reach {label} ({', '.join(addresses)}) {_how(port)} "

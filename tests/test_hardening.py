@@ -233,3 +233,12 @@ def test_unusable_subnet_pools_are_usage_errors(pytester, pool, why):
     result = pytester.runpytest(f"--dockernet-subnet-pool={pool}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*--dockernet-subnet-pool*cannot be used for containers: {why}*"])
+
+
+def test_reaching_a_container_that_exited_fails_at_once_with_its_output(dockernet):
+    a = dockernet.container("a")
+    db = dockernet.container("db", command=["sh", "-c", "sleep 0.5; echo 'FATAL: no data directory' >&2; exit 3"])
+    dockernet.client.api.wait(db.id, timeout=30)
+    stopped = r"(?s)a cannot reach db: it is not running \(exited, exit code 3\).*FATAL"
+    with pytest.raises(DockernetError, match=stopped):
+        assert_reachable(a, db, timeout=60)
