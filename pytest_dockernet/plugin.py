@@ -276,16 +276,21 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     _require_docker(state)
 
 
+def _engine_answers(state: State) -> bool:
+    try:
+        docker.APIClient(base_url=where(state._client), version="auto", timeout=3).ping()
+    except Exception:  # noqa: BLE001 - the SDK raises many kinds; all mean "gone"
+        return False
+    return True
+
+
 def _engine_back_or_fail(state: State) -> None:
     """After the engine stopped answering, each later test asks once (briefly) whether it is
     back, and fails or skips at once with one line if not."""
-    try:
-        docker.APIClient(base_url=where(state._client), version="auto", timeout=3).ping()
-    except Exception:  # noqa: BLE001 - the SDK raises many kinds; all mean "still gone"
-        why = f"{state.engine_lost} (earlier in this run)"
-    else:
+    if _engine_answers(state):
         state.engine_lost = None
         return
+    why = f"{state.engine_lost} (earlier in this run)"
     if state.settings.require:
         pytest.fail(f"{why} (--dockernet-require is set)", pytrace=False)
     pytest.skip(why)
@@ -308,8 +313,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = outcome.get_result()
     reason = lost(call.excinfo.value) if call.excinfo is not None else None
     state = item.config.stash.get(STATE, None)
-    if report.failed and reason and state is not None:
-        # One line instead of the SDK's thousand: what happened, not where in requests.
+    if report.failed and reason and state is not None and not _engine_answers(state):
+        # One line instead of the SDK's thousand: what happened, not where in requests. (A
+        # test's own connection error, with the engine still answering, is left alone.)
         state.engine_lost = f"the Docker engine at {where(state._client)} stopped answering: {reason}"
         report.longrepr = f"{item.nodeid}: {state.engine_lost}"
     if report.failed:

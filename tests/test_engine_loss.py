@@ -113,3 +113,21 @@ def test_an_engine_that_stops_answering_gives_one_line_per_test(inner_runs, pyte
         assert len(lines) < 80, log  # not a thousand lines of the SDK's traceback per test
     finally:
         inner_runs.remove_resources()  # what the run could not remove, through the real socket
+
+
+def test_a_tests_own_connection_error_is_not_taken_for_the_engine(pytester):
+    pytester.makepyfile(
+        """
+        import requests
+
+        def test_own_service(dockernet):
+            requests.get("http://127.0.0.1:9", timeout=2)  # nothing listens on the discard port
+
+        def test_next(dockernet):
+            dockernet.network("n")
+        """
+    )
+    result = pytester.runpytest("--dockernet-require")
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.no_fnmatch_line("*stopped answering*")
+    result.stdout.fnmatch_lines(["*requests.exceptions.ConnectionError*"])
