@@ -83,10 +83,20 @@ class Service:
         check_count("replicas", replicas)
         timeout = check_timeout(timeout)
         api = self.topology.client.api
-        version = api.inspect_service(self.id)["Version"]["Index"]
+        current = api.inspect_service(self.id)
+        spec = current["Spec"]
         try:
+            # The spec as it is, but for the mode: the SDK's fetch_current_spec sends it back
+            # with the engine's defaults filled in, which the swarm takes for a new task
+            # template and so replaces every task (seen here as a scaled service with none).
             api.update_service(
-                self.id, version, mode=docker.types.ServiceMode("replicated", replicas), fetch_current_spec=True
+                self.id,
+                current["Version"]["Index"],
+                task_template=spec["TaskTemplate"],
+                name=spec["Name"],
+                labels=spec.get("Labels"),
+                mode=docker.types.ServiceMode("replicated", replicas),
+                endpoint_spec=spec.get("EndpointSpec"),
             )
         except docker.errors.APIError as exc:
             raise DockernetError(f"scaling service {self.name!r} failed: {exc.explanation or exc}") from None
