@@ -17,7 +17,7 @@ import docker.errors
 
 from . import probes
 from .checks import check_list, check_port, check_timeout
-from .errors import DockernetError
+from .errors import DockernetError, ProbeFailed
 from .handles import Container, Network
 from .probes import ProbeResult
 from .retry import poll
@@ -164,9 +164,13 @@ def assert_unreachable(src: Container, dst: Target, *, port: int | None = None, 
     port, timeout = check_port(port), check_timeout(timeout)
     label, addresses = _addresses(src, dst)
     if not addresses:
-        return  # nothing src could even address
+        raise ValueError(
+            f"dst {label!r} has no address that {src.name!r} could use, so there is nothing to probe "
+            "(a container with network_mode='none' is unreachable by construction)"
+        )
     commands = [probes.connect_command(a, port, timeout) for a in addresses]
-    answered = [cmd for cmd, ok in zip(commands, probes.run_many(src, commands)) if ok]
+    control = _dns_control(src) if isinstance(dst, str) and not _is_ip(dst) else None
+    answered = [cmd for cmd, ok in zip(commands, probes.run_many(src, commands, dns_control=control)) if ok]
     answered = [cmd for cmd, ok in zip(answered, _confirmed(src, answered)) if ok]
     if answered:
         result = probes.run(src, answered[0])  # again, for its output
@@ -175,6 +179,25 @@ def assert_unreachable(src: Container, dst: Target, *, port: int | None = None, 
             [result],
             src.topology,
         )
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _dns_control(src: Container) -> str | None:
+    """A name the source's DNS must answer (its own, on a user-defined network), for a
+    negative answer about names to rest on; None where it has no embedded DNS."""
+    if src.network_mode is not None:  # host, bridge, none
+        return None
+    for endpoint in src.endpoints.values():
+        if endpoint.network is not None and endpoint.network.driver != "host" and endpoint.aliases:
+            return endpoint.aliases[0]
+    return None
 
 
 def _expected_addresses(src: Container, to: Target | Iterable[Target]) -> set[str]:
@@ -195,8 +218,17 @@ def _expected_addresses(src: Container, to: Target | Iterable[Target]) -> set[st
     return expected
 
 
-def _resolve(src: Container, name: str) -> tuple[ProbeResult, list[str]]:
-    result = probes.run(src, probes.resolve_command(name))
+def _resolve(src: Container, name: str, control: str | None = None) -> tuple[ProbeResult, list[str]]:
+    """The probe's result and the addresses found; ProbeFailed where its tools are missing,
+    or the ``control`` name (see :func:`_dns_control`) did not resolve."""
+    result = probes.run(src, probes.resolve_command(name, control))
+    missing = probes.missing_tools(result)
+    if missing or "@@dns=failed" in result.output:
+        if missing:
+            why = f"{result.where} has no {', '.join(missing)} ({probes.TOOLS_ADVICE})"
+        else:
+            why = f"DNS does not answer in {result.where}: its own name {control!r} did not resolve"
+        raise ProbeFailed(f"cannot resolve from {src.name!r}: {why}, so no answer can be trusted\n{result.describe()}")
     return result, probes.parse_addresses(result.output)
 
 
@@ -236,7 +268,8 @@ def assert_not_resolves(src: Container, name: str, *, timeout: float = 2.0) -> N
     src = _source(src)
     timeout = check_timeout(timeout)
     name = _host_name(name)
-    (result, got), attempts = poll(lambda: _resolve(src, name), lambda r: not r[1], timeout=timeout)
+    control = _dns_control(src)
+    (result, got), attempts = poll(lambda: _resolve(src, name, control), lambda r: not r[1], timeout=timeout)
     if got:
         _fail(
             f"expected {name!r} not to resolve from {src.name}; it resolved to {', '.join(got)}", [result], src.topology
@@ -328,12 +361,14 @@ def _probe_matrix(plan: dict[Container, list[tuple[str, list[str], bool]]], port
     """
 
     def probe_source(src: Container) -> dict:
-        commands, owners = [], []
+        commands, owners, commands_addresses = [], [], []
         for label, addresses, suspicious in plan[src]:
             for a in addresses:
                 commands.append(probes.connect_command(a, port, timeout))
                 owners.append((label, suspicious))
-        answered = probes.run_many(src, commands)
+                commands_addresses.append(a)
+        names = any(not _is_ip(a) for a in commands_addresses)
+        answered = probes.run_many(src, commands, dns_control=_dns_control(src) if names else None)
         recheck = [i for i, ok in enumerate(answered) if ok and owners[i][1]]
         for i, ok in zip(recheck, _confirmed(src, [commands[i] for i in recheck])):
             answered[i] = ok

@@ -11,6 +11,12 @@ class DriverUnavailable(DockernetError):
     """The engine (or this release of pytest-dockernet) cannot make networks of a driver."""
 
 
+class ProbeFailed(DockernetError):
+    """A probe could not give an answer to trust (a tool is missing, the exec or the sidecar
+    failed, ping or DNS does not work in the source): a negative helper raises this rather
+    than pass on it."""
+
+
 class EngineUnavailable(DockernetError):
     """No Docker engine answers at an address (the message names it and the reason)."""
 

@@ -31,6 +31,9 @@ from .topology import Remover, Topology
 FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
 DOCKER_FIXTURES = (*FACTORY_FIXTURES, "docker_client")
 MARKER_KWARGS = ("driver", "drivers")
+# Kernel features a machine may lack: the only reasons a dockernet test may skip under
+# --dockernet-require (any other skip there fails, so that CI cannot pass on a skip).
+ALLOWED_SKIPS = ("IPVS", "netem")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -276,6 +279,21 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     _require_docker(state)
 
 
+def _fail_a_skip_under_require(item: pytest.Item, report: pytest.TestReport) -> None:
+    if item.get_closest_marker("dockernet") is None or hasattr(report, "wasxfail"):
+        return
+    if item.get_closest_marker("skip") is not None:
+        return  # skipped on purpose, unconditionally
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if any(feature in reason for feature in ALLOWED_SKIPS):
+        return
+    report.outcome = "failed"
+    report.longrepr = (
+        f"{item.nodeid}: skipped under --dockernet-require, which allows a skip only for a missing "
+        f"kernel feature ({', '.join(ALLOWED_SKIPS)}): {reason.removeprefix('Skipped: ')}"
+    )
+
+
 def _engine_answers(state: State) -> bool:
     try:
         docker.APIClient(base_url=where(state._client), version="auto", timeout=3).ping()
@@ -313,6 +331,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = outcome.get_result()
     reason = lost(call.excinfo.value) if call.excinfo is not None else None
     state = item.config.stash.get(STATE, None)
+    if report.skipped and state is not None and state.settings.require:
+        _fail_a_skip_under_require(item, report)
     if report.failed and reason and state is not None and not _engine_answers(state):
         # One line instead of the SDK's thousand: what happened, not where in requests. (A
         # test's own connection error, with the engine still answering, is left alone.)

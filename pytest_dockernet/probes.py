@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import docker.errors
 from docker.utils.socket import next_frame_header, read_exactly
 
-from .errors import DockernetError
+from .errors import ProbeFailed
 
 if TYPE_CHECKING:
     from .handles import Container
@@ -77,18 +77,39 @@ def connect_command(address: str, port: int | None, timeout: float) -> str:
     return f"nc -w{seconds(timeout)} {address} {int(port)} </dev/null"
 
 
-def resolve_command(name: str) -> str:
+# A negative answer counts only from a probe shown to work: its tools are there, and a
+# control in the same run (ping of loopback, a lookup of a name that must resolve) answers.
+PING_CONTROL = "ping -c1 -W1 127.0.0.1"
+_MISSING = re.compile(r"@@missing=(\S+)")
+TOOLS_ADVICE = "probes need ping, nc, nslookup, awk and grep, as busybox has them: see --dockernet-image"
+
+
+def tools_check(tools: list[str]) -> str:
+    """A line that names each of ``tools`` the runner lacks (``@@missing=TOOL``)."""
+    return f"for t in {' '.join(tools)}; do command -v $t >/dev/null 2>&1 || echo @@missing=$t; done"
+
+
+def resolve_command(name: str, control: str | None = None) -> str:
     """Resolve ``name`` as getaddrinfo does with ``hosts: files dns``: /etc/hosts first
     (link aliases, extra hosts, the container's own name), DNS only when it has no entry.
 
-    Prints ``hosts ADDRESS`` lines, or nslookup's own output.
+    Prints ``hosts ADDRESS`` lines, or nslookup's own output; with ``control`` (a name the
+    source's DNS must answer), first ``@@dns=ok`` or ``@@dns=failed`` for that name.
     """
     n = shlex.quote(name)
-    return (
+    check = tools_check(["awk", "nslookup"] + (["grep"] if control is not None else [])) + "; "
+    if control is not None:
+        c = shlex.quote(control)
+        check += f"if nslookup {c} 2>&1 | grep -q '^Name:'; then echo @@dns=ok; else echo @@dns=failed; fi; "
+    return check + (
         f"a=$(awk -v n={n} 'BEGIN {{n = tolower(n)}} /^[ \\t]*[^# \\t]/ "
         f"{{for (i = 2; i <= NF; i++) if (tolower($i) == n) {{print $1; next}}}}' /etc/hosts); "
         f'if [ -n "$a" ]; then for x in $a; do echo "hosts $x"; done; else nslookup {n}; fi'
     )
+
+
+def missing_tools(result: ProbeResult) -> list[str]:
+    return _MISSING.findall(result.output)
 
 
 def parse_addresses(output: str) -> list[str]:
@@ -240,7 +261,7 @@ def run(source: Container, script: str) -> ProbeResult:
     try:
         exec_id = api.exec_create(runner, ["sh", "-c", wrapped])["Id"]
     except docker.errors.APIError as exc:
-        raise DockernetError(f"cannot probe from {source.name!r}: {_why_not(source, runner, exc)}") from None
+        raise ProbeFailed(f"cannot probe from {source.name!r}: {_why_not(source, runner, exc)}") from None
     output = api.exec_start(exec_id).decode(errors="replace")
     match = _RC.search(output)
     if match is None:  # the exec itself failed (e.g. no sh in a custom probe image)
@@ -265,11 +286,37 @@ def _why_not(source: Container, runner: str, exc: docker.errors.APIError) -> str
     return f"the engine refused to run the probe: {exc.explanation or exc}"
 
 
-def run_many(source: Container, commands: list[str]) -> list[bool]:
-    """Run ``commands`` concurrently in one exec; whether each exited 0."""
+def run_many(source: Container, commands: list[str], *, dns_control: str | None = None) -> list[bool]:
+    """Run ``commands`` (ping or nc) concurrently in one probe; whether each exited 0.
+
+    Raises ProbeFailed instead of answering "no" from a probe that cannot be trusted: a
+    tool is missing, a command gave no exit code (the probe did not run to its end), ping
+    cannot reach even loopback, or (``dns_control``, a name the source's DNS must answer)
+    DNS does not answer.
+    """
     if not commands:
         return []
-    parts = [f"( {cmd} ) >/dev/null 2>&1 && echo @@ok{i} &" for i, cmd in enumerate(commands)]
+    tools = sorted({cmd.split()[0] for cmd in commands} | ({"nslookup", "grep"} if dns_control else set()))
+    parts = [tools_check(tools)]
+    if "ping" in tools:
+        parts.append(f"{PING_CONTROL} >/dev/null 2>&1 || echo @@failed=ping")
+    if dns_control is not None:
+        parts.append(f"nslookup {shlex.quote(dns_control)} 2>&1 | grep -q '^Name:' || echo @@failed=dns")
+    parts += [f"( {cmd} ) >/dev/null 2>&1; echo @@rc{i}=$? &" for i, cmd in enumerate(commands)]
     result = run(source, "\n".join(parts) + "\nwait")
-    ok = set(re.findall(r"@@ok(\d+)", result.output))
-    return [str(i) in ok for i in range(len(commands))]
+    codes = {int(i): int(rc) for i, rc in re.findall(r"@@rc(\d+)=(\d+)", result.output)}
+    failed = re.findall(r"@@failed=(\S+)", result.output)
+    why = None
+    if missing_tools(result):
+        why = f"{result.where} has no {', '.join(missing_tools(result))} ({TOOLS_ADVICE})"
+    elif len(codes) != len(commands):
+        why = f"the probe did not run to its end in {result.where} (exit code {result.exit_code})"
+    elif "ping" in failed:
+        why = f"ping does not work in {result.where}: `{PING_CONTROL}` got no answer"
+    elif "dns" in failed:
+        why = f"DNS does not answer in {result.where}: its own name {dns_control!r} did not resolve"
+    elif any(code in (126, 127) for code in codes.values()):
+        why = f"a probe command could not run in {result.where}"
+    if why is not None:
+        raise ProbeFailed(f"cannot probe from {source.name!r}: {why}, so no answer can be trusted\n{result.describe()}")
+    return [codes[i] == 0 for i in range(len(commands))]

@@ -248,7 +248,9 @@ def check_vip(topology: Topology, service: Service, explicit: bool) -> None:
     facts = topology.facts
     if facts.vip is None:
         tasks = service.tasks()
-        facts.vip = bool(tasks) and run(tasks[0], "test -e /proc/net/ip_vs").ok
+        if not tasks:
+            return  # no container to look in: no verdict, and none to remember
+        facts.vip = run(tasks[0], "test -e /proc/net/ip_vs").ok
     if not facts.vip:
         topology.capability_missing(
             f"service {service.name!r} asks for endpoint_mode='vip', and virtual IPs need IPVS, which this "

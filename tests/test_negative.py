@@ -1,0 +1,152 @@
+"""A negative answer must be proven: negative helpers fail when the answer is yes, and
+raise, rather than pass, when the probe itself could not answer (issue 10)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+
+import pytest
+
+from pytest_dockernet import (
+    Topology,
+    assert_isolated,
+    assert_not_resolves,
+    assert_reachable,
+    assert_unreachable,
+    reachability,
+)
+from pytest_dockernet.errors import ProbeFailed
+
+# A real shell (Debian's dash, not busybox, whose shell runs its applets without links) and
+# tail (for the resident shell), with none of the probe tools: like a user's minimal image.
+TOOLLESS = b"""FROM scratch
+COPY root/ /
+"""
+TOOLLESS_FILES = {
+    "/bin/dash": "bin/sh",
+    "/usr/bin/tail": "usr/bin/tail",
+    "/lib/x86_64-linux-gnu/libc.so.6": "lib/x86_64-linux-gnu/libc.so.6",
+    "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2": "lib64/ld-linux-x86-64.so.2",
+}
+
+
+def test_negative_helpers_fail_when_the_answer_is_yes(dockernet):
+    net = dockernet.network("net")
+    a, b = dockernet.container("a", networks=[net]), dockernet.container("b", networks=[net])
+    with pytest.raises(AssertionError, match=r"a reached b .* expected it not to"):
+        assert_unreachable(a, b)
+    with pytest.raises(AssertionError, match=r"expected 'b' not to resolve from a; it resolved to"):
+        assert_not_resolves(a, "b")
+    with pytest.raises(AssertionError, match=r"expected \[a\] and \[b\] to be isolated"):
+        assert_isolated([a], [b])
+    assert reachability([a], [b])[a, b] is True
+
+
+@pytest.fixture(scope="module")
+def toolless_image(docker_client):
+    missing = [path for path in TOOLLESS_FILES if not os.path.exists(path)]
+    if missing:
+        pytest.fail(f"needs Debian's dash and coreutils here: {missing} missing")
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(TOOLLESS)
+        tar.addfile(info, io.BytesIO(TOOLLESS))
+        for source, target in TOOLLESS_FILES.items():
+            tar.add(os.path.realpath(source), arcname=f"root/{target}")
+        tmp = tarfile.TarInfo("root/tmp")
+        tmp.type, tmp.mode = tarfile.DIRTYPE, 0o1777
+        tar.addfile(tmp)
+    context.seek(0)
+    tag = "pytest-dockernet-test/toolless:2"
+    docker_client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True)
+    return tag
+
+
+def test_a_probe_without_its_tools_raises_instead_of_passing(docker_client, toolless_image):
+    with Topology(docker_client, image=toolless_image) as t:
+        net = t.network("net")
+        a, b = t.container("a", networks=[net]), t.container("b", networks=[net])
+        for check in (
+            lambda: assert_unreachable(a, b),
+            lambda: assert_unreachable(a, b, port=80),
+            lambda: assert_not_resolves(a, "b"),
+            lambda: assert_isolated([a], [b]),
+            lambda: reachability([a], [b]),
+        ):
+            toolless = (
+                r"cannot (probe|resolve) from 'a': \S+ has no [a-z, ]+ \(probes need .*trusted"
+            )
+            with pytest.raises(ProbeFailed, match=toolless):
+                check()
+
+
+def test_a_probe_whose_sidecar_died_raises(dockernet, docker_client):
+    other = "pytest-dockernet-test/other-image:1"  # not the probe image: probed through a sidecar
+    docker_client.api.tag(dockernet.probe_image, *other.split(":"))
+    net = dockernet.network("net")
+    a = dockernet.container("a", image=other, command=["tail", "-f", "/dev/null"], networks=[net])
+    b = dockernet.container("b", networks=[dockernet.network("elsewhere")])
+    assert_unreachable(a, b)  # through the sidecar
+    docker_client.api.kill(a.sidecar_id)
+    with pytest.raises(ProbeFailed, match=r"cannot probe from 'a': its probe sidecar is not running"):
+        assert_unreachable(a, b)
+
+
+def test_a_source_whose_dns_is_broken_cannot_prove_a_name_does_not_resolve(dockernet):
+    net = dockernet.network("net")
+    a = dockernet.container("a", networks=[net])
+    assert_not_resolves(a, "nobody-here")  # its DNS answers for its own name: a proven no
+    code, _ = a.exec(["sh", "-c", "echo nameserver 127.0.0.2 > /etc/resolv.conf"])
+    assert code == 0
+    with pytest.raises(ProbeFailed, match=r"DNS does not answer in .*its own name 'a' did not resolve"):
+        assert_not_resolves(a, "nobody-here")
+    with pytest.raises(ProbeFailed, match=r"DNS does not answer"):
+        assert_unreachable(a, "nobody-here")
+
+
+def test_a_target_without_an_address_is_an_error(dockernet):
+    a = dockernet.container("a")
+    loner = dockernet.container("loner", network_mode="none")
+    with pytest.raises(ValueError, match=r"dst 'loner' has no address that 'a' could use, so there is nothing"):
+        assert_unreachable(a, loner)
+    assert_reachable(a, "a")
+
+
+@pytest.mark.parametrize(
+    "body, outcome",
+    [
+        ('pytest.skip("no frobnicator here")', {"failed": 1}),
+        ('pytest.skip("the kernel lacks IPVS")', {"skipped": 1}),
+        ('pytest.skip("no netem qdisc")', {"skipped": 1}),
+    ],
+)
+def test_a_skip_under_require_fails_unless_a_kernel_feature_is_missing(pytester, body, outcome):
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        def test_x(dockernet):
+            {body}
+
+        @pytest.mark.skip(reason="on purpose")
+        def test_declared(dockernet):
+            pass
+        """
+    )
+    result = pytester.runpytest("--dockernet-require", "-rs")
+    expected = {"skipped": 1}
+    for key, n in outcome.items():
+        expected[key] = expected.get(key, 0) + n
+    result.assert_outcomes(**expected)
+    if "failed" in outcome:
+        result.stdout.fnmatch_lines(
+            [
+                "*test_x: skipped under --dockernet-require, which allows a skip only for a missing kernel feature "
+                "(IPVS, netem): no frobnicator here*"
+            ]
+        )
+    result = pytester.runpytest("-rs")  # without --dockernet-require, a skip is a skip
+    result.assert_outcomes(skipped=2)
