@@ -76,7 +76,8 @@ def test_alias_resolves_only_on_its_network(dockernet):
 
 def test_custom_subnet_gateway_and_pinned_address(dockernet):
     net = dockernet.network("pinned", subnet="10.98.7.0/24", gateway="10.98.7.254")
-    assert (net.subnet, net.gateway) == ("10.98.7.0/24", "10.98.7.254")
+    ipam = dockernet.client.api.inspect_network(net.id)["IPAM"]["Config"]  # the engine's word
+    assert [(c["Subnet"], c["Gateway"]) for c in ipam] == [("10.98.7.0/24", "10.98.7.254")]
     fixed = dockernet.container("fixed", networks={net: {"ipv4_address": "10.98.7.42"}})
     other = dockernet.container("other", networks=[net])
 
@@ -91,7 +92,7 @@ def test_internal_network_members_reach_each_other_but_not_outside(dockernet):
     outside_net = dockernet.network("outside")
     outside = dockernet.container("outside", networks=[outside_net], command=HTTPD, ports={"8080/tcp": None})
     internal = dockernet.network("private", internal=True)
-    assert internal.internal
+    assert dockernet.client.api.inspect_network(internal.id)["Internal"] is True
     a = dockernet.container("a", networks=[internal])
     b = dockernet.container("b", networks=[internal])
 
