@@ -107,10 +107,13 @@ class Lease:
             except OSError:
                 pass
 
-    def close(self) -> None:
-        """The run is over: end the lease and remove its container."""
+    def close(self, *, remove: bool = True) -> None:
+        """The run is over: end the lease and remove its container (or, with ``remove=False``,
+        leave it exited, so that a later prune knows the run's kept resources are a dead run's)."""
         self._closed.set()
         self._close_stream()
+        if not remove:
+            return
         try:
             self._remove()
         except (docker.errors.DockerException, OSError):  # the engine is gone (requests' errors are OSErrors)

@@ -539,7 +539,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         lambda: _finish_teardowns(state),
         *(lambda t=t: _close_at_exit(state, t) for t in list(state.live)),
         lambda: _leave_swarm(state),
-        lambda: state.lease is not None and state.lease.close(),  # last: all is made and removed
+        # Last: all is made and removed. Resources kept after a failure keep the (ended) lease
+        # beside them, so that whichever run comes next knows they are a dead run's.
+        lambda: state.lease is not None and state.lease.close(remove=not state.kept),
     ):
         try:
             step()
