@@ -131,3 +131,47 @@ def test_a_tests_own_connection_error_is_not_taken_for_the_engine(pytester):
     result.assert_outcomes(failed=1, passed=1)
     result.stdout.no_fnmatch_line("*stopped answering*")
     result.stdout.fnmatch_lines(["*requests.exceptions.ConnectionError*"])
+
+
+BACKGROUND = """
+    import os
+    import time
+
+    from inner_run_spy import ready, record
+
+    def test_first(dockernet):
+        net = dockernet.network("n")
+        record(net, dockernet.container("c", networks=[net]))
+        ready()
+
+    def test_second():
+        for _ in range(600):
+            if os.path.exists("engine-gone"):
+                break
+            time.sleep(0.1)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/var/run/docker.sock"), reason="needs the engine's unix socket")
+def test_a_background_teardown_that_fails_fails_the_run(inner_runs, pytester, monkeypatch, tmp_path, docker_client):
+    from pytest_dockernet.gate import gate_for
+
+    path = str(tmp_path / "engine.sock")
+    forwarder = Forwarder(path)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+    pytester.makepyfile(test_inner=BACKGROUND)
+    try:
+        # Holding the gate as a builder keeps the inner run's network removal (which needs
+        # it alone) waiting until the engine has gone away for that run.
+        with gate_for(docker_client).building():
+            proc = inner_runs.start("-p", "no:cacheprovider", "test_inner.py")
+            forwarder.stop()
+        (pytester.path / "engine-gone").touch()
+        proc.wait(timeout=180)
+        log = inner_runs.log(proc)
+        assert "2 passed" in log, log
+        assert proc.returncode == pytest.ExitCode.TESTS_FAILED, log  # every test passed; the teardown did not
+        assert "teardown of test_inner.py::test_first failed: the Docker engine stopped answering" in log, log
+        assert "  remove with: docker rm -f $(docker ps -aq --filter label=pytest-dockernet.topology=" in log, log
+    finally:
+        inner_runs.remove_resources()

@@ -67,12 +67,6 @@ def test_a_matrix_equals_a_dict_of_its_cells(dockernet):
     assert matrix != {("a", "b"): True, ("b", "a"): False}
 
 
-def test_a_container_that_exits_at_once_is_an_error_with_its_output(dockernet):
-    with pytest.raises(DockernetError, match=r"(?s)container 'boom' .* exited at once with code 3; its output:\nboom"):
-        dockernet.container("boom", command=["sh", "-c", "echo boom >&2; exit 3"])
-    assert dockernet.containers_list == []
-
-
 def test_logs_of_a_running_container(dockernet):
     web = dockernet.container("web", command=["sh", "-c", "echo listening on 8080; exec httpd -f -p 8080"])
     client = dockernet.container("client")
