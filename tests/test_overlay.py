@@ -335,3 +335,43 @@ def test_no_ipvs_verdict_is_taken_from_no_task(inner_runs, pytester, no_swarm):
     )
     result = inner_runs.run("--dockernet-swarm", "auto", "--dockernet-require")
     result.assert_outcomes(passed=1)
+
+
+SERVICE_SLEEPER = """
+    import time
+
+    from inner_run_spy import ready
+
+    def test_sleeps(dockernet):
+        net = dockernet.network("o", driver="overlay")
+        dockernet.service("svc", networks=[net], endpoint_mode="dnsrr")
+        ready()
+        time.sleep(60)
+"""
+
+
+def test_the_services_of_a_killed_run_are_pruned(inner_runs, pytester, docker_client, no_swarm):
+    """On a swarm of the user's (which is never left), what a SIGKILLed run made there,
+    services included, goes with the next prune."""
+    with gate_for(docker_client).removing():  # see pytest_dockernet.gate
+        docker_client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+    try:
+        pytester.makepyfile(test_sleeper=SERVICE_SLEEPER)
+        proc = inner_runs.start("--dockernet-swarm", "auto", "test_sleeper.py")
+        run_id = inner_runs.run_id_of(proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert labelled_services(docker_client) != []
+
+        result = inner_runs.run("--dockernet-prune")
+        result.stdout.fnmatch_lines(
+            [f"dockernet: removed * left by 1 dead runs ({run_id})*", "  container service dn-*-svc"]
+        )
+        assert labelled_services(docker_client) == []
+        assert swarm_state(docker_client) == "active"  # the user's swarm stays
+        assert inner_runs.resources(run_id) == []
+    finally:
+        with gate_for(docker_client).removing():
+            docker_client.swarm.leave(force=True)
+            for network in docker_client.api.networks(names=["docker_gwbridge"]):
+                docker_client.api.remove_network(network["Id"])

@@ -103,8 +103,9 @@ def test_remover_rejects_a_backlog_below_one():
 GATE_CHILD = """
 import sys
 from pytest_dockernet.gate import EngineGate
+print("trying", flush=True)
 with EngineGate(sys.argv[1]).{mode}():
-    print("held")
+    print("held", flush=True)
 """
 
 
@@ -120,9 +121,10 @@ def test_the_gate_keeps_removal_apart_from_building_across_processes(tmp_path):
     with gate.building():
         other_builder = _child(engine, "building")
         remover = _child(engine, "removing")
-        assert other_builder.communicate(timeout=60)[0] == "held\n"  # builders share
-        time.sleep(1.0)
-        assert remover.poll() is None  # the remover waits for the builder
+        assert other_builder.communicate(timeout=60)[0] == "trying\nheld\n"  # builders share
+        assert remover.stdout.readline() == "trying\n"  # it has reached the lock ...
+        time.sleep(0.5)
+        assert remover.poll() is None  # ... and waits there for the builder
     assert remover.communicate(timeout=60)[0] == "held\n"
 
 
