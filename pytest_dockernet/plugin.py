@@ -6,27 +6,22 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from dataclasses import dataclass, field
 
 import docker
 import docker.errors
 import pytest
 
 from . import hooks
-from .engine import connect, engine_subnets, lost, where
+from .engine import connect, lost, where
 from .errors import EngineUnavailable, ImageUnavailable, LabError
-from .facts import RunFacts
 from .identity import RunIdentity
-from .image import ProbeImage, resolve_probe_image
 from .lab import Lab
-from .lease import Lease
 from .networks import DRIVERS
-from .reaper import Pruned, leave_swarm_unless_used, prune
+from .reaper import leave_swarm_unless_used, prune
 from .settings import Settings, add_options
-from .subnets import SubnetAllocator, parse_pool
-from .swarm import USER, in_swarm, init_swarm, made_by_plugin
-from .timings import Timings
-from .topology import Remover, Topology
+from .state import State
+from .swarm import in_swarm, init_swarm, made_by_plugin
+from .topology import Topology
 
 FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
 DOCKER_FIXTURES = (*FACTORY_FIXTURES, "docker_client")
@@ -42,93 +37,6 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
-
-
-@dataclass
-class State:
-    """Per-process plugin state (``config.stash[STATE]``)."""
-
-    settings: Settings
-    identity: RunIdentity = field(default_factory=RunIdentity)
-    worker: str | None = None  # the xdist worker id, in a worker
-    _client: docker.DockerClient | None = None
-    _client_error: str | None = None
-    _image: ProbeImage | None = None
-    _image_error: str | None = None
-    allocator: SubnetAllocator | None = None
-    pruned: Pruned | None = None
-    kept: list[str] = field(default_factory=list)
-    live: set[Topology] = field(default_factory=set)
-    remover: Remover = field(default_factory=Remover)  # teardowns that overlap the next test
-    teardown_errors: list[str] = field(default_factory=list)
-    facts: RunFacts = field(default_factory=RunFacts)  # shared by the run's topologies
-    lab: Lab | None = None
-    lease: Lease | None = None  # tells other runs that this one is alive (see .lease)
-    swarm_user: bool = False  # this run uses a swarm the plugin made (--dockernet-swarm auto)
-    setup_error: str | None = None  # the lab or the swarm could not be made
-    engine_lost: str | None = None  # the engine stopped answering during the run: why
-    reported_errors: int = 0  # teardown_errors the summary has shown
-    _engines: list[docker.DockerClient] | None = None
-    timings: Timings = field(default_factory=Timings)
-    worker_notes: list[str] = field(default_factory=list)  # xdist controller: the workers' notes
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def client(self) -> docker.DockerClient:
-        """The engine's client; raises EngineUnavailable (once probed, remembered)."""
-        with self.lock:
-            if self._client is None and self._client_error is None:
-                try:
-                    self._client = connect()
-                except EngineUnavailable as exc:
-                    self._client_error = str(exc)
-                else:
-                    self._start(self._client)
-            if self._client_error is not None:
-                raise EngineUnavailable(self._client_error)
-            return self._client
-
-    def _start(self, client: docker.DockerClient) -> None:
-        if self.worker in (None, "gw0"):  # one prune per run, not one per xdist worker
-            self.pruned = prune(client, self.identity)
-        pool, prefix = parse_pool(self.settings.subnet_pool)
-        self.allocator = SubnetAllocator(str(pool), prefix, taken=engine_subnets(client))
-
-    def engines(self) -> list[docker.DockerClient]:
-        """Clients of engines 1... (--dockernet-hosts, or the lab's); raises EngineUnavailable."""
-        if self.setup_error is not None:
-            raise EngineUnavailable(self.setup_error)
-        with self.lock:
-            if self._engines is None:
-                hosts = list(self.settings.hosts)
-                if self.settings.lab:
-                    lab = self.lab or Lab.load()
-                    if lab is None:
-                        raise EngineUnavailable("--dockernet-lab: no lab is up (its bring-up failed; see above)")
-                    hosts = lab.hosts
-                try:
-                    self._engines = [connect(url) for url in hosts]
-                except EngineUnavailable as exc:
-                    raise EngineUnavailable(f"{exc} (an engine of --dockernet-hosts)") from None
-            return self._engines
-
-    def hold_lease(self, client: docker.DockerClient, image: str, *, swarm_user: bool = False) -> None:
-        """Start this run's lease before it makes anything (once)."""
-        with self.lock:
-            if self.lease is None:
-                self.lease = Lease(client, self.identity, image, {USER: "1"} if swarm_user else None)
-
-    def probe_image(self) -> str:
-        client = self.client()
-        with self.lock:
-            if self._image is None and self._image_error is None:
-                try:
-                    with self.timings.measure("image"):
-                        self._image = resolve_probe_image(client, self.settings.image, self.settings.busybox)
-                except ImageUnavailable as exc:
-                    self._image_error = f"dockernet: no probe image.\n{exc}"
-            if self._image_error is not None:
-                raise ImageUnavailable(self._image_error)
-            return self._image.name
 
 
 STATE = pytest.StashKey[State]()
@@ -179,9 +87,9 @@ def _leave_swarm(state: State) -> None:
     if state.lab is not None:
         lab, state.lab = state.lab, None
         lab.down()
-    if state.swarm_user and state._client is not None:
+    if state.swarm_user and state.connected is not None:
         state.swarm_user = False
-        leave_swarm_unless_used(state._client, state.identity)
+        leave_swarm_unless_used(state.connected, state.identity)
 
 
 def _install_sigterm_handler(config: pytest.Config) -> None:
@@ -296,7 +204,7 @@ def _fail_a_skip_under_require(item: pytest.Item, report: pytest.TestReport) -> 
 
 def _engine_answers(state: State) -> bool:
     try:
-        docker.APIClient(base_url=where(state._client), version="auto", timeout=3).ping()
+        docker.APIClient(base_url=where(state.connected), version="auto", timeout=3).ping()
     except Exception:  # noqa: BLE001 - the SDK raises many kinds; all mean "gone"
         return False
     return True
@@ -336,7 +244,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if report.failed and reason and state is not None and not _engine_answers(state):
         # One line instead of the SDK's thousand: what happened, not where in requests. (A
         # test's own connection error, with the engine still answering, is left alone.)
-        state.engine_lost = f"the Docker engine at {where(state._client)} stopped answering: {reason}"
+        state.engine_lost = f"the Docker engine at {where(state.connected)} stopped answering: {reason}"
         report.longrepr = f"{item.nodeid}: {state.engine_lost}"
     if report.failed:
         # The factories this test used, found on its nodes: funcargs would miss one whose
@@ -452,8 +360,8 @@ dockernet_session = pytest.fixture(scope="session", name="dockernet_session")(_d
 def _notes(state: State) -> list[str]:
     """What this process has to say at the end of the run (not the timings)."""
     notes = []
-    if state._image is not None and state._image.built_from:
-        notes.append(state._image.describe())
+    if state.image is not None and state.image.built_from:
+        notes.append(state.image.describe())
     if state.pruned:
         notes.append(state.pruned.describe())
     return notes
@@ -550,8 +458,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             print(f"dockernet: at the end of the run: {why}", file=sys.stderr)
     for line in state.teardown_errors[state.reported_errors :]:
         print(f"dockernet: {line}", file=sys.stderr)
-    if state._client is not None:
-        state._client.close()
+    if state.connected is not None:
+        state.connected.close()
 
 
 def _close_at_exit(state: State, topology: Topology) -> None:

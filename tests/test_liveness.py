@@ -13,20 +13,9 @@ import subprocess
 import time
 
 import pytest
+from test_teardown import SLEEPER
 
 from pytest_dockernet.identity import SESSION
-
-SLEEPER = """
-    import time
-
-    from inner_run_spy import ready, record
-
-    def test_sleeps(dockernet):
-        net = dockernet.network("n")
-        record(net, dockernet.container("c", networks=[net]))
-        ready()
-        time.sleep(60)
-"""
 
 pytestmark = pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
 

@@ -1,0 +1,121 @@
+"""What one pytest process of a run holds (``config.stash[STATE]`` in the plugin): the
+engine's client, found and pruned once; the further engines; the probe image; the run's
+lease; the subnet allocator; and what the run has to report at its end."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import docker
+
+from .engine import connect, engine_subnets
+from .errors import EngineUnavailable, ImageUnavailable
+from .facts import RunFacts
+from .identity import RunIdentity
+from .image import ProbeImage, resolve_probe_image
+from .lab import Lab
+from .lease import Lease
+from .reaper import Pruned, prune
+from .settings import Settings
+from .subnets import SubnetAllocator, parse_pool
+from .swarm import USER
+from .timings import Timings
+from .topology import Remover, Topology
+
+
+@dataclass
+class State:
+    """Per-process plugin state (``config.stash[STATE]``)."""
+
+    settings: Settings
+    identity: RunIdentity = field(default_factory=RunIdentity)
+    worker: str | None = None  # the xdist worker id, in a worker
+    _client: docker.DockerClient | None = None
+    _client_error: str | None = None
+    _image: ProbeImage | None = None
+    _image_error: str | None = None
+    allocator: SubnetAllocator | None = None
+    pruned: Pruned | None = None
+    kept: list[str] = field(default_factory=list)
+    live: set[Topology] = field(default_factory=set)
+    remover: Remover = field(default_factory=Remover)  # teardowns that overlap the next test
+    teardown_errors: list[str] = field(default_factory=list)
+    facts: RunFacts = field(default_factory=RunFacts)  # shared by the run's topologies
+    lab: Lab | None = None
+    lease: Lease | None = None  # tells other runs that this one is alive (see .lease)
+    swarm_user: bool = False  # this run uses a swarm the plugin made (--dockernet-swarm auto)
+    setup_error: str | None = None  # the lab or the swarm could not be made
+    engine_lost: str | None = None  # the engine stopped answering during the run: why
+    reported_errors: int = 0  # teardown_errors the summary has shown
+    _engines: list[docker.DockerClient] | None = None
+    timings: Timings = field(default_factory=Timings)
+    worker_notes: list[str] = field(default_factory=list)  # xdist controller: the workers' notes
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def connected(self) -> docker.DockerClient | None:
+        """The engine's client if this process has connected to it (never connects)."""
+        return self._client
+
+    @property
+    def image(self) -> ProbeImage | None:
+        """The probe image once resolved."""
+        return self._image
+
+    def client(self) -> docker.DockerClient:
+        """The engine's client; raises EngineUnavailable (once probed, remembered)."""
+        with self.lock:
+            if self._client is None and self._client_error is None:
+                try:
+                    self._client = connect()
+                except EngineUnavailable as exc:
+                    self._client_error = str(exc)
+                else:
+                    self._start(self._client)
+            if self._client_error is not None:
+                raise EngineUnavailable(self._client_error)
+            return self._client
+
+    def _start(self, client: docker.DockerClient) -> None:
+        if self.worker in (None, "gw0"):  # one prune per run, not one per xdist worker
+            self.pruned = prune(client, self.identity)
+        pool, prefix = parse_pool(self.settings.subnet_pool)
+        self.allocator = SubnetAllocator(str(pool), prefix, taken=engine_subnets(client))
+
+    def engines(self) -> list[docker.DockerClient]:
+        """Clients of engines 1... (--dockernet-hosts, or the lab's); raises EngineUnavailable."""
+        if self.setup_error is not None:
+            raise EngineUnavailable(self.setup_error)
+        with self.lock:
+            if self._engines is None:
+                hosts = list(self.settings.hosts)
+                if self.settings.lab:
+                    lab = self.lab or Lab.load()
+                    if lab is None:
+                        raise EngineUnavailable("--dockernet-lab: no lab is up (its bring-up failed; see above)")
+                    hosts = lab.hosts
+                try:
+                    self._engines = [connect(url) for url in hosts]
+                except EngineUnavailable as exc:
+                    raise EngineUnavailable(f"{exc} (an engine of --dockernet-hosts)") from None
+            return self._engines
+
+    def hold_lease(self, client: docker.DockerClient, image: str, *, swarm_user: bool = False) -> None:
+        """Start this run's lease before it makes anything (once)."""
+        with self.lock:
+            if self.lease is None:
+                self.lease = Lease(client, self.identity, image, {USER: "1"} if swarm_user else None)
+
+    def probe_image(self) -> str:
+        client = self.client()
+        with self.lock:
+            if self._image is None and self._image_error is None:
+                try:
+                    with self.timings.measure("image"):
+                        self._image = resolve_probe_image(client, self.settings.image, self.settings.busybox)
+                except ImageUnavailable as exc:
+                    self._image_error = f"dockernet: no probe image.\n{exc}"
+            if self._image_error is not None:
+                raise ImageUnavailable(self._image_error)
+            return self._image.name
