@@ -78,7 +78,8 @@ def test_a_live_run_in_a_pid_namespace_is_not_reaped_from_outside(inner_runs, py
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     result = inner_runs.run("--dockernet-prune")
-    result.stdout.fnmatch_lines([f"dockernet: removed 2 containers and 1 networks left by 1 dead runs ({run_id})*"])
+    # (Any other run's prune on this engine may take a share of it first: counts are not judged.)
+    result.stdout.fnmatch_lines([f"dockernet: removed * left by 1 dead runs ({run_id})*"])
     assert inner_runs.resources(run_id) == []
 
 
