@@ -18,6 +18,7 @@ from pytest_dockernet import DriverUnavailable, Topology
 from pytest_dockernet.gate import gate_for
 from pytest_dockernet.identity import SESSION
 from pytest_dockernet.lab import Lab
+from pytest_dockernet.retry import poll
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "test_overlay.py"
 
@@ -369,7 +370,9 @@ def test_the_services_of_a_killed_run_are_pruned(inner_runs, pytester, docker_cl
         )
         assert labelled_services(docker_client) == []
         assert swarm_state(docker_client) == "active"  # the user's swarm stays
-        assert inner_runs.resources(run_id) == []
+        # The manager removes a swarm-scoped network a moment after the call returns.
+        left, _ = poll(lambda: inner_runs.resources(run_id), lambda found: not found, timeout=10)
+        assert left == []
     finally:
         with gate_for(docker_client).removing():
             docker_client.swarm.leave(force=True)
