@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 import signal
+import subprocess
+import time
 
 import pytest
 
@@ -185,3 +187,39 @@ def test_dead_runs_are_pruned_by_one_worker_only(inner_runs, pytester):
     result.assert_outcomes(passed=4)
     assert result.stdout.str().count(f"dead runs ({run_id})") == 1, result.stdout.str()
     assert inner_runs.resources(run_id) == []
+
+
+def test_sigterm_under_xdist_leaves_nothing(inner_runs, pytester):
+    """CI cancelling a `-n 2` job: the controller gets SIGTERM; every worker's topology goes."""
+    pytester.makepyfile(
+        test_sleepers="""
+        import time
+
+        from inner_run_spy import ready, record
+
+        def test_one(dockernet):
+            record(dockernet.container("one"))
+            ready()
+            time.sleep(60)
+
+        def test_two(dockernet):
+            record(dockernet.container("two"))
+            time.sleep(60)
+        """
+    )
+    with open(pytester.path / "xdist.log", "w") as log:  # its workers' pids are not its own: no ready()
+        proc = pytester.popen(
+            inner_runs.pytest_command("-s", "-n", "2", "test_sleepers.py"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    inner_runs.processes.append(proc)
+    deadline = time.monotonic() + 60
+    while len(inner_runs.made()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the second worker's container too
+    assert len(inner_runs.made()) == 2
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=90)
+    assert inner_runs.existing(inner_runs.made()) == []
+    assert inner_runs.resources() == []
