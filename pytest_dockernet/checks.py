@@ -31,20 +31,24 @@ def check_name(what: str, name: object) -> str:
     return name
 
 
+def _is_list(value: object) -> bool:
+    """A list, tuple or other collection of items, but not a lone string or a mapping."""
+    return isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping))
+
+
 def check_names(what: str, value: object, each: str | None = None) -> list[str]:
-    """A list (not a lone string) of names, each checked as ``each``; None is an empty list."""
+    """A list of names, each checked as ``each``; None is an empty list."""
     if value is None:
         return []
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+    if not _is_list(value):
         raise TypeError(f"{what} must be a list of names such as ['db'], got {value!r}")
-    return [check_name(each or what, v) for v in value]
+    return [check_name(each or what, v) for v in value]  # type: ignore[attr-defined]
 
 
 def check_list(what: str, value: object, example: str) -> list:
-    """A list, tuple or other collection of items, but not a lone string or mapping."""
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+    if not _is_list(value):
         raise TypeError(f"{what} must be a list such as {example}, got {value!r}")
-    return list(value)
+    return list(value)  # type: ignore[call-overload]
 
 
 def check_str_map(what: str, value: object) -> dict[str, str]:
@@ -56,12 +60,13 @@ def check_str_map(what: str, value: object) -> dict[str, str]:
 
 
 def check_str_list(what: str, value: object, example: str) -> list[str] | None:
-    """None, or a list (not a lone string) of strings."""
+    """None, or a list of strings."""
     if value is None:
         return None
-    if isinstance(value, str) or not all(isinstance(v, str) for v in value):  # type: ignore[attr-defined]
+    items = list(value) if _is_list(value) else None  # type: ignore[call-overload]
+    if items is None or not all(isinstance(v, str) for v in items):
         raise TypeError(f"{what} must be a list of {example}, got {value!r}")
-    return list(value)  # type: ignore[call-overload]
+    return items
 
 
 def check_image(value: object) -> str | None:

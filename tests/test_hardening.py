@@ -73,6 +73,7 @@ CONTAINER_CASES = [
     ({"environment": {"A": 1}}, TypeError, r"environment must map names to strings"),
     ({"privileged": "yes"}, TypeError, r"privileged must be True or False"),
     ({"cap_add": "NET_ADMIN"}, TypeError, r"cap_add must be a list of capability names"),
+    ({"cap_add": 5}, TypeError, r"cap_add must be a list of capability names, got 5"),
 ]
 
 

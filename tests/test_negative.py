@@ -76,9 +76,7 @@ def test_a_probe_without_its_tools_raises_instead_of_passing(docker_client, tool
             lambda: assert_isolated([a], [b]),
             lambda: reachability([a], [b]),
         ):
-            toolless = (
-                r"cannot (probe|resolve) from 'a': \S+ has no [a-z, ]+ \(probes need .*trusted"
-            )
+            toolless = r"cannot (probe|resolve) from 'a': \S+ has no [a-z, ]+ \(probes need .*trusted"
             with pytest.raises(ProbeFailed, match=toolless):
                 check()
 
