@@ -25,11 +25,13 @@ def test_a_container_reaches_a_service_by_name(dockernet):
 def test_containers_on_three_engines_reach_each_other_by_name(dockernet):
     net = dockernet.network("across", driver="overlay")
     on = dockernet.containers({f"on{i}": {"networks": [net], "host": i} for i in range(3)})
-    matrix = dockernet.reachability(list(on.values()), list(on.values()))
-    assert not matrix.unreachable(), str(matrix)
     for container in on.values():
         for other in on:
             assert_resolves(container, other, to=on[other])
+            if other != container.name:
+                # Retried: the other engines learn a new container's endpoint a moment after it
+                # starts (swarm gossip), so a one-shot check right after start can miss it.
+                assert_reachable(container, other)
 
 
 def test_two_overlays_are_isolated_across_hosts(dockernet):
