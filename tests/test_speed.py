@@ -13,6 +13,7 @@ import pytest
 from pytest_dockernet import Remover, Topology, assert_reachable, assert_resolves
 from pytest_dockernet.gate import EngineGate, gate_for
 from pytest_dockernet.probes import run, run_many
+from pytest_dockernet.engine import exec_in
 
 pytestmark = pytest.mark.dockernet
 
@@ -64,10 +65,18 @@ def test_a_container_with_its_own_command_is_probed_by_exec(topology):
 
 
 def test_a_kept_container_keeps_running_after_its_shell_is_closed(topology, docker_client):
+    started = time.time()
     a = topology.container("a")
     assert run(a, "true").ok
     topology.close(keep=True)
-    time.sleep(0.5)
+    # The shell's ``sh -s`` stays (the container's stdin is not closed with the attach).
+    # A command run after the close proves that the engine has seen it and the
+    # container still runs its shell; no "die" event came in the meantime.
+    assert exec_in(docker_client, a.id, ["sh", "-c", "ps -o args | grep -cx 'sh -s'"]) == (0, "1\n")
+    died = docker_client.api.events(
+        since=started, until=time.time(), filters={"container": a.id, "event": "die"}, decode=True
+    )
+    assert list(died) == []
     assert docker_client.api.inspect_container(a.id)["State"]["Running"]
     topology.close()
 
@@ -115,6 +124,20 @@ def _child(engine: str, mode: str) -> subprocess.Popen:
     )
 
 
+def _wait_until_blocked_on_flock(pid: int, timeout: float = 30.0) -> None:
+    """Wait for the kernel's own word that ``pid`` waits for a flock (a ``->`` line in
+    /proc/locks), instead of sleeping and hoping it got there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open("/proc/locks") as locks:
+            for line in locks:
+                fields = line.split()
+                if "->" in fields and "FLOCK" in fields and str(pid) in fields:
+                    return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} never waited for the gate's lock")
+
+
 def test_the_gate_keeps_removal_apart_from_building_across_processes(tmp_path):
     engine = f"unix://{tmp_path}/engine.sock"  # a key of its own: no other test waits on it
     gate = EngineGate(engine)
@@ -123,8 +146,8 @@ def test_the_gate_keeps_removal_apart_from_building_across_processes(tmp_path):
         remover = _child(engine, "removing")
         assert other_builder.communicate(timeout=60)[0] == "trying\nheld\n"  # builders share
         assert remover.stdout.readline() == "trying\n"  # it has reached the lock ...
-        time.sleep(0.5)
-        assert remover.poll() is None  # ... and waits there for the builder
+        _wait_until_blocked_on_flock(remover.pid)  # ... and the kernel lists it as waiting there
+        assert remover.poll() is None
     assert remover.communicate(timeout=60)[0] == "held\n"
 
 
