@@ -144,10 +144,19 @@ def test_swarm_auto_makes_a_single_node_swarm_for_the_run_and_leaves_it(inner_ru
             svc.scale(1)
             assert len(svc.tasks()) == 1 and svc.replicas == 1
             assert_resolves(c, "tasks.svc", to=svc.tasks())
+
+        def test_encrypted(dockernet, docker_client):
+            sealed = dockernet.network("sealed", driver="overlay", encrypted=True)
+            plain = dockernet.network("plain", driver="overlay")
+            options = lambda net: docker_client.api.inspect_network(net.id)["Options"] or {}
+            assert "encrypted" in options(sealed) and "encrypted" not in options(plain)  # the engine's word
+            a, b = dockernet.containers({"a": {"networks": [sealed]}, "b": {"networks": [sealed]}}).values()
+            assert_reachable(a, "b")
+            assert_resolves(b, "a", to=a)
         """
     )
     result = inner_runs.run("--dockernet-swarm", "auto", "--dockernet-require")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["time: *swarm init *, *overlay networks *"])
     assert inner_runs.resources() == []
 

@@ -44,6 +44,8 @@ def test_separate_bridges_are_isolated_and_a_container_on_both_reaches_both(dock
     db = dockernet.container("db", networks=[back])
     both = dockernet.container("both", networks=[front, back])
 
+    assert_reachable(web, both)  # controls first: the probes on each side work
+    assert_reachable(db, both)
     assert_unreachable(web, db)
     assert_unreachable(db, web)
     assert_isolated([web], [db])
@@ -57,8 +59,10 @@ def test_separate_bridges_are_isolated_and_a_container_on_both_reaches_both(dock
 
 def test_isolated_networks_listed_by_network(dockernet):
     front, back = dockernet.network("front"), dockernet.network("back")
-    dockernet.container("web", networks=[front])
+    web = dockernet.container("web", networks=[front])
+    dockernet.container("proxy", networks=[front])
     dockernet.container("db", networks=[back])
+    assert_reachable(web, "proxy")  # control: web's probes work
     dockernet.assert_isolated(front, back)
 
 
