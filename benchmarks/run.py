@@ -192,6 +192,8 @@ def run_suite(args, ctx, tool: str, tests: int, workers: int = 0) -> SuiteRun:
                 command += ["-n", str(workers)]
         else:
             command += ["-p", "no:dockernet"]
+    if tests == 0:  # the empty run: start-up and session only, every test deselected
+        command += ["-k", "not test_"]
     result = SuiteRun(tool, workers, tests)
     timeout = 60 + 20 * tests
     log_path = out / "pytest.log"
@@ -210,7 +212,7 @@ def run_suite(args, ctx, tool: str, tests: int, workers: int = 0) -> SuiteRun:
     result.output = log_path.read_text(errors="replace")
     if code == -1:
         result.output += f"\n(benchmark: stopped after the {timeout} s time limit)"
-    result.ok = code == 0
+    result.ok = code == (5 if tests == 0 else 0)  # 5: pytest's 'no tests ran'
     for path in out.glob("times-*.json"):
         result.per_test += list(json.loads(path.read_text()).values())
     match = re.search(r"^time(?: \(summed over \d+ workers\))?: .*$", result.output, re.M)
@@ -499,9 +501,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_all(args, ctx: Context, notes: list[str]) -> tuple[list[Row], list[str]]:
     peers = ctx.peers_python is not None
-    jobs = [("dockernet", args.suite, 0)]
+    jobs = [("dockernet", args.suite, 0), ("dockernet", 0, 0)]
     if peers:
-        jobs += [("pdt", args.suite, 0), ("tc", args.s1_tests, 0)]
+        jobs += [("pdt", args.suite, 0), ("tc", args.s1_tests, 0), ("pdt", 0, 0), ("tc", 0, 0)]
     jobs += [("sdk", args.s1_tests, 0), ("sdk-threads", args.s1_tests, 0)]
     if ctx.xdist:
         jobs += [("dockernet", args.suite, 2)]
@@ -514,8 +516,8 @@ def run_all(args, ctx: Context, notes: list[str]) -> tuple[list[Row], list[str]]
     log("scenario 2: reachability")
     reach = reachability_scenario(args, ctx)
 
-    def of(tool: str, workers: int = 0) -> list[SuiteRun]:
-        return [r for r in runs if r.tool == tool and r.workers == workers]
+    def of(tool: str, workers: int = 0, empty: bool = False) -> list[SuiteRun]:
+        return [r for r in runs if r.tool == tool and r.workers == workers and (r.tests == 0) == empty]
 
     def per_test(tool: str) -> list[float]:
         return [t for r in of(tool) for t in r.per_test]
@@ -523,25 +525,41 @@ def run_all(args, ctx: Context, notes: list[str]) -> tuple[list[Row], list[str]]
     def walls(tool: str, workers: int = 0) -> list[float]:
         return [r.wall for r in of(tool, workers)]
 
+    def whole_process(tool: str) -> list[float]:
+        """Per test, from outside: each run's wall time minus the median empty run of the
+        same tool (pytest start-up, plugin load, session start and end), over its tests.
+        It includes everything the process does for its tests, background removal too."""
+        empty = median([r.wall for r in of(tool, empty=True)])
+        return [(r.wall - empty) / r.tests for r in of(tool)] if empty is not None else []
+
     rows: list[Row] = []
     targets: list[str] = []
 
-    # 1: the per-test topology
+    # 1: the per-test topology. The primary figure is the whole process's time per test
+    # (what a user waits for, background teardown included); the in-process clock of each
+    # test (which stops before pytest-dockernet's background removal ends) is beside it.
     s1 = "1 per-test topology"
-    dn = Row(s1, "pytest-dockernet", per_test("dockernet"))
-    rows.append(dn)
-    peer_medians = {}
+    dn = Row(s1, "pytest-dockernet, whole process", whole_process("dockernet"))
+    dn_in = Row(s1, "pytest-dockernet, in-process clock", per_test("dockernet"))
+    rows += [dn, dn_in]
+    whole_medians, in_medians = {}, {}
     if peers:
         for tool in ("pdt", "tc"):
-            rows.append(Row(s1, TOOLS[tool][0], per_test(tool)))
-            peer_medians[TOOLS[tool][0]] = median(per_test(tool))
-    rows += [Row(s1, TOOLS[t][0], per_test(t)) for t in ("sdk", "sdk-threads")]
-    if peer_medians and median(dn.samples) is not None and all(peer_medians.values()):
-        fastest = min(peer_medians, key=peer_medians.get)
-        dn.check, dn.result = judge(median(dn.samples) / peer_medians[fastest], 0.75, True, f"/ {fastest}")
-    else:
-        dn.result = "n/a"
-    targets.append(f"target 1 (per-test median ≤ 0.75 × the faster peer): {dn.result} {dn.check}".rstrip())
+            label = TOOLS[tool][0]
+            rows.append(Row(s1, f"{label}, whole process", whole_process(tool)))
+            rows.append(Row(s1, f"{label}, in-process clock", per_test(tool)))
+            whole_medians[label], in_medians[label] = median(whole_process(tool)), median(per_test(tool))
+    rows += [Row(s1, f"{TOOLS[t][0]}, in-process clock", per_test(t)) for t in ("sdk", "sdk-threads")]
+    for row, medians in ((dn, whole_medians), (dn_in, in_medians)):
+        if medians and median(row.samples) is not None and all(medians.values()):
+            fastest = min(medians, key=medians.get)
+            row.check, row.result = judge(median(row.samples) / medians[fastest], 0.75, True, f"/ {fastest}")
+        else:
+            row.result = "n/a"
+    targets.append(
+        f"target 1 (per-test median ≤ 0.75 × the faster peer, whole process): {dn.result} {dn.check}; "
+        f"in-process clock: {dn_in.result} {dn_in.check}".rstrip()
+    )
 
     # 2: reachability among N containers
     s2 = f"2 reachability {args.containers}"
