@@ -78,13 +78,13 @@ def check_image(value: object) -> str | None:
     return value
 
 
-def check_command(value: object) -> str | list[str] | None:
+def check_command(value: object, argument: str = "command") -> str | list[str] | None:
     """None, a shell command line, or a list of arguments (strings)."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
         return list(value)
-    raise TypeError(f"command={value!r} must be a string or a non-empty list of strings, e.g. ['httpd', '-f']")
+    raise TypeError(f"{argument}={value!r} must be a string or a non-empty list of strings, e.g. ['httpd', '-f']")
 
 
 def check_environment(value: object) -> dict[str, str] | list[str] | None:
@@ -106,9 +106,9 @@ def check_bool(what: str, value: object) -> bool:
     return value
 
 
-def check_timeout(timeout: object) -> float:
+def check_timeout(timeout: object, argument: str = "timeout") -> float:
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not math.isfinite(timeout) or timeout <= 0:
-        raise ValueError(f"timeout={timeout!r} must be a positive number of seconds")
+        raise ValueError(f"{argument}={timeout!r} must be a positive number of seconds")
     return float(timeout)
 
 

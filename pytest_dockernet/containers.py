@@ -27,6 +27,7 @@ from .checks import (
     check_names,
     check_str_list,
     check_str_map,
+    check_timeout,
     exposed_ports,
 )
 from .engine import remove_container, remove_containers_named, undone_on_failure
@@ -34,7 +35,17 @@ from .errors import DockernetError
 from .gate import gate_for
 from .handles import Container, Network
 from .image import ensure_image
+from .options import (
+    DockerOptions,
+    Volumes,
+    check_docker_options,
+    check_healthcheck,
+    check_labels,
+    check_text,
+    check_volumes,
+)
 from .probes import RESIDENT
+from .readiness import check_ready, crash_report, wait_ready
 from .registry import Registry
 
 if TYPE_CHECKING:
@@ -68,6 +79,16 @@ class ContainerSpec:
     cap_add: list[str] | None = None
     privileged: bool = False
     host: int = 0  # the engine
+    entrypoint: str | list[str] | None = None
+    user: str | None = None
+    working_dir: str | None = None
+    hostname: str | None = None
+    volumes: Mapping[str, Any] | list[str] | None = None
+    healthcheck: Mapping[str, Any] | None = None
+    labels: Mapping[str, str] | None = None
+    ready: Any = "running"
+    ready_timeout: float = 60.0
+    docker_options: Mapping[str, Any] | None = None
 
     @classmethod
     def of(cls, name: str, arguments: Mapping[str, Any], where: str) -> ContainerSpec:
@@ -97,6 +118,10 @@ class _Launch:
     link_pairs: list[tuple[str, str]]
     resident: bool  # runs the resident probe shell
     exposed: list | None  # the ports, as create_container takes them
+    volumes: Volumes
+    healthcheck: dict[str, Any] | None
+    labels: dict[str, str]
+    docker: DockerOptions  # docker_options, split into create and host-config arguments
 
 
 class Containers:
@@ -110,9 +135,21 @@ class Containers:
         self._lock = lock
 
     def start(self, spec: ContainerSpec) -> Container:
-        """Create and start one container; returns once it is running (see Topology.container)."""
+        """Create and start one container; returns once it is ready (see Topology.container)."""
         launch = self._check(spec)
-        container = self.registry.add(spec.name, lambda: self._launch(launch))
+
+        def make() -> Container:
+            container = self._launch(launch)
+            if spec.ready == "running":  # _create saw it running: no further wait
+                return container
+            try:
+                wait_ready(container, spec.ready, spec.ready_timeout)
+            except BaseException:
+                self._remove(container)
+                raise
+            return container
+
+        container = self.registry.add(spec.name, make)
         self.topology.hooks.pytest_dockernet_container_started(container=container)
         return container
 
@@ -209,9 +246,22 @@ class Containers:
         check_bool("privileged", spec.privileged)
         image = check_image(spec.image)
         command = check_command(spec.command)
+        entrypoint = check_command(spec.entrypoint, "entrypoint")
         spec.environment = check_environment(spec.environment)
         exposed = exposed_ports(spec.ports)
-        resident = image is None and command is None
+        for argument in ("user", "working_dir", "hostname"):
+            check_text(argument, getattr(spec, argument))
+        if spec.hostname is not None and network_mode == "host":
+            raise ValueError(
+                "hostname= cannot be set for a container in the host's network namespace (network_mode='host')"
+            )
+        volumes = check_volumes(spec.volumes)
+        healthcheck = check_healthcheck(spec.healthcheck)
+        labels = check_labels(spec.labels)
+        check_ready(spec.ready)
+        check_timeout(spec.ready_timeout, "ready_timeout")
+        docker_options = check_docker_options(spec.docker_options, topology.clients[engine].api)
+        resident = image is None and command is None and entrypoint is None
         return _Launch(
             spec,
             image or "",  # the probe image is resolved when the container is made
@@ -221,6 +271,10 @@ class Containers:
             link_pairs,
             resident,
             exposed,
+            volumes,
+            healthcheck,
+            labels,
+            docker_options,
         )
 
     def _attachments(self, networks: object) -> list[Attachment]:
@@ -343,7 +397,9 @@ class Containers:
             links=launch.link_pairs or None,
             cap_add=spec.cap_add,
             privileged=spec.privileged,
+            binds=launch.volumes.binds or None,
             **dns,
+            **launch.docker.host_config,
         )
         networking_config = None
         if attachments:
@@ -358,19 +414,26 @@ class Containers:
         with undone_on_failure(
             f"starting container {name!r}", lambda: remove_containers_named(client, docker_name, topology.filters())
         ):
+            self._make_named_volumes(client, launch.volumes.named)
             with gate_for(client).building():
                 created = api.create_container(
                     launch.image,
                     command=launch.command,
                     name=docker_name,
-                    hostname=name if network_mode != "host" else None,
+                    hostname=spec.hostname or (name if network_mode != "host" else None),
                     environment=spec.environment,
                     ports=launch.exposed,
-                    labels=topology.labels_for("container", name),
+                    labels={**launch.labels, **topology.labels_for("container", name)},
                     host_config=host_config,
                     networking_config=networking_config,
                     detach=True,
                     stdin_open=launch.resident,
+                    entrypoint=spec.entrypoint,
+                    user=spec.user,
+                    working_dir=spec.working_dir,
+                    volumes=launch.volumes.paths or None,
+                    healthcheck=launch.healthcheck,
+                    **launch.docker.create,
                 )
                 container_id = created["Id"]
                 for attachment in attachments[1:]:
@@ -385,10 +448,7 @@ class Containers:
             container.resident = launch.resident
             state = container.refresh()
             if not state.get("Running"):
-                raise DockernetError(
-                    f"container {name!r} ({launch.image}) exited at once with code {state.get('ExitCode')}; "
-                    f"its output:\n{container.logs().strip() or '(none)'}"
-                )
+                raise DockernetError(crash_report(container, state, "exited at once"))
             for attachment in attachments:
                 container.endpoints[attachment.network.docker_name].aliases = [name, *attachment.aliases]
             topology.timings.count("containers")
@@ -417,8 +477,21 @@ class Containers:
             topology.timings.count("sidecars")
             return created["Id"]
 
-    def _forget(self, container: Container) -> None:
-        """Remove a container (and its sidecar) the topology made, as if it never had."""
+    def _make_named_volumes(self, client: docker.DockerClient, names: list[str]) -> None:
+        """Named volumes that do not exist yet are made with the topology's labels (and so
+        removed with it); existing ones are the user's and stay."""
+        for volume in names:
+            try:
+                client.api.inspect_volume(volume)
+            except docker.errors.NotFound:
+                client.api.create_volume(volume, labels=self.topology.labels_for("volume", volume))
+
+    def _remove(self, container: Container) -> None:
+        """Remove a container (and its sidecar) whose start failed after it was made."""
         for container_id in filter(None, (container.sidecar_id, container.id)):
             remove_container(container.client, container_id)
+
+    def _forget(self, container: Container) -> None:
+        """Remove a container (and its sidecar) the topology made, as if it never had."""
+        self._remove(container)
         self.registry.discard(container.name)

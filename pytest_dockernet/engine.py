@@ -180,6 +180,18 @@ def remove_services(client: docker.DockerClient, filters: Filters) -> list[str]:
     return [s["Spec"]["Name"] for s in services]
 
 
+def remove_volumes(client: docker.DockerClient, filters: Filters) -> list[str]:
+    """Remove the named volumes the plugin made (``container(volumes=["name:/in"])`` of a
+    volume that did not exist), once no container uses them; their names."""
+    found = (client.api.volumes(filters=filters) or {}).get("Volumes") or []
+    for volume in found:
+        try:
+            client.api.remove_volume(volume["Name"], force=True)
+        except docker.errors.NotFound:
+            pass
+    return [v["Name"] for v in found]
+
+
 def remove_labelled(
     client: docker.DockerClient, filters: Filters, *, networks: bool = True
 ) -> tuple[list[str], list[str]]:
@@ -189,6 +201,7 @@ def remove_labelled(
     if containers:
         with ThreadPoolExecutor(max_workers=min(8, len(containers))) as pool:
             list(pool.map(lambda c: remove_container(client, c["Id"]), containers))
+    remove_volumes(client, filters)
     found = client.api.networks(filters=filters) if networks else []
     if found:
         with ThreadPoolExecutor(max_workers=min(8, len(found))) as pool:

@@ -9,12 +9,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import docker.errors
+
 from .engine import exec_in
 
 if TYPE_CHECKING:
     import docker
 
     from .topology import Topology
+
+
+def state_text(state: dict[str, Any]) -> str:
+    """A container's ``State`` (from inspect) as one word, with the exit code if it exited."""
+    if state.get("Restarting"):
+        return "restarting"
+    if state.get("Paused"):
+        return "paused"
+    if state.get("Running"):
+        health = (state.get("Health") or {}).get("Status")
+        if health == "unhealthy":
+            return "unhealthy"
+        return {"healthy": "running (healthy)", "starting": "running (health: starting)"}.get(health, "running")
+    status = state.get("Status") or "exited"
+    return f"exited ({state.get('ExitCode')})" if status in ("exited", "dead") else status
 
 
 # Handles compare and hash by identity (eq=False): tests use them as dict keys.
@@ -115,11 +132,36 @@ class Container:
         return self._endpoint(network).ip
 
     def exec(self, cmd: str | list[str]) -> tuple[int, str]:
-        """Run ``cmd`` in the container (its image must have it): (exit code, stdout+stderr)."""
+        """Run ``cmd`` in the container (its image must have it).
+
+        Returns ``(exit_code, output)``: ``output`` is a ``str``, stdout and stderr
+        together in the order written, decoded as UTF-8 (undecodable bytes replaced).
+        """
         return exec_in(self.client, self.id, cmd)
 
-    def logs(self) -> str:
-        return self.client.api.logs(self.id).decode(errors="replace")
+    def logs(self, tail: int | None = None) -> str:
+        """The container's output so far (stdout and stderr together), as a ``str``; only
+        the last ``tail`` lines when given."""
+        return self.client.api.logs(self.id, tail="all" if tail is None else tail).decode(errors="replace")
+
+    def status(self) -> str:
+        """The container's state now, as ``describe()`` shows it: ``running``
+        (``running (healthy)``, ``running (health: starting)`` with a healthcheck),
+        ``unhealthy``, ``exited (code)``, ``restarting``, ``paused``, ``created``,
+        ``removed``."""
+        try:
+            state = self.client.api.inspect_container(self.id)["State"]
+        except docker.errors.NotFound:
+            return "removed"
+        return state_text(state)
+
+    def wait_until(self, ready: Any, timeout: float = 60.0) -> None:
+        """Wait until ``ready`` holds (as ``container(ready=...)`` takes it: ``"running"``,
+        ``"healthy"``, :class:`~pytest_dockernet.LogLine`, :class:`~pytest_dockernet.Listening`
+        or a callable ``(Container) -> bool``). A container that exits or turns unhealthy
+        meanwhile fails at once: :class:`~pytest_dockernet.DockernetError` with its exit
+        code and last output lines."""
+        self.topology.wait_until(self, ready, timeout)
 
     def refresh(self) -> dict[str, Any]:
         """Re-read the container's networks from the engine; returns its state as the engine

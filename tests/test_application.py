@@ -1,0 +1,313 @@
+"""The user's own containers (issue 11): their options, readiness, crash reports.
+
+Real servers, not busybox: PostgreSQL, redis and a small Python API, from the image of
+examples/app (built FROM the local Debian base of scripts/app-base-image; no registry).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+
+from pytest_dockernet import DockernetError, Listening, LogLine, assert_reachable
+from pytest_dockernet.identity import PREFIX
+from pytest_dockernet.probes import run
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = "pytest-dockernet/app-base:bookworm"
+NO_HEALTHCHECK = {"test": ["NONE"]}  # the image's is the API's; redis and postgres are not the API
+PG_READY = {"test": "pg_isready -q -h 127.0.0.1 -U postgres", "interval": 0.5, "timeout": 2, "retries": 120}
+
+pytestmark = pytest.mark.dockernet
+
+
+@pytest.fixture(scope="session")
+def app_image(docker_client: docker.DockerClient) -> str:
+    """examples/app, built once for the session (its Dockerfile takes the local base)."""
+    try:
+        docker_client.images.get(BASE)
+    except docker.errors.ImageNotFound:
+        subprocess.run([str(ROOT / "scripts" / "app-base-image")], check=True)
+    tag = "pytest-dockernet-test/app:1"
+    docker_client.images.build(path=str(ROOT / "examples" / "app"), tag=tag, buildargs={"BASE": BASE}, rm=True)
+    return tag
+
+
+def one_shot(src, address: str, port: int) -> bool:
+    """One TCP connect, no retry: whether it is answered right now."""
+    return run(src, f"nc -w 2 {address} {port} </dev/null").ok
+
+
+def test_a_healthcheck_and_ready_healthy_mean_the_first_probe_succeeds(dockernet, app_image):
+    net = dockernet.network("back")
+    client = dockernet.container("client", networks=[net])
+    db = dockernet.container(
+        "db",
+        image=app_image,
+        command=["/app/start-postgres"],
+        user="postgres",
+        networks={net: ["database"]},
+        healthcheck=PG_READY,
+        ready="healthy",
+    )
+    assert one_shot(client, "database", 5432)
+    assert db.status() == "running (healthy)"
+
+
+def test_the_images_own_healthcheck_is_waited_for(dockernet, app_image):
+    """The API's image declares a HEALTHCHECK; it passes only once the API listens and
+    reaches its database and cache, which start in the same batch."""
+    net = dockernet.network("app")
+    started = dockernet.containers(
+        {
+            "database": {
+                "image": app_image,
+                "command": ["/app/start-postgres"],
+                "user": "postgres",
+                "networks": [net],
+                "healthcheck": PG_READY,
+            },
+            "cache": {
+                "image": app_image,
+                "command": ["redis-server", "--protected-mode", "no"],
+                "networks": [net],
+                "healthcheck": NO_HEALTHCHECK,
+            },
+            "api": {"image": app_image, "networks": [net], "environment": {"START_DELAY": "1"}, "ready": "healthy"},
+        }
+    )
+    client = dockernet.container("client", networks=[net])
+    assert one_shot(client, "api", 8080)
+    assert started["api"].status() == "running (healthy)"
+
+
+def test_a_log_line_wait_returns_soon_after_the_line(dockernet, app_image):
+    began = time.monotonic()
+    api = dockernet.container(
+        "api",
+        image=app_image,
+        environment={"START_DELAY": "2"},
+        ready=LogLine(r"^listening on 8080$"),
+        ready_timeout=60,
+    )
+    waited = time.monotonic() - began
+    assert "listening on 8080" in api.logs()
+    client = dockernet.container("client")
+    assert one_shot(client, "api", 8080)
+    assert 2 <= waited < 30  # after the server's delay, long before the timeout
+
+
+def test_a_listening_wait_needs_no_tools_in_the_image(dockernet, app_image):
+    began = time.monotonic()
+    # START_DELAY keeps the port closed for 2 s; the wait reads the socket table of the
+    # container's network namespace through the probe sidecar (the image has no busybox).
+    api = dockernet.container("api", image=app_image, environment={"START_DELAY": "2"}, ready=Listening(8080))
+    waited = time.monotonic() - began
+    client = dockernet.container("client")
+    assert one_shot(client, "api", 8080)
+    assert 2 <= waited < 30
+    assert api.sidecar_id is not None
+
+
+def test_wait_until_later(dockernet, app_image):
+    cache = dockernet.container(
+        "cache", image=app_image, command=["redis-server", "--protected-mode", "no"], healthcheck=NO_HEALTHCHECK
+    )
+    cache.wait_until(LogLine("Ready to accept connections"), timeout=30)
+    cache.wait_until(Listening(6379))
+    cache.wait_until(lambda c: "Server initialized" in c.logs())
+    with pytest.raises(DockernetError, match=r"was not ready \(Listening\(9/tcp\)\) within 0.5 s; it is running"):
+        cache.wait_until(Listening(9), timeout=0.5)
+
+
+def test_a_server_that_exits_50_ms_after_start_fails_at_once(dockernet, app_image, docker_client):
+    began = time.monotonic()
+    with pytest.raises(DockernetError) as raised:
+        dockernet.container(
+            "db",
+            image=app_image,
+            command=["sh", "-c", "sleep 0.05; echo starting; echo 'boom: no data directory' >&2; exit 3"],
+            ready=Listening(5432),
+            ready_timeout=60,
+        )
+    assert time.monotonic() - began < 30  # not the ready_timeout
+    message = str(raised.value)
+    assert "container 'db'" in message and "stopped before it was ready (Listening(5432/tcp))" in message
+    assert "exit code 3" in message and "boom: no data directory" in message and "starting" in message
+    # Removed, and its name free again.
+    assert docker_client.api.containers(all=True, filters=dockernet.filters()) == []
+    assert dockernet.container("db").name == "db"
+
+
+def test_a_real_postgres_that_cannot_start_is_reported_with_its_own_words(dockernet, app_image):
+    with pytest.raises(
+        DockernetError, match=r"(?s)exited \(2\), exit code 2.*could not access directory \"/nonexistent\""
+    ):
+        dockernet.container(
+            "db",
+            image=app_image,
+            command=["sh", "-c", "exec /usr/lib/postgresql/*/bin/postgres -D /nonexistent"],
+            user="postgres",
+            ready=Listening(5432),
+        )
+
+
+def test_an_unhealthy_container_fails_the_wait_at_once(dockernet):
+    began = time.monotonic()
+    with pytest.raises(DockernetError, match=r"turned unhealthy before it was ready \('healthy'\).*not yet"):
+        dockernet.container(
+            "sick",
+            healthcheck={"test": "echo not yet; exit 1", "interval": 0.2, "retries": 2},
+            ready="healthy",
+            ready_timeout=60,
+        )
+    assert time.monotonic() - began < 30
+
+
+def test_ready_healthy_without_a_healthcheck_says_so(dockernet):
+    with pytest.raises(DockernetError, match=r"ready='healthy', but image .* has no healthcheck: pass healthcheck="):
+        dockernet.container("plain", ready="healthy")
+
+
+def test_options_land_on_the_container(dockernet, app_image, tmp_path, docker_client):
+    (tmp_path / "hello.txt").write_text("hello from the host\n")
+    tmp_path.chmod(0o755)  # readable by the container's user
+    api = dockernet.container(
+        "api",
+        image=app_image,
+        entrypoint=["sh", "-c"],
+        command=["pwd > /tmp/where; id -un >> /tmp/where; exec sleep 600"],
+        user="nobody",
+        working_dir="/app",
+        hostname="api-host",
+        volumes={str(tmp_path): {"bind": "/in", "mode": "ro"}},
+        labels={"team": "payments"},
+        docker_options={"mem_limit": "64m", "init": True},
+    )
+    assert api.exec(["cat", "/in/hello.txt"]) == (0, "hello from the host\n")
+    assert api.exec(["cat", "/tmp/where"]) == (0, "/app\nnobody\n")
+    assert api.exec(["touch", "/in/x"])[0] != 0  # mounted read-only
+    info = docker_client.api.inspect_container(api.id)
+    config, host = info["Config"], info["HostConfig"]
+    assert config["Entrypoint"] == ["sh", "-c"]
+    assert (config["User"], config["WorkingDir"], config["Hostname"]) == ("nobody", "/app", "api-host")
+    assert config["Labels"]["team"] == "payments" and config["Labels"][f"{PREFIX}.name"] == "api"
+    assert host["Memory"] == 64 * 1024 * 1024 and host["Init"] is True
+    assert [(m["Source"], m["Destination"], m["RW"]) for m in info["Mounts"]] == [(str(tmp_path), "/in", False)]
+    assert_reachable(dockernet.container("client"), "api")  # the logical name still resolves
+
+
+def test_volumes_as_a_list_and_named_volumes(dockernet, docker_client, tmp_path):
+    mine = docker_client.volumes.create(f"dn-test-mine-{dockernet.id}")  # a volume of the user's
+    try:
+        fresh = f"dn-test-fresh-{dockernet.id}"
+        (tmp_path / "f").write_text("x")
+        writer = dockernet.container(
+            "writer",
+            command=["sh", "-c", "echo kept > /data/v; echo mine > /mine/v; exec sleep 600"],
+            volumes=[f"{fresh}:/data", f"{mine.name}:/mine", f"{tmp_path}:/host:ro", "/scratch"],
+        )
+        writer.wait_until(lambda c: c.exec(["cat", "/data/v"]) == (0, "kept\n"), timeout=10)
+        reader = dockernet.container("reader", command=["sleep", "600"], volumes=[f"{fresh}:/data:ro"])
+        assert reader.exec(["cat", "/data/v"]) == (0, "kept\n")
+        labels = docker_client.api.inspect_volume(fresh)["Labels"] or {}
+        assert labels.get(f"{PREFIX}.topology") == dockernet.id  # made by the plugin, so removed with it
+        dockernet.close()
+        assert [v.name for v in docker_client.volumes.list(filters={"name": fresh})] == []
+        assert docker_client.volumes.get(mine.name).name == mine.name  # the user's stays
+    finally:
+        mine.remove(force=True)
+
+
+BAD_OPTIONS = [
+    ({"docker_options": {"name": "x"}}, ValueError, r"docker_options\['name'\] is managed by the plugin"),
+    ({"docker_options": {"network": "bridge"}}, ValueError, r"docker_options\['network'\] is managed.*networks="),
+    ({"docker_options": {"labels": {}}}, ValueError, r"docker_options\['labels'\] is managed.*labels="),
+    ({"docker_options": {"auto_remove": True}}, ValueError, r"docker_options\['auto_remove'\] is managed"),
+    ({"docker_options": {"user": "x"}}, ValueError, r"docker_options\['user'\]: pass user= to container"),
+    ({"docker_options": {"no_such": 1}}, ValueError, r"docker_options\['no_such'\] is not an argument of docker-py"),
+    ({"docker_options": {"mem_limit": "lots"}}, ValueError, r"docker_options: .*lots"),
+    ({"docker_options": ["mem_limit"]}, TypeError, r"docker_options must be a dict"),
+    ({"labels": {f"{PREFIX}.name": "x"}}, ValueError, r"labels: .* are the plugin's own keys"),
+    ({"labels": {"a": 1}}, TypeError, r"labels must be a dict of str to str"),
+    ({"volumes": ["data"]}, ValueError, r"volumes: data: the path inside the container must be absolute"),
+    ({"volumes": ["rel/dir:/in"]}, ValueError, r"neither an absolute host path nor a volume name"),
+    ({"volumes": ["/a:/in:sideways"]}, ValueError, r"mode 'sideways' is not one of"),
+    ({"volumes": {"/a": "/in"}}, TypeError, r"volumes\['/a'\] must be \{'bind'"),
+    ({"volumes": "/a:/in"}, TypeError, r"volumes must be a dict or a list"),
+    ({"healthcheck": {"cmd": "true"}}, ValueError, r"healthcheck has unknown keys \['cmd'\]"),
+    ({"healthcheck": {"test": ""}}, ValueError, r"healthcheck\['test'\] must be a command line"),
+    ({"healthcheck": {"test": "true", "interval": "soon"}}, ValueError, r"healthcheck\['interval'\]='soon'"),
+    ({"healthcheck": {"test": "true", "retries": -1}}, ValueError, r"healthcheck\['retries'\]=-1"),
+    ({"ready": "up"}, ValueError, r"ready='up' is not one of 'running', 'healthy'"),
+    ({"ready": 5}, TypeError, r"ready must be 'running', 'healthy', LogLine"),
+    ({"ready_timeout": 0}, ValueError, r"ready_timeout=0 must be a positive number of seconds"),
+    ({"entrypoint": 5}, TypeError, r"entrypoint=5 must be a string or a non-empty list"),
+    ({"user": ""}, TypeError, r"user must be a non-empty string"),
+    ({"working_dir": 3}, TypeError, r"working_dir must be a non-empty string"),
+    ({"hostname": "h", "network_mode": "host"}, ValueError, r"hostname= cannot be set .* host's network namespace"),
+]
+
+
+@pytest.mark.parametrize("arguments, error, message", BAD_OPTIONS, ids=[str(i) for i in range(len(BAD_OPTIONS))])
+def test_bad_options_are_refused_before_anything_is_made(dockernet, docker_client, arguments, error, message):
+    with pytest.raises(error, match=message):
+        dockernet.container("c", **arguments)
+    assert docker_client.api.containers(all=True, filters=dockernet.filters()) == []
+
+
+@pytest.mark.parametrize(
+    "made, error, message",
+    [
+        (lambda: LogLine(""), TypeError, r"LogLine\(pattern\): pattern must be a non-empty regular expression"),
+        (lambda: LogLine("(unclosed"), ValueError, r"LogLine\(pattern='\(unclosed'\) is not a regular expression"),
+        (lambda: Listening(0), ValueError, r"Listening\(port=0\): port must be a port number"),
+        (lambda: Listening(80, proto="sctp"), ValueError, r"Listening\(proto='sctp'\) must be 'tcp' or 'udp'"),
+    ],
+)
+def test_bad_readiness_checks(made, error, message):
+    with pytest.raises(error, match=message):
+        made()
+
+
+def test_healthcheck_durations_in_seconds_reach_the_engine_in_nanoseconds(dockernet, docker_client):
+    c = dockernet.container(
+        "c",
+        command=["sleep", "600"],
+        healthcheck={
+            "test": ["CMD", "true"],
+            "interval": 0.5,
+            "timeout": "2s",
+            "start_period": 3_000_000_000,
+            "retries": 4,
+        },
+        ready="healthy",
+    )
+    health = docker_client.api.inspect_container(c.id)["Config"]["Healthcheck"]
+    assert health == {
+        "Test": ["CMD", "true"],
+        "Interval": 500_000_000,
+        "Timeout": 2_000_000_000,
+        "StartPeriod": 3_000_000_000,
+        "Retries": 4,
+    }
+
+
+def test_describe_and_helpers_name_a_dead_container(dockernet, docker_client):
+    net = dockernet.network("n")
+    server = dockernet.container("server", command=["sh", "-c", "echo serving; exec sleep 600"], networks=[net])
+    client = dockernet.container("client", networks=[net])
+    assert "(running)" in dockernet.describe()
+    docker_client.api.kill(server.id)
+    docker_client.api.wait(server.id, timeout=30)
+    assert server.status() == "exited (137)"
+    assert "server  [" in dockernet.describe() and "(exited (137))" in dockernet.describe()
+    with pytest.raises(DockernetError, match=r"(?s)client cannot reach server: it is not running.*serving"):
+        assert_reachable(client, server, timeout=1)
+    with pytest.raises(DockernetError, match=r"cannot probe from 'server'.*not running"):
+        assert_reachable(server, client, timeout=1)
