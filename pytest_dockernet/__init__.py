@@ -2,7 +2,7 @@
 
 import pytest
 
-pytest.register_assert_rewrite("pytest_dockernet.assertions")
+pytest.register_assert_rewrite("pytest_dockernet.assertions", "pytest_dockernet.web")
 
 from .assertions import (  # noqa: E402
     ReachabilityMatrix,
@@ -16,8 +16,10 @@ from .assertions import (  # noqa: E402
 from .errors import DockernetError, DriverUnavailable, ImageUnavailable  # noqa: E402
 from .handles import Container, Network  # noqa: E402
 from .identity import RunIdentity  # noqa: E402
+from .readiness import Listening, LogLine  # noqa: E402
 from .swarm import Service  # noqa: E402
 from .topology import Remover, Topology  # noqa: E402
+from .web import HttpResponse, assert_http, http_get  # noqa: E402
 
 __version__ = "0.1.0.dev0"
 
@@ -25,17 +27,22 @@ __all__ = [
     "Container",
     "DockernetError",
     "DriverUnavailable",
+    "HttpResponse",
     "ImageUnavailable",
+    "Listening",
+    "LogLine",
     "Network",
     "ReachabilityMatrix",
     "Remover",
     "RunIdentity",
     "Service",
     "Topology",
+    "assert_http",
     "assert_isolated",
     "assert_not_resolves",
     "assert_reachable",
     "assert_resolves",
     "assert_unreachable",
+    "http_get",
     "reachability",
 ]

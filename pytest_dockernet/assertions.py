@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .topology import Topology
 
 Target = Union[Container, str]
+MatrixTarget = Union[Target, "tuple[Target, int]"]  # (target, port): TCP on that port
 
 __all__ = [
     "assert_reachable",
@@ -49,11 +50,11 @@ def _topology_in(args: tuple) -> Topology | None:
     return None
 
 
-def _timed(helper):
+def timed(helper):
     """Count a helper's wall time towards the "probes" phase of its topology's timings."""
 
     @functools.wraps(helper)
-    def timed(*args, **kwargs):
+    def measured(*args, **kwargs):
         __tracebackhide__ = True
         topology = _topology_in(args)
         if topology is None:
@@ -61,10 +62,10 @@ def _timed(helper):
         with topology.timings.measure("probes"):
             return helper(*args, **kwargs)
 
-    return timed
+    return measured
 
 
-def _source(src: object, argument: str = "src") -> Container:
+def check_source(src: object, argument: str = "src") -> Container:
     if not isinstance(src, Container):
         raise TypeError(
             f"{argument} must be a Container from dockernet.container() (probes run in its "
@@ -102,37 +103,45 @@ def _addresses(src: Container, dst: Target) -> tuple[str, list[str]]:
     return dst.name, shared or every
 
 
+def not_running(container: Container) -> str | None:
+    """Why ``container`` can take no part in a probe (its container is gone, or it is not
+    running: its state, exit code and last output lines), or None while it runs."""
+    try:
+        state = container.client.api.inspect_container(container.id)["State"]
+    except docker.errors.NotFound:
+        return "its container no longer exists"
+    if state.get("Running"):
+        return None
+    logs = "\n".join("  " + line for line in container.logs().strip().splitlines()[-10:]) or "  (none)"
+    status = f"{state.get('Status')}, exit code {state.get('ExitCode')}"
+    return f"it is not running ({status}); the end of its output:\n{logs}"
+
+
 def _fail_if_stopped(dst: Container, src: Container) -> None:
     __tracebackhide__ = True
-    try:
-        state = dst.client.api.inspect_container(dst.id)["State"]
-    except docker.errors.NotFound:
-        raise DockernetError(f"{src.name} cannot reach {dst.name}: its container no longer exists") from None
-    if not state.get("Running"):
-        logs = dst.logs().strip().splitlines()[-10:]
-        raise DockernetError(
-            f"{src.name} cannot reach {dst.name}: it is not running ({state.get('Status')}, exit code "
-            f"{state.get('ExitCode')}); the end of its output:\n"
-            + ("\n".join("  " + line for line in logs) or "  (none)")
-        )
+    why = not_running(dst)
+    if why is not None:
+        raise DockernetError(f"{src.name} cannot reach {dst.name}: {why}")
 
 
 def _how(port: int | None) -> str:
     return "by ICMP echo" if port is None else f"on TCP port {port}"
 
 
-def _fail(summary: str, results: Sequence[ProbeResult], topology: Topology) -> None:
+def fail(summary: str, results: Sequence[ProbeResult], topology: Topology) -> None:
+    """Raise the AssertionError a helper fails with: ``summary``, each probe as
+    :meth:`ProbeResult.describe` shows it, then the whole topology."""
     __tracebackhide__ = True
     details = "\n".join(r.describe() for r in results)
     raise AssertionError(f"{summary}\n{details}\n{topology.describe()}")
 
 
-@_timed
+@timed
 def assert_reachable(src: Container, dst: Target, *, port: int | None = None, timeout: float = 5.0) -> None:
     """``dst`` answers ICMP echo (``port=None``) or accepts TCP on ``port``, from ``src``'s
     network namespace, within ``timeout`` seconds (retried: DNS and servers come up late)."""
     __tracebackhide__ = True
-    src = _source(src)
+    src = check_source(src)
     port, timeout = check_port(port), check_timeout(timeout)
     label, addresses = _addresses(src, dst)
     if not addresses:
@@ -147,7 +156,7 @@ def assert_reachable(src: Container, dst: Target, *, port: int | None = None, ti
 
     result, attempts = poll(attempt, lambda r: r.ok, timeout=timeout)
     if not result.ok:
-        _fail(
+        fail(
             f"{src.name} did not reach {label} ({', '.join(addresses)}) {_how(port)} "
             f"within {timeout:g} s ({attempts} attempts)",
             [result],
@@ -155,12 +164,12 @@ def assert_reachable(src: Container, dst: Target, *, port: int | None = None, ti
         )
 
 
-@_timed
+@timed
 def assert_unreachable(src: Container, dst: Target, *, port: int | None = None, timeout: float = 2.0) -> None:
     """``dst`` neither answers ICMP echo nor accepts TCP on ``port`` from ``src``: one
     attempt per address, all at once, each waiting ``timeout`` seconds for an answer."""
     __tracebackhide__ = True
-    src = _source(src)
+    src = check_source(src)
     port, timeout = check_port(port), check_timeout(timeout)
     label, addresses = _addresses(src, dst)
     if not addresses:
@@ -174,7 +183,7 @@ def assert_unreachable(src: Container, dst: Target, *, port: int | None = None, 
     answered = [cmd for cmd, ok in zip(answered, _confirmed(src, answered)) if ok]
     if answered:
         result = probes.run(src, answered[0])  # again, for its output
-        _fail(
+        fail(
             f"{src.name} reached {label} ({', '.join(addresses)}) {_how(port)}, expected it not to",
             [result],
             src.topology,
@@ -232,14 +241,14 @@ def _resolve(src: Container, name: str, control: str | None = None) -> tuple[Pro
     return result, probes.parse_addresses(result.output)
 
 
-@_timed
+@timed
 def assert_resolves(
     src: Container, name: str, *, to: Target | Iterable[Target] | None = None, timeout: float = 5.0
 ) -> None:
     """``name`` resolves from ``src`` (hosts file, then DNS, as getaddrinfo does); with ``to``
     (a Container, an IP, or a list of them) to exactly those addresses."""
     __tracebackhide__ = True
-    src = _source(src)
+    src = check_source(src)
     timeout = check_timeout(timeout)
     name = _host_name(name)
     expected = None if to is None else _expected_addresses(src, to)
@@ -252,7 +261,7 @@ def assert_resolves(
     (result, got), attempts = poll(lambda: _resolve(src, name), matches, timeout=timeout)
     if not matches((result, got)):
         wanted = "to resolve" if expected is None else f"to resolve to {', '.join(sorted(expected))}"
-        _fail(
+        fail(
             f"expected {name!r} {wanted} from {src.name} within {timeout:g} s; "
             f"it resolved to {', '.join(got) or 'nothing'} ({attempts} attempts)",
             [result],
@@ -260,24 +269,28 @@ def assert_resolves(
         )
 
 
-@_timed
+@timed
 def assert_not_resolves(src: Container, name: str, *, timeout: float = 2.0) -> None:
     """``name`` does not resolve from ``src`` (allowing ``timeout`` seconds for a record
     that was just removed, e.g. after a disconnect, to disappear)."""
     __tracebackhide__ = True
-    src = _source(src)
+    src = check_source(src)
     timeout = check_timeout(timeout)
     name = _host_name(name)
     control = _dns_control(src)
     (result, got), attempts = poll(lambda: _resolve(src, name, control), lambda r: not r[1], timeout=timeout)
     if got:
-        _fail(
+        fail(
             f"expected {name!r} not to resolve from {src.name}; it resolved to {', '.join(got)}", [result], src.topology
         )
 
 
 class ReachabilityMatrix:
-    """Who reaches whom: ``matrix[src, dst]`` is a bool; ``str(matrix)`` draws the grid."""
+    """Who reaches whom: ``matrix[src, dst]`` is a bool; ``str(matrix)`` draws the grid.
+
+    ``dst`` is a target as given to :func:`reachability` (a ``(target, port)`` tuple too)
+    or its label (a logical name, ``"db:5432"`` for a tuple).
+    """
 
     def __init__(self, sources: list[Container], targets: list[tuple[str, object]], cells: dict, port: int | None):
         self.sources = sources
@@ -287,6 +300,9 @@ class ReachabilityMatrix:
 
     @staticmethod
     def _label(item: object) -> str:
+        if isinstance(item, tuple) and len(item) == 2:
+            host = ReachabilityMatrix._label(item[0])
+            return f"[{host}]:{item[1]}" if ":" in host else f"{host}:{item[1]}"  # an IPv6 address in brackets
         return item.name if isinstance(item, (Container, Network)) else str(item)
 
     def __getitem__(self, pair: tuple[object, object]) -> bool:
@@ -314,6 +330,11 @@ class ReachabilityMatrix:
         first = max([len("from \\ to"), *(len(s.name) for s in self.sources)])
         widths = [max(len(c), 3) for c in columns]
         how = "ICMP" if self.port is None else f"TCP {self.port}"
+        with_port = sum(isinstance(key, tuple) for _, key in self.targets)
+        if with_port == len(self.targets):
+            how = "TCP to each column's port"
+        elif with_port:
+            how += ", or TCP to the port a column names"
         lines = [
             f"reachability ({how}):",
             "  " + "from \\ to".ljust(first) + "  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths)),
@@ -352,17 +373,17 @@ def _confirmed(src: Container, commands: list[str]) -> list[bool]:
     return ok
 
 
-def _probe_matrix(plan: dict[Container, list[tuple[str, list[str], bool]]], port: int | None, timeout: float) -> dict:
+def _probe_matrix(plan: dict[Container, list[tuple[str, list[str], int | None, bool]]], timeout: float) -> dict:
     """For each source, one exec probing all its targets at once; sources in parallel.
 
-    ``plan[src]`` lists (label, addresses, suspicious): a target is reached when any of its
-    addresses answers; an answer from a suspicious target (one ``src`` shares no network
-    with) is confirmed before it counts.
+    ``plan[src]`` lists (label, addresses, port, suspicious): a target is reached when any
+    of its addresses answers (ICMP echo for port None, else TCP on port); an answer from a
+    suspicious target (one ``src`` shares no network with) is confirmed before it counts.
     """
 
     def probe_source(src: Container) -> dict:
         commands, owners, commands_addresses = [], [], []
-        for label, addresses, suspicious in plan[src]:
+        for label, addresses, port, suspicious in plan[src]:
             for a in addresses:
                 commands.append(probes.connect_command(a, port, timeout))
                 owners.append((label, suspicious))
@@ -372,7 +393,7 @@ def _probe_matrix(plan: dict[Container, list[tuple[str, list[str], bool]]], port
         recheck = [i for i, ok in enumerate(answered) if ok and owners[i][1]]
         for i, ok in zip(recheck, _confirmed(src, [commands[i] for i in recheck])):
             answered[i] = ok
-        cells = {(src.name, label): False for label, _, _ in plan[src]}
+        cells = {(src.name, label): False for label, _, _, _ in plan[src]}
         for (label, _), ok in zip(owners, answered):
             if ok:
                 cells[src.name, label] = True
@@ -391,22 +412,47 @@ def _shares_network(src: Container, dst: Target) -> bool:
     return not isinstance(dst, Container) or dst.network_mode == "host" or bool(set(src.endpoints) & set(dst.endpoints))
 
 
-@_timed
-def reachability(
-    sources: Iterable[Container], targets: Iterable[Target], *, port: int | None = None, timeout: float = 1.0
-) -> ReachabilityMatrix:
-    """Probe every source against every target (one exec per source, sources in parallel).
+def _matrix_target(item: object, port: int | None) -> tuple[object, int | None]:
+    """A target of :func:`reachability` and the port it is probed on: a ``(target, port)``
+    tuple's own, else ``port``."""
+    if not isinstance(item, tuple):
+        return item, port
+    if len(item) != 2 or not isinstance(item[0], (Container, str)):
+        raise TypeError(f"targets: {item!r} is not a (target, port) pair such as (db, 5432)")
+    dst, own = item
+    if not isinstance(own, int) or isinstance(own, bool) or not 0 < own < 65536:
+        raise ValueError(f"targets: the port of {item!r} is not a TCP port number (1-65535)")
+    return dst, own
 
-    A container is never probed against itself (its cell is absent).
+
+@timed
+def reachability(
+    sources: Iterable[Container], targets: Iterable[MatrixTarget], *, port: int | None = None, timeout: float = 1.0
+) -> ReachabilityMatrix:
+    """Probe every source against every target (one exec per source, all its targets at
+    once, sources in parallel): ICMP echo, or a TCP connect on ``port``.
+
+    A target is a Container, a name or an IP address, or a ``(target, port)`` tuple probed
+    by TCP on its own port, whatever ``port`` says: one matrix can check ``(db, 5432)``,
+    ``(cache, 6379)`` and plain ICMP targets together. Such a column is labelled
+    ``db:5432``, and ``matrix[src, (db, 5432)]`` (or ``matrix[src, "db:5432"]``) reads it.
+    A container is never probed against itself (its cell is absent). Each probe waits
+    ``timeout`` seconds for an answer, all at the same time.
     """
-    sources = [_source(s, "sources") for s in check_list("sources", sources, "[api, web]")]
-    targets = check_list("targets", targets, "[db, 'web', '10.0.0.5']")
+    sources = [check_source(s, "sources") for s in check_list("sources", sources, "[api, web]")]
+    targets = check_list("targets", targets, "[db, (cache, 6379), 'web', '10.0.0.5']")
     port, timeout = check_port(port), check_timeout(timeout)
     labels = [ReachabilityMatrix._label(t) for t in targets]
+    split = [_matrix_target(t, port) for t in targets]
     plan = {
-        src: [(*_addresses(src, t), not _shares_network(src, t)) for t in targets if t is not src] for src in sources
+        src: [
+            (label, _addresses(src, dst)[1], dst_port, not _shares_network(src, dst))
+            for label, (dst, dst_port) in zip(labels, split)
+            if dst is not src
+        ]
+        for src in sources
     }
-    cells = _probe_matrix(plan, port, timeout)
+    cells = _probe_matrix(plan, timeout)
     return ReachabilityMatrix(sources, list(zip(labels, targets)), cells, port)
 
 
@@ -417,11 +463,11 @@ def _members(side: object, argument: str) -> tuple[list[Container], Network | No
         return [side], None
     members = check_list(argument, side, "[web, api], or a Network")
     for m in members:
-        _source(m, argument)
+        check_source(m, argument)
     return members, None
 
 
-@_timed
+@timed
 def assert_isolated(
     a: Network | Iterable[Container], b: Network | Iterable[Container], *, timeout: float = 1.0
 ) -> None:
@@ -441,15 +487,15 @@ def assert_isolated(
     def plan(sources: list[Container], targets: list[Container], net: Network | None) -> dict:
         return {
             src: [
-                (t.name, [t.endpoints[net.docker_name].ip] if net else _addresses(src, t)[1], True)
+                (t.name, [t.endpoints[net.docker_name].ip] if net else _addresses(src, t)[1], None, True)
                 for t in targets
                 if t is not src
             ]
             for src in sources
         }
 
-    forward = _probe_matrix(plan(side_a, side_b, net_b), None, timeout)
-    backward = _probe_matrix(plan(side_b, side_a, net_a), None, timeout)
+    forward = _probe_matrix(plan(side_a, side_b, net_b), timeout)
+    backward = _probe_matrix(plan(side_b, side_a, net_a), timeout)
     leaks = [f"{s} -> {d}" for (s, d), ok in {**forward, **backward}.items() if ok]
     if leaks:
         name = lambda side, net: net.name if net else "[" + ", ".join(c.name for c in side) + "]"  # noqa: E731

@@ -1,4 +1,5 @@
-"""What a run finds out about its engines once and shares between its topologies.
+"""What a run finds out once and shares between its topologies: about its engines, and
+what it has built.
 
 Asking again per topology would cost an API call (or a probe) per test; the answers do not
 change during a run.
@@ -16,3 +17,8 @@ class RunFacts:
     probe_image_on: set[int] = field(default_factory=set)  # engines known to have the probe image
     nodes: dict[str, int] = field(default_factory=dict)  # swarm node id -> engine index
     vip: bool | None = None  # swarm virtual IPs work (IPVS); None: not found out yet
+    # The identity labels of the process whose end ends the run (under xdist, the
+    # controller: every worker's build() labels the run's images with them); None: the
+    # topology's own identity.
+    owner: dict[str, str] | None = None
+    builds: dict[str, str] = field(default_factory=dict)  # build() content key -> image reference, this process

@@ -35,10 +35,16 @@ class ProbeImage:
     built_from: str | None = None  # the busybox binary, when built here
     requested: str = DEFAULT_IMAGE
     reused: bool = False  # built by an earlier run, so the registry was not asked this time
+    pulled: bool = False  # pulled by this run
+
+    @property
+    def changed(self) -> bool:
+        """Whether resolving it changed the engine: this run pulled or built the image."""
+        return self.pulled or (self.built_from is not None and not self.reused)
 
     def describe(self) -> str:
         if self.built_from is None:
-            return f"probe image {self.name}"
+            return f"probe image {self.name}" + (": pulled by this run" if self.pulled else "")
         if self.reused:
             return (
                 f"{self.requested} is not on the engine; using {self.name}, built FROM scratch around "
@@ -155,7 +161,7 @@ def resolve_probe_image(
         return ProbeImage(tag, built_from=binary, requested=requested, reused=True)
     try:
         ensure_image(client, requested)
-        return ProbeImage(requested, requested=requested)
+        return ProbeImage(requested, requested=requested, pulled=True)
     except ValueError as exc:
         pull_error = str(exc)
     if binary is None:

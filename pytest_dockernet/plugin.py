@@ -18,8 +18,9 @@ from .identity import RunIdentity
 from .lab import Lab
 from .networks import DRIVERS
 from .reaper import leave_swarm_unless_used, prune
+from .reports import failure_sections, kept_report
 from .settings import Settings, add_options
-from .state import State
+from .state import RUN_OWNER, State
 from .swarm import in_swarm, init_swarm, made_by_plugin
 from .topology import Topology
 
@@ -40,7 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 STATE = pytest.StashKey[State]()
-TOPOLOGIES = pytest.StashKey[list]()  # on a node: the factories made for its scope
+# On a node: the factories made for its scope, with the fixture that made each.
+TOPOLOGIES = pytest.StashKey[dict]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,7 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "network driver of the dockernet fixture, drivers=[...] runs the test once per driver",
     )
     state = State(Settings.from_config(config))
-    state.worker = getattr(config, "workerinput", {}).get("workerid")
+    state.join_run(getattr(config, "workerinput", None))
     config.stash[STATE] = state
     _install_sigterm_handler(config)
 
@@ -252,6 +254,39 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         for node in item.listchain():
             for topology in node.stash.get(TOPOLOGIES, ()):
                 topology.failed = True
+        if report.when in ("setup", "call") and state is not None:
+            _add_failure_sections(item, report, state)
+
+
+def _used_topologies(item: pytest.Item) -> list[tuple[str, Topology]]:
+    """The factories a test uses, its own first: any made for one of its nodes by a
+    dockernet fixture in its closure (requested directly or through another fixture)."""
+    requested = set(getattr(item, "fixturenames", ()))
+    return [
+        (name, topology)
+        for node in reversed(item.listchain())
+        for topology, name in node.stash.get(TOPOLOGIES, {}).items()
+        if name in requested
+    ]
+
+
+def _add_failure_sections(item: pytest.Item, report: pytest.TestReport, state: State) -> None:
+    """The topologies, logs and stopped containers of a failed test, in its report."""
+    used = _used_topologies(item)
+    if not used:
+        return
+    silent = state.engine_lost
+    if silent is None and not _engine_answers(state):
+        silent = f"the Docker engine at {where(state.connected)} did not answer"
+    sections = failure_sections(used, log_lines=state.settings.logs, engine_silent=silent)
+    # Beside the traceback when there is one: pytest's JUnit XML writes the traceback (its
+    # sections too) but no report section other than captured output.
+    add = getattr(report.longrepr, "addsection", None)
+    for title, text in sections:
+        if add is not None:
+            add(title, text)
+        else:
+            report.sections.append((title, text))
 
 
 @pytest.fixture(scope="session")
@@ -295,7 +330,7 @@ def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClien
     if driver == "overlay":
         topology.require_swarm("@pytest.mark.dockernet(driver='overlay')")
     state.live.add(topology)
-    request.node.stash.setdefault(TOPOLOGIES, []).append(topology)
+    request.node.stash.setdefault(TOPOLOGIES, {})[topology] = request.fixturename
     try:
         yield topology
     finally:
@@ -312,9 +347,9 @@ def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClien
             raise
         finally:
             state.live.discard(topology)  # else pytest_unconfigure finishes the removal
-        request.node.stash[TOPOLOGIES].remove(topology)
+        request.node.stash[TOPOLOGIES].pop(topology)
         if keep:
-            state.kept.append(_kept_report(topology))
+            state.kept.append(kept_report(topology))
 
 
 def _unavailable(state: State, reason: str, explicit: bool) -> None:
@@ -341,27 +376,18 @@ def dockernet_lab(pytestconfig: pytest.Config) -> Lab:
     return lab
 
 
-def _kept_report(topology: Topology) -> str:
-    networks = [n.docker_name for n in topology.networks_list if n is not None and n.owned]
-    containers = [c.docker_name for c in topology.containers_list if c is not None]
-    return (
-        f"{topology.label}:\n"
-        f"  networks:   {' '.join(networks) or '-'}\n"
-        f"  containers: {' '.join(containers) or '-'}\n"
-        f"  remove with: {topology.removal_command()}"
-    )
-
-
 dockernet = pytest.fixture(name="dockernet")(_dockernet)
 dockernet_module = pytest.fixture(scope="module", name="dockernet_module")(_dockernet)
 dockernet_session = pytest.fixture(scope="session", name="dockernet_session")(_dockernet)
 
 
-def _notes(state: State) -> list[str]:
-    """What this process has to say at the end of the run (not the timings)."""
+def _notes(state: State, config: pytest.Config) -> list[str]:
+    """What this process has to say at the end of the run (not the timings): the probe
+    image when this run pulled or built it (with -v, also when it was there already)."""
     notes = []
-    if state.image is not None and state.image.built_from:
-        notes.append(state.image.describe())
+    image = state.image
+    if image is not None and (image.changed or (image.built_from and config.getoption("verbose") > 0)):
+        notes.append(image.describe())
     if state.pruned:
         notes.append(state.pruned.describe())
     return notes
@@ -403,9 +429,19 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         config.workeroutput["dockernet"] = {
             "seconds": dict(state.timings.seconds),
             "counts": dict(state.timings.counts),
-            "notes": _notes(state) + state.teardown_errors,
+            "notes": _notes(state, config) + state.teardown_errors,
             "kept": state.kept,
+            "builds": state.named_builds(),
         }
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist controller: give a worker the run's owner, so that what its build() names is
+    labelled as this process's (which removes it at the end, once every worker is gone)."""
+    state = node.config.stash.get(STATE, None)
+    if state is not None:
+        node.workerinput[RUN_OWNER] = state.owner_labels()
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -418,6 +454,7 @@ def pytest_testnodedown(node, error) -> None:
     state.timings.add(report["seconds"], report["counts"])
     state.worker_notes.extend(n for n in report["notes"] if n not in state.worker_notes)
     state.kept.extend(report["kept"])
+    state.worker_builds.update(report.get("builds", ()))
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
@@ -427,7 +464,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     lines = []
     if state.timings.counts:
         lines.append(state.timings.describe())
-    lines.extend(n for n in state.worker_notes + _notes(state) + state.teardown_errors if n not in lines)
+    lines.extend(n for n in state.worker_notes + _notes(state, config) + state.teardown_errors if n not in lines)
     state.reported_errors = len(state.teardown_errors)
     if state.kept:
         lines.append("kept after failures (--dockernet-keep):")
@@ -447,6 +484,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         lambda: _finish_teardowns(state),
         *(lambda t=t: _close_at_exit(state, t) for t in list(state.live)),
         lambda: _leave_swarm(state),
+        state.remove_builds,  # in the process that ends the run; workers are gone by now
         # Last: all is made and removed. Resources kept after a failure keep the (ended) lease
         # beside them, so that whichever run comes next knows they are a dead run's.
         lambda: state.lease is not None and state.lease.close(remove=not state.kept),

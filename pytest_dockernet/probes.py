@@ -81,7 +81,9 @@ def connect_command(address: str, port: int | None, timeout: float) -> str:
 # control in the same run (ping of loopback, a lookup of a name that must resolve) answers.
 PING_CONTROL = "ping -c1 -W1 127.0.0.1"
 _MISSING = re.compile(r"@@missing=(\S+)")
-TOOLS_ADVICE = "probes need ping, nc, nslookup, awk and grep, as busybox has them: see --dockernet-image"
+TOOLS_ADVICE = (
+    "probes need ping, nc, nslookup, awk, grep and (for HTTP) timeout, as busybox has them: see --dockernet-image"
+)
 
 
 def tools_check(tools: list[str]) -> str:

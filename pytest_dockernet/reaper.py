@@ -14,6 +14,7 @@ import docker
 import docker.errors
 
 from . import identity as lbl
+from .builds import built_images, remove_built_image
 from .engine import remove_container, remove_network
 from .identity import RunIdentity
 from .lease import ROLE as LEASE
@@ -25,11 +26,12 @@ from .swarm import USER, leave_swarm, made_by_plugin
 class Pruned:
     containers: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)  # what build() named for a run (no tag given); each names its run
     runs: set[str] = field(default_factory=set)
     swarm: bool = False  # left a swarm the plugin made that no live run uses
 
     def __bool__(self) -> bool:
-        return bool(self.containers or self.networks or self.swarm)
+        return bool(self.containers or self.networks or self.images or self.swarm)
 
     def describe(self) -> str:
         if not self:
@@ -40,12 +42,15 @@ class Pruned:
                 f"removed {len(self.containers)} containers and {len(self.networks)} networks left by "
                 f"{len(self.runs)} dead runs ({', '.join(sorted(self.runs))})"
             )
+        if self.images:
+            lines.append(f"removed {len(self.images)} images that build() made for dead runs")
         if self.swarm:
             lines.append("left the swarm that --dockernet-swarm auto had made, which no live run uses")
         return (
             "; ".join(lines)
             + "".join(f"\n  container {c}" for c in self.containers)
             + "".join(f"\n  network {n}" for n in self.networks)
+            + "".join(f"\n  image {i}" for i in self.images)
         )
 
 
@@ -73,8 +78,9 @@ class Judge:
 
 
 def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
-    """Remove every labelled service, container and network whose run is dead, and leave a
-    swarm the plugin made that no live run uses.
+    """Remove every labelled service, container and network whose run is dead, then the
+    images ``build()`` named for such a run, and leave a swarm the plugin made that no live
+    run uses.
 
     Resources of live runs (this one included), and of runs that cannot be judged, are
     never touched. A dead run's lease goes last, so that a prune cut short still knows it
@@ -107,6 +113,11 @@ def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
             remove_network(client, n["Id"])
             pruned.networks.append(n["Name"])
             pruned.runs.add(n["Labels"][lbl.SESSION])
+    # After the containers: an image a container still uses cannot go (it stays for next time).
+    for image in built_images(client):
+        labels = image.get("Labels") or {}
+        if judge.dead(labels):
+            pruned.images.extend(remove_built_image(client, image))
     for c in leases:
         remove_container(client, c["Id"])
         pruned.containers.append(c["Names"][0].lstrip("/"))

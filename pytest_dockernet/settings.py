@@ -17,6 +17,7 @@ from .subnets import DEFAULT_POOL, parse_pool
 
 TEARDOWN_MODES = ("background", "wait")
 SWARM_MODES = ("never", "auto")
+DEFAULT_LOG_LINES = 50
 
 
 def _lab_size(value: str) -> int:
@@ -33,6 +34,20 @@ def _lab_size(value: str) -> int:
             "(engine 0 plus N-1 in network namespaces), or 0 for no lab"
         )
     return size
+
+
+def _log_lines(value: str) -> int:
+    text = str(value).strip()
+    try:
+        lines = int(text)
+    except ValueError:
+        lines = -1
+    if lines < 0:
+        raise pytest.UsageError(
+            f"--dockernet-logs (ini dockernet_logs) is {text!r}: give the number of log lines a failing "
+            "test's report shows per container, or 0 for no log sections"
+        )
+    return lines
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -65,6 +80,13 @@ def add_options(parser: pytest.Parser) -> None:
         "'host': Docker forwards them to the host's resolvers",
         default="hermetic",
         metavar="MODE",
+    )
+    option(
+        "logs",
+        "a failing test's report shows the last N lines of each of its containers' logs; 0: no log "
+        "sections (containers that are not running are still named, with their last lines)",
+        default=str(DEFAULT_LOG_LINES),
+        metavar="N",
     )
     option("keep", "after a failure, keep that test's networks and containers and say how to remove them", flag=True)
     option(
@@ -116,6 +138,7 @@ class Settings:
     swarm: str = "never"
     hosts: tuple[str, ...] = ()
     lab: int = 0
+    logs: int = DEFAULT_LOG_LINES  # log lines per container in a failing test's report
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -141,6 +164,7 @@ class Settings:
             swarm=get("swarm").strip(),
             hosts=tuple(h.strip() for h in get("hosts").split(",") if h.strip()),
             lab=_lab_size(get("lab")),
+            logs=_log_lines(get("logs")),
         )
         if settings.swarm not in SWARM_MODES:
             raise pytest.UsageError(

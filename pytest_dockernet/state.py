@@ -1,6 +1,7 @@
 """What one pytest process of a run holds (``config.stash[STATE]`` in the plugin): the
 engine's client, found and pruned once; the further engines; the probe image; the run's
-lease; the subnet allocator; and what the run has to report at its end."""
+lease; the subnet allocator; what the run has to report at its end; and, in the process
+that ends the run, the images ``build()`` named for it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 
 import docker
 
+from .builds import is_run_build, remove_builds
 from .engine import connect, engine_subnets
 from .errors import EngineUnavailable, ImageUnavailable
 from .facts import RunFacts
@@ -22,6 +24,10 @@ from .subnets import SubnetAllocator, parse_pool
 from .swarm import USER
 from .timings import Timings
 from .topology import Remover, Topology
+
+# The key of xdist's workerinput under which the controller gives each worker its identity
+# labels: the images the run builds are the controller's, which ends the run.
+RUN_OWNER = "dockernet_run_owner"
 
 
 @dataclass
@@ -51,6 +57,7 @@ class State:
     _engines: list[docker.DockerClient] | None = None
     timings: Timings = field(default_factory=Timings)
     worker_notes: list[str] = field(default_factory=list)  # xdist controller: the workers' notes
+    worker_builds: set[str] = field(default_factory=set)  # xdist controller: images build() named in workers
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -62,6 +69,38 @@ class State:
     def image(self) -> ProbeImage | None:
         """The probe image once resolved."""
         return self._image
+
+    def join_run(self, workerinput: dict | None) -> None:
+        """In an xdist worker: note its id, and the controller's labels as the run's owner."""
+        workerinput = workerinput or {}
+        self.worker = workerinput.get("workerid")
+        self.facts.owner = workerinput.get(RUN_OWNER)
+
+    def owner_labels(self) -> dict[str, str]:
+        """The identity labels of the process that ends the run (this one, unless a worker)."""
+        return dict(self.facts.owner or self.identity.labels())
+
+    def named_builds(self) -> list[str]:
+        """The images ``build()`` named for the run (built without a tag) in this process."""
+        return sorted(ref for ref in self.facts.builds.values() if is_run_build(ref))
+
+    def remove_builds(self) -> list[str]:
+        """At the end of the run, in the process that ends it (the only one, or the xdist
+        controller once its workers are gone): remove the images ``build()`` named for it.
+
+        Connects only if some process of the run named one. Images a container still uses
+        (kept with --dockernet-keep) stay: a later run's prune takes them.
+        """
+        if self.worker is not None or not (self.worker_builds or self.named_builds()):
+            return []
+        client, own = self._client, self._client is None
+        if client is None:
+            client = connect()
+        try:
+            return remove_builds(client, self.identity.run_id)
+        finally:
+            if own:
+                client.close()
 
     def client(self) -> docker.DockerClient:
         """The engine's client; raises EngineUnavailable (once probed, remembered)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,9 +24,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 import docker
+import docker.errors
 
-from . import assertions
+from . import assertions, web
 from . import identity as lbl
+from .builds import Builds
 from .containers import DNS_MODES, Containers, ContainerSpec
 from .engine import remove_labelled, remove_services
 from .errors import DockernetError, DriverUnavailable
@@ -35,6 +38,7 @@ from .identity import RunIdentity
 from .image import provide_image, resolve_probe_image
 from .networks import DRIVERS, Networks, NetworkSpec
 from .probes import Shells
+from .readiness import wait_ready
 from .subnets import SubnetAllocator
 from .swarm import Service, Services, ServiceSpec, require_swarm
 from .timings import Timings
@@ -123,6 +127,7 @@ class Topology:
         self._networks = Networks(self, lock, allocator)
         self._containers = Containers(self, lock, self._networks)
         self._services = Services(self, lock, self._networks, self._containers)
+        self._builds = Builds(self)
 
     # -- what its parts ask of it ------------------------------------------------------
 
@@ -254,8 +259,18 @@ class Topology:
         cap_add: list[str] | None = None,
         privileged: bool = False,
         host: int = 0,
+        entrypoint: str | list[str] | None = None,
+        user: str | None = None,
+        working_dir: str | None = None,
+        hostname: str | None = None,
+        volumes: Mapping[str, Any] | list[str] | None = None,
+        healthcheck: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+        ready: Any = "running",
+        ready_timeout: float = 60.0,
+        docker_options: Mapping[str, Any] | None = None,
     ) -> Container:
-        """Create and start a container; returns once it is running.
+        """Create and start a container; returns once it is ``ready``.
 
         ``networks`` is a list of networks or ``{network: [aliases]}`` /
         ``{network: {"aliases": [...], "ipv4_address": "..."}}``; omitted, the container
@@ -263,12 +278,53 @@ class Topology:
         user-defined network it joins. ``host=i`` runs it on engine ``i`` (0 is the
         environment's engine, 1... those of ``--dockernet-hosts``); a container on another
         engine joins overlay networks only.
+
+        ``entrypoint``, ``user``, ``working_dir``, ``hostname`` (default: the logical
+        name) and ``volumes`` go to the engine as docker-py takes them (``volumes``:
+        ``{"/host/path": {"bind": "/in", "mode": "ro"}}`` or ``["/host/path:/in:ro",
+        "name:/data"]``; a named volume that does not exist is made and removed with the
+        topology). ``healthcheck`` is docker-py's dict (``test``, ``interval``,
+        ``timeout``, ``retries``, ``start_period``; durations in seconds, or docker-py's
+        nanoseconds, or ``"500ms"``). ``labels`` are merged with the plugin's own (whose
+        keys cannot be set). ``docker_options`` passes anything else docker-py's
+        ``containers.create`` takes (e.g. ``{"mem_limit": "64m"}``); keys the plugin
+        manages (``name``, ``network``, ``labels``, ...) are refused.
+
+        ``ready`` is ``"running"`` (the default), ``"healthy"`` (its healthcheck passes),
+        :class:`LogLine` ``(pattern)``, :class:`Listening` ``(port)`` or a callable
+        ``(Container) -> bool``, waited for up to ``ready_timeout`` seconds. A container
+        that exits or turns unhealthy first raises :class:`DockernetError` with its exit
+        code and the last lines of its output, and is removed.
         """
         self._check_open()
         spec = ContainerSpec(
-            name, image, command, networks, environment, ports, links, network_mode, cap_add, privileged, host
+            name,
+            image,
+            command,
+            networks,
+            environment,
+            ports,
+            links,
+            network_mode,
+            cap_add,
+            privileged,
+            host,
+            entrypoint,
+            user,
+            working_dir,
+            hostname,
+            volumes,
+            healthcheck,
+            labels,
+            ready,
+            ready_timeout,
+            docker_options,
         )
         return self._containers.start(spec)
+
+    def wait_until(self, container: Container, ready: Any, timeout: float = 60.0) -> None:
+        """What ``Container.wait_until`` does (see there)."""
+        wait_ready(self._containers.check(container, "container"), ready, timeout, argument="ready")
 
     @_measured("set-up")
     def containers(self, specs: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Container]:
@@ -323,36 +379,38 @@ class Topology:
     assert_not_resolves = staticmethod(assertions.assert_not_resolves)
     assert_isolated = staticmethod(assertions.assert_isolated)
     reachability = staticmethod(assertions.reachability)
+    http_get = staticmethod(web.http_get)
+    assert_http = staticmethod(web.assert_http)
+
+    def build(
+        self,
+        path: str | os.PathLike,
+        *,
+        tag: str | None = None,
+        dockerfile: str | None = None,
+        buildargs: Mapping[str, str] | None = None,
+    ) -> str:
+        """Build an image from the context directory ``path`` (on engine 0) and return a
+        reference for ``image=``.
+
+        The same context (by content: the files docker sends, honouring ``.dockerignore``;
+        with the same ``dockerfile``, ``buildargs`` and ``tag``) is built once per run, also
+        across xdist workers; ``timings.counts["image builds"]`` counts the builds. A
+        failed build raises :class:`DockernetError` with the build's own output. Images
+        built with a ``tag`` stay on the engine (they are yours); without one, the image is
+        named ``pytest-dockernet/build:<key>-<run id>`` and the run removes it at its end
+        (a killed run's, a later run's prune). ``dockerfile`` is a path inside the context;
+        ``buildargs`` maps str to str. Bad arguments are a ``TypeError`` or ``ValueError``
+        naming the argument, before anything is built. See :mod:`pytest_dockernet.builds`."""
+        self._check_open()
+        return self._builds.build(path, tag=tag, dockerfile=dockerfile, buildargs=buildargs)
 
     # -- teardown ----------------------------------------------------------------------
 
     def describe(self) -> str:
-        """The topology as failure messages show it."""
-        lines = [f"topology {self.label or self.id}:", "  networks:"]
-        nets = self.networks_list
-        if not nets:
-            lines.append("    (none)")
-        for n in nets:
-            extra = f"  gateway {n.gateway}" if n.gateway else ""
-            extra += "  internal" if n.internal else ""
-            lines.append(f"    {n.name}  [{n.docker_name}]  {n.driver}  {n.subnet or '-'}{extra}")
-        lines.append("  containers:")
-        containers = self.containers_list
-        if not containers:
-            lines.append("    (none)")
-        for c in containers:
-            mode = f"  network_mode={c.network_mode}" if c.network_mode else ""
-            on = f"  on engine {c.host}" if c.host else ""
-            lines.append(f"    {c.name}  [{c.docker_name}]  {c.image}{mode}{on}")
-            for docker_name, e in c.endpoints.items():
-                net = e.network.name if e.network else docker_name
-                lines.append(f"      on {net}: {e.ip or '-'}  aliases: {', '.join(e.aliases) or '-'}")
-        services = self.services_list
-        if services:
-            lines.append("  services:")
-            for v in services:
-                lines.append(f"    {v.name}  [{v.docker_name}]  {v.image}  endpoint_mode={v.endpoint_mode}")
-        return "\n".join(lines)
+        """The topology as failure messages show it: networks, containers with their state
+        and addresses, services."""
+        return describe(self)
 
     def removal_command(self) -> str:
         f = f"label={lbl.TOPOLOGY}={self.id}"
@@ -413,6 +471,42 @@ class Topology:
             f"<Topology {self.label or self.id}: {len(self._networks.registry)} networks, "
             f"{len(self._containers.registry)} containers>"
         )
+
+
+def describe(topology: Topology) -> str:
+    """The topology as failure messages show it."""
+    lines = [f"topology {topology.label or topology.id}:", "  networks:"]
+    nets = topology.networks_list
+    if not nets:
+        lines.append("    (none)")
+    for n in nets:
+        extra = f"  gateway {n.gateway}" if n.gateway else ""
+        extra += "  internal" if n.internal else ""
+        lines.append(f"    {n.name}  [{n.docker_name}]  {n.driver}  {n.subnet or '-'}{extra}")
+    lines.append("  containers:")
+    containers = topology.containers_list
+    if not containers:
+        lines.append("    (none)")
+    for c in containers:
+        mode = f"  network_mode={c.network_mode}" if c.network_mode else ""
+        on = f"  on engine {c.host}" if c.host else ""
+        lines.append(f"    {c.name}  [{c.docker_name}]  {c.image}{mode}{on}  ({_status_of(c)})")
+        for docker_name, e in c.endpoints.items():
+            net = e.network.name if e.network else docker_name
+            lines.append(f"      on {net}: {e.ip or '-'}  aliases: {', '.join(e.aliases) or '-'}")
+    services = topology.services_list
+    if services:
+        lines.append("  services:")
+        for v in services:
+            lines.append(f"    {v.name}  [{v.docker_name}]  {v.image}  endpoint_mode={v.endpoint_mode}")
+    return "\n".join(lines)
+
+
+def _status_of(container: Container) -> str:
+    try:
+        return container.status()
+    except docker.errors.DockerException:  # the engine does not answer: describe what is known
+        return "state unknown: the engine did not answer"
 
 
 class Remover:

@@ -432,14 +432,21 @@ def test_probe_image_is_built_from_busybox_and_said_once(inner_runs, pytester, d
     pytester.makepyfile(CONTAINER_TESTS)
 
     tags = []
-    # The second run reuses the image the first one built, without asking the registry again.
-    for note in (
-        f"{missing} is not on the engine and could not be pulled; "
-        f"using pytest-dockernet/busybox:*, built FROM scratch around {busybox}",
-        f"{missing} is not on the engine; using pytest-dockernet/busybox:*, built FROM scratch around "
-        f"{busybox} by an earlier run that could not pull it (docker rmi it to retry the pull)",
+    # The second run reuses the image the first one built, without asking the registry again
+    # (and, changing nothing, says so only with -v).
+    for verbose, note in (
+        (
+            (),
+            f"{missing} is not on the engine and could not be pulled; "
+            f"using pytest-dockernet/busybox:*, built FROM scratch around {busybox}",
+        ),
+        (
+            ("-v",),
+            f"{missing} is not on the engine; using pytest-dockernet/busybox:*, built FROM scratch around "
+            f"{busybox} by an earlier run that could not pull it (docker rmi it to retry the pull)",
+        ),
     ):
-        result = inner_runs.run("--dockernet-image", missing)
+        result = inner_runs.run(*verbose, "--dockernet-image", missing)
         result.assert_outcomes(passed=3)
         result.stdout.fnmatch_lines(["*- dockernet -*", note])
         notes = [line for line in result.outlines if "built FROM scratch" in line]

@@ -135,7 +135,8 @@ def test_busybox_option_builds_the_probe_image_from_that_binary(inner_runs, pyte
         f.write(b"\0pytest-dockernet-test")  # another binary, so another stand-in image
     copy.chmod(0o755)
     pytester.makepyfile("def test_x(dockernet): dockernet.container('c')")
-    result = inner_runs.run("--dockernet-image", "pytest-dockernet-nope:1", "--dockernet-busybox", str(copy))
+    # -v: a later run of the suite finds this image built already, which only -v then announces
+    result = inner_runs.run("-v", "--dockernet-image", "pytest-dockernet-nope:1", "--dockernet-busybox", str(copy))
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([f"*using pytest-dockernet/busybox:*, built FROM scratch around {copy}*"])
 

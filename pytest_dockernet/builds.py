@@ -1,0 +1,403 @@
+"""Images built from a test's own context directory: once per run, by content.
+
+The key of a build is a digest of what docker would send (the context's files as
+``.dockerignore`` leaves them, with their modes and symlink targets, not their times),
+the Dockerfile's path, the build arguments and the tag. The image carries the key and the
+run's id as labels, so that whoever asks for the same key in the same run (another test,
+another xdist worker) finds it instead of building again; a lock file per key keeps two
+processes from building it at the same moment.
+
+An image built without a tag is the run's: named ``pytest-dockernet/build:<key>-<run id>``,
+labelled with the identity of the process that ends the run (the xdist controller, or the
+only process), removed by that process at the end and, if it was killed, by a later run's
+prune (:mod:`.reaper`). An image built with a tag is the user's and stays.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import json
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import docker
+import docker.errors
+from docker.utils.build import exclude_paths
+
+from . import identity as lbl
+from .errors import DockernetError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; two workers may then both build (same result)
+    fcntl = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:
+    from .topology import Topology
+
+REPOSITORY = f"{lbl.PREFIX}/build"  # the repository of images named by the plugin
+BUILD = f"{lbl.PREFIX}.build"  # label: the build's content key
+BUILD_RUN = f"{lbl.PREFIX}.build-run"  # label: the run it was built for
+ROLE = "build"  # role of an image the run removes at its end (built without a tag)
+TAGGED_ROLE = "tagged-build"  # role of an image built with a tag (the user's: never removed)
+OUTPUT_LINES = 25  # lines of the build's output a failure shows
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+# As docker's reference grammar has it (github.com/distribution/reference), without a digest.
+_REFERENCE = re.compile(
+    rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+)
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """A build's checked arguments: the context's absolute path, the Dockerfile's path in it."""
+
+    root: str
+    dockerfile: str
+    buildargs: dict[str, str]
+    tag: str | None
+
+
+def check_build(path: object, tag: object, dockerfile: object, buildargs: object) -> BuildRequest:
+    """The arguments of ``build()``, checked before anything is read or built: each error
+    names the argument and how to fix it."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if not isinstance(path, str) or not path:
+        raise TypeError(f"path must be a directory's path as a str or pathlib.Path, got {path!r}")
+    root = os.path.abspath(path)
+    if not os.path.isdir(root):
+        what = "does not exist" if not os.path.exists(root) else "is not a directory"
+        raise ValueError(
+            f"path={path!r} {what}: give the build context, the directory holding the Dockerfile "
+            "and the files it copies"
+        )
+    return BuildRequest(root, _check_dockerfile(root, dockerfile), _check_buildargs(buildargs), _check_tag(tag))
+
+
+def _check_dockerfile(root: str, dockerfile: object) -> str:
+    if dockerfile is None:
+        if not os.path.isfile(os.path.join(root, "Dockerfile")):
+            raise ValueError(
+                f"path={root!r} has no Dockerfile: add one, or name yours with dockerfile= (its path in the context)"
+            )
+        return "Dockerfile"
+    if isinstance(dockerfile, os.PathLike):
+        dockerfile = os.fspath(dockerfile)
+    if not isinstance(dockerfile, str) or not dockerfile:
+        raise TypeError(f"dockerfile must be a file's path in the context as a str, got {dockerfile!r}")
+    full = os.path.realpath(os.path.join(root, dockerfile))
+    inside = os.path.commonpath([full, os.path.realpath(root)]) == os.path.realpath(root)
+    if not inside or not os.path.isfile(full):
+        where = "is outside the context" if not inside else "is not a file in the context"
+        raise ValueError(
+            f"dockerfile={dockerfile!r} {where} {root!r}: give the path of a file inside path=, "
+            "relative to it (such as 'docker/Dockerfile.test'), or move the file into the context"
+        )
+    return os.path.relpath(full, os.path.realpath(root))
+
+
+def _check_buildargs(buildargs: object) -> dict[str, str]:
+    if buildargs is None:
+        return {}
+    if not isinstance(buildargs, Mapping):
+        raise TypeError(f"buildargs must be a dict of str to str such as {{'VERSION': '1.2'}}, got {buildargs!r}")
+    for key, value in buildargs.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"buildargs: the name {key!r} is not a non-empty str (names are the Dockerfile's ARGs)")
+        if not isinstance(value, str):
+            raise TypeError(
+                f"buildargs: {key!r} is {value!r} ({type(value).__name__}); values are str: pass {str(value)!r}"
+            )
+    return dict(buildargs)
+
+
+def _check_tag(tag: object) -> str | None:
+    if tag is None:
+        return None
+    if not isinstance(tag, str):
+        raise TypeError(f"tag must be an image reference as a str such as 'myapp:test', got {tag!r}")
+    name = tag.rsplit(":", 1)[0] if ":" in tag.rsplit("/", 1)[-1] else tag
+    if not _REFERENCE.fullmatch(tag) or len(name) > 255 or re.fullmatch(r"[a-f0-9]{64}", name):
+        raise ValueError(
+            f"tag={tag!r} is not a valid image reference: a name of lowercase letters, digits and "
+            "separators ('.', '_', '-', '/'; a registry host may lead), then optionally ':' and a tag "
+            "of letters, digits, '_', '.' and '-', such as 'myapp:test' or 'registry.local:5000/team/app:1.2'"
+        )
+    return tag
+
+
+def context_files(root: str, dockerfile: str) -> list[str]:
+    """The paths (relative to ``root``) of what docker-py sends as the context, honouring
+    ``.dockerignore`` as it does."""
+    patterns: list[str] = []
+    ignore = os.path.join(root, ".dockerignore")
+    if os.path.exists(ignore):
+        with open(ignore) as f:
+            lines = [line.strip() for line in f.read().splitlines()]
+        patterns = [line for line in lines if line and not line.startswith("#")]
+    return sorted(exclude_paths(root, patterns, dockerfile=dockerfile))
+
+
+def content_key(request: BuildRequest) -> str:
+    """The build's key: a sha256 over the context's files (paths, kinds, modes, contents or
+    link targets; not times or owners), the Dockerfile's path, the build arguments and the tag."""
+    digest = hashlib.sha256()
+    header = {"v": 1, "dockerfile": request.dockerfile, "buildargs": sorted(request.buildargs.items())}
+    digest.update(json.dumps({**header, "tag": request.tag}).encode() + b"\n")
+    for rel in context_files(request.root, request.dockerfile):
+        full = os.path.join(request.root, rel)
+        try:
+            info = os.lstat(full)
+            if stat.S_ISLNK(info.st_mode):
+                kind, body = "l", os.readlink(full).encode()
+            elif stat.S_ISDIR(info.st_mode):
+                kind, body = "d", b""
+            elif stat.S_ISREG(info.st_mode):
+                kind, body = "f", None
+            else:
+                continue  # a socket or fifo: docker-py sends no content for it
+            entry = json.dumps([kind, stat.S_IMODE(info.st_mode), rel, info.st_size if body is None else len(body)])
+            digest.update(entry.encode() + b"\n")
+            if body is None:
+                with open(full, "rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(chunk)
+            else:
+                digest.update(body)
+        except OSError as exc:
+            raise ValueError(
+                f"path={request.root!r}: cannot read {rel!r} of the build context ({exc.strerror}): "
+                "make it readable, or leave it out with .dockerignore"
+            ) from None
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def build_lock(client: docker.DockerClient, key: str) -> Iterator[None]:
+    """Held while one process of this machine looks for, or builds, ``key`` on ``client``'s
+    engine: another that asks for the same key waits, then finds the image.
+
+    The lock file goes when it is released, so that /tmp does not keep one per content ever
+    built: a waiter that then holds a file no longer at its path opens the path anew.
+    """
+    if fcntl is None:
+        yield
+        return
+    engine = str(getattr(client, "api", client).base_url)
+    digest = hashlib.sha1(f"{engine}\0{key}".encode()).hexdigest()[:16]
+    path = os.path.join(tempfile.gettempdir(), f"pytest-dockernet-build-{digest}.lock")
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            try:
+                current = os.stat(path)
+                same = (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino)
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # while held: a waiter finds its file gone and opens anew
+        os.close(fd)
+
+
+def _labels_of(client: docker.DockerClient, ref: str) -> dict[str, str] | None:
+    """The labels of image ``ref`` (None when there is no such image)."""
+    try:
+        return client.api.inspect_image(ref)["Config"].get("Labels") or {}
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _image_id(client: docker.DockerClient, ref: str) -> str | None:
+    try:
+        return client.api.inspect_image(ref)["Id"]
+    except docker.errors.ImageNotFound:
+        return None
+
+
+class _Output:
+    """What the (legacy) builder streams: its last lines, and the step images this build
+    committed itself (not a FROM's, not the cache's), to be undone if it fails."""
+
+    _STEP = re.compile(r"Step \d+/\d+ : (?P<instruction>\S+)")
+    _RESULT = re.compile(r"\s*---> (?P<id>[0-9a-f]{12,64})")
+
+    def __init__(self) -> None:
+        self.lines: collections.deque[str] = collections.deque(maxlen=OUTPUT_LINES)
+        self.committed: list[str] = []
+        self._partial = ""
+        self._new_step = False
+
+    def feed(self, text: str) -> None:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._line(line.rstrip())
+
+    def close(self) -> None:
+        self._line(self._partial.rstrip())
+        self._partial = ""
+
+    def _line(self, line: str) -> None:
+        if not line.strip():
+            return
+        self.lines.append(line)
+        step = self._STEP.match(line)
+        result = self._RESULT.fullmatch(line)
+        if step is not None:
+            self._new_step = step["instruction"].upper() != "FROM"
+        elif line.strip() == "---> Using cache":
+            self._new_step = False
+        elif result is not None and self._new_step:
+            self.committed.append(result["id"])
+            self._new_step = False
+
+
+def run_build(client: docker.DockerClient, request: BuildRequest, ref: str, labels: dict[str, str]) -> str:
+    """Build ``request`` as ``ref`` with ``labels``; the image's id.
+
+    A failed build raises DockernetError with the error and the last lines of the build's
+    output, and removes the step images it committed (the cache it found stays).
+    """
+    output, error, image_id = _Output(), None, None
+    try:
+        for chunk in client.api.build(
+            path=request.root,
+            tag=ref,
+            dockerfile=request.dockerfile,
+            buildargs=dict(request.buildargs),  # the SDK adds proxy settings to what it is given
+            labels=labels,
+            rm=True,
+            forcerm=True,
+            decode=True,
+        ):
+            if "stream" in chunk:
+                output.feed(chunk["stream"])
+            if "error" in chunk:
+                error = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
+            if "aux" in chunk:
+                image_id = (chunk["aux"] or {}).get("ID", image_id)
+    except docker.errors.APIError as exc:  # refused before it began (e.g. a Dockerfile it cannot parse)
+        error = str(exc.explanation or exc)
+    output.close()
+    if error is None and image_id is None:
+        image_id = _image_id(client, ref)
+    if error is None and image_id is not None:
+        return image_id
+    for step_image in reversed(output.committed):  # children first; nothing else pruned
+        with contextlib.suppress(docker.errors.APIError):
+            client.api.remove_image(step_image, noprune=True)
+    shown = "\n".join(f"  {line}" for line in output.lines) or "  (none)"
+    raise DockernetError(
+        f"building {request.root!r} (dockerfile {request.dockerfile!r}) failed: "
+        f"{(error or 'the engine reported no image').strip()}\n"
+        f"last lines of the build output:\n{shown}"
+    )
+
+
+def _drop_superseded(client: docker.DockerClient, image_id: str | None, now: str) -> None:
+    """An earlier build of a tag whose tag moved to ``now``: gone unless something still
+    holds it (another tag, a container, a child image)."""
+    if image_id is None or image_id == now:
+        return
+    try:
+        image = client.api.inspect_image(image_id)
+        if image.get("RepoTags") or (image["Config"].get("Labels") or {}).get(lbl.ROLE) != TAGGED_ROLE:
+            return
+        client.api.remove_image(image_id)
+    except docker.errors.APIError:
+        pass  # in use, or gone: left as docker leaves any image whose tag moved on
+
+
+def is_run_build(ref: str) -> bool:
+    """Whether ``ref`` names an image the plugin named (built without a tag)."""
+    return ref.startswith(REPOSITORY + ":")
+
+
+def built_images(client: docker.DockerClient, labels: Mapping[str, str] | None = None) -> list[dict]:
+    """The engine's summaries of the images the plugin named (built without a tag) that
+    also carry ``labels``."""
+    wanted = [f"{lbl.ROLE}={ROLE}", *(f"{k}={v}" for k, v in (labels or {}).items())]
+    return client.api.images(filters={"label": wanted})
+
+
+def remove_built_image(client: docker.DockerClient, image: Mapping) -> list[str]:
+    """Remove an image of :func:`built_images`; the references removed.
+
+    Only tags of the plugin's own repository go: an image someone also tagged otherwise
+    keeps that tag. One a container uses stays (a later prune takes it).
+    """
+    removed = []
+    for ref in image.get("RepoTags") or []:
+        if not is_run_build(ref):
+            continue
+        try:
+            client.api.remove_image(ref)
+        except docker.errors.NotFound:
+            continue
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:  # conflict: a container uses it
+                continue
+            raise
+        removed.append(ref)
+    return removed
+
+
+def remove_builds(client: docker.DockerClient, run_id: str) -> list[str]:
+    """At the end of run ``run_id``: remove the images it named; the references removed."""
+    return [ref for image in built_images(client, {lbl.SESSION: run_id}) for ref in remove_built_image(client, image)]
+
+
+class Builds:
+    """What ``Topology.build()`` does: the checks, the key, the lock, the build."""
+
+    def __init__(self, topology: Topology):
+        self.topology = topology
+
+    def build(
+        self, path: object, *, tag: str | None, dockerfile: str | None, buildargs: Mapping[str, str] | None
+    ) -> str:
+        """See :meth:`.Topology.build`."""
+        request = check_build(path, tag, dockerfile, buildargs)
+        topology = self.topology
+        client = topology.client  # engine 0
+        # Labels of the process that ends the run: the xdist controller, else this one.
+        owner = dict(topology.facts.owner or topology.identity.labels())
+        run_id = owner[lbl.SESSION]
+        with topology.timings.measure("image"):
+            key = content_key(request)
+            ref = request.tag or f"{REPOSITORY}:{key[:16]}-{run_id}"
+            with build_lock(client, key):
+                found = _labels_of(client, ref)
+                if found is None or found.get(BUILD) != key or found.get(BUILD_RUN) != run_id:
+                    if request.tag is None:
+                        labels = {**owner, lbl.ROLE: ROLE}
+                    else:
+                        labels = {lbl.ROLE: TAGGED_ROLE}  # a role of its own, not its base image's
+                    previous = None if request.tag is None else _image_id(client, ref)
+                    image_id = run_build(client, request, ref, {**labels, BUILD: key, BUILD_RUN: run_id})
+                    topology.timings.count("image builds")
+                    _drop_superseded(client, previous, image_id)
+        topology.facts.builds[key] = ref
+        return ref

@@ -1,0 +1,199 @@
+"""What a run's reports say about its topologies: the sections of a failing test's report
+(the topology, its containers' last log lines, the ones that are not running) and the
+summary of what ``--dockernet-keep`` kept.
+
+Built from the topology's handles and the engine's answers, and never raising: a report is
+read after something went wrong, maybe the engine itself, and must not hide that failure
+behind its own. Whatever the engine does not answer is said in the section instead.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import docker.errors
+import requests.exceptions
+
+from .engine import lost
+
+if TYPE_CHECKING:
+    from .handles import Container
+    from .topology import Topology
+
+TOPOLOGY = "dockernet topology"
+LOGS = "dockernet logs"
+NOT_RUNNING = "dockernet: containers not running"
+ENGINE = "dockernet: engine"
+# A stopped container's last lines, in its entry of NOT_RUNNING: shown even with
+# --dockernet-logs 0, since a crash is most often the reason the test failed.
+NOT_RUNNING_LINES = 5
+# A section's text at most: a log line may be any length (tail= counts lines, not bytes).
+MAX_CHARS = 20_000
+OWN_FIXTURE = "dockernet"  # the function-scoped factory: its sections' titles name no fixture
+RUNNING = ("running", "starting")  # "starting": running, its healthcheck has not passed yet
+
+T = TypeVar("T")
+
+
+class _Engine:
+    """Asks the engine on the report's behalf and turns an error into a sentence; once the
+    engine is lost, asks no more (each call would wait for its timeout)."""
+
+    def __init__(self, silent: str | None):
+        self.silent = silent  # why the engine is not asked
+
+    def ask(self, question: Callable[[], T]) -> tuple[T | None, str | None]:
+        """``(answer, None)``, or ``(None, why there is none)``."""
+        if self.silent is not None:
+            return None, self.silent
+        try:
+            return question(), None
+        except docker.errors.NotFound:
+            return None, "removed from the engine"
+        except docker.errors.APIError as exc:
+            return None, f"the engine answered with an error: {_one_line(exc)}"
+        except Exception as exc:  # noqa: BLE001 - any error becomes a line of the report
+            reason = lost(exc)
+            if reason is None and isinstance(exc, (requests.exceptions.RequestException, OSError)):
+                reason = _one_line(exc)  # e.g. a read that timed out: the next would too
+            if reason is not None:
+                self.silent = f"the engine did not answer ({reason})"
+                return None, self.silent
+            if isinstance(exc, docker.errors.DockerException):
+                return None, f"the engine did not answer: {_one_line(exc)}"
+            return None, f"failed: {type(exc).__name__}: {_one_line(exc)}"
+
+
+def failure_sections(
+    used: Sequence[tuple[str, Topology]], *, log_lines: int, engine_silent: str | None = None
+) -> list[tuple[str, str]]:
+    """The ``(title, text)`` sections of the report of a failed test that used these
+    factories (``(fixture name, topology)`` pairs, the test's own first): the containers
+    that are not running, each topology, and the last ``log_lines`` lines of each
+    container with output of its own (none when 0). With ``engine_silent`` (why the engine
+    is not to be asked), one section saying so."""
+    try:
+        if engine_silent is not None:
+            return [(ENGINE, f"{engine_silent}: no topology, container states or logs in this report")]
+        return _sections(used, log_lines, _Engine(None))
+    except Exception as exc:  # noqa: BLE001 - the report of a failure must not fail
+        return [(ENGINE, f"the dockernet sections of this report could not be made: {_one_line(exc)}")]
+
+
+def _sections(used: Sequence[tuple[str, Topology]], log_lines: int, engine: _Engine) -> list[tuple[str, str]]:
+    stopped: list[str] = []
+    topologies: list[tuple[str, str]] = []
+    logs: list[tuple[str, str]] = []
+    crash_lines = min(log_lines, NOT_RUNNING_LINES) if log_lines else NOT_RUNNING_LINES
+    for fixture, topology in used:
+        suffix = "" if fixture == OWN_FIXTURE else f" ({fixture})"
+        description, why = engine.ask(topology.describe)
+        topologies.append((TOPOLOGY + suffix, description if why is None else f"not shown: {why}"))
+        for container in topology.containers_list:
+            if container is None:  # its name is reserved, the container not made (yet)
+                continue
+            entry = _not_running(container, suffix, crash_lines, engine)
+            if entry is not None:
+                stopped.append(entry)
+            if log_lines and not container.resident:
+                logs.append((f"{LOGS}: {container.name}{suffix}", _tail(container, log_lines, engine)))
+    head = [(NOT_RUNNING, "\n".join(stopped))] if stopped else []
+    return [(title, _cut(text)) for title, text in head + topologies + logs]
+
+
+def _not_running(container: Container, suffix: str, lines: int, engine: _Engine) -> str | None:
+    """The entry of a container that is not running (None if it runs): its state, exit
+    code and last lines."""
+    name = f"{container.name}  [{container.docker_name}]{suffix}"
+    status, why = engine.ask(container.status)
+    if why is not None:
+        return f"{name}  state unknown: {why}"
+    if status in RUNNING:
+        return None
+    if status == "removed":
+        return f"{name}  removed (no exit code or logs left)"
+    state, why = engine.ask(lambda: container.client.api.inspect_container(container.id)["State"])
+    if state is None:
+        head = f"{name}  {status} ({why})"
+    else:
+        details = _state_details(state)
+        head = f"{name}  {status}: {details}" if details else f"{name}  {status}"
+    entry = [head]
+    if not container.resident:  # a probe shell has no output of its own
+        entry.append(f"  last lines:\n{_indent(_tail(container, lines, engine), 4)}")
+    return "\n".join(entry)
+
+
+def _state_details(state: dict[str, Any]) -> str:
+    """The exit code (with the signal that killed it), and what else the engine says."""
+    details = []
+    if not state.get("Running") or state.get("Restarting"):
+        code = state.get("ExitCode")
+        text = f"{'last ' if state.get('Restarting') else ''}exit code {code}"
+        if isinstance(code, int) and code > 128:
+            try:
+                text += f" (128 + {signal.Signals(code - 128).name})"
+            except ValueError:
+                pass
+        details.append(text)
+    if state.get("OOMKilled"):
+        details.append("killed for lack of memory (OOM)")
+    if state.get("Error"):
+        details.append(f"engine error: {state['Error']}")
+    health = state.get("Health") or {}
+    if health.get("Status") == "unhealthy" and health.get("Log"):
+        last = health["Log"][-1]
+        output = " ".join(str(last.get("Output") or "").split())[:200]
+        details.append(f"last healthcheck: exit code {last.get('ExitCode')}, output {output!r}")
+    return ", ".join(details)
+
+
+def _tail(container: Container, lines: int, engine: _Engine) -> str:
+    output, why = engine.ask(lambda: container.logs(tail=lines))
+    if why is not None:
+        return f"(no logs: {why})"
+    return output.rstrip("\n") or "(no output)"
+
+
+def _indent(text: str, spaces: int) -> str:
+    return "\n".join(" " * spaces + line for line in text.splitlines())
+
+
+def _cut(text: str) -> str:
+    if len(text) <= MAX_CHARS:
+        return text
+    return f"(... the first {len(text) - MAX_CHARS} characters cut)\n" + text[-MAX_CHARS:]
+
+
+def _one_line(exc: BaseException) -> str:
+    explanation = getattr(exc, "explanation", None)
+    text = str(explanation or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def kept_report(topology: Topology) -> str:
+    """What ``--dockernet-keep`` kept of ``topology`` (each container followed by its probe
+    sidecar, which the removal command removes too) and how to remove it."""
+    networks = [n.docker_name for n in topology.networks_list if n is not None and n.owned]
+    containers = []
+    for container in topology.containers_list:
+        if container is None:
+            continue
+        containers.append(container.docker_name)
+        if container.sidecar_id is not None:
+            containers.append(_name_of(container, container.sidecar_id))
+    return (
+        f"{topology.label}:\n"
+        f"  networks:   {' '.join(networks) or '-'}\n"
+        f"  containers: {' '.join(containers) or '-'}\n"
+        f"  remove with: {topology.removal_command()}"
+    )
+
+
+def _name_of(container: Container, container_id: str) -> str:
+    """The engine's name of a container on ``container``'s engine (its short id if the
+    engine does not say)."""
+    info, why = _Engine(None).ask(lambda: container.client.api.inspect_container(container_id))
+    return info["Name"].lstrip("/") if why is None and info else container_id[:12]

@@ -1,0 +1,304 @@
+"""http_get and assert_http against real servers, from the source's network namespace (issue 11)."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import docker.errors
+import pytest
+from test_negative import TOOLLESS, TOOLLESS_FILES
+
+from pytest_dockernet import DockernetError, HttpResponse, Topology, assert_http, assert_reachable, http_get
+from pytest_dockernet.errors import ProbeFailed
+from pytest_dockernet.retry import poll
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_BASE = "pytest-dockernet/app-base:bookworm"  # Debian with python3, redis-server, postgresql
+
+# A small HTTP service on port 8080. /health answers 200 while a redis PING to $CACHE
+# (port 6379) gets PONG, else 503; the other paths show what the server saw.
+SERVICE = r"""
+import http.server, os, socket
+
+def cache_answers():
+    try:
+        with socket.create_connection((os.environ["CACHE"], 6379), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except (OSError, KeyError):
+        return False
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def answer(self, status, body, **headers):
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/health":
+            if cache_answers():
+                self.answer(200, "ok: cache answers\n")
+            else:
+                self.answer(503, "cache unreachable\n")
+        elif self.path.startswith("/hello"):
+            self.send_response(200)
+            self.send_header("X-Served-By", os.environ.get("NAME", "?"))
+            self.send_header("Set-Cookie", "a=1")
+            self.send_header("Set-Cookie", "b=2")
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.end_headers()  # no Content-Length: the body ends where the connection does
+            self.wfile.write(f"hello {self.path} host={self.headers['Host']} {self.request_version}\n".encode())
+        elif self.path == "/chunked":
+            self.protocol_version = "HTTP/1.1"  # against the request's 1.0, as some servers do
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for part in (b"first ", b"second\n"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.answer(404, "no such page: " + self.path + "\n" + "x" * 1000)
+
+http.server.ThreadingHTTPServer(("", 8080), Handler).serve_forever()
+"""
+REDIS = ["redis-server", "--protected-mode", "no", "--save", "", "--appendonly", "no"]
+
+
+def ensure_app_base(client) -> str:
+    """The app-base image, made by scripts/app-base-image (debootstrap, about a minute) if missing."""
+    try:
+        client.images.get(APP_BASE)
+    except docker.errors.ImageNotFound:
+        subprocess.run([str(ROOT / "scripts" / "app-base-image")], check=True)
+    return APP_BASE
+
+
+@pytest.fixture(scope="session")
+def app_base(docker_client) -> str:
+    return ensure_app_base(docker_client)
+
+
+def service(topology, name: str, image: str, networks, cache: str = "cache"):
+    return topology.container(
+        name,
+        image=image,
+        command=["python3", "-c", SERVICE],
+        environment={"CACHE": cache, "NAME": name},
+        networks=networks,
+    )
+
+
+@pytest.fixture(scope="module")
+def toolless_image(docker_client) -> str:
+    """A shell (Debian's dash) and tail, and no probe tools: see tests/test_negative.py."""
+    missing = [path for path in TOOLLESS_FILES if not os.path.exists(path)]
+    if missing:
+        pytest.fail(f"needs Debian's dash and coreutils here: {missing} missing")
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(TOOLLESS)
+        tar.addfile(info, io.BytesIO(TOOLLESS))
+        for source, target in TOOLLESS_FILES.items():
+            tar.add(os.path.realpath(source), arcname=f"root/{target}")
+        tmp = tarfile.TarInfo("root/tmp")
+        tmp.type, tmp.mode = tarfile.DIRTYPE, 0o1777
+        tar.addfile(tmp)
+    context.seek(0)
+    tag = "pytest-dockernet-test/toolless:2"
+    docker_client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True)
+    return tag
+
+
+def test_http_get_returns_status_headers_and_body(dockernet, app_base):
+    net = dockernet.network("app")
+    api = service(dockernet, "api", app_base, [net])
+    client = dockernet.container("client", networks=[net])
+    assert_http(client, "http://api:8080/hello", timeout=15)  # waits for the server to listen
+
+    r = http_get(client, "http://api:8080/hello?to=you")
+    assert isinstance(r, HttpResponse)
+    assert r.status == 200
+    assert r.body == "hello /hello?to=you host=api:8080 HTTP/1.0\n"
+    assert r.headers["content-type"] == "text/plain; charset=utf-8"
+    assert r.headers["Content-Type"] == r.headers.get("CONTENT-TYPE") == "text/plain; charset=utf-8"
+    assert "X-Served-By" in r.headers and r.headers["x-served-by"] == "api"
+    assert r.headers["set-cookie"] == "a=1, b=2"  # a repeated header, its values joined
+    assert all(name == name.lower() for name in r.headers)
+
+    missing = dockernet.http_get(client, "http://api:8080/nowhere")  # the facade's, too
+    assert missing.status == 404  # any status is an answer, not an error
+    assert missing.body.startswith("no such page: /nowhere\n") and len(missing.body) == 1023
+    assert missing.headers["content-length"] == "1023"
+
+    assert http_get(client, "http://api:8080/chunked").body == "first second\n"
+
+    by_ip = http_get(client, f"http://{api.ip(net)}:8080/hello")
+    assert by_ip.body == f"hello /hello host={api.ip(net)}:8080 HTTP/1.0\n"
+
+
+def test_assert_http_from_a_source_without_tools(dockernet, app_base, toolless_image):
+    net = dockernet.network("app")
+    service(dockernet, "api", app_base, [net])
+    app = dockernet.container("app", image=toolless_image, command=["tail", "-f", "/dev/null"], networks=[net])
+    code, _ = app.exec(["sh", "-c", "command -v nc || command -v timeout"])
+    assert code != 0  # really no nc: the request runs in its probe sidecar
+
+    assert_http(app, "http://api:8080/hello", contains="host=api:8080", timeout=15)
+    assert http_get(app, "http://api:8080/hello").headers["x-served-by"] == "api"
+
+
+def test_health_is_503_while_its_cache_is_disconnected_and_200_again_after_reconnect(dockernet, app_base):
+    net = dockernet.network("app")
+    cache = dockernet.container("cache", image=app_base, command=REDIS, networks=[net])
+    service(dockernet, "api", app_base, [net])
+    web = dockernet.container("web", networks=[net])
+    health = "http://api:8080/health"
+    assert_reachable(web, cache, port=6379, timeout=15)
+    assert_http(web, health, status=200, contains="cache answers", timeout=15)
+
+    dockernet.disconnect(cache, net)
+    assert_http(web, health, status=503, contains="cache unreachable", timeout=10)
+
+    dockernet.connect(cache, net)
+    assert_http(web, health, status=200, contains="cache answers", timeout=10)
+
+
+def test_a_failing_assert_http_shows_the_last_status_a_body_excerpt_and_the_topology(dockernet, app_base):
+    net = dockernet.network("app")
+    service(dockernet, "api", app_base, [net], cache="nobody")
+    web = dockernet.container("web", networks=[net])
+    assert_http(web, "http://api:8080/health", status=503, timeout=15)
+
+    started = time.monotonic()
+    with pytest.raises(AssertionError) as failed:
+        assert_http(web, "http://api:8080/health", timeout=2)
+    assert 2 <= time.monotonic() - started < 6  # retried until the timeout, not much longer
+    message = str(failed.value)
+    assert message.startswith("GET http://api:8080/health from web: expected status 200 within 2 s (")
+    assert "the last response had status 503, body 'cache unreachable\\n'" in message
+    assert "HTTP/1.0 503 Service Unavailable" in message  # the response as the probe got it
+    assert "$ printf 'GET %s HTTP/1.0" in message and "nc -w" in message
+    assert "topology " in message and "    api  [" in message and "    web  [" in message
+
+    with pytest.raises(AssertionError, match=r"expected status 200 and a body containing 'hello' within 1 s") as failed:
+        assert_http(web, "http://api:8080/health", status=200, contains="hello", timeout=1)
+    with pytest.raises(AssertionError, match=r"status 404, body 'no such page: /x\\nxxx.*\.\.\. \(1017 characters\)"):
+        assert_http(web, "http://api:8080/x", timeout=1)
+    with pytest.raises(AssertionError, match=r"status 503 but its body does not contain it: 'cache unreachable\\n'"):
+        assert_http(web, "http://api:8080/health", status=503, contains="ok", timeout=1)
+    with pytest.raises(AssertionError, match=r"within 1 s \(\d+ attempts\); no response: connection refused \(nc: "):
+        assert_http(web, "http://api:9/", timeout=1)
+
+
+def test_assert_http_keeps_its_traceback_short(inner_runs):
+    inner_runs.pytester.makepyfile(
+        """
+        from pytest_dockernet import assert_http
+
+        def test_x(dockernet):
+            srv = dockernet.container("srv", command=["httpd", "-f", "-p", "8080"])
+            client = dockernet.container("client")
+            assert_http(client, "http://srv:8080/nothing-here", timeout=1)
+        """
+    )
+    result = inner_runs.run("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*AssertionError: GET http://srv:8080/nothing-here from client: *status 404*"])
+    assert "web.py" not in result.stdout.str() and "retry.py" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("https://api:8443/", r"url='https://api:8443/': HTTPS is not supported, only plain http://"),
+        ("ftp://api/", r"url='ftp://api/' is not an http:// URL: give http://HOST\[:PORT\]"),
+        ("api:8080/health", r"url='api:8080/health' is not an http:// URL"),
+        ("http:///health", r"url='http:///health' has no usable host"),
+        ("http://api:99999/", r"url='http://api:99999/' has no valid port \(1-65535\)"),
+        ("http://api:http/", r"has no valid port"),
+        ("http://api/a b", r"contains whitespace or control characters"),
+        ("http://user:pw@api/", r"credentials in the URL are not supported"),
+    ],
+)
+def test_a_bad_url_is_a_value_error(dockernet, url, message):
+    c = dockernet.container("c")
+    with pytest.raises(ValueError, match=message):
+        http_get(c, url)
+    with pytest.raises(ValueError, match=message):
+        assert_http(c, url)
+
+
+def test_bad_arguments(dockernet):
+    c = dockernet.container("c")
+    with pytest.raises(TypeError, match=r"src must be a Container"):
+        http_get("c", "http://c/")
+    with pytest.raises(TypeError, match=r"url must be a str"):
+        http_get(c, b"http://c/")
+    with pytest.raises(ValueError, match=r"status=99 must be an HTTP status code"):
+        assert_http(c, "http://c/", status=99)
+    with pytest.raises(ValueError, match=r"timeout=0 must be a positive number"):
+        http_get(c, "http://c/", timeout=0)
+
+
+def test_no_response_is_a_dockernet_error_naming_source_url_and_what_happened(dockernet, app_base):
+    net = dockernet.network("app")
+    client = dockernet.container("client", networks=[net])
+    # accepts connections, then says nothing and never closes them (which a TCP probe of
+    # assert_reachable, waiting for the server to close, would wait on too: see its logs)
+    mute = "import socket\ns = socket.create_server(('', 8080))\nprint('listening', flush=True)\nkept = []\n"
+    mute += "while True: kept.append(s.accept())"
+    silent = dockernet.container("mute", image=app_base, command=["python3", "-c", mute], networks=[net])
+    assert poll(silent.logs, lambda out: "listening" in out, timeout=15)[0]
+    with pytest.raises(DockernetError, match=r"^GET http://client:9/ from client: connection refused \(nc: "):
+        http_get(client, "http://client:9/")
+    with pytest.raises(DockernetError, match=r"^GET http://nobody-here/ from client: 'nobody-here' does not resolve"):
+        http_get(client, "http://nobody-here/")
+    started = time.monotonic()
+    with pytest.raises(DockernetError, match=r"^GET http://mute:8080/ from client: timed out after 1 s"):
+        http_get(client, "http://mute:8080/", timeout=1)
+    assert time.monotonic() - started < 3
+
+
+def test_a_probe_without_its_tools_raises_instead_of_answering(docker_client, toolless_image):
+    with Topology(docker_client, image=toolless_image) as t:
+        net = t.network("net")
+        a = t.container("a", networks=[net])
+        t.container("b", networks=[net])
+        toolless = r"cannot GET http://b/ from 'a': \S+ has no nc, timeout \(probes need .*timeout"
+        with pytest.raises(ProbeFailed, match=toolless):
+            http_get(a, "http://b/")
+        with pytest.raises(ProbeFailed, match=toolless):
+            assert_http(a, "http://b/", status=404, timeout=1)  # neither an answer nor a timeout
+
+
+def test_a_source_or_server_that_is_not_running_is_reported_at_once(dockernet, docker_client, app_base):
+    net = dockernet.network("app")
+    crashing = ["python3", "-c", "import sys; print('cannot start: no config'); sys.exit(3)"]
+    dockernet.container("api", image=app_base, command=crashing, networks=[net])
+    web = dockernet.container("web", image=app_base, command=["sleep", "1000"], networks=[net])  # via a sidecar
+    plain = dockernet.container("plain", networks=[net])  # the probe image: probes run in it
+    docker_client.api.wait(dockernet.get_container("api").id, timeout=30)
+
+    started = time.monotonic()
+    with pytest.raises(DockernetError, match=r"web cannot reach api for GET http://api:8080/: it is not running "):
+        assert_http(web, "http://api:8080/", timeout=10)
+    with pytest.raises(DockernetError, match=r"\(exited, exit code 3\); the end of its output:\n  cannot start"):
+        http_get(web, "http://api:8080/")
+
+    for source in (web, plain):
+        docker_client.api.kill(source.id)
+        with pytest.raises(DockernetError, match=rf"^{source.name} cannot GET http://api:8080/: it is not running"):
+            assert_http(source, "http://api:8080/", timeout=10)
+    assert time.monotonic() - started < 5  # none of them waited for its timeout
