@@ -63,6 +63,17 @@ def test_same_connectivity_on_bridge_and_overlay(dockernet):
     assert_resolves(api, "database", to=db)
 
 
+def test_an_image_built_here_runs_on_another_engine(dockernet, tmp_path):
+    # Built on engine 0; another engine gets it pulled or, with no registry, copied over.
+    (tmp_path / "Dockerfile").write_text("ARG BASE\nFROM ${BASE}\nCOPY greeting /greeting\n")
+    (tmp_path / "greeting").write_text("built on engine 0\n")
+    image = dockernet.build(tmp_path, buildargs={"BASE": dockernet.probe_image})
+    net = dockernet.network("shipped", driver="overlay")
+    far = dockernet.container("far", image=image, command=["sleep", "600"], networks=[net], host=2)
+    assert far.exec(["cat", "/greeting"]) == (0, "built on engine 0\n")
+    assert_reachable(dockernet.container("near", networks=[net], host=1), far)
+
+
 def test_a_partitioned_engine_is_cut_off_until_healed(dockernet, dockernet_lab):
     net = dockernet.network("wan", driver="overlay")
     near = dockernet.container("near", networks=[net], host=1)

@@ -34,7 +34,7 @@ from .engine import remove_container, remove_containers_named, undone_on_failure
 from .errors import DockernetError
 from .gate import gate_for
 from .handles import Container, Network
-from .image import ensure_image
+from .image import ensure_image, image_on, provide_image
 from .options import (
     DockerOptions,
     Volumes,
@@ -372,6 +372,11 @@ class Containers:
         if spec.image is None:
             launch.image = topology.probe_image
             topology.provide_probe_image(engine)
+        elif engine and image_on(topology.client, spec.image):
+            # An image engine 0 has (built by build(), or pulled there) goes to the other
+            # engine as the probe image does: pulled there, or copied without a registry.
+            with topology.timings.measure("image"):
+                provide_image(topology.client, topology.clients[engine], spec.image)
         else:
             ensure_image(topology.clients[engine], spec.image)
         self.engines_used.add(engine)

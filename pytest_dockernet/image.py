@@ -103,6 +103,14 @@ def _image_exists(client: docker.DockerClient, name: str) -> bool:
         return False
 
 
+def image_on(client: docker.DockerClient, name: str) -> bool:
+    """Whether ``client``'s engine has image ``name`` (False for a reference it refuses)."""
+    try:
+        return _image_exists(client, name)
+    except docker.errors.APIError:
+        return False
+
+
 def ensure_image(client: docker.DockerClient, name: str) -> None:
     """Make ``name`` present on the engine, pulling it if need be.
 

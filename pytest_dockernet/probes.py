@@ -70,20 +70,34 @@ def seconds(timeout: float) -> int:
 
 
 def connect_command(address: str, port: int | None, timeout: float) -> str:
-    """ICMP echo (``port=None``) or a TCP connect, giving up after ``timeout``."""
+    """ICMP echo (``port=None``) or a TCP connect, giving up after ``timeout``; exits 0
+    when answered.
+
+    busybox ``nc -w`` bounds the connect only: against a server that keeps a connection
+    open after the client's end of input, nc would wait for good. So ``timeout`` ends it
+    a second after the connect bound, and being ended that way (124, or 143 for SIGTERM)
+    means it was connected: a failed connect ends within ``-w``.
+    """
     address = shlex.quote(address)
+    wait = seconds(timeout)
     if port is None:
-        return f"ping -c1 -W{seconds(timeout)} {address}"
-    return f"nc -w{seconds(timeout)} {address} {int(port)} </dev/null"
+        return f"ping -c1 -W{wait} {address}"
+    return (
+        f"{{ timeout {wait + 1} nc -w{wait} {address} {int(port)} </dev/null; r=$?; "
+        f"[ $r = 0 ] || [ $r = 124 ] || [ $r = 143 ]; }}"
+    )
+
+
+def command_tools(command: str) -> list[str]:
+    """The probe tools a command of :func:`connect_command` runs."""
+    return [tool for tool in ("ping", "timeout", "nc") if f" {tool} " in f" {command} "]
 
 
 # A negative answer counts only from a probe shown to work: its tools are there, and a
 # control in the same run (ping of loopback, a lookup of a name that must resolve) answers.
 PING_CONTROL = "ping -c1 -W1 127.0.0.1"
 _MISSING = re.compile(r"@@missing=(\S+)")
-TOOLS_ADVICE = (
-    "probes need ping, nc, nslookup, awk, grep and (for HTTP) timeout, as busybox has them: see --dockernet-image"
-)
+TOOLS_ADVICE = "probes need ping, nc, timeout, nslookup, awk and grep, as busybox has them: see --dockernet-image"
 
 
 def tools_check(tools: list[str]) -> str:
@@ -298,13 +312,16 @@ def run_many(source: Container, commands: list[str], *, dns_control: str | None 
     """
     if not commands:
         return []
-    tools = sorted({cmd.split()[0] for cmd in commands} | ({"nslookup", "grep"} if dns_control else set()))
+    tools = sorted(
+        {t for cmd in commands for t in command_tools(cmd)} | ({"nslookup", "grep"} if dns_control else set())
+    )
     parts = [tools_check(tools)]
     if "ping" in tools:
         parts.append(f"{PING_CONTROL} >/dev/null 2>&1 || echo @@failed=ping")
     if dns_control is not None:
         parts.append(f"nslookup {shlex.quote(dns_control)} 2>&1 | grep -q '^Name:' || echo @@failed=dns")
-    parts += [f"( {cmd} ) >/dev/null 2>&1; echo @@rc{i}=$? &" for i, cmd in enumerate(commands)]
+    # each command and the echo of its code together in the background: all run at once
+    parts += [f"{{ ( {cmd} ) >/dev/null 2>&1; echo @@rc{i}=$?; }} &" for i, cmd in enumerate(commands)]
     result = run(source, "\n".join(parts) + "\nwait")
     codes = {int(i): int(rc) for i, rc in re.findall(r"@@rc(\d+)=(\d+)", result.output)}
     failed = re.findall(r"@@failed=(\S+)", result.output)

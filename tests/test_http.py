@@ -177,7 +177,7 @@ def test_health_is_503_while_its_cache_is_disconnected_and_200_again_after_recon
 
 def test_a_failing_assert_http_shows_the_last_status_a_body_excerpt_and_the_topology(dockernet, app_base):
     net = dockernet.network("app")
-    service(dockernet, "api", app_base, [net], cache="nobody")
+    api = service(dockernet, "api", app_base, [net], cache="nobody")
     web = dockernet.container("web", networks=[net])
     assert_http(web, "http://api:8080/health", status=503, timeout=15)
 
@@ -199,7 +199,7 @@ def test_a_failing_assert_http_shows_the_last_status_a_body_excerpt_and_the_topo
     with pytest.raises(AssertionError, match=r"status 503 but its body does not contain it: 'cache unreachable\\n'"):
         assert_http(web, "http://api:8080/health", status=503, contains="ok", timeout=1)
     with pytest.raises(AssertionError, match=r"within 1 s \(\d+ attempts\); no response: connection refused \(nc: "):
-        assert_http(web, "http://api:9/", timeout=1)
+        assert_http(web, f"http://{api.ip(net)}:9/", timeout=1)
 
 
 def test_assert_http_keeps_its_traceback_short(inner_runs):

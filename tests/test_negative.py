@@ -148,3 +148,14 @@ def test_a_skip_under_require_fails_unless_a_kernel_feature_is_missing(pytester,
         )
     result = pytester.runpytest("-rs")  # without --dockernet-require, a skip is a skip
     result.assert_outcomes(skipped=2)
+
+
+def test_a_tcp_probe_of_a_server_that_holds_the_connection_open_counts_as_reached(dockernet):
+    """busybox nc waits for the server to close; a server that never does (it runs
+    `sleep` on the connection) is still answered as reached, within the probe's bound."""
+    net = dockernet.network("n")
+    dockernet.container("holder", networks=[net], command=["nc", "-ll", "-p", "9000", "-e", "sleep", "600"])
+    client = dockernet.container("client", networks=[net])
+    assert_reachable(client, "holder", port=9000, timeout=10)
+    matrix = reachability([client], [("holder", 9000), ("holder", 9001)], timeout=1)
+    assert matrix[client, ("holder", 9000)] and not matrix[client, ("holder", 9001)]

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from pytest_dockernet import Remover, Topology, assert_reachable, assert_resolves
+from pytest_dockernet.engine import exec_in
 from pytest_dockernet.gate import EngineGate, gate_for
 from pytest_dockernet.probes import run, run_many
-from pytest_dockernet.engine import exec_in
 
 pytestmark = pytest.mark.dockernet
 
