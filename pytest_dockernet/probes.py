@@ -258,7 +258,33 @@ def _runner(source: Container) -> tuple[str, str, bool]:
 
 def run(source: Container, script: str) -> ProbeResult:
     """Run a shell snippet in ``source``'s network namespace: through the resident shell
-    where there is one, else one exec (two API calls)."""
+    where there is one, else one exec (two API calls).
+
+    A probe run in a sidecar is trusted only while the source itself runs: a stopped
+    source leaves its sidecar in a namespace without its networks, where every probe
+    would answer "no". So the source's state is checked after such a probe.
+    """
+    result = _run(source, script)
+    if result.where != source.docker_name:
+        _check_source_runs(source)
+    return result
+
+
+def _check_source_runs(source: Container) -> None:
+    try:
+        state = source.client.api.inspect_container(source.id)["State"]
+    except docker.errors.NotFound:
+        raise ProbeFailed(f"cannot probe from {source.name!r}: its container no longer exists") from None
+    if not state.get("Running"):
+        logs = source.logs(tail=10).rstrip().splitlines()
+        raise ProbeFailed(
+            f"cannot probe from {source.name!r}: it is not running ({state.get('Status')}, exit code "
+            f"{state.get('ExitCode')}), so its network namespace has none of its networks; the end of its "
+            "output:\n" + ("\n".join("  " + line for line in logs) or "  (none)")
+        )
+
+
+def _run(source: Container, script: str) -> ProbeResult:
     runner, where, resident = _runner(source)
     source.topology.timings.count("probes")
     shell = source.topology.shells.acquire(source.client.api, runner) if resident else None

@@ -159,3 +159,25 @@ def test_a_tcp_probe_of_a_server_that_holds_the_connection_open_counts_as_reache
     assert_reachable(client, "holder", port=9000, timeout=10)
     matrix = reachability([client], [("holder", 9000), ("holder", 9001)], timeout=1)
     assert matrix[client, ("holder", 9000)] and not matrix[client, ("holder", 9001)]
+
+
+def test_a_stopped_source_probed_through_its_sidecar_raises_instead_of_answering_no(dockernet, docker_client):
+    """The sidecar outlives the source, in a namespace left without the source's networks:
+    every probe there would answer "no"."""
+    net = dockernet.network("n")
+    other = "pytest-dockernet-test/other-image:1"  # not the probe image: probed through a sidecar
+    docker_client.api.tag(dockernet.probe_image, *other.split(":"))
+    src = dockernet.container(
+        "src", image=other, command=["sh", "-c", "echo about to stop; exec sleep 600"], networks=[net]
+    )
+    dst = dockernet.container("dst", networks=[net])
+    assert_reachable(src, dst)  # its sidecar is up
+    docker_client.api.kill(src.id)
+    docker_client.api.wait(src.id, timeout=30)
+    for helper in (lambda: assert_unreachable(src, dst), lambda: assert_not_resolves(src, "dst")):
+        with pytest.raises(
+            ProbeFailed, match=r"(?s)cannot probe from 'src': it is not running.*exit code 137.*about to stop"
+        ):
+            helper()
+    with pytest.raises(ProbeFailed, match="it is not running"):
+        reachability([src], [dst])
