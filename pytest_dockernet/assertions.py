@@ -117,11 +117,28 @@ def not_running(container: Container) -> str | None:
     return f"it is not running ({status}); the end of its output:\n{logs}"
 
 
-def _fail_if_stopped(dst: Container, src: Container) -> None:
+def named_container(src: Container, name: str) -> Container | None:
+    """The other container of ``src``'s topology that ``name`` means (its logical name, or
+    an alias on a network it shares with ``src``), if any."""
+    for container in src.topology.containers_list:
+        if container is None or container is src:
+            continue
+        if container.name == name or any(
+            name in e.aliases for docker_name, e in container.endpoints.items() if docker_name in src.endpoints
+        ):
+            return container
+    return None
+
+
+def _target_container(src: Container, dst: Target) -> Container | None:
+    return dst if isinstance(dst, Container) else named_container(src, dst)
+
+
+def _fail_if_stopped(dst: Container | None, src: Container, what: str = "reach") -> None:
     __tracebackhide__ = True
-    why = not_running(dst)
+    why = None if dst is None else not_running(dst)
     if why is not None:
-        raise DockernetError(f"{src.name} cannot reach {dst.name}: {why}")
+        raise DockernetError(f"{src.name} cannot {what} {dst.name}: {why}")
 
 
 def _how(port: int | None) -> str:
@@ -150,8 +167,8 @@ def assert_reachable(src: Container, dst: Target, *, port: int | None = None, ti
 
     def attempt() -> ProbeResult:
         result = probes.run(src, script)
-        if not result.ok and isinstance(dst, Container):
-            _fail_if_stopped(dst, src)  # waiting cannot help a container that has exited
+        if not result.ok:
+            _fail_if_stopped(_target_container(src, dst), src)  # waiting cannot help one that has exited
         return result
 
     result, attempts = poll(attempt, lambda r: r.ok, timeout=timeout)
@@ -260,6 +277,7 @@ def assert_resolves(
 
     (result, got), attempts = poll(lambda: _resolve(src, name), matches, timeout=timeout)
     if not matches((result, got)):
+        _fail_if_stopped(named_container(src, name), src, "resolve")  # a stopped one has no record
         wanted = "to resolve" if expected is None else f"to resolve to {', '.join(sorted(expected))}"
         fail(
             f"expected {name!r} {wanted} from {src.name} within {timeout:g} s; "

@@ -32,7 +32,9 @@ NOT_RUNNING_LINES = 5
 # A section's text at most: a log line may be any length (tail= counts lines, not bytes).
 MAX_CHARS = 20_000
 OWN_FIXTURE = "dockernet"  # the function-scoped factory: its sections' titles name no fixture
-RUNNING = ("running", "starting")  # "starting": running, its healthcheck has not passed yet
+# Container.status() of a running container: "running", or with its healthcheck's word
+# ("running (healthy)", "running (health: starting)"); "unhealthy" counts as not running.
+RUNNING = "running"
 
 T = TypeVar("T")
 
@@ -110,7 +112,7 @@ def _not_running(container: Container, suffix: str, lines: int, engine: _Engine)
     status, why = engine.ask(container.status)
     if why is not None:
         return f"{name}  state unknown: {why}"
-    if status in RUNNING:
+    if status == RUNNING or status.startswith(RUNNING + " ("):
         return None
     if status == "removed":
         return f"{name}  removed (no exit code or logs left)"

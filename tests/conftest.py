@@ -24,7 +24,12 @@ pytest_plugins = ["pytester"]
 # assert it is in a given state: under `pytest -n N` they go to one worker, one after the
 # other (xdist's loadgroup), while the rest of the suite shares the engine freely.
 ENGINE_WIDE_FILES = {"test_lab.py", "test_overlay.py"}
-ENGINE_WIDE_TESTS = {"test_marker_drivers_runs_the_test_once_per_driver"}
+# Also tests that count which run prunes a killed run: another worker's inner run would
+# prune it first.
+ENGINE_WIDE_TESTS = {
+    "test_marker_drivers_runs_the_test_once_per_driver",
+    "test_dead_runs_are_pruned_by_one_worker_only",
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -14,7 +14,7 @@ import docker
 import docker.errors
 import pytest
 
-from pytest_dockernet import DockernetError, Listening, LogLine, assert_reachable
+from pytest_dockernet import DockernetError, Listening, LogLine, assert_reachable, assert_resolves
 from pytest_dockernet.identity import PREFIX
 from pytest_dockernet.probes import run
 
@@ -300,7 +300,9 @@ def test_healthcheck_durations_in_seconds_reach_the_engine_in_nanoseconds(docker
 
 def test_describe_and_helpers_name_a_dead_container(dockernet, docker_client):
     net = dockernet.network("n")
-    server = dockernet.container("server", command=["sh", "-c", "echo serving; exec sleep 600"], networks=[net])
+    server = dockernet.container(
+        "server", command=["sh", "-c", "echo serving; exec sleep 600"], networks={net: ["backend"]}
+    )
     client = dockernet.container("client", networks=[net])
     assert "(running)" in dockernet.describe()
     docker_client.api.kill(server.id)
@@ -309,5 +311,10 @@ def test_describe_and_helpers_name_a_dead_container(dockernet, docker_client):
     assert "server  [" in dockernet.describe() and "(exited (137))" in dockernet.describe()
     with pytest.raises(DockernetError, match=r"(?s)client cannot reach server: it is not running.*serving"):
         assert_reachable(client, server, timeout=1)
+    for name in ("server", "backend"):  # by name or alias: not a DNS or timeout message either
+        with pytest.raises(DockernetError, match=r"(?s)client cannot reach server: it is not running.*exit code 137"):
+            assert_reachable(client, name, port=80, timeout=1)
+        with pytest.raises(DockernetError, match=r"(?s)client cannot resolve server: it is not running.*serving"):
+            assert_resolves(client, name, timeout=1)
     with pytest.raises(DockernetError, match=r"cannot probe from 'server'.*not running"):
         assert_reachable(server, client, timeout=1)

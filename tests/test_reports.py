@@ -355,3 +355,29 @@ def test_a_bad_logs_value_is_a_usage_error(pytester, args, ini, shown):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: --dockernet-logs (ini dockernet_logs) is {shown}: give the number of *"])
     result.stdout.no_fnmatch_line("*passed*")
+
+
+def test_healthy_and_still_starting_containers_are_not_listed_as_stopped(inner_runs, pytester):
+    pytester.makepyfile(
+        f"""
+        from pytest_dockernet.retry import poll
+
+        def test_fails(dockernet):
+            dockernet.container(
+                "healthy", {SERVING}, healthcheck={{"test": "true", "interval": 0.2}}, ready="healthy"
+            )
+            dockernet.container("starting", {SERVING}, healthcheck={{"test": "true", "interval": 600}})
+            dockernet.container("sick", {SERVING}, healthcheck={{"test": "exit 1", "interval": 0.2, "retries": 1}})
+            sick = dockernet.get_container("sick")
+            poll(sick.status, lambda status: status == "unhealthy", timeout=30)
+            assert False
+        """
+    )
+    result = inner_runs.run()
+    result.assert_outcomes(failed=1)
+    stopped = section(result, "dockernet: containers not running")
+    assert "sick" in stopped and "healthy  [" not in stopped and "starting" not in stopped
+    topology = section(result, "dockernet topology")
+    assert "(running (healthy))" in topology and "(running (health: starting))" in topology
+    assert "(unhealthy)" in topology
+    assert_nothing_left(inner_runs)
