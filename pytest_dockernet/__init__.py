@@ -14,6 +14,7 @@ from .assertions import (  # noqa: E402
     reachability,
 )
 from .errors import DockernetError, DriverUnavailable, ImageUnavailable  # noqa: E402
+from .faults import Partition  # noqa: E402
 from .handles import Container, Network  # noqa: E402
 from .identity import RunIdentity  # noqa: E402
 from .readiness import Listening, LogLine  # noqa: E402
@@ -32,6 +33,7 @@ __all__ = [
     "Listening",
     "LogLine",
     "Network",
+    "Partition",
     "ReachabilityMatrix",
     "Remover",
     "RunIdentity",

@@ -18,9 +18,7 @@ import functools
 import itertools
 import os
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 import docker
@@ -33,12 +31,14 @@ from .containers import DNS_MODES, Containers, ContainerSpec
 from .engine import remove_labelled, remove_services
 from .errors import DockernetError, DriverUnavailable
 from .facts import RunFacts
+from .faults import Faults, Partition
 from .handles import Container, Network
 from .identity import RunIdentity
 from .image import provide_image, resolve_probe_image
 from .networks import DRIVERS, Networks, NetworkSpec
 from .probes import Shells
 from .readiness import wait_ready
+from .remover import Remover
 from .subnets import SubnetAllocator
 from .swarm import Service, Services, ServiceSpec, require_swarm
 from .timings import Timings
@@ -128,6 +128,7 @@ class Topology:
         self._containers = Containers(self, lock, self._networks)
         self._services = Services(self, lock, self._networks, self._containers)
         self._builds = Builds(self)
+        self._faults = Faults(self)
 
     # -- what its parts ask of it ------------------------------------------------------
 
@@ -296,30 +297,10 @@ class Topology:
         that exits or turns unhealthy first raises :class:`DockernetError` with its exit
         code and the last lines of its output, and is removed.
         """
+        arguments = dict(locals())  # exactly the keyword arguments above, as given
+        del arguments["self"]
         self._check_open()
-        spec = ContainerSpec(
-            name,
-            image,
-            command,
-            networks,
-            environment,
-            ports,
-            links,
-            network_mode,
-            cap_add,
-            privileged,
-            host,
-            entrypoint,
-            user,
-            working_dir,
-            hostname,
-            volumes,
-            healthcheck,
-            labels,
-            ready,
-            ready_timeout,
-            docker_options,
-        )
+        spec = ContainerSpec(**arguments)
         return self._containers.start(spec)
 
     def wait_until(self, container: Container, ready: Any, timeout: float = 60.0) -> None:
@@ -371,6 +352,30 @@ class Topology:
         spec = ServiceSpec(name, image, command, networks, replicas, endpoint_mode, constraints, timeout)
         return self._services.create(spec)
 
+    def partition(
+        self, a: Container | Sequence[Container], b: Container | Sequence[Container], *, one_way: bool = False
+    ) -> Partition:
+        """Drop traffic between containers (or groups) ``a`` and ``b``: both ways, or with
+        ``one_way`` only what ``a`` starts towards ``b`` (``b`` can still open connections to
+        ``a``: replies pass). Both stay on their networks, so names still resolve. Returns a
+        :class:`~pytest_dockernet.faults.Partition` (``.heal()``; a context manager); several
+        may overlap, and healing one leaves the others. Needs nothing in the images."""
+        self._check_open()
+        return self._faults.partition(a, b, one_way)
+
+    def heal(self, partition: Partition | None = None) -> None:
+        """Lift ``partition``, or every partition in force."""
+        self._faults.heal(partition)
+
+    @property
+    def faults(self) -> list[Partition]:
+        """The partitions in force."""
+        return list(self._faults.partitions)
+
+    def reapply_faults(self, container: Container) -> None:
+        """Put the faults on ``container`` back after it restarted (a new network namespace)."""
+        self._faults.reapply(container)
+
     # The helpers of pytest_dockernet.assertions, as methods: the same functions, so their
     # arguments and defaults have one source.
     assert_reachable = staticmethod(assertions.assert_reachable)
@@ -391,17 +396,10 @@ class Topology:
         buildargs: Mapping[str, str] | None = None,
     ) -> str:
         """Build an image from the context directory ``path`` (on engine 0) and return a
-        reference for ``image=``.
-
-        The same context (by content: the files docker sends, honouring ``.dockerignore``;
-        with the same ``dockerfile``, ``buildargs`` and ``tag``) is built once per run, also
-        across xdist workers; ``timings.counts["image builds"]`` counts the builds. A
-        failed build raises :class:`DockernetError` with the build's own output. Images
-        built with a ``tag`` stay on the engine (they are yours); without one, the image is
-        named ``pytest-dockernet/build:<key>-<run id>`` and the run removes it at its end
-        (a killed run's, a later run's prune). ``dockerfile`` is a path inside the context;
-        ``buildargs`` maps str to str. Bad arguments are a ``TypeError`` or ``ValueError``
-        naming the argument, before anything is built. See :mod:`pytest_dockernet.builds`."""
+        reference for ``image=``: once per run for the same content, ``dockerfile``,
+        ``buildargs`` and ``tag``, also across xdist workers. A failed build raises
+        :class:`DockernetError` with its output. Tagged images stay; untagged ones are
+        removed at the run's end. See :mod:`pytest_dockernet.builds`."""
         self._check_open()
         return self._builds.build(path, tag=tag, dockerfile=dockerfile, buildargs=buildargs)
 
@@ -494,6 +492,10 @@ def describe(topology: Topology) -> str:
         for docker_name, e in c.endpoints.items():
             net = e.network.name if e.network else docker_name
             lines.append(f"      on {net}: {e.ip or '-'}  aliases: {', '.join(e.aliases) or '-'}")
+    faults = topology.faults
+    if faults:
+        lines.append("  faults in force:")
+        lines.extend(f"    {f.describe()}" for f in faults)
     services = topology.services_list
     if services:
         lines.append("  services:")
@@ -507,51 +509,3 @@ def _status_of(container: Container) -> str:
         return container.status()
     except docker.errors.DockerException:  # the engine does not answer: describe what is known
         return "state unknown: the engine did not answer"
-
-
-class Remover:
-    """Removes closed topologies in a background thread, so that one test's teardown
-    overlaps the next test's set-up.
-
-    At most ``backlog`` removals wait at any time (``submit`` blocks for the oldest
-    beyond that), so a long run never piles up networks. :meth:`wait` finishes them all
-    and returns the topologies whose removal failed, with the error.
-    """
-
-    def __init__(self, backlog: int = 2):
-        if backlog < 1:
-            raise ValueError(f"backlog={backlog!r} must be at least 1")
-        self.backlog = backlog
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: deque[tuple[Topology, Future]] = deque()
-        self._failed: list[tuple[Topology, BaseException]] = []
-        self._lock = threading.Lock()
-
-    def submit(self, topology: Topology) -> None:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dockernet-teardown")
-            self._pending.append((topology, self._pool.submit(topology.remove)))
-        while len(self._pending) > self.backlog:
-            self._settle_oldest()
-
-    @property
-    def pending(self) -> list[Topology]:
-        return [t for t, future in list(self._pending) if not future.done()]
-
-    def _settle_oldest(self) -> None:
-        with self._lock:
-            if not self._pending:
-                return
-            topology, future = self._pending.popleft()
-        try:
-            future.result()
-        except Exception as exc:  # noqa: BLE001 - reported by wait()
-            self._failed.append((topology, exc))
-
-    def wait(self) -> list[tuple[Topology, BaseException]]:
-        """Finish every pending removal; the ones that failed, once each."""
-        while self._pending:
-            self._settle_oldest()
-        failed, self._failed = self._failed, []
-        return failed

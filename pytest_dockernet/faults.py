@@ -1,0 +1,333 @@
+"""Faults on a topology's containers: partitions between groups, healed on demand.
+
+A fault is applied from a *fault helper*: a container of the fault image (the probe image
+plus ``iptables`` and ``tc``, copied here from this machine with their libraries, so no
+registry is needed) that shares the target's network namespace with ``NET_ADMIN``. The
+application's image needs nothing and is not made privileged. Rules live in the target's
+own namespace, so they die with it; the helpers carry the topology's labels and go with
+it. One helper per container, started on first use and reused.
+
+A partition between groups ``a`` and ``b`` puts, in the namespace of each member of
+``a``, a chain pair that drops what goes to and comes from every address of ``b``'s
+members. ``one_way=True`` drops only what ``a`` starts towards ``b``: the rule lets
+packets of connections that are already established (in either direction) pass, so
+``b`` can still open connections to ``a`` and get the replies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import os
+import shutil
+import subprocess
+import tarfile
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import docker
+import docker.errors
+
+from .engine import exec_in, remove_container, remove_containers_named, undone_on_failure
+from .errors import DockernetError, DriverUnavailable
+from .gate import gate_for
+from .handles import Container
+from .image import image_on, provide_image
+from .probes import RESIDENT
+
+if TYPE_CHECKING:
+    from .topology import Topology
+
+FAULT_REPOSITORY = "pytest-dockernet/faults"
+# What the fault image needs from this machine; their shared libraries come along (ldd).
+_TOOLS = ("iptables", "tc")
+_LIB_DIRS = ("xtables", "tc")  # iptables' match/target modules, tc's distribution tables
+
+
+def _host_files() -> dict[str, str]:
+    """``{path on this machine: path in the image}`` for the fault tools, their libraries
+    and modules; DriverUnavailable naming what is missing."""
+    files: dict[str, str] = {}
+    for tool in _TOOLS:
+        found = shutil.which(tool) or next(
+            (p for p in (f"/usr/sbin/{tool}", f"/sbin/{tool}") if os.path.exists(p)), None
+        )
+        if found is None:
+            raise DriverUnavailable(
+                f"faults need {tool} on this machine to build their helper image "
+                f"(Debian: apt-get install {'iptables' if tool == 'iptables' else 'iproute2'})"
+            )
+        real = os.path.realpath(found)
+        files[real] = real.lstrip("/")
+        if os.path.basename(real) != tool:
+            files[f"@link:{tool}"] = real  # the tool's own name (iptables: a multi-call binary)
+        try:
+            ldd = subprocess.run(["ldd", real], capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise DriverUnavailable(f"faults: cannot list the libraries of {real} (ldd: {exc})") from None
+        for line in ldd.splitlines():
+            parts = line.split()
+            path = (
+                parts[2]
+                if "=>" in parts and len(parts) > 3
+                else parts[0]
+                if parts and parts[0].startswith("/")
+                else None
+            )
+            if path and os.path.exists(path):
+                files[os.path.realpath(path)] = path.lstrip("/")
+                for module_dir in _LIB_DIRS:
+                    # Where the tool looks for them: the directory's real path (/usr/lib/...).
+                    candidate = os.path.realpath(os.path.join(os.path.dirname(path), module_dir))
+                    if os.path.isdir(candidate):
+                        for name in os.listdir(candidate):
+                            full = os.path.join(candidate, name)
+                            if os.path.isfile(full):
+                                files.setdefault(os.path.realpath(full), full.lstrip("/"))
+    return files
+
+
+def _fault_image(client: docker.DockerClient, probe_image: str) -> str:
+    """The fault image on ``client``'s engine, built once per content (tag by digest)."""
+    files = _host_files()
+    digest = hashlib.sha256(probe_image.encode())
+    for source in sorted(files):
+        digest.update(source.encode())
+        if not source.startswith("@link:"):
+            digest.update(str(os.stat(source).st_size).encode())
+    tag = f"{FAULT_REPOSITORY}:{digest.hexdigest()[:12]}"
+    if image_on(client, tag):
+        return tag
+    dockerfile = f"FROM {probe_image}\nCOPY root/ /\nLABEL pytest-dockernet.image=faults\n".encode()
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+        for source, target in files.items():
+            if source.startswith("@link:"):
+                link = tarfile.TarInfo(f"root/usr/sbin/{source[len('@link:') :]}")
+                link.type, link.linkname = tarfile.SYMTYPE, "/" + target.lstrip("/")
+                tar.addfile(link)
+            else:
+                tar.add(source, arcname=f"root/{target}")
+    context.seek(0)
+    try:
+        client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True)
+    except docker.errors.BuildError as exc:
+        log = "".join(str(step.get("stream", "")) for step in exc.build_log)[-2000:]
+        raise DockernetError(f"building the fault helper image {tag} failed: {exc}\n{log}") from None
+    return tag
+
+
+class Partition:
+    """Traffic between groups ``a`` and ``b`` dropped (only ``a`` -> ``b`` with
+    ``one_way``); ``heal()`` lifts it. Also a context manager that heals on exit."""
+
+    def __init__(self, faults: Faults, number: int, a: list[Container], b: list[Container], one_way: bool):
+        self._faults = faults
+        self.number = number
+        self.a, self.b, self.one_way = a, b, one_way
+        self.healed = False
+
+    @property
+    def chain(self) -> str:
+        return f"DN-P{self.number}"
+
+    def heal(self) -> None:
+        """Lift this partition (others stay in force); a no-op once healed."""
+        self._faults.heal(self)
+
+    def __enter__(self) -> Partition:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.heal()
+
+    def describe(self) -> str:
+        arrow = "->" if self.one_way else "<->"
+        names = lambda group: "[" + ", ".join(c.name for c in group) + "]"  # noqa: E731
+        return f"partition {self.number}: {names(self.a)} {arrow} {names(self.b)} dropped"
+
+    def __repr__(self) -> str:
+        return f"<{self.describe()}{' (healed)' if self.healed else ''}>"
+
+
+class Faults:
+    """The faults in force on one topology's containers, and their helpers."""
+
+    def __init__(self, topology: Topology):
+        self.topology = topology
+        self.partitions: list[Partition] = []
+        self._numbers = itertools.count(1)
+        self._helpers: dict[str, str] = {}  # container id -> its fault helper's id
+        self._lock = threading.RLock()
+
+    # -- partitions --------------------------------------------------------------------
+
+    def partition(self, a: object, b: object, one_way: bool) -> Partition:
+        if not isinstance(one_way, bool):
+            raise TypeError(f"one_way must be True or False, got {one_way!r}")
+        group_a, group_b = self._group(a, "a"), self._group(b, "b")
+        both = {c.name for c in group_a} & {c.name for c in group_b}
+        if both:
+            raise ValueError(f"partition: {sorted(both)} in both groups: a container cannot be cut off from itself")
+        with self._lock:
+            partition = Partition(self, next(self._numbers), group_a, group_b, one_way)
+            applied: list[Container] = []
+            try:
+                for member in group_a:
+                    self._apply(partition, member)
+                    applied.append(member)
+            except BaseException:
+                for member in applied:
+                    self._lift(partition, member)
+                raise
+            self.partitions.append(partition)
+            return partition
+
+    def heal(self, partition: Partition | None = None) -> None:
+        """Lift ``partition``, or every partition in force."""
+        with self._lock:
+            targets = list(self.partitions) if partition is None else [partition]
+            for p in targets:
+                if p.healed:
+                    continue
+                if p not in self.partitions:
+                    raise ValueError(f"{p!r} is not a partition of this topology")
+                for member in p.a:
+                    self._lift(p, member)
+                p.healed = True
+                self.partitions.remove(p)
+
+    def reapply(self, container: Container) -> None:
+        """After ``container`` restarted (a new network namespace, maybe a new address):
+        a new helper, and every partition it takes part in put back."""
+        with self._lock:
+            old = self._helpers.pop(container.id, None)
+            if old is not None:
+                remove_container(container.client, old)  # it shared the old namespace
+            for p in self.partitions:
+                for member in p.a:
+                    if member is container or container in p.b:
+                        if member is not container:
+                            self._lift(p, member)
+                        self._apply(p, member)
+
+    def describe(self) -> list[str]:
+        return [p.describe() for p in self.partitions]
+
+    def _group(self, side: object, argument: str) -> list[Container]:
+        members = (
+            [side] if isinstance(side, Container) else list(side) if isinstance(side, (list, tuple, set)) else None
+        )
+        if not members:
+            raise TypeError(f"{argument} must be a container or a non-empty list of containers, got {side!r}")
+        for member in members:
+            if not isinstance(member, Container):
+                raise TypeError(f"{argument}: expected containers from dockernet.container(), got {member!r}")
+            if member.topology is not self.topology:
+                raise ValueError(f"{argument}: container {member.name!r} belongs to another dockernet factory")
+            if member.network_mode == "host":
+                raise ValueError(
+                    f"{argument}: {member.name!r} runs in the host's network namespace; "
+                    "a partition there would cut the host itself off"
+                )
+        return members
+
+    @staticmethod
+    def _addresses(group: Iterable[Container]) -> list[str]:
+        return sorted({e.ip for c in group for e in c.endpoints.values() if e.ip})
+
+    def _apply(self, p: Partition, member: Container) -> None:
+        peers = self._addresses(p.b)
+        chain = p.chain
+        lines = [f"iptables -w -N {chain}-o", f"iptables -w -N {chain}-i"]
+        for address in peers:
+            if p.one_way:
+                lines.append(
+                    f"iptables -w -A {chain}-o -d {address} -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN"
+                )
+                lines.append(f"iptables -w -A {chain}-o -d {address} -j DROP")
+            else:
+                lines.append(f"iptables -w -A {chain}-o -d {address} -j DROP")
+                lines.append(f"iptables -w -A {chain}-i -s {address} -j DROP")
+        lines += [f"iptables -w -I OUTPUT -j {chain}-o", f"iptables -w -I INPUT -j {chain}-i"]
+        # The engine's word that the rules are in place: the chain lists one per peer.
+        lines.append(f"iptables -w -S {chain}-o | grep -c -- '-j DROP'")
+        code, output = self._run(member, " && ".join(lines))
+        if code != 0 or output.strip().splitlines()[-1:] != [str(len(peers))]:
+            self._run(member, _lift_script(chain))
+            raise DockernetError(
+                f"partition {p.number}: the rules could not be put in {member.name!r}'s network namespace "
+                f"(exit {code}): {output.strip()[-800:]}"
+            )
+
+    def _lift(self, p: Partition, member: Container) -> None:
+        try:
+            self._run(member, _lift_script(p.chain))
+        except DockernetError:
+            if member.status() != "removed" and member.status().startswith("running"):
+                raise  # a stopped member's rules went with its namespace
+
+    def _run(self, member: Container, script: str) -> tuple[int, str]:
+        helper = self._helper(member)
+        try:
+            return exec_in(member.client, helper, ["sh", "-c", script])
+        except docker.errors.APIError as exc:
+            raise DockernetError(
+                f"the fault helper of {member.name!r} cannot run ({exc.explanation or exc}): "
+                f"is {member.name!r} still running? it is {member.status()}"
+            ) from None
+
+    def _helper(self, member: Container) -> str:
+        with self._lock:
+            if member.id not in self._helpers:
+                self._helpers[member.id] = self._start_helper(member)
+            return self._helpers[member.id]
+
+    def _start_helper(self, member: Container) -> str:
+        topology = self.topology
+        client = member.client
+        with topology.timings.measure("image"):
+            image = _fault_image(topology.client, topology.probe_image)
+            if member.host:
+                topology.provide_probe_image(member.host)
+                provide_image(topology.client, client, image)
+        name = f"{member.docker_name}-fault{next(self._numbers)}"
+        with undone_on_failure(
+            f"starting the fault helper of {member.name!r}",
+            lambda: remove_containers_named(client, name, topology.filters()),
+        ):
+            with gate_for(client).building():
+                created = client.api.create_container(
+                    image,
+                    command=RESIDENT,
+                    stdin_open=True,
+                    name=name,
+                    labels=topology.labels_for("fault-helper", member.name),
+                    host_config=client.api.create_host_config(
+                        network_mode=f"container:{member.id}", cap_add=["NET_ADMIN", "NET_RAW"]
+                    ),
+                    detach=True,
+                )
+                client.api.start(created["Id"])
+        topology.timings.count("fault helpers")
+        return created["Id"]
+
+
+def _lift_script(chain: str) -> str:
+    """Remove a partition's chains and their jumps; nothing left if they were never made."""
+    return "; ".join(
+        [
+            f"iptables -w -D OUTPUT -j {chain}-o 2>/dev/null",
+            f"iptables -w -D INPUT -j {chain}-i 2>/dev/null",
+            f"iptables -w -F {chain}-o 2>/dev/null",
+            f"iptables -w -F {chain}-i 2>/dev/null",
+            f"iptables -w -X {chain}-o 2>/dev/null",
+            f"iptables -w -X {chain}-i 2>/dev/null",
+            "true",
+        ]
+    )

@@ -1,0 +1,144 @@
+"""Partitions (issue 12): between containers and groups, one way, overlapping, healed; from
+and to images with no shell; nothing left in the containers, on the engine or the host."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from pytest_dockernet import Partition, assert_reachable, assert_resolves, assert_unreachable, reachability
+from pytest_dockernet.identity import ROLE
+
+pytestmark = pytest.mark.dockernet
+
+HTTPD = ["httpd", "-f", "-p", "80"]
+NO_SHELL = """\
+ARG PROBE
+FROM ${PROBE} AS tools
+FROM scratch
+COPY --from=tools /bin/busybox /busybox
+ENTRYPOINT ["/busybox", "httpd", "-f", "-p", "80"]
+"""
+
+
+def host_rules() -> str:
+    return subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def three(dockernet):
+    net = dockernet.network("n")
+    return [dockernet.container(name, networks=[net], command=HTTPD) for name in ("a", "b", "c")]
+
+
+def test_a_partition_cuts_two_containers_apart_and_heal_restores_them(dockernet, three):
+    a, b, c = three
+    before = host_rules()
+    partition = dockernet.partition(a, b)
+    assert isinstance(partition, Partition) and dockernet.faults == [partition]
+    assert_unreachable(a, b)
+    assert_unreachable(b, a, port=80)
+    assert_reachable(a, c)
+    assert_reachable(b, c, port=80)
+    assert_resolves(a, "b", to=b)  # still on the network: the name resolves
+    assert "partition 1: [a] <-> [b] dropped" in dockernet.describe()
+    partition.heal()
+    assert partition.healed and dockernet.faults == []
+    assert "faults in force" not in dockernet.describe()
+    assert reachability(three, three).unreachable() == []
+    assert host_rules() == before  # the host's own rules were never touched
+
+
+def test_one_way_drops_what_a_starts_towards_b_only(dockernet, three):
+    """b can still open connections to a (and ping it): a's replies belong to connections
+    b started, which the rule lets pass."""
+    a, b, _ = three
+    with dockernet.partition([a], [b], one_way=True):
+        assert_unreachable(a, b, port=80)
+        assert_unreachable(a, b)
+        assert_reachable(b, a, port=80)
+        assert_reachable(b, a)
+        assert "[a] -> [b]" in dockernet.describe()
+    assert_reachable(a, b, port=80)
+
+
+def test_overlapping_group_partitions_heal_one_at_a_time(dockernet):
+    net = dockernet.network("n")
+    a, b, c, d = dockernet.containers({n: {"networks": [net]} for n in "abcd"}).values()
+    first = dockernet.partition([a, b], [c])
+    second = dockernet.partition([c], [d])
+    matrix = reachability([a, b, c, d], [a, b, c, d])
+    assert sorted(matrix.unreachable()) == [("a", "c"), ("b", "c"), ("c", "a"), ("c", "b"), ("c", "d"), ("d", "c")]
+    first.heal()
+    assert sorted(reachability([a, b, c, d], [a, b, c, d]).unreachable()) == [("c", "d"), ("d", "c")]
+    dockernet.heal()  # everything
+    assert second.healed and reachability([a, b, c, d], [a, b, c, d]).unreachable() == []
+    first.heal()  # healed already: nothing to do
+
+
+def test_containers_without_a_shell_are_partitioned_and_probe_as_before(dockernet, tmp_path):
+    (tmp_path / "Dockerfile").write_text(NO_SHELL)
+    image = dockernet.build(tmp_path, buildargs={"PROBE": dockernet.probe_image})
+    net = dockernet.network("n")
+    web = dockernet.container("web", image=image, networks=[net])
+    api = dockernet.container("api", image=image, networks=[net])
+    other = dockernet.container("other", networks=[net])
+    with dockernet.partition(web, api):
+        assert_unreachable(web, api, port=80)
+        assert_unreachable(api, web)
+        assert_reachable(web, other)
+        assert_reachable(other, api, port=80)
+    assert_reachable(web, api, port=80)
+
+
+def test_a_container_on_two_networks_is_cut_off_on_both(dockernet):
+    front, back = dockernet.network("front"), dockernet.network("back")
+    both = dockernet.container("both", networks=[front, back])
+    a = dockernet.container("a", networks=[front, back])
+    with dockernet.partition(a, both):
+        for net in (front, back):
+            assert_unreachable(a, both.ip(net))
+            assert_unreachable(both, a.ip(net))
+
+
+def test_helpers_go_with_the_topology(dockernet, docker_client, three):
+    a, b, _ = three
+    dockernet.partition(a, b)
+    dockernet.partition(a, three[2])
+    helpers = docker_client.api.containers(filters={"label": [f"{ROLE}=fault-helper", f"{dockernet.filters()['label']}"]})
+    assert len(helpers) == 1  # one per container, reused
+    dockernet.close()
+    assert docker_client.api.containers(all=True, filters=dockernet.filters()) == []
+
+
+BAD = [
+    (lambda t, a, b: t.partition(a, a), ValueError, r"\['a'\] in both groups"),
+    (lambda t, a, b: t.partition([], b), TypeError, r"a must be a container or a non-empty list of containers"),
+    (lambda t, a, b: t.partition(a, "b"), TypeError, r"b must be a container or a non-empty list"),
+    (lambda t, a, b: t.partition(a, [b, "c"]), TypeError, r"b: expected containers from dockernet.container\(\)"),
+    (lambda t, a, b: t.partition(a, b, one_way=1), TypeError, r"one_way must be True or False"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", BAD, ids=[str(i) for i in range(len(BAD))])
+def test_bad_partitions_are_refused(dockernet, call, error, message):
+    a, b = dockernet.container("a"), dockernet.container("b")
+    with pytest.raises(error, match=message):
+        call(dockernet, a, b)
+    assert dockernet.faults == []
+
+
+def test_host_network_containers_cannot_be_partitioned(dockernet):
+    host = dockernet.container("h", network_mode="host")
+    with pytest.raises(ValueError, match=r"'h' runs in the host's network namespace"):
+        dockernet.partition(host, dockernet.container("b"))
+
+
+def test_a_partition_of_another_topology_is_refused(dockernet, docker_client):
+    from pytest_dockernet import Topology
+
+    with Topology(docker_client, image=dockernet.probe_image) as other:
+        stranger = other.container("s")
+        with pytest.raises(ValueError, match=r"'s' belongs to another dockernet factory"):
+            dockernet.partition(dockernet.container("a"), stranger)
