@@ -2,7 +2,7 @@
 
 import pytest
 
-pytest.register_assert_rewrite("pytest_dockernet.assertions", "pytest_dockernet.web")
+pytest.register_assert_rewrite("pytest_dockernet.assertions", "pytest_dockernet.web", "pytest_dockernet.measurements")
 
 from .assertions import (  # noqa: E402
     ReachabilityMatrix,
@@ -14,9 +14,10 @@ from .assertions import (  # noqa: E402
     reachability,
 )
 from .errors import DockernetError, DriverUnavailable, ImageUnavailable  # noqa: E402
-from .faults import Partition  # noqa: E402
+from .faults import Degradation, Partition  # noqa: E402
 from .handles import Container, Network  # noqa: E402
 from .identity import RunIdentity  # noqa: E402
+from .measurements import Measurement, measure, throughput  # noqa: E402
 from .readiness import Listening, LogLine  # noqa: E402
 from .swarm import Service  # noqa: E402
 from .topology import Remover, Topology  # noqa: E402
@@ -26,10 +27,12 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "Container",
+    "Degradation",
     "DockernetError",
     "DriverUnavailable",
     "HttpResponse",
     "ImageUnavailable",
+    "Measurement",
     "Listening",
     "LogLine",
     "Network",
@@ -46,5 +49,7 @@ __all__ = [
     "assert_resolves",
     "assert_unreachable",
     "http_get",
+    "measure",
     "reachability",
+    "throughput",
 ]

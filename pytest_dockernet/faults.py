@@ -20,6 +20,7 @@ import hashlib
 import io
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -44,6 +45,9 @@ FAULT_REPOSITORY = "pytest-dockernet/faults"
 # What the fault image needs from this machine; their shared libraries come along (ldd).
 _TOOLS = ("iptables", "tc")
 _LIB_DIRS = ("xtables", "tc")  # iptables' match/target modules, tc's distribution tables
+# Where the image has them. By path: busybox's shell runs its own (smaller) tc applet
+# before anything on PATH.
+TC = "/usr/sbin/tc"
 
 
 def _host_files() -> dict[str, str]:
@@ -61,7 +65,7 @@ def _host_files() -> dict[str, str]:
             )
         real = os.path.realpath(found)
         files[real] = real.lstrip("/")
-        if os.path.basename(real) != tool:
+        if real != f"/usr/sbin/{tool}":
             files[f"@link:{tool}"] = real  # the tool's own name (iptables: a multi-call binary)
         try:
             ldd = subprocess.run(["ldd", real], capture_output=True, text=True, timeout=30).stdout
@@ -155,12 +159,67 @@ class Partition:
         return f"<{self.describe()}{' (healed)' if self.healed else ''}>"
 
 
+_RATE = re.compile(r"^\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$")
+_TIME = re.compile(r"^\d+(\.\d+)?(us|ms|s)$")
+
+
+def _check_degrade(loss: object, rate: object, delay: object, jitter: object) -> None:
+    if loss is not None and (
+        not isinstance(loss, (int, float)) or isinstance(loss, bool) or not 0.0 <= float(loss) <= 1.0
+    ):
+        raise ValueError(f"loss={loss!r} must be a fraction from 0.0 to 1.0 (0.1 drops one packet in ten)")
+    if rate is not None and (not isinstance(rate, str) or not _RATE.match(rate)):
+        raise ValueError(f"rate={rate!r} must be a bandwidth as tc writes it, e.g. '1mbit', '500kbit'")
+    for argument, value in (("delay", delay), ("jitter", jitter)):
+        if value is not None and (not isinstance(value, str) or not _TIME.match(value)):
+            raise ValueError(f"{argument}={value!r} must be a duration as tc writes it, e.g. '100ms'")
+    if jitter is not None and delay is None:
+        raise ValueError("jitter= needs delay= (it varies the delay)")
+    if loss is None and rate is None and delay is None:
+        raise ValueError("degrade() needs at least one of loss=, rate=, delay=")
+
+
+class Degradation:
+    """What ``degrade()`` put on one container: loss, a rate cap, a delay; ``restore()``
+    lifts it. Also a context manager that restores on exit."""
+
+    def __init__(self, faults: Faults, container: Container, settings: dict, to: list[Container], network: object):
+        self._faults = faults
+        self.container = container
+        self.loss, self.rate = settings["loss"], settings["rate"]
+        self.delay, self.jitter = settings["delay"], settings["jitter"]
+        self.to, self.network = to, network
+        self.restored = False
+
+    def restore(self) -> None:
+        """Lift this degradation; a no-op once restored."""
+        self._faults.restore(self)
+
+    def __enter__(self) -> Degradation:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.restore()
+
+    def describe(self) -> str:
+        parts = [f"loss {self.loss:g}" if self.loss is not None else "", f"rate {self.rate}" if self.rate else ""]
+        if self.delay:
+            parts.append(f"delay {self.delay}" + (f" ± {self.jitter}" if self.jitter else ""))
+        where = f" on {self.network.name}" if self.network is not None else ""
+        towards = f" to [{', '.join(c.name for c in self.to)}]" if self.to else ""
+        return f"degrade {self.container.name}: {', '.join(p for p in parts if p)}{where}{towards}"
+
+    def __repr__(self) -> str:
+        return f"<{self.describe()}{' (restored)' if self.restored else ''}>"
+
+
 class Faults:
     """The faults in force on one topology's containers, and their helpers."""
 
     def __init__(self, topology: Topology):
         self.topology = topology
         self.partitions: list[Partition] = []
+        self.degradations: dict[str, Degradation] = {}  # by container name: one each (a new one replaces)
         self._numbers = itertools.count(1)
         self._helpers: dict[str, str] = {}  # container id -> its fault helper's id
         self._lock = threading.RLock()
@@ -215,9 +274,111 @@ class Faults:
                         if member is not container:
                             self._lift(p, member)
                         self._apply(p, member)
+            for d in self.degradations.values():
+                if d.container is container or container in d.to:
+                    if d.container is not container:
+                        self._run(d.container, _restore_script(self._interfaces(d.container, None)))
+                    self._apply_degradation(d)
 
     def describe(self) -> list[str]:
-        return [p.describe() for p in self.partitions]
+        return [p.describe() for p in self.partitions] + [d.describe() for d in self.degradations.values()]
+
+    # -- degradations ------------------------------------------------------------------
+
+    def degrade(self, container: object, settings: dict, to: object, network: object) -> Degradation:
+        (member,) = self._group(container, "container")
+        _check_degrade(**settings)
+        targets = [] if to is None else self._group(to, "to")
+        if network is not None and (not hasattr(network, "docker_name") or network.docker_name not in member.endpoints):
+            raise ValueError(f"network={network!r}: {member.name!r} is not on that network")
+        if settings["delay"] is not None:
+            self._require_netem(member)
+        with self._lock:
+            previous = self.degradations.get(member.name)
+            if previous is not None:
+                self.restore(previous)  # a second degrade replaces the first
+            degradation = Degradation(self, member, settings, targets, network)
+            try:
+                self._apply_degradation(degradation)
+            except BaseException:
+                self._run(member, _restore_script(self._interfaces(member, None)))
+                raise
+            self.degradations[member.name] = degradation
+            return degradation
+
+    def restore(self, degradation: Degradation | None = None) -> None:
+        """Lift ``degradation``, or every degradation in force."""
+        with self._lock:
+            targets = list(self.degradations.values()) if degradation is None else [degradation]
+            for d in targets:
+                if d.restored:
+                    continue
+                if self.degradations.get(d.container.name) is not d:
+                    raise ValueError(f"{d!r} is not a degradation in force in this topology")
+                try:
+                    self._run(d.container, _restore_script(self._interfaces(d.container, None)))
+                except DockernetError:
+                    if d.container.status().startswith("running"):
+                        raise
+                d.restored = True
+                del self.degradations[d.container.name]
+
+    def _interfaces(self, member: Container, network: object) -> list[str]:
+        """The interfaces of ``member``'s namespace (of ``network`` only, when given), by address."""
+        code, output = self._run(member, "ip -o -4 addr show")
+        wanted = None if network is None else member.endpoints[network.docker_name].ip
+        found = []
+        for line in output.splitlines():
+            fields = line.split()
+            if len(fields) > 3 and fields[1] != "lo":
+                address = fields[3].split("/")[0]
+                if wanted is None or address == wanted:
+                    found.append(fields[1].split("@")[0])
+        return found
+
+    def _require_netem(self, member: Container) -> None:
+        code, output = self._run(member, f"{TC} qdisc add dev lo root netem delay 1ms && {TC} qdisc del dev lo root")
+        if code != 0:
+            self.topology.capability_missing(
+                f"delay= needs the kernel's netem queueing discipline (sch_netem), which this machine lacks: "
+                f"{output.strip()[-200:]}"
+            )
+
+    def _apply_degradation(self, d: Degradation) -> None:
+        member = d.container
+        interfaces = self._interfaces(member, d.network)
+        if not interfaces:
+            raise DockernetError(f"degrade: {member.name!r} has no network interface to degrade")
+        peers = self._addresses(d.to) if d.to else [None]
+        lines = ["iptables -w -N DN-D-o", "iptables -w -I OUTPUT -j DN-D-o"]
+        if d.loss:
+            for interface in interfaces:
+                for peer in peers:
+                    match = f"-o {interface}" + (f" -d {peer}" if peer else "")
+                    chance = f"-m statistic --mode random --probability {float(d.loss):.6f}"
+                    lines.append(f"iptables -w -A DN-D-o {match} {chance} -j DROP")
+        for interface in interfaces:
+            if d.delay:
+                netem = f"netem delay {d.delay}" + (f" {d.jitter}" if d.jitter else "")
+                lines.append(f"{TC} qdisc replace dev {interface} root {netem}" + (f" rate {d.rate}" if d.rate else ""))
+            elif d.rate and not d.to:
+                lines.append(f"{TC} qdisc replace dev {interface} root tbf rate {d.rate} burst 32kbit latency 400ms")
+            elif d.rate:
+                lines += [
+                    f"{TC} qdisc replace dev {interface} root handle 1: htb default 1",
+                    f"{TC} class add dev {interface} parent 1: classid 1:1 htb rate 10gbit",
+                    f"{TC} class add dev {interface} parent 1: classid 1:10 htb rate {d.rate}",
+                ]
+                lines += [
+                    f"{TC} filter add dev {interface} parent 1: protocol ip prio 1 u32 "
+                    f"match ip dst {peer}/32 flowid 1:10"
+                    for peer in peers
+                ]
+        code, output = self._run(member, " && ".join(lines))
+        if code != 0:
+            raise DockernetError(
+                f"degrade {member.name!r}: the rules could not be applied (exit {code}): {output.strip()[-800:]}"
+            )
 
     def _group(self, side: object, argument: str) -> list[Container]:
         members = (
@@ -316,6 +477,19 @@ class Faults:
                 client.api.start(created["Id"])
         topology.timings.count("fault helpers")
         return created["Id"]
+
+
+def _restore_script(interfaces: list[str]) -> str:
+    """Remove a degradation: its chain and jump, and the root qdisc of each interface."""
+    return "; ".join(
+        [
+            "iptables -w -D OUTPUT -j DN-D-o 2>/dev/null",
+            "iptables -w -F DN-D-o 2>/dev/null",
+            "iptables -w -X DN-D-o 2>/dev/null",
+            *(f"{TC} qdisc del dev {interface} root 2>/dev/null" for interface in interfaces),
+            "true",
+        ]
+    )
 
 
 def _lift_script(chain: str) -> str:

@@ -3,6 +3,18 @@
 ``docker_options`` (anything else docker-py's ``containers.create`` takes).
 
 Each check raises before anything is made, naming the argument and how to fix it.
+
+- ``volumes``: ``{"/host/path": {"bind": "/in", "mode": "ro"}}`` or
+  ``["/host/path:/in:ro", "name:/data", "/scratch"]``; host paths are absolute paths on the
+  engine's machine; a named volume that does not exist is made and removed with the
+  topology, an existing one is the user's and stays.
+- ``healthcheck``: docker-py's dict (``test``, ``interval``, ``timeout``, ``retries``,
+  ``start_period``); durations in seconds (below 1,000,000), docker-py's nanoseconds, or
+  ``"500ms"``.
+- ``labels``: merged with the plugin's own, whose keys cannot be set.
+- ``docker_options``: passed to the engine as ``containers.create`` takes it (e.g.
+  ``{"mem_limit": "64m"}``); keys the plugin manages (``name``, ``network``,
+  ``labels``, ...) and ``container()``'s own arguments are refused.
 """
 
 from __future__ import annotations

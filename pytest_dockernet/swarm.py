@@ -1,5 +1,12 @@
 """Swarm mode: a topology's services, what a run learns about the swarm once, and the
-single-node swarm that ``--dockernet-swarm auto`` makes for a run and leaves after it."""
+single-node swarm that ``--dockernet-swarm auto`` makes for a run and leaves after it.
+
+A service's logical name resolves on its overlay networks to the service's virtual IP
+(``endpoint_mode="vip"``, the default) or to its tasks' addresses (``"dnsrr"``), and
+``tasks.<name>`` to every task's address. ``constraints`` place the tasks
+(``["node.role==manager"]``, ``["node.hostname==dnlab1"]``). Without ``image``, the probe
+image runs, idle, so tasks can be probed like any container.
+"""
 
 from __future__ import annotations
 

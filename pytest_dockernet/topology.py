@@ -19,19 +19,19 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, Union
 
 import docker
 import docker.errors
 
-from . import assertions, web
+from . import assertions, measurements, web
 from . import identity as lbl
 from .builds import Builds
 from .containers import DNS_MODES, Containers, ContainerSpec
 from .engine import remove_labelled, remove_services
 from .errors import DockernetError, DriverUnavailable
 from .facts import RunFacts
-from .faults import Faults, Partition
+from .faults import Degradation, Faults, Partition
 from .handles import Container, Network
 from .identity import RunIdentity
 from .image import provide_image, resolve_probe_image
@@ -44,6 +44,7 @@ from .swarm import Service, Services, ServiceSpec, require_swarm
 from .timings import Timings
 
 _topology_ids = itertools.count(1)
+Group = Union[Container, Sequence[Container]]  # one container, or a group of them
 
 
 def _measured(phase: str):
@@ -280,16 +281,9 @@ class Topology:
         environment's engine, 1... those of ``--dockernet-hosts``); a container on another
         engine joins overlay networks only.
 
-        ``entrypoint``, ``user``, ``working_dir``, ``hostname`` (default: the logical
-        name) and ``volumes`` go to the engine as docker-py takes them (``volumes``:
-        ``{"/host/path": {"bind": "/in", "mode": "ro"}}`` or ``["/host/path:/in:ro",
-        "name:/data"]``; a named volume that does not exist is made and removed with the
-        topology). ``healthcheck`` is docker-py's dict (``test``, ``interval``,
-        ``timeout``, ``retries``, ``start_period``; durations in seconds, or docker-py's
-        nanoseconds, or ``"500ms"``). ``labels`` are merged with the plugin's own (whose
-        keys cannot be set). ``docker_options`` passes anything else docker-py's
-        ``containers.create`` takes (e.g. ``{"mem_limit": "64m"}``); keys the plugin
-        manages (``name``, ``network``, ``labels``, ...) are refused.
+        ``entrypoint``, ``user``, ``working_dir``, ``hostname``, ``volumes``,
+        ``healthcheck``, ``labels`` and ``docker_options`` go to the engine as docker-py
+        takes them; see :mod:`pytest_dockernet.options`.
 
         ``ready`` is ``"running"`` (the default), ``"healthy"`` (its healthcheck passes),
         :class:`LogLine` ``(pattern)``, :class:`Listening` ``(port)`` or a callable
@@ -309,12 +303,9 @@ class Topology:
 
     @_measured("set-up")
     def containers(self, specs: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Container]:
-        """Create and start several containers at once: ``{name: {container() keyword
-        arguments}}``. Returns them by name once all are running.
-
-        Containers with ``links=`` start after the others (they may link to them). If any
-        fails, the others of the batch are removed too and the first error is raised.
-        """
+        """Start several containers at once, ``{name: {container() arguments}}``; returns them
+        by name once all are ready. Those with ``links=`` start after the others. If one
+        fails, the others are removed too and the first error is raised."""
         self._check_open()
         return self._containers.start_batch(specs)
 
@@ -341,25 +332,15 @@ class Topology:
         timeout: float = 60.0,
     ) -> Service:
         """Create a swarm service on overlay ``networks``; returns once all ``replicas`` run.
-
-        Its logical ``name`` resolves on those networks to the service's virtual IP
-        (``endpoint_mode="vip"``, the default) or to its tasks' addresses (``"dnsrr"``), and
-        ``tasks.<name>`` to every task's address. ``constraints`` place the tasks
-        (``["node.role==manager"]``, ``["node.hostname==dnlab1"]``). Without ``image``,
-        the probe image runs, idle, so tasks can be probed like any container.
-        """
+        ``name`` resolves to its virtual IP (``endpoint_mode="vip"``) or its tasks
+        (``"dnsrr"``), ``tasks.<name>`` to every task; see :mod:`pytest_dockernet.swarm`."""
         self._check_open()
         spec = ServiceSpec(name, image, command, networks, replicas, endpoint_mode, constraints, timeout)
         return self._services.create(spec)
 
-    def partition(
-        self, a: Container | Sequence[Container], b: Container | Sequence[Container], *, one_way: bool = False
-    ) -> Partition:
-        """Drop traffic between containers (or groups) ``a`` and ``b``: both ways, or with
-        ``one_way`` only what ``a`` starts towards ``b`` (``b`` can still open connections to
-        ``a``: replies pass). Both stay on their networks, so names still resolve. Returns a
-        :class:`~pytest_dockernet.faults.Partition` (``.heal()``; a context manager); several
-        may overlap, and healing one leaves the others. Needs nothing in the images."""
+    def partition(self, a: Group, b: Group, *, one_way: bool = False) -> Partition:
+        """Drop traffic between ``a`` and ``b`` (containers or groups), or with ``one_way``
+        only what ``a`` starts towards ``b``; names still resolve. See :mod:`.faults`."""
         self._check_open()
         return self._faults.partition(a, b, one_way)
 
@@ -367,10 +348,31 @@ class Topology:
         """Lift ``partition``, or every partition in force."""
         self._faults.heal(partition)
 
+    def degrade(
+        self,
+        container: Container,
+        *,
+        loss: float | None = None,
+        rate: str | None = None,
+        delay: str | None = None,
+        jitter: str | None = None,
+        to: Group | None = None,
+        network: Network | None = None,
+    ) -> Degradation:
+        """Loss (0.0-1.0), a rate cap (``"1mbit"``), a delay (``"100ms"``, needs netem) on what
+        ``container`` sends; a second call on it replaces the first. See :mod:`.faults`."""
+        self._check_open()
+        settings = {"loss": loss, "rate": rate, "delay": delay, "jitter": jitter}
+        return self._faults.degrade(container, settings, to, network)
+
+    def restore(self, degradation: Degradation | None = None) -> None:
+        """Lift ``degradation``, or every degradation in force."""
+        self._faults.restore(degradation)
+
     @property
-    def faults(self) -> list[Partition]:
-        """The partitions in force."""
-        return list(self._faults.partitions)
+    def faults(self) -> list[Partition | Degradation]:
+        """The faults in force: partitions, then degradations."""
+        return [*self._faults.partitions, *self._faults.degradations.values()]
 
     def reapply_faults(self, container: Container) -> None:
         """Put the faults on ``container`` back after it restarted (a new network namespace)."""
@@ -386,6 +388,8 @@ class Topology:
     reachability = staticmethod(assertions.reachability)
     http_get = staticmethod(web.http_get)
     assert_http = staticmethod(web.assert_http)
+    measure = staticmethod(measurements.measure)
+    throughput = staticmethod(measurements.throughput)
 
     def build(
         self,
@@ -406,8 +410,7 @@ class Topology:
     # -- teardown ----------------------------------------------------------------------
 
     def describe(self) -> str:
-        """The topology as failure messages show it: networks, containers with their state
-        and addresses, services."""
+        """The topology as failure messages show it (networks, containers, faults, services)."""
         return describe(self)
 
     def removal_command(self) -> str:

@@ -106,7 +106,9 @@ def test_helpers_go_with_the_topology(dockernet, docker_client, three):
     a, b, _ = three
     dockernet.partition(a, b)
     dockernet.partition(a, three[2])
-    helpers = docker_client.api.containers(filters={"label": [f"{ROLE}=fault-helper", f"{dockernet.filters()['label']}"]})
+    helpers = docker_client.api.containers(
+        filters={"label": [f"{ROLE}=fault-helper", f"{dockernet.filters()['label']}"]}
+    )
     assert len(helpers) == 1  # one per container, reused
     dockernet.close()
     assert docker_client.api.containers(all=True, filters=dockernet.filters()) == []
@@ -142,3 +144,93 @@ def test_a_partition_of_another_topology_is_refused(dockernet, docker_client):
         stranger = other.container("s")
         with pytest.raises(ValueError, match=r"'s' belongs to another dockernet factory"):
             dockernet.partition(dockernet.container("a"), stranger)
+
+
+def test_total_loss_cuts_a_peer_off_and_restore_brings_it_back(dockernet, three):
+    a, b, _ = three
+    with dockernet.degrade(a, loss=1.0) as degradation:
+        assert dockernet.faults == [degradation]
+        assert_unreachable(b, a)  # a's answers are lost
+        assert_unreachable(a, b, port=80)
+        assert "degrade a: loss 1" in dockernet.describe()
+    assert degradation.restored and dockernet.faults == []
+    assert_reachable(b, a)
+
+
+def test_partial_loss_is_measured(dockernet, three):
+    a, b, _ = three
+    assert dockernet.measure(b, a, count=50).loss == 0.0
+    degradation = dockernet.degrade(a, loss=0.3)
+    measured = dockernet.measure(b, a, count=200, interval=0.01)
+    assert measured.sent == 200 and 0.15 <= measured.loss <= 0.45, measured
+    degradation.restore()
+    after = dockernet.measure(b, a, count=100)
+    assert after.loss == 0.0 and after.rtt_avg is not None and after.rtt_min <= after.rtt_avg <= after.rtt_max
+
+
+def test_a_rate_cap_is_measured(dockernet, three):
+    a, b, _ = three
+    degradation = dockernet.degrade(a, rate="1mbit")
+    capped = dockernet.throughput(a, b, seconds=2)
+    assert 0.5e6 <= capped <= 2e6, capped
+    degradation.restore()
+    free = dockernet.throughput(a, b, seconds=2)
+    assert free > 10 * capped, (free, capped)
+
+
+def test_degrade_towards_some_peers_only(dockernet, three):
+    a, b, c = three
+    with dockernet.degrade(a, loss=1.0, to=[b]):
+        assert_unreachable(b, a)
+        assert_reachable(c, a)
+
+
+def test_a_second_degrade_replaces_the_first(dockernet, three):
+    a, b, _ = three
+    first = dockernet.degrade(a, loss=1.0)
+    second = dockernet.degrade(a, rate="10mbit")
+    assert first.restored and dockernet.faults == [second]
+    assert_reachable(b, a)  # the loss is gone with the first
+
+
+def test_delay_needs_netem(dockernet, three, request):
+    """netem (sch_netem) is missing on this project's CI kernel: the test is skipped
+    naming it (an allowed skip under --dockernet-require)."""
+    a, b, _ = three
+    before = dockernet.measure(b, a, count=20)
+    with dockernet.degrade(a, delay="100ms"):
+        after = dockernet.measure(b, a, count=20)
+    assert 0.08 <= after.rtt_avg - before.rtt_avg <= 0.15, (before, after)
+
+
+BAD_DEGRADE = [
+    ({"loss": 1.5}, ValueError, r"loss=1.5 must be a fraction from 0.0 to 1.0"),
+    ({"loss": "half"}, ValueError, r"loss='half' must be a fraction"),
+    ({"rate": "fast"}, ValueError, r"rate='fast' must be a bandwidth as tc writes it"),
+    ({"delay": 100}, ValueError, r"delay=100 must be a duration as tc writes it"),
+    ({"delay": "10ms", "jitter": "1s!"}, ValueError, r"jitter='1s!' must be a duration"),
+    ({"jitter": "5ms", "loss": 0.1}, ValueError, r"jitter= needs delay="),
+    ({}, ValueError, r"degrade\(\) needs at least one of loss=, rate=, delay="),
+]
+
+
+@pytest.mark.parametrize("arguments, error, message", BAD_DEGRADE, ids=[str(i) for i in range(len(BAD_DEGRADE))])
+def test_bad_degradations_are_refused(dockernet, arguments, error, message):
+    a = dockernet.container("a")
+    with pytest.raises(error, match=message):
+        dockernet.degrade(a, **arguments)
+    assert dockernet.faults == []
+
+
+def test_degrade_on_a_network_the_container_is_not_on(dockernet):
+    a = dockernet.container("a", networks=[dockernet.network("one")])
+    with pytest.raises(ValueError, match=r"'a' is not on that network"):
+        dockernet.degrade(a, loss=0.5, network=dockernet.network("two"))
+
+
+def test_a_rate_cap_towards_one_peer_leaves_the_others_free(dockernet, three):
+    a, b, c = three
+    with dockernet.degrade(a, rate="1mbit", to=[b]):
+        capped = dockernet.throughput(a, b, seconds=1)
+        free = dockernet.throughput(a, c, seconds=1)
+    assert 0.5e6 <= capped <= 2e6 and free > 10 * capped, (capped, free)
