@@ -505,3 +505,69 @@ def _lift_script(chain: str) -> str:
             "true",
         ]
     )
+
+
+DEGRADE_KEYS = ("loss", "rate", "delay", "jitter", "to", "network")
+
+
+def apply_marked(topologies: list[Topology], partition: object, degrade: object) -> list[Partition | Degradation]:
+    """The faults of ``@pytest.mark.dockernet(partition=..., degrade=...)``, applied to the
+    containers of ``topologies`` (the test's own first) found by logical name.
+
+    ``partition`` is a list of groups (each a list of names, or one name): every group is
+    cut off from every other. ``degrade`` maps a name to ``degrade()``'s keyword arguments
+    (``to`` a list of names, ``network`` a network's logical name). ValueError naming what
+    is wrong, before anything is applied.
+    """
+
+    def find(name: object, where: str) -> Container:
+        for topology in topologies:
+            found = next((c for c in topology.containers_list if c is not None and c.name == name), None)
+            if found is not None:
+                return found
+        made = sorted({c.name for t in topologies for c in t.containers_list if c is not None})
+        raise ValueError(
+            f"{where}: no container named {name!r} among those the test's dockernet fixtures made "
+            f"({', '.join(made) or 'none'})"
+        )
+
+    groups: list[list[Container]] = []
+    if partition is not None:
+        if not isinstance(partition, (list, tuple)) or len(partition) < 2:
+            raise ValueError(f"partition={partition!r} must be a list of two or more groups, e.g. [['web'], ['db']]")
+        for group in partition:
+            names = [group] if isinstance(group, str) else group
+            if not isinstance(names, (list, tuple)) or not names:
+                raise ValueError(f"partition: each group is a name or a non-empty list of names, got {group!r}")
+            groups.append([find(name, "partition") for name in names])
+    degradations: list[tuple[Container, dict]] = []
+    if degrade is not None:
+        if not isinstance(degrade, dict):
+            raise ValueError(f"degrade={degrade!r} must be a dict {{name: {{'loss': 0.1, ...}}}}")
+        for name, settings in degrade.items():
+            container = find(name, "degrade")
+            if not isinstance(settings, dict):
+                raise ValueError(f"degrade[{name!r}] must be a dict of degrade() arguments, got {settings!r}")
+            unknown = sorted(set(settings) - set(DEGRADE_KEYS))
+            if unknown:
+                raise ValueError(f"degrade[{name!r}] has unknown keys {unknown}: use {', '.join(DEGRADE_KEYS)}")
+            arguments = dict(settings)
+            if arguments.get("to") is not None:
+                to = arguments["to"]
+                arguments["to"] = [find(n, f"degrade[{name!r}]['to']") for n in ([to] if isinstance(to, str) else to)]
+            if arguments.get("network") is not None:
+                try:
+                    arguments["network"] = container.topology.get_network(arguments["network"])
+                except KeyError:
+                    raise ValueError(f"degrade[{name!r}]: no network named {arguments['network']!r}") from None
+            degradations.append((container, arguments))
+    applied: list[Partition | Degradation] = []
+    for i, a in enumerate(groups):
+        for b in groups[i + 1 :]:
+            topology = a[0].topology
+            if any(c.topology is not topology for c in a + b):
+                raise ValueError("partition: the containers of one partition must come from one dockernet fixture")
+            applied.append(topology.partition(a, b))
+    for container, arguments in degradations:
+        applied.append(container.topology.degrade(container, **arguments))
+    return applied

@@ -14,6 +14,7 @@ import pytest
 from . import hooks
 from .engine import connect, lost, where
 from .errors import EngineUnavailable, ImageUnavailable, LabError
+from .faults import apply_marked
 from .identity import RunIdentity
 from .lab import Lab
 from .networks import DRIVERS
@@ -26,7 +27,7 @@ from .topology import Topology
 
 FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
 DOCKER_FIXTURES = (*FACTORY_FIXTURES, "docker_client")
-MARKER_KWARGS = ("driver", "drivers")
+MARKER_KWARGS = ("driver", "drivers", "partition", "degrade")
 # Kernel features a machine may lack: the only reasons a dockernet test may skip under
 # --dockernet-require (any other skip there fails, so that CI cannot pass on a skip).
 ALLOWED_SKIPS = ("IPVS", "netem")
@@ -137,7 +138,8 @@ def _marker_kwargs(marker: pytest.Mark | None, where: str) -> dict:
     unknown = sorted(set(marker.kwargs) - set(MARKER_KWARGS))
     if unknown:
         pytest.fail(
-            f"{where}: @pytest.mark.dockernet got unknown arguments {unknown}; it takes driver= and drivers=",
+            f"{where}: @pytest.mark.dockernet got unknown arguments {unknown}; "
+            "it takes driver=, drivers=, partition= and degrade=",
             pytrace=False,
         )
     driver, drivers = marker.kwargs.get("driver"), marker.kwargs.get("drivers")
@@ -233,6 +235,27 @@ def _require_docker(state: State) -> docker.DockerClient:
     if state.settings.require:
         pytest.fail(f"{why} (--dockernet-require is set)", pytrace=False)
     pytest.skip(f"{why} (pass --dockernet-require to make this an error)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """@pytest.mark.dockernet(partition=..., degrade=...): the faults right before the test
+    body, lifted right after it (a module's topology goes on to its next test unharmed)."""
+    marker = item.get_closest_marker("dockernet")
+    applied = []
+    if marker is not None and {"partition", "degrade"} & set(marker.kwargs):
+        topologies = [topology for _, topology in _used_topologies(item)]
+        if not topologies:
+            pytest.fail(f"{item.nodeid}: @pytest.mark.dockernet(partition=/degrade=) needs a dockernet fixture")
+        try:
+            applied = apply_marked(topologies, marker.kwargs.get("partition"), marker.kwargs.get("degrade"))
+        except (ValueError, TypeError) as exc:
+            pytest.fail(f"{item.nodeid}: @pytest.mark.dockernet: {exc}", pytrace=False)
+    try:
+        yield
+    finally:
+        for fault in reversed(applied):
+            fault.restore() if hasattr(fault, "restore") else fault.heal()
 
 
 @pytest.hookimpl(hookwrapper=True)
