@@ -31,3 +31,18 @@ def test_benchmark_runs_on_a_tiny_size(docker_client, tmp_path):
     assert "peers skipped (--no-peers)" in done.stdout
     assert "left on the engine: nothing" in done.stdout
     assert results.read_text().startswith("# Benchmark results")
+
+
+def test_the_faults_benchmark_runs(docker_client):
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT.parent / "faults.py"), "--rounds", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert re.search(r"^target \(partition and degrade median < 150 ms\): (PASS|FAIL) ", done.stdout, re.M), output
+    for kind in ("partition", "heal", "degrade \\(loss\\)", "restore"):
+        assert re.search(rf"^{kind} +2 ", done.stdout, re.M), output
+    assert "Traceback" not in output
