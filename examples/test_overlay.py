@@ -74,6 +74,22 @@ def test_an_image_built_here_runs_on_another_engine(dockernet, tmp_path):
     assert_reachable(dockernet.container("near", networks=[net], host=1), far)
 
 
+def test_containers_on_two_engines_are_partitioned_and_a_task_degraded(dockernet):
+    net = dockernet.network("faulty", driver="overlay")
+    near = dockernet.container("near", networks=[net], host=1)
+    far = dockernet.container("far", networks=[net], host=2)
+    assert_reachable(near, far)  # retried: the other engine learns far's endpoint by gossip
+    with dockernet.partition(near, far):  # the fault helper runs on each one's own engine
+        assert_unreachable(near, far)
+        assert_unreachable(far, near)
+    assert_reachable(near, far)
+    (task,) = dockernet.service("svc", networks=[net], endpoint_mode="dnsrr").tasks()
+    assert_reachable(near, task)
+    with dockernet.degrade(task, loss=1.0):  # a swarm task is a container like any other
+        assert_unreachable(near, task)
+    assert_reachable(near, task)
+
+
 def test_a_partitioned_engine_is_cut_off_until_healed(dockernet, dockernet_lab):
     net = dockernet.network("wan", driver="overlay")
     near = dockernet.container("near", networks=[net], host=1)

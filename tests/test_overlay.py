@@ -54,7 +54,7 @@ def no_swarm(docker_client):
 def test_the_scenarios_pass_on_a_three_engine_lab_and_leave_nothing(inner_runs, pytester, docker_client, no_swarm):
     pytester.makepyfile(test_overlay=EXAMPLE.read_text())
     result = inner_runs.run_subprocess("--dockernet-lab", "3", "--dockernet-require", "-v", timeout=600)
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=9)
     result.stdout.fnmatch_lines(["*- dockernet -*", "time: *lab bring-up *, *overlay networks *; made: *services*"])
     # Scenario 7: no lab engine, namespace, link or swarm membership; nothing labelled anywhere.
     assert lab_leftovers() == []
