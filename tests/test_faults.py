@@ -90,6 +90,10 @@ def test_containers_without_a_shell_are_partitioned_and_probe_as_before(dockerne
         assert_reachable(web, other)
         assert_reachable(other, api, port=80)
     assert_reachable(web, api, port=80)
+    with dockernet.degrade(api, loss=1.0):
+        assert dockernet.measure(web, api, count=10).loss == 1.0  # measured from a shell-less source
+    assert dockernet.measure(web, api, count=10).loss == 0.0
+    assert dockernet.throughput(web, other, seconds=1) > 1e6
 
 
 def test_a_container_on_two_networks_is_cut_off_on_both(dockernet):
