@@ -1,12 +1,13 @@
 """Starting a topology's containers: checked arguments, their networks and aliases, the
 hermetic DNS settings, a batch started concurrently, probe sidecars, and undoing a start
-that failed half-way.
+that failed half-way; and starting one again after a stop (:class:`Lifecycle`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 import threading
 import warnings
 from collections.abc import Iterable, Mapping
@@ -33,7 +34,7 @@ from .checks import (
 from .engine import remove_container, remove_containers_named, undone_on_failure
 from .errors import DockernetError
 from .gate import gate_for
-from .handles import Container, Network
+from .handles import Container, Network, check_grace, engine_call
 from .image import ensure_image, image_on, provide_image
 from .options import (
     DockerOptions,
@@ -45,7 +46,7 @@ from .options import (
     check_volumes,
 )
 from .probes import RESIDENT
-from .readiness import check_ready, crash_report, wait_ready
+from .readiness import LogLine, check_ready, crash_report, describe_ready, wait_ready
 from .registry import Registry
 
 if TYPE_CHECKING:
@@ -66,7 +67,8 @@ HERMETIC_DNS = {"dns": ["127.0.0.1"], "dns_opt": ["ndots:1"], "dns_search": ["."
 
 @dataclass
 class ContainerSpec:
-    """The arguments of ``Topology.container()``, as given."""
+    """The arguments of ``Topology.container()``, as given (the options' forms: see
+    :mod:`pytest_dockernet.options`)."""
 
     name: str
     image: str | None = None
@@ -132,6 +134,7 @@ class Containers:
         self.networks = networks
         self.registry: Registry[Container] = Registry("container", lock)
         self.engines_used: set[int] = {0}
+        self.lifecycle = Lifecycle(topology, lock)
         self._lock = lock
 
     def start(self, spec: ContainerSpec) -> Container:
@@ -451,6 +454,7 @@ class Containers:
                 api.start(container_id)
             container = Container(topology, name, docker_name, container_id, launch.image, network_mode, engine)
             container.resident = launch.resident
+            container.lifecycle = self.lifecycle
             state = container.refresh()
             if not state.get("Running"):
                 raise DockernetError(crash_report(container, state, "exited at once"))
@@ -500,3 +504,74 @@ class Containers:
         """Remove a container (and its sidecar) the topology made, as if it never had."""
         self._remove(container)
         self.registry.discard(container.name)
+
+
+class Lifecycle:
+    """What ``Container.start()`` and ``restart()`` do, for the containers of one topology.
+
+    A start gives a container a new network namespace: its resident probe shell is a new
+    process (attached afresh on the next probe), its probe sidecar is left behind in the old
+    namespace (so it is removed; the next probe makes another), its addresses are the ones
+    the engine gives now, and the topology's faults are applied again.
+    """
+
+    def __init__(self, topology: Topology, lock: threading.RLock):
+        self.topology, self._lock = topology, lock  # the lock Containers.sidecar_of makes sidecars under
+
+    def start(self, container: Container, ready: object, ready_timeout: object, restart: object = None) -> None:
+        """Start ``container`` (``restart`` None) or restart it (``restart``: stop's
+        timeout), then wait until ``ready``."""
+        grace = None if restart is None else check_grace(restart)
+        ready, ready_timeout = check_ready(ready), check_timeout(ready_timeout, "ready_timeout")
+        doing = "starting" if grace is None else "restarting"
+        if grace is None:
+            state = engine_call(container, doing, lambda api: api.inspect_container(container.id))["State"]
+            if state.get("Running") and not state.get("Paused"):  # running: only waited for
+                wait_ready(container, ready, ready_timeout)
+                return
+        else:  # stop, then start: the output up to the start is the old run's
+            engine_call(container, doing, lambda api: api.stop(container.id, timeout=grace))
+        if isinstance(ready, LogLine):
+            ready = LogLineAfter(ready.pattern, last_output_stamp(container))
+        engine_call(container, doing, lambda api: api.start(container.id))
+        self._forget_probes(container)
+        state = container.refresh()
+        if not state.get("Running"):
+            why = f"stopped before it was ready ({describe_ready(ready)})"  # as wait_ready says it
+            raise DockernetError(crash_report(container, state, why))
+        reapply = getattr(self.topology, "reapply_faults", None)  # where faults are applied
+        if reapply is not None:
+            reapply(container)
+        wait_ready(container, ready, ready_timeout)
+
+    def _forget_probes(self, container: Container) -> None:
+        """Probes of ``container`` go to its new network namespace from now on."""
+        shells = self.topology.shells
+        shells.discard(container.id)
+        with self._lock:  # not while sidecar_of makes one under the same name
+            sidecar, container.sidecar_id = container.sidecar_id, None
+            if sidecar is not None:
+                shells.discard(sidecar)
+                remove_container(container.client, sidecar)
+
+
+def last_output_stamp(container: Container) -> str:
+    """The engine's timestamp of the container's last output line ("" without output)."""
+    tail = container.client.api.logs(container.id, tail=1, timestamps=True)
+    return tail.decode(errors="replace").partition(" ")[0]
+
+
+@dataclass(frozen=True)
+class LogLineAfter(LogLine):
+    """A :class:`LogLine` matched in the output after ``after`` (a timestamp of
+    :func:`last_output_stamp`): the engine keeps every run's output, and a restarted
+    container is waited for on its new run's."""
+
+    after: str = ""
+
+    def __call__(self, container: Container) -> bool:
+        regex = re.compile(self.pattern)
+        output = container.client.api.logs(container.id, timestamps=True).decode(errors="replace")
+        # The engine's timestamps have a fixed width (nanoseconds, UTC): they compare as text.
+        stamped = (line.partition(" ") for line in output.splitlines())
+        return any(stamp > self.after and regex.search(line) for stamp, _, line in stamped)

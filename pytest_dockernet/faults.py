@@ -350,7 +350,7 @@ class Faults:
         if not interfaces:
             raise DockernetError(f"degrade: {member.name!r} has no network interface to degrade")
         peers = self._addresses(d.to) if d.to else [None]
-        lines = ["iptables -w -N DN-D-o", "iptables -w -I OUTPUT -j DN-D-o"]
+        lines = [_restore_script(interfaces), "iptables -w -N DN-D-o", "iptables -w -I OUTPUT -j DN-D-o"]
         if d.loss:
             for interface in interfaces:
                 for peer in peers:
@@ -405,7 +405,8 @@ class Faults:
     def _apply(self, p: Partition, member: Container) -> None:
         peers = self._addresses(p.b)
         chain = p.chain
-        lines = [f"iptables -w -N {chain}-o", f"iptables -w -N {chain}-i"]
+        # What may be there already goes first (re-applied after a restart: idempotent).
+        lines = [_lift_script(chain), f"iptables -w -N {chain}-o", f"iptables -w -N {chain}-i"]
         for address in peers:
             if p.one_way:
                 lines.append(

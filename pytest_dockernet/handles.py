@@ -2,20 +2,28 @@
 
 They carry what the engine said when they were made or last refreshed, and ask their
 topology (``.topology``) for anything else; they make and remove nothing themselves.
+Stopping, pausing or signalling a container is one engine call; starting it again is its
+maker's (``Container.lifecycle``, a :class:`~pytest_dockernet.containers.Lifecycle`): a
+new network namespace, which probes, readiness and faults must follow.
 """
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import docker.errors
 
 from .engine import exec_in
+from .errors import DockernetError
 
 if TYPE_CHECKING:
     import docker
 
+    from .containers import Lifecycle
     from .topology import Topology
 
 
@@ -32,6 +40,49 @@ def state_text(state: dict[str, Any]) -> str:
         return {"healthy": "running (healthy)", "starting": "running (health: starting)"}.get(health, "running")
     status = state.get("Status") or "exited"
     return f"exited ({state.get('ExitCode')})" if status in ("exited", "dead") else status
+
+
+# Linux's signal names as the engine takes them (with or without "SIG", any case). Checked
+# against this list, not the client's signal module: the engine's numbering is Linux's.
+SIGNALS = frozenset(
+    "ABRT ALRM BUS CHLD CLD CONT FPE HUP ILL INT IO IOT KILL PIPE POLL PROF PWR QUIT SEGV STKFLT "
+    "STOP SYS TERM TRAP TSTP TTIN TTOU URG USR1 USR2 VTALRM WINCH XCPU XFSZ".split()
+)
+_REALTIME = re.compile(r"RTMIN(\+([1-9]|1[0-5]))?|RTMAX(-([1-9]|1[0-4]))?")
+
+
+def check_signal(signal: object) -> str | int:
+    """``kill(signal=...)``: a signal's name (``"SIGTERM"``, ``"TERM"``) or number (1-64)."""
+    if isinstance(signal, int) and not isinstance(signal, bool) and 1 <= signal <= 64:
+        return signal
+    if isinstance(signal, str):
+        name = signal.upper()
+        name = name[3:] if name.startswith("SIG") else name
+        if name in SIGNALS or _REALTIME.fullmatch(name):
+            return "SIG" + name
+    raise ValueError(f"signal={signal!r} is not a signal: give a name such as 'SIGTERM' or 'TERM', or a number 1-64")
+
+
+def check_grace(timeout: object) -> int:
+    """``stop(timeout=...)``: seconds before SIGKILL, 0 or more; the engine counts whole
+    seconds, so a fraction is rounded up."""
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not math.isfinite(timeout) or timeout < 0:
+        raise ValueError(f"timeout={timeout!r} must be a number of seconds, 0 or more (the wait before SIGKILL)")
+    return math.ceil(timeout)
+
+
+def engine_call(container: Container, doing: str, call: Callable[[Any], Any]) -> Any:
+    """``call(api)`` on the container's engine; a refusal is a DockernetError naming the
+    container (``doing`` it) and saying what the engine said."""
+    if container.topology.closed:
+        raise DockernetError(f"{doing} container {container.name!r} failed: its topology is closed")
+    try:
+        return call(container.client.api)
+    except docker.errors.APIError as exc:
+        raise DockernetError(
+            f"{doing} container {container.name!r} ({container.docker_name}) failed: "
+            f"the engine said: {exc.explanation or exc}"
+        ) from None
 
 
 # Handles compare and hash by identity (eq=False): tests use them as dict keys.
@@ -89,6 +140,9 @@ class Container:
     endpoints: dict[str, Endpoint] = field(default_factory=dict, init=False)  # by Docker network name
     sidecar_id: str | None = field(default=None, init=False)  # probe sidecar sharing its network namespace
     resident: bool = field(default=False, init=False)  # runs the resident shell, which probes are written to
+    # Starts it again: set by containers.py for what container() made (a service's tasks
+    # have none: their swarm starts them).
+    lifecycle: Lifecycle | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.client: docker.DockerClient = self.topology.clients[self.host]
@@ -154,6 +208,66 @@ class Container:
         except docker.errors.NotFound:
             return "removed"
         return state_text(state)
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop the container: SIGTERM (or the image's stop signal), then SIGKILL after
+        ``timeout`` seconds (0 or more; the engine counts whole seconds). Returns once it
+        has stopped; stopping a stopped container does nothing. Its DNS names stop resolving;
+        :meth:`ip` keeps the address it last had (the engine reports none) until
+        :meth:`start`."""
+        grace = check_grace(timeout)
+        engine_call(self, "stopping", lambda api: api.stop(self.id, timeout=grace))
+
+    def start(self, *, ready: Any = "running", ready_timeout: float = 60.0) -> None:
+        """Start the stopped container again; returns once it runs and ``ready`` holds (the
+        forms of ``container(ready=...)``), within ``ready_timeout`` seconds. One that exits
+        meanwhile raises :class:`~pytest_dockernet.DockernetError` with its exit code and
+        last output lines. A running container is only waited for.
+
+        It keeps its logical name and aliases on each network; its address is the one the
+        engine gives it now (:meth:`ip` follows; Docker 20.10 gives the lowest free address,
+        so it may change; an ``ipv4_address`` given to ``container()`` stays, and taken by
+        another container meanwhile, the start fails). Probes from it run in its new network
+        namespace (its resident shell and its probe sidecar are made afresh), and faults the
+        topology applies are applied again."""
+        self._lifecycle().start(self, ready, ready_timeout)
+
+    def restart(self, timeout: float = 10, *, ready: Any = "running", ready_timeout: float = 60.0) -> None:
+        """:meth:`stop` (``timeout`` as there), then :meth:`start` (``ready``,
+        ``ready_timeout`` and all that follows a start, as there); a stopped container is
+        started. ``ready=LogLine(...)`` is looked for in the new run's output only."""
+        self._lifecycle().start(self, ready, ready_timeout, restart=timeout)
+
+    def pause(self) -> None:
+        """Freeze the container's processes (the cgroup freezer). Its address and DNS names
+        stay, and its kernel still answers ping and completes TCP handshakes: what stops is
+        every answer from its processes. Probes from it fail until :meth:`unpause` (from a
+        sidecar, for an image without tools, they go on)."""
+        engine_call(self, "pausing", lambda api: api.pause(self.id))
+        self.topology.shells.discard(self.id)  # a probe would wait on the frozen shell
+
+    def unpause(self) -> None:
+        """Let a paused container run on. Its network namespace is the one it had, and so
+        are the faults in it (they are not applied again)."""
+        engine_call(self, "unpausing", lambda api: api.unpause(self.id))
+        self.topology.shells.discard(self.id)  # one a probe gave up on while it was paused
+
+    def kill(self, signal: str | int = "SIGKILL") -> None:
+        """Send ``signal`` (a name, ``"SIGTERM"`` or ``"TERM"``, or a number) to the
+        container's main process. SIGKILL returns once the container has stopped; another
+        signal returns once sent (a process without a handler for it, as PID 1 of a
+        container, ignores it). Anything but a signal is a ``ValueError`` naming
+        ``signal``; a container that is not running, a :class:`DockernetError`."""
+        sent = check_signal(signal)
+        engine_call(self, f"sending {sent} to", lambda api: api.kill(self.id, signal=sent))
+
+    def _lifecycle(self) -> Lifecycle:
+        if self.lifecycle is None:
+            raise DockernetError(
+                f"container {self.name!r} is a task of a swarm service: its swarm starts its tasks "
+                "(Service.scale() changes how many run)"
+            )
+        return self.lifecycle
 
     def wait_until(self, ready: Any, timeout: float = 60.0) -> None:
         """Wait until ``ready`` holds (as ``container(ready=...)`` takes it: ``"running"``,

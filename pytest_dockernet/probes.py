@@ -173,8 +173,10 @@ class Shell:
         return int(tail.strip() or 127), head.decode(errors="replace")
 
     def _attach(self) -> None:
-        # Attached to a container that has stopped, the stream neither answers nor ends.
-        if not self._api.inspect_container(self._id)["State"].get("Running"):
+        # Attached to a container that has stopped, the stream neither answers nor ends; a
+        # paused one's shell answers nothing until it is unpaused.
+        state = self._api.inspect_container(self._id)["State"]
+        if not state.get("Running") or state.get("Paused"):
             raise OSError("the container is not running")
         self._stream = self._api.attach_socket(self._id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
         # For a unix or plain TCP engine the SDK hands back a read-only SocketIO: the socket
@@ -239,6 +241,14 @@ class Shells:
         if shell.broken or not shell.lock.acquire(blocking=False):
             return None
         return shell
+
+    def discard(self, container_id: str) -> None:
+        """Close the container's shell, if any: the next probe attaches afresh (after a
+        restart the resident shell is a new process; the old stream answers nothing)."""
+        with self._lock:
+            shell = self._shells.pop(container_id, None)
+        if shell is not None:
+            shell.close()
 
     def close(self) -> None:
         with self._lock:

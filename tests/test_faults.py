@@ -294,3 +294,20 @@ def test_the_marker_applies_faults_before_the_body_and_lifts_them_after(inner_ru
     ):
         assert text in output, text
     assert inner_runs.resources() == []  # helpers included
+
+
+def test_faults_are_put_back_after_a_restart(dockernet, three):
+    """A restart gives the container a new network namespace; its partition and its
+    degradation are applied there again (and its peers' rules follow its address)."""
+    a, b, c = three
+    partition = dockernet.partition(a, b)
+    degradation = dockernet.degrade(c, loss=1.0, to=[b])
+    for restarted in (a, b, c):
+        restarted.restart(timeout=1)  # httpd as PID 1 ignores SIGTERM: no need to wait 10 s
+        assert_unreachable(a, b, port=80)
+        assert_unreachable(b, a)
+        assert_unreachable(c, b)
+        assert_reachable(a, c, port=80)
+    partition.heal()
+    degradation.restore()
+    assert reachability(three, three).unreachable() == []
