@@ -3,6 +3,7 @@ and to images with no shell; nothing left in the containers, on the engine or th
 
 from __future__ import annotations
 
+import signal
 import subprocess
 
 import pytest
@@ -311,3 +312,40 @@ def test_faults_are_put_back_after_a_restart(dockernet, three):
     partition.heal()
     degradation.restore()
     assert reachability(three, three).unreachable() == []
+
+
+def test_faults_go_with_a_failed_and_an_interrupted_run(inner_runs, pytester):
+    """The rules live in the containers' namespaces and the helpers carry the topology's
+    labels: a failing test, and a run stopped by SIGTERM while a partition is in force,
+    leave nothing (no container, helper or network; the host's rules untouched)."""
+    before = host_rules()
+    pytester.makepyfile(
+        test_faulty="""
+        import time
+
+        from inner_run_spy import ready, record
+
+        def test_fails(dockernet):
+            a, b = dockernet.container("a"), dockernet.container("b")
+            dockernet.partition(a, b)
+            dockernet.degrade(a, rate="1mbit")
+            record(a, b)
+            assert False, "the application did not cope"
+
+        def test_interrupted(dockernet):
+            a, b = dockernet.container("a"), dockernet.container("b")
+            dockernet.partition([a], [b], one_way=True)
+            record(a, b)
+            ready()
+            time.sleep(60)
+        """
+    )
+    result = inner_runs.run("-k", "fails")
+    result.assert_outcomes(failed=1)
+    assert "partition 1: [a] <-> [b] dropped" in result.stdout.str()  # the report shows the faults
+    proc = inner_runs.start("-k", "interrupted")
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=90)
+    assert inner_runs.existing(inner_runs.made()) == []
+    assert inner_runs.resources() == []
+    assert host_rules() == before
