@@ -156,7 +156,7 @@ def test_marker_drivers_runs_the_test_once_per_driver(inner_runs, pytester):
 
 
 NOT_A_LIST = "@pytest.mark.dockernet(drivers=...) takes a non-empty list such as ['bridge']"
-UNKNOWN = "@pytest.mark.dockernet got unknown arguments {}; it takes driver= and drivers="
+UNKNOWN = "@pytest.mark.dockernet got unknown arguments {}; it takes driver=, drivers=, partition= and degrade="
 NOT_A_DRIVER = "@pytest.mark.dockernet driver {!r} is not one of bridge, host, overlay"
 
 
