@@ -137,7 +137,9 @@ def test_a_server_that_exits_50_ms_after_start_fails_at_once(dockernet, app_imag
         )
     assert time.monotonic() - began < 30  # not the ready_timeout
     message = str(raised.value)
-    assert "container 'db'" in message and "stopped before it was ready (Listening(5432/tcp))" in message
+    # Caught by the wait, or (on a busy machine) already by the look right after the start.
+    assert "container 'db'" in message
+    assert "stopped before it was ready (Listening(5432/tcp))" in message or "exited at once" in message
     assert "exit code 3" in message and "boom: no data directory" in message and "starting" in message
     # Removed, and its name free again.
     assert docker_client.api.containers(all=True, filters=dockernet.filters()) == []

@@ -194,7 +194,7 @@ def test_host_driver_marker_puts_default_containers_on_the_host_network(pytester
 
 def test_probing_from_a_container_that_exited_fails_at_once(dockernet):
     a = dockernet.container("a")
-    b = dockernet.container("b", command=["sh", "-c", "sleep 0.3; echo boom >&2; exit 3"])
+    b = dockernet.container("b", command=["sh", "-c", "sleep 1; echo boom >&2; exit 3"])
     b_shell = dockernet.container("bs")  # resident shell, attached before it stops
     assert_reachable(b_shell, "a")
     dockernet.client.api.wait(b.id, timeout=30)

@@ -285,7 +285,9 @@ def test_a_probe_without_its_tools_raises_instead_of_answering(docker_client, to
 
 def test_a_source_or_server_that_is_not_running_is_reported_at_once(dockernet, docker_client, app_base):
     net = dockernet.network("app")
-    crashing = ["python3", "-c", "import sys; print('cannot start: no config'); sys.exit(3)"]
+    # It exits a moment after its start, not at once (a container that has exited by the
+    # time container() looks is refused there, with the same report).
+    crashing = ["python3", "-c", "import sys, time; time.sleep(1); print('cannot start: no config'); sys.exit(3)"]
     dockernet.container("api", image=app_base, command=crashing, networks=[net])
     web = dockernet.container("web", image=app_base, command=["sleep", "1000"], networks=[net])  # via a sidecar
     plain = dockernet.container("plain", networks=[net])  # the probe image: probes run in it
