@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import os
 import subprocess
-import tarfile
 import time
 from pathlib import Path
 
 import docker.errors
 import pytest
-from test_negative import TOOLLESS, TOOLLESS_FILES
+from test_negative import toolless_image  # noqa: F401 - the fixture: a shell and tail, no probe tools
 
 from pytest_dockernet import DockernetError, HttpResponse, Topology, assert_http, assert_reachable, http_get
 from pytest_dockernet.errors import ProbeFailed
@@ -99,28 +96,6 @@ def service(topology, name: str, image: str, networks, cache: str = "cache"):
     )
 
 
-@pytest.fixture(scope="module")
-def toolless_image(docker_client) -> str:
-    """A shell (Debian's dash) and tail, and no probe tools: see tests/test_negative.py."""
-    missing = [path for path in TOOLLESS_FILES if not os.path.exists(path)]
-    if missing:
-        pytest.fail(f"needs Debian's dash and coreutils here: {missing} missing")
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(TOOLLESS)
-        tar.addfile(info, io.BytesIO(TOOLLESS))
-        for source, target in TOOLLESS_FILES.items():
-            tar.add(os.path.realpath(source), arcname=f"root/{target}")
-        tmp = tarfile.TarInfo("root/tmp")
-        tmp.type, tmp.mode = tarfile.DIRTYPE, 0o1777
-        tar.addfile(tmp)
-    context.seek(0)
-    tag = "pytest-dockernet-test/toolless:2"
-    docker_client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True)
-    return tag
-
-
 def test_http_get_returns_status_headers_and_body(dockernet, app_base):
     net = dockernet.network("app")
     api = service(dockernet, "api", app_base, [net])
@@ -148,7 +123,7 @@ def test_http_get_returns_status_headers_and_body(dockernet, app_base):
     assert by_ip.body == f"hello /hello host={api.ip(net)}:8080 HTTP/1.0\n"
 
 
-def test_assert_http_from_a_source_without_tools(dockernet, app_base, toolless_image):
+def test_assert_http_from_a_source_without_tools(dockernet, app_base, toolless_image):  # noqa: F811
     net = dockernet.network("app")
     service(dockernet, "api", app_base, [net])
     app = dockernet.container("app", image=toolless_image, command=["tail", "-f", "/dev/null"], networks=[net])
@@ -271,7 +246,7 @@ def test_no_response_is_a_dockernet_error_naming_source_url_and_what_happened(do
     assert time.monotonic() - started < 3
 
 
-def test_a_probe_without_its_tools_raises_instead_of_answering(docker_client, toolless_image):
+def test_a_probe_without_its_tools_raises_instead_of_answering(docker_client, toolless_image):  # noqa: F811
     with Topology(docker_client, image=toolless_image) as t:
         net = t.network("net")
         a = t.container("a", networks=[net])
