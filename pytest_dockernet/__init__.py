@@ -13,7 +13,8 @@ from .assertions import (  # noqa: E402
     assert_unreachable,
     reachability,
 )
-from .errors import DockernetError, DriverUnavailable, ImageUnavailable  # noqa: E402
+from .compose import ComposeStack  # noqa: E402
+from .errors import ComposeError, DockernetError, DriverUnavailable, ImageUnavailable  # noqa: E402
 from .faults import Degradation, Partition  # noqa: E402
 from .handles import Container, Network  # noqa: E402
 from .identity import RunIdentity  # noqa: E402
@@ -26,6 +27,8 @@ from .web import HttpResponse, assert_http, http_get  # noqa: E402
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "ComposeError",
+    "ComposeStack",
     "Container",
     "Degradation",
     "DockernetError",

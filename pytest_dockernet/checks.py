@@ -189,3 +189,15 @@ def exposed_ports(ports: object) -> list | None:
             raise ValueError(f"ports[{key!r}]={published!r} is not a host port (1-65535), or None for a free one")
         exposed.append((number, proto) if proto else number)
     return exposed
+
+
+def check_engine(host: object, engines: int) -> int:
+    """``host`` must be the index of one of the run's ``engines`` engines."""
+    if not isinstance(host, int) or isinstance(host, bool) or not 0 <= host < engines:
+        where = (
+            f"engines 0 to {engines - 1} (0 is the environment's engine)"
+            if engines > 1
+            else "only engine 0: name further engines with --dockernet-hosts or start a lab with --dockernet-lab N"
+        )
+        raise ValueError(f"host={host!r} is not an engine of this run: there are {where}")
+    return host

@@ -5,46 +5,27 @@ that failed half-way; and starting one again after a stop (:class:`Lifecycle`).
 
 from __future__ import annotations
 
-import dataclasses
-import ipaddress
 import re
 import threading
-import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
 
 from . import identity as lbl
 from .checks import (
-    check_bool,
-    check_command,
-    check_environment,
-    check_image,
-    check_name,
     check_names,
-    check_str_list,
-    check_str_map,
     check_timeout,
-    exposed_ports,
 )
+from .container_specs import Attachment, ContainerSpec, Launch, SpecChecker
 from .engine import remove_container, remove_containers_named, undone_on_failure
 from .errors import DockernetError
 from .gate import gate_for
 from .handles import Container, Network, check_grace, engine_call
 from .image import ensure_image, image_on, provide_image
-from .options import (
-    DockerOptions,
-    Volumes,
-    check_docker_options,
-    check_healthcheck,
-    check_labels,
-    check_text,
-    check_volumes,
-)
 from .probes import RESIDENT
 from .readiness import LogLine, check_ready, crash_report, describe_ready, wait_ready
 from .registry import Registry
@@ -53,77 +34,11 @@ if TYPE_CHECKING:
     from .networks import Networks
     from .topology import Topology
 
-NETWORK_MODES = ("host", "bridge", "none")
 DNS_MODES = ("hermetic", "host")  # see HERMETIC_DNS
-_LINKS_ON_BRIDGE_ONLY = (
-    "links= work on the default bridge only (network_mode='bridge'); on user-defined "
-    "networks use aliases: networks={net: ['alias']}"
-)
 # ndots:1 makes the embedded DNS answer unknown single-label names itself instead of
 # forwarding them; the loopback server means a dotted name that nobody here provides is
 # never sent to the host's resolvers either (it times out locally).
 HERMETIC_DNS = {"dns": ["127.0.0.1"], "dns_opt": ["ndots:1"], "dns_search": ["."]}
-
-
-@dataclass
-class ContainerSpec:
-    """The arguments of ``Topology.container()``, as given (the options' forms: see
-    :mod:`pytest_dockernet.options`)."""
-
-    name: str
-    image: str | None = None
-    command: str | list[str] | None = None
-    networks: Iterable[Network] | Mapping[Network, Any] | None = None
-    environment: Mapping[str, str] | list[str] | None = None
-    ports: Mapping[str, Any] | None = None
-    links: Mapping[str, str] | None = None
-    network_mode: str | None = None
-    cap_add: list[str] | None = None
-    privileged: bool = False
-    host: int = 0  # the engine
-    entrypoint: str | list[str] | None = None
-    user: str | None = None
-    working_dir: str | None = None
-    hostname: str | None = None
-    volumes: Mapping[str, Any] | list[str] | None = None
-    healthcheck: Mapping[str, Any] | None = None
-    labels: Mapping[str, str] | None = None
-    ready: Any = "running"
-    ready_timeout: float = 60.0
-    docker_options: Mapping[str, Any] | None = None
-
-    @classmethod
-    def of(cls, name: str, arguments: Mapping[str, Any], where: str) -> ContainerSpec:
-        """A spec from keyword arguments, naming any unknown one."""
-        known = {f.name for f in dataclasses.fields(cls)} - {"name"}
-        unknown = sorted(set(arguments) - known)
-        if unknown:
-            raise TypeError(f"{where}: unknown arguments {unknown}; container() takes {', '.join(sorted(known))}")
-        return cls(name, **arguments)
-
-
-class Attachment(NamedTuple):
-    network: Network
-    aliases: list[str]
-    address: str | None
-
-
-@dataclass
-class _Launch:
-    """A checked spec, with what was decided for it: what ``_create`` makes."""
-
-    spec: ContainerSpec
-    image: str
-    command: str | list[str] | None
-    attachments: list[Attachment]
-    network_mode: str | None
-    link_pairs: list[tuple[str, str]]
-    resident: bool  # runs the resident probe shell
-    exposed: list | None  # the ports, as create_container takes them
-    volumes: Volumes
-    healthcheck: dict[str, Any] | None
-    labels: dict[str, str]
-    docker: DockerOptions  # docker_options, split into create and host-config arguments
 
 
 class Containers:
@@ -135,11 +50,12 @@ class Containers:
         self.registry: Registry[Container] = Registry("container", lock)
         self.engines_used: set[int] = {0}
         self.lifecycle = Lifecycle(topology, lock)
+        self.checker = SpecChecker(topology, networks, self.registry)
         self._lock = lock
 
     def start(self, spec: ContainerSpec) -> Container:
         """Create and start one container; returns once it is ready (see Topology.container)."""
-        launch = self._check(spec)
+        launch = self.checker.check(spec)
 
         def make() -> Container:
             container = self._launch(launch)
@@ -182,7 +98,7 @@ class Containers:
                     break
         if errors:
             for container in started.values():
-                self._forget(container)
+                self.forget(container)
             raise errors[0]
         return {name: started[name] for name in batch}
 
@@ -229,146 +145,9 @@ class Containers:
                 source.sidecar_id = self._start_sidecar(source)
             return source.sidecar_id
 
-    # -- checking ----------------------------------------------------------------------
-
-    def _check(self, spec: ContainerSpec) -> _Launch:
-        topology = self.topology
-        check_name("container name", spec.name)
-        engine = topology.check_engine(spec.host)
-        attachments = self._attachments(spec.networks)
-        if engine and (
-            spec.network_mode is not None or not attachments or any(a.network.driver != "overlay" for a in attachments)
-        ):
-            raise ValueError(
-                f"host={engine}: a container on another engine can only join overlay networks: "
-                "pass networks=[dockernet.network(name, driver='overlay')]"
-            )
-        network_mode = self._network_mode(spec.network_mode, attachments, spec.links)
-        link_pairs = self._links(spec.links, network_mode)
-        check_str_list("cap_add", spec.cap_add, "capability names")
-        check_bool("privileged", spec.privileged)
-        image = check_image(spec.image)
-        command = check_command(spec.command)
-        entrypoint = check_command(spec.entrypoint, "entrypoint")
-        spec.environment = check_environment(spec.environment)
-        exposed = exposed_ports(spec.ports)
-        for argument in ("user", "working_dir", "hostname"):
-            check_text(argument, getattr(spec, argument))
-        if spec.hostname is not None and network_mode == "host":
-            raise ValueError(
-                "hostname= cannot be set for a container in the host's network namespace (network_mode='host')"
-            )
-        volumes = check_volumes(spec.volumes)
-        healthcheck = check_healthcheck(spec.healthcheck)
-        labels = check_labels(spec.labels)
-        check_ready(spec.ready)
-        check_timeout(spec.ready_timeout, "ready_timeout")
-        docker_options = check_docker_options(spec.docker_options, topology.clients[engine].api)
-        resident = image is None and command is None and entrypoint is None
-        return _Launch(
-            spec,
-            image or "",  # the probe image is resolved when the container is made
-            RESIDENT if resident else command,
-            attachments,
-            network_mode,
-            link_pairs,
-            resident,
-            exposed,
-            volumes,
-            healthcheck,
-            labels,
-            docker_options,
-        )
-
-    def _attachments(self, networks: object) -> list[Attachment]:
-        if networks is None:
-            return []
-        if isinstance(networks, Network):
-            networks = [networks]
-        items = networks.items() if isinstance(networks, Mapping) else ((n, None) for n in networks)  # type: ignore[attr-defined]
-        result = []
-        for network, spec in items:
-            self.networks.check_own(network, "networks")
-            aliases, address = [], None
-            if isinstance(spec, Mapping):
-                unknown = set(spec) - {"aliases", "ipv4_address"}
-                if unknown:
-                    raise ValueError(
-                        f"networks[{network.name!r}] has unknown keys {sorted(unknown)}: "
-                        "use 'aliases' and 'ipv4_address'"
-                    )
-                aliases, address = spec.get("aliases"), spec.get("ipv4_address")
-            elif isinstance(spec, str):
-                raise TypeError(f"networks[{network.name!r}]: give aliases as a list, e.g. [{spec!r}]")
-            else:
-                aliases = spec
-            aliases = check_names(f"networks[{network.name!r}] aliases", aliases, f"alias on network {network.name!r}")
-            if address is not None:
-                self._check_address(network, address)
-            result.append(Attachment(network, aliases, address))
-        return result
-
-    @staticmethod
-    def _check_address(network: Network, address: object) -> None:
-        where = f"networks[{network.name!r}]: ipv4_address={address!r}"
-        try:
-            ip, subnet = ipaddress.IPv4Address(address), ipaddress.IPv4Network(network.subnet)
-        except (ValueError, TypeError, ipaddress.AddressValueError):
-            ip = subnet = None
-        if ip is None or subnet is None or ip not in subnet:
-            raise ValueError(f"{where} is not an address of that network's subnet {network.subnet}")
-        taken = {subnet.network_address: "the network's own", subnet.broadcast_address: "its broadcast"}
-        if network.gateway:
-            taken[ipaddress.IPv4Address(network.gateway)] = "its gateway's"
-        if ip in taken:
-            raise ValueError(f"{where} is {taken[ip]} address: pick a host address other than the gateway")
-
-    @staticmethod
-    def _network_mode(network_mode: str | None, attachments: list[Attachment], links: object) -> str | None:
-        if any(a.network.driver == "host" for a in attachments):
-            if len(attachments) > 1 or network_mode not in (None, "host"):
-                raise ValueError(
-                    "networks: a container on the host network cannot join other networks "
-                    "(it shares the host's network namespace)"
-                )
-            attachments.clear()
-            return "host"
-        if network_mode is None:
-            if links and attachments:
-                raise ValueError(_LINKS_ON_BRIDGE_ONLY)
-            return "bridge" if links else None
-        if network_mode not in NETWORK_MODES:
-            raise ValueError(f"network_mode={network_mode!r} is not one of 'host', 'bridge', 'none'")
-        if attachments:
-            raise ValueError(f"network_mode={network_mode!r} and networks= exclude each other: pass one of them")
-        return network_mode
-
-    def _links(self, links: Mapping[str, str] | None, network_mode: str | None) -> list[tuple[str, str]]:
-        if not links:
-            return []
-        if network_mode != "bridge":
-            raise ValueError(_LINKS_ON_BRIDGE_ONLY)
-        warnings.warn(
-            "links= uses Docker's legacy --link on the default bridge; put the containers on a "
-            "user-defined network (dockernet.network()) and use aliases instead",
-            DeprecationWarning,
-            stacklevel=6,  # the caller of Topology.container(): _links, _check, start, container, measured
-        )
-        pairs = []
-        for target, alias in check_str_map("links", links).items():
-            other = self.registry.find(target)
-            if other is None:
-                raise ValueError(f"links: no container named {target!r} in this topology")
-            if other.network_mode != "bridge":
-                raise ValueError(
-                    f"links: {target!r} is not on the default bridge (start it with network_mode='bridge')"
-                )
-            pairs.append((other.docker_name, check_name("link alias", alias)))
-        return pairs
-
     # -- making ------------------------------------------------------------------------
 
-    def _launch(self, launch: _Launch) -> Container:
+    def _launch(self, launch: Launch) -> Container:
         topology, spec, engine = self.topology, launch.spec, launch.spec.host
         if spec.ports or launch.network_mode == "host":
             topology.host_bound = True
@@ -392,15 +171,18 @@ class Containers:
                 launch.attachments = [Attachment(default, [], None)]
         return self._create(launch)
 
-    def _create(self, launch: _Launch) -> Container:
+    def _create(self, launch: Launch) -> Container:
         topology, spec, engine = self.topology, launch.spec, launch.spec.host
         client = topology.clients[engine]
         api = client.api
         name, docker_name = spec.name, topology.docker_name_for(spec.name)
         network_mode, attachments = launch.network_mode, launch.attachments
         dns = HERMETIC_DNS if topology.dns == "hermetic" and network_mode in (None, "bridge") else {}
+        engine_mode, own_namespace = network_mode, network_mode != "host"
+        if network_mode is not None and network_mode.startswith("container:"):
+            engine_mode, own_namespace = f"container:{self.registry.get(network_mode.partition(':')[2]).id}", False  # type: ignore[union-attr]
         host_config = api.create_host_config(
-            network_mode=network_mode or attachments[0].network.docker_name,
+            network_mode=engine_mode or attachments[0].network.docker_name,
             port_bindings=dict(spec.ports) if spec.ports else None,
             links=launch.link_pairs or None,
             cap_add=spec.cap_add,
@@ -415,7 +197,9 @@ class Containers:
             networking_config = api.create_networking_config(
                 {
                     first.network.docker_name: api.create_endpoint_config(
-                        aliases=[name, *first.aliases], ipv4_address=first.address
+                        aliases=[name, *first.aliases],
+                        ipv4_address=first.address,
+                        links=launch.endpoint_links.get(first.network.docker_name),
                     )
                 }
             )
@@ -428,7 +212,7 @@ class Containers:
                     launch.image,
                     command=launch.command,
                     name=docker_name,
-                    hostname=spec.hostname or (name if network_mode != "host" else None),
+                    hostname=spec.hostname or (name if own_namespace else None),
                     environment=spec.environment,
                     ports=launch.exposed,
                     labels={**launch.labels, **topology.labels_for("container", name)},
@@ -450,13 +234,14 @@ class Containers:
                         attachment.network.ref(engine),
                         aliases=[name, *attachment.aliases],
                         ipv4_address=attachment.address,
+                        links=launch.endpoint_links.get(attachment.network.docker_name),
                     )
                 api.start(container_id)
             container = Container(topology, name, docker_name, container_id, launch.image, network_mode, engine)
             container.resident = launch.resident
             container.lifecycle = self.lifecycle
             state = container.refresh()
-            if not state.get("Running"):
+            if not state.get("Running") and not (spec.ready == "completed" and state.get("ExitCode") == 0):
                 raise DockernetError(crash_report(container, state, "exited at once"))
             for attachment in attachments:
                 container.endpoints[attachment.network.docker_name].aliases = [name, *attachment.aliases]
@@ -500,8 +285,15 @@ class Containers:
         for container_id in filter(None, (container.sidecar_id, container.id)):
             remove_container(container.client, container_id)
 
-    def _forget(self, container: Container) -> None:
+    def discard(self, container: object) -> None:
+        """Remove one container (and its sidecar) now: ``Topology.discard()``."""
+        self.forget(self.check(container, "discard()"))
+
+    def forget(self, container: Container) -> None:
         """Remove a container (and its sidecar) the topology made, as if it never had."""
+        self.topology.shells.discard(container.id)
+        if container.sidecar_id is not None:
+            self.topology.shells.discard(container.sidecar_id)
         self._remove(container)
         self.registry.discard(container.name)
 

@@ -27,3 +27,8 @@ class ImageUnavailable(Exception):
 
 class LabError(Exception):
     """The lab could not be brought up, taken down or changed; the message says why."""
+
+
+class ComposeError(ValueError):
+    """A Compose file that ``compose()`` cannot bring up as written: the message names the
+    file, the service, network or volume, and the key."""

@@ -133,7 +133,7 @@ class Container:
     docker_name: str
     id: str
     image: str
-    network_mode: str | None  # "host", "bridge", "none" or None (user-defined networks)
+    network_mode: str | None  # "host", "bridge", "none", "container:NAME" or None (user-defined networks)
     # The engine it runs on: 0 is the environment's, i the i-th of --dockernet-hosts (as in
     # container(host=i)).
     host: int = 0
@@ -183,7 +183,19 @@ class Container:
         network when omitted. None for a container in the host's network namespace."""
         if self.network_mode == "host":
             return None
+        if self.network_mode and self.network_mode.startswith("container:"):  # the namespace's owner's
+            return self.topology.get_container(self.network_mode.partition(":")[2]).ip(network)
         return self._endpoint(network).ip
+
+    def host_port(self, port: int | str, proto: str = "tcp") -> int:
+        """The host port the engine published container port ``port`` on (``ports=``, or a
+        Compose file's ``ports:``); the first binding when there are several."""
+        info = self.client.api.inspect_container(self.id)
+        key = str(port) if "/" in str(port) else f"{port}/{proto}"
+        bindings = ((info.get("NetworkSettings") or {}).get("Ports") or {}).get(key)
+        if not bindings:
+            raise ValueError(f"container {self.name!r} publishes no host port for {key}")
+        return int(bindings[0]["HostPort"])
 
     def exec(self, cmd: str | list[str]) -> tuple[int, str]:
         """Run ``cmd`` in the container (its image must have it).

@@ -17,7 +17,7 @@ import docker.errors
 import docker.types
 
 from .checks import check_bool, check_name, check_str_map, check_subnet
-from .engine import engine_subnets, remove_networks_named, undone_on_failure
+from .engine import engine_subnets, remove_network, remove_networks_named, undone_on_failure
 from .errors import DockernetError
 from .gate import gate_for
 from .handles import Network
@@ -133,6 +133,16 @@ class Networks:
         if self.registry.find(network.name) is not network:
             raise ValueError(f"{argument}: network {network.name!r} is not (or no longer) part of this topology")
         return network
+
+    def discard(self, network: object) -> None:
+        """Remove one network the topology made now (its subnet goes back to the pool)."""
+        network = self.check_own(network, "discard()")
+        if network.owned:
+            remove_network(self.topology.client, network.id)
+            if self.allocator is not None and network.subnet is not None:
+                subnet = ipaddress.IPv4Network(network.subnet)
+                (self.allocator.release if network.pooled else self.allocator.unhold)(subnet)
+        self.registry.discard(network.name)
 
     def release_subnets(self) -> None:
         """Give the pool back the subnets of the removed networks."""

@@ -23,7 +23,7 @@ from .retry import poll
 if TYPE_CHECKING:
     from .handles import Container
 
-READY_WORDS = ("running", "healthy")
+READY_WORDS = ("running", "healthy", "completed")  # "completed": exited with code 0 (a one-shot job)
 CRASH_LINES = 20  # the output lines a crash report shows
 _INTERVAL = 0.1  # between checks: a wait ends within this of the container being ready
 
@@ -97,7 +97,7 @@ def check_ready(ready: object, argument: str = "ready") -> Ready:
     if isinstance(ready, str):
         if ready not in READY_WORDS:
             raise ValueError(
-                f"{argument}={ready!r} is not one of 'running', 'healthy', LogLine(pattern), "
+                f"{argument}={ready!r} is not one of 'running', 'healthy', 'completed', LogLine(pattern), "
                 "Listening(port) or a callable (Container) -> bool"
             )
         return ready
@@ -179,6 +179,12 @@ def wait_ready(container: Container, ready: object, timeout: object = 60.0, argu
                 f"container {container.name!r} no longer exists (removed while waiting for it)"
             ) from None
         waited_for = describe_ready(ready)
+        if ready == "completed" and not state.get("Running") and not state.get("Restarting"):
+            if state.get("ExitCode") == 0:
+                return True
+            raise DockernetError(crash_report(container, state, "did not complete successfully"))
+        if ready == "completed":
+            return False
         if not state.get("Running") or state.get("Restarting"):
             raise DockernetError(crash_report(container, state, f"stopped before it was ready ({waited_for})"))
         if (state.get("Health") or {}).get("Status") == "unhealthy":

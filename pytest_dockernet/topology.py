@@ -25,8 +25,10 @@ import docker
 import docker.errors
 
 from . import assertions, measurements, web
+from . import compose as composing
 from . import identity as lbl
 from .builds import Builds
+from .checks import check_engine
 from .containers import DNS_MODES, Containers, ContainerSpec
 from .engine import remove_labelled, remove_services
 from .errors import DockernetError, DriverUnavailable
@@ -161,15 +163,7 @@ class Topology:
 
     def check_engine(self, host: object) -> int:
         """``host`` must be the index of one of the run's engines."""
-        if not isinstance(host, int) or isinstance(host, bool) or not 0 <= host < len(self.clients):
-            others = len(self.clients) - 1
-            where = (
-                f"engines 0 to {others} (0 is the environment's engine)"
-                if others
-                else "only engine 0: name further engines with --dockernet-hosts or start a lab with --dockernet-lab N"
-            )
-            raise ValueError(f"host={host!r} is not an engine of this run: there are {where}")
-        return host
+        return check_engine(host, len(self.clients))
 
     def provide_probe_image(self, engine: int) -> None:
         """Make the probe image present on engine ``engine``, once per run (pulled, or copied
@@ -256,6 +250,7 @@ class Topology:
         networks: Iterable[Network] | Mapping[Network, Any] | None = None,
         environment: Mapping[str, str] | list[str] | None = None,
         ports: Mapping[str, Any] | None = None,
+        expose: Iterable[int | str] | None = None,
         links: Mapping[str, str] | None = None,
         network_mode: str | None = None,
         cap_add: list[str] | None = None,
@@ -308,6 +303,15 @@ class Topology:
         fails, the others are removed too and the first error is raised."""
         self._check_open()
         return self._containers.start_batch(specs)
+
+    def discard(self, *handles: Container | Network) -> None:
+        """Remove some of the topology's containers and networks now (containers first); the
+        rest stays until ``close()``."""
+        for handle in sorted(handles, key=lambda h: isinstance(h, Network)):
+            parts = self._networks if isinstance(handle, Network) else self._containers
+            parts.discard(handle)
+
+    compose = composing.compose
 
     def connect(self, container: Container, network: Network, *, aliases: list[str] | None = None) -> None:
         """Attach a running container to a network (its logical name resolves there too)."""

@@ -1,0 +1,314 @@
+"""``dockernet.compose()``: a Compose file brought up in a test's own topology.
+
+The file is read and checked first (:mod:`.compose_file`: nothing is made for a file that
+cannot be brought up), its images are looked up or built, then its networks and volumes
+are made and its services started as ordinary containers of the topology, each as soon as
+what it depends on is ready (``depends_on`` with its conditions, ``links``,
+``network_mode: service:``), the independent ones at the same time. Every name is the
+topology's own (unique per run), so runs of one file never collide: ``container_name`` is
+kept as an alias, and published ports get free host ports (``Container.host_port()``).
+A start that fails removes what the call made before it raises.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import docker.errors
+
+from .compose_file import ComposeModel, NetworkDef, load
+from .compose_services import ServiceDef
+from .errors import ComposeError, DockernetError
+from .image import ensure_image
+
+if TYPE_CHECKING:
+    from .handles import Container, Network
+    from .topology import Topology
+
+
+@dataclass(eq=False)
+class ComposeStack:
+    """A Compose file's services and networks in a test's topology.
+
+    ``containers`` are by service name, ``networks`` by the file's network names (the
+    ``default`` network is there when a service names none), ``volumes`` maps the file's
+    volume names to the engine's; ``stack["api"]`` is ``stack.containers["api"]``.
+    """
+
+    name: str  # the file's top-level ``name:`` (else its directory's name)
+    files: list[Path]
+    containers: dict[str, Container] = field(default_factory=dict)
+    networks: dict[str, Network] = field(default_factory=dict)
+    volumes: dict[str, str] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)  # keys accepted without effect (see the warning)
+
+    def __getitem__(self, service: str) -> Container:
+        try:
+            return self.containers[service]
+        except KeyError:
+            raise KeyError(
+                f"no service {service!r} in compose stack {self.name!r}; it has {', '.join(self.containers) or 'none'}"
+            ) from None
+
+    def __contains__(self, service: object) -> bool:
+        return service in self.containers
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.containers)
+
+    def __repr__(self) -> str:
+        return f"<ComposeStack {self.name}: services {', '.join(self.containers)}; networks {', '.join(self.networks)}>"
+
+
+def compose(
+    topology: Topology,
+    path: str | os.PathLike,
+    *,
+    services: Iterable[str] | None = None,
+    override: Iterable[str | os.PathLike] | str | os.PathLike = (),
+    env: Mapping[str, str] | None = None,
+    project_dir: str | os.PathLike | None = None,
+    ready_timeout: float = 60.0,
+) -> ComposeStack:
+    """Bring up the Compose file ``path`` (merged with the ``override`` files in order, as
+    ``docker compose -f path -f override...``) in this topology; returns its
+    :class:`ComposeStack`.
+
+    ``services`` brings up only those and what they depend on. Variables come from
+    ``env`` first, then the process environment, then ``.env`` in ``project_dir`` (the
+    directory of ``path`` unless given), against which relative paths are resolved too.
+    ``ready_timeout`` bounds each wait for a ``depends_on`` condition. See
+    :mod:`pytest_dockernet.compose`.
+    """
+    model = load(path, override, env, project_dir)
+    wanted = _check_services(model, services)
+    stack = ComposeStack(model.name, model.files, ignored=list(model.ignored))
+    if model.ignored:
+        warnings.warn(
+            f"{model.files[0]}: ignored by compose() (no effect on networking or start-up here): "
+            + "; ".join(model.ignored),
+            UserWarning,
+            stacklevel=2,
+        )
+    _check_free(topology, model, wanted)
+    images = _images(topology, model, wanted)
+    try:
+        _make_networks(topology, model, wanted, stack)
+        _make_volumes(topology, model, wanted, stack)
+        _start(topology, model, wanted, images, stack, ready_timeout)
+    except BaseException:
+        _undo(topology, stack)
+        raise
+    return stack
+
+
+def _check_services(model: ComposeModel, services: Iterable[str] | None) -> list[str]:
+    if services is None:
+        return model.needed(None)
+    if isinstance(services, str) or not all(isinstance(s, str) for s in services):
+        raise TypeError(f"compose(): services must be a list of service names, got {services!r}")
+    services = list(services)
+    missing = [s for s in services if s not in model.services]
+    if missing or not services:
+        raise ComposeError(
+            f"compose(): services={services!r}: {'no services given' if not services else 'not in the file: ' + ', '.join(missing)}; "  # noqa: E501
+            f"the file has {', '.join(model.services)}"
+        )
+    return model.needed(services)
+
+
+def _networks_of(model: ComposeModel, wanted: list[str]) -> list[NetworkDef]:
+    used: set[str] = set()
+    for name in wanted:
+        service = model.services[name]
+        if service.network_mode is None:
+            used.update(service.networks or ["default"])
+    return [net for net in model.networks.values() if net.name in used]
+
+
+def _check_free(topology: Topology, model: ComposeModel, wanted: list[str]) -> None:
+    """The stack's names must be free in the topology (two stacks of one file in one
+    topology would resolve each other's names)."""
+    taken_containers = {c.name for c in topology.containers_list}
+    taken_networks = {n.name for n in topology.networks_list}
+    clash = [f"service {s!r}" for s in wanted if s in taken_containers]
+    clash += [f"network {n.name!r}" for n in _networks_of(model, wanted) if n.name in taken_networks]
+    if clash:
+        raise ComposeError(
+            f"compose({str(model.files[0])!r}): this topology already has a {', a '.join(clash)}: a stack's names "
+            "are the file's own; bring it up in another topology (e.g. a fixture of its own) or rename them there"
+        )
+
+
+def _images(topology: Topology, model: ComposeModel, wanted: list[str]) -> dict[str, str]:
+    """Each wanted service's image: built (once per run for one context), or present or
+    pulled on the engine; before anything is made, so a missing image leaves nothing."""
+    images = {}
+    for name in wanted:
+        service = model.services[name]
+        where = f"{model.files[0]}: services.{name}"
+        if service.build is not None:
+            build = service.build
+            images[name] = topology.build(build.context, dockerfile=build.dockerfile, buildargs=build.args or None)
+            continue
+        assert service.image is not None
+        try:
+            ensure_image(topology.client, service.image)
+        except (ValueError, DockernetError, docker.errors.APIError) as exc:
+            raise ComposeError(f"{where}.image: {exc}") from None
+        images[name] = service.image
+    return images
+
+
+def _make_networks(topology: Topology, model: ComposeModel, wanted: list[str], stack: ComposeStack) -> None:
+    for net in _networks_of(model, wanted):
+        stack.networks[net.name] = topology.network(
+            net.name,
+            driver=net.driver,
+            internal=net.internal,
+            subnet=net.subnet,
+            gateway=net.gateway,
+            ipv6=net.ipv6,
+            options=net.options or None,
+            labels=net.labels or None,
+        )
+
+
+def _make_volumes(topology: Topology, model: ComposeModel, wanted: list[str], stack: ComposeStack) -> None:
+    used = {v for name in wanted for v in model.services[name].named_volumes()}
+    for name in sorted(used):
+        volume = model.volumes[name]
+        if volume.external:
+            try:
+                topology.client.api.inspect_volume(name)
+            except docker.errors.NotFound:
+                raise ComposeError(
+                    f"{model.files[0]}: volumes.{name} is external, but the engine has no volume {name!r}"
+                ) from None
+            stack.volumes[name] = name
+            continue
+        engine_name = topology.docker_name_for(f"volume-{name}")
+        topology.client.api.create_volume(
+            engine_name,
+            driver=volume.driver,
+            driver_opts=volume.options or None,
+            labels={**volume.labels, **topology.labels_for("volume", name)},
+        )
+        stack.volumes[name] = engine_name
+
+
+def _readiness(model: ComposeModel, wanted: list[str]) -> dict[str, str]:
+    """What each service is waited for: the strongest condition a dependent asks of it."""
+    strength = {"running": 0, "healthy": 1, "completed": 2}
+    by_condition = {"service_started": "running", "service_healthy": "healthy"}
+    ready = dict.fromkeys(wanted, "running")
+    for name in wanted:
+        for other, condition in model.services[name].depends_on.items():
+            needed = by_condition.get(condition, "completed")
+            if strength[needed] > strength[ready[other]]:
+                ready[other] = needed
+    return ready
+
+
+def _arguments(
+    service: ServiceDef, stack: ComposeStack, image: str, ready: str, ready_timeout: float
+) -> dict[str, Any]:
+    """``container()``'s keyword arguments for ``service``."""
+    networks: dict[Any, Any] | None = None
+    if service.network_mode is None:
+        attached = service.networks or {"default": ([], None)}
+        networks = {
+            stack.networks[net]: {"aliases": [*service.aliases(), *aliases], "ipv4_address": address}
+            for net, (aliases, address) in attached.items()
+        }
+    mode = service.network_mode
+    if service.shares is not None:
+        mode = f"container:{service.shares}"
+    volumes = [
+        f"{stack.volumes.get(m.source, m.source) if m.kind == 'volume' else m.source}:{m.target}:"
+        f"{'ro' if m.read_only else 'rw'}"
+        if m.kind != "anonymous"
+        else m.target
+        for m in service.mounts
+    ]
+    return {
+        "image": image,
+        "command": service.command,
+        "entrypoint": service.entrypoint,
+        "networks": networks,
+        "network_mode": mode,
+        "environment": service.environment or None,
+        "ports": service.ports or None,
+        "expose": service.expose or None,
+        "links": service.links or None,
+        "cap_add": service.cap_add or None,
+        "privileged": service.privileged,
+        "user": service.user,
+        "working_dir": service.working_dir,
+        "hostname": service.hostname,
+        "volumes": volumes or None,
+        "healthcheck": service.healthcheck,
+        "labels": service.labels or None,
+        "ready": ready,
+        "ready_timeout": ready_timeout,
+        "docker_options": service.docker_options or None,
+    }
+
+
+def _start(
+    topology: Topology,
+    model: ComposeModel,
+    wanted: list[str],
+    images: dict[str, str],
+    stack: ComposeStack,
+    ready_timeout: float,
+) -> None:
+    """Start every wanted service once all it requires is ready, independent ones at once."""
+    ready = _readiness(model, wanted)
+    pending = list(wanted)
+    running: dict[Future, str] = {}
+    errors: list[BaseException] = []
+
+    def start(name: str) -> Container:
+        arguments = _arguments(model.services[name], stack, images[name], ready[name], ready_timeout)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # links=: the file asked for them
+            return topology.container(name, **arguments)
+
+    with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
+        while (pending and not errors) or running:
+            for name in [n for n in pending if all(r in stack.containers for r in model.services[n].requires())]:
+                if errors:
+                    break
+                pending.remove(name)
+                running[pool.submit(start, name)] = name
+            if not running:
+                break
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                name = running.pop(future)
+                try:
+                    stack.containers[name] = future.result()
+                except BaseException as exc:  # noqa: BLE001 - the first one is raised once all have ended
+                    errors.append(exc)
+    if errors:
+        raise errors[0]
+    # Keep the file's order, not the order they became ready in.
+    stack.containers = {name: stack.containers[name] for name in wanted}
+
+
+def _undo(topology: Topology, stack: ComposeStack) -> None:
+    """Remove what a failed ``compose()`` made (its containers, networks and volumes)."""
+    topology.discard(*stack.containers.values(), *stack.networks.values())
+    for name, engine_name in stack.volumes.items():
+        if engine_name != name:  # not an external volume
+            try:
+                topology.client.api.remove_volume(engine_name, force=True)
+            except docker.errors.NotFound:
+                pass

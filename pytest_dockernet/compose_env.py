@@ -1,0 +1,163 @@
+"""Variables in a Compose file, as Compose substitutes them: ``${VAR}``, ``$VAR``,
+``${VAR:-default}``, ``${VAR-default}``, ``${VAR:?message}``, ``${VAR?message}``,
+``${VAR:+other}``, ``${VAR+other}`` and ``$$`` for a literal ``$``; defaults may hold
+variables themselves. Values come from ``env=`` first, then the process environment, then
+the project's ``.env`` file (:func:`read_env_file`, also used for ``env_file:``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .errors import ComposeError
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)$")
+
+
+class Variables:
+    """A chain of mappings looked up in order; remembers the names that were missing."""
+
+    def __init__(self, layers: Iterable[Mapping[str, str]]):
+        self.layers = list(layers)
+        self.missing: set[str] = set()
+
+    def get(self, name: str) -> str | None:
+        for layer in self.layers:
+            if name in layer:
+                return layer[name]
+        return None
+
+
+def interpolate(value: Any, variables: Variables, where: str) -> Any:
+    """``value`` (a parsed YAML tree) with every string's variables substituted; mapping keys
+    are left as they are, as Compose leaves them. ``where`` names the file in messages."""
+    if isinstance(value, str):
+        return substitute(value, variables, where)
+    if isinstance(value, Mapping):
+        return {key: interpolate(item, variables, f"{where}: {key}") for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate(item, variables, where) for item in value]
+    return value
+
+
+def substitute(text: str, variables: Variables, where: str) -> str:
+    """One string with its variables substituted (see the module's docstring)."""
+    result, _ = _scan(text, 0, variables, where, closing=False)
+    return result
+
+
+def _scan(text: str, i: int, variables: Variables, where: str, closing: bool) -> tuple[str, int]:
+    """Substitute from ``i``; with ``closing``, stop at the ``}`` that ends a default."""
+    out: list[str] = []
+    while i < len(text):
+        char = text[i]
+        if closing and char == "}":
+            return "".join(out), i
+        if char != "$":
+            out.append(char)
+            i += 1
+            continue
+        following = text[i + 1 : i + 2]
+        if following == "$":
+            out.append("$")
+            i += 2
+        elif following == "{":
+            value, i = _braced(text, i + 2, variables, where)
+            out.append(value)
+        else:
+            match = _NAME.match(text, i + 1)
+            if match is None:  # a lone "$" stays, as Compose leaves it
+                out.append("$")
+                i += 1
+                continue
+            out.append(_value(match.group(), variables, where))
+            i = match.end()
+    if closing:
+        raise ComposeError(f"{where}: {text!r} has a '${{' without its closing '}}'")
+    return "".join(out), i
+
+
+def _braced(text: str, i: int, variables: Variables, where: str) -> tuple[str, int]:
+    match = _NAME.match(text, i)
+    if match is None:
+        raise ComposeError(f"{where}: {text!r} has an invalid variable name after '${{' (write '$$' for a '$')")
+    name, i = match.group(), match.end()
+    if text[i : i + 1] == "}":
+        return _value(name, variables, where), i + 1
+    for operator in (":-", ":?", ":+", "-", "?", "+"):
+        if text.startswith(operator, i):
+            break
+    else:
+        raise ComposeError(
+            f"{where}: {text!r}: '${{{name}' must be followed by '}}' or one of :- - :? ? :+ + (then '}}')"
+        )
+    argument, end = _scan(text, i + len(operator), variables, where, closing=True)
+    value = variables.get(name)
+    unset = value is None or (operator.startswith(":") and value == "")
+    kind = operator[-1]
+    if kind == "-":
+        return (argument if unset else value), end + 1  # type: ignore[return-value]
+    if kind == "+":
+        return ("" if unset else argument), end + 1
+    if unset:  # "?": the file's own message
+        said = "unset" if value is None else "empty"
+        raise ComposeError(f"{where}: variable {name} is {said}: {argument or 'it is required'}")
+    return value, end + 1  # type: ignore[return-value]
+
+
+def _value(name: str, variables: Variables, where: str) -> str:
+    value = variables.get(name)
+    if value is None:
+        if name not in variables.missing:
+            variables.missing.add(name)
+            warnings.warn(
+                f"{where}: variable {name} is not set (env=, the environment, .env): it is replaced by an "
+                f"empty string, as Compose does; give a default with ${{{name}:-default}}",
+                UserWarning,
+                stacklevel=2,
+            )
+        return ""
+    return value
+
+
+def read_env_file(path: str | os.PathLike, variables: Variables | None = None) -> dict[str, str]:
+    """``KEY=VALUE`` lines as Compose reads ``.env`` and ``env_file:`` files: ``#`` comments,
+    ``export`` prefixes, single quotes (literal), double quotes (with ``\\n`` escapes and
+    variables), unquoted values (trailing `` #`` comments cut, variables substituted). A
+    variable refers to ``variables`` or to a line above."""
+    result: dict[str, str] = {}
+    with open(path, encoding="utf-8") as file:
+        lines = file.read().splitlines()
+    chain = Variables([result, *(variables.layers if variables else [])])
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _LINE.match(line)
+        if match is None:
+            if _NAME.fullmatch(line.strip()):  # a bare name: taken from the environment
+                value = chain.get(line.strip())
+                if value is not None:
+                    result[line.strip()] = value
+                continue
+            raise ComposeError(f"{path}, line {number}: {line!r} is not KEY=VALUE")
+        key, raw = match.groups()
+        result[key] = _env_value(raw.strip(), chain, f"{path}, line {number}")
+    return result
+
+
+def _env_value(raw: str, variables: Variables, where: str) -> str:
+    if raw[:1] == "'" and raw.rfind("'") > 0:
+        return raw[1 : raw.rfind("'")]
+    if raw[:1] == '"' and raw.rfind('"') > 0:
+        inner = raw[1 : raw.rfind('"')]
+        inner = inner.replace("\\n", "\n").replace("\\t", "\t").replace('\\"', '"').replace("\\\\", "\\")
+        return substitute(inner, variables, where)
+    comment = re.search(r"\s#", raw)
+    if comment:
+        raw = raw[: comment.start()].rstrip()
+    return substitute(raw, variables, where)

@@ -1,0 +1,387 @@
+"""Reading a Compose file for ``compose()``: YAML, variables, override files merged as
+Compose merges them, and every key checked. The result is a :class:`ComposeModel` of plain
+values; nothing here talks to an engine.
+
+The checks are our own rather than the Compose specification's JSON schema: the schema
+accepts every Compose key, while ``compose()`` must refuse the ones that would change
+networking or start-up and that it does not carry out, naming the key and its service.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .compose_env import Variables, interpolate, read_env_file
+from .compose_services import ServiceDef, check_service, unsupported
+from .errors import ComposeError
+
+TOP_KEYS = ("name", "services", "networks", "volumes")
+TOP_IGNORED = ("version",)  # obsolete in Compose v2; said nothing about networking
+NETWORK_KEYS = ("driver", "internal", "attachable", "enable_ipv6", "ipam", "driver_opts", "labels", "external")
+NETWORK_IGNORED = {"name": "the engine's name: a test's networks get unique names of their own"}
+VOLUME_KEYS = ("driver", "driver_opts", "labels", "external")
+VOLUME_IGNORED = {"name": "the engine's name: a test's volumes get unique names of their own"}
+NETWORK_DRIVERS = ("bridge", "overlay")
+
+
+@dataclass
+class NetworkDef:
+    name: str
+    driver: str = "bridge"
+    internal: bool = False
+    ipv6: bool = False
+    subnet: str | None = None
+    gateway: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class VolumeDef:
+    name: str
+    external: bool = False
+    driver: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ComposeModel:
+    """A Compose file (with its overrides) as ``compose()`` brings it up."""
+
+    name: str
+    project_dir: Path
+    files: list[Path]
+    services: dict[str, ServiceDef]
+    networks: dict[str, NetworkDef]
+    volumes: dict[str, VolumeDef]
+    ignored: list[str]  # "services.web.restart", ...: accepted keys that change nothing here
+
+    def needed(self, services: Iterable[str] | None) -> list[str]:
+        """``services`` and everything they depend on (all services for None), in file order."""
+        if services is None:
+            return list(self.services)
+        wanted: set[str] = set()
+        todo = list(services)
+        while todo:
+            name = todo.pop()
+            if name not in wanted:
+                wanted.add(name)
+                todo.extend(self.services[name].requires())
+        return [name for name in self.services if name in wanted]
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as Compose reads it (YAML 1.2's scalars): ``yes``/``no``/``on``/``off`` stay
+    strings and ``22:22`` is not a base-60 number."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF")
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+
+
+def load(
+    path: str | os.PathLike,
+    override: Iterable[str | os.PathLike] = (),
+    env: Mapping[str, str] | None = None,
+    project_dir: str | os.PathLike | None = None,
+) -> ComposeModel:
+    """Read, substitute, merge and check a Compose file and its overrides (see ``compose()``)."""
+    files = [_check_path("path", path)]
+    if isinstance(override, (str, os.PathLike)):
+        override = [override]
+    files += [_check_path("override", item) for item in override]
+    if env is not None and (
+        not isinstance(env, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
+    ):
+        raise TypeError(f"env must be a dict of str to str, got {env!r}")
+    root = files[0].parent if project_dir is None else _check_dir(project_dir)
+    layers: list[Mapping[str, str]] = [dict(env or {}), os.environ]
+    dotenv = root / ".env"
+    if dotenv.is_file():
+        layers.append(read_env_file(dotenv, Variables(layers)))
+    variables = Variables(layers)
+    merged: dict[str, Any] = {}
+    for file in files:
+        document = _read(file)
+        merged = merge(merged, _normalised(interpolate(document, variables, str(file)), file))
+    return _model(merged, files, root, variables)
+
+
+def _check_path(argument: str, value: object) -> Path:
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"compose(): {argument} must be a path to a Compose file, got {value!r}")
+    path = Path(value).resolve()
+    if not path.is_file():
+        raise ComposeError(f"compose(): {argument}={str(value)!r}: no such file ({path})")
+    return path
+
+
+def _check_dir(value: object) -> Path:
+    if not isinstance(value, (str, os.PathLike)) or not Path(value).is_dir():
+        raise ComposeError(f"compose(): project_dir={value!r} is not a directory")
+    return Path(value).resolve()
+
+
+def _read(file: Path) -> dict[str, Any]:
+    try:
+        document = yaml.load(file.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as exc:
+        raise ComposeError(f"{file}: not valid YAML: {exc}") from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise ComposeError(f"{file}: a Compose file is a mapping with 'services:', got {type(document).__name__}")
+    return document
+
+
+def _normalised(document: dict[str, Any], file: Path) -> dict[str, Any]:
+    """Lists that Compose merges by key, as dicts (environment, labels, networks,
+    depends_on); everything else as written."""
+    services = document.get("services")
+    if isinstance(services, Mapping):
+        document = dict(document)
+        document["services"] = {
+            name: _normalised_service(spec, f"{file}: services.{name}") if isinstance(spec, Mapping) else spec
+            for name, spec in services.items()
+        }
+    return document
+
+
+def _normalised_service(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+    spec = dict(spec)
+    for key in ("environment", "labels"):
+        if isinstance(spec.get(key), list):
+            spec[key] = dict(_pair(item, f"{where}.{key}") for item in spec[key])
+    if isinstance(spec.get("networks"), list):
+        spec["networks"] = {name: None for name in spec["networks"]}
+    if isinstance(spec.get("depends_on"), list):
+        spec["depends_on"] = {name: {"condition": "service_started"} for name in spec["depends_on"]}
+    if isinstance(spec.get("env_file"), str):
+        spec["env_file"] = [spec["env_file"]]
+    return spec
+
+
+def _pair(item: object, where: str) -> tuple[str, Any]:
+    if not isinstance(item, str):
+        raise ComposeError(f"{where}: each entry must be a 'KEY=value' string, got {item!r}")
+    key, sep, value = item.partition("=")
+    return key, (value if sep else None)
+
+
+# Sequences of a service that an override appends to (without repeats), as Compose does;
+# other sequences (command, entrypoint, healthcheck.test, ipam.config) are replaced.
+APPENDED = ("ports", "expose", "cap_add", "links", "env_file", "volumes")
+
+
+def merge(base: Any, override: Any, key: str = "") -> Any:
+    if isinstance(base, Mapping) and isinstance(override, Mapping):
+        merged = dict(base)
+        for k, v in override.items():
+            merged[k] = merge(base[k], v, k) if k in base else v
+        return merged
+    if key in APPENDED and isinstance(base, list) and isinstance(override, list):
+        if key == "volumes":  # unique by the path inside the container
+            targets = {_volume_target(v) for v in override}
+            return [v for v in base if _volume_target(v) not in targets] + override
+        return base + [item for item in override if item not in base]
+    return override
+
+
+def _volume_target(volume: object) -> object:
+    if isinstance(volume, Mapping):
+        return volume.get("target")
+    if isinstance(volume, str):
+        parts = volume.split(":")
+        return parts[1] if len(parts) > 1 else parts[0]
+    return volume
+
+
+def _model(merged: dict[str, Any], files: list[Path], root: Path, variables: Variables) -> ComposeModel:
+    where = str(files[0])
+    ignored: list[str] = []
+    for key in merged:
+        if key in TOP_IGNORED or key.startswith("x-"):
+            continue
+        if key not in TOP_KEYS:
+            raise ComposeError(unsupported(where, "top level", key, TOP_KEYS))
+    name = merged.get("name", root.name)
+    if not isinstance(name, str) or not name:
+        raise ComposeError(f"{where}: name must be a non-empty string, got {name!r}")
+    services_spec = _mapping(merged.get("services"), f"{where}: services")
+    if not services_spec:
+        raise ComposeError(f"{where}: the file defines no services (a 'services:' mapping is needed)")
+    networks = {
+        net: _network(net, spec, f"{where}: networks.{net}", ignored)
+        for net, spec in _mapping(merged.get("networks"), f"{where}: networks").items()
+    }
+    volumes = {
+        vol: _volume(vol, spec, f"{where}: volumes.{vol}", ignored)
+        for vol, spec in _mapping(merged.get("volumes"), f"{where}: volumes").items()
+    }
+    services = {}
+    for service, spec in services_spec.items():
+        services[service] = check_service(
+            service, spec, f"{where}: services.{service}", root, variables, ignored, read_env_file
+        )
+    _check_references(where, services, networks, volumes)
+    return ComposeModel(name, root, files, services, networks, volumes, ignored)
+
+
+def _mapping(value: object, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ComposeError(f"{where} must be a mapping, got {value!r}")
+    return {str(k): ({} if v is None else v) for k, v in value.items()}
+
+
+def _known(spec: Mapping[str, Any], where: str, what: str, keys: Iterable[str], ignored_keys: Mapping[str, str],
+           ignored: list[str], path: str) -> None:  # fmt: skip
+    for key in spec:
+        if key in ignored_keys:
+            ignored.append(f"{path}.{key} ({ignored_keys[key]})")
+        elif key not in keys and not str(key).startswith("x-"):
+            raise ComposeError(unsupported(where, what, str(key), keys))
+
+
+def _network(name: str, spec: object, where: str, ignored: list[str]) -> NetworkDef:
+    spec = _mapping(spec, where)
+    _known(spec, where, f"network {name!r}", NETWORK_KEYS, NETWORK_IGNORED, ignored, f"networks.{name}")
+    if spec.get("external"):
+        raise ComposeError(
+            f"{where}: external: true is not supported: a test's networks are its own, made and removed "
+            "by the test; drop 'external' (for this test, e.g. in an override file) so the network is made here"
+        )
+    driver = spec.get("driver", "bridge")
+    if driver not in NETWORK_DRIVERS:
+        raise ComposeError(f"{where}: driver {driver!r} is not supported: use one of {', '.join(NETWORK_DRIVERS)}")
+    network = NetworkDef(name, driver)
+    for key, attr in (("internal", "internal"), ("enable_ipv6", "ipv6"), ("attachable", None)):
+        value = spec.get(key, False)
+        if not isinstance(value, bool):
+            raise ComposeError(f"{where}: {key} must be true or false, got {value!r}")
+        if attr:
+            setattr(network, attr, value)
+    network.options = _strings(spec.get("driver_opts"), f"{where}.driver_opts")
+    network.labels = _labels(spec.get("labels"), f"{where}.labels")
+    ipam = _mapping(spec.get("ipam"), f"{where}.ipam")
+    for key in ipam:
+        if key not in ("config", "driver"):
+            raise ComposeError(unsupported(f"{where}.ipam", "ipam", key, ("config", "driver")))
+    if ipam.get("driver", "default") != "default":
+        raise ComposeError(f"{where}.ipam: driver {ipam['driver']!r} is not supported: only 'default'")
+    configs = ipam.get("config") or []
+    if not isinstance(configs, list) or len(configs) > 1:
+        raise ComposeError(
+            f"{where}.ipam.config: give at most one entry (one IPv4 subnet per network; with enable_ipv6 the "
+            f"IPv6 subnet comes from the plugin's pool), got {configs!r}"
+        )
+    for config in configs:
+        config = _mapping(config, f"{where}.ipam.config[0]")
+        for key in config:
+            if key not in ("subnet", "gateway"):
+                raise ComposeError(unsupported(f"{where}.ipam.config[0]", "ipam.config", key, ("subnet", "gateway")))
+        network.subnet, network.gateway = config.get("subnet"), config.get("gateway")
+        if network.gateway is not None and network.subnet is None:
+            raise ComposeError(f"{where}.ipam.config[0]: a gateway needs its subnet")
+    return network
+
+
+def _volume(name: str, spec: object, where: str, ignored: list[str]) -> VolumeDef:
+    spec = _mapping(spec, where)
+    _known(spec, where, f"volume {name!r}", VOLUME_KEYS, VOLUME_IGNORED, ignored, f"volumes.{name}")
+    external = spec.get("external", False)
+    if not isinstance(external, bool):
+        raise ComposeError(f"{where}: external must be true or false, got {external!r}")
+    driver = spec.get("driver")
+    if driver is not None and not isinstance(driver, str):
+        raise ComposeError(f"{where}: driver must be a string, got {driver!r}")
+    options = _strings(spec.get("driver_opts"), f"{where}.driver_opts")
+    return VolumeDef(name, external, driver, options, _labels(spec.get("labels"), f"{where}.labels"))
+
+
+def _strings(value: object, where: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ComposeError(f"{where} must be a mapping of names to values, got {value!r}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _labels(value: object, where: str) -> dict[str, str]:
+    if isinstance(value, list):
+        value = dict(_pair(item, where) for item in value)
+    return {k: ("" if v is None else v) for k, v in _strings(value, where).items()}
+
+
+def _check_references(
+    where: str, services: dict[str, ServiceDef], networks: dict[str, NetworkDef], volumes: dict[str, VolumeDef]
+) -> None:
+    """Every name a service uses is defined; ``depends_on`` has no cycle."""
+    uses_default = False
+    for service in services.values():
+        at = f"{where}: services.{service.name}"
+        for other, condition in list(service.depends_on.items()):
+            if condition.startswith("optional:"):  # required: false
+                if other in services:
+                    service.depends_on[other] = condition.partition(":")[2]
+                else:
+                    del service.depends_on[other]
+        if service.network_mode is not None and service.network_mode.startswith("container:"):
+            target = service.network_mode.partition(":")[2]
+            owner = next((s.name for s in services.values() if target in (s.container_name, s.name)), None)
+            if owner is None:
+                raise ComposeError(
+                    f"{at}.network_mode: {service.network_mode!r}: no service of this file is named or has "
+                    f"container_name {target!r} (a test's containers are its own: use 'service:NAME')"
+                )
+            service.shares = owner
+        if not service.networks and service.network_mode is None:
+            uses_default = True
+        for net in service.networks:
+            if net == "default":
+                uses_default = True
+            elif net not in networks:
+                raise ComposeError(f"{at}.networks: network {net!r} is not defined under the top-level 'networks:'")
+        for other in service.requires():
+            if other not in services:
+                raise ComposeError(f"{at}: service {other!r} (in {service.requirement_of(other)}) is not defined")
+        for volume in service.named_volumes():
+            if volume not in volumes:
+                raise ComposeError(f"{at}.volumes: volume {volume!r} is not defined under the top-level 'volumes:'")
+    if uses_default and "default" not in networks:
+        networks["default"] = NetworkDef("default")
+    _check_cycles(where, services)
+
+
+def _check_cycles(where: str, services: dict[str, ServiceDef]) -> None:
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            cycle = path[path.index(name) :] + [name]
+            raise ComposeError(f"{where}: services depend on each other in a cycle: {' -> '.join(cycle)}")
+        if name in done:
+            return
+        for other in services[name].requires():
+            visit(other, [*path, name])
+        done.add(name)
+
+    for name in services:
+        visit(name, [])
