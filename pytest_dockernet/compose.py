@@ -217,7 +217,7 @@ def _readiness(model: ComposeModel, wanted: list[str]) -> dict[str, str]:
 
 
 def _arguments(
-    service: ServiceDef, stack: ComposeStack, image: str, ready: str, ready_timeout: float
+    service: ServiceDef, stack: ComposeStack, image: str | None, ready: str, ready_timeout: float
 ) -> dict[str, Any]:
     """``container()``'s keyword arguments for ``service``."""
     networks: dict[Any, Any] | None = None
@@ -276,7 +276,11 @@ def _start(
     errors: list[BaseException] = []
 
     def start(name: str) -> Container:
-        arguments = _arguments(model.services[name], stack, images[name], ready[name], ready_timeout)
+        service = model.services[name]
+        image: str | None = images[name]
+        if image == topology.probe_image and service.command is None and service.entrypoint is None:
+            image = None  # the probe image's resident shell: it has no command of its own
+        arguments = _arguments(service, stack, image, ready[name], ready_timeout)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # links=: the file asked for them
             return topology.container(name, **arguments)

@@ -16,18 +16,21 @@ import docker
 import docker.errors
 import docker.types
 
+from . import identity as lbl
 from .checks import check_bool, check_name, check_str_map, check_subnet
 from .engine import engine_subnets, remove_network, remove_networks_named, undone_on_failure
 from .errors import DockernetError
 from .gate import gate_for
 from .handles import Network
 from .registry import Registry
+from .retry import poll
 from .subnets import SubnetAllocator
 
 if TYPE_CHECKING:
     from .topology import Topology
 
 DRIVERS = ("bridge", "host", "overlay")
+SUBNET_WAIT = 120.0  # seconds a network waits for another live run to let go of its chosen subnet
 
 
 @dataclass
@@ -192,7 +195,7 @@ class Networks:
         with undone_on_failure(f"creating network {name!r}", undo):
             if subnet is not None:
                 allocator.hold(subnet)  # until the network is removed, and not a moment more
-                result = create(subnet)
+                result = self._create_fixed(create, subnet, name)
             else:
                 result = self._create_in_pool(create)
         network = Network(topology, name, docker_name, result["Id"], driver, chosen[0], chosen[1], internal)
@@ -203,6 +206,59 @@ class Networks:
             topology.host_bound = True  # a later topology may ask for the same subnet
         topology.timings.count("networks")
         return network
+
+    def _create_fixed(self, create: Callable[[ipaddress.IPv4Network], dict], subnet, name: str) -> dict:
+        """A network on the subnet the test chose. Another live run of the plugin may hold
+        it (the same Compose file in two runs at once, or two xdist workers): wait until
+        that run lets go, rather than fail."""
+        holders: list[str] = []
+        misses: list[int] = []
+
+        def attempt() -> dict | None:
+            try:
+                return create(subnet)
+            except docker.errors.APIError as exc:
+                if "overlap" not in str(exc).lower():
+                    raise
+                own, holders[:] = self._live_holders(subnet)
+                if own:
+                    raise DockernetError(
+                        f"creating network {name!r} failed: subnet {subnet} is held by {', '.join(own)} of this "
+                        "run (another topology, e.g. of a module or session fixture): give one of them another subnet"
+                    ) from None
+                if not holders:
+                    # Nobody of ours holds it: someone else's network, or ours just removed
+                    # (its removal races the look). A few looks tell the two apart.
+                    misses.append(1)
+                    if len(misses) > 4:
+                        raise
+                return None
+
+        result, _ = poll(attempt, lambda r: r is not None, timeout=SUBNET_WAIT, interval=0.25)
+        if result is None:
+            raise DockernetError(
+                f"creating network {name!r} failed: subnet {subnet} is still held by another run's network "
+                f"{', '.join(holders)} after {SUBNET_WAIT:g} s"
+            )
+        return result
+
+    def _live_holders(self, subnet: ipaddress.IPv4Network) -> tuple[list[str], list[str]]:
+        """The plugin's networks on a subnet overlapping ``subnet``: this run's, and other
+        live runs'."""
+        identity, own, found = self.topology.identity, [], []
+        for info in self.topology.client.api.networks(filters={"label": lbl.SESSION}):
+            labels = info.get("Labels") or {}
+            configs = (info.get("IPAM") or {}).get("Config") or []
+            overlaps = any(
+                ipaddress.ip_network(c["Subnet"], strict=False).overlaps(subnet)
+                for c in configs
+                if c.get("Subnet") and ipaddress.ip_network(c["Subnet"], strict=False).version == 4
+            )
+            if overlaps and labels.get(lbl.SESSION) == identity.run_id:
+                own.append(info["Name"])
+            elif overlaps and not identity.owner_is_gone(labels):
+                found.append(info["Name"])
+        return own, found
 
     def _create_in_pool(self, create: Callable[[ipaddress.IPv4Network], dict]) -> dict:
         allocator = self.allocator

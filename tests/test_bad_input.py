@@ -95,8 +95,12 @@ def test_conflicting_network_arguments(dockernet):
         dockernet.container("c", network_mode="host", networks=[net])
     with pytest.raises(ValueError, match=r"network_mode='overlay' is not one of"):
         dockernet.container("c", network_mode="overlay")
-    with pytest.raises(ValueError, match=r"links= work on the default bridge only"):
+    with pytest.raises(ValueError, match=r"links: no container named 'x' in this topology"):
         dockernet.container("c", networks=[net], links={"x": "y"})
+    with pytest.raises(ValueError, match=r"links= work on the default bridge .* not with network_mode='none'"):
+        dockernet.container("c", network_mode="none", links={"x": "y"})
+    with pytest.raises(ValueError, match=r"network_mode='container:ghost': no container named 'ghost'"):
+        dockernet.container("c", network_mode="container:ghost")
     with pytest.raises(ValueError, match=r"ipv4_address='10.1.2.3' is not an address of that network's subnet"):
         dockernet.container("c", networks={net: {"ipv4_address": "10.1.2.3"}})
     with pytest.raises(ValueError, match=r"unknown keys \['alias'\]"):
