@@ -280,10 +280,7 @@ def _start(
         image: str | None = images[name]
         if image == topology.probe_image and service.command is None and service.entrypoint is None:
             image = None  # the probe image's resident shell: it has no command of its own
-        arguments = _arguments(service, stack, image, ready[name], ready_timeout)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # links=: the file asked for them
-            return topology.container(name, **arguments)
+        return topology.container(name, **_arguments(service, stack, image, ready[name], ready_timeout))
 
     with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
         while (pending and not errors) or running:

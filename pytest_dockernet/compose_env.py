@@ -150,12 +150,16 @@ def read_env_file(path: str | os.PathLike, variables: Variables | None = None) -
     return result
 
 
+_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+_DOUBLE_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
 def _env_value(raw: str, variables: Variables, where: str) -> str:
-    if raw[:1] == "'" and raw.rfind("'") > 0:
-        return raw[1 : raw.rfind("'")]
-    if raw[:1] == '"' and raw.rfind('"') > 0:
-        inner = raw[1 : raw.rfind('"')]
-        inner = inner.replace("\\n", "\n").replace("\\t", "\t").replace('\\"', '"').replace("\\\\", "\\")
+    if raw[:1] == "'" and raw.find("'", 1) > 0:  # literal, up to the first closing quote
+        return raw[1 : raw.find("'", 1)]
+    quoted = _DOUBLE_QUOTED.match(raw)
+    if quoted:
+        inner = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), quoted.group(1))
         return substitute(inner, variables, where)
     comment = re.search(r"\s#", raw)
     if comment:

@@ -174,6 +174,12 @@ def _normalised_service(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
         spec["depends_on"] = {name: {"condition": "service_started"} for name in spec["depends_on"]}
     if isinstance(spec.get("env_file"), str):
         spec["env_file"] = [spec["env_file"]]
+    if isinstance(spec.get("expose"), list):
+        spec["expose"] = [str(port) for port in spec["expose"]]
+    if isinstance(spec.get("build"), str):
+        spec["build"] = {"context": spec["build"]}
+    if isinstance(spec.get("build"), Mapping) and isinstance(spec["build"].get("args"), list):
+        spec["build"] = {**spec["build"], "args": dict(_pair(a, f"{where}.build.args") for a in spec["build"]["args"])}
     return spec
 
 

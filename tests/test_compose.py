@@ -69,6 +69,21 @@ def test_a_service_healthy_dependency_is_healthy_before_its_dependent_starts(doc
     assert stack["db"].status() == "running (healthy)"
 
 
+def test_a_completed_job_runs_to_its_end_before_its_dependent_starts(dockernet, tmp_path):
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n"
+        "  migrate:\n    image: ${PROBE_IMAGE}\n    command: sh -c 'sleep 0.5; echo migrated'\n"
+        "  api:\n    image: ${PROBE_IMAGE}\n    command: sleep 3600\n"
+        "    depends_on:\n      migrate: {condition: service_completed_successfully}\n"
+    )
+    stack = dockernet.compose(tmp_path / "compose.yaml", env=env_of(dockernet))
+
+    migrate = dockernet.client.api.inspect_container(stack["migrate"].id)["State"]
+    api = dockernet.client.api.inspect_container(stack["api"].id)["State"]
+    assert stack["migrate"].status() == "exited (0)" and "migrated" in stack["migrate"].logs()
+    assert api["StartedAt"] > migrate["FinishedAt"]
+
+
 def test_an_override_file_adds_a_service_and_changes_a_subnet(dockernet):
     stack = dockernet.compose(SHOP, override=[HERE / "shop" / "admin.override.yaml"], env=env_of(dockernet))
 

@@ -168,13 +168,10 @@ def test_dotenv_line_that_is_not_key_value(tmp_path):
 @pytest.mark.parametrize(
     "line, expected",
     [
-        pytest.param("A='x' # don't", "x", marks=pytest.mark.xfail(
-            reason="a single-quoted value ends at its last quote on the line, not at its closing one", strict=True)),
-        pytest.param('A="a\\\\nb"', "a\\nb", marks=pytest.mark.xfail(
-            reason="an escaped backslash before n in double quotes is read as a backslash and a newline",
-            strict=True)),
+        ("A='x' # don't", "x"),  # a single-quoted value ends at its closing quote
+        ('A="a\\\\nb"', "a\\nb"),  # an escaped backslash, then a plain n
     ],
-)  # fmt: skip
+)
 def test_dotenv_quotes_as_compose_reads_them(tmp_path, line, expected):
     (tmp_path / ".env").write_text(line + "\n")
     assert read_env_file(tmp_path / ".env") == {"A": expected}
@@ -236,13 +233,18 @@ def test_overrides_merge_in_order_as_compose_does(tmp_path):
     assert model.networks["back"].subnet == "10.2.0.0/24"
 
 
-@pytest.mark.xfail(reason="a short-form build: is replaced by the override's mapping, not merged into it", strict=True)
 def test_override_of_build_keeps_a_short_form_context(tmp_path):
     (tmp_path / "app").mkdir()
     base = write(tmp_path, {"services": {"web": {"build": "./app"}}})
     override = write(tmp_path, {"services": {"web": {"build": {"dockerfile": "Dockerfile.test"}}}}, "o.yaml")
     build = load(base, override=[override]).services["web"].build
     assert (build.context, build.dockerfile) == ((tmp_path / "app").resolve(), "Dockerfile.test")
+
+
+def test_override_does_not_repeat_an_exposed_port_written_as_a_number(tmp_path):
+    base = write(tmp_path, "services:\n  web: {image: x, expose: [9000]}\n")
+    override = write(tmp_path, "services:\n  web: {expose: ['9000']}\n", "o.yaml")
+    assert load(base, override=[override]).services["web"].expose == ["9000"]
 
 
 def test_a_single_override_path_is_accepted_and_a_missing_one_refused(tmp_path):
