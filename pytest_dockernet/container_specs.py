@@ -148,9 +148,9 @@ class SpecChecker:
             check_text(argument, getattr(spec, argument))
         shared = network_mode is not None and network_mode.startswith("container:")
         if spec.hostname is not None and (network_mode == "host" or shared):
+            whose = "the host's" if network_mode == "host" else "another container's"
             raise ValueError(
-                "hostname= cannot be set for a container in another's network namespace "
-                f"(network_mode={network_mode!r})"
+                f"hostname= cannot be set for a container in {whose} network namespace (network_mode={network_mode!r})"
             )
         if shared and spec.ports:
             raise ValueError(

@@ -223,8 +223,8 @@ class Networks:
                 own, holders[:] = self._live_holders(subnet)
                 if own:
                     raise DockernetError(
-                        f"creating network {name!r} failed: subnet {subnet} is held by {', '.join(own)} of this "
-                        "run (another topology, e.g. of a module or session fixture): give one of them another subnet"
+                        f"creating network {name!r} failed: subnet {subnet} overlaps {', '.join(own)} of this run "
+                        "(this topology's, or another's such as a module or session fixture's): give it another subnet"
                     ) from None
                 if not holders:
                     # Nobody of ours holds it: someone else's network, or ours just removed

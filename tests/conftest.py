@@ -33,6 +33,10 @@ ENGINE_WIDE_TESTS = {
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # A suite started in the background by a non-interactive shell (`cmd &`) inherits SIGINT
+    # ignored, and so would every inner run: their Ctrl-C tests need it delivered.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if getattr(config.option, "dist", "no") == "load":  # plain -n N: group as below
         config.option.dist = "loadgroup"
     if getattr(config, "workerinput", {}).get("loadgroup"):
