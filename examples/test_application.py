@@ -17,9 +17,9 @@ NO_HEALTHCHECK = {"test": ["NONE"]}  # the image's HEALTHCHECK is the API's
 
 
 @pytest.fixture(scope="module")
-def stack(dockernet_module, docker_client):
+def stack(dockernet_module, dockernet_client):
     # Without a registry, build FROM the local Debian base; with one, the Dockerfile's default.
-    buildargs = {"BASE": LOCAL_BASE} if docker_client.images.list(name=LOCAL_BASE) else {}
+    buildargs = {"BASE": LOCAL_BASE} if dockernet_client.images.list(name=LOCAL_BASE) else {}
     image = dockernet_module.build(APP, buildargs=buildargs)
 
     front = dockernet_module.network("front")

@@ -16,9 +16,9 @@ LOCAL_BASE = "pytest-dockernet/app-base:bookworm"  # made by scripts/app-base-im
 
 
 @pytest.fixture(scope="module")
-def shop(dockernet_module, docker_client):
+def shop(dockernet_module, dockernet_client):
     # Without a registry, the image builds FROM the local Debian base; with one, the file's default.
-    env = {"APP_BASE": LOCAL_BASE} if docker_client.images.list(name=LOCAL_BASE) else {}
+    env = {"APP_BASE": LOCAL_BASE} if dockernet_client.images.list(name=LOCAL_BASE) else {}
     return dockernet_module.compose(COMPOSE_FILE, env=env)
 
 
@@ -36,8 +36,8 @@ def test_the_web_tier_cannot_reach_the_data_tier(shop):
     assert_isolated([shop["web"]], [shop["db"], shop["cache"]])
 
 
-def test_the_api_alone_brings_up_what_it_depends_on(dockernet, docker_client):
-    env = {"APP_BASE": LOCAL_BASE} if docker_client.images.list(name=LOCAL_BASE) else {}
+def test_the_api_alone_brings_up_what_it_depends_on(dockernet, dockernet_client):
+    env = {"APP_BASE": LOCAL_BASE} if dockernet_client.images.list(name=LOCAL_BASE) else {}
     stack = dockernet.compose(COMPOSE_FILE, services=["api"], env=env)
     assert sorted(stack) == ["api", "cache", "db"]
     assert stack["db"].status() == "running (healthy)"

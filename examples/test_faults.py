@@ -14,8 +14,8 @@ LOCAL_BASE = "pytest-dockernet/app-base:bookworm"  # made by scripts/app-base-im
 
 
 @pytest.fixture(scope="module")
-def stack(dockernet_module, docker_client):
-    buildargs = {"BASE": LOCAL_BASE} if docker_client.images.list(name=LOCAL_BASE) else {}
+def stack(dockernet_module, dockernet_client):
+    buildargs = {"BASE": LOCAL_BASE} if dockernet_client.images.list(name=LOCAL_BASE) else {}
     image = dockernet_module.build(APP, buildargs=buildargs)  # the same build as test_application's
     net = dockernet_module.network("app")
     no_healthcheck = {"test": ["NONE"]}

@@ -8,7 +8,7 @@ played by a server on another network, published on a port of the host.
 from pytest_dockernet import assert_reachable, assert_unreachable
 
 
-def test_internal_network_keeps_its_containers_in(dockernet, docker_client):
+def test_internal_network_keeps_its_containers_in(dockernet, dockernet_client):
     internal = dockernet.network("internal", internal=True)
     app = dockernet.container("app", networks=[internal])
     dockernet.container("cache", networks=[internal])
@@ -17,7 +17,7 @@ def test_internal_network_keeps_its_containers_in(dockernet, docker_client):
     server = dockernet.container(
         "server", networks=[outside], command=["httpd", "-f", "-p", "8080"], ports={"8080/tcp": None}
     )
-    published = int(docker_client.api.port(server.id, 8080)[0]["HostPort"])
+    published = int(dockernet_client.api.port(server.id, 8080)[0]["HostPort"])
 
     assert_reachable(app, "cache")
     assert_unreachable(app, server, port=8080)  # directly

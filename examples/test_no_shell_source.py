@@ -22,7 +22,7 @@ NO_SHELL = "pytest-dockernet-example/noshell:1"
 
 
 @pytest.fixture(scope="session")
-def no_shell_image(docker_client, dockernet_session):
+def no_shell_image(dockernet_client, dockernet_session):
     """FROM scratch with nothing but a busybox binary, serving HTTP on port 80. busybox is
     copied out of the probe image, so this builds wherever the plugin works; it must keep
     a name starting with "busybox" to run applets named in its arguments."""
@@ -38,7 +38,7 @@ ENTRYPOINT ["/busybox", "httpd", "-f", "-p", "80"]
         info.size = len(dockerfile)
         tar.addfile(info, io.BytesIO(dockerfile))
     context.seek(0)
-    docker_client.images.build(fileobj=context, custom_context=True, tag=NO_SHELL, rm=True)
+    dockernet_client.images.build(fileobj=context, custom_context=True, tag=NO_SHELL, rm=True)
     return NO_SHELL
 
 

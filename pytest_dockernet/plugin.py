@@ -26,7 +26,7 @@ from .swarm import in_swarm, init_swarm, made_by_plugin
 from .topology import Topology
 
 FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
-DOCKER_FIXTURES = (*FACTORY_FIXTURES, "docker_client")
+DOCKER_FIXTURES = (*FACTORY_FIXTURES, "dockernet_client")
 MARKER_KWARGS = ("driver", "drivers", "partition", "degrade")
 # Kernel features a machine may lack: the only reasons a dockernet test may skip under
 # --dockernet-require (any other skip there fails, so that CI cannot pass on a skip).
@@ -55,7 +55,8 @@ def pytest_configure(config: pytest.Config) -> None:
     state = State(Settings.from_config(config))
     state.join_run(getattr(config, "workerinput", None))
     config.stash[STATE] = state
-    _install_sigterm_handler(config)
+    # Only a run that talks to Docker has anything to tear down on SIGTERM.
+    state.on_connect.append(lambda: _install_sigterm_handler(config))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -96,17 +97,22 @@ def _leave_swarm(state: State) -> None:
 
 
 def _install_sigterm_handler(config: pytest.Config) -> None:
-    """SIGTERM (CI cancelling a job, ``timeout``) tears down like Ctrl-C instead of leaking."""
+    """SIGTERM (CI cancelling a job, ``timeout``) tears down like Ctrl-C instead of leaking;
+    a handler installed before (another plugin's, the project's) is called first."""
     if threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return
+        return  # signal handlers can only be set there; the next connection in it will
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is signal.SIG_IGN or getattr(previous, "dockernet", False):
+        return  # ignored on purpose, or already ours
 
     def interrupt(signum, frame):
+        if callable(previous):
+            previous(signum, frame)
         raise KeyboardInterrupt("SIGTERM")
 
+    interrupt.dockernet = True  # type: ignore[attr-defined]
     signal.signal(signal.SIGTERM, interrupt)
-    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
@@ -313,12 +319,12 @@ def _add_failure_sections(item: pytest.Item, report: pytest.TestReport, state: S
 
 
 @pytest.fixture(scope="session")
-def docker_client(pytestconfig: pytest.Config) -> docker.DockerClient:
+def dockernet_client(pytestconfig: pytest.Config) -> docker.DockerClient:
     """The session's Docker client, from the environment (``DOCKER_HOST`` etc.)."""
     return _require_docker(pytestconfig.stash[STATE])
 
 
-def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClient):
+def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerClient):
     state = request.config.stash[STATE]
     marker = request.node.get_closest_marker("dockernet")
     driver = getattr(request, "param", None) or _marker_kwargs(marker, request.node.nodeid).get("driver") or "bridge"
@@ -335,9 +341,9 @@ def _dockernet(request: pytest.FixtureRequest, docker_client: docker.DockerClien
         image, why = None, str(exc)
     if image is None:
         pytest.fail(why, pytrace=False)
-    state.hold_lease(docker_client, image)
+    state.hold_lease(dockernet_client, image)
     topology = Topology(
-        docker_client,
+        dockernet_client,
         identity=state.identity,
         image=image,
         default_driver=driver,

@@ -6,6 +6,7 @@ that ends the run, the images ``build()`` named for it."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import docker
@@ -59,6 +60,7 @@ class State:
     worker_notes: list[str] = field(default_factory=list)  # xdist controller: the workers' notes
     worker_builds: set[str] = field(default_factory=set)  # xdist controller: images build() named in workers
     lock: threading.Lock = field(default_factory=threading.Lock)
+    on_connect: list[Callable[[], None]] = field(default_factory=list)  # called once, on the first connection
 
     @property
     def connected(self) -> docker.DockerClient | None:
@@ -112,6 +114,8 @@ class State:
                     self._client_error = str(exc)
                 else:
                     self._start(self._client)
+                    for call in self.on_connect:
+                        call()
             if self._client_error is not None:
                 raise EngineUnavailable(self._client_error)
             return self._client

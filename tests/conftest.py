@@ -250,10 +250,10 @@ class InnerRuns:
 
 
 @pytest.fixture
-def inner_runs(pytester: pytest.Pytester, docker_client: docker.DockerClient):
+def inner_runs(pytester: pytest.Pytester, dockernet_client: docker.DockerClient):
     """Inner runs against the real engine; after the test, nothing labelled with one of their
     run ids may remain (whatever remains is removed, then reported as an error)."""
-    runs = InnerRuns(pytester, docker_client)
+    runs = InnerRuns(pytester, dockernet_client)
     yield runs
     runs.stop_processes()
     left = runs.resources()

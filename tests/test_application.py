@@ -27,14 +27,14 @@ pytestmark = pytest.mark.dockernet
 
 
 @pytest.fixture(scope="session")
-def app_image(docker_client: docker.DockerClient) -> str:
+def app_image(dockernet_client: docker.DockerClient) -> str:
     """examples/app, built once for the session (its Dockerfile takes the local base)."""
     try:
-        docker_client.images.get(BASE)
+        dockernet_client.images.get(BASE)
     except docker.errors.ImageNotFound:
         subprocess.run([str(ROOT / "scripts" / "app-base-image")], check=True)
     tag = "pytest-dockernet-test/app:1"
-    docker_client.images.build(path=str(ROOT / "examples" / "app"), tag=tag, buildargs={"BASE": BASE}, rm=True)
+    dockernet_client.images.build(path=str(ROOT / "examples" / "app"), tag=tag, buildargs={"BASE": BASE}, rm=True)
     return tag
 
 
@@ -125,7 +125,7 @@ def test_wait_until_later(dockernet, app_image):
         cache.wait_until(Listening(9), timeout=0.5)
 
 
-def test_a_server_that_exits_50_ms_after_start_fails_at_once(dockernet, app_image, docker_client):
+def test_a_server_that_exits_50_ms_after_start_fails_at_once(dockernet, app_image, dockernet_client):
     began = time.monotonic()
     with pytest.raises(DockernetError) as raised:
         dockernet.container(
@@ -142,7 +142,7 @@ def test_a_server_that_exits_50_ms_after_start_fails_at_once(dockernet, app_imag
     assert "stopped before it was ready (Listening(5432/tcp))" in message or "exited at once" in message
     assert "exit code 3" in message and "boom: no data directory" in message and "starting" in message
     # Removed, and its name free again.
-    assert docker_client.api.containers(all=True, filters=dockernet.filters()) == []
+    assert dockernet_client.api.containers(all=True, filters=dockernet.filters()) == []
     assert dockernet.container("db").name == "db"
 
 
@@ -176,7 +176,7 @@ def test_ready_healthy_without_a_healthcheck_says_so(dockernet):
         dockernet.container("plain", ready="healthy")
 
 
-def test_options_land_on_the_container(dockernet, app_image, tmp_path, docker_client):
+def test_options_land_on_the_container(dockernet, app_image, tmp_path, dockernet_client):
     (tmp_path / "hello.txt").write_text("hello from the host\n")
     tmp_path.chmod(0o755)  # readable by the container's user
     api = dockernet.container(
@@ -194,7 +194,7 @@ def test_options_land_on_the_container(dockernet, app_image, tmp_path, docker_cl
     assert api.exec(["cat", "/in/hello.txt"]) == (0, "hello from the host\n")
     assert api.exec(["cat", "/tmp/where"]) == (0, "/app\nnobody\n")
     assert api.exec(["touch", "/in/x"])[0] != 0  # mounted read-only
-    info = docker_client.api.inspect_container(api.id)
+    info = dockernet_client.api.inspect_container(api.id)
     config, host = info["Config"], info["HostConfig"]
     assert config["Entrypoint"] == ["sh", "-c"]
     assert (config["User"], config["WorkingDir"], config["Hostname"]) == ("nobody", "/app", "api-host")
@@ -204,8 +204,8 @@ def test_options_land_on_the_container(dockernet, app_image, tmp_path, docker_cl
     assert_reachable(dockernet.container("client"), "api")  # the logical name still resolves
 
 
-def test_volumes_as_a_list_and_named_volumes(dockernet, docker_client, tmp_path):
-    mine = docker_client.volumes.create(f"dn-test-mine-{dockernet.id}")  # a volume of the user's
+def test_volumes_as_a_list_and_named_volumes(dockernet, dockernet_client, tmp_path):
+    mine = dockernet_client.volumes.create(f"dn-test-mine-{dockernet.id}")  # a volume of the user's
     try:
         fresh = f"dn-test-fresh-{dockernet.id}"
         (tmp_path / "f").write_text("x")
@@ -217,11 +217,11 @@ def test_volumes_as_a_list_and_named_volumes(dockernet, docker_client, tmp_path)
         writer.wait_until(lambda c: c.exec(["cat", "/data/v"]) == (0, "kept\n"), timeout=10)
         reader = dockernet.container("reader", command=["sleep", "600"], volumes=[f"{fresh}:/data:ro"])
         assert reader.exec(["cat", "/data/v"]) == (0, "kept\n")
-        labels = docker_client.api.inspect_volume(fresh)["Labels"] or {}
+        labels = dockernet_client.api.inspect_volume(fresh)["Labels"] or {}
         assert labels.get(f"{PREFIX}.topology") == dockernet.id  # made by the plugin, so removed with it
         dockernet.close()
-        assert [v.name for v in docker_client.volumes.list(filters={"name": fresh})] == []
-        assert docker_client.volumes.get(mine.name).name == mine.name  # the user's stays
+        assert [v.name for v in dockernet_client.volumes.list(filters={"name": fresh})] == []
+        assert dockernet_client.volumes.get(mine.name).name == mine.name  # the user's stays
     finally:
         mine.remove(force=True)
 
@@ -257,10 +257,10 @@ BAD_OPTIONS = [
 
 
 @pytest.mark.parametrize("arguments, error, message", BAD_OPTIONS, ids=[str(i) for i in range(len(BAD_OPTIONS))])
-def test_bad_options_are_refused_before_anything_is_made(dockernet, docker_client, arguments, error, message):
+def test_bad_options_are_refused_before_anything_is_made(dockernet, dockernet_client, arguments, error, message):
     with pytest.raises(error, match=message):
         dockernet.container("c", **arguments)
-    assert docker_client.api.containers(all=True, filters=dockernet.filters()) == []
+    assert dockernet_client.api.containers(all=True, filters=dockernet.filters()) == []
 
 
 @pytest.mark.parametrize(
@@ -277,7 +277,7 @@ def test_bad_readiness_checks(made, error, message):
         made()
 
 
-def test_healthcheck_durations_in_seconds_reach_the_engine_in_nanoseconds(dockernet, docker_client):
+def test_healthcheck_durations_in_seconds_reach_the_engine_in_nanoseconds(dockernet, dockernet_client):
     c = dockernet.container(
         "c",
         command=["sleep", "600"],
@@ -290,7 +290,7 @@ def test_healthcheck_durations_in_seconds_reach_the_engine_in_nanoseconds(docker
         },
         ready="healthy",
     )
-    health = docker_client.api.inspect_container(c.id)["Config"]["Healthcheck"]
+    health = dockernet_client.api.inspect_container(c.id)["Config"]["Healthcheck"]
     assert health == {
         "Test": ["CMD", "true"],
         "Interval": 500_000_000,
@@ -300,15 +300,15 @@ def test_healthcheck_durations_in_seconds_reach_the_engine_in_nanoseconds(docker
     }
 
 
-def test_describe_and_helpers_name_a_dead_container(dockernet, docker_client):
+def test_describe_and_helpers_name_a_dead_container(dockernet, dockernet_client):
     net = dockernet.network("n")
     server = dockernet.container(
         "server", command=["sh", "-c", "echo serving; exec sleep 600"], networks={net: ["backend"]}
     )
     client = dockernet.container("client", networks=[net])
     assert "(running)" in dockernet.describe()
-    docker_client.api.kill(server.id)
-    docker_client.api.wait(server.id, timeout=30)
+    dockernet_client.api.kill(server.id)
+    dockernet_client.api.wait(server.id, timeout=30)
     assert server.status() == "exited (137)"
     assert "server  [" in dockernet.describe() and "(exited (137))" in dockernet.describe()
     with pytest.raises(DockernetError, match=r"(?s)client cannot reach server: it is not running.*serving"):

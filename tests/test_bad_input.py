@@ -145,11 +145,11 @@ def test_ip_needs_a_network_when_on_several(dockernet):
         c.ip("three")
 
 
-def test_closed_factory_refuses_work(docker_client):
+def test_closed_factory_refuses_work(dockernet_client):
     from pytest_dockernet import Topology
 
-    with Topology(docker_client) as topology:
+    with Topology(dockernet_client) as topology:
         topology.container("c")
     with pytest.raises(DockernetError, match="is closed"):
         topology.network("late")
-    assert docker_client.api.containers(all=True, filters={"label": f"{TOPOLOGY}={topology.id}"}) == []
+    assert dockernet_client.api.containers(all=True, filters={"label": f"{TOPOLOGY}={topology.id}"}) == []

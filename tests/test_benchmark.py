@@ -10,7 +10,7 @@ HEADER = re.compile(r"^scenario +tool +n +min \(s\) +median \(s\) +max \(s\) +ra
 SCENARIOS = ["1 per-test topology", "2 reachability 4", "3 suite of 2", "4 xdist, suite of 2"]
 
 
-def test_benchmark_runs_on_a_tiny_size(docker_client, tmp_path):
+def test_benchmark_runs_on_a_tiny_size(dockernet_client, tmp_path):
     results = tmp_path / "RESULTS.md"
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick", "--no-peers", "--results", str(results)],
@@ -33,7 +33,7 @@ def test_benchmark_runs_on_a_tiny_size(docker_client, tmp_path):
     assert results.read_text().startswith("# Benchmark results")
 
 
-def test_the_faults_benchmark_runs(docker_client):
+def test_the_faults_benchmark_runs(dockernet_client):
     done = subprocess.run(
         [sys.executable, str(SCRIPT.parent / "faults.py"), "--rounds", "2"],
         capture_output=True,

@@ -86,7 +86,7 @@ def test_changed_content_arguments_or_dockerfile_rebuild(dockernet, tmp_path):
     assert builds(dockernet) == before + 3
 
 
-def test_a_failed_build_shows_its_output_and_leaves_no_step_image(dockernet, docker_client, tmp_path):
+def test_a_failed_build_shows_its_output_and_leaves_no_step_image(dockernet, dockernet_client, tmp_path):
     token = uuid.uuid4().hex
     extra = f"COPY greeting.txt /copied-{token}.txt\nRUN echo marker-before-failing && exit 3\n"
     context = make_context(tmp_path / "ctx", dockernet.probe_image, extra=extra)
@@ -100,9 +100,9 @@ def test_a_failed_build_shows_its_output_and_leaves_no_step_image(dockernet, doc
     assert "\n  marker-before-failing" in message  # and what it wrote
     assert builds(dockernet) == before
     # The COPY steps' images this build committed went with it (the FROM's image stays).
-    dangling = docker_client.api.images(all=True, filters={"dangling": True})
-    assert [i["Id"] for i in dangling if made_by_step(docker_client, i, token)] == []
-    assert image_exists(docker_client, dockernet.probe_image)
+    dangling = dockernet_client.api.images(all=True, filters={"dangling": True})
+    assert [i["Id"] for i in dangling if made_by_step(dockernet_client, i, token)] == []
+    assert image_exists(dockernet_client, dockernet.probe_image)
 
 
 def made_by_step(client, image: dict, token: str) -> bool:
@@ -160,7 +160,7 @@ def test_valid_tags_are_taken(dockernet, tmp_path):
         assert check_build(tmp_path, tag, None, None).tag == tag
 
 
-def test_untagged_images_go_with_the_run_and_tagged_ones_stay(inner_runs, pytester, docker_client):
+def test_untagged_images_go_with_the_run_and_tagged_ones_stay(inner_runs, pytester, dockernet_client):
     kept = f"pytest-dockernet-test/build-kept:{uuid.uuid4().hex[:8]}"
     refs = pytester.path / "refs"
     pytester.makepyfile(
@@ -191,25 +191,25 @@ def test_untagged_images_go_with_the_run_and_tagged_ones_stay(inner_runs, pytest
         untagged = refs.read_text()
         (run_id,) = inner_runs.run_ids()
         assert untagged.endswith(f"-{run_id}")
-        assert not image_exists(docker_client, untagged)  # removed at the end of the run
-        labels = docker_client.api.inspect_image(kept)["Config"]["Labels"]
+        assert not image_exists(dockernet_client, untagged)  # removed at the end of the run
+        labels = dockernet_client.api.inspect_image(kept)["Config"]["Labels"]
         assert labels["pytest-dockernet.role"] == "tagged-build"
         assert "pytest-dockernet.session" not in labels  # nothing prunes it
 
         # The next run builds it again (once per run); the image the tag moved from goes.
-        first = docker_client.api.inspect_image(kept)["Id"]
+        first = dockernet_client.api.inspect_image(kept)["Id"]
         inner_runs.run_subprocess().assert_outcomes(passed=2)
-        assert image_exists(docker_client, kept)
-        assert docker_client.api.inspect_image(kept)["Id"] != first
-        assert not image_exists(docker_client, first)
+        assert image_exists(dockernet_client, kept)
+        assert dockernet_client.api.inspect_image(kept)["Id"] != first
+        assert not image_exists(dockernet_client, first)
     finally:
         try:
-            docker_client.api.remove_image(kept)
+            dockernet_client.api.remove_image(kept)
         except docker.errors.ImageNotFound:
             pass
 
 
-def test_xdist_workers_build_the_same_context_once(inner_runs, pytester, docker_client):
+def test_xdist_workers_build_the_same_context_once(inner_runs, pytester, dockernet_client):
     refs = pytester.path / "refs"
     token = uuid.uuid4().hex
     pytester.makepyfile(
@@ -241,7 +241,7 @@ def test_xdist_workers_build_the_same_context_once(inner_runs, pytester, docker_
     workers = {run_id for _, run_id, _ in lines}
     (controller,) = set(inner_runs.run_ids()) - workers
     assert image.endswith(f"-{controller}")
-    assert not image_exists(docker_client, image)
+    assert not image_exists(dockernet_client, image)
 
 
 BUILD_AND_SLEEP = """
@@ -261,7 +261,7 @@ BUILD_AND_SLEEP = """
 """
 
 
-def test_a_killed_runs_image_is_pruned_by_the_next_run(inner_runs, pytester, docker_client):
+def test_a_killed_runs_image_is_pruned_by_the_next_run(inner_runs, pytester, dockernet_client):
     pytester.makepyfile(test_sleeper=BUILD_AND_SLEEP)
     host = inner_runs.own_host()
     proc = inner_runs.start("test_sleeper.py", host=host)
@@ -269,12 +269,12 @@ def test_a_killed_runs_image_is_pruned_by_the_next_run(inner_runs, pytester, doc
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     image = (pytester.path / "built").read_text()
-    assert image_exists(docker_client, image)  # SIGKILL: no teardown at all
+    assert image_exists(dockernet_client, image)  # SIGKILL: no teardown at all
 
     pytester.makepyfile(test_next="def test_next(dockernet): dockernet.network('n')")
     result = inner_runs.run_on(host, "test_next.py")
     result.assert_outcomes(passed=1)
-    assert not image_exists(docker_client, image)
+    assert not image_exists(dockernet_client, image)
     assert inner_runs.resources(run_id) == []
     # Every run prunes dead runs when it starts, and other runs share this engine: one of them
     # may have taken it first. If this run did, it says so: the container went first (an image

@@ -153,7 +153,7 @@ BACKGROUND = """
 
 
 @pytest.mark.skipif(not os.path.exists("/var/run/docker.sock"), reason="needs the engine's unix socket")
-def test_a_background_teardown_that_fails_fails_the_run(inner_runs, pytester, monkeypatch, tmp_path, docker_client):
+def test_a_background_teardown_that_fails_fails_the_run(inner_runs, pytester, monkeypatch, tmp_path, dockernet_client):
     from pytest_dockernet.gate import gate_for
 
     path = str(tmp_path / "engine.sock")
@@ -163,7 +163,7 @@ def test_a_background_teardown_that_fails_fails_the_run(inner_runs, pytester, mo
     try:
         # Holding the gate as a builder keeps the inner run's network removal (which needs
         # it alone) waiting until the engine has gone away for that run.
-        with gate_for(docker_client).building():
+        with gate_for(dockernet_client).building():
             proc = inner_runs.start("-p", "no:cacheprovider", "test_inner.py")
             forwarder.stop()
         (pytester.path / "engine-gone").touch()

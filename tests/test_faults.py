@@ -118,16 +118,16 @@ def test_a_container_on_two_networks_is_cut_off_on_both(dockernet):
             assert_unreachable(both, a.ip(net))
 
 
-def test_helpers_go_with_the_topology(dockernet, docker_client, three):
+def test_helpers_go_with_the_topology(dockernet, dockernet_client, three):
     a, b, _ = three
     dockernet.partition(a, b)
     dockernet.partition(a, three[2])
-    helpers = docker_client.api.containers(
+    helpers = dockernet_client.api.containers(
         filters={"label": [f"{ROLE}=fault-helper", f"{dockernet.filters()['label']}"]}
     )
     assert len(helpers) == 1  # one per container, reused
     dockernet.close()
-    assert docker_client.api.containers(all=True, filters=dockernet.filters()) == []
+    assert dockernet_client.api.containers(all=True, filters=dockernet.filters()) == []
 
 
 BAD = [
@@ -153,10 +153,10 @@ def test_host_network_containers_cannot_be_partitioned(dockernet):
         dockernet.partition(host, dockernet.container("b"))
 
 
-def test_a_partition_of_another_topology_is_refused(dockernet, docker_client):
+def test_a_partition_of_another_topology_is_refused(dockernet, dockernet_client):
     from pytest_dockernet import Topology
 
-    with Topology(docker_client, image=dockernet.probe_image) as other:
+    with Topology(dockernet_client, image=dockernet.probe_image) as other:
         stranger = other.container("s")
         with pytest.raises(ValueError, match=r"'s' belongs to another dockernet factory"):
             dockernet.partition(dockernet.container("a"), stranger)
@@ -209,13 +209,13 @@ def test_a_second_degrade_replaces_the_first(dockernet, three):
     assert_reachable(b, a)  # the loss is gone with the first
 
 
-def test_delay_works_where_the_kernel_has_netem_and_names_it_where_not(docker_client, dockernet):
+def test_delay_works_where_the_kernel_has_netem_and_names_it_where_not(dockernet_client, dockernet):
     """On a kernel with netem the RTT rises by the delay; on one without (this project's
     CI kernel) degrade(delay=) refuses, naming netem, and applies nothing. Outside pytest
     that is DriverUnavailable; under the plugin the test is skipped naming netem (an
     allowed kernel-feature skip, as for IPVS), which is why this test uses a Topology of
     its own: it must run, and check either answer, everywhere."""
-    with Topology(docker_client, image=dockernet.probe_image, allocator=dockernet.allocator) as topology:
+    with Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.allocator) as topology:
         net = topology.network("n")
         a, b = topology.container("a", networks=[net]), topology.container("b", networks=[net])
         before = topology.measure(b, a, count=20)

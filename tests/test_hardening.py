@@ -162,18 +162,18 @@ def test_an_explicit_subnet_never_takes_from_the_pool(dockernet, pytestconfig):
     assert dockernet.network("plain").subnet  # the pool is not used up
 
 
-def test_a_network_with_the_whole_pool_gives_it_back(docker_client, pytestconfig):
+def test_a_network_with_the_whole_pool_gives_it_back(dockernet_client, pytestconfig):
     from pytest_dockernet import Topology
     from pytest_dockernet.plugin import STATE
     from pytest_dockernet.subnets import SubnetAllocator
 
     image = pytestconfig.stash[STATE].probe_image()
     allocator = SubnetAllocator("10.97.200.0/22", 24)
-    with Topology(docker_client, image=image, allocator=allocator) as one:
+    with Topology(dockernet_client, image=image, allocator=allocator) as one:
         one.network("big", subnet="10.97.200.0/22")
         with pytest.raises(DockernetError, match=r"no free /24 left in the subnet pool 10.97.200.0/22"):
             one.network("plain")  # while "big" exists, all of the pool overlaps it
-    with Topology(docker_client, image=image, allocator=allocator) as two:
+    with Topology(dockernet_client, image=image, allocator=allocator) as two:
         assert two.network("plain").subnet.startswith("10.97.2")
 
 
@@ -204,10 +204,10 @@ def test_probing_from_a_container_that_exited_fails_at_once(dockernet):
             assert_reachable(source, a, timeout=30)
 
 
-def test_probing_a_removed_container_names_it(docker_client):
+def test_probing_a_removed_container_names_it(dockernet_client):
     from pytest_dockernet import Topology
 
-    with Topology(docker_client) as topology:
+    with Topology(dockernet_client) as topology:
         a = topology.container("a", command=["sleep", "300"], image=topology.probe_image)
     with pytest.raises(DockernetError, match=r"cannot probe from 'a': .*no longer exists"):
         assert_reachable(a, "a")

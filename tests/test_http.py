@@ -82,8 +82,8 @@ def ensure_app_base(client) -> str:
 
 
 @pytest.fixture(scope="session")
-def app_base(docker_client) -> str:
-    return ensure_app_base(docker_client)
+def app_base(dockernet_client) -> str:
+    return ensure_app_base(dockernet_client)
 
 
 def service(topology, name: str, image: str, networks, cache: str = "cache"):
@@ -246,8 +246,8 @@ def test_no_response_is_a_dockernet_error_naming_source_url_and_what_happened(do
     assert time.monotonic() - started < 3
 
 
-def test_a_probe_without_its_tools_raises_instead_of_answering(docker_client, toolless_image):  # noqa: F811
-    with Topology(docker_client, image=toolless_image) as t:
+def test_a_probe_without_its_tools_raises_instead_of_answering(dockernet_client, toolless_image):  # noqa: F811
+    with Topology(dockernet_client, image=toolless_image) as t:
         net = t.network("net")
         a = t.container("a", networks=[net])
         t.container("b", networks=[net])
@@ -258,7 +258,7 @@ def test_a_probe_without_its_tools_raises_instead_of_answering(docker_client, to
             assert_http(a, "http://b/", status=404, timeout=1)  # neither an answer nor a timeout
 
 
-def test_a_source_or_server_that_is_not_running_is_reported_at_once(dockernet, docker_client, app_base):
+def test_a_source_or_server_that_is_not_running_is_reported_at_once(dockernet, dockernet_client, app_base):
     net = dockernet.network("app")
     # It exits a moment after its start, not at once (a container that has exited by the
     # time container() looks is refused there, with the same report).
@@ -266,7 +266,7 @@ def test_a_source_or_server_that_is_not_running_is_reported_at_once(dockernet, d
     dockernet.container("api", image=app_base, command=crashing, networks=[net])
     web = dockernet.container("web", image=app_base, command=["sleep", "1000"], networks=[net])  # via a sidecar
     plain = dockernet.container("plain", networks=[net])  # the probe image: probes run in it
-    docker_client.api.wait(dockernet.get_container("api").id, timeout=30)
+    dockernet_client.api.wait(dockernet.get_container("api").id, timeout=30)
 
     started = time.monotonic()
     with pytest.raises(DockernetError, match=r"web cannot reach api for GET http://api:8080/: it is not running "):
@@ -275,7 +275,7 @@ def test_a_source_or_server_that_is_not_running_is_reported_at_once(dockernet, d
         http_get(web, "http://api:8080/")
 
     for source in (web, plain):
-        docker_client.api.kill(source.id)
+        dockernet_client.api.kill(source.id)
         with pytest.raises(DockernetError, match=rf"^{source.name} cannot GET http://api:8080/: it is not running"):
             assert_http(source, "http://api:8080/", timeout=10)
     assert time.monotonic() - started < 5  # none of them waited for its timeout

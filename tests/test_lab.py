@@ -93,16 +93,16 @@ def as_root(pytestconfig):
 
 
 @pytest.fixture
-def no_lab(as_root, docker_client):
+def no_lab(as_root, dockernet_client):
     """No lab is up before the test; after it, none is, and engine 0 is in the swarm state it was."""
     assert Lab.load() is None and not leftovers(), f"a lab is up already: {leftovers()}"
-    before = swarm_of(docker_client), has_gwbridge(docker_client)
+    before = swarm_of(dockernet_client), has_gwbridge(dockernet_client)
     yield before
     lab = Lab.load()
     if lab is not None:
         lab.down()
     assert leftovers() == []
-    assert (swarm_of(docker_client), has_gwbridge(docker_client)) == before
+    assert (swarm_of(dockernet_client), has_gwbridge(dockernet_client)) == before
 
 
 # --- Bad input and the wrong user: nothing is made ---------------------------------------
@@ -188,7 +188,7 @@ def test_an_up_that_fails_half_way_removes_what_it_made(no_lab):
     assert leftovers() == []
 
 
-def test_engine_0s_own_swarm_is_joined_and_left_as_it_was(no_lab, docker_client):
+def test_engine_0s_own_swarm_is_joined_and_left_as_it_was(no_lab, dockernet_client):
     if no_lab[0] != "inactive":
         pytest.skip("engine 0 is in a swarm already; this test makes one of its own")
     # A host address outside the lab's link for engine 0's swarm: the lab must route to it.
@@ -197,9 +197,9 @@ def test_engine_0s_own_swarm_is_joined_and_left_as_it_was(no_lab, docker_client)
     try:
         subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", link], check=True)
         subprocess.run(["ip", "link", "set", link, "up"], check=True)
-        with gate_for(docker_client).removing():  # see pytest_dockernet.gate
-            docker_client.swarm.init(advertise_addr=address, listen_addr=f"{address}:2377")
-        own = docker_client.info()["Swarm"]["NodeID"]
+        with gate_for(dockernet_client).removing():  # see pytest_dockernet.gate
+            dockernet_client.swarm.init(advertise_addr=address, listen_addr=f"{address}:2377")
+        own = dockernet_client.info()["Swarm"]["NodeID"]
 
         lab = Lab.up(2)
         assert not lab.swarm_initialised
@@ -211,20 +211,20 @@ def test_engine_0s_own_swarm_is_joined_and_left_as_it_was(no_lab, docker_client)
 
         lab.down()
         assert leftovers() == []
-        assert docker_client.info()["Swarm"]["ControlAvailable"]
-        assert [node["ID"] for node in docker_client.api.nodes()] == [own]
+        assert dockernet_client.info()["Swarm"]["ControlAvailable"]
+        assert [node["ID"] for node in dockernet_client.api.nodes()] == [own]
     finally:
         left = Lab.load()
         if left is not None:
             left.down()
         try:
-            with gate_for(docker_client).removing():
-                docker_client.swarm.leave(force=True)
+            with gate_for(dockernet_client).removing():
+                dockernet_client.swarm.leave(force=True)
         except docker.errors.APIError:
             pass
-        if not no_lab[1] and has_gwbridge(docker_client):
-            with gate_for(docker_client).removing():
-                docker_client.api.remove_network("docker_gwbridge")
+        if not no_lab[1] and has_gwbridge(dockernet_client):
+            with gate_for(dockernet_client).removing():
+                dockernet_client.api.remove_network("docker_gwbridge")
         subprocess.run(["ip", "link", "del", link], check=False)
 
 
@@ -232,9 +232,9 @@ def test_engine_0s_own_swarm_is_joined_and_left_as_it_was(no_lab, docker_client)
 
 
 @pytest.fixture(scope="module")
-def engine0_before(as_root, docker_client):
+def engine0_before(as_root, dockernet_client):
     """Engine 0's swarm state and whether it has docker_gwbridge, before the module's lab."""
-    return swarm_of(docker_client), has_gwbridge(docker_client)
+    return swarm_of(dockernet_client), has_gwbridge(dockernet_client)
 
 
 @pytest.fixture(scope="module")
@@ -397,11 +397,11 @@ def test_bad_engine_arguments_are_refused(lab, call, match):
     assert lab.partitioned == []
 
 
-def test_down_removes_everything(lab, pair, docker_client, engine0_before):
+def test_down_removes_everything(lab, pair, dockernet_client, engine0_before):
     lab.partition(1)  # down heals too
     lab.down()
     assert leftovers() == []
     assert Lab.load() is None
-    assert (swarm_of(docker_client), has_gwbridge(docker_client)) == engine0_before
+    assert (swarm_of(dockernet_client), has_gwbridge(dockernet_client)) == engine0_before
     lab.down()  # idempotent
     assert not STATE_FILE.exists()

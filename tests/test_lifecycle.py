@@ -45,29 +45,29 @@ pytestmark = pytest.mark.dockernet
 
 
 @pytest.fixture
-def topology(docker_client, dockernet):
+def topology(dockernet_client, dockernet):
     """A topology of its own (its own probe counts), and after the test, nothing of it left:
     its containers, the probe sidecars made and re-made, its networks."""
-    t = Topology(docker_client, image=dockernet.probe_image, allocator=dockernet.allocator, label="lifecycle")
+    t = Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.allocator, label="lifecycle")
     yield t
     t.close()
     filters = t.filters()
-    left = [c["Names"][0] for c in docker_client.api.containers(all=True, filters=filters)]
-    left += [n["Name"] for n in docker_client.api.networks(filters=filters)]
+    left = [c["Names"][0] for c in dockernet_client.api.containers(all=True, filters=filters)]
+    left += [n["Name"] for n in dockernet_client.api.networks(filters=filters)]
     assert not left, f"left behind: {left}"
 
 
 @pytest.fixture(scope="module")
-def redis_image(docker_client) -> str:
+def redis_image(dockernet_client) -> str:
     try:
-        docker_client.images.get(BASE)
+        dockernet_client.images.get(BASE)
     except docker.errors.ImageNotFound:
         subprocess.run([str(ROOT / "scripts" / "app-base-image")], check=True)
     return BASE
 
 
 @pytest.fixture(scope="module")
-def no_shell_image(docker_client, dockernet_session) -> str:
+def no_shell_image(dockernet_client, dockernet_session) -> str:
     """FROM scratch with nothing but busybox (copied from the probe image), serving HTTP."""
     dockerfile = f"""\
 FROM {dockernet_session.probe_image} AS tools
@@ -82,7 +82,7 @@ ENTRYPOINT ["/busybox", "httpd", "-f", "-p", "80"]
         tar.addfile(info, io.BytesIO(dockerfile))
     context.seek(0)
     tag = "pytest-dockernet-test/noshell-lifecycle:1"
-    docker_client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
+    dockernet_client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
     return tag
 
 
@@ -392,8 +392,8 @@ def test_a_pinned_address_taken_meanwhile_fails_the_start(topology):
         pinned.start()
 
 
-def test_a_closed_topologys_container_is_refused(docker_client, dockernet):
-    with Topology(docker_client, image=dockernet.probe_image, allocator=dockernet.allocator) as t:
+def test_a_closed_topologys_container_is_refused(dockernet_client, dockernet):
+    with Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.allocator) as t:
         c = t.container("c")
     for call in (c.stop, c.start, c.restart, c.pause, c.unpause, c.kill):
         with pytest.raises(DockernetError, match="container 'c' failed: its topology is closed"):

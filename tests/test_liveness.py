@@ -83,18 +83,18 @@ def test_a_live_run_in_a_pid_namespace_is_not_reaped_from_outside(inner_runs, py
     assert inner_runs.resources(run_id) == []
 
 
-def test_a_lease_is_running_while_its_run_lives_and_gone_after(inner_runs, pytester, docker_client):
+def test_a_lease_is_running_while_its_run_lives_and_gone_after(inner_runs, pytester, dockernet_client):
     pytester.makepyfile(SLEEPER)
     proc = inner_runs.start()
     run_id = inner_runs.run_id_of(proc)
-    leases = docker_client.api.containers(filters={"label": [f"{SESSION}={run_id}", "pytest-dockernet.role=lease"]})
+    leases = dockernet_client.api.containers(filters={"label": [f"{SESSION}={run_id}", "pytest-dockernet.role=lease"]})
     assert [c["State"] for c in leases] == ["running"]
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
-    assert docker_client.api.containers(all=True, filters={"label": f"{SESSION}={run_id}"}) == []
+    assert dockernet_client.api.containers(all=True, filters={"label": f"{SESSION}={run_id}"}) == []
 
 
-def test_how_a_lease_is_read(docker_client, pytestconfig):
+def test_how_a_lease_is_read(dockernet_client, pytestconfig):
     """Exit code 0: the run's connection closed, so it is dead. Stopped by a signal (as the
     engine stops it when it stops or restarts): alive for the grace period. Created but not
     yet started: alive for the grace period too."""
@@ -102,7 +102,7 @@ def test_how_a_lease_is_read(docker_client, pytestconfig):
     from pytest_dockernet.plugin import STATE
 
     image = pytestconfig.stash[STATE].probe_image()
-    api = docker_client.api
+    api = dockernet_client.api
     made = []
     try:
         for run, command, start in [
@@ -115,7 +115,7 @@ def test_how_a_lease_is_read(docker_client, pytestconfig):
             if start:
                 api.start(made[-1])
                 api.wait(made[-1], timeout=30)
-        states = lease_states(docker_client)
+        states = lease_states(dockernet_client)
         assert (states["dn-t-ended"], states["dn-t-killed"], states["dn-t-starting"]) == (False, True, True)
     finally:
         for container_id in made:

@@ -11,8 +11,8 @@ from pytest_dockernet import ReachabilityMatrix, assert_http, assert_reachable, 
 
 
 @pytest.fixture(scope="session")
-def app_base(docker_client) -> str:
-    return ensure_app_base(docker_client)
+def app_base(dockernet_client) -> str:
+    return ensure_app_base(dockernet_client)
 
 
 def test_one_matrix_mixes_redis_http_a_closed_port_and_icmp(dockernet, app_base):

@@ -45,7 +45,7 @@ def test_negative_helpers_fail_when_the_answer_is_yes(dockernet):
 
 
 @pytest.fixture(scope="module")
-def toolless_image(docker_client):
+def toolless_image(dockernet_client):
     missing = [path for path in TOOLLESS_FILES if not os.path.exists(path)]
     if missing:
         pytest.fail(f"needs Debian's dash and coreutils here: {missing} missing")
@@ -61,12 +61,12 @@ def toolless_image(docker_client):
         tar.addfile(tmp)
     context.seek(0)
     tag = "pytest-dockernet-test/toolless:2"
-    docker_client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True)
+    dockernet_client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True)
     return tag
 
 
-def test_a_probe_without_its_tools_raises_instead_of_passing(docker_client, toolless_image):
-    with Topology(docker_client, image=toolless_image) as t:
+def test_a_probe_without_its_tools_raises_instead_of_passing(dockernet_client, toolless_image):
+    with Topology(dockernet_client, image=toolless_image) as t:
         net = t.network("net")
         a, b = t.container("a", networks=[net]), t.container("b", networks=[net])
         for check in (
@@ -81,14 +81,14 @@ def test_a_probe_without_its_tools_raises_instead_of_passing(docker_client, tool
                 check()
 
 
-def test_a_probe_whose_sidecar_died_raises(dockernet, docker_client):
+def test_a_probe_whose_sidecar_died_raises(dockernet, dockernet_client):
     other = "pytest-dockernet-test/other-image:1"  # not the probe image: probed through a sidecar
-    docker_client.api.tag(dockernet.probe_image, *other.split(":"))
+    dockernet_client.api.tag(dockernet.probe_image, *other.split(":"))
     net = dockernet.network("net")
     a = dockernet.container("a", image=other, command=["tail", "-f", "/dev/null"], networks=[net])
     b = dockernet.container("b", networks=[dockernet.network("elsewhere")])
     assert_unreachable(a, b)  # through the sidecar
-    docker_client.api.kill(a.sidecar_id)
+    dockernet_client.api.kill(a.sidecar_id)
     with pytest.raises(ProbeFailed, match=r"cannot probe from 'a': its probe sidecar is not running"):
         assert_unreachable(a, b)
 
@@ -161,19 +161,19 @@ def test_a_tcp_probe_of_a_server_that_holds_the_connection_open_counts_as_reache
     assert matrix[client, ("holder", 9000)] and not matrix[client, ("holder", 9001)]
 
 
-def test_a_stopped_source_probed_through_its_sidecar_raises_instead_of_answering_no(dockernet, docker_client):
+def test_a_stopped_source_probed_through_its_sidecar_raises_instead_of_answering_no(dockernet, dockernet_client):
     """The sidecar outlives the source, in a namespace left without the source's networks:
     every probe there would answer "no"."""
     net = dockernet.network("n")
     other = "pytest-dockernet-test/other-image:1"  # not the probe image: probed through a sidecar
-    docker_client.api.tag(dockernet.probe_image, *other.split(":"))
+    dockernet_client.api.tag(dockernet.probe_image, *other.split(":"))
     src = dockernet.container(
         "src", image=other, command=["sh", "-c", "echo about to stop; exec sleep 600"], networks=[net]
     )
     dst = dockernet.container("dst", networks=[net])
     assert_reachable(src, dst)  # its sidecar is up
-    docker_client.api.kill(src.id)
-    docker_client.api.wait(src.id, timeout=30)
+    dockernet_client.api.kill(src.id)
+    dockernet_client.api.wait(src.id, timeout=30)
     for helper in (lambda: assert_unreachable(src, dst), lambda: assert_not_resolves(src, "dst")):
         with pytest.raises(
             ProbeFailed, match=r"(?s)cannot probe from 'src': it is not running.*exit code 137.*about to stop"

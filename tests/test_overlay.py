@@ -44,14 +44,14 @@ def labelled_services(client: docker.DockerClient) -> list[str]:
 
 
 @pytest.fixture
-def no_swarm(docker_client):
+def no_swarm(dockernet_client):
     """These tests start from an engine in no swarm, and leave it so."""
-    assert swarm_state(docker_client) == "inactive", "engine 0 is in a swarm already"
+    assert swarm_state(dockernet_client) == "inactive", "engine 0 is in a swarm already"
     yield
-    assert swarm_state(docker_client) == "inactive"
+    assert swarm_state(dockernet_client) == "inactive"
 
 
-def test_the_scenarios_pass_on_a_three_engine_lab_and_leave_nothing(inner_runs, pytester, docker_client, no_swarm):
+def test_the_scenarios_pass_on_a_three_engine_lab_and_leave_nothing(inner_runs, pytester, dockernet_client, no_swarm):
     pytester.makepyfile(test_overlay=EXAMPLE.read_text())
     result = inner_runs.run_subprocess("--dockernet-lab", "3", "--dockernet-require", "-v", timeout=600)
     result.assert_outcomes(passed=9)
@@ -59,7 +59,7 @@ def test_the_scenarios_pass_on_a_three_engine_lab_and_leave_nothing(inner_runs, 
     # Scenario 7: no lab engine, namespace, link or swarm membership; nothing labelled anywhere.
     assert lab_leftovers() == []
     assert inner_runs.resources() == []
-    assert labelled_services(docker_client) == []
+    assert labelled_services(dockernet_client) == []
 
 
 def test_hosts_option_places_containers_and_services_on_other_engines(inner_runs, pytester, no_swarm):
@@ -122,12 +122,12 @@ def test_swarm_auto_makes_a_single_node_swarm_for_the_run_and_leaves_it(inner_ru
         from pytest_dockernet import assert_reachable, assert_resolves
 
         @pytest.mark.dockernet(drivers=["bridge", "overlay"])
-        def test_both(dockernet, docker_client, request):
+        def test_both(dockernet, dockernet_client, request):
             from pytest_dockernet.retry import poll
 
             net = dockernet.network("app")
             # The engine's word; a swarm network's shows its driver a moment after it is made.
-            driver, _ = poll(lambda: docker_client.api.inspect_network(net.id)["Driver"], bool, timeout=10)
+            driver, _ = poll(lambda: dockernet_client.api.inspect_network(net.id)["Driver"], bool, timeout=10)
             assert driver == request.node.callspec.id
             a, b = dockernet.containers({"a": {"networks": [net]}, "b": {"networks": [net]}}).values()
             assert_reachable(a, "b")
@@ -145,10 +145,10 @@ def test_swarm_auto_makes_a_single_node_swarm_for_the_run_and_leaves_it(inner_ru
             assert len(svc.tasks()) == 1 and svc.replicas == 1
             assert_resolves(c, "tasks.svc", to=svc.tasks())
 
-        def test_encrypted(dockernet, docker_client):
+        def test_encrypted(dockernet, dockernet_client):
             sealed = dockernet.network("sealed", driver="overlay", encrypted=True)
             plain = dockernet.network("plain", driver="overlay")
-            options = lambda net: docker_client.api.inspect_network(net.id)["Options"] or {}
+            options = lambda net: dockernet_client.api.inspect_network(net.id)["Options"] or {}
             assert "encrypted" in options(sealed) and "encrypted" not in options(plain)  # the engine's word
             a, b = dockernet.containers({"a": {"networks": [sealed]}, "b": {"networks": [sealed]}}).values()
             assert_reachable(a, "b")
@@ -161,9 +161,9 @@ def test_swarm_auto_makes_a_single_node_swarm_for_the_run_and_leaves_it(inner_ru
     assert inner_runs.resources() == []
 
 
-def test_an_existing_swarm_is_used_and_kept(inner_runs, pytester, docker_client, no_swarm):
-    with gate_for(docker_client).removing():  # see pytest_dockernet.gate
-        docker_client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+def test_an_existing_swarm_is_used_and_kept(inner_runs, pytester, dockernet_client, no_swarm):
+    with gate_for(dockernet_client).removing():  # see pytest_dockernet.gate
+        dockernet_client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
     try:
         pytester.makepyfile(
             """
@@ -178,13 +178,13 @@ def test_an_existing_swarm_is_used_and_kept(inner_runs, pytester, docker_client,
         result = inner_runs.run("--dockernet-swarm", "auto", "--dockernet-require")
         result.assert_outcomes(passed=1)
         result.stdout.no_fnmatch_line("*swarm init*")
-        assert swarm_state(docker_client) == "active"
-        assert labelled_services(docker_client) == [] and inner_runs.resources() == []
+        assert swarm_state(dockernet_client) == "active"
+        assert labelled_services(dockernet_client) == [] and inner_runs.resources() == []
     finally:
-        with gate_for(docker_client).removing():
-            docker_client.swarm.leave(force=True)
-            for network in docker_client.api.networks(names=["docker_gwbridge"]):
-                docker_client.api.remove_network(network["Id"])
+        with gate_for(dockernet_client).removing():
+            dockernet_client.swarm.leave(force=True)
+            for network in dockernet_client.api.networks(names=["docker_gwbridge"]):
+                dockernet_client.api.remove_network(network["Id"])
 
 
 VIP_TESTS = """
@@ -252,8 +252,8 @@ def test_bad_options_are_usage_errors(pytester, args, message):
 
 
 @pytest.fixture
-def plain(docker_client, dockernet):
-    t = Topology(docker_client, image=dockernet.probe_image, allocator=dockernet.allocator)
+def plain(dockernet_client, dockernet):
+    t = Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.allocator)
     yield t
     t.close()
 
@@ -303,34 +303,34 @@ def has_gwbridge(client: docker.DockerClient) -> bool:
     return any(n["Name"] == "docker_gwbridge" for n in client.api.networks(names=["docker_gwbridge"]))
 
 
-def test_the_swarm_of_a_killed_auto_run_is_left_by_the_next_prune(inner_runs, pytester, docker_client, no_swarm):
-    bridge_before = has_gwbridge(docker_client)
+def test_the_swarm_of_a_killed_auto_run_is_left_by_the_next_prune(inner_runs, pytester, dockernet_client, no_swarm):
+    bridge_before = has_gwbridge(dockernet_client)
     pytester.makepyfile(test_sleeper=OVERLAY_SLEEPER)
     proc = inner_runs.start("--dockernet-swarm", "auto", "test_sleeper.py")
-    assert swarm_state(docker_client) == "active"
+    assert swarm_state(dockernet_client) == "active"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    assert swarm_state(docker_client) == "active"  # SIGKILL: nothing could leave it
+    assert swarm_state(dockernet_client) == "active"  # SIGKILL: nothing could leave it
 
     result = inner_runs.run("--dockernet-prune")
     result.stdout.fnmatch_lines(["dockernet: *left the swarm that --dockernet-swarm auto had made*"])
-    assert swarm_state(docker_client) == "inactive"
-    assert has_gwbridge(docker_client) == bridge_before
+    assert swarm_state(dockernet_client) == "inactive"
+    assert has_gwbridge(dockernet_client) == bridge_before
     assert inner_runs.resources() == []
 
 
-def test_the_last_auto_run_to_end_leaves_the_swarm(inner_runs, pytester, docker_client, no_swarm):
+def test_the_last_auto_run_to_end_leaves_the_swarm(inner_runs, pytester, dockernet_client, no_swarm):
     pytester.makepyfile(test_sleeper=OVERLAY_SLEEPER)
     first = inner_runs.start("--dockernet-swarm", "auto", "test_sleeper.py")
     pytester.makepyfile(test_quick="def test_quick(dockernet): dockernet.network('q', driver='overlay')")
     result = inner_runs.run("--dockernet-swarm", "auto", "--dockernet-require", "test_quick.py")
     result.assert_outcomes(passed=1)
     result.stdout.no_fnmatch_line("*swarm init*")  # it used the first run's swarm ...
-    assert swarm_state(docker_client) == "active"  # ... and left it to the first run, still alive
+    assert swarm_state(dockernet_client) == "active"  # ... and left it to the first run, still alive
 
     first.send_signal(signal.SIGTERM)
     assert first.wait(timeout=60) == pytest.ExitCode.INTERRUPTED
-    assert swarm_state(docker_client) == "inactive"
+    assert swarm_state(dockernet_client) == "inactive"
     assert inner_runs.resources() == []
 
 
@@ -364,30 +364,30 @@ SERVICE_SLEEPER = """
 """
 
 
-def test_the_services_of_a_killed_run_are_pruned(inner_runs, pytester, docker_client, no_swarm):
+def test_the_services_of_a_killed_run_are_pruned(inner_runs, pytester, dockernet_client, no_swarm):
     """On a swarm of the user's (which is never left), what a SIGKILLed run made there,
     services included, goes with the next prune."""
-    with gate_for(docker_client).removing():  # see pytest_dockernet.gate
-        docker_client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+    with gate_for(dockernet_client).removing():  # see pytest_dockernet.gate
+        dockernet_client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
     try:
         pytester.makepyfile(test_sleeper=SERVICE_SLEEPER)
         proc = inner_runs.start("--dockernet-swarm", "auto", "test_sleeper.py")
         run_id = inner_runs.run_id_of(proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-        assert labelled_services(docker_client) != []
+        assert labelled_services(dockernet_client) != []
 
         result = inner_runs.run("--dockernet-prune")
         result.stdout.fnmatch_lines(
             [f"dockernet: removed * left by 1 dead runs ({run_id})*", "  container service dn-*-svc"]
         )
-        assert labelled_services(docker_client) == []
-        assert swarm_state(docker_client) == "active"  # the user's swarm stays
+        assert labelled_services(dockernet_client) == []
+        assert swarm_state(dockernet_client) == "active"  # the user's swarm stays
         # The manager removes a swarm-scoped network a moment after the call returns.
         left, _ = poll(lambda: inner_runs.resources(run_id), lambda found: not found, timeout=10)
         assert left == []
     finally:
-        with gate_for(docker_client).removing():
-            docker_client.swarm.leave(force=True)
-            for network in docker_client.api.networks(names=["docker_gwbridge"]):
-                docker_client.api.remove_network(network["Id"])
+        with gate_for(dockernet_client).removing():
+            dockernet_client.swarm.leave(force=True)
+            for network in dockernet_client.api.networks(names=["docker_gwbridge"]):
+                dockernet_client.api.remove_network(network["Id"])

@@ -68,7 +68,7 @@ def test_tests_using_the_fixtures_are_marked_automatically(pytester):
         def test_function(dockernet): pass
         def test_module(dockernet_module): pass
         def test_session(dockernet_session): pass
-        def test_client(docker_client): pass
+        def test_client(dockernet_client): pass
         def test_through_another_fixture(api): pass
 
         @pytest.mark.dockernet
@@ -95,10 +95,10 @@ def test_marker_driver_is_the_factory_default(inner_runs, pytester):
         import pytest
 
         @pytest.mark.dockernet(driver="host")
-        def test_host(dockernet, docker_client):
+        def test_host(dockernet, dockernet_client):
             net = dockernet.network("x")
             assert (net.name, net.driver, net.docker_name) == ("x", "host", "host")
-            assert net.id == docker_client.networks.get("host").id
+            assert net.id == dockernet_client.networks.get("host").id
 
         @pytest.mark.dockernet(driver="host")
         class TestOnTheClass:
@@ -109,10 +109,10 @@ def test_marker_driver_is_the_factory_default(inner_runs, pytester):
                 net = dockernet.network("x", driver="bridge")
                 assert net.driver == "bridge" and net.docker_name not in ("bridge", "host")
 
-        def test_unmarked_means_bridge(dockernet, docker_client):
+        def test_unmarked_means_bridge(dockernet, dockernet_client):
             net = dockernet.network("x")
             assert net.driver == "bridge"
-            assert docker_client.networks.get(net.id).attrs["Driver"] == "bridge"
+            assert dockernet_client.networks.get(net.id).attrs["Driver"] == "bridge"
         """
     )
     result = inner_runs.run("-v")
@@ -125,13 +125,13 @@ def test_marker_drivers_runs_the_test_once_per_driver(inner_runs, pytester):
         import pytest
 
         @pytest.mark.dockernet(drivers=["bridge", "overlay"])
-        def test_each(dockernet, docker_client, request):
+        def test_each(dockernet, dockernet_client, request):
             # The engine's word, against the id of the run: not the plugin's against itself.
             from pytest_dockernet.retry import poll
 
             net = dockernet.network("n")
             # (a swarm network's driver shows a moment after it is made)
-            driver, _ = poll(lambda: docker_client.api.inspect_network(net.id)["Driver"], bool, timeout=10)
+            driver, _ = poll(lambda: dockernet_client.api.inspect_network(net.id)["Driver"], bool, timeout=10)
             assert driver == request.node.callspec.id
 
         @pytest.mark.dockernet(driver="overlay")
@@ -300,14 +300,14 @@ def test_prune_as_ini_key(inner_runs, pytester):
 SUBNETS = """
     import ipaddress
 
-    def test_subnets(dockernet, docker_client):
+    def test_subnets(dockernet, dockernet_client):
         pool = ipaddress.ip_network("10.77.0.0/16")
         nets = [dockernet.network("a"), dockernet.network("b")]
         assert nets[0].subnet != nets[1].subnet
         for net in nets:
             subnet = ipaddress.ip_network(net.subnet)
             assert subnet.prefixlen == 26 and subnet.subnet_of(pool), net
-            on_engine = docker_client.api.inspect_network(net.id)["IPAM"]["Config"]
+            on_engine = dockernet_client.api.inspect_network(net.id)["IPAM"]["Config"]
             assert [c["Subnet"] for c in on_engine] == [net.subnet]
         c = dockernet.container("c", networks=nets)
         assert all(ipaddress.ip_address(c.ip(net)) in ipaddress.ip_network(net.subnet) for net in nets)
@@ -357,8 +357,8 @@ DOCKER_AND_PLAIN_TESTS = """
     def test_network(dockernet):
         dockernet.network("n")
 
-    def test_client(docker_client):
-        docker_client.ping()
+    def test_client(dockernet_client):
+        dockernet_client.ping()
 
     def test_plain():
         pass
@@ -426,7 +426,7 @@ CONTAINER_TESTS = """
 """
 
 
-def test_probe_image_is_built_from_busybox_and_said_once(inner_runs, pytester, docker_client):
+def test_probe_image_is_built_from_busybox_and_said_once(inner_runs, pytester, dockernet_client):
     busybox = static_busybox()
     missing = f"pytest-dockernet-absent-{uuid.uuid4().hex[:10]}:none"
     pytester.makepyfile(CONTAINER_TESTS)
@@ -453,11 +453,11 @@ def test_probe_image_is_built_from_busybox_and_said_once(inner_runs, pytester, d
         assert len(notes) == 1, notes
         tags.append(re.search(r"using (\S+), built", notes[0]).group(1))
     assert tags[0] == tags[1]
-    image = docker_client.images.get(tags[0])
+    image = dockernet_client.images.get(tags[0])
     assert image.attrs["Config"]["Labels"]["pytest-dockernet.image"] == "busybox"
 
 
-def test_present_image_is_not_announced(inner_runs, pytester, docker_client):
+def test_present_image_is_not_announced(inner_runs, pytester, dockernet_client):
     """An image the engine has is used as is: no build, no note."""
     static_busybox()
     pytester.makepyfile("def test_first(dockernet): dockernet.container('c')")
@@ -554,7 +554,7 @@ def test_summary_is_silent_without_docker_work(pytester):
     result.stdout.no_fnmatch_line("*- dockernet -*")
 
 
-def test_xdist_workers_share_the_engine_and_report_to_the_controller(inner_runs, pytester, docker_client):
+def test_xdist_workers_share_the_engine_and_report_to_the_controller(inner_runs, pytester, dockernet_client):
     """Same logical names in every test on two workers: no collision, nothing left, one summary."""
     names = pytester.path / "names.txt"
     pytester.makepyfile(
@@ -577,8 +577,8 @@ def test_xdist_workers_share_the_engine_and_report_to_the_controller(inner_runs,
     )
     made = names.read_text().split()
     assert len(made) == len(set(made)) == 8
-    assert not [n for n in made if docker_client.api.containers(all=True, filters={"name": f"^/{n}$"})]
-    assert not [n for n in made if docker_client.api.networks(names=[n])]
+    assert not [n for n in made if dockernet_client.api.containers(all=True, filters={"name": f"^/{n}$"})]
+    assert not [n for n in made if dockernet_client.api.networks(names=[n])]
 
 
 def test_two_concurrent_runs_with_xdist_each(inner_runs, pytester):

@@ -95,10 +95,10 @@ def test_what_a_later_topology_may_ask_for_is_removed_before_the_next_test(inner
         def test_makes(dockernet):
             record({make})
 
-        def test_after(docker_client):
+        def test_after(dockernet_client):
             import docker.errors, pytest
             name = open("made").read().split()[0]
-            for lookup in (docker_client.api.inspect_network, docker_client.api.inspect_container):
+            for lookup in (dockernet_client.api.inspect_network, dockernet_client.api.inspect_container):
                 with pytest.raises(docker.errors.NotFound):
                     lookup(name)
         """

@@ -42,12 +42,12 @@ def test_a_container_killed_during_the_test_is_named_with_its_exit_code_and_last
         f"""
         from inner_run_spy import record
 
-        def test_app_dies(dockernet, docker_client):
+        def test_app_dies(dockernet, dockernet_client):
             app = dockernet.container("app", {SERVING})
             idle = dockernet.container("idle")
             record(app, idle)
-            docker_client.api.kill(app.id)
-            docker_client.api.wait(app.id, timeout=30)
+            dockernet_client.api.kill(app.id)
+            dockernet_client.api.wait(app.id, timeout=30)
             assert idle.exec(["true"])[0] == 0, "the other container still runs"
             assert False, "the app stopped answering"
         """
@@ -125,7 +125,7 @@ def test_passing_tests_and_tests_without_a_topology_get_no_sections(inner_runs, 
         def test_fails_without_dockernet():
             assert False, "not a docker test"
 
-        def test_fails_with_the_client_only(docker_client):
+        def test_fails_with_the_client_only(dockernet_client):
             assert False, "no topology"
         """
     )
@@ -285,10 +285,10 @@ def test_keep_lists_the_probe_sidecars(inner_runs, pytester):
         """
         from inner_run_spy import record
 
-        def test_fails(dockernet, docker_client):
+        def test_fails(dockernet, dockernet_client):
             app, other = dockernet.container("app", command=["sleep", "600"]), dockernet.container("other")
             record(app, other)
-            sidecar = docker_client.api.inspect_container(dockernet.sidecar_of(app))["Name"].lstrip("/")
+            sidecar = dockernet_client.api.inspect_container(dockernet.sidecar_of(app))["Name"].lstrip("/")
             open("sidecar", "w").write(sidecar)
             assert False
         """
@@ -306,7 +306,7 @@ def test_keep_lists_the_probe_sidecars(inner_runs, pytester):
     assert inner_runs.resources() == []
 
 
-def test_the_probe_image_is_announced_only_by_the_run_that_built_it(inner_runs, pytester, docker_client):
+def test_the_probe_image_is_announced_only_by_the_run_that_built_it(inner_runs, pytester, dockernet_client):
     busybox = shutil.which("busybox")
     if busybox is None or not is_static_elf(busybox):
         pytest.skip("needs a statically linked busybox on PATH (Debian: busybox-static)")
@@ -328,7 +328,7 @@ def test_the_probe_image_is_announced_only_by_the_run_that_built_it(inner_runs, 
         verbose.assert_outcomes(passed=1)
         verbose.stdout.fnmatch_lines([f"{missing} is not on the engine; using {tag}, built FROM * by an earlier run*"])
     finally:
-        docker_client.api.remove_image(tag)  # the tag only: the image is another tag's too
+        dockernet_client.api.remove_image(tag)  # the tag only: the image is another tag's too
     assert_nothing_left(inner_runs)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "scale.py"
 
 
-def test_scale_benchmark_runs_on_a_tiny_size(docker_client):
+def test_scale_benchmark_runs_on_a_tiny_size(dockernet_client):
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--networks", "3", "--loops", "2", "--own-only"],
         capture_output=True,

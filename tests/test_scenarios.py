@@ -142,14 +142,14 @@ def test_legacy_links_on_the_default_bridge(dockernet):
 
 
 @pytest.fixture(scope="session")
-def shell_less_image(docker_client):
+def shell_less_image(dockernet_client):
     """An image with no shell and no tools: busybox as /busybox, no /bin/sh, running httpd."""
     busybox, why = find_busybox(None)
     if busybox is None:
         pytest.fail(f"building the shell-less image needs a static busybox: {why}")
     dockerfile = b'FROM scratch\nCOPY busybox /busybox\nENTRYPOINT ["/busybox", "httpd", "-f", "-p", "80"]\n'
     tag = "pytest-dockernet-test/noshell:1"
-    build_around_busybox(docker_client, busybox, tag, dockerfile)
+    build_around_busybox(dockernet_client, busybox, tag, dockerfile)
     return tag
 
 

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.dockernet
 
 
 @pytest.fixture
-def topology(docker_client, dockernet):
+def topology(dockernet_client, dockernet):
     """A topology of its own: these tests look at its probe counts and its closing."""
-    t = Topology(docker_client, image=dockernet.probe_image, allocator=dockernet.allocator)
+    t = Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.allocator)
     yield t
     t.close()
 
@@ -64,7 +64,7 @@ def test_a_container_with_its_own_command_is_probed_by_exec(topology):
     assert topology.timings.counts["probe execs"] == 1
 
 
-def test_a_kept_container_keeps_running_after_its_shell_is_closed(topology, docker_client):
+def test_a_kept_container_keeps_running_after_its_shell_is_closed(topology, dockernet_client):
     started = time.time()
     a = topology.container("a")
     assert run(a, "true").ok
@@ -72,36 +72,36 @@ def test_a_kept_container_keeps_running_after_its_shell_is_closed(topology, dock
     # The shell's ``sh -s`` stays (the container's stdin is not closed with the attach).
     # A command run after the close proves that the engine has seen it and the
     # container still runs its shell; no "die" event came in the meantime.
-    assert exec_in(docker_client, a.id, ["sh", "-c", "ps -o args | grep -cx 'sh -s'"]) == (0, "1\n")
-    died = docker_client.api.events(
+    assert exec_in(dockernet_client, a.id, ["sh", "-c", "ps -o args | grep -cx 'sh -s'"]) == (0, "1\n")
+    died = dockernet_client.api.events(
         since=started, until=time.time(), filters={"container": a.id, "event": "die"}, decode=True
     )
     assert list(died) == []
-    assert docker_client.api.inspect_container(a.id)["State"]["Running"]
+    assert dockernet_client.api.inspect_container(a.id)["State"]["Running"]
     topology.close()
 
 
-def test_the_remover_finishes_in_the_background_and_bounds_its_backlog(docker_client, dockernet):
+def test_the_remover_finishes_in_the_background_and_bounds_its_backlog(dockernet_client, dockernet):
     remover = Remover(backlog=2)
     made = []
     for _ in range(4):
-        t = Topology(docker_client, image=dockernet.probe_image, allocator=dockernet.allocator)
+        t = Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.allocator)
         made.append(t.container("c").id)
         t.close(later=remover)
         assert len(remover.pending) <= 2
     assert remover.wait() == []
     assert not remover.pending
-    assert [c for c in made if docker_client.api.containers(all=True, filters={"id": c})] == []
+    assert [c for c in made if dockernet_client.api.containers(all=True, filters={"id": c})] == []
 
 
-def test_a_host_bound_topology_is_removed_at_once(docker_client, dockernet):
+def test_a_host_bound_topology_is_removed_at_once(dockernet_client, dockernet):
     remover = Remover()
-    t = Topology(docker_client, image=dockernet.probe_image, allocator=dockernet.allocator)
+    t = Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.allocator)
     c = t.container("c", ports={8080: None})
     assert t.host_bound
     t.close(later=remover)
     assert not remover.pending
-    assert docker_client.api.containers(all=True, filters={"id": c.id}) == []
+    assert dockernet_client.api.containers(all=True, filters={"id": c.id}) == []
 
 
 def test_remover_rejects_a_backlog_below_one():
@@ -151,6 +151,6 @@ def test_the_gate_keeps_removal_apart_from_building_across_processes(tmp_path):
     assert remover.communicate(timeout=60)[0] == "held\n"
 
 
-def test_one_gate_per_engine(docker_client):
-    assert gate_for(docker_client) is gate_for(docker_client.api)
-    assert gate_for(docker_client).path != EngineGate("unix:///elsewhere.sock").path
+def test_one_gate_per_engine(dockernet_client):
+    assert gate_for(dockernet_client) is gate_for(dockernet_client.api)
+    assert gate_for(dockernet_client).path != EngineGate("unix:///elsewhere.sock").path

@@ -28,13 +28,13 @@ def test_failing_test_leaves_nothing(inner_runs, pytester):
         """
         from inner_run_spy import record
 
-        def test_fails(dockernet, docker_client):
+        def test_fails(dockernet, dockernet_client):
             front, back = dockernet.network("front"), dockernet.network("back")
             web = dockernet.container("web", networks=[front, back])
             db = dockernet.container("db", networks={back: ["database"]})
             record(front, back, web, db)
             dockernet.assert_reachable(web, "database")
-            assert docker_client.api.inspect_container(db.id)["State"]["Running"]
+            assert dockernet_client.api.inspect_container(db.id)["State"]["Running"]
             assert False, "deliberate failure"
         """
     )
@@ -147,22 +147,22 @@ def test_module_and_session_factories_clean_up_when_their_scope_ends(inner_runs,
             record(mod, dockernet_module.container("mod-c", networks=[mod]),
                    sess, dockernet_session.container("sess-c", networks=[sess]))
 
-        def test_same_module_same_factory(dockernet_module, docker_client):
+        def test_same_module_same_factory(dockernet_module, dockernet_client):
             net = dockernet_module.get_network("mod")
-            docker_client.api.inspect_network(net.id)
+            dockernet_client.api.inspect_network(net.id)
             assert [c.name for c in net.containers] == ["mod-c"]
         """,
         test_b="""
         import docker.errors
         import pytest
 
-        def test_module_factory_of_a_is_gone(docker_client, dockernet_session):
+        def test_module_factory_of_a_is_gone(dockernet_client, dockernet_session):
             mod, mod_c, sess, sess_c = open("made").read().split()
             for name in (mod, mod_c):
                 with pytest.raises(docker.errors.NotFound):
-                    (docker_client.api.inspect_network if name == mod else docker_client.api.inspect_container)(name)
-            docker_client.api.inspect_network(sess)
-            assert docker_client.api.inspect_container(sess_c)["State"]["Running"]
+                    (dockernet_client.api.inspect_network if name == mod else dockernet_client.api.inspect_container)(name)
+            dockernet_client.api.inspect_network(sess)
+            assert dockernet_client.api.inspect_container(sess_c)["State"]["Running"]
             assert dockernet_session.get_container("sess-c").docker_name == sess_c
         """,
     )
@@ -261,11 +261,11 @@ TWO_TESTS = """
         net = dockernet.network("n")
         record(net, dockernet.container("c", networks=[net]{ports}))
 
-    def test_next(docker_client):
+    def test_next(dockernet_client):
         for name in open("made").read().split():
             with pytest.raises(docker.errors.NotFound):
-                docker_client.api.inspect_network(name) if name.endswith("-n") else (
-                    docker_client.api.inspect_container(name))
+                dockernet_client.api.inspect_network(name) if name.endswith("-n") else (
+                    dockernet_client.api.inspect_container(name))
 """
 
 

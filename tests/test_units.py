@@ -148,21 +148,21 @@ def test_static_elf_detection(tmp_path):
 # -- subnets on the engine ------------------------------------------------------------
 
 
-def test_another_process_taking_the_subnet_first(docker_client):
+def test_another_process_taking_the_subnet_first(dockernet_client):
     """The engine refuses an overlapping subnet; the factory moves on to the next one."""
     allocator = SubnetAllocator("10.97.0.0/24:26")
     allocator._start = 0  # the first candidate is 10.97.0.0/26 ...
-    squatter = docker_client.api.create_network(
+    squatter = dockernet_client.api.create_network(
         "pytest-dockernet-test-squatter",
         ipam={"Driver": "default", "Config": [{"Subnet": "10.97.0.0/26"}]},
         labels={"pytest-dockernet.session": "test-squatter"},
     )  # ... which "another process" takes after the allocator read the engine's networks
     try:
-        with Topology(docker_client, allocator=allocator) as topology:
+        with Topology(dockernet_client, allocator=allocator) as topology:
             assert topology.network("n").subnet == "10.97.0.64/26"
             assert topology.network("m").subnet == "10.97.0.128/26"
     finally:
-        docker_client.api.remove_network(squatter["Id"])
+        dockernet_client.api.remove_network(squatter["Id"])
 
 
 def test_more_networks_than_the_engine_default_pools_allow(dockernet):
