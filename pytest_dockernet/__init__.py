@@ -24,7 +24,7 @@ from .swarm import Service  # noqa: E402
 from .topology import Remover, Topology  # noqa: E402
 from .web import HttpResponse, assert_http, http_get  # noqa: E402
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.1.0"
 
 __all__ = [
     "ComposeError",

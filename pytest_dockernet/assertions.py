@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 import ipaddress
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, ItemsView, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Optional, TypeVar, Union
 
 import docker.errors
 
@@ -23,10 +23,17 @@ from .probes import ProbeResult
 from .retry import poll
 
 if TYPE_CHECKING:
+    from typing_extensions import ParamSpec
+
     from .topology import Topology
+
+    P = ParamSpec("P")
+R = TypeVar("R")
 
 Target = Union[Container, str]
 MatrixTarget = Union[Target, "tuple[Target, int]"]  # (target, port): TCP on that port
+Cells = dict[tuple[str, str], bool]  # (source name, target label) -> reached
+Plan = dict[Container, list[tuple[str, list[str], Optional[int], bool]]]  # see _probe_matrix
 
 __all__ = [
     "assert_reachable",
@@ -39,7 +46,7 @@ __all__ = [
 ]
 
 
-def _topology_in(args: tuple) -> Topology | None:
+def _topology_in(args: tuple[object, ...]) -> Topology | None:
     for arg in args:
         if isinstance(arg, (Container, Network)):
             return arg.topology
@@ -50,11 +57,11 @@ def _topology_in(args: tuple) -> Topology | None:
     return None
 
 
-def timed(helper):
+def timed(helper: Callable[P, R]) -> Callable[P, R]:
     """Count a helper's wall time towards the "probes" phase of its topology's timings."""
 
     @functools.wraps(helper)
-    def measured(*args, **kwargs):
+    def measured(*args: P.args, **kwargs: P.kwargs) -> R:
         __tracebackhide__ = True
         topology = _topology_in(args)
         if topology is None:
@@ -80,7 +87,7 @@ def _host_name(name: object) -> str:
     return name
 
 
-def _addresses(src: Container, dst: Target) -> tuple[str, list[str]]:
+def _addresses(src: Container, dst: object) -> tuple[str, list[str]]:
     """How ``dst`` is named in messages, and the addresses ``src`` would use for it.
 
     A container is reached at its addresses on the networks it shares with ``src`` (all of
@@ -137,7 +144,7 @@ def _target_container(src: Container, dst: Target) -> Container | None:
 def _fail_if_stopped(dst: Container | None, src: Container, what: str = "reach") -> None:
     __tracebackhide__ = True
     why = None if dst is None else not_running(dst)
-    if why is not None:
+    if why is not None and dst is not None:
         raise DockernetError(f"{src.name} cannot {what} {dst.name}: {why}")
 
 
@@ -271,7 +278,7 @@ def assert_resolves(
     expected = None if to is None else _expected_addresses(src, to)
     v6 = expected is not None and any(":" in a for a in expected)
 
-    def matches(outcome) -> bool:
+    def matches(outcome: tuple[ProbeResult, list[str]]) -> bool:
         got = {a for a in outcome[1] if v6 or ":" not in a}
         return bool(got) if expected is None else got == expected
 
@@ -310,7 +317,7 @@ class ReachabilityMatrix:
     or its label (a logical name, ``"db:5432"`` for a tuple).
     """
 
-    def __init__(self, sources: list[Container], targets: list[tuple[str, object]], cells: dict, port: int | None):
+    def __init__(self, sources: list[Container], targets: list[tuple[str, object]], cells: Cells, port: int | None):
         self.sources = sources
         self.targets = targets  # (label, key) pairs
         self.port = port
@@ -327,7 +334,7 @@ class ReachabilityMatrix:
         src, dst = pair
         return self._cells[self._label(src), self._label(dst)]
 
-    def items(self):
+    def items(self) -> ItemsView[tuple[str, str], bool]:
         return self._cells.items()
 
     def reachable(self) -> list[tuple[str, str]]:
@@ -391,7 +398,7 @@ def _confirmed(src: Container, commands: list[str]) -> list[bool]:
     return ok
 
 
-def _probe_matrix(plan: dict[Container, list[tuple[str, list[str], int | None, bool]]], timeout: float) -> dict:
+def _probe_matrix(plan: Plan, timeout: float) -> Cells:
     """For each source, one exec probing all its targets at once; sources in parallel.
 
     ``plan[src]`` lists (label, addresses, port, suspicious): a target is reached when any
@@ -399,7 +406,7 @@ def _probe_matrix(plan: dict[Container, list[tuple[str, list[str], int | None, b
     suspicious target (one ``src`` shares no network with) is confirmed before it counts.
     """
 
-    def probe_source(src: Container) -> dict:
+    def probe_source(src: Container) -> Cells:
         commands, owners, commands_addresses = [], [], []
         for label, addresses, port, suspicious in plan[src]:
             for a in addresses:
@@ -417,7 +424,7 @@ def _probe_matrix(plan: dict[Container, list[tuple[str, list[str], int | None, b
                 cells[src.name, label] = True
         return cells
 
-    cells: dict = {}
+    cells: Cells = {}
     sources = [s for s in plan if plan[s]]
     if sources:
         with ThreadPoolExecutor(max_workers=min(8, len(sources))) as pool:
@@ -426,7 +433,7 @@ def _probe_matrix(plan: dict[Container, list[tuple[str, list[str], int | None, b
     return cells
 
 
-def _shares_network(src: Container, dst: Target) -> bool:
+def _shares_network(src: Container, dst: object) -> bool:
     return not isinstance(dst, Container) or dst.network_mode == "host" or bool(set(src.endpoints) & set(dst.endpoints))
 
 
@@ -502,10 +509,18 @@ def assert_isolated(
         empty = "a" if not side_a else "b"
         raise ValueError(f"{empty} has no containers: nothing to check isolation between")
 
-    def plan(sources: list[Container], targets: list[Container], net: Network | None) -> dict:
+    def address_on(target: Container, net: Network) -> str:
+        ip = target.endpoints[net.docker_name].ip
+        if ip is None:  # probed as '' it would never answer, and pass as isolated
+            raise ProbeFailed(
+                f"{target.name!r} has no address on network {net.name!r} to probe (it is {target.status()})"
+            )
+        return ip
+
+    def plan(sources: list[Container], targets: list[Container], net: Network | None) -> Plan:
         return {
             src: [
-                (t.name, [t.endpoints[net.docker_name].ip] if net else _addresses(src, t)[1], None, True)
+                (t.name, [address_on(t, net)] if net else _addresses(src, t)[1], None, True)
                 for t in targets
                 if t is not src
             ]
@@ -516,7 +531,9 @@ def assert_isolated(
     backward = _probe_matrix(plan(side_b, side_a, net_a), timeout)
     leaks = [f"{s} -> {d}" for (s, d), ok in {**forward, **backward}.items() if ok]
     if leaks:
-        name = lambda side, net: net.name if net else "[" + ", ".join(c.name for c in side) + "]"  # noqa: E731
+        name: Callable[[list[Container], Network | None], str] = (  # noqa: E731
+            lambda side, net: net.name if net else "[" + ", ".join(c.name for c in side) + "]"
+        )
         matrix_ab = ReachabilityMatrix(side_a, [(t.name, t) for t in side_b], forward, None)
         matrix_ba = ReachabilityMatrix(side_b, [(t.name, t) for t in side_a], backward, None)
         topology = (side_a + side_b)[0].topology

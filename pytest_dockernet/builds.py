@@ -25,7 +25,8 @@ import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
@@ -34,10 +35,11 @@ from docker.utils.build import exclude_paths
 from . import identity as lbl
 from .errors import DockernetError
 
+fcntl: ModuleType | None
 try:
     import fcntl
 except ImportError:  # Windows: no flock; two workers may then both build (same result)
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None
 
 if TYPE_CHECKING:
     from .topology import Topology
@@ -224,16 +226,17 @@ def build_lock(client: docker.DockerClient, key: str) -> Iterator[None]:
 def _labels_of(client: docker.DockerClient, ref: str) -> dict[str, str] | None:
     """The labels of image ``ref`` (None when there is no such image)."""
     try:
-        return client.api.inspect_image(ref)["Config"].get("Labels") or {}
+        return client.api.inspect_image(ref)["Config"].get("Labels") or {}  # type: ignore[no-untyped-call]  # types-docker: unannotated
     except docker.errors.ImageNotFound:
         return None
 
 
 def _image_id(client: docker.DockerClient, ref: str) -> str | None:
     try:
-        return client.api.inspect_image(ref)["Id"]
+        image_id: str = client.api.inspect_image(ref)["Id"]  # type: ignore[no-untyped-call]  # types-docker: unannotated
     except docker.errors.ImageNotFound:
         return None
+    return image_id
 
 
 class _Output:
@@ -280,6 +283,7 @@ def run_build(client: docker.DockerClient, request: BuildRequest, ref: str, labe
     A failed build raises DockernetError with the error and the last lines of the build's
     output, and removes the step images it committed (the cache it found stays).
     """
+    image_id: str | None
     output, error, image_id = _Output(), None, None
     try:
         for chunk in client.api.build(
@@ -322,7 +326,7 @@ def _drop_superseded(client: docker.DockerClient, image_id: str | None, now: str
     if image_id is None or image_id == now:
         return
     try:
-        image = client.api.inspect_image(image_id)
+        image = client.api.inspect_image(image_id)  # type: ignore[no-untyped-call]  # types-docker: unannotated
         if image.get("RepoTags") or (image["Config"].get("Labels") or {}).get(lbl.ROLE) != TAGGED_ROLE:
             return
         client.api.remove_image(image_id)
@@ -335,14 +339,15 @@ def is_run_build(ref: str) -> bool:
     return ref.startswith(REPOSITORY + ":")
 
 
-def built_images(client: docker.DockerClient, labels: Mapping[str, str] | None = None) -> list[dict]:
+def built_images(client: docker.DockerClient, labels: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """The engine's summaries of the images the plugin named (built without a tag) that
     also carry ``labels``."""
     wanted = [f"{lbl.ROLE}={ROLE}", *(f"{k}={v}" for k, v in (labels or {}).items())]
-    return client.api.images(filters={"label": wanted})
+    images: list[dict[str, Any]] = client.api.images(filters={"label": wanted})
+    return images
 
 
-def remove_built_image(client: docker.DockerClient, image: Mapping) -> list[str]:
+def remove_built_image(client: docker.DockerClient, image: Mapping[str, Any]) -> list[str]:
     """Remove an image of :func:`built_images`; the references removed.
 
     Only tags of the plugin's own repository go: an image someone also tagged otherwise

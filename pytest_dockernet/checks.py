@@ -9,6 +9,10 @@ import ipaddress
 import math
 import re
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeGuard
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 # A logical name is also a host name and a DNS label: at most 63 characters.
@@ -31,7 +35,7 @@ def check_name(what: str, name: object) -> str:
     return name
 
 
-def _is_list(value: object) -> bool:
+def _is_list(value: object) -> TypeGuard[Iterable[Any]]:
     """A list, tuple or other collection of items, but not a lone string or a mapping."""
     return isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping))
 
@@ -42,13 +46,13 @@ def check_names(what: str, value: object, each: str | None = None) -> list[str]:
         return []
     if not _is_list(value):
         raise TypeError(f"{what} must be a list of names such as ['db'], got {value!r}")
-    return [check_name(each or what, v) for v in value]  # type: ignore[attr-defined]
+    return [check_name(each or what, v) for v in value]
 
 
-def check_list(what: str, value: object, example: str) -> list:
+def check_list(what: str, value: object, example: str) -> list[Any]:
     if not _is_list(value):
         raise TypeError(f"{what} must be a list such as {example}, got {value!r}")
-    return list(value)  # type: ignore[call-overload]
+    return list(value)
 
 
 def check_str_map(what: str, value: object) -> dict[str, str]:
@@ -63,7 +67,7 @@ def check_str_list(what: str, value: object, example: str) -> list[str] | None:
     """None, or a list of strings."""
     if value is None:
         return None
-    items = list(value) if _is_list(value) else None  # type: ignore[call-overload]
+    items = list(value) if _is_list(value) else None
     if items is None or not all(isinstance(v, str) for v in items):
         raise TypeError(f"{what} must be a list of {example}, got {value!r}")
     return items
@@ -164,14 +168,14 @@ def check_subnet(subnet: object, gateway: object) -> ipaddress.IPv4Network | Non
     return net
 
 
-def exposed_ports(ports: object) -> list | None:
+def exposed_ports(ports: object) -> list[int | tuple[int, str]] | None:
     """``{"8080/tcp": ..., 53: ...}`` keys as the SDK's create_container wants them."""
     if not ports:
         return None
     if not isinstance(ports, Mapping):
         example = "{container port: host port or None} such as {8080: None}"
         raise TypeError(f"ports must be a dict {example}, got {ports!r}")
-    exposed: list = []
+    exposed: list[int | tuple[int, str]] = []
     for key, published in ports.items():
         port, _, proto = str(key).partition("/")
         try:

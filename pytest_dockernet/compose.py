@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import docker.errors
 
@@ -68,12 +68,12 @@ class ComposeStack:
 
 def compose(
     topology: Topology,
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     services: Iterable[str] | None = None,
-    override: Iterable[str | os.PathLike] | str | os.PathLike = (),
+    override: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] = (),
     env: Mapping[str, str] | None = None,
-    project_dir: str | os.PathLike | None = None,
+    project_dir: str | os.PathLike[str] | None = None,
     ready_timeout: float = 60.0,
 ) -> ComposeStack:
     """Bring up the Compose file ``path`` (merged with the ``override`` files in order, as
@@ -231,7 +231,7 @@ def _arguments(
     if service.shares is not None:
         mode = f"container:{service.shares}"
     volumes = [
-        f"{stack.volumes.get(m.source, m.source) if m.kind == 'volume' else m.source}:{m.target}:"
+        f"{stack.volumes.get(cast(str, m.source), m.source) if m.kind == 'volume' else m.source}:{m.target}:"
         f"{'ro' if m.read_only else 'rw'}"
         if m.kind != "anonymous"
         else m.target
@@ -272,7 +272,7 @@ def _start(
     """Start every wanted service once all it requires is ready, independent ones at once."""
     ready = _readiness(model, wanted)
     pending = list(wanted)
-    running: dict[Future, str] = {}
+    running: dict[Future[Container], str] = {}
     errors: list[BaseException] = []
 
     def start(name: str) -> Container:

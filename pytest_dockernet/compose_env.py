@@ -11,7 +11,7 @@ import os
 import re
 import warnings
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from .errors import ComposeError
 
@@ -101,13 +101,13 @@ def _braced(text: str, i: int, variables: Variables, where: str) -> tuple[str, i
     unset = value is None or (operator.startswith(":") and value == "")
     kind = operator[-1]
     if kind == "-":
-        return (argument if unset else value), end + 1  # type: ignore[return-value]
+        return (argument if unset else cast(str, value)), end + 1
     if kind == "+":
         return ("" if unset else argument), end + 1
     if unset:  # "?": the file's own message
         said = "unset" if value is None else "empty"
         raise ComposeError(f"{where}: variable {name} is {said}: {argument or 'it is required'}")
-    return value, end + 1  # type: ignore[return-value]
+    return cast(str, value), end + 1  # set: an unset one raised above
 
 
 def _value(name: str, variables: Variables, where: str) -> str:
@@ -125,7 +125,7 @@ def _value(name: str, variables: Variables, where: str) -> str:
     return value
 
 
-def read_env_file(path: str | os.PathLike, variables: Variables | None = None) -> dict[str, str]:
+def read_env_file(path: str | os.PathLike[str], variables: Variables | None = None) -> dict[str, str]:
     """``KEY=VALUE`` lines as Compose reads ``.env`` and ``env_file:`` files: ``#`` comments,
     ``export`` prefixes, single quotes (literal), double quotes (with ``\\n`` escapes and
     variables), unquoted values (trailing `` #`` comments cut, variables substituted). A

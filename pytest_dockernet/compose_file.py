@@ -96,10 +96,10 @@ _Loader.add_implicit_resolver(
 
 
 def load(
-    path: str | os.PathLike,
-    override: Iterable[str | os.PathLike] = (),
+    path: str | os.PathLike[str],
+    override: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] = (),
     env: Mapping[str, str] | None = None,
-    project_dir: str | os.PathLike | None = None,
+    project_dir: str | os.PathLike[str] | None = None,
 ) -> ComposeModel:
     """Read, substitute, merge and check a Compose file and its overrides (see ``compose()``)."""
     files = [_check_path("path", path)]

@@ -197,7 +197,7 @@ def _bool(spec: Mapping[str, Any], key: str, where: str) -> bool:
     return value
 
 
-def _list(value: object, where: str) -> list:
+def _list(value: object, where: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):

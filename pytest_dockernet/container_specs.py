@@ -11,7 +11,7 @@ import ipaddress
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from .checks import (
     check_bool,
@@ -60,7 +60,7 @@ class ContainerSpec:
     command: str | list[str] | None = None
     networks: Iterable[Network] | Mapping[Network, Any] | None = None
     environment: Mapping[str, str] | list[str] | None = None
-    ports: Mapping[str, Any] | None = None
+    ports: Mapping[int | str, Any] | None = None
     expose: Iterable[int | str] | None = None
     links: Mapping[str, str] | None = None
     network_mode: str | None = None
@@ -106,7 +106,7 @@ class Launch:
     link_pairs: list[tuple[str, str]]  # legacy links on the default bridge
     endpoint_links: dict[str, list[tuple[str, str]]]  # by network: links scoped to a user-defined network
     resident: bool  # runs the resident probe shell
-    exposed: list | None  # the ports, as create_container takes them
+    exposed: list[int | tuple[int, str]] | None  # the ports, as create_container takes them
     volumes: Volumes
     healthcheck: dict[str, Any] | None
     labels: dict[str, str]
@@ -152,7 +152,7 @@ class SpecChecker:
             raise ValueError(
                 f"hostname= cannot be set for a container in {whose} network namespace (network_mode={network_mode!r})"
             )
-        if shared and spec.ports:
+        if shared and network_mode is not None and spec.ports:
             raise ValueError(
                 f"ports= cannot be published by a container in another's network namespace (network_mode="
                 f"{network_mode!r}): publish them on {network_mode.partition(':')[2]!r}"
@@ -185,10 +185,14 @@ class SpecChecker:
             return []
         if isinstance(networks, Network):
             networks = [networks]
-        items = networks.items() if isinstance(networks, Mapping) else ((n, None) for n in networks)  # type: ignore[attr-defined]
+        items = (
+            networks.items() if isinstance(networks, Mapping) else ((n, None) for n in cast("Iterable[Any]", networks))
+        )
         result = []
         for network, spec in items:
             self.networks.check_own(network, "networks")
+            aliases: object
+            address: str | None
             aliases, address = [], None
             if isinstance(spec, Mapping):
                 unknown = set(spec) - {"aliases", "ipv4_address"}
@@ -211,6 +215,8 @@ class SpecChecker:
     @staticmethod
     def _check_address(network: Network, address: object) -> None:
         where = f"networks[{network.name!r}]: ipv4_address={address!r}"
+        ip: ipaddress.IPv4Address | None
+        subnet: ipaddress.IPv4Network | None
         try:
             ip, subnet = ipaddress.IPv4Address(address), ipaddress.IPv4Network(network.subnet)
         except (ValueError, TypeError, ipaddress.AddressValueError):

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import docker
 import docker.errors
@@ -38,7 +38,7 @@ DNS_MODES = ("hermetic", "host")  # see HERMETIC_DNS
 # ndots:1 makes the embedded DNS answer unknown single-label names itself instead of
 # forwarding them; the loopback server means a dotted name that nobody here provides is
 # never sent to the host's resolvers either (it times out locally).
-HERMETIC_DNS = {"dns": ["127.0.0.1"], "dns_opt": ["ndots:1"], "dns_search": ["."]}
+HERMETIC_DNS: dict[str, Any] = {"dns": ["127.0.0.1"], "dns_opt": ["ndots:1"], "dns_search": ["."]}
 
 
 class Containers:
@@ -180,7 +180,8 @@ class Containers:
         dns = HERMETIC_DNS if topology.dns == "hermetic" and network_mode in (None, "bridge") else {}
         engine_mode, own_namespace = network_mode, network_mode != "host"
         if network_mode is not None and network_mode.startswith("container:"):
-            engine_mode, own_namespace = f"container:{self.registry.get(network_mode.partition(':')[2]).id}", False  # type: ignore[union-attr]
+            owner = cast(Container, self.registry.get(network_mode.partition(":")[2]))  # checked to exist
+            engine_mode, own_namespace = f"container:{owner.id}", False
         host_config = api.create_host_config(
             network_mode=engine_mode or attachments[0].network.docker_name,
             port_bindings=dict(spec.ports) if spec.ports else None,
@@ -195,7 +196,7 @@ class Containers:
         if attachments:
             first = attachments[0]
             networking_config = api.create_networking_config(
-                {
+                {  # type: ignore[arg-type]  # types-docker wants one EndpointConfig; the SDK takes {network: config}
                     first.network.docker_name: api.create_endpoint_config(
                         aliases=[name, *first.aliases],
                         ipv4_address=first.address,
@@ -213,7 +214,7 @@ class Containers:
                     command=launch.command,
                     name=docker_name,
                     hostname=spec.hostname or (name if own_namespace else None),
-                    environment=spec.environment,
+                    environment=cast("dict[str, str] | list[str] | None", spec.environment),  # as check() left it
                     ports=launch.exposed,
                     labels={**launch.labels, **topology.labels_for("container", name)},
                     host_config=host_config,
@@ -269,7 +270,8 @@ class Containers:
                 )
                 api.start(created["Id"])
             topology.timings.count("sidecars")
-            return created["Id"]
+            sidecar_id: str = created["Id"]
+            return sidecar_id
 
     def _make_named_volumes(self, client: docker.DockerClient, names: list[str]) -> None:
         """Named volumes that do not exist yet are made with the topology's labels (and so

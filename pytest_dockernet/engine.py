@@ -169,12 +169,12 @@ def remove_networks_named(client: docker.DockerClient, docker_name: str, filters
 def remove_services(client: docker.DockerClient, filters: Filters) -> list[str]:
     """Remove the swarm services matching ``filters`` (none where the engine is no manager)."""
     try:
-        services = client.api.services(filters=filters)
+        services = client.api.services(filters=filters)  # type: ignore[no-untyped-call]  # types-docker: unannotated
     except docker.errors.APIError:
         return []  # not a swarm manager: it has no services
     for service in services:
         try:
-            client.api.remove_service(service["ID"])
+            client.api.remove_service(service["ID"])  # type: ignore[no-untyped-call]  # types-docker: unannotated
         except docker.errors.NotFound:
             pass
     return [s["Spec"]["Name"] for s in services]

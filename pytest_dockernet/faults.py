@@ -25,8 +25,8 @@ import shutil
 import subprocess
 import tarfile
 import threading
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
@@ -34,7 +34,7 @@ import docker.errors
 from .engine import exec_in, remove_container, remove_containers_named, undone_on_failure
 from .errors import DockernetError, DriverUnavailable
 from .gate import gate_for
-from .handles import Container
+from .handles import Container, Network
 from .image import image_on, provide_image
 from .probes import RESIDENT
 
@@ -147,18 +147,19 @@ class Partition:
     def __enter__(self) -> Partition:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.heal()
 
     def describe(self) -> str:
         arrow = "->" if self.one_way else "<->"
-        names = lambda group: "[" + ", ".join(c.name for c in group) + "]"  # noqa: E731
+        names: Callable[[list[Container]], str] = lambda group: "[" + ", ".join(c.name for c in group) + "]"  # noqa: E731
         return f"partition {self.number}: {names(self.a)} {arrow} {names(self.b)} dropped"
 
     def __repr__(self) -> str:
         return f"<{self.describe()}{' (healed)' if self.healed else ''}>"
 
 
+_Settings = dict[str, Any]  # degrade()'s loss, rate, delay and jitter
 _RATE = re.compile(r"^\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$")
 _TIME = re.compile(r"^\d+(\.\d+)?(us|ms|s)$")
 
@@ -183,7 +184,9 @@ class Degradation:
     """What ``degrade()`` put on one container: loss, a rate cap, a delay; ``restore()``
     lifts it. Also a context manager that restores on exit."""
 
-    def __init__(self, faults: Faults, container: Container, settings: dict, to: list[Container], network: object):
+    def __init__(
+        self, faults: Faults, container: Container, settings: _Settings, to: list[Container], network: Network | None
+    ):
         self._faults = faults
         self.container = container
         self.loss, self.rate = settings["loss"], settings["rate"]
@@ -198,7 +201,7 @@ class Degradation:
     def __enter__(self) -> Degradation:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.restore()
 
     def describe(self) -> str:
@@ -285,7 +288,7 @@ class Faults:
 
     # -- degradations ------------------------------------------------------------------
 
-    def degrade(self, container: object, settings: dict, to: object, network: object) -> Degradation:
+    def degrade(self, container: object, settings: _Settings, to: object, network: Network | None) -> Degradation:
         (member,) = self._group(container, "container")
         _check_degrade(**settings)
         targets = [] if to is None else self._group(to, "to")
@@ -323,7 +326,7 @@ class Faults:
                 d.restored = True
                 del self.degradations[d.container.name]
 
-    def _interfaces(self, member: Container, network: object) -> list[str]:
+    def _interfaces(self, member: Container, network: Network | None) -> list[str]:
         """The interfaces of ``member``'s namespace (of ``network`` only, when given), by address."""
         code, output = self._run(member, "ip -o -4 addr show")
         wanted = None if network is None else member.endpoints[network.docker_name].ip
@@ -480,7 +483,8 @@ class Faults:
                 )
                 client.api.start(created["Id"])
         topology.timings.count("fault helpers")
-        return created["Id"]
+        helper_id: str = created["Id"]
+        return helper_id
 
 
 def _restore_script(interfaces: list[str]) -> str:
@@ -544,7 +548,7 @@ def apply_marked(topologies: list[Topology], partition: object, degrade: object)
             if not isinstance(names, (list, tuple)) or not names:
                 raise ValueError(f"partition: each group is a name or a non-empty list of names, got {group!r}")
             groups.append([find(name, "partition") for name in names])
-    degradations: list[tuple[Container, dict]] = []
+    degradations: list[tuple[Container, dict[str, Any]]] = []
     if degrade is not None:
         if not isinstance(degrade, dict):
             raise ValueError(f"degrade={degrade!r} must be a dict {{name: {{'loss': 0.1, ...}}}}")

@@ -15,11 +15,17 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    import docker
+
+fcntl: ModuleType | None
 try:
     import fcntl
 except ImportError:  # Windows: no flock; the race stays possible there
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None
 
 
 class EngineGate:
@@ -54,7 +60,7 @@ _gates: dict[str, EngineGate] = {}
 _lock = threading.Lock()
 
 
-def gate_for(client) -> EngineGate:
+def gate_for(client: docker.DockerClient | docker.APIClient) -> EngineGate:
     """The gate of ``client``'s engine."""
     engine = str(getattr(client, "api", client).base_url)
     with _lock:

@@ -34,10 +34,11 @@ def state_text(state: dict[str, Any]) -> str:
     if state.get("Paused"):
         return "paused"
     if state.get("Running"):
-        health = (state.get("Health") or {}).get("Status")
+        health: str | None = (state.get("Health") or {}).get("Status")
         if health == "unhealthy":
             return "unhealthy"
-        return {"healthy": "running (healthy)", "starting": "running (health: starting)"}.get(health, "running")
+        words: dict[str | None, str] = {"healthy": "running (healthy)", "starting": "running (health: starting)"}
+        return words.get(health, "running")
     status = state.get("Status") or "exited"
     return f"exited ({state.get('ExitCode')})" if status in ("exited", "dead") else status
 
@@ -302,7 +303,8 @@ class Container:
                     aliases = [a for a in ep.get("Aliases") or [] if not self.id.startswith(a)]
                 network = self.topology.find_network(docker_name, ep.get("NetworkID"))
                 self.endpoints[docker_name] = Endpoint(network, ep.get("IPAddress") or None, aliases)
-        return info["State"]
+        state: dict[str, Any] = info["State"]
+        return state
 
     def __repr__(self) -> str:
         where = ", ".join(f"{n}={e.ip}" for n, e in zip(self._network_names(), self.endpoints.values()))

@@ -3,11 +3,19 @@
 Each is called with keyword arguments, at the moment its name says.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import pytest
+
+if TYPE_CHECKING:
+    from .handles import Container, Network
+    from .topology import Topology
 
 
 @pytest.hookspec
-def pytest_dockernet_network_created(network):
+def pytest_dockernet_network_created(network: Network) -> None:
     """A network was created (not called for the engine's own ``host`` network).
 
     :param pytest_dockernet.Network network: its handle; ``network.topology`` is the factory.
@@ -22,7 +30,7 @@ def pytest_dockernet_network_created(network):
 
 
 @pytest.hookspec
-def pytest_dockernet_container_started(container):
+def pytest_dockernet_container_started(container: Container) -> None:
     """A container is running and attached to all its networks.
 
     :param pytest_dockernet.Container container: its handle, addresses known.
@@ -38,7 +46,7 @@ def pytest_dockernet_container_started(container):
 
 
 @pytest.hookspec
-def pytest_dockernet_topology_teardown(factory):
+def pytest_dockernet_topology_teardown(factory: Topology) -> None:
     """A factory's scope ended; its networks and containers still exist, and are removed
     right after this returns (or kept, with ``--dockernet-keep`` after a failure).
 

@@ -11,6 +11,7 @@ import shutil
 import struct
 import tarfile
 from dataclasses import dataclass
+from typing import cast
 
 import docker
 import docker.errors
@@ -97,7 +98,7 @@ def find_busybox(explicit: str | None) -> tuple[str | None, str]:
 
 def _image_exists(client: docker.DockerClient, name: str) -> bool:
     try:
-        client.api.inspect_image(name)
+        client.api.inspect_image(name)  # type: ignore[no-untyped-call]  # types-docker: unannotated
         return True
     except docker.errors.ImageNotFound:
         return False
@@ -179,6 +180,7 @@ def resolve_probe_image(
             "one with --dockernet-image), or install a statically linked busybox (Debian: "
             "busybox-static) and point --dockernet-busybox at it."
         )
+    tag = cast(str, tag)  # made whenever binary is found
     build_around_busybox(client, binary, tag)
     return ProbeImage(tag, built_from=binary, requested=requested)
 
@@ -192,8 +194,8 @@ def copy_image(src_client: docker.DockerClient, dst_client: docker.DockerClient,
         return False
     if not _image_exists(src_client, tag):
         raise ValueError(f"tag={tag!r} is not an image of the source engine: build or pull it there first")
-    dst_client.api.load_image(src_client.api.get_image(tag))  # streamed, not held in memory
-    dst_client.api.inspect_image(tag)  # raises if the load did not produce it
+    dst_client.api.load_image(src_client.api.get_image(tag))  # type: ignore[no-untyped-call]  # types-docker: unannotated; streamed, not held in memory
+    dst_client.api.inspect_image(tag)  # type: ignore[no-untyped-call]  # types-docker: unannotated; raises if the load did not produce it
     return True
 
 

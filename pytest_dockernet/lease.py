@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timezone
+from typing import Any
 
 import docker
 import docker.errors
@@ -38,12 +39,14 @@ def lease_name(run_id: str) -> str:
 class Lease:
     """The lease of one run on one engine; :meth:`close` ends it (the run is over)."""
 
-    def __init__(self, client: docker.DockerClient, identity: RunIdentity, image: str, labels: dict | None = None):
+    def __init__(
+        self, client: docker.DockerClient, identity: RunIdentity, image: str, labels: dict[str, str] | None = None
+    ):
         self._client = client
         self._identity = identity
         self._image = image
         self._extra = dict(labels or {})
-        self._stream = None
+        self._stream: Any = None  # what the SDK's attach_socket returned
         self._closed = threading.Event()
         self.id = ""
         with undone_on_failure("starting the run's lease", self._remove):
@@ -66,7 +69,8 @@ class Lease:
             detach=False,
             host_config=api.create_host_config(network_mode="none"),
         )
-        return created["Id"]
+        container_id: str = created["Id"]
+        return container_id
 
     def _attach(self) -> None:
         """Attach to the lease's stdin, then start it: the read waits for this connection."""
@@ -123,7 +127,7 @@ class Lease:
         remove_containers_named(self._client, lease_name(self._identity.run_id), {"label": lbl.SESSION})
 
 
-def _finished(state: dict) -> float:
+def _finished(state: dict[str, Any]) -> float:
     text = (state.get("FinishedAt") or "").rstrip("Z")
     try:
         when = datetime.fromisoformat(text.split(".")[0]).replace(tzinfo=timezone.utc)
@@ -132,7 +136,7 @@ def _finished(state: dict) -> float:
     return when.timestamp()
 
 
-def _started(summary: dict) -> float:
+def _started(summary: dict[str, Any]) -> float:
     return float(summary.get("Created") or 0)
 
 

@@ -73,7 +73,7 @@ def measure(src: Container, dst: object, *, count: int = 100, interval: float = 
     if sent is None:
         raise ProbeFailed(f"measure from {src.name!r} to {address}: ping gave no statistics\n{result.describe()}")
     rtt = _RTT.search(result.output)
-    times = [float(v) / 1000 for v in rtt.groups()] if rtt else [None, None, None]
+    times: list[float | None] = [float(v) / 1000 for v in rtt.groups()] if rtt else [None, None, None]
     return Measurement(int(sent.group(1)), int(sent.group(2)), *times)
 
 

@@ -10,7 +10,7 @@ import ipaddress
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
@@ -158,7 +158,17 @@ class Networks:
             else:
                 self.allocator.unhold(subnet)
 
-    def _create(self, name, driver, internal, subnet, gateway, ipv6, options, labels) -> Network:
+    def _create(
+        self,
+        name: str,
+        driver: str,
+        internal: bool,
+        subnet: ipaddress.IPv4Network | None,
+        gateway: str | None,
+        ipv6: bool,
+        options: dict[str, str],
+        labels: dict[str, str],
+    ) -> Network:
         topology = self.topology
         docker_name = topology.docker_name_for(name)
         client = topology.client
@@ -167,13 +177,14 @@ class Networks:
         allocator = self.allocator
         chosen: list[str] = []
 
-        def create(ipv4: ipaddress.IPv4Network) -> dict:
+        def create(ipv4: ipaddress.IPv4Network) -> dict[str, str]:
             # Docker takes the first host address when no gateway is given; naming it here
             # means the handle knows its gateway without inspecting the network.
             chosen[:] = [str(ipv4), gateway or str(ipv4.network_address + 1)]
             pools = [docker.types.IPAMPool(subnet=chosen[0], gateway=chosen[1])]
             if ipv6:
                 pools.append(docker.types.IPAMPool(subnet=str(allocator.ipv6_for(ipv4))))
+            swarm_scoped: dict[str, Any] = {"attachable": True, "scope": "swarm"} if driver == "overlay" else {}
             with gate_for(client).building():
                 return client.api.create_network(
                     docker_name,
@@ -184,7 +195,7 @@ class Networks:
                     internal=internal,
                     labels=topology.labels_for("network", name, labels),
                     enable_ipv6=ipv6,
-                    **({"attachable": True, "scope": "swarm"} if driver == "overlay" else {}),
+                    **swarm_scoped,
                 )
 
         def undo() -> None:
@@ -207,14 +218,16 @@ class Networks:
         topology.timings.count("networks")
         return network
 
-    def _create_fixed(self, create: Callable[[ipaddress.IPv4Network], dict], subnet, name: str) -> dict:
+    def _create_fixed(
+        self, create: Callable[[ipaddress.IPv4Network], dict[str, str]], subnet: ipaddress.IPv4Network, name: str
+    ) -> dict[str, str]:
         """A network on the subnet the test chose. Another live run of the plugin may hold
         it (the same Compose file in two runs at once, or two xdist workers): wait until
         that run lets go, rather than fail."""
         holders: list[str] = []
         misses: list[int] = []
 
-        def attempt() -> dict | None:
+        def attempt() -> dict[str, str] | None:
             try:
                 return create(subnet)
             except docker.errors.APIError as exc:
@@ -260,7 +273,7 @@ class Networks:
                 found.append(info["Name"])
         return own, found
 
-    def _create_in_pool(self, create: Callable[[ipaddress.IPv4Network], dict]) -> dict:
+    def _create_in_pool(self, create: Callable[[ipaddress.IPv4Network], dict[str, str]]) -> dict[str, str]:
         allocator = self.allocator
         assert allocator is not None
         for candidate in allocator.candidates():

@@ -86,7 +86,7 @@ def check_volumes(value: object) -> Volumes:
             entries.append((source, spec["bind"], spec.get("mode", "rw")))
     elif isinstance(value, (list, tuple)):
         entries = []
-        for entry in value:  # type: ignore[attr-defined]
+        for entry in value:
             if not isinstance(entry, str) or not entry:
                 raise TypeError(f"volumes: each entry must be a string like '/host/path:/in:ro', got {entry!r}")
             parts = entry.split(":")

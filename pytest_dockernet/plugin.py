@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import docker
 import docker.errors
@@ -25,6 +26,12 @@ from .state import RUN_OWNER, State
 from .swarm import in_swarm, init_swarm, made_by_plugin
 from .topology import Topology
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Iterator
+    from types import FrameType
+
+    import pluggy
+
 FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
 DOCKER_FIXTURES = (*FACTORY_FIXTURES, "dockernet_client")
 MARKER_KWARGS = ("driver", "drivers", "partition", "degrade")
@@ -43,7 +50,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 STATE = pytest.StashKey[State]()
 # On a node: the factories made for its scope, with the fixture that made each.
-TOPOLOGIES = pytest.StashKey[dict]()
+TOPOLOGIES = pytest.StashKey[dict[Topology, str]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -105,14 +112,16 @@ def _install_sigterm_handler(config: pytest.Config) -> None:
     if previous is signal.SIG_IGN or getattr(previous, "dockernet", False):
         return  # ignored on purpose, or already ours
 
-    def interrupt(signum, frame):
+    def interrupt(signum: int, frame: FrameType | None) -> None:
         if callable(previous):
             previous(signum, frame)
         raise KeyboardInterrupt("SIGTERM")
 
     interrupt.dockernet = True  # type: ignore[attr-defined]
     signal.signal(signal.SIGTERM, interrupt)
-    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, previous))
+    # getsignal() says None for a handler not set from Python: the default is all we can put back.
+    restore = signal.SIG_DFL if previous is None else previous
+    config.add_cleanup(cast("Callable[[], None]", lambda: signal.signal(signal.SIGTERM, restore)))
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
@@ -136,7 +145,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker("dockernet")
 
 
-def _marker_kwargs(marker: pytest.Mark | None, where: str) -> dict:
+def _marker_kwargs(marker: pytest.Mark | None, where: str) -> dict[str, Any]:
     if marker is None:
         return {}
     if marker.args:
@@ -166,7 +175,7 @@ def _marker_kwargs(marker: pytest.Mark | None, where: str) -> dict:
     return dict(marker.kwargs)
 
 
-def _check_marker(node: pytest.Item | pytest.Function, fixturenames: list[str]) -> dict:
+def _check_marker(node: pytest.Item | pytest.Function, fixturenames: list[str]) -> dict[str, Any]:
     kwargs = _marker_kwargs(node.get_closest_marker("dockernet"), node.nodeid)
     if kwargs.get("drivers") and "dockernet" not in fixturenames:
         pytest.fail(
@@ -244,7 +253,7 @@ def _require_docker(state: State) -> docker.DockerClient:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item: pytest.Item):
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, None]:
     """@pytest.mark.dockernet(partition=..., degrade=...): the faults right before the test
     body, lifted right after it (a module's topology goes on to its next test unharmed)."""
     marker = item.get_closest_marker("dockernet")
@@ -265,7 +274,9 @@ def pytest_runtest_call(item: pytest.Item):
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
     outcome = yield
     report = outcome.get_result()
     reason = lost(call.excinfo.value) if call.excinfo is not None else None
@@ -324,7 +335,7 @@ def dockernet_client(pytestconfig: pytest.Config) -> docker.DockerClient:
     return _require_docker(pytestconfig.stash[STATE])
 
 
-def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerClient):
+def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerClient) -> Iterator[Topology]:
     state = request.config.stash[STATE]
     marker = request.node.get_closest_marker("dockernet")
     driver = getattr(request, "param", None) or _marker_kwargs(marker, request.node.nodeid).get("driver") or "bridge"
@@ -340,7 +351,7 @@ def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerCl
     except ImageUnavailable as exc:
         image, why = None, str(exc)
     if image is None:
-        pytest.fail(why, pytrace=False)
+        pytest.fail(cast(str, why), pytrace=False)  # set with image None
     state.hold_lease(dockernet_client, image)
     topology = Topology(
         dockernet_client,
@@ -381,7 +392,7 @@ def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerCl
             state.kept.append(kept_report(topology))
 
 
-def _unavailable(state: State, reason: str, explicit: bool) -> None:
+def _unavailable(state: State, reason: str, explicit: bool) -> NoReturn:
     """A capability the test needs is missing: skip, or fail under --dockernet-require when
     the test asked for it explicitly."""
     __tracebackhide__ = True
@@ -465,7 +476,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node) -> None:
+def pytest_configure_node(node: Any) -> None:  # an xdist WorkerController
     """xdist controller: give a worker the run's owner, so that what its build() names is
     labelled as this process's (which removes it at the end, once every worker is gone)."""
     state = node.config.stash.get(STATE, None)
@@ -473,8 +484,16 @@ def pytest_configure_node(node) -> None:
         node.workerinput[RUN_OWNER] = state.owner_labels()
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """xdist controller: its workers talk to Docker, it does not. Once one sets up a test of
+    the plugin's, SIGTERM here must end the run as Ctrl-C does, so the workers tear down."""
+    node = getattr(report, "node", None)  # the worker's, on reports the controller receives
+    if node is not None and report.when == "setup" and "dockernet" in report.keywords:
+        _install_sigterm_handler(node.config)
+
+
 @pytest.hookimpl(optionalhook=True)
-def pytest_testnodedown(node, error) -> None:
+def pytest_testnodedown(node: Any, error: object) -> None:
     """xdist controller: take in what a worker reported (see pytest_sessionfinish)."""
     report = getattr(node, "workeroutput", {}).get("dockernet")
     state = node.config.stash.get(STATE, None)
@@ -486,7 +505,7 @@ def pytest_testnodedown(node, error) -> None:
     state.worker_builds.update(report.get("builds", ()))
 
 
-def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is None:
         return
@@ -516,10 +535,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         state.remove_builds,  # in the process that ends the run; workers are gone by now
         # Last: all is made and removed. Resources kept after a failure keep the (ended) lease
         # beside them, so that whichever run comes next knows they are a dead run's.
-        lambda: state.lease is not None and state.lease.close(remove=not state.kept),
+        lambda: state.lease is not None and state.lease.close(remove=not state.kept),  # type: ignore[func-returns-value]  # `and` guards the call
     ):
         try:
-            step()
+            cast("Callable[[], object]", step)()  # to mypy, a `lambda t=t:` makes them untyped
         except Exception as exc:  # noqa: BLE001 - reported in one line
             why = lost(exc) or _one_line(exc)
             print(f"dockernet: at the end of the run: {why}", file=sys.stderr)

@@ -24,7 +24,7 @@ import shlex
 import socket
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import docker.errors
 from docker.utils.socket import next_frame_header, read_exactly
@@ -32,6 +32,8 @@ from docker.utils.socket import next_frame_header, read_exactly
 from .errors import ProbeFailed
 
 if TYPE_CHECKING:
+    import docker
+
     from .handles import Container
 
 # The command of probe-image containers started without one, and of sidecars: a shell
@@ -154,10 +156,10 @@ class Shell:
 
     _tokens = itertools.count()
 
-    def __init__(self, api, container_id: str):
+    def __init__(self, api: docker.APIClient, container_id: str):
         self._api = api
         self._id = container_id
-        self._stream = None  # what the SDK's attach_socket returned
+        self._stream: Any = None  # what the SDK's attach_socket returned
         self._sock: socket.socket | None = None  # the connection under it
         self.lock = threading.Lock()
         self.broken = False
@@ -166,8 +168,9 @@ class Shell:
         """Run ``script``; (exit code, stdout+stderr). Raises OSError if the shell is unusable."""
         if self._sock is None:
             self._attach()
+        sock = cast(socket.socket, self._sock)  # _attach() set it
         token = f"@@end{next(self._tokens)}@@"
-        self._sock.sendall(f"sh -c {shlex.quote(script)} </dev/null 2>&1; echo {token}$?\n".encode())
+        sock.sendall(f"sh -c {shlex.quote(script)} </dev/null 2>&1; echo {token}$?\n".encode())
         output = self._read_until(token.encode())
         head, _, tail = output.rpartition(token.encode())
         return int(tail.strip() or 127), head.decode(errors="replace")
@@ -207,8 +210,9 @@ class Shell:
         """The SDK's reads wait for data without a limit: a shell that hangs must not hang us."""
         if getattr(self._sock, "pending", lambda: 0)():  # TLS: bytes decrypted already
             return
-        timeout = self._sock.gettimeout()
-        if not select.select([self._sock], [], [], timeout)[0]:
+        sock = cast(socket.socket, self._sock)  # run() attached it
+        timeout = sock.gettimeout()
+        if not select.select([sock], [], [], timeout)[0]:
             raise OSError(f"the resident shell did not answer within {timeout} s")
 
     def close(self) -> None:
@@ -230,7 +234,7 @@ class Shells:
         self._lock = threading.Lock()
         self._closed = False
 
-    def acquire(self, api, container_id: str) -> Shell | None:
+    def acquire(self, api: docker.APIClient, container_id: str) -> Shell | None:
         """The container's shell, locked for the caller, or None if it is busy, broken or closed."""
         with self._lock:
             if self._closed:

@@ -90,14 +90,14 @@ def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
     judge = Judge(client, me)
     label = {"label": lbl.SESSION}
     try:
-        services = client.api.services(filters=label)
+        services = client.api.services(filters=label)  # type: ignore[no-untyped-call]  # types-docker: unannotated
     except docker.errors.APIError:
         services = []  # not a swarm manager
     for s in services:
         labels = s["Spec"].get("Labels") or {}
         if judge.dead(labels):
             try:
-                client.api.remove_service(s["ID"])
+                client.api.remove_service(s["ID"])  # type: ignore[no-untyped-call]  # types-docker: unannotated
             except docker.errors.NotFound:
                 pass
             pruned.containers.append(f"service {s['Spec']['Name']}")

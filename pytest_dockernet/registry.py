@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, what: str, lock: threading.RLock, *, shared_with: Registry | None = None):
+    def __init__(self, what: str, lock: threading.RLock, *, shared_with: Registry[Any] | None = None):
         self.what = what  # "network", "container", ...: for messages
         self._lock = lock
         self._items: dict[str, T | None] = {}

@@ -26,7 +26,7 @@ class Remover:
             raise ValueError(f"backlog={backlog!r} must be at least 1")
         self.backlog = backlog
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: deque[tuple[Topology, Future]] = deque()
+        self._pending: deque[tuple[Topology, Future[None]]] = deque()
         self._failed: list[tuple[Topology, BaseException]] = []
         self._lock = threading.Lock()
 

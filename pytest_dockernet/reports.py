@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import docker.errors
 import requests.exceptions
@@ -92,8 +92,8 @@ def _sections(used: Sequence[tuple[str, Topology]], log_lines: int, engine: _Eng
     for fixture, topology in used:
         suffix = "" if fixture == OWN_FIXTURE else f" ({fixture})"
         description, why = engine.ask(topology.describe)
-        topologies.append((TOPOLOGY + suffix, description if why is None else f"not shown: {why}"))
-        for container in topology.containers_list:
+        topologies.append((TOPOLOGY + suffix, cast(str, description) if why is None else f"not shown: {why}"))
+        for container in cast("list[Container | None]", topology.containers_list):  # defensive: it holds no None
             if container is None:  # its name is reserved, the container not made (yet)
                 continue
             entry = _not_running(container, suffix, crash_lines, engine)
@@ -112,6 +112,7 @@ def _not_running(container: Container, suffix: str, lines: int, engine: _Engine)
     status, why = engine.ask(container.status)
     if why is not None:
         return f"{name}  state unknown: {why}"
+    status = cast(str, status)  # answered
     if status == RUNNING or status.startswith(RUNNING + " ("):
         return None
     if status == "removed":
@@ -156,7 +157,7 @@ def _tail(container: Container, lines: int, engine: _Engine) -> str:
     output, why = engine.ask(lambda: container.logs(tail=lines))
     if why is not None:
         return f"(no logs: {why})"
-    return output.rstrip("\n") or "(no output)"
+    return cast(str, output).rstrip("\n") or "(no output)"
 
 
 def _indent(text: str, spaces: int) -> str:
@@ -180,7 +181,7 @@ def kept_report(topology: Topology) -> str:
     sidecar, which the removal command removes too) and how to remove it."""
     networks = [n.docker_name for n in topology.networks_list if n is not None and n.owned]
     containers = []
-    for container in topology.containers_list:
+    for container in cast("list[Container | None]", topology.containers_list):  # defensive: it holds no None
         if container is None:
             continue
         containers.append(container.docker_name)

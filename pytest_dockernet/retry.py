@@ -8,7 +8,7 @@ intervals and attempt counts mean the same everywhere.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import tenacity
 
@@ -27,7 +27,7 @@ def poll(
         stop=tenacity.stop_after_delay(timeout),
         wait=tenacity.wait_fixed(interval),
         retry=tenacity.retry_if_result(lambda result: not done(result)),
-        retry_error_callback=lambda state: state.outcome.result(),
+        retry_error_callback=lambda state: cast(tenacity.Future, state.outcome).result(),  # an attempt ran: set
     )
     result = retrying(attempt)
     return result, retrying.statistics.get("attempt_number", 1)

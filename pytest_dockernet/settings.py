@@ -7,6 +7,7 @@ values it takes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,9 @@ def add_options(parser: pytest.Parser) -> None:
     """The dockernet option group, and an ini key per option."""
     group = parser.getgroup("dockernet", "Docker network tests (pytest-dockernet)")
 
-    def option(name: str, help: str, *, flag: bool = False, default: str = "", shown: str = "", metavar: str = ""):
+    def option(
+        name: str, help: str, *, flag: bool = False, default: str = "", shown: str = "", metavar: str = ""
+    ) -> None:
         dest = "dockernet_" + name.replace("-", "_")
         if flag:
             group.addoption(f"--dockernet-{name}", action="store_true", default=None, dest=dest, help=help)
@@ -142,7 +145,7 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
-        def get(name: str):
+        def get(name: str) -> Any:  # a str, or a bool for the flags
             value = config.getoption("dockernet_" + name)
             if value is not None:
                 return value

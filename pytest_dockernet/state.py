@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import docker
 
@@ -72,7 +73,7 @@ class State:
         """The probe image once resolved."""
         return self._image
 
-    def join_run(self, workerinput: dict | None) -> None:
+    def join_run(self, workerinput: dict[str, Any] | None) -> None:
         """In an xdist worker: note its id, and the controller's labels as the run's owner."""
         workerinput = workerinput or {}
         self.worker = workerinput.get("workerid")
@@ -118,7 +119,7 @@ class State:
                         call()
             if self._client_error is not None:
                 raise EngineUnavailable(self._client_error)
-            return self._client
+            return cast(docker.DockerClient, self._client)  # connected, or raised above
 
     def _start(self, client: docker.DockerClient) -> None:
         if self.worker in (None, "gw0"):  # one prune per run, not one per xdist worker
@@ -161,4 +162,4 @@ class State:
                     self._image_error = f"dockernet: no probe image.\n{exc}"
             if self._image_error is not None:
                 raise ImageUnavailable(self._image_error)
-            return self._image.name
+            return cast(ProbeImage, self._image).name  # resolved, or raised above

@@ -63,7 +63,7 @@ class SubnetAllocator:
         self._lock = threading.Lock()
         self._in_use: set[Subnet] = set()
         self._held: list[Subnet] = []  # explicit subnets of live networks (any size)
-        self._foreign: list[ipaddress._BaseNetwork] = []
+        self._foreign: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         for cidr in taken:
             self.mark_taken(cidr)
 

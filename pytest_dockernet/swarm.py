@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
@@ -52,12 +52,13 @@ class Service:
 
     @property
     def replicas(self) -> int:
-        spec = self.topology.client.api.inspect_service(self.id)["Spec"]
-        return spec["Mode"]["Replicated"]["Replicas"]
+        spec = self.topology.client.api.inspect_service(self.id)["Spec"]  # type: ignore[no-untyped-call]  # types-docker: unannotated
+        replicas: int = spec["Mode"]["Replicated"]["Replicas"]
+        return replicas
 
     def tasks(self) -> list[Container]:
         """The running tasks' containers, wherever they run, as Container handles."""
-        tasks = self.topology.client.api.tasks(filters={"service": self.id, "desired-state": "running"})
+        tasks = self.topology.client.api.tasks(filters={"service": self.id, "desired-state": "running"})  # type: ignore[no-untyped-call]  # types-docker: unannotated
         running = [t for t in tasks if t["Status"]["State"] == "running" and t["Status"].get("ContainerStatus")]
         handles = []
         for task in sorted(running, key=lambda t: t.get("Slot") or 0):
@@ -67,7 +68,7 @@ class Service:
             handles.append(handle)
         return handles
 
-    def _handle(self, task: dict) -> Container:
+    def _handle(self, task: dict[str, Any]) -> Container:
         topology = self.topology
         engine = engine_of_node(topology, task["NodeID"])
         container_id = task["Status"]["ContainerStatus"]["ContainerID"]
@@ -90,7 +91,7 @@ class Service:
         check_count("replicas", replicas)
         timeout = check_timeout(timeout)
         api = self.topology.client.api
-        current = api.inspect_service(self.id)
+        current = api.inspect_service(self.id)  # type: ignore[no-untyped-call]  # types-docker: unannotated
         spec = current["Spec"]
         try:
             # The spec as it is, but for the mode: the SDK's fetch_current_spec sends it back
@@ -117,13 +118,13 @@ def _wait_for_tasks(service: Service, replicas: int, timeout: float) -> None:
     """Until exactly ``replicas`` tasks run and no task on its way out still does."""
     api = service.topology.client.api
 
-    def settled(tasks: list[dict]) -> bool:
+    def settled(tasks: list[dict[str, Any]]) -> bool:
         wanted = [t for t in tasks if t["DesiredState"] == "running"]
         running = [t for t in wanted if t["Status"]["State"] == "running"]
         leaving = [t for t in tasks if t["DesiredState"] != "running" and t["Status"]["State"] == "running"]
         return len(running) == len(wanted) == replicas and not leaving
 
-    tasks, _ = poll(lambda: api.tasks(filters={"service": service.id}), settled, timeout=timeout)
+    tasks, _ = poll(lambda: api.tasks(filters={"service": service.id}), settled, timeout=timeout)  # type: ignore[no-untyped-call]  # types-docker: unannotated
     if not settled(tasks):
         running = [t for t in tasks if t["DesiredState"] == "running" and t["Status"]["State"] == "running"]
         errors = sorted({t["Status"].get("Err") or t["Status"].get("Message", "") for t in tasks} - {""})
@@ -140,7 +141,7 @@ class ServiceSpec:
     name: str
     image: str | None = None
     command: str | list[str] | None = None
-    networks: Iterable[Network] | None = None
+    networks: Iterable[Network] | Network | None = None  # one Network is taken too
     replicas: int = 1
     endpoint_mode: str | None = None  # "vip" unless given: given, a VIP must work
     constraints: Iterable[str] | None = None
@@ -194,11 +195,11 @@ class Services:
         dns = None
         if topology.dns == "hermetic":
             dns = docker.types.DNSConfig(nameservers=["127.0.0.1"], search=["."], options=["ndots:1"])
-        spec = docker.types.ContainerSpec(
+        container_spec = docker.types.ContainerSpec(
             image, args=command, labels=labels, dns_config=dns, open_stdin=resident or None, hostname=None
         )
         template = docker.types.TaskTemplate(
-            spec,
+            container_spec,
             networks=[docker.types.NetworkAttachmentConfig(n.id, aliases=[name]) for n in networks],
             placement=docker.types.Placement(constraints=constraints) if constraints else None,
             restart_policy=docker.types.RestartPolicy(condition="any", delay=200_000_000),
@@ -211,7 +212,7 @@ class Services:
                 f"creating service {name!r}",
                 lambda: remove_services(topology.client, {**topology.filters(), "name": docker_name}),
             ):
-                created = api.create_service(
+                created = api.create_service(  # type: ignore[no-untyped-call]  # types-docker: unannotated
                     template,
                     name=docker_name,
                     labels=labels,

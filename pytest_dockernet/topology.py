@@ -19,7 +19,7 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol, Union
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Union, cast
 
 import docker
 import docker.errors
@@ -29,7 +29,8 @@ from . import compose as composing
 from . import identity as lbl
 from .builds import Builds
 from .checks import check_engine
-from .containers import DNS_MODES, Containers, ContainerSpec
+from .container_specs import ContainerSpec
+from .containers import DNS_MODES, Containers
 from .engine import remove_labelled, remove_services
 from .errors import DockernetError, DriverUnavailable
 from .facts import RunFacts
@@ -40,25 +41,34 @@ from .image import provide_image, resolve_probe_image
 from .networks import DRIVERS, Networks, NetworkSpec
 from .probes import Shells
 from .readiness import wait_ready
-from .remover import Remover
+from .remover import Remover as Remover  # re-exported: the type of close(later=)
 from .subnets import SubnetAllocator
 from .swarm import Service, Services, ServiceSpec, require_swarm
 from .timings import Timings
 
+if TYPE_CHECKING:
+    from typing_extensions import Concatenate, ParamSpec
+
+    P = ParamSpec("P")
+    Method = Callable[Concatenate["Topology", P], "R"]  # a Topology method, its parameters P
+R = TypeVar("R")
+
 _topology_ids = itertools.count(1)
 Group = Union[Container, Sequence[Container]]  # one container, or a group of them
+ExtraLabels = Union[Mapping[str, str], Iterable[tuple[str, str]]]  # what dict() takes
 
 
-def _measured(phase: str):
+def _measured(phase: str) -> Callable[[Method[P, R]], Method[P, R]]:
     """Count a factory method's wall time towards ``phase`` of the topology's timings."""
 
-    def wrap(method):
+    def wrap(method: Method[P, R]) -> Method[P, R]:
         @functools.wraps(method)
-        def measured(self, *args, **kwargs):
+        def measured(self: Topology, *args: P.args, **kwargs: P.kwargs) -> R:
             with self.timings.measure(phase):
                 return method(self, *args, **kwargs)
 
-        return measured
+        # a cast: mypy does not match wraps()'s named ``self`` to Concatenate's positional one
+        return cast("Method[P, R]", measured)
 
     return wrap
 
@@ -72,7 +82,7 @@ class Hooks(Protocol):
 
 
 class _NoHooks:
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Callable[..., None]:
         return lambda **kwargs: None
 
 
@@ -145,7 +155,7 @@ class Topology:
     def allocator(self) -> SubnetAllocator | None:
         return self._networks.allocator
 
-    def labels_for(self, role: str, name: str, extra: Mapping[str, str] = ()) -> dict[str, str]:
+    def labels_for(self, role: str, name: str, extra: ExtraLabels = ()) -> dict[str, str]:
         """The labels of a resource of this topology: its owner, the topology, a role and a name."""
         return {**dict(extra), **self.identity.labels(), lbl.TOPOLOGY: self.id, lbl.ROLE: role, lbl.NAME: name}
 
@@ -208,13 +218,13 @@ class Topology:
         return list(self._services.registry)
 
     def get_network(self, name: str) -> Network:
-        return self._networks.registry.get(name)  # type: ignore[return-value]
+        return cast(Network, self._networks.registry.get(name))  # None only while it is being made
 
     def get_container(self, name: str) -> Container:
-        return self._containers.registry.get(name)  # type: ignore[return-value]
+        return cast(Container, self._containers.registry.get(name))  # None only while it is being made
 
     def get_service(self, name: str) -> Service:
-        return self._services.registry.get(name)  # type: ignore[return-value]
+        return cast(Service, self._services.registry.get(name))  # None only while it is being made
 
     @_measured("set-up")
     def network(
@@ -249,7 +259,7 @@ class Topology:
         command: str | list[str] | None = None,
         networks: Iterable[Network] | Mapping[Network, Any] | None = None,
         environment: Mapping[str, str] | list[str] | None = None,
-        ports: Mapping[str, Any] | None = None,
+        ports: Mapping[int | str, Any] | None = None,
         expose: Iterable[int | str] | None = None,
         links: Mapping[str, str] | None = None,
         network_mode: str | None = None,
@@ -397,7 +407,7 @@ class Topology:
 
     def build(
         self,
-        path: str | os.PathLike,
+        path: str | os.PathLike[str],
         *,
         tag: str | None = None,
         dockerfile: str | None = None,
@@ -468,7 +478,7 @@ class Topology:
     def __enter__(self) -> Topology:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

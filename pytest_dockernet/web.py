@@ -14,7 +14,7 @@ import shlex
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar, overload
 from urllib.parse import quote, urlsplit
 
 from . import probes
@@ -34,15 +34,22 @@ EXCERPT = 200  # characters of a body a failure's first line quotes
 SHOWN = 2000  # characters of a response a failure's probe output shows
 _HOST = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 _STATUS_LINE = re.compile(r"HTTP/\d(?:\.\d)? +(\d{3})(?: .*)?")
+T = TypeVar("T")
 
 
-class _Headers(dict):
+class _Headers(dict[str, str]):
     """Header names lower-cased, looked up in any case (``headers["Content-Type"]``)."""
 
     def __getitem__(self, name: str) -> str:
         return super().__getitem__(name.lower() if isinstance(name, str) else name)
 
-    def get(self, name: str, default=None):
+    @overload
+    def get(self, name: str, default: None = None) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+    @overload
+    def get(self, name: str, default: T) -> str | T: ...
+    def get(self, name: str, default: object = None) -> object:
         return super().get(name.lower() if isinstance(name, str) else name, default)
 
     def __contains__(self, name: object) -> bool:
@@ -219,7 +226,7 @@ def _request(src: Container, u: _Url, timeout: float) -> _Attempt:
     missing = probes.missing_tools(result)
     begin, end = result.output.find(f"{token}begin\n"), result.output.rfind(f"\n{token}end rc=")
     if missing or begin < 0 or end < begin:
-        why = (
+        why: str | None = (
             f"{result.where} has no {', '.join(missing)} ({probes.TOOLS_ADVICE})"
             if missing
             else f"the probe did not run to its end in {result.where} (exit code {result.exit_code})"
@@ -237,7 +244,7 @@ def _request(src: Container, u: _Url, timeout: float) -> _Attempt:
     _fail_if_stopped(src, u)
     dst = _named_container(src, u.host)
     why = None if dst is None else not_running(dst)
-    if why is not None:
+    if why is not None and dst is not None:
         raise DockernetError(f"{src.name} cannot reach {dst.name} for GET {u.url}: {why}")
     return _Attempt(None, _failure(rc, err, raw, u, seconds), shown)
 

@@ -35,6 +35,7 @@ ENGINE_WIDE_TESTS = {
 def pytest_configure(config: pytest.Config) -> None:
     # A suite started in the background by a non-interactive shell (`cmd &`) inherits SIGINT
     # ignored, and so would every inner run: their Ctrl-C tests need it delivered.
+    config.addinivalue_line("markers", "matrix: the part of the suite run on every pytest x Docker SDK pair")
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     if getattr(config.option, "dist", "no") == "load":  # plain -n N: group as below
@@ -74,11 +75,34 @@ def pytest_runtest_protocol(item: pytest.Item):
         os.close(turnstile)
 
 
+# The part of the suite `.ci/run` runs on every other pytest x Docker SDK pair of tox.ini
+# (`-m matrix`): what touches their APIs (options, marker, fixtures, hooks, reports,
+# signals, the SDK's calls through compose()), within a minute or so each.
+MATRIX_FILES = {"test_hooks.py", "test_bad_input.py", "test_compose_file.py", "test_units.py"}
+MATRIX_TESTS = {
+    "test_marker_is_registered_and_documented",
+    "test_tests_using_the_fixtures_are_marked_automatically",
+    "test_a_bad_marker_fails_its_own_test",
+    "test_every_option_is_in_help_with_its_ini_key",
+    "test_bad_option_values_are_usage_errors",
+    "test_command_line_wins_over_ini",
+    "test_summary_shows_where_the_time_went",
+    "test_a_failing_assert_shows_the_topology_and_the_logs_of_the_containers_with_output",
+    "test_a_three_tier_file_resolves_reaches_and_isolates_as_written",
+    "test_a_bad_file_fails_clearly_and_leaves_nothing",
+    "test_compose_works_at_every_fixture_scope_and_after_a_failure",
+    "test_the_sigterm_handler_comes_with_the_first_docker_call",
+    "test_not_dockernet_deselects_every_test_that_needs_docker",
+}
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name in ENGINE_WIDE_FILES or item.originalname in ENGINE_WIDE_TESTS:
             item.add_marker(pytest.mark.xdist_group("engine-wide"))
+        if item.path.name in MATRIX_FILES or item.originalname in MATRIX_TESTS:
+            item.add_marker(pytest.mark.matrix)
 
 
 # A plugin loaded into every inner run (pytester.plugins), in-process or not. It notes each

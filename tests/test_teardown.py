@@ -160,7 +160,8 @@ def test_module_and_session_factories_clean_up_when_their_scope_ends(inner_runs,
             mod, mod_c, sess, sess_c = open("made").read().split()
             for name in (mod, mod_c):
                 with pytest.raises(docker.errors.NotFound):
-                    (dockernet_client.api.inspect_network if name == mod else dockernet_client.api.inspect_container)(name)
+                    api = dockernet_client.api
+                    (api.inspect_network if name == mod else api.inspect_container)(name)
             dockernet_client.api.inspect_network(sess)
             assert dockernet_client.api.inspect_container(sess_c)["State"]["Running"]
             assert dockernet_session.get_container("sess-c").docker_name == sess_c

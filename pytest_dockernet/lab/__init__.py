@@ -102,7 +102,7 @@ class EngineStatus:
         return f"engine {self.index}: {self.url} ({where}, {self.address}) {state}, {node}{cut}"
 
 
-def _check_engine(engine: Any, engines: int, *, allow_zero: bool = True) -> int:
+def _check_engine(engine: object, engines: int, *, allow_zero: bool = True) -> int:
     low = 0 if allow_zero else 1
     if isinstance(engine, bool) or not isinstance(engine, int) or not low <= engine < engines:
         raise ValueError(f"engine={engine!r} is not an engine of this lab: pass {low} to {engines - 1}")
@@ -184,12 +184,14 @@ class Lab:
     @property
     def engines(self) -> int:
         """How many engines, engine 0 included."""
-        return self._state["engines"]
+        engines: int = self._state["engines"]
+        return engines
 
     @property
     def complete(self) -> bool:
         """False while ``up`` runs, and after an ``up`` that failed and could not clean up."""
-        return self._state["complete"]
+        complete: bool = self._state["complete"]
+        return complete
 
     @property
     def hosts(self) -> list[str]:
@@ -254,7 +256,7 @@ class Lab:
                 raise
         return lab
 
-    def _engine0_gate(self):
+    def _engine0_gate(self) -> contextlib.AbstractContextManager[None]:
         return gate_for(self.client(0)).removing()
 
     def _reuse(self, engines: int, base_url: str | None, timeout: float) -> Lab:

@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("down", help="remove everything the lab made")
     commands.add_parser("status", help="say what is up")
     args = parser.parse_args(argv)
+    lab: Lab | None
     with _reported():
         if args.command == "up":
             lab = Lab.up(args.engines, base_url=args.base_url)

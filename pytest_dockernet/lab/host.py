@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from ..errors import LabError
 from ..retry import poll
@@ -80,7 +79,7 @@ def engine_log(engine: int) -> Path:
 # --- commands --------------------------------------------------------------------------
 
 
-def run(*command: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+def run(*command: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError:
@@ -162,7 +161,7 @@ def host_addresses() -> set[ipaddress.IPv4Address]:
 
 # --- processes -------------------------------------------------------------------------
 
-_children: dict[int, subprocess.Popen] = {}  # dockerds this process started, to reap them
+_children: dict[int, subprocess.Popen[bytes]] = {}  # dockerds this process started, to reap them
 
 
 def dockerd_command(engine: int) -> list[str]:
@@ -293,7 +292,7 @@ def stop_dockerd(pid: int, socket: str, directory: str) -> None:
 # --- what the host must offer ----------------------------------------------------------
 
 
-def check_engines(engines: Any) -> int:
+def check_engines(engines: object) -> int:
     if isinstance(engines, bool) or not isinstance(engines, int):
         raise ValueError(f"engines={engines!r} is not an int: pass the number of engines, engine 0 included, e.g. 3")
     if engines < 2:

@@ -69,7 +69,7 @@ def fresh(engines: int, base_url: str | None) -> dict[str, Any]:
 def read() -> dict[str, Any] | None:
     """The state in the state file, or None when there is none (no lab is up)."""
     try:
-        state = json.loads(STATE_FILE.read_text())
+        state: dict[str, Any] = json.loads(STATE_FILE.read_text())
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
@@ -101,7 +101,7 @@ def undo_all(state: dict[str, Any], clients: Clients, *, keep_state_file: bool) 
     file, saved again), and the errors saying why are returned. With ``keep_state_file`` the
     lab's directory, which holds the state file, is kept for another try."""
     errors = []
-    remaining = []
+    remaining: list[Entry] = []
     # The engines stop first (together, in about 2 s); their nodes are then down, and the
     # manager removes them at once. The rest goes in the reverse order of its making.
     made = list(reversed(state["made"]))

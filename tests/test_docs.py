@@ -1,0 +1,208 @@
+"""The documentation site (docs/, mkdocs.yml) says what the code does.
+
+Without Docker: every file of examples/ is included by some page, every include exists,
+every option and ini key of ``pytest --help`` is in the options reference, every public
+name has its API reference. With Docker: the two outputs the pages show (a first run, a
+failing test) are what real runs print now. ``DOCKERNET_UPDATE_DOCS=1`` rewrites them
+instead of comparing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+import pytest_dockernet
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+SNIPPETS = DOCS / "snippets"
+# A pymdownx.snippets include: a line `--8<-- "path"` (relative to the repository root).
+INCLUDE = re.compile(r'^\s*--8<--\s+"([^"]+)"\s*$', re.M)
+UPDATE = os.environ.get("DOCKERNET_UPDATE_DOCS") == "1"
+
+
+def pages() -> list[Path]:
+    """The site's pages (docs/README.md is a note beside them, not a page)."""
+    return sorted(page for page in DOCS.rglob("*.md") if page != DOCS / "README.md")
+
+
+def includes() -> dict[str, list[str]]:
+    """Each included path, with the pages that include it."""
+    found: dict[str, list[str]] = {}
+    for page in pages():
+        for path in INCLUDE.findall(page.read_text()):
+            found.setdefault(path, []).append(str(page.relative_to(ROOT)))
+    return found
+
+
+def example_files() -> list[str]:
+    return sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "examples").rglob("*")
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and not any(part.startswith(".") for part in path.relative_to(ROOT).parts)
+    )
+
+
+# -- no Docker needed ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("example", example_files())
+def test_every_example_file_is_included_by_a_page(example):
+    assert example in includes(), (
+        f'no page of docs/ includes {example}: add `--8<-- "{example}"` to the how-to page of its scenario'
+    )
+
+
+def test_every_include_names_a_file_that_exists():
+    missing = {path: where for path, where in includes().items() if not (ROOT / path).is_file()}
+    assert not missing, f"includes of files that do not exist: {missing}"
+
+
+def test_every_option_and_ini_key_of_help_is_in_the_options_reference(pytester):
+    result = pytester.runpytest("--help")
+    assert result.ret == 0
+    text = result.stdout.str()
+    options = sorted(set(re.findall(r"^\s+(--dockernet-[a-z-]+)", text, re.M)))
+    ini_keys = sorted(set(re.findall(r"^\s+(dockernet_[a-z_]+) \(", text, re.M)))
+    assert len(options) >= 12 and len(ini_keys) == len(options), (options, ini_keys)
+
+    table = (DOCS / "reference" / "options.md").read_text()
+    row = re.compile(r"^\| `(--dockernet-[a-z-]+)[^`]*` \| `(dockernet_[a-z_]+)` \|", re.M)
+    rows = dict(row.findall(table))
+    assert sorted(rows) == options, "the options table and pytest --help list different options"
+    for option in options:
+        assert rows[option] == option[2:].replace("-", "_"), f"{option}: wrong ini key in the table"
+    assert sorted(rows.values()) == ini_keys
+
+
+def test_every_public_name_has_its_api_reference():
+    api = (DOCS / "reference" / "api.md").read_text()
+    missing = [name for name in pytest_dockernet.__all__ if f"::: pytest_dockernet.{name}\n" not in api]
+    assert not missing, f"docs/reference/api.md has no `::: pytest_dockernet.NAME` for {missing}"
+
+
+def test_every_page_is_in_the_nav():
+    nav = (ROOT / "mkdocs.yml").read_text()
+    left_out = [
+        str(page.relative_to(DOCS))
+        for page in pages()
+        if SNIPPETS not in page.parents
+        and not re.search(rf"^\s+- (.*: )?{re.escape(str(page.relative_to(DOCS)))}$", nav, re.M)
+    ]
+    assert not left_out, f"pages missing from nav: in mkdocs.yml: {left_out}"
+
+
+# -- captured outputs (Docker) -------------------------------------------------------------
+
+SEPARATOR = re.compile(r"^([=_-])\1{2,} (.*?) \1{2,}$")
+
+
+# Notes of the run summary that depend on what the engine had before, not on the test: the
+# probe image pulled or built, dead runs' resources pruned (with a line per resource).
+INCIDENTAL = ("is not on the engine", "probe image ", "dead runs", "left the swarm that")
+
+
+def cleaned(output: str, here: Path) -> str:
+    """A run's output as a page shows it: its temporary directory named neutrally, and
+    without the incidental notes of its summary."""
+    lines, in_summary, in_note = [], False, False
+    for line in output.replace(str(here), "/path/to/project").splitlines():
+        if re.match(r"^-+ dockernet -+$", line):
+            in_summary = True
+        elif SEPARATOR.match(line):
+            in_summary = False
+        if in_summary and any(note in line for note in INCIDENTAL):
+            in_note = True
+            continue
+        if in_note and line.startswith("  "):
+            continue  # a pruned resource, under its note
+        in_note = False
+        lines.append(line.rstrip())
+    return "\n".join(lines).strip() + "\n"
+
+
+def normalised(output: str) -> str:
+    """What may differ between two runs that say the same: run ids and Docker names,
+    addresses, the probe image's tag, times, counts of attempts and probes, the width of
+    pytest's separator lines."""
+    text = re.sub(r"\bdn-[0-9a-f]{10}-\d+-", "dn-RUN-N-", output)
+    text = re.sub(r"\b[0-9a-f]{10}-\d+\b", "RUN-N", text)
+    text = re.sub(r"\b\d{1,3}(\.\d{1,3}){3}\b", "IP", text)
+    text = re.sub(r"pytest-dockernet/busybox:[0-9a-f]+|busybox:stable", "PROBE-IMAGE", text)
+    text = re.sub(r"\d+(\.\d+)?( ?)s\b", r"T\2s", text)
+    text = re.sub(r"\d+ (attempts?|probes?)\b", r"N \1", text)
+    text = re.sub(r"\b\d+ ms\b", "T ms", text)
+    return "\n".join(SEPARATOR.sub(r"\1 \2 \1", line) for line in text.splitlines())
+
+
+def check_capture(name: str, output: str) -> None:
+    path = SNIPPETS / name
+    if UPDATE:
+        path.write_text(output)
+        return
+    assert path.exists(), f"{path} is missing: run with DOCKERNET_UPDATE_DOCS=1 to capture it"
+    shown, now = normalised(path.read_text()), normalised(output)
+    if shown != now:
+        diff = "\n".join(difflib.unified_diff(shown.splitlines(), now.splitlines(), "on the page", "now", lineterm=""))
+        pytest.fail(
+            f"{path.relative_to(ROOT)} is not what a run prints now (normalised diff below); if the new "
+            f"output is right, run with DOCKERNET_UPDATE_DOCS=1 to rewrite it.\n{diff}",
+            pytrace=False,
+        )
+
+
+def test_two_captures_that_say_the_same_compare_equal(tmp_path):
+    def run(run_id, ip, seconds, note):
+        return "\n".join(
+            [
+                f"E       AssertionError: api did not reach db ({ip}) by ICMP echo within 5 s (4 attempts)",
+                f"E           probe from api (in dn-{run_id}-1-api):",
+                f"E           web  [dn-{run_id}-1-web]  pytest-dockernet/busybox:c9969154c539  (running)",
+                f"{tmp_path}/test_tiers.py:12: AssertionError",
+                "-" * 34 + " dockernet " + "-" * 35,
+                *note,
+                f"time: image 0.01 s, set-up {seconds} s, probes 5.84 s; made: 3 containers, 2 networks, 5 probes",
+                "=" * 30 + f" 1 failed in {seconds}s " + "=" * 30,
+            ]
+        )
+
+    pruned = ["removed 1 containers and 1 networks left by 1 dead runs (0123456789)", "  container dn-x", "  network n"]
+    built = ["busybox:stable is not on the engine and could not be pulled; using pytest-dockernet/busybox:ab12"]
+    first = cleaned(run("24bad33203", "10.213.94.2", "11.67", []), tmp_path)
+    second = cleaned(run("0fe1d2c3b4", "10.213.7.12", "9.1", pruned + built), tmp_path)
+    assert "/path/to/project/test_tiers.py:12" in first and "dead runs" not in second
+    assert normalised(first) == normalised(second)
+    assert normalised(first) != normalised(first.replace("by ICMP echo", "by TCP"))
+
+
+@pytest.fixture
+def inner_run(inner_runs, pytester, monkeypatch):
+    """A fresh run in its own process, as a user starts it, on a terminal 80 wide."""
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+
+    def run(test_file: str, source: str) -> pytest.RunResult:
+        pytester.makepyfile(**{test_file: source})
+        return inner_runs.run_subprocess("--no-header", "-p", "no:cacheprovider", "-p", "no:xdist")
+
+    return run
+
+
+def test_the_first_run_shown_in_getting_started_is_what_a_run_prints(inner_run, pytester):
+    result = inner_run("test_bridge_by_name", (ROOT / "examples" / "test_bridge_by_name.py").read_text())
+    result.assert_outcomes(passed=1)
+    check_capture("first-run-output.txt", cleaned(result.stdout.str(), pytester.path))
+
+
+def test_the_failure_shown_in_the_docs_is_what_a_run_prints(inner_run, pytester):
+    result = inner_run("test_tiers", (SNIPPETS / "failure-test.py").read_text())
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*AssertionError: api did not reach db*"])
+    check_capture("failure-output.txt", cleaned(result.stdout.str(), pytester.path))

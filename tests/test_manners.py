@@ -1,0 +1,115 @@
+"""The plugin as a good neighbour: signals only once it talks to Docker, optional hooks,
+deselection without Docker, and another Docker plugin's fixtures in the same run."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import venv
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def test_the_sigterm_handler_comes_with_the_first_docker_call(inner_runs, pytester):
+    pytester.makepyfile(
+        """
+        import signal
+
+        def test_1_without_docker():
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+        def test_2_with_docker(dockernet):
+            assert getattr(signal.getsignal(signal.SIGTERM), "dockernet", False)
+        """
+    )
+    result = inner_runs.run_subprocess("--dockernet-require", "-p", "no:xdist")
+    result.assert_outcomes(passed=2)
+
+
+def test_a_sigterm_handler_of_the_project_is_called_and_the_topology_still_goes(inner_runs, pytester):
+    pytester.makeconftest(
+        """
+        import pathlib, signal
+
+        def _ours(signum, frame):
+            pathlib.Path("project-handler-called").write_text(str(signum))
+
+        signal.signal(signal.SIGTERM, _ours)
+        """
+    )
+    pytester.makepyfile(
+        """
+        import os, signal
+        from inner_run_spy import record
+
+        def test_cancelled(dockernet):
+            record(dockernet.container("c"))
+            os.kill(os.getpid(), signal.SIGTERM)
+        """
+    )
+    result = inner_runs.run_subprocess("--dockernet-require", "-p", "no:xdist")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert (pytester.path / "project-handler-called").read_text() == str(int(signal.SIGTERM))
+    assert len(inner_runs.made()) == 1 and inner_runs.existing(inner_runs.made()) == []
+
+
+@pytest.fixture
+def examples_copy(pytester: pytest.Pytester) -> Path:
+    """examples/ in a directory of its own (no repository config around it), plus one test
+    that needs no Docker."""
+    target = pytester.path / "examples"
+    shutil.copytree(EXAMPLES, target, ignore=shutil.ignore_patterns("__pycache__"))
+    (target / "test_plain.py").write_text("def test_needs_no_docker():\n    assert 1 + 1 == 2\n")
+    return target
+
+
+def test_the_examples_collect_with_the_plugin_turned_off(pytester, examples_copy):
+    result = pytester.runpytest_subprocess("-p", "no:dockernet", "--collect-only", "-q", str(examples_copy))
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert "PluginValidationError" not in result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(["*test_compose.py::*", "*test_plain.py::test_needs_no_docker*"])
+
+
+def test_not_dockernet_deselects_every_test_that_needs_docker(pytester, examples_copy, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{pytester.path}/no-engine-here.sock")
+    result = pytester.runpytest_subprocess("-m", "not dockernet", "-p", "no:xdist", str(examples_copy))
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*1 passed, * deselected*"])
+
+
+@pytest.fixture(scope="module")
+def venv_with_docker_tools(tmp_path_factory) -> Path:
+    """A venv that sees this environment's packages (the plugin among them) plus
+    pytest-docker-tools, whose session fixture is called docker_client."""
+    where = tmp_path_factory.mktemp("pdt") / "venv"
+    venv.create(where, system_site_packages=True, with_pip=True)
+    python = where / "bin" / "python"
+    install = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "pytest-docker-tools==3.1.*"]
+    done = subprocess.run(install, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return python
+
+
+def test_pytest_docker_tools_and_dockernet_fixtures_in_one_run(inner_runs, pytester, dockernet, venv_with_docker_tools):
+    pytester.makepyfile(
+        f"""
+        from pytest_docker_tools import container
+
+        box = container(image={dockernet.probe_image!r}, command=["sleep", "60"])
+
+        def test_both(docker_client, dockernet_client, dockernet, box):
+            assert docker_client.ping() and dockernet_client.ping()
+            assert box.exec_run(["true"])[0] == 0
+            ours = dockernet.container("ours")
+            dockernet.assert_reachable(ours, dockernet.container("peer"))
+        """
+    )
+    command = [str(venv_with_docker_tools), *inner_runs.pytest_command("--dockernet-require", "-p", "no:xdist")[1:]]
+    result = pytester.run(*command, timeout=180)
+    result.assert_outcomes(passed=1)
+    plugins = next(line for line in result.stdout.lines if line.startswith("plugins:"))
+    assert "pytest_docker_tools-3.1" in plugins and "dockernet-" in plugins, plugins
