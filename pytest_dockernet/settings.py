@@ -151,7 +151,7 @@ class Settings:
                 return value
             try:
                 return config.getini("dockernet_" + name)
-            except ValueError as exc:  # a yes/no key with another value
+            except (ValueError, pytest.UsageError) as exc:  # a yes/no key with another value (UsageError: pytest 9.2)
                 raise pytest.UsageError(f"ini dockernet_{name}: {exc}; use true or false") from None
 
         busybox = get("busybox")
