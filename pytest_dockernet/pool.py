@@ -124,9 +124,6 @@ class WarmPool:
         try:
             api.rename(pooled.id, docker_name)
             with gate_for(client).building():
-                # Out of the pool's network first, so that the test's first network is eth0,
-                # as for a container started on it.
-                api.disconnect_container_from_network(pooled.id, self._network.id)
                 for attachment in attachments:
                     api.connect_container_to_network(
                         pooled.id,
@@ -134,6 +131,7 @@ class WarmPool:
                         aliases=[name, *attachment.aliases],
                         ipv4_address=attachment.address,
                     )
+                api.disconnect_container_from_network(pooled.id, self._network.id)
         except docker.errors.APIError:
             remove_container(client, pooled.id)
             return None
@@ -159,10 +157,6 @@ class WarmPool:
                 self._futures.append(self._filler.submit(self._make_one))
 
     def _make_one(self) -> None:
-        if self.broken is not None:  # closed (or failed) meanwhile: queued fills make nothing
-            with self._lock:
-                self._pending -= 1
-            return
         try:
             with self._setup:  # the first filler makes the pool's topology and network
                 if self._topology is None or self._network is None:
@@ -185,11 +179,11 @@ class WarmPool:
         """Remove the containers never handed out, and the pool's network."""
         with self._lock:
             self.broken = self.broken or "closed"
-        self._filler.shutdown(wait=True, cancel_futures=True)  # a start under way ends first
+        self._filler.shutdown(wait=True)
         if self._topology is None:
             return
         client = self._topology.client
         for pooled in self._ready:
             remove_container(client, pooled.id)
         self._ready.clear()
-        self._topology.close()  # by its labels: whatever of the pool is left, then its network
+        self._topology.close()

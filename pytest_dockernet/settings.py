@@ -19,7 +19,7 @@ from .subnets import DEFAULT_POOL, parse_pool
 TEARDOWN_MODES = ("background", "wait")
 SWARM_MODES = ("never", "auto")
 DEFAULT_LOG_LINES = 50
-WARM_POOL = 0  # warm probe-image containers kept ready (see pool.py): off unless asked for
+WARM_POOL = 3  # warm probe-image containers kept ready (see pool.py)
 MAX_WARM_POOL = 32
 
 

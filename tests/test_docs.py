@@ -139,8 +139,6 @@ def normalised(output: str) -> str:
     text = re.sub(r"\d+(\.\d+)?( ?)s\b", r"T\2s", text)
     text = re.sub(r"\d+ (attempts?|probes?)\b", r"N \1", text)
     text = re.sub(r"\b\d+ ms\b", "T ms", text)
-    # What was made: whether containers came from the warm pool depends on how warm it was.
-    text = re.sub(r"; made: .*", "; made: WHAT", text)
     return "\n".join(SEPARATOR.sub(r"\1 \2 \1", line) for line in text.splitlines())
 
 
