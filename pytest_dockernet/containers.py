@@ -26,7 +26,6 @@ from .errors import DockernetError
 from .gate import gate_for
 from .handles import Container, Network, check_grace, engine_call
 from .image import ensure_image, image_on, provide_image
-from .pool import poolable
 from .probes import RESIDENT
 from .readiness import LogLine, check_ready, crash_report, describe_ready, wait_ready
 from .registry import Registry
@@ -170,19 +169,7 @@ class Containers:
                 topology.host_bound = True
             else:
                 launch.attachments = [Attachment(default, [], None)]
-        if topology.pool is not None and poolable(spec, launch):
-            pooled = topology.pool.take(topology, spec.name, launch.attachments)
-            if pooled is not None:
-                pooled.lifecycle = self.lifecycle
-                topology.timings.count("pooled containers")
-                return pooled
         return self._create(launch)
-
-    def remove_pooled(self) -> None:
-        """Remove the containers the warm pool handed this topology (not found by its labels)."""
-        for container in self.registry:
-            if container.pooled:
-                remove_container(container.client, container.id)
 
     def _create(self, launch: Launch) -> Container:
         topology, spec, engine = self.topology, launch.spec, launch.spec.host

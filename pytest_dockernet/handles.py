@@ -144,7 +144,6 @@ class Container:
     # Starts it again: set by containers.py for what container() made (a service's tasks
     # have none: their swarm starts them).
     lifecycle: Lifecycle | None = field(default=None, init=False)
-    pooled: bool = field(default=False, init=False)  # came from the warm pool (see pool.py)
 
     def __post_init__(self) -> None:
         self.client: docker.DockerClient = self.topology.clients[self.host]

@@ -366,7 +366,6 @@ def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerCl
         engines=engines,
         facts=state.facts,
         unavailable=lambda reason, explicit: _unavailable(state, reason, explicit),
-        pool=state.warm_pool(dockernet_client, image),
     )
     if driver == "overlay":
         topology.require_swarm("@pytest.mark.dockernet(driver='overlay')")
@@ -532,7 +531,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     for step in (
         lambda: _finish_teardowns(state),
         *(lambda t=t: _close_at_exit(state, t) for t in list(state.live)),
-        state.close_pool,  # after every topology: none holds a warm container any more
         lambda: _leave_swarm(state),
         state.remove_builds,  # in the process that ends the run; workers are gone by now
         # Last: all is made and removed. Resources kept after a failure keep the (ended) lease

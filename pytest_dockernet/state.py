@@ -20,7 +20,6 @@ from .identity import RunIdentity
 from .image import ProbeImage, resolve_probe_image
 from .lab import Lab
 from .lease import Lease
-from .pool import WarmPool
 from .reaper import Pruned, prune
 from .settings import Settings
 from .subnets import SubnetAllocator, parse_pool
@@ -63,7 +62,6 @@ class State:
     worker_builds: set[str] = field(default_factory=set)  # xdist controller: images build() named in workers
     lock: threading.Lock = field(default_factory=threading.Lock)
     on_connect: list[Callable[[], None]] = field(default_factory=list)  # called once, on the first connection
-    _pool: WarmPool | None = None
 
     @property
     def connected(self) -> docker.DockerClient | None:
@@ -152,28 +150,6 @@ class State:
         with self.lock:
             if self.lease is None:
                 self.lease = Lease(client, self.identity, image, {USER: "1"} if swarm_user else None)
-
-    def warm_pool(self, client: docker.DockerClient, image: str) -> WarmPool | None:
-        """The run's warm pool (see .pool), started on first use; None when turned off
-        (``--dockernet-pool 0``) or when failed tests' containers are kept."""
-        if self.settings.pool == 0 or self.settings.keep:
-            return None
-        with self.lock:
-            if self._pool is None:
-                settings, allocator = self.settings, self.allocator
-
-                def topology() -> Topology:
-                    return Topology(client, identity=self.identity, image=image, dns=settings.dns, allocator=allocator)
-
-                self._pool = WarmPool(topology, settings.pool)
-                self._pool.start()
-            return self._pool
-
-    def close_pool(self) -> None:
-        """At the end of the run: remove the warm containers nobody took."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close()
 
     def probe_image(self) -> str:
         client = self.client()

@@ -49,8 +49,6 @@ from .timings import Timings
 if TYPE_CHECKING:
     from typing_extensions import Concatenate, ParamSpec
 
-    from .pool import WarmPool
-
     P = ParamSpec("P")
     Method = Callable[Concatenate["Topology", P], "R"]  # a Topology method, its parameters P
 R = TypeVar("R")
@@ -111,7 +109,6 @@ class Topology:
         engines: Sequence[docker.DockerClient] = (),
         facts: RunFacts | None = None,
         unavailable: Callable[[str, bool], None] | None = None,
-        pool: WarmPool | None = None,
     ):
         if default_driver not in DRIVERS:
             raise ValueError(f"default_driver={default_driver!r} is not one of {', '.join(DRIVERS)}")
@@ -125,7 +122,6 @@ class Topology:
         # (reason, whether the test asked for it explicitly). The plugin skips or fails.
         self._on_unavailable = unavailable
         self.identity = identity or RunIdentity()
-        self.pool = pool  # warm containers for container() calls that ask for nothing of their own
         self._image = image
         self.default_driver = default_driver
         self.dns = dns
@@ -197,7 +193,8 @@ class Topology:
         require_swarm(self, what, explicit)
 
     def capability_missing(self, reason: str, explicit: bool = True) -> None:
-        """Something the test needs is missing: the plugin skips or fails it; else DriverUnavailable."""
+        """Something the test needs is missing here: the plugin skips or fails the test;
+        outside it, DriverUnavailable."""
         if self._on_unavailable is not None:
             self._on_unavailable(reason, explicit)
         raise DriverUnavailable(reason)
@@ -207,6 +204,7 @@ class Topology:
             raise DockernetError(f"topology {self.label or self.id} is closed (its scope has ended)")
 
     # -- what a test asks for ----------------------------------------------------------
+
     @property
     def networks_list(self) -> list[Network]:
         return list(self._networks.registry)
@@ -244,8 +242,9 @@ class Topology:
     ) -> Network:
         """Create a network; ``name`` is logical, the engine's name is unique per run.
 
-        ``driver="overlay"``: an attachable overlay of engine 0's swarm (``encrypted``: IPsec
-        for its data plane), which standalone containers on any of its engines and services join.
+        ``driver="overlay"`` makes an attachable overlay network of engine 0's swarm
+        (``encrypted`` turns on IPsec for its data plane): standalone containers on any
+        engine of the swarm, and services, join it.
         """
         self._check_open()
         spec = NetworkSpec(name, driver, internal, subnet, gateway, ipv6, options, labels, encrypted)
@@ -462,7 +461,6 @@ class Topology:
         if self._removed:
             return
         with self.timings.measure("teardown"):
-            self._containers.remove_pooled()
             filters = self.filters()
             if self._services.registry:
                 remove_services(self.client, filters)
