@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 import docker.errors
 
 from .compose_file import ComposeModel, NetworkDef, load
-from .compose_services import ServiceDef
+from .compose_services import Mount, ServiceDef
 from .errors import ComposeError, DockernetError
 from .image import ensure_image
 
@@ -116,10 +116,8 @@ def _check_services(model: ComposeModel, services: Iterable[str] | None) -> list
     services = list(services)
     missing = [s for s in services if s not in model.services]
     if missing or not services:
-        raise ComposeError(
-            f"compose(): services={services!r}: {'no services given' if not services else 'not in the file: ' + ', '.join(missing)}; "  # noqa: E501
-            f"the file has {', '.join(model.services)}"
-        )
+        why = f"not in the file: {', '.join(missing)}" if missing else "no services given"
+        raise ComposeError(f"compose(): services={services!r}: {why}; the file has {', '.join(model.services)}")
     return model.needed(services)
 
 
@@ -148,21 +146,25 @@ def _check_free(topology: Topology, model: ComposeModel, wanted: list[str]) -> N
 
 def _images(topology: Topology, model: ComposeModel, wanted: list[str]) -> dict[str, str]:
     """Each wanted service's image: built (once per run for one context), or present or
-    pulled on the engine; before anything is made, so a missing image leaves nothing."""
-    images = {}
+    pulled on the engine; before anything is made, so a missing image leaves nothing.
+    Services sharing a build or an image (a YAML anchor's) cost one look."""
+    images: dict[str, str] = {}
+    seen: dict[object, str] = {}
     for name in wanted:
         service = model.services[name]
-        where = f"{model.files[0]}: services.{name}"
-        if service.build is not None:
-            build = service.build
-            images[name] = topology.build(build.context, dockerfile=build.dockerfile, buildargs=build.args or None)
-            continue
-        assert service.image is not None
-        try:
-            ensure_image(topology.client, service.image)
-        except (ValueError, DockernetError, docker.errors.APIError) as exc:
-            raise ComposeError(f"{where}.image: {exc}") from None
-        images[name] = service.image
+        build = service.build
+        key: object = (build.context, build.dockerfile, tuple(sorted(build.args.items()))) if build else service.image
+        if key not in seen:
+            if build is not None:
+                seen[key] = topology.build(build.context, dockerfile=build.dockerfile, buildargs=build.args or None)
+            else:
+                image = cast(str, service.image)  # check_service requires one of the two
+                try:
+                    ensure_image(topology.client, image)
+                except (ValueError, DockernetError, docker.errors.APIError) as exc:
+                    raise ComposeError(f"{model.files[0]}: services.{name}.image: {exc}") from None
+                seen[key] = image
+        images[name] = seen[key]
     return images
 
 
@@ -230,13 +232,7 @@ def _arguments(
     mode = service.network_mode
     if service.shares is not None:
         mode = f"container:{service.shares}"
-    volumes = [
-        f"{stack.volumes.get(cast(str, m.source), m.source) if m.kind == 'volume' else m.source}:{m.target}:"
-        f"{'ro' if m.read_only else 'rw'}"
-        if m.kind != "anonymous"
-        else m.target
-        for m in service.mounts
-    ]
+    volumes = [_volume_spec(m, stack.volumes) for m in service.mounts]
     return {
         "image": image,
         "command": service.command,
@@ -259,6 +255,14 @@ def _arguments(
         "ready_timeout": ready_timeout,
         "docker_options": service.docker_options or None,
     }
+
+
+def _volume_spec(mount: Mount, engine_names: dict[str, str]) -> str:
+    """A mount as ``container(volumes=[...])`` takes it; a named volume by the engine's name."""
+    if mount.kind == "anonymous":
+        return mount.target
+    source = engine_names[mount.source] if mount.kind == "volume" and mount.source else mount.source
+    return f"{source}:{mount.target}:{'ro' if mount.read_only else 'rw'}"
 
 
 def _start(

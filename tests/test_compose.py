@@ -33,6 +33,12 @@ def on_engine(topology) -> dict[str, list[str]]:
 NOTHING = {"containers": [], "networks": [], "volumes": []}
 
 
+def assert_nothing_made(topology) -> None:
+    """Neither the topology nor the engine has anything of it."""
+    assert (topology.containers_list, topology.networks_list) == ([], [])
+    assert on_engine(topology) == NOTHING
+
+
 def intent(stack: ComposeStack) -> dict[tuple[str, str], bool]:
     """What the file says: two services reach each other exactly when they share a network."""
     nets = {name: {e.network.name for e in c.endpoints.values() if e.network} for name, c in stack.containers.items()}
@@ -127,8 +133,7 @@ def test_a_required_variable_fails_with_the_files_message_before_anything_is_mad
     )
     with pytest.raises(ComposeError, match=r"variable SHOP_URL is unset: set SHOP_URL to the shop under test"):
         dockernet.compose(tmp_path / "compose.yaml", env=env_of(dockernet))
-    assert (dockernet.containers_list, dockernet.networks_list) == ([], [])
-    assert on_engine(dockernet) == NOTHING
+    assert_nothing_made(dockernet)
 
 
 def test_services_brings_up_only_those_and_what_they_depend_on(dockernet):
@@ -167,8 +172,7 @@ def test_network_mode_service_and_links_behave_as_under_compose(dockernet):
 def test_a_bad_file_fails_clearly_and_leaves_nothing(dockernet, file, message):
     with pytest.raises(ComposeError, match=message):
         dockernet.compose(HERE / "bad" / file, env=env_of(dockernet))
-    assert (dockernet.containers_list, dockernet.networks_list) == ([], [])
-    assert on_engine(dockernet) == NOTHING
+    assert_nothing_made(dockernet)
 
 
 def test_a_service_that_crashes_half_way_takes_the_stack_it_started_with_it(dockernet, tmp_path):
@@ -181,8 +185,7 @@ def test_a_service_that_crashes_half_way_takes_the_stack_it_started_with_it(dock
     )
     with pytest.raises(DockernetError, match=r"(?s)container 'api' .*exit code 3.*no config here"):
         dockernet.compose(tmp_path / "compose.yaml", env=env_of(dockernet))
-    assert (dockernet.containers_list, dockernet.networks_list) == ([], [])
-    assert on_engine(dockernet) == NOTHING
+    assert_nothing_made(dockernet)
 
 
 def test_named_volumes_are_the_stacks_own_and_go_with_the_topology(dockernet, tmp_path):
