@@ -184,8 +184,14 @@ def test_two_captures_that_say_the_same_compare_equal(tmp_path):
 
 @pytest.fixture
 def inner_run(inner_runs, pytester, monkeypatch):
-    """A fresh run in its own process, as a user starts it, on a terminal 80 wide."""
+    """A fresh run in its own process, as a user starts it, on a terminal 80 wide.
+
+    pytest does not shorten the summary's lines when it sees a CI system (``CI`` or ``BUILD_NUMBER`` set),
+    so those are unset: the page shows what a run on a user's own terminal prints.
+    """
     monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("BUILD_NUMBER", raising=False)
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
 
     def run(test_file: str, source: str) -> pytest.RunResult:
