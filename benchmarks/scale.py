@@ -14,15 +14,23 @@
    iptables rules back where they started (``--own-only`` skips that comparison, for
    runs that share the engine with other work, e.g. the test suite under xdist).
 
+3. ``--memory N``: one pytest session (a process of its own, the plugin as users load it)
+   whose session-scoped ``dockernet_session`` holds N networks and N containers alive at
+   once (one on each, probed once); prints the process's peak RSS (``VmHWM``) and judges it
+   against ``--max-rss`` (150 MB). ``--memory 0`` skips it.
+
 Exits non-zero when a check fails. Traffic goes only to the containers it makes.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -143,11 +151,79 @@ def loop_topologies(client: docker.DockerClient, image: str, loops: int, own_onl
     return same
 
 
+MEMORY_TEST = """
+    import pytest
+
+    COUNT = {count}
+
+
+    @pytest.fixture(scope="session")
+    def alive(dockernet_session):
+        nets = [dockernet_session.network(f"n{{i}}") for i in range(COUNT)]
+        batch = 20  # started together, as a suite's topologies would be
+        made = []
+        for start in range(0, COUNT, batch):
+            specs = {{f"c{{i}}": {{"networks": [nets[i]]}} for i in range(start, min(start + batch, COUNT))}}
+            made += dockernet_session.containers(specs).values()
+        return nets, made
+
+
+    @pytest.mark.parametrize("i", range(0, COUNT, max(1, COUNT // 10)))
+    def test_alive(alive, i):
+        nets, made = alive
+        assert len(nets) == len(made) == COUNT
+        assert made[i].ip(nets[i])
+        made[i].topology.assert_reachable(made[i], made[i].ip(nets[i]))
+"""
+
+MEMORY_CONFTEST = """
+    import os
+    from pathlib import Path
+
+
+    def pytest_unconfigure(config):
+        status = Path("/proc/self/status").read_text()
+        peak = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+        Path(os.environ["DOCKERNET_SCALE_RSS"]).write_text(peak)  # kB
+"""
+
+
+def memory(count: int, max_rss_mb: float) -> bool:
+    """A pytest session holding ``count`` networks and ``count`` containers: its peak RSS."""
+    with tempfile.TemporaryDirectory(prefix="dockernet-scale-") as tmp:
+        Path(tmp, "test_alive.py").write_text(textwrap.dedent(MEMORY_TEST.format(count=count)))
+        Path(tmp, "conftest.py").write_text(textwrap.dedent(MEMORY_CONFTEST))
+        out = Path(tmp, "rss")
+        env = {**os.environ, "DOCKERNET_SCALE_RSS": str(out), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--dockernet-require"],
+            cwd=tmp,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        took = time.perf_counter() - started
+        if done.returncode != 0 or not out.exists():
+            print(f"memory: the session failed (exit {done.returncode}):\n{(done.stdout + done.stderr)[-3000:]}")
+            return False
+        peak_mb = int(out.read_text()) / 1024
+    ok = peak_mb < max_rss_mb
+    print(
+        f"memory: {count} networks and {count} containers alive in one pytest session ({took:.0f} s): "
+        f"peak RSS {peak_mb:.0f} MB (< {max_rss_mb:.0f} MB)  {'PASS' if ok else 'FAIL'}"
+    )
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--networks", type=int, default=200)
     parser.add_argument("--loops", type=int, default=200)
     parser.add_argument("--own-only", action="store_true", help="judge only what the loop itself left")
+    parser.add_argument("--memory", type=int, default=200, help="networks and containers of the memory part (0: skip)")
+    parser.add_argument("--max-rss", type=float, default=150.0, help="the memory part's bound, MB")
     args = parser.parse_args(argv)
     client = docker.from_env()
     image = resolve_probe_image(client).name
@@ -160,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         mark = "ok" if not changed else "changed (not judged: --own-only)" if args.own_only else "CHANGED"
         print(f"  after the {args.networks} networks, {key}: before {before[key]}, after {after[key]}  {mark}")
     ok &= loop_topologies(client, image, args.loops, args.own_only)
+    if args.memory:
+        ok &= memory(args.memory, args.max_rss)
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

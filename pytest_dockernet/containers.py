@@ -32,6 +32,7 @@ from .registry import Registry
 
 if TYPE_CHECKING:
     from .networks import Networks
+    from .pool import WarmPool
     from .topology import Topology
 
 DNS_MODES = ("hermetic", "host")  # see HERMETIC_DNS
@@ -169,13 +170,41 @@ class Containers:
                 topology.host_bound = True
             else:
                 launch.attachments = [Attachment(default, [], None)]
-        return self._create(launch)
+        pool = topology.pool
+        if pool is None or not pool.fits(topology, spec, launch):
+            return self._create(launch)
+        taken = pool.take(topology, spec.name, launch.attachments)
+        if taken is None:
+            return self._create(launch, pool)
+        taken.lifecycle = self.lifecycle
+        topology.timings.count("containers")
+        return taken
 
-    def _create(self, launch: Launch) -> Container:
+    def return_pooled(self) -> None:
+        """Give the warm pool back the containers it handed this topology, or remove them:
+        their labels are the pool's, so the topology's removal by label would miss them."""
+        pooled = [c for c in self.registry if c.pooled]
+        if len(pooled) > 1:
+            with ThreadPoolExecutor(max_workers=min(8, len(pooled)), thread_name_prefix="dockernet-return") as ex:
+                list(ex.map(self._return, pooled))
+        elif pooled:
+            self._return(pooled[0])
+
+    def _return(self, container: Container) -> None:
+        container.pooled = False  # once: a second close() finds nothing to return
+        self.topology.shells.discard(container.id)
+        if self.topology.pool is None:
+            remove_container(container.client, container.id)
+        else:
+            self.topology.pool.give_back(container)
+
+    def _create(self, launch: Launch, pool: WarmPool | None = None) -> Container:
+        """Start the container; with ``pool``, as one of the pool's (its hostname and labels)."""
         topology, spec, engine = self.topology, launch.spec, launch.spec.host
         client = topology.clients[engine]
         api = client.api
         name, docker_name = spec.name, topology.docker_name_for(spec.name)
+        hostname, labels = pool.new(name) if pool else (spec.hostname, topology.labels_for("container", name))
         network_mode, attachments = launch.network_mode, launch.attachments
         dns = HERMETIC_DNS if topology.dns == "hermetic" and network_mode in (None, "bridge") else {}
         engine_mode, own_namespace = network_mode, network_mode != "host"
@@ -204,8 +233,9 @@ class Containers:
                     )
                 }
             )
+        filters = pool.filters() if pool else topology.filters()
         with undone_on_failure(
-            f"starting container {name!r}", lambda: remove_containers_named(client, docker_name, topology.filters())
+            f"starting container {name!r}", lambda: remove_containers_named(client, docker_name, filters)
         ):
             self._make_named_volumes(client, launch.volumes.named)
             with gate_for(client).building():
@@ -213,10 +243,10 @@ class Containers:
                     launch.image,
                     command=launch.command,
                     name=docker_name,
-                    hostname=spec.hostname or (name if own_namespace else None),
+                    hostname=hostname or (name if own_namespace else None),
                     environment=cast("dict[str, str] | list[str] | None", spec.environment),  # as check() left it
                     ports=launch.exposed,
-                    labels={**launch.labels, **topology.labels_for("container", name)},
+                    labels={**launch.labels, **labels},
                     host_config=host_config,
                     networking_config=networking_config,
                     detach=True,
@@ -246,6 +276,8 @@ class Containers:
                 raise DockernetError(crash_report(container, state, "exited at once"))
             for attachment in attachments:
                 container.endpoints[attachment.network.docker_name].aliases = [name, *attachment.aliases]
+            if pool is not None:
+                pool.started(container, cast(str, hostname))
             topology.timings.count("containers")
             return container
 
@@ -284,7 +316,13 @@ class Containers:
 
     def _remove(self, container: Container) -> None:
         """Remove a container (and its sidecar) whose start failed after it was made."""
-        for container_id in filter(None, (container.sidecar_id, container.id)):
+        ids = [container.sidecar_id]
+        if container.pooled:  # the pool removes it, and starts another
+            container.reusable = False
+            self._return(container)
+        else:
+            ids.append(container.id)
+        for container_id in filter(None, ids):
             remove_container(container.client, container_id)
 
     def discard(self, container: object) -> None:
@@ -326,7 +364,7 @@ class Lifecycle:
         else:  # stop, then start: the output up to the start is the old run's
             engine_call(container, doing, lambda api: api.stop(container.id, timeout=grace))
         if isinstance(ready, LogLine):
-            ready = LogLineAfter(ready.pattern, last_output_stamp(container))
+            ready = LogLineAfter(ready.pattern, container.last_output_stamp())
         engine_call(container, doing, lambda api: api.start(container.id))
         self._forget_probes(container)
         state = container.refresh()
@@ -349,16 +387,10 @@ class Lifecycle:
                 remove_container(container.client, sidecar)
 
 
-def last_output_stamp(container: Container) -> str:
-    """The engine's timestamp of the container's last output line ("" without output)."""
-    tail = container.client.api.logs(container.id, tail=1, timestamps=True)
-    return tail.decode(errors="replace").partition(" ")[0]
-
-
 @dataclass(frozen=True)
 class LogLineAfter(LogLine):
     """A :class:`LogLine` matched in the output after ``after`` (a timestamp of
-    :func:`last_output_stamp`): the engine keeps every run's output, and a restarted
+    :meth:`Container.last_output_stamp`): the engine keeps every run's output, and a restarted
     container is waited for on its new run's."""
 
     after: str = ""

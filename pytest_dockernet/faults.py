@@ -458,6 +458,7 @@ class Faults:
 
     def _start_helper(self, member: Container) -> str:
         topology = self.topology
+        member.reusable = False  # its network namespace gets rules: not for another test
         client = member.client
         with topology.timings.measure("image"):
             image = _fault_image(topology.client, topology.probe_image)

@@ -144,6 +144,12 @@ class Container:
     # Starts it again: set by containers.py for what container() made (a service's tasks
     # have none: their swarm starts them).
     lifecycle: Lifecycle | None = field(default=None, init=False)
+    # From the warm pool (see pool.py): it goes back there when its topology ends if it is
+    # still ``reusable`` (nothing but the plugin's probes ran in it); its output before
+    # ``logs_after`` (an engine timestamp) is earlier tests'.
+    pooled: bool = field(default=False, init=False)
+    reusable: bool = field(default=True, init=False)
+    logs_after: str = field(default="", init=False)
 
     def __post_init__(self) -> None:
         self.client: docker.DockerClient = self.topology.clients[self.host]
@@ -204,12 +210,19 @@ class Container:
         Returns ``(exit_code, output)``: ``output`` is a ``str``, stdout and stderr
         together in the order written, decoded as UTF-8 (undecodable bytes replaced).
         """
+        self.reusable = False  # what ran may have changed it: not for another test
         return exec_in(self.client, self.id, cmd)
 
     def logs(self, tail: int | None = None) -> str:
         """The container's output so far (stdout and stderr together), as a ``str``; only
         the last ``tail`` lines when given."""
-        return self.client.api.logs(self.id, tail="all" if tail is None else tail).decode(errors="replace")
+        api = self.client.api
+        if not self.logs_after:
+            return api.logs(self.id, tail="all" if tail is None else tail).decode(errors="replace")
+        # A pooled container's: the engine's timestamps have a fixed width (UTC): they compare as text.
+        stamped = api.logs(self.id, timestamps=True).decode(errors="replace").splitlines(keepends=True)
+        lines = [text for stamp, _, text in (line.partition(" ") for line in stamped) if stamp > self.logs_after]
+        return "".join(lines if tail is None else lines[len(lines) - tail :] if tail > 0 else [])
 
     def status(self) -> str:
         """The container's state now, as ``describe()`` shows it: ``running``
@@ -229,6 +242,7 @@ class Container:
         :meth:`ip` keeps the address it last had (the engine reports none) until
         :meth:`start`."""
         grace = check_grace(timeout)
+        self.reusable = False
         engine_call(self, "stopping", lambda api: api.stop(self.id, timeout=grace))
 
     def start(self, *, ready: Any = "running", ready_timeout: float = 60.0) -> None:
@@ -243,12 +257,14 @@ class Container:
         another container meanwhile, the start fails). Probes from it run in its new network
         namespace (its resident shell and its probe sidecar are made afresh), and faults the
         topology applies are applied again."""
+        self.reusable = False
         self._lifecycle().start(self, ready, ready_timeout)
 
     def restart(self, timeout: float = 10, *, ready: Any = "running", ready_timeout: float = 60.0) -> None:
         """:meth:`stop` (``timeout`` as there), then :meth:`start` (``ready``,
         ``ready_timeout`` and all that follows a start, as there); a stopped container is
         started. ``ready=LogLine(...)`` is looked for in the new run's output only."""
+        self.reusable = False
         self._lifecycle().start(self, ready, ready_timeout, restart=timeout)
 
     def pause(self) -> None:
@@ -256,6 +272,7 @@ class Container:
         stay, and its kernel still answers ping and completes TCP handshakes: what stops is
         every answer from its processes. Probes from it fail until :meth:`unpause` (from a
         sidecar, for an image without tools, they go on)."""
+        self.reusable = False
         engine_call(self, "pausing", lambda api: api.pause(self.id))
         self.topology.shells.discard(self.id)  # a probe would wait on the frozen shell
 
@@ -272,6 +289,7 @@ class Container:
         container, ignores it). Anything but a signal is a ``ValueError`` naming
         ``signal``; a container that is not running, a :class:`DockernetError`."""
         sent = check_signal(signal)
+        self.reusable = False
         engine_call(self, f"sending {sent} to", lambda api: api.kill(self.id, signal=sent))
 
     def _lifecycle(self) -> Lifecycle:
@@ -289,6 +307,11 @@ class Container:
         meanwhile fails at once: :class:`~pytest_dockernet.DockernetError` with its exit
         code and last output lines."""
         self.topology.wait_until(self, ready, timeout)
+
+    def last_output_stamp(self) -> str:
+        """The engine's timestamp of the container's last output line ("" without output)."""
+        tail: bytes = self.client.api.logs(self.id, tail=1, timestamps=True)
+        return tail.decode(errors="replace").partition(" ")[0]
 
     def refresh(self) -> dict[str, Any]:
         """Re-read the container's networks from the engine; returns its state as the engine

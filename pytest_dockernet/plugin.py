@@ -366,6 +366,7 @@ def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerCl
         engines=engines,
         facts=state.facts,
         unavailable=lambda reason, explicit: _unavailable(state, reason, explicit),
+        pool=state.warm_pool(dockernet_client, image),
     )
     if driver == "overlay":
         topology.require_swarm("@pytest.mark.dockernet(driver='overlay')")
@@ -512,6 +513,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     lines = []
     if state.timings.counts:
         lines.append(state.timings.describe())
+        lines.extend(filter(None, [state.timings.describe_pool()]))
     lines.extend(n for n in state.worker_notes + _notes(state, config) + state.teardown_errors if n not in lines)
     state.reported_errors = len(state.teardown_errors)
     if state.kept:
@@ -531,6 +533,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     for step in (
         lambda: _finish_teardowns(state),
         *(lambda t=t: _close_at_exit(state, t) for t in list(state.live)),
+        state.close_pool,  # after every topology: none holds one of its containers now
         lambda: _leave_swarm(state),
         state.remove_builds,  # in the process that ends the run; workers are gone by now
         # Last: all is made and removed. Resources kept after a failure keep the (ended) lease

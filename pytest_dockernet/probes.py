@@ -315,6 +315,7 @@ def _run(source: Container, script: str) -> ProbeResult:
             code, output = shell.run(script)
         except OSError:
             shell.close()  # later probes of this source exec; this one too
+            source.reusable = False  # a script may still run in its resident shell
         else:
             return ProbeResult(source.name, where, script, code, output)
         finally:

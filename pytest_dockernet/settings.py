@@ -19,6 +19,8 @@ from .subnets import DEFAULT_POOL, parse_pool
 TEARDOWN_MODES = ("background", "wait")
 SWARM_MODES = ("never", "auto")
 DEFAULT_LOG_LINES = 50
+WARM_POOL = 4  # running probe-image containers a process keeps for container() (see pool.py)
+MAX_WARM_POOL = 32
 
 
 def _lab_size(value: str) -> int:
@@ -33,6 +35,20 @@ def _lab_size(value: str) -> int:
         raise pytest.UsageError(
             f"--dockernet-lab (ini dockernet_lab) is {text!r}: give the number of engines, 2 to {MAX_ENGINES} "
             "(engine 0 plus N-1 in network namespaces), or 0 for no lab"
+        )
+    return size
+
+
+def _pool_size(value: str) -> int:
+    text = str(value).strip()
+    try:
+        size = int(text)
+    except ValueError:
+        size = -1
+    if not 0 <= size <= MAX_WARM_POOL:
+        raise pytest.UsageError(
+            f"--dockernet-pool (ini dockernet_pool) is {text!r}: give the number of warm containers to keep "
+            f"ready, 0 to {MAX_WARM_POOL} (0 turns the pool off)"
         )
     return size
 
@@ -119,6 +135,13 @@ def add_options(parser: pytest.Parser) -> None:
         default="0",
         metavar="N",
     )
+    option(
+        "pool",
+        "keep N probe-image containers running and hand them to container() calls that ask for nothing "
+        "of their own (a network join instead of a start; used again by later tests); 0 turns the pool off",
+        default=str(WARM_POOL),
+        metavar="N",
+    )
     option("prune", "remove resources left by dead (killed) runs, report them, and exit", flag=True)
     option(
         "subnet-pool",
@@ -142,6 +165,7 @@ class Settings:
     hosts: tuple[str, ...] = ()
     lab: int = 0
     logs: int = DEFAULT_LOG_LINES  # log lines per container in a failing test's report
+    pool: int = WARM_POOL  # warm containers kept ready (0: none)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -168,6 +192,7 @@ class Settings:
             hosts=tuple(h.strip() for h in get("hosts").split(",") if h.strip()),
             lab=_lab_size(get("lab")),
             logs=_log_lines(get("logs")),
+            pool=_pool_size(get("pool")),
         )
         if settings.swarm not in SWARM_MODES:
             raise pytest.UsageError(

@@ -20,6 +20,7 @@ from .identity import RunIdentity
 from .image import ProbeImage, resolve_probe_image
 from .lab import Lab
 from .lease import Lease
+from .pool import WarmPool
 from .reaper import Pruned, prune
 from .settings import Settings
 from .subnets import SubnetAllocator, parse_pool
@@ -62,6 +63,7 @@ class State:
     worker_builds: set[str] = field(default_factory=set)  # xdist controller: images build() named in workers
     lock: threading.Lock = field(default_factory=threading.Lock)
     on_connect: list[Callable[[], None]] = field(default_factory=list)  # called once, on the first connection
+    pool: WarmPool | None = None  # started by the first topology that may use it (warm_pool())
 
     @property
     def connected(self) -> docker.DockerClient | None:
@@ -150,6 +152,23 @@ class State:
         with self.lock:
             if self.lease is None:
                 self.lease = Lease(client, self.identity, image, {USER: "1"} if swarm_user else None)
+
+    def warm_pool(self, client: docker.DockerClient, image: str) -> WarmPool | None:
+        """The process's warm pool (see .pool); None when turned off (``--dockernet-pool 0``)
+        or when failed tests' containers are kept."""
+        settings = self.settings
+        if settings.pool == 0 or settings.keep:
+            return None
+        with self.lock:
+            if self.pool is None:
+                self.pool = WarmPool(client, self.identity, settings.pool, image, settings.dns)
+            return self.pool
+
+    def close_pool(self) -> None:
+        """At the end of the run, after every topology: remove the pool's containers."""
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.close()
 
     def probe_image(self) -> str:
         client = self.client()

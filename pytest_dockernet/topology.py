@@ -49,6 +49,8 @@ from .timings import Timings
 if TYPE_CHECKING:
     from typing_extensions import Concatenate, ParamSpec
 
+    from .pool import WarmPool
+
     P = ParamSpec("P")
     Method = Callable[Concatenate["Topology", P], "R"]  # a Topology method, its parameters P
 R = TypeVar("R")
@@ -109,6 +111,7 @@ class Topology:
         engines: Sequence[docker.DockerClient] = (),
         facts: RunFacts | None = None,
         unavailable: Callable[[str, bool], None] | None = None,
+        pool: WarmPool | None = None,
     ):
         if default_driver not in DRIVERS:
             raise ValueError(f"default_driver={default_driver!r} is not one of {', '.join(DRIVERS)}")
@@ -122,6 +125,7 @@ class Topology:
         # (reason, whether the test asked for it explicitly). The plugin skips or fails.
         self._on_unavailable = unavailable
         self.identity = identity or RunIdentity()
+        self.pool = pool  # running containers for container() calls that ask for nothing of their own
         self._image = image
         self.default_driver = default_driver
         self.dns = dns
@@ -176,8 +180,7 @@ class Topology:
         return check_engine(host, len(self.clients))
 
     def provide_probe_image(self, engine: int) -> None:
-        """Make the probe image present on engine ``engine``, once per run (pulled, or copied
-        from engine 0 with save/load: no registry needed)."""
+        """The probe image onto engine ``engine``, once per run (pulled, or copied from engine 0)."""
         if engine == 0 or engine in self.facts.probe_image_on:
             return
         with self.timings.measure("image"):
@@ -193,8 +196,7 @@ class Topology:
         require_swarm(self, what, explicit)
 
     def capability_missing(self, reason: str, explicit: bool = True) -> None:
-        """Something the test needs is missing here: the plugin skips or fails the test;
-        outside it, DriverUnavailable."""
+        """Something the test needs is missing: the plugin skips or fails it; else DriverUnavailable."""
         if self._on_unavailable is not None:
             self._on_unavailable(reason, explicit)
         raise DriverUnavailable(reason)
@@ -242,9 +244,8 @@ class Topology:
     ) -> Network:
         """Create a network; ``name`` is logical, the engine's name is unique per run.
 
-        ``driver="overlay"`` makes an attachable overlay network of engine 0's swarm
-        (``encrypted`` turns on IPsec for its data plane): standalone containers on any
-        engine of the swarm, and services, join it.
+        ``driver="overlay"``: an attachable overlay of engine 0's swarm (``encrypted``: IPsec
+        for its data plane), which standalone containers on any of its engines and services join.
         """
         self._check_open()
         spec = NetworkSpec(name, driver, internal, subnet, gateway, ipv6, options, labels, encrypted)
@@ -294,7 +295,8 @@ class Topology:
         :class:`LogLine` ``(pattern)``, :class:`Listening` ``(port)`` or a callable
         ``(Container) -> bool``, waited for up to ``ready_timeout`` seconds. A container
         that exits or turns unhealthy first raises :class:`DockernetError` with its exit
-        code and the last lines of its output, and is removed.
+        code and the last lines of its output, and is removed. A call that asks for nothing of
+        its own gets a running container of the warm pool (see :mod:`pytest_dockernet.pool`).
         """
         arguments = dict(locals())  # exactly the keyword arguments above, as given
         del arguments["self"]
@@ -392,8 +394,7 @@ class Topology:
         """Put the faults on ``container`` back after it restarted (a new network namespace)."""
         self._faults.reapply(container)
 
-    # The helpers of pytest_dockernet.assertions, as methods: the same functions, so their
-    # arguments and defaults have one source.
+    # The helpers of pytest_dockernet.assertions as methods: one source for their arguments.
     assert_reachable = staticmethod(assertions.assert_reachable)
     assert_unreachable = staticmethod(assertions.assert_unreachable)
     assert_resolves = staticmethod(assertions.assert_resolves)
@@ -450,17 +451,18 @@ class Topology:
         self.shells.close()
         if keep:
             return
+        self._containers.return_pooled()  # now: the next test may take them
         if later is not None and not self.host_bound:
             later.submit(self)
         else:
             self.remove()
 
     def remove(self) -> None:
-        """Remove everything of the topology now (what ``close()`` does, or has a
-        :class:`Remover` do); a no-op once done."""
+        """Remove everything of the topology now (``close()``'s work, or its Remover's); once."""
         if self._removed:
             return
         with self.timings.measure("teardown"):
+            self._containers.return_pooled()
             filters = self.filters()
             if self._services.registry:
                 remove_services(self.client, filters)

@@ -7,7 +7,13 @@ from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
 HEADER = re.compile(r"^scenario +tool +n +min \(s\) +median \(s\) +max \(s\) +ratio vs target +result$", re.M)
-SCENARIOS = ["1 per-test topology", "2 reachability 4", "3 suite of 2", "4 xdist, suite of 2"]
+SCENARIOS = [
+    "1 per-test topology",
+    "2 reachability 4",
+    "3 suite of 2",
+    "4 xdist, suite of 2",
+    "5 xdist, waiting suite of 2",
+]
 
 
 def test_benchmark_runs_on_a_tiny_size(dockernet_client, tmp_path):
@@ -26,7 +32,7 @@ def test_benchmark_runs_on_a_tiny_size(dockernet_client, tmp_path):
         assert re.search(
             rf"^{re.escape(scenario)} +pytest-dockernet|^{re.escape(scenario)} +\(a\)", done.stdout, re.M
         ), f"no row for scenario {scenario!r}:\n{output}"
-    for target in ("target 1", "target 2", "target 3", "target 5"):
+    for target in ("target 1", "target 2", "target 5", "suite target"):
         assert re.search(rf"^{target} .*: (PASS|FAIL|n/a)", done.stdout, re.M), output
     assert "peers skipped (--no-peers)" in done.stdout
     assert "left on the engine: nothing" in done.stdout

@@ -1,0 +1,264 @@
+"""The warm pool (issue 15): running containers handed to container() calls that ask for
+nothing of their own, used again by later tests when nothing but probes ran in them, and
+what must stay true of them."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+# The examples that run without a lab or a swarm (the examples part of CI runs the others).
+ENGINE_ONLY_EXAMPLES = [
+    "test_aliases.py",
+    "test_bridge_by_name.py",
+    "test_connect_disconnect.py",
+    "test_faults.py",
+    "test_fixture_scopes.py",
+    "test_hermetic_dns.py",
+    "test_host_network.py",
+    "test_internal_network.py",
+    "test_isolation.py",
+    "test_links.py",
+    "test_no_shell_source.py",
+    "test_reachability_matrix.py",
+    "test_start_together.py",
+]
+
+POOLED = """
+import ipaddress
+
+import docker.errors
+import pytest
+from inner_run_spy import record
+
+seen = {}
+
+
+def test_pooled(dockernet, dockernet_client):
+    assert dockernet.pool.idle == 0  # the first test: nothing waits, so they are started
+    net = dockernet.network("net")
+    a = dockernet.container("a", networks={net: ["alias-a"]})
+    b = dockernet.container("b", networks=[net])
+    record(a, b)
+    assert a.pooled and b.pooled
+    assert a.docker_name == dockernet.docker_name_for("a")
+    assert ipaddress.ip_address(a.ip(net)) in ipaddress.ip_network(net.subnet)
+    for name in ("a", "alias-a", a.docker_name):
+        dockernet.assert_resolves(b, name, to=a)
+    dockernet.assert_reachable(a, "b")
+    assert [n.name for n in a.networks] == ["net"]
+    hostname = dockernet_client.api.inspect_container(a.id)["Config"]["Hostname"]
+    assert "-pool-" in hostname  # the pool's, as documented (an exec() would keep it from the pool)
+    seen.update(a=a.id, b=b.id, a_name=a.docker_name)
+
+
+def test_used_again(dockernet, dockernet_client):
+    api = dockernet_client.api
+    with pytest.raises(docker.errors.NotFound):  # its last test's name went with that test
+        api.inspect_container(seen["a_name"])
+    net = dockernet.network("other")
+    c = dockernet.container("c", networks=[net])
+    d = dockernet.container("d", networks=[net])
+    assert {c.id, d.id} == {seen["a"], seen["b"]}  # the same two, only probed before
+    assert api.logs(c.id) != b""  # the last test's probes printed to it...
+    assert c.logs() == "" and c.logs(tail=5) == ""  # ...which is not this test's output
+    dockernet.assert_resolves(d, "c", to=c)
+    dockernet.assert_not_resolves(d, "a")
+    dockernet.assert_not_resolves(d, "alias-a")
+    code, addresses = c.exec(["ip", "-o", "-4", "addr", "show"])
+    interfaces = {line.split()[1]: line.split()[3] for line in addresses.splitlines()}
+    assert code == 0 and len(interfaces) == 2 and interfaces.pop("lo").startswith("127.")  # nothing else's
+    assert [address.split("/")[0] for address in interfaces.values()] == [c.ip(net)]
+    code, hostname = c.exec(["cat", "/etc/hostname"])
+    assert code == 0 and "-pool-" in hostname  # the pool's, as documented
+    assert c.logs() == ""
+"""
+
+
+def test_a_pooled_container_is_what_container_makes_and_is_used_again(inner_runs, pytester):
+    pytester.makepyfile(test_pooled=POOLED)
+    result = inner_runs.run_subprocess("--dockernet-require", "-p", "no:xdist", "--dockernet-pool", "2")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["warm pool: 2 of the containers were earlier tests', used again"])
+    assert inner_runs.resources() == []
+
+
+CHANGED = """
+import pytest
+
+ids = {}
+
+
+@pytest.fixture(scope="module", params=["exec", "restart", "pause", "stop", "partition", "discard", "kept"])
+def how(request):  # module-scoped: each test_changes runs right before its test_after
+    return request.param
+
+
+def test_changes(dockernet, how):
+    net = dockernet.network("net")
+    a = dockernet.container("a", networks=[net])
+    b = dockernet.container("b", networks=[net])
+    assert a.pooled and b.pooled
+    if how == "exec":
+        a.exec(["touch", "/tmp/mine"])
+    elif how == "restart":
+        a.restart(timeout=0)
+    elif how == "pause":
+        a.pause()
+        a.unpause()
+    elif how == "stop":
+        a.stop(timeout=0)
+    elif how == "partition":
+        dockernet.partition([a], [b])
+        dockernet.heal()
+    elif how == "discard":
+        dockernet.discard(a)
+    dockernet.assert_reachable(b, b.ip(net))
+    ids[how] = a.id, b.id
+
+
+def test_after(dockernet, dockernet_client, how):
+    changed, probed = ids[how]
+    net = dockernet.network("net")
+    got = {dockernet.container(n, networks=[net]).id for n in ("x", "y", "z")}
+    if how == "kept":  # nothing but probes ran in either
+        assert {changed, probed} <= got
+    else:
+        assert changed not in got and probed in got
+        assert dockernet_client.api.containers(all=True, filters={"id": changed}) == []
+"""
+
+
+def test_a_container_a_test_changed_is_removed_not_used_again(inner_runs, pytester):
+    pytester.makepyfile(test_changed=CHANGED)
+    result = inner_runs.run_subprocess("--dockernet-require", "-p", "no:xdist", "--dockernet-pool", "3")
+    result.assert_outcomes(passed=14)
+    assert inner_runs.resources() == []
+
+
+def test_the_pool_is_off_with_0_and_with_keep(inner_runs, pytester):
+    pytester.makepyfile(
+        """
+        def test_unpooled(dockernet):
+            assert dockernet.pool is None
+            a = dockernet.container("a")
+            assert not a.pooled
+            assert a.exec("hostname") == (0, "a\\n")
+        """
+    )
+    for args in (["--dockernet-pool", "0"], ["--dockernet-keep"]):
+        result = inner_runs.run_subprocess("--dockernet-require", "-p", "no:xdist", *args)
+        result.assert_outcomes(passed=1)
+        assert "warm pool" not in result.stdout.str()
+
+
+OWN = """
+def test_what_asks_for_something_of_its_own_is_started_as_usual(dockernet):
+    net = dockernet.network("net")
+    asks = {
+        "env": {"environment": {"X": "1"}},
+        "cmd": {"command": ["sleep", "60"]},
+        "host": {"hostname": "h"},
+        "label": {"labels": {"x": "y"}},
+        "capability": {"cap_add": ["NET_ADMIN"]},
+        "user": {"user": "1000"},
+        "port": {"ports": {80: None}},
+    }
+    made = dockernet.containers({name: {"networks": [net], **extra} for name, extra in asks.items()})
+    assert [c.name for c in made.values() if c.pooled] == []
+    assert dockernet.container("plain", networks=[net]).pooled
+
+
+def test_a_pooled_container_takes_the_address_the_test_pins(dockernet):
+    net = dockernet.network("mine", subnet="10.77.9.0/24")
+    a = dockernet.container("a", networks={net: {"ipv4_address": "10.77.9.23"}})
+    assert a.ip(net) == "10.77.9.23" and a.pooled
+"""
+
+
+def test_only_what_asks_for_nothing_of_its_own_comes_from_the_pool(inner_runs, pytester):
+    pytester.makepyfile(test_own=OWN)
+    result = inner_runs.run_subprocess("--dockernet-require", "-p", "no:xdist", "--dockernet-pool", "2")
+    result.assert_outcomes(passed=2)
+    assert inner_runs.resources() == []
+
+
+@pytest.mark.parametrize("value", ["-1", "many", "33"])
+def test_a_bad_pool_size_is_a_usage_error(pytester, value):
+    result = pytester.runpytest("--dockernet-pool", value)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--dockernet-pool (ini dockernet_pool) is '{value}'*0 to 32*"])
+
+
+def outcomes(result: pytest.RunResult) -> dict[str, str]:
+    """Each test's outcome, from ``-rA``'s summary."""
+    found = re.findall(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+)", result.stdout.str(), re.M)
+    return {test: outcome for outcome, test in found}
+
+
+def test_the_examples_give_the_same_results_with_the_pool_on_and_off(inner_runs, pytester):
+    for name in [*ENGINE_ONLY_EXAMPLES, "conftest.py"]:
+        shutil.copy(EXAMPLES / name, pytester.path / name)
+    shutil.copytree(EXAMPLES / "app", pytester.path / "app")  # test_faults.py builds it
+    results = {}
+    for size in ("0", "4"):
+        result = inner_runs.run_subprocess(
+            "--dockernet-require", "-p", "no:xdist", "-rA", "--dockernet-pool", size, timeout=600
+        )
+        assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+        results[size] = outcomes(result)
+        assert ("warm pool:" in result.stdout.str()) == (size != "0")
+    assert results["0"] == results["4"]
+    assert len(results["0"]) >= len(ENGINE_ONLY_EXAMPLES) and set(results["0"].values()) == {"PASSED"}
+
+
+SLEEPER = """
+from inner_run_spy import ready, record
+import time
+
+def test_first(dockernet):
+    net = dockernet.network("first")
+    dockernet.containers({"x": {"networks": [net]}, "y": {"networks": [net]}})
+
+
+def test_sleeps(dockernet):
+    assert dockernet.pool.idle == 2
+    net = dockernet.network("n")
+    record(net, dockernet.container("c", networks=[net]))
+    assert dockernet.pool.idle == 1
+    ready()
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_leaves_no_pool_behind(inner_runs, pytester, sig):
+    pytester.makepyfile(test_sleeper=SLEEPER)
+    proc = inner_runs.start("--dockernet-pool", "3")
+    run_id = inner_runs.run_id_of(proc)
+    # the test's network and container, the lease and the container waiting in the pool
+    assert len(inner_runs.resources(run_id)) == 4, inner_runs.resources(run_id)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) == pytest.ExitCode.INTERRUPTED, inner_runs.log(proc)
+    assert inner_runs.resources(run_id) == []
+
+
+def test_a_killed_run_s_pool_is_pruned_by_the_next_run(inner_runs, pytester):
+    pytester.makepyfile(test_sleeper=SLEEPER)
+    host = inner_runs.own_host()
+    proc = inner_runs.start("--dockernet-pool", "3", host=host)
+    run_id = inner_runs.run_id_of(proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert len(inner_runs.resources(run_id)) == 4
+
+    pytester.makepyfile(test_next="def test_next(dockernet): dockernet.network('n')")
+    result = inner_runs.run_on(host, "test_next.py")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"removed 3 containers and 1 networks left by 1 dead runs (*{run_id}*)"])
+    assert inner_runs.resources(run_id) == []
