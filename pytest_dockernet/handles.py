@@ -19,6 +19,7 @@ import docker.errors
 
 from .engine import exec_in
 from .errors import DockernetError
+from .probes import run as run_probe
 
 if TYPE_CHECKING:
     import docker
@@ -193,6 +194,21 @@ class Container:
         if self.network_mode and self.network_mode.startswith("container:"):  # the namespace's owner's
             return self.topology.get_container(self.network_mode.partition(":")[2]).ip(network)
         return self._endpoint(network).ip
+
+    def interface(self, network: Network | str | None = None) -> str:
+        """The name of the container's interface on ``network`` (as :meth:`ip` takes it),
+        found by its address. The first network is not always ``eth0``: the engine numbers
+        a container's interfaces in the order it joined networks, and a container of the
+        warm pool (see :mod:`pytest_dockernet.pool`) joined others before."""
+        address = self.ip(network)
+        if address is None:
+            raise ValueError(f"container {self.name!r} is in the host's network namespace: no interface of its own")
+        result = run_probe(self, "ip -o -4 addr show")
+        for line in result.output.splitlines():
+            fields = line.split()
+            if len(fields) > 3 and fields[3].split("/")[0] == address:
+                return fields[1].split("@")[0]
+        raise DockernetError(f"container {self.name!r} has no interface with address {address}:\n{result.describe()}")
 
     def host_port(self, port: int | str, proto: str = "tcp") -> int:
         """The host port the engine published container port ``port`` on (``ports=``, or a

@@ -5,11 +5,12 @@ leaving one about 59 ms. So a ``container()`` call that asks for nothing of its 
 probe image with its resident shell, on bridge networks the topology made, see
 :func:`poolable`) gets a running container of an earlier test when one waits in the pool:
 it is renamed to the name the topology gives it and joins the test's networks with its
-logical name and aliases. When none waits, one is started as usual, marked as the pool's. When its topology ends, a pooled container in which nothing
-but the plugin's own probes ran (:attr:`Container.reusable`: no ``exec()``, stop, pause,
-restart, kill or fault) leaves its networks and waits for the next test, up to ``size`` of
-them; any other is removed. The pool starts nothing ahead of need: a run never starts more
-containers than it would without it.
+logical name and aliases. When none waits, one is started as usual, marked as the pool's.
+When its topology ends, a pooled container in which nothing but the plugin's own probes
+ran (:attr:`Container.reusable`: no ``exec()``, stop, pause, restart, kill or fault)
+leaves its networks and waits for the next test, up to ``size`` of them; any other is
+removed. The pool starts nothing ahead of need: a run never starts more containers than
+it would without it.
 
 What stays true of a pooled container: it resolves by its logical name, its aliases and
 its engine name on every network it joins, and by nothing of an earlier test; ``ip()``,
@@ -17,9 +18,9 @@ its engine name on every network it joins, and by nothing of an earlier test; ``
 test's output only. What differs: its hostname is the pool's (``dn-<run>-pool-N``), not
 its logical name, and so are its labels (a killed run's are pruned like everything else);
 its interfaces are not named from ``eth0`` on (the engine numbers a container's
-interfaces on from its last one: ``eth3``, ``eth4``, ...).
-``--dockernet-pool 0`` turns the pool off; ``--dockernet-keep`` does too (a kept container
-must stay as its test left it).
+interfaces on from its last one: ``eth3``, ``eth4``, ...; :meth:`Container.interface`
+names the one of a network). ``--dockernet-pool 0`` turns the pool off;
+``--dockernet-keep`` does too (a kept container must stay as its test left it).
 """
 
 from __future__ import annotations

@@ -74,9 +74,10 @@ def test_used_again(dockernet, dockernet_client):
     interfaces = {line.split()[1]: line.split()[3] for line in addresses.splitlines()}
     assert code == 0 and len(interfaces) == 2 and interfaces.pop("lo").startswith("127.")  # nothing else's
     assert [address.split("/")[0] for address in interfaces.values()] == [c.ip(net)]
+    assert c.interface(net) == next(iter(interfaces)).split("@")[0]
     code, hostname = c.exec(["cat", "/etc/hostname"])
     assert code == 0 and "-pool-" in hostname  # the pool's, as documented
-    assert c.logs() == ""
+    assert c.ip(net) in c.logs()  # interface()'s probe ran in this test: it shows
 """
 
 
@@ -262,3 +263,17 @@ def test_a_killed_run_s_pool_is_pruned_by_the_next_run(inner_runs, pytester):
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([f"removed 3 containers and 1 networks left by 1 dead runs (*{run_id}*)"])
     assert inner_runs.resources(run_id) == []
+
+
+def test_interface_names_the_interface_of_a_network(dockernet):
+    one, two = dockernet.network("one"), dockernet.network("two")
+    c = dockernet.container("c", networks=[one, two])
+    names = {c.interface(one), c.interface(two)}
+    assert len(names) == 2 and all(name.startswith("eth") for name in names)
+    code, out = c.exec(["ip", "-o", "-4", "addr", "show", c.interface(two)])
+    assert code == 0 and f"{c.ip(two)}/" in out
+    with pytest.raises(ValueError, match="is not on network 'three'"):
+        c.interface("three")
+    host = dockernet.container("h", network_mode="host")
+    with pytest.raises(ValueError, match="host's network namespace: no interface of its own"):
+        host.interface()

@@ -59,7 +59,7 @@ def test_network_options_and_labels_reach_the_engine(dockernet):
     assert info["Options"]["com.docker.network.driver.mtu"] == "1400"
     assert info["Labels"]["team"] == "payments" and info["Labels"]["pytest-dockernet.name"] == "n"
     c = dockernet.container("c", networks=[net])
-    assert "mtu 1400" in c.exec(["ip", "link", "show", "eth0"])[1]
+    assert "mtu 1400" in c.exec(["ip", "link", "show", c.interface(net)])[1]
 
 
 def test_a_matrix_equals_a_dict_of_its_cells(dockernet):

@@ -235,7 +235,7 @@ def test_ipv6_network(dockernet):
     a = dockernet.container("a", networks=[net])
     b = dockernet.container("b", networks=[net])
     assert_reachable(a, b)
-    code, out = a.exec("ip -6 addr show eth0")
+    code, out = a.exec(f"ip -6 addr show {a.interface(net)}")
     assert code == 0 and "fd0d:e7e7:213:" in out
 
 
