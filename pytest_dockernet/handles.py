@@ -102,6 +102,7 @@ class Network:
     internal: bool = False
     owned: bool = True  # created by the topology, so removed by it
     pooled: bool = field(default=False, init=False)  # its subnet came from the allocator, and goes back
+    warm: bool = field(default=False, init=False)  # the warm pool's: it waits there for a later test (pool.py)
 
     def ref(self, engine: int) -> str:
         """How engine ``engine`` names the network (another engine of the swarm knows an

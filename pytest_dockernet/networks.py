@@ -27,6 +27,7 @@ from .retry import poll
 from .subnets import SubnetAllocator
 
 if TYPE_CHECKING:
+    from .pool import WarmPool
     from .topology import Topology
 
 DRIVERS = ("bridge", "host", "overlay")
@@ -56,6 +57,7 @@ class Networks:
         self.registry: Registry[Network] = Registry("network", lock)
         self.allocator = allocator  # made on first use when the caller has none
         self._implicit: dict[str, Network] = {}  # "bridge", "host": the engine's own networks
+        self._returned: set[str] = set()  # the warm pool's networks given back (or removed)
 
     def create(self, spec: NetworkSpec) -> Network:
         """Create one network (see Topology.network)."""
@@ -81,9 +83,16 @@ class Networks:
                 topology.require_swarm()
                 if encrypted:
                     opts = {**options, "encrypted": ""}
+            pool = topology.pool if topology.pool is not None and topology.pool.fits_network(spec, driver) else None
+            if pool is not None:
+                waiting = pool.take_network(topology, name)
+                if waiting is not None:
+                    topology.timings.count("networks")
+                    return waiting
             overlay = topology.timings.measure("overlay networks") if driver == "overlay" else contextlib.nullcontext()
             with overlay:
-                return self._create(name, driver, spec.internal, ipam_subnet, spec.gateway, spec.ipv6, opts, labels)
+                args = (name, driver, spec.internal, ipam_subnet, spec.gateway, spec.ipv6, opts, labels)
+                return self._create(*args, pool=pool)
 
         network = self.registry.add(name, make)
         if network.owned:
@@ -140,17 +149,36 @@ class Networks:
     def discard(self, network: object) -> None:
         """Remove one network the topology made now (its subnet goes back to the pool)."""
         network = self.check_own(network, "discard()")
-        if network.owned:
+        if network.warm:
+            remove_network(self.topology.client, network.id)
+            self._give_back_subnet(network)
+        elif network.owned:
             remove_network(self.topology.client, network.id)
             if self.allocator is not None and network.subnet is not None:
                 subnet = ipaddress.IPv4Network(network.subnet)
                 (self.allocator.release if network.pooled else self.allocator.unhold)(subnet)
         self.registry.discard(network.name)
 
+    def return_warm(self) -> None:
+        """Give the warm pool back the networks it gave (or made for) this topology, once
+        their containers are gone; without a pool, remove them."""
+        for network in [n for n in self.registry if n.warm and n.id not in self._returned]:
+            self._returned.add(network.id)  # once: a second remove() finds nothing to return
+            pool = self.topology.pool
+            if pool is not None:
+                pool.give_back_network(network)
+            else:
+                remove_network(self.topology.client, network.id)
+                self._give_back_subnet(network)
+
+    def _give_back_subnet(self, network: Network) -> None:
+        if self.allocator is not None and network.subnet is not None:
+            self.allocator.release(ipaddress.IPv4Network(network.subnet))
+
     def release_subnets(self) -> None:
-        """Give the pool back the subnets of the removed networks."""
+        """Give the pool back the subnets of the removed networks (the warm pool's keep theirs)."""
         for network in self.registry:
-            if self.allocator is None or not network.owned or network.subnet is None:
+            if self.allocator is None or not network.owned or network.subnet is None or network.warm:
                 continue
             subnet = ipaddress.IPv4Network(network.subnet)
             if network.pooled:
@@ -168,10 +196,15 @@ class Networks:
         ipv6: bool,
         options: dict[str, str],
         labels: dict[str, str],
+        pool: WarmPool | None = None,
     ) -> Network:
         topology = self.topology
-        docker_name = topology.docker_name_for(name)
         client = topology.client
+        if pool is None:
+            docker_name, all_labels = topology.docker_name_for(name), topology.labels_for("network", name, labels)
+        else:  # one of the warm pool's, which later tests may have
+            docker_name, all_labels = pool.new_network()
+        filters = topology.filters() if pool is None else pool.filters()
         if self.allocator is None:
             self.allocator = SubnetAllocator(taken=engine_subnets(client))
         allocator = self.allocator
@@ -193,13 +226,13 @@ class Networks:
                     ipam=docker.types.IPAMConfig(pool_configs=pools),
                     check_duplicate=True,
                     internal=internal,
-                    labels=topology.labels_for("network", name, labels),
+                    labels=all_labels,
                     enable_ipv6=ipv6,
                     **swarm_scoped,
                 )
 
         def undo() -> None:
-            remove_networks_named(client, docker_name, topology.filters())
+            remove_networks_named(client, docker_name, filters)
             if subnet is not None:
                 allocator.unhold(subnet)
 
@@ -210,7 +243,7 @@ class Networks:
             else:
                 result = self._create_in_pool(create)
         network = Network(topology, name, docker_name, result["Id"], driver, chosen[0], chosen[1], internal)
-        network.pooled = subnet is None
+        network.pooled, network.warm = subnet is None, pool is not None
         if driver == "overlay":
             topology.timings.count("overlay networks")
         if subnet is not None:

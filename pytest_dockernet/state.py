@@ -161,7 +161,7 @@ class State:
             return None
         with self.lock:
             if self.pool is None:
-                self.pool = WarmPool(client, self.identity, settings.pool, image, settings.dns)
+                self.pool = WarmPool(client, self.identity, settings.pool, image, settings.dns, self.allocator)
             return self.pool
 
     def close_pool(self) -> None:

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 
 # The order the summary shows them in.
 PHASES = ("image", "lab bring-up", "swarm init", "set-up", "overlay networks", "probes", "teardown")
-# The count of containers the warm pool gave (see pool.py), shown in a line of its own.
-POOL_AGAIN = "pool: used again"
+# What the warm pool gave (see pool.py), shown in a line of its own.
+POOL_AGAIN, POOL_NETWORKS_AGAIN = "pool: used again", "pool: networks used again"
 
 
 class Timings:
@@ -58,12 +58,14 @@ class Timings:
 
     def describe(self) -> str:
         phases = ", ".join(f"{p} {self.seconds[p]:.2f} s" for p in PHASES if p in self.seconds)
-        counts = sorted((what, n) for what, n in self.counts.items() if what != POOL_AGAIN)
+        counts = sorted((what, n) for what, n in self.counts.items() if what not in (POOL_AGAIN, POOL_NETWORKS_AGAIN))
         made = ", ".join(f"{n} {what}" for what, n in counts)
         over = f" (summed over {self.workers} workers)" if self.workers else ""
         return f"time{over}: {phases or 'none'}; made: {made or 'nothing'}"
 
     def describe_pool(self) -> str:
         """How many of the containers the warm pool gave ("" when none)."""
-        again = self.counts.get(POOL_AGAIN, 0)
-        return f"warm pool: {again} of the containers were earlier tests', used again" if again else ""
+        again, networks = self.counts.get(POOL_AGAIN, 0), self.counts.get(POOL_NETWORKS_AGAIN, 0)
+        if not (again or networks):
+            return ""
+        return f"warm pool: {again} of the containers and {networks} of the networks were earlier tests', used again"

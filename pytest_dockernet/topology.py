@@ -317,8 +317,7 @@ class Topology:
         return self._containers.start_batch(specs)
 
     def discard(self, *handles: Container | Network) -> None:
-        """Remove some of the topology's containers and networks now (containers first); the
-        rest stays until ``close()``."""
+        """Remove some of its containers and networks now (containers first); the rest stays until ``close()``."""
         for handle in sorted(handles, key=lambda h: isinstance(h, Network)):
             parts = self._networks if isinstance(handle, Network) else self._containers
             parts.discard(handle)
@@ -474,6 +473,7 @@ class Topology:
                 # Another engine's copy of an overlay network goes with its last container;
                 # the network itself is the manager's (engine 0's) to remove.
                 remove_labelled(self.clients[engine], filters, networks=engine == 0)
+            self._networks.return_warm()  # empty now: the warm pool's wait for a later test
         self._removed = True
         self._networks.release_subnets()
 
