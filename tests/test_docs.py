@@ -133,6 +133,7 @@ def normalised(output: str) -> str:
     addresses, the probe image's tag, times, counts of attempts and probes, the width of
     pytest's separator lines."""
     text = re.sub(r"\bdn-[0-9a-f]{10}-\d+-", "dn-RUN-N-", output)
+    text = re.sub(r"\bdn-[0-9a-f]{10}-pool-", "dn-RUN-pool-", text)
     text = re.sub(r"\b[0-9a-f]{10}-\d+\b", "RUN-N", text)
     text = re.sub(r"\b\d{1,3}(\.\d{1,3}){3}\b", "IP", text)
     text = re.sub(r"pytest-dockernet/busybox:[0-9a-f]+|busybox:stable", "PROBE-IMAGE", text)
