@@ -109,9 +109,6 @@ class WarmPool:
         self._lock = threading.Lock()
         self._busy = 0  # returns under way (close() waits for them)
         self._settled = threading.Condition(self._lock)
-        # One hand-over at a time: the engine joins three containers to a network one after
-        # the other in about half the time it takes for three joins at once.
-        self._joining = threading.Lock()
         self.closed = False
 
     @property
@@ -165,7 +162,8 @@ class WarmPool:
         try:
             # Renamed first: the engine's DNS answers to the name a container has when it joins.
             api.rename(container_id, docker_name)
-            with self._joining, gate_for(api).building():
+            gate = gate_for(api)
+            with gate.joining(), gate.building():
                 for attachment in attachments:
                     aliases, address = [name, *attachment.aliases], attachment.address
                     api.connect_container_to_network(
@@ -208,8 +206,9 @@ class WarmPool:
             info = api.inspect_container(container.id)
             if not info["State"].get("Running") or info["State"].get("Paused"):
                 return False
-            for network in info["NetworkSettings"].get("Networks") or {}:
-                api.disconnect_container_from_network(container.id, network)
+            with gate_for(api).joining():
+                for network in info["NetworkSettings"].get("Networks") or {}:
+                    api.disconnect_container_from_network(container.id, network)
             api.rename(container.id, name)
         except docker.errors.APIError:
             return False
