@@ -595,39 +595,29 @@ def run_all(args, ctx: Context, notes: list[str]) -> tuple[list[Row], list[str]]
         d3.result = "n/a"
     targets.append(f"suite target (suite ≤ 0.6 × pytest-docker-tools): {d3.result} {d3.check}".rstrip())
 
-    # 4: the suite under xdist
-    s4 = f"4 xdist, suite of {args.suite}"
-    if ctx.xdist:
-        n0, n2 = walls("dockernet", 0), walls("dockernet", 2)
-        rows.append(Row(s4, "pytest-dockernet -n 0", n0))
-        x = Row(s4, "pytest-dockernet -n 2", n2)
-        rows.append(x)
-        x.check, x.result = judge(median(n0) / median(n2) if n0 and n2 else None, 0.95, False, "speed-up")
-        failed = [r for r in of("dockernet", 2) if not r.ok]
-        left = [item for item in ctx.ledger.left if "-n 2" in item]
-        if failed or left:
-            x.result = "FAIL"
-            x.check += f"; {len(failed)} failed runs, {len(left)} left behind"
-        else:
-            x.check += "; nothing left"
-    else:
-        x = Row(s4, "pytest-dockernet -n 2", [], "pytest-xdist not installed", "n/a")
-        rows.append(x)
-
-    # 5: a suite that waits (each test waits out an isolation timeout), under xdist
-    s5 = f"5 xdist, waiting suite of {args.suite}"
-    if ctx.xdist:
-        w0, w2 = walls("waiting", 0), walls("waiting", 2)
-        rows.append(Row(s5, "pytest-dockernet -n 0", w0))
-        w = Row(s5, "pytest-dockernet -n 2", w2)
-        rows.append(w)
-        w.check, w.result = judge(median(w0) / median(w2) if w0 and w2 else None, 1.6, False, "speed-up")
-        failed = [r for r in of("waiting", 0) + of("waiting", 2) if not r.ok]
+    def xdist_rows(scenario: str, tool: str, at_least: float) -> Row:
+        """The -n 0 and -n 2 rows of ``tool``'s suite; returns the judged (-n 2) row."""
+        if not ctx.xdist:
+            rows.append(Row(scenario, "pytest-dockernet -n 2", [], "pytest-xdist not installed", "n/a"))
+            return rows[-1]
+        n0, n2 = walls(tool, 0), walls(tool, 2)
+        rows.append(Row(scenario, "pytest-dockernet -n 0", n0))
+        judged = Row(scenario, "pytest-dockernet -n 2", n2)
+        rows.append(judged)
+        judged.check, judged.result = judge(median(n0) / median(n2) if n0 and n2 else None, at_least, False, "speed-up")
+        failed = [r for r in of(tool, 0) + of(tool, 2) if not r.ok]
         if failed:
-            w.result, w.check = "FAIL", w.check + f"; {len(failed)} failed runs"
-    else:
-        w = Row(s5, "pytest-dockernet -n 2", [], "pytest-xdist not installed", "n/a")
-        rows.append(w)
+            judged.result, judged.check = "FAIL", judged.check + f"; {len(failed)} failed runs"
+        return judged
+
+    # 4: the topology suite under xdist (nothing of it may be left); 5: a suite whose tests
+    # wait (each waits out an isolation timeout), under xdist
+    x = xdist_rows(f"4 xdist, suite of {args.suite}", "dockernet", 0.95)
+    if ctx.xdist:
+        left = [item for item in ctx.ledger.left if "-n 2" in item]
+        x.result = "FAIL" if left else x.result
+        x.check += f"; {len(left)} left behind" if left else "; nothing left"
+    w = xdist_rows(f"5 xdist, waiting suite of {args.suite}", "waiting", 1.6)
     both = "PASS" if x.result == w.result == "PASS" else "n/a" if "n/a" in (x.result, w.result) else "FAIL"
     targets.append(
         f"target 2 (xdist: waiting suite -n 2 ≥ 1.6× faster than -n 0; topology suite -n 2 ≥ 0.95×, no leak): "

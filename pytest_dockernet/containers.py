@@ -313,7 +313,7 @@ class Containers:
     def _remove(self, container: Container) -> None:
         """Remove a container (and its sidecar) whose start failed after it was made."""
         ids = [container.sidecar_id]
-        if container.pooled:  # the pool removes it, and starts another
+        if container.pooled:  # the pool removes it (it carries the pool's labels)
             container.reusable = False
             self._return(container)
         else:

@@ -23,12 +23,17 @@ WARM_POOL = 4  # running probe-image containers a process keeps for container() 
 MAX_WARM_POOL = 32
 
 
-def _lab_size(value: str) -> int:
+def _integer(value: str) -> tuple[str, int]:
+    """The option's text, and its value as an integer (-1 when it is not one)."""
     text = str(value).strip()
     try:
-        size = int(text)
+        return text, int(text)
     except ValueError:
-        size = -1
+        return text, -1
+
+
+def _lab_size(value: str) -> int:
+    text, size = _integer(value)
     if size == 0:
         return 0
     if not 2 <= size <= MAX_ENGINES:
@@ -40,11 +45,7 @@ def _lab_size(value: str) -> int:
 
 
 def _pool_size(value: str) -> int:
-    text = str(value).strip()
-    try:
-        size = int(text)
-    except ValueError:
-        size = -1
+    text, size = _integer(value)
     if not 0 <= size <= MAX_WARM_POOL:
         raise pytest.UsageError(
             f"--dockernet-pool (ini dockernet_pool) is {text!r}: give the number of warm containers to keep "
@@ -54,11 +55,7 @@ def _pool_size(value: str) -> int:
 
 
 def _log_lines(value: str) -> int:
-    text = str(value).strip()
-    try:
-        lines = int(text)
-    except ValueError:
-        lines = -1
+    text, lines = _integer(value)
     if lines < 0:
         raise pytest.UsageError(
             f"--dockernet-logs (ini dockernet_logs) is {text!r}: give the number of log lines a failing "
