@@ -46,6 +46,7 @@ from .engine import remove_container, remove_network
 from .gate import gate_for
 from .handles import Container, Network
 from .identity import RunIdentity
+from .probes import run as run_probe
 from .timings import POOL_AGAIN, POOL_NETWORKS_AGAIN
 
 if TYPE_CHECKING:
@@ -174,8 +175,10 @@ class WarmPool:
                     api.connect_container_to_network(
                         container_id, attachment.network.id, aliases=aliases, ipv4_address=address
                     )
-            container.logs_after = container.last_output_stamp()
             running = container.refresh().get("Running")
+            if running:
+                self._until_links_answer(container, attachments)
+            container.logs_after = container.last_output_stamp()
         except docker.errors.APIError:
             running = False
         if not running:
@@ -184,6 +187,17 @@ class WarmPool:
         for attachment in attachments:
             container.endpoints[attachment.network.docker_name].aliases = [name, *attachment.aliases]
         return container
+
+    @staticmethod
+    def _until_links_answer(container: Container, attachments: Sequence[Attachment]) -> None:
+        """Each new link of ``container`` carries traffic before it is handed over: an ARP
+        request sent in the first moments after a join can go unanswered, and the kernel asks
+        again only a second later (a one-packet probe from a peer would call it unreachable).
+        Its gateway answering (ARP, then ICMP) proves the link; internal networks' gateways
+        are not asked."""
+        gateways = [a.network.gateway for a in attachments if a.network.gateway and not a.network.internal]
+        if gateways:
+            run_probe(container, "; ".join(f"ping -c1 -W3 {g} >/dev/null 2>&1" for g in gateways), counted=False)
 
     def give_back(self, container: Container) -> None:
         """``container``'s topology has ended: it waits for the next test if nothing but
