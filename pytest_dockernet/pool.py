@@ -43,6 +43,7 @@ import docker.errors
 
 from . import identity as lbl
 from .engine import remove_container, remove_network
+from .errors import ProbeFailed
 from .gate import gate_for
 from .handles import Container, Network
 from .identity import RunIdentity
@@ -179,7 +180,7 @@ class WarmPool:
             if running:
                 self._until_links_answer(container, attachments)
             container.logs_after = container.last_output_stamp()
-        except docker.errors.APIError:
+        except (docker.errors.APIError, ProbeFailed):  # then container() starts one as usual
             running = False
         if not running:
             self._remove(container_id)
