@@ -436,9 +436,13 @@ def _notes(state: State, config: pytest.Config) -> list[str]:
 
 def _teardown_failed(state: State, topology: Topology, exc: BaseException) -> None:
     """Note, for the summary, a topology that could not be removed and how to remove it."""
-    why = f"the Docker engine stopped answering ({lost(exc)})" if lost(exc) else _one_line(exc)
+    why = _why(exc)
     command = topology.removal_command()
     state.teardown_errors.append(f"teardown of {topology.label} failed: {why}\n  remove with: {command}")
+
+
+def _why(exc: BaseException) -> str:
+    return f"the Docker engine stopped answering ({lost(exc)})" if lost(exc) else _one_line(exc)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -543,8 +547,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         try:
             cast("Callable[[], object]", step)()  # to mypy, a `lambda t=t:` makes them untyped
         except Exception as exc:  # noqa: BLE001 - reported in one line
-            why = lost(exc) or _one_line(exc)
-            print(f"dockernet: at the end of the run: {why}", file=sys.stderr)
+            print(f"dockernet: at the end of the run: {_why(exc)}", file=sys.stderr)
     for line in state.teardown_errors[state.reported_errors :]:
         print(f"dockernet: {line}", file=sys.stderr)
     if state.connected is not None:

@@ -162,8 +162,11 @@ def test_a_background_teardown_that_fails_fails_the_run(inner_runs, pytester, mo
     pytester.makepyfile(test_inner=BACKGROUND)
     try:
         # Holding the gate as a builder keeps the inner run's network removal (which needs
-        # it alone) waiting until the engine has gone away for that run.
-        with gate_for(dockernet_client).building():
+        # it alone) waiting until the engine has gone away for that run; holding the warm
+        # pool's join lock does the same for the hand-back of its container (which leaves
+        # its networks under that lock), so the teardown cannot finish before the engine goes.
+        gate = gate_for(dockernet_client)
+        with gate.building(), gate.joining():
             proc = inner_runs.start("-p", "no:cacheprovider", "test_inner.py")
             forwarder.stop()
         (pytester.path / "engine-gone").touch()
@@ -173,5 +176,7 @@ def test_a_background_teardown_that_fails_fails_the_run(inner_runs, pytester, mo
         assert proc.returncode == pytest.ExitCode.TESTS_FAILED, log  # every test passed; the teardown did not
         assert "teardown of test_inner.py::test_first failed: the Docker engine stopped answering" in log, log
         assert "  remove with: docker rm -f $(docker ps -aq --filter label=pytest-dockernet.topology=" in log, log
+        ends = [line for line in log.splitlines() if line.startswith("dockernet: at the end of the run: ")]
+        assert ends and all("the Docker engine stopped answering" in line for line in ends), log
     finally:
         inner_runs.remove_resources()
