@@ -88,6 +88,20 @@ def test_every_public_name_has_its_api_reference():
     assert not missing, f"docs/reference/api.md has no `::: pytest_dockernet.NAME` for {missing}"
 
 
+def test_every_fixture_hook_and_marker_argument_has_its_reference():
+    from pytest_dockernet import hooks
+    from pytest_dockernet.plugin import DOCKER_FIXTURES, MARKER_KWARGS
+
+    reference = DOCS / "reference"
+    fixtures, hook_page, marker = ((reference / f"{page}.md").read_text() for page in ("fixtures", "hooks", "marker"))
+    missing = [f"fixture {name}" for name in (*DOCKER_FIXTURES, "dockernet_lab") if f"| `{name}` |" not in fixtures]
+    hook_names = [name for name in vars(hooks) if name.startswith("pytest_dockernet_")]
+    assert hook_names, "no hooks found in pytest_dockernet.hooks"
+    missing += [f"hook {name}" for name in hook_names if f"| `{name}(" not in hook_page]
+    missing += [f"marker argument {name}" for name in MARKER_KWARGS if f"| `{name}=` |" not in marker]
+    assert not missing, f"not in a row of docs/reference: {missing}"
+
+
 def test_every_page_is_in_the_nav():
     nav = (ROOT / "mkdocs.yml").read_text()
     left_out = [
@@ -106,7 +120,7 @@ SEPARATOR = re.compile(r"^([=_-])\1{2,} (.*?) \1{2,}$")
 
 # Notes of the run summary that depend on what the engine had before, not on the test: the
 # probe image pulled or built, dead runs' resources pruned (with a line per resource).
-INCIDENTAL = ("is not on the engine", "probe image ", "dead runs", "left the swarm that")
+INCIDENTAL = ("is not on the engine", "probe image ", "dead run", "left the swarm that")
 
 
 def cleaned(output: str, here: Path) -> str:
@@ -138,7 +152,7 @@ def normalised(output: str) -> str:
     text = re.sub(r"\b\d{1,3}(\.\d{1,3}){3}\b", "IP", text)
     text = re.sub(r"pytest-dockernet/busybox:[0-9a-f]+|busybox:stable", "PROBE-IMAGE", text)
     text = re.sub(r"\d+(\.\d+)?( ?)s\b", r"T\2s", text)
-    text = re.sub(r"\d+ (attempts?|probes?)\b", r"N \1", text)
+    text = re.sub(r"\b\d+ (attempt|probe exec|probe)s?\b", r"N \1s", text)
     text = re.sub(r"\b\d+ ms\b", "T ms", text)
     return "\n".join(SEPARATOR.sub(r"\1 \2 \1", line) for line in text.splitlines())
 
@@ -174,11 +188,11 @@ def test_two_captures_that_say_the_same_compare_equal(tmp_path):
             ]
         )
 
-    pruned = ["removed 1 containers and 1 networks left by 1 dead runs (0123456789)", "  container dn-x", "  network n"]
+    pruned = ["removed 1 container and 1 network left by 1 dead run (0123456789)", "  container dn-x", "  network n"]
     built = ["busybox:stable is not on the engine and could not be pulled; using pytest-dockernet/busybox:ab12"]
     first = cleaned(run("24bad33203", "10.213.94.2", "11.67", []), tmp_path)
     second = cleaned(run("0fe1d2c3b4", "10.213.7.12", "9.1", pruned + built), tmp_path)
-    assert "/path/to/project/test_tiers.py:12" in first and "dead runs" not in second
+    assert "/path/to/project/test_tiers.py:12" in first and "dead run" not in second
     assert normalised(first) == normalised(second)
     assert normalised(first) != normalised(first.replace("by ICMP echo", "by TCP"))
 

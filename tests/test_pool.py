@@ -17,6 +17,7 @@ ENGINE_ONLY_EXAMPLES = [
     "test_aliases.py",
     "test_bridge_by_name.py",
     "test_connect_disconnect.py",
+    "test_custom_subnet.py",
     "test_faults.py",
     "test_fixture_scopes.py",
     "test_hermetic_dns.py",
@@ -78,14 +79,29 @@ def test_used_again(dockernet, dockernet_client):
     code, hostname = c.exec(["cat", "/etc/hostname"])
     assert code == 0 and "-pool-" in hostname  # the pool's, as documented
     assert c.ip(net) in c.logs()  # interface()'s probe ran in this test: it shows
+    seen.update(d=d.id)  # c ran exec(): it is not used again; d was only probed
+
+
+def test_handed_over_onto_two_networks(dockernet):
+    assert dockernet.pool.idle == 1
+    front, back = dockernet.network("front"), dockernet.network("back")
+    e = dockernet.container("e", networks={front: ["web"], back: ["api"]})
+    assert e.id == seen["d"]  # handed over, onto both networks
+    f, g = dockernet.container("f", networks=[front]), dockernet.container("g", networks=[back])
+    for peer, net, alias, other in ((f, front, "web", "api"), (g, back, "api", "web")):
+        dockernet.assert_resolves(peer, "e", to=e.ip(net))  # each network answers with its own address
+        dockernet.assert_resolves(peer, alias, to=e.ip(net))
+        dockernet.assert_not_resolves(peer, other)  # an alias is its network's only
+        dockernet.assert_reachable(peer, alias)
+    dockernet.assert_isolated([f], [g])
 """
 
 
 def test_a_pooled_container_is_what_container_makes_and_is_used_again(inner_runs, pytester):
     pytester.makepyfile(test_pooled=POOLED)
     result = inner_runs.run_subprocess("--dockernet-require", "-p", "no:xdist", "--dockernet-pool", "2")
-    result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["warm pool: 2 of the containers and * networks were earlier tests', used again"])
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["warm pool: 3 of the containers and * networks were earlier tests', used again"])
     assert inner_runs.resources() == []
 
 
@@ -95,7 +111,10 @@ import pytest
 ids = {}
 
 
-@pytest.fixture(scope="module", params=["exec", "restart", "pause", "stop", "partition", "discard", "kept"])
+CHANGES = ["exec", "restart", "pause", "stop", "kill", "partition", "degrade", "discard", "kept"]
+
+
+@pytest.fixture(scope="module", params=CHANGES)
 def how(request):  # module-scoped: each test_changes runs right before its test_after
     return request.param
 
@@ -114,9 +133,14 @@ def test_changes(dockernet, how):
         a.unpause()
     elif how == "stop":
         a.stop(timeout=0)
+    elif how == "kill":
+        a.kill("SIGTERM")  # its PID 1 has no handler: it still runs, but a signal reached it
+        assert a.status() == "running"
     elif how == "partition":
         dockernet.partition([a], [b])
         dockernet.heal()
+    elif how == "degrade":
+        dockernet.restore(dockernet.degrade(a, loss=0.5))
     elif how == "discard":
         dockernet.discard(a)
     dockernet.assert_reachable(b, b.ip(net))
@@ -138,30 +162,48 @@ def test_after(dockernet, dockernet_client, how):
 def test_a_container_a_test_changed_is_removed_not_used_again(inner_runs, pytester):
     pytester.makepyfile(test_changed=CHANGED)
     result = inner_runs.run_subprocess("--dockernet-require", "-p", "no:xdist", "--dockernet-pool", "3")
-    result.assert_outcomes(passed=14)
+    result.assert_outcomes(passed=18)
     assert inner_runs.resources() == []
 
 
 def test_the_pool_is_off_with_0_and_with_keep(inner_runs, pytester):
     pytester.makepyfile(
         """
-        def test_unpooled(dockernet):
+        import pytest
+
+        seen = []
+
+        @pytest.mark.parametrize("i", range(2))
+        def test_unpooled(dockernet, dockernet_client, i):
             assert dockernet.pool is None
-            a = dockernet.container("a")
+            net = dockernet.network("n")
+            a = dockernet.container("a", networks=[net])
             assert not a.pooled
             assert a.exec("hostname") == (0, "a\\n")
+            seen.append((a.id, net.docker_name))
+            if i == 1:  # the first test's container and network are gone, not handed on
+                (first, first_net), (second, second_net) = seen
+                assert first != second and first_net != second_net
+                assert dockernet_client.api.containers(all=True, filters={"id": first}) == []
         """
     )
     for args in (["--dockernet-pool", "0"], ["--dockernet-keep"]):
         result = inner_runs.run_subprocess("--dockernet-require", "-p", "no:xdist", *args)
-        result.assert_outcomes(passed=1)
+        result.assert_outcomes(passed=2)
         assert "warm pool" not in result.stdout.str()
 
 
 OWN = """
-def test_what_asks_for_something_of_its_own_is_started_as_usual(dockernet):
+seen = {}
+
+
+def test_what_asks_for_something_of_its_own_is_started_as_usual(dockernet, tmp_path):
+    (tmp_path / "Dockerfile").write_text(f'FROM {dockernet.probe_image}\\nCMD ["sleep", "3600"]\\n')
     net = dockernet.network("net")
     asks = {
+        "image": {"image": dockernet.build(tmp_path)},  # the probe image and a command of its own
+        "none": {"network_mode": "none"},
+        "engine-bridge": {"network_mode": "bridge"},  # the engine's default bridge, not the topology's
         "env": {"environment": {"X": "1"}},
         "cmd": {"command": ["sleep", "60"]},
         "host": {"hostname": "h"},
@@ -170,15 +212,22 @@ def test_what_asks_for_something_of_its_own_is_started_as_usual(dockernet):
         "user": {"user": "1000"},
         "port": {"ports": {80: None}},
     }
-    made = dockernet.containers({name: {"networks": [net], **extra} for name, extra in asks.items()})
+    made = dockernet.containers(
+        {name: {"networks": [net], **extra} if "network_mode" not in extra else extra for name, extra in asks.items()}
+    )
     assert [c.name for c in made.values() if c.pooled] == []
-    assert dockernet.container("plain", networks=[net]).pooled
+    plain = dockernet.container("plain", networks=[net])
+    assert plain.pooled
+    seen["plain"] = plain.id
 
 
 def test_a_pooled_container_takes_the_address_the_test_pins(dockernet):
+    assert dockernet.pool.idle == 1  # the last test's plain container, only probed
     net = dockernet.network("mine", subnet="10.77.9.0/24")
     a = dockernet.container("a", networks={net: {"ipv4_address": "10.77.9.23"}})
+    assert a.id == seen["plain"]  # handed over, not started
     assert a.ip(net) == "10.77.9.23" and a.pooled
+    dockernet.assert_reachable(dockernet.container("b", networks=[net]), "10.77.9.23")
 """
 
 
@@ -187,6 +236,20 @@ def test_only_what_asks_for_nothing_of_its_own_comes_from_the_pool(inner_runs, p
     result = inner_runs.run_subprocess("--dockernet-require", "-p", "no:xdist", "--dockernet-pool", "2")
     result.assert_outcomes(passed=2)
     assert inner_runs.resources() == []
+
+
+def test_the_pool_is_on_by_default_and_its_ini_key_sizes_it(inner_runs, pytester):
+    for ini, option, size in ((None, (), 4), ("2", (), 2), ("0", (), 0), ("0", ("--dockernet-pool", "3"), 3)):
+        pytester.makeini(f"[pytest]\ndockernet_pool = {ini}\n" if ini is not None else "[pytest]\n")
+        pytester.makepyfile(
+            test_size=f"""
+            def test_size(dockernet):
+                assert (dockernet.pool.size if dockernet.pool else 0) == {size}
+                assert dockernet.container("a").pooled == {size > 0}
+            """
+        )
+        result = inner_runs.run_subprocess("--dockernet-require", "-p", "no:xdist", *option)
+        result.assert_outcomes(passed=1)
 
 
 @pytest.mark.parametrize("value", ["-1", "many", "33"])
@@ -263,7 +326,7 @@ def test_a_killed_run_s_pool_is_pruned_by_the_next_run(inner_runs, pytester):
     pytester.makepyfile(test_next="def test_next(dockernet): dockernet.network('n')")
     result = inner_runs.run_on(host, "test_next.py")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([f"removed 3 containers and * networks left by 1 dead runs (*{run_id}*)"])
+    result.stdout.fnmatch_lines([f"removed 3 containers and * network* left by 1 dead run (*{run_id}*)"])
     assert inner_runs.resources(run_id) == []
 
 
