@@ -11,7 +11,7 @@ import ipaddress
 import time
 from collections.abc import Callable, Collection, ItemsView, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Optional, TypeVar, Union, cast
 
 import docker.errors
 
@@ -21,6 +21,7 @@ from .errors import DockernetError, ProbeFailed
 from .handles import Container, Network
 from .probes import ProbeResult
 from .retry import poll
+from .timings import counted
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec
@@ -87,7 +88,7 @@ def _host_name(name: object) -> str:
     return name
 
 
-def _addresses(src: Container, dst: object) -> tuple[str, list[str]]:
+def _addresses(src: Container, dst: object, argument: str = "dst") -> tuple[str, list[str]]:
     """How ``dst`` is named in messages, and the addresses ``src`` would use for it.
 
     A container is reached at its addresses on the networks it shares with ``src`` (all of
@@ -96,10 +97,10 @@ def _addresses(src: Container, dst: object) -> tuple[str, list[str]]:
     """
     if isinstance(dst, str):
         if not dst:
-            raise ValueError("dst is an empty string: give a container, a name or an IP address")
+            raise ValueError(f"{argument} is an empty string: give a container, a name or an IP address")
         return dst, [dst]
     if not isinstance(dst, Container):
-        raise TypeError(f"dst must be a Container, a DNS name or an IP address, got {dst!r}")
+        raise TypeError(f"{argument} must be a Container, a DNS name or an IP address, got {dst!r}")
     if dst.network_mode == "host":
         if src.network_mode == "host":
             return dst.name, ["127.0.0.1"]
@@ -182,36 +183,52 @@ def assert_reachable(src: Container, dst: Target, *, port: int | None = None, ti
     if not result.ok:
         fail(
             f"{src.name} did not reach {label} ({', '.join(addresses)}) {_how(port)} "
-            f"within {timeout:g} s ({attempts} attempts)",
+            f"within {timeout:g} s ({counted(attempts, 'attempts')})",
             [result],
             src.topology,
         )
 
 
 @timed
-def assert_unreachable(src: Container, dst: Target, *, port: int | None = None, timeout: float = 2.0) -> None:
-    """``dst`` neither answers ICMP echo nor accepts TCP on ``port`` from ``src``: one
-    attempt per address, all at once, each waiting ``timeout`` seconds for an answer."""
+def assert_unreachable(
+    src: Container, dst: Target | Sequence[Target], *, port: int | None = None, timeout: float = 2.0
+) -> None:
+    """``dst`` (a target, or a list of them) neither answers ICMP echo nor accepts TCP on
+    ``port`` from ``src``: one attempt per address of every target, all at once, each waiting
+    ``timeout`` seconds for an answer; so several targets cost one timeout, not one each."""
     __tracebackhide__ = True
     src = check_source(src)
     port, timeout = check_port(port), check_timeout(timeout)
-    label, addresses = _addresses(src, dst)
-    if not addresses:
-        raise ValueError(
-            f"dst {label!r} has no address that {src.name!r} could use, so there is nothing to probe "
-            "(a container with network_mode='none' is unreachable by construction)"
-        )
-    commands = [probes.connect_command(a, port, timeout) for a in addresses]
-    control = _dns_control(src) if isinstance(dst, str) and not _is_ip(dst) else None
-    answered = [cmd for cmd, ok in zip(commands, probes.run_many(src, commands, dns_control=control)) if ok]
-    answered = [cmd for cmd, ok in zip(answered, _confirmed(src, answered)) if ok]
+    targets = _several(dst)
+    probed: list[tuple[str, list[str]]] = []  # per target: its label, its addresses
+    for i, target in enumerate(targets):
+        label, addresses = _addresses(src, target, "dst" if target is dst else f"dst[{i}]")
+        if not addresses:
+            raise ValueError(
+                f"dst {label!r} has no address that {src.name!r} could use, so there is nothing to probe "
+                "(a container with network_mode='none' is unreachable by construction)"
+            )
+        probed.append((label, addresses))
+    commands = [(label, probes.connect_command(a, port, timeout)) for label, addresses in probed for a in addresses]
+    names = any(isinstance(t, str) and not _is_ip(t) for t in targets)
+    control = _dns_control(src) if names else None
+    oks = probes.run_many(src, [cmd for _, cmd in commands], dns_control=control)
+    answered = [(label, cmd) for (label, cmd), ok in zip(commands, oks) if ok]
+    answered = [item for item, ok in zip(answered, _confirmed(src, [cmd for _, cmd in answered])) if ok]
     if answered:
-        result = probes.run(src, answered[0])  # again, for its output
-        fail(
-            f"{src.name} reached {label} ({', '.join(addresses)}) {_how(port)}, expected it not to",
-            [result],
-            src.topology,
-        )
+        result = probes.run(src, answered[0][1])  # again, for its output
+        hit = {label for label, _ in answered}
+        reached = [f"{label} ({', '.join(addresses)})" for label, addresses in probed if label in hit]
+        fail(f"{src.name} reached {' and '.join(reached)} {_how(port)}, expected it not to", [result], src.topology)
+
+
+def _several(dst: object) -> list[Target]:
+    """``dst`` as a list of targets: one target, or a list or tuple of them."""
+    if isinstance(dst, (list, tuple)):
+        if not dst:
+            raise ValueError("dst is empty: give a container, a name or an IP address, or a list of them")
+        return list(dst)
+    return [cast(Target, dst)]
 
 
 def _is_ip(text: str) -> bool:
@@ -288,7 +305,7 @@ def assert_resolves(
         wanted = "to resolve" if expected is None else f"to resolve to {', '.join(sorted(expected))}"
         fail(
             f"expected {name!r} {wanted} from {src.name} within {timeout:g} s; "
-            f"it resolved to {', '.join(got) or 'nothing'} ({attempts} attempts)",
+            f"it resolved to {', '.join(got) or 'nothing'} ({counted(attempts, 'attempts')})",
             [result],
             src.topology,
         )

@@ -189,10 +189,7 @@ class Containers:
     def _return(self, container: Container) -> None:
         container.pooled = False  # once: a second close() finds nothing to return
         self.topology.shells.discard(container.id)
-        if self.topology.pool is None:
-            remove_container(container.client, container.id)
-        else:
-            self.topology.pool.give_back(container)
+        cast("WarmPool", self.topology.pool).give_back(container)  # only a pool hands out pooled ones
 
     def _create(self, launch: Launch, pool: WarmPool | None = None) -> Container:
         """Start the container; with ``pool``, as one of the pool's (its hostname and labels)."""

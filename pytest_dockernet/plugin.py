@@ -133,8 +133,9 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     except EngineUnavailable as exc:
         print(f"dockernet: cannot prune: {exc}", file=sys.stderr)
         return 1
-    print(f"dockernet: {prune(client, RunIdentity()).describe()}")
-    return 0
+    pruned = prune(client, RunIdentity())
+    print(f"dockernet: {pruned.describe()}")
+    return 1 if pruned.failed else 0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -8,7 +8,9 @@ and anything it cannot judge is presumed alive.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import docker
 import docker.errors
@@ -20,6 +22,7 @@ from .identity import RunIdentity
 from .lease import ROLE as LEASE
 from .lease import lease_states
 from .swarm import USER, leave_swarm, made_by_plugin
+from .timings import counted
 
 
 @dataclass
@@ -29,9 +32,10 @@ class Pruned:
     images: list[str] = field(default_factory=list)  # what build() named for a run (no tag given); each names its run
     runs: set[str] = field(default_factory=set)
     swarm: bool = False  # left a swarm the plugin made that no live run uses
+    failed: list[str] = field(default_factory=list)  # what the engine refused to remove, and why
 
     def __bool__(self) -> bool:
-        return bool(self.containers or self.networks or self.images or self.swarm)
+        return bool(self.containers or self.networks or self.images or self.swarm or self.failed)
 
     def describe(self) -> str:
         if not self:
@@ -39,18 +43,23 @@ class Pruned:
         lines = []
         if self.containers or self.networks:
             lines.append(
-                f"removed {len(self.containers)} containers and {len(self.networks)} networks left by "
-                f"{len(self.runs)} dead runs ({', '.join(sorted(self.runs))})"
+                f"removed {counted(len(self.containers), 'containers')} and {counted(len(self.networks), 'networks')} "
+                f"left by {counted(len(self.runs), 'dead runs')} ({', '.join(sorted(self.runs))})"
             )
         if self.images:
-            lines.append(f"removed {len(self.images)} images that build() made for dead runs")
+            lines.append(f"removed {counted(len(self.images), 'images')} that build() made for dead runs")
         if self.swarm:
             lines.append("left the swarm that --dockernet-swarm auto had made, which no live run uses")
+        if self.failed:
+            lines.append(
+                f"could not remove {counted(len(self.failed), 'resources')} of dead runs (the next run tries again)"
+            )
         return (
             "; ".join(lines)
             + "".join(f"\n  container {c}" for c in self.containers)
             + "".join(f"\n  network {n}" for n in self.networks)
             + "".join(f"\n  image {i}" for i in self.images)
+            + "".join(f"\n  not removed: {f}" for f in self.failed)
         )
 
 
@@ -84,10 +93,24 @@ def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
 
     Resources of live runs (this one included), and of runs that cannot be judged, are
     never touched. A dead run's lease goes last, so that a prune cut short still knows it
-    is dead next time.
+    is dead next time. What the engine refuses to remove (e.g. Docker 20.10 now and then
+    keeps a network's endpoint after its container is gone) is listed in ``failed``, not
+    raised, and its run's lease stays, so that the next run tries again.
     """
     pruned = Pruned()
     judge = Judge(client, me)
+    stuck: set[str] = set()  # runs something of which the engine would not remove
+
+    def removed(kind: str, name: str, run: str, remove: Callable[..., object], *args: Any) -> bool:
+        try:
+            remove(*args)
+        except docker.errors.APIError as exc:
+            pruned.failed.append(f"{kind} {name}: {exc.explanation or exc}")
+            stuck.add(run)
+            return False
+        pruned.runs.add(run)
+        return True
+
     label = {"label": lbl.SESSION}
     try:
         services = client.api.services(filters=label)  # type: ignore[no-untyped-call]  # types-docker: unannotated
@@ -105,23 +128,25 @@ def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
     containers = [c for c in client.api.containers(all=True, filters=label) if judge.dead(c.get("Labels") or {})]
     leases = [c for c in containers if (c.get("Labels") or {}).get(lbl.ROLE) == LEASE]
     for c in [c for c in containers if c not in leases]:
-        remove_container(client, c["Id"])
-        pruned.containers.append(c["Names"][0].lstrip("/"))
-        pruned.runs.add(c["Labels"][lbl.SESSION])
+        name = c["Names"][0].lstrip("/")
+        if removed("container", name, c["Labels"][lbl.SESSION], remove_container, client, c["Id"]):
+            pruned.containers.append(name)
     for n in client.api.networks(filters=label):
         if judge.dead(n.get("Labels") or {}):
-            remove_network(client, n["Id"])
-            pruned.networks.append(n["Name"])
-            pruned.runs.add(n["Labels"][lbl.SESSION])
+            if removed("network", n["Name"], n["Labels"][lbl.SESSION], remove_network, client, n["Id"]):
+                pruned.networks.append(n["Name"])
     # After the containers: an image a container still uses cannot go (it stays for next time).
     for image in built_images(client):
         labels = image.get("Labels") or {}
         if judge.dead(labels):
-            pruned.images.extend(remove_built_image(client, image))
-    for c in leases:
-        remove_container(client, c["Id"])
-        pruned.containers.append(c["Names"][0].lstrip("/"))
-        pruned.runs.add(c["Labels"][lbl.SESSION])
+            refs = ", ".join(image.get("RepoTags") or [image["Id"]])
+            removed(
+                "image", refs, labels[lbl.SESSION], lambda i: pruned.images.extend(remove_built_image(client, i)), image
+            )
+    for c in [c for c in leases if c["Labels"][lbl.SESSION] not in stuck]:
+        name = c["Names"][0].lstrip("/")
+        if removed("container", name, c["Labels"][lbl.SESSION], remove_container, client, c["Id"]):
+            pruned.containers.append(name)
     if made_by_plugin(client) is not None and not judge.swarm_users(client):
         pruned.swarm = leave_swarm(client)
     return pruned

@@ -139,7 +139,11 @@ def add_options(parser: pytest.Parser) -> None:
         default=str(WARM_POOL),
         metavar="N",
     )
-    option("prune", "remove resources left by dead (killed) runs, report them, and exit", flag=True)
+    option(
+        "prune",
+        "remove resources left by dead (killed) runs, report them, and exit (1 if the engine refused to remove some)",
+        flag=True,
+    )
     option(
         "subnet-pool",
         "private range the networks' subnets come from, as CIDR or CIDR:PREFIXLEN",

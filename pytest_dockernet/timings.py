@@ -14,6 +14,11 @@ PHASES = ("image", "lab bring-up", "swarm init", "set-up", "overlay networks", "
 POOL_AGAIN, POOL_NETWORKS_AGAIN = "pool: used again", "pool: networks used again"
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun`` (a plural ending in s), singular when ``n`` is 1: "1 network", "2 networks"."""
+    return f"{n} {noun[:-1] if n == 1 and noun.endswith('s') else noun}"
+
+
 class Timings:
     """Wall-clock seconds per phase and counters; thread-safe.
 
@@ -59,7 +64,7 @@ class Timings:
     def describe(self) -> str:
         phases = ", ".join(f"{p} {self.seconds[p]:.2f} s" for p in PHASES if p in self.seconds)
         counts = sorted((what, n) for what, n in self.counts.items() if what not in (POOL_AGAIN, POOL_NETWORKS_AGAIN))
-        made = ", ".join(f"{n} {what}" for what, n in counts)
+        made = ", ".join(counted(n, what) for what, n in counts)
         over = f" (summed over {self.workers} workers)" if self.workers else ""
         return f"time{over}: {phases or 'none'}; made: {made or 'nothing'}"
 

@@ -44,7 +44,7 @@ from .readiness import wait_ready
 from .remover import Remover as Remover  # re-exported: the type of close(later=)
 from .subnets import SubnetAllocator
 from .swarm import Service, Services, ServiceSpec, require_swarm
-from .timings import Timings
+from .timings import Timings, counted
 
 if TYPE_CHECKING:
     from typing_extensions import Concatenate, ParamSpec
@@ -485,8 +485,8 @@ class Topology:
 
     def __repr__(self) -> str:
         return (
-            f"<Topology {self.label or self.id}: {len(self._networks.registry)} networks, "
-            f"{len(self._containers.registry)} containers>"
+            f"<Topology {self.label or self.id}: {counted(len(self._networks.registry), 'networks')}, "
+            f"{counted(len(self._containers.registry), 'containers')}>"
         )
 
 

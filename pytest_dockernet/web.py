@@ -23,6 +23,7 @@ from .checks import check_timeout
 from .errors import DockernetError, ProbeFailed
 from .probes import ProbeResult
 from .retry import poll
+from .timings import counted
 
 if TYPE_CHECKING:
     from .handles import Container
@@ -342,7 +343,7 @@ def assert_http(
     else:
         got = f"the last response had status {r.status} but its body does not contain it: {_excerpt(r.body)}"
     fail(
-        f"GET {url} from {src.name}: expected {wanted} within {timeout:g} s ({attempts} attempts); {got}",
+        f"GET {url} from {src.name}: expected {wanted} within {timeout:g} s ({counted(attempts, 'attempts')}); {got}",
         [attempt.shown],
         src.topology,
     )

@@ -52,3 +52,19 @@ def test_the_faults_benchmark_runs(dockernet_client):
     for kind in ("partition", "heal", "degrade \\(loss\\)", "restore"):
         assert re.search(rf"^{kind} +2 ", done.stdout, re.M), output
     assert "Traceback" not in output
+
+
+def test_the_negatives_benchmark_runs(dockernet_client):
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT.parent / "negatives.py"), "--rounds", "1", "--timeout", "0.5", "--sizes", "1,3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert re.search(r"^target \(each call <= timeout \+ 0.3 s at every size\): (PASS|FAIL)", done.stdout, re.M), output
+    for call in ("assert_isolated", "assert_unreachable", "reachability"):
+        for size in ("1x1", "3x3"):
+            assert re.search(rf"^{call} +{size} +\d+\.\d\d ", done.stdout, re.M), output
+    assert "Traceback" not in output

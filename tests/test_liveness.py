@@ -79,7 +79,7 @@ def test_a_live_run_in_a_pid_namespace_is_not_reaped_from_outside(inner_runs, py
     proc.wait(timeout=30)
     result = inner_runs.run("--dockernet-prune")
     # (Any other run's prune on this engine may take a share of it first: counts are not judged.)
-    result.stdout.fnmatch_lines([f"dockernet: removed * left by 1 dead runs ({run_id})*"])
+    result.stdout.fnmatch_lines([f"dockernet: removed * left by 1 dead run ({run_id})*"])
     assert inner_runs.resources(run_id) == []
 
 

@@ -44,6 +44,26 @@ def test_negative_helpers_fail_when_the_answer_is_yes(dockernet):
     assert reachability([a], [b])[a, b] is True
 
 
+def test_assert_unreachable_over_several_targets_names_each_that_answered(dockernet):
+    """Several targets are probed at once (one timeout for all); every one that answered is named."""
+    front, back = dockernet.network("front"), dockernet.network("back")
+    web = dockernet.container("web", networks=[front])
+    api = dockernet.container("api", networks=[front, back])
+    httpd = ["httpd", "-f", "-p", "8080"]
+    cache, db = (dockernet.container(n, networks=[back], command=httpd) for n in ("cache", "db"))
+    assert_unreachable(web, [db, cache, db.ip(back)], timeout=1.0)  # containers and an address
+    with pytest.raises(AssertionError, match=r"web reached api \([\d.]+\) by ICMP echo, expected it not to") as info:
+        dockernet.assert_unreachable(web, (db, api), timeout=1.0)
+    assert "db" not in str(info.value).splitlines()[0]
+    assert_reachable(api, "db", port=8080)
+    with pytest.raises(AssertionError, match=r"api reached cache \(cache\) and db \([\d.]+\) on TCP port 8080"):
+        assert_unreachable(api, ["cache", db, web], port=8080, timeout=1.0)  # web serves nothing
+    with pytest.raises(ValueError, match=r"dst is empty: give a container, a name or an IP address, or a list"):
+        assert_unreachable(web, [])
+    with pytest.raises(TypeError, match=r"dst\[1\] must be a Container, a DNS name or an IP address, got 5"):
+        assert_unreachable(web, [db, 5])
+
+
 @pytest.fixture(scope="module")
 def toolless_image(dockernet_client):
     missing = [path for path in TOOLLESS_FILES if not os.path.exists(path)]

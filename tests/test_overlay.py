@@ -379,7 +379,7 @@ def test_the_services_of_a_killed_run_are_pruned(inner_runs, pytester, dockernet
 
         result = inner_runs.run("--dockernet-prune")
         result.stdout.fnmatch_lines(
-            [f"dockernet: removed * left by 1 dead runs ({run_id})*", "  container service dn-*-svc"]
+            [f"dockernet: removed * left by 1 dead run ({run_id})*", "  container service dn-*-svc"]
         )
         assert labelled_services(dockernet_client) == []
         assert swarm_state(dockernet_client) == "active"  # the user's swarm stays

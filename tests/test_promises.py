@@ -186,7 +186,7 @@ def test_dead_runs_are_pruned_by_one_worker_only(inner_runs, pytester):
     pytester.makepyfile(test_many="\n".join(f"def test_{i}(dockernet): dockernet.network('n')" for i in range(4)))
     result = inner_runs.run_on(host, "-n", "2", "test_many.py")
     result.assert_outcomes(passed=4)
-    assert result.stdout.str().count(f"dead runs ({run_id})") == 1, result.stdout.str()
+    assert result.stdout.str().count(f"dead run ({run_id})") == 1, result.stdout.str()
     assert inner_runs.resources(run_id) == []
 
 

@@ -3,7 +3,9 @@ after SIGKILL; --dockernet-keep keeps a failed test's resources on purpose."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import signal
 import subprocess
 
@@ -209,7 +211,7 @@ def test_prune_removes_what_a_killed_run_left_and_reports_it(inner_runs, pyteste
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
         [
-            f"dockernet: removed * containers and * networks left by * dead runs (*{run_id}*)",
+            f"dockernet: removed * container* and * network* left by * dead run* (*{run_id}*)",
             f"  container {container}",
             f"  network {network}",
         ]
@@ -246,11 +248,47 @@ def test_next_run_prunes_a_killed_run_by_itself(inner_runs, pytester):
     result.stdout.fnmatch_lines(
         [
             "*- dockernet -*",
-            f"removed * containers and * networks left by * dead runs (*{run_id}*)",
+            f"removed * container* and * network* left by * dead run* (*{run_id}*)",
             f"  container {container}",
             f"  network {network}",
         ]
     )
+    assert inner_runs.resources(run_id) == []
+
+
+@pytest.mark.skipif(shutil.which("chattr") is None or os.geteuid() != 0, reason="needs root and chattr (e2fsprogs)")
+def test_what_the_engine_refuses_to_remove_is_reported_and_the_run_goes_on(inner_runs, pytester, dockernet_client):
+    """A refusal of the engine's own: a file in a dead run's container is made immutable in
+    that container's writable layer (``chattr +i``), so the engine cannot remove the container."""
+    pytester.makepyfile(SLEEPER)
+    host = inner_runs.own_host()
+    run_id, (network, container) = killed_run(inner_runs, host)
+    api = dockernet_client.api
+    api.exec_start(api.exec_create(container, ["touch", "/stuck"]))
+    stuck = os.path.join(api.inspect_container(container)["GraphDriver"]["Data"]["UpperDir"], "stuck")
+    subprocess.run(["chattr", "+i", stuck], check=True)
+    try:
+        pytester.makepyfile(test_next="def test_next(dockernet): dockernet.network('n')")
+        result = inner_runs.run_on(host, "test_next.py")
+        result.assert_outcomes(passed=1)  # the run went on, and passed
+        assert result.ret == pytest.ExitCode.OK
+        result.stdout.fnmatch_lines(
+            [
+                "*- dockernet -*",
+                "*could not remove 1 resource of dead runs (the next run tries again)*",
+                f"  not removed: container {container}: *",
+            ]
+        )
+        assert f"container dn-{run_id}-lease" in inner_runs.resources(run_id)  # the run is still known dead
+
+        again = inner_runs.run_on(host, "--dockernet-prune")
+        assert again.ret == 1, again.stdout.str()  # a prune alone says so in its status
+        again.stdout.fnmatch_lines([f"  not removed: container {container}: *"])
+    finally:
+        subprocess.run(["chattr", "-i", stuck], check=True)
+    last = inner_runs.run_on(host, "--dockernet-prune")
+    assert last.ret == pytest.ExitCode.OK, last.stdout.str()
+    last.stdout.fnmatch_lines([f"dockernet: removed * left by 1 dead run ({run_id})", f"  container {container}"])
     assert inner_runs.resources(run_id) == []
 
 
