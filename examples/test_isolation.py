@@ -23,6 +23,8 @@ def test_separate_networks_are_isolated(dockernet):
 
     assert_isolated(front, back)  # no container of one reaches any of the other, both ways
     assert_unreachable(web, db)  # db's address on back
+    cache = dockernet.container("cache", networks=[back])
+    assert_unreachable(web, [db, cache], port=6379)  # several targets: probed at once, one timeout
     assert_not_resolves(web, "db")
 
 

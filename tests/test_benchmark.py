@@ -16,15 +16,15 @@ SCENARIOS = [
 ]
 
 
+def bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run benchmarks/SCRIPT with ``args``, as a user runs it."""
+    command = [sys.executable, str(SCRIPT.parent / script), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+
 def test_benchmark_runs_on_a_tiny_size(dockernet_client, tmp_path):
     results = tmp_path / "RESULTS.md"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--no-peers", "--results", str(results)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = bench("run.py", "--quick", "--no-peers", "--results", str(results))
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert HEADER.search(done.stdout), output
@@ -40,13 +40,7 @@ def test_benchmark_runs_on_a_tiny_size(dockernet_client, tmp_path):
 
 
 def test_the_faults_benchmark_runs(dockernet_client):
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT.parent / "faults.py"), "--rounds", "2"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = bench("faults.py", "--rounds", "2")
     output = done.stdout + done.stderr
     assert re.search(r"^target \(partition and degrade median < 150 ms\): (PASS|FAIL) ", done.stdout, re.M), output
     for kind in ("partition", "heal", "degrade \\(loss\\)", "restore"):
@@ -55,13 +49,7 @@ def test_the_faults_benchmark_runs(dockernet_client):
 
 
 def test_the_negatives_benchmark_runs(dockernet_client):
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT.parent / "negatives.py"), "--rounds", "1", "--timeout", "0.5", "--sizes", "1,3"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = bench("negatives.py", "--rounds", "1", "--timeout", "0.5", "--sizes", "1,3")
     output = done.stdout + done.stderr
     assert re.search(r"^target \(each call <= timeout \+ 0.3 s at every size\): (PASS|FAIL)", done.stdout, re.M), output
     for call in ("assert_isolated", "assert_unreachable", "reachability"):
