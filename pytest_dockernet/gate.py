@@ -55,13 +55,11 @@ class EngineGate:
         """Held while a network is removed."""
         return self._held(fcntl.LOCK_EX if fcntl else 0)
 
-    @contextlib.contextmanager
-    def joining(self) -> Iterator[None]:
+    def joining(self) -> contextlib.AbstractContextManager[None]:
         """Held while a container of the warm pool joins or leaves networks: the engine does
         such changes one after the other in half the time it takes for several at once, from
         threads or from xdist workers alike."""
-        with self._held(fcntl.LOCK_EX if fcntl else 0, self.path + ".join"):
-            yield
+        return self._held(fcntl.LOCK_EX if fcntl else 0, self.path + ".join")
 
 
 _gates: dict[str, EngineGate] = {}

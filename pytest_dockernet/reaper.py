@@ -111,6 +111,12 @@ def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
         pruned.runs.add(run)
         return True
 
+    def remove_containers(found: list[dict[str, Any]]) -> None:
+        for c in found:
+            name = c["Names"][0].lstrip("/")
+            if removed("container", name, c["Labels"][lbl.SESSION], remove_container, client, c["Id"]):
+                pruned.containers.append(name)
+
     label = {"label": lbl.SESSION}
     try:
         services = client.api.services(filters=label)  # type: ignore[no-untyped-call]  # types-docker: unannotated
@@ -118,19 +124,13 @@ def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
         services = []  # not a swarm manager
     for s in services:
         labels = s["Spec"].get("Labels") or {}
-        if judge.dead(labels):
-            try:
-                client.api.remove_service(s["ID"])  # type: ignore[no-untyped-call]  # types-docker: unannotated
-            except docker.errors.NotFound:
-                pass
+        if judge.dead(labels) and removed(
+            "service", s["Spec"]["Name"], labels[lbl.SESSION], _remove_service, client, s
+        ):
             pruned.containers.append(f"service {s['Spec']['Name']}")
-            pruned.runs.add(labels[lbl.SESSION])
     containers = [c for c in client.api.containers(all=True, filters=label) if judge.dead(c.get("Labels") or {})]
     leases = [c for c in containers if (c.get("Labels") or {}).get(lbl.ROLE) == LEASE]
-    for c in [c for c in containers if c not in leases]:
-        name = c["Names"][0].lstrip("/")
-        if removed("container", name, c["Labels"][lbl.SESSION], remove_container, client, c["Id"]):
-            pruned.containers.append(name)
+    remove_containers([c for c in containers if c not in leases])
     for n in client.api.networks(filters=label):
         if judge.dead(n.get("Labels") or {}):
             if removed("network", n["Name"], n["Labels"][lbl.SESSION], remove_network, client, n["Id"]):
@@ -143,13 +143,17 @@ def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
             removed(
                 "image", refs, labels[lbl.SESSION], lambda i: pruned.images.extend(remove_built_image(client, i)), image
             )
-    for c in [c for c in leases if c["Labels"][lbl.SESSION] not in stuck]:
-        name = c["Names"][0].lstrip("/")
-        if removed("container", name, c["Labels"][lbl.SESSION], remove_container, client, c["Id"]):
-            pruned.containers.append(name)
+    remove_containers([c for c in leases if c["Labels"][lbl.SESSION] not in stuck])
     if made_by_plugin(client) is not None and not judge.swarm_users(client):
         pruned.swarm = leave_swarm(client)
     return pruned
+
+
+def _remove_service(client: docker.DockerClient, service: dict[str, Any]) -> None:
+    try:
+        client.api.remove_service(service["ID"])  # type: ignore[no-untyped-call]  # types-docker: unannotated
+    except docker.errors.NotFound:
+        pass
 
 
 def leave_swarm_unless_used(client: docker.DockerClient, me: RunIdentity) -> bool:
