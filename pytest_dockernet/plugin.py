@@ -22,6 +22,7 @@ from .networks import DRIVERS
 from .reaper import leave_swarm_unless_used, prune
 from .reports import failure_sections, kept_report
 from .settings import Settings, add_options
+from .skips import judge, skip
 from .state import RUN_OWNER, State
 from .swarm import in_swarm, init_swarm, made_by_plugin
 from .topology import Topology
@@ -35,9 +36,6 @@ if TYPE_CHECKING:
 FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
 DOCKER_FIXTURES = (*FACTORY_FIXTURES, "dockernet_client")
 MARKER_KWARGS = ("driver", "drivers", "partition", "degrade")
-# Kernel features a machine may lack: the only reasons a dockernet test may skip under
-# --dockernet-require (any other skip there fails, so that CI cannot pass on a skip).
-ALLOWED_SKIPS = ("IPVS", "netem")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -207,21 +205,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     _require_docker(state)
 
 
-def _fail_a_skip_under_require(item: pytest.Item, report: pytest.TestReport) -> None:
-    if item.get_closest_marker("dockernet") is None or hasattr(report, "wasxfail"):
-        return
-    if item.get_closest_marker("skip") is not None:
-        return  # skipped on purpose, unconditionally
-    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-    if any(feature in reason for feature in ALLOWED_SKIPS):
-        return
-    report.outcome = "failed"
-    report.longrepr = (
-        f"{item.nodeid}: skipped under --dockernet-require, which allows a skip only for a missing "
-        f"kernel feature ({', '.join(ALLOWED_SKIPS)}): {reason.removeprefix('Skipped: ')}"
-    )
-
-
 def _engine_answers(state: State) -> bool:
     try:
         docker.APIClient(base_url=where(state.connected), version="auto", timeout=3).ping()
@@ -239,7 +222,7 @@ def _engine_back_or_fail(state: State) -> None:
     why = f"{state.engine_lost} (earlier in this run)"
     if state.settings.require:
         pytest.fail(f"{why} (--dockernet-require is set)", pytrace=False)
-    pytest.skip(why)
+    skip(why)
 
 
 def _require_docker(state: State) -> docker.DockerClient:
@@ -250,7 +233,7 @@ def _require_docker(state: State) -> docker.DockerClient:
     # Outside the except block, so the report does not chain the two exceptions.
     if state.settings.require:
         pytest.fail(f"{why} (--dockernet-require is set)", pytrace=False)
-    pytest.skip(f"{why} (pass --dockernet-require to make this an error)")
+    skip(f"{why} (pass --dockernet-require to make this an error)")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -282,8 +265,8 @@ def pytest_runtest_makereport(
     report = outcome.get_result()
     reason = lost(call.excinfo.value) if call.excinfo is not None else None
     state = item.config.stash.get(STATE, None)
-    if report.skipped and state is not None and state.settings.require:
-        _fail_a_skip_under_require(item, report)
+    if report.skipped and state is not None:
+        judge(item, call, report, state.settings.require)
     if report.failed and reason and state is not None and not _engine_answers(state):
         # One line instead of the SDK's thousand: what happened, not where in requests. (A
         # test's own connection error, with the engine still answering, is left alone.)
@@ -400,7 +383,7 @@ def _unavailable(state: State, reason: str, explicit: bool) -> NoReturn:
     __tracebackhide__ = True
     if explicit and state.settings.require:
         pytest.fail(f"{reason} (--dockernet-require is set)", pytrace=False)
-    pytest.skip(reason + ("" if not explicit else " (pass --dockernet-require to make this an error)"))
+    skip(reason + ("" if not explicit else " (pass --dockernet-require to make this an error)"))
 
 
 @pytest.fixture(scope="session")

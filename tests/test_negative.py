@@ -133,43 +133,6 @@ def test_a_target_without_an_address_is_an_error(dockernet):
     assert_reachable(a, "a")
 
 
-@pytest.mark.parametrize(
-    "body, outcome",
-    [
-        ('pytest.skip("no frobnicator here")', {"failed": 1}),
-        ('pytest.skip("the kernel lacks IPVS")', {"skipped": 1}),
-        ('pytest.skip("no netem qdisc")', {"skipped": 1}),
-    ],
-)
-def test_a_skip_under_require_fails_unless_a_kernel_feature_is_missing(pytester, body, outcome):
-    pytester.makepyfile(
-        f"""
-        import pytest
-
-        def test_x(dockernet):
-            {body}
-
-        @pytest.mark.skip(reason="on purpose")
-        def test_declared(dockernet):
-            pass
-        """
-    )
-    result = pytester.runpytest("--dockernet-require", "-rs")
-    expected = {"skipped": 1}
-    for key, n in outcome.items():
-        expected[key] = expected.get(key, 0) + n
-    result.assert_outcomes(**expected)
-    if "failed" in outcome:
-        result.stdout.fnmatch_lines(
-            [
-                "*test_x: skipped under --dockernet-require, which allows a skip only for a missing kernel feature "
-                "(IPVS, netem): no frobnicator here*"
-            ]
-        )
-    result = pytester.runpytest("-rs")  # without --dockernet-require, a skip is a skip
-    result.assert_outcomes(skipped=2)
-
-
 def test_a_tcp_probe_of_a_server_that_holds_the_connection_open_counts_as_reached(dockernet):
     """busybox nc waits for the server to close; a server that never does (it runs
     `sleep` on the connection) is still answered as reached, within the probe's bound."""

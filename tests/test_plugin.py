@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import textwrap
 import uuid
 
 import pytest
@@ -370,9 +371,9 @@ def test_without_docker_dockernet_tests_are_skipped_naming_the_host(pytester, mo
     pytester.makepyfile(DOCKER_AND_PLAIN_TESTS)
     result = pytester.runpytest_subprocess("-rs")
     result.assert_outcomes(passed=1, skipped=2)
-    result.stdout.fnmatch_lines(
-        [f"SKIPPED [[]2[]] *Docker is not available at {NO_ENGINE}: *(pass --dockernet-require to make this an error)"]
-    )
+    # Shown at each test (line 1 and 4), not at the plugin's line that found no engine.
+    why = f"Docker is not available at {NO_ENGINE}: *(pass --dockernet-require to make this an error)"
+    result.stdout.fnmatch_lines([f"SKIPPED [[]1[]] test_*.py:1: {why}", f"SKIPPED [[]1[]] test_*.py:4: {why}"])
     assert result.ret == pytest.ExitCode.OK
 
 
@@ -408,6 +409,94 @@ def test_prune_without_docker_fails_clearly(pytester, monkeypatch):
     assert result.ret == 1
     output = pytest.LineMatcher(result.outlines + result.errlines)
     output.fnmatch_lines(["dockernet: cannot prune: Docker is not available*"])
+
+
+# -- skips: the user's stay skips, the plugin's are judged and shown at the test --------------
+
+
+SKIPS = """
+    import pytest
+
+    @pytest.fixture
+    def frobnicator():
+        pytest.skip("the project's fixture: no frobnicator here")
+
+    @pytest.mark.skip(reason="a skip marker")
+    def test_skip_marker(dockernet):
+        pass
+
+    @pytest.mark.skipif(True, reason="a skipif marker")
+    def test_skipif_marker(dockernet):
+        pass
+
+    def test_skip_in_the_test(dockernet):
+        pytest.skip("pytest.skip() in the test")
+
+    def test_skip_in_a_fixture(dockernet, frobnicator):
+        pass
+
+    def test_kernel_feature(dockernet):
+        dockernet.container("c")
+        dockernet.capability_missing("netem is not in this kernel", explicit=False)
+
+    def test_something_else(dockernet):
+        dockernet.capability_missing("no frobnicator on this engine", explicit=False)
+"""
+
+
+def line_of(source: str, text: str) -> int:
+    """The line number (from 1) of the first line of the dedented ``source`` containing ``text``."""
+    lines = textwrap.dedent(source).strip().splitlines()
+    return next(n for n, line in enumerate(lines, 1) if text in line)
+
+
+def test_a_users_skips_stay_skips_under_require_and_the_plugins_are_judged_at_the_test(inner_runs, pytester):
+    pytester.makepyfile(test_skips=SKIPS)
+    result = inner_runs.run("--dockernet-require", "-rsf", "-p", "no:xdist")
+    result.assert_outcomes(skipped=5, failed=1)
+    kernel_line = line_of(SKIPS, 'capability_missing("netem')
+    result.stdout.fnmatch_lines_random(
+        [
+            "SKIPPED [[]1[]] test_skips.py:*: a skip marker",
+            "SKIPPED [[]1[]] test_skips.py:*: a skipif marker",
+            "SKIPPED [[]1[]] test_skips.py:*: pytest.skip() in the test",
+            "SKIPPED [[]1[]] test_skips.py:*: the project's fixture: no frobnicator here",
+            # The plugin's skip is shown where the test asked for what is missing.
+            f"SKIPPED [[]1[]] test_skips.py:{kernel_line}: netem is not in this kernel",
+            "test_skips.py::test_something_else: skipped by the plugin under "
+            "--dockernet-require, which allows its skips only for a missing kernel feature (IPVS, netem): "
+            "no frobnicator on this engine",
+        ]
+    )
+    assert "plugin.py" not in result.stdout.str()
+
+    result = inner_runs.run("-rs", "-p", "no:xdist")  # without --dockernet-require, all are skips
+    result.assert_outcomes(skipped=6)
+    result.stdout.fnmatch_lines([f"SKIPPED [[]1[]] test_skips.py:{line_of(SKIPS, 'frobnicator on')}: no frob*"])
+
+
+def test_a_skip_of_the_plugins_in_a_fixture_is_shown_at_the_test(inner_runs, pytester):
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture
+        def balanced(dockernet):
+            dockernet.capability_missing("IPVS is not in this kernel", explicit=False)
+        """
+    )
+    pytester.makepyfile(
+        test_fixture_skip="""
+        def test_plain(dockernet):
+            pass
+
+        def test_balanced(balanced):
+            pass
+        """
+    )
+    result = inner_runs.run("-rs", "-p", "no:xdist", "--dockernet-require")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] test_fixture_skip.py:4: IPVS is not in this kernel"])
 
 
 # -- the probe image ------------------------------------------------------------------------
