@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import site
 import subprocess
 import venv
 from pathlib import Path
@@ -81,13 +82,27 @@ def test_not_dockernet_deselects_every_test_that_needs_docker(pytester, examples
     result.stdout.fnmatch_lines(["*1 passed, * deselected*"])
 
 
+def sees_this_environment(python: Path) -> None:
+    """Let the venv of ``python`` import what this environment has (the plugin among them),
+    after its own packages: a ``.pth`` file adds this environment's site directories, their
+    own ``.pth`` files (an editable install's) included. Not ``system_site_packages``, which
+    would see the base interpreter's packages: when this environment is itself a venv (one
+    made from Debian's python3, as the README says), that is Debian's, without the plugin."""
+    code = "import site; print(site.getsitepackages()[0])"
+    own = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    ours = [*site.getsitepackages(), *([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])]
+    lines = [f"import site; site.addsitedir({path!r})" for path in ours if Path(path).is_dir()]
+    Path(own, "this-environment.pth").write_text("\n".join(lines) + "\n")
+
+
 @pytest.fixture(scope="module")
 def venv_with_docker_tools(tmp_path_factory) -> Path:
     """A venv that sees this environment's packages (the plugin among them) plus
     pytest-docker-tools, whose session fixture is called docker_client."""
     where = tmp_path_factory.mktemp("pdt") / "venv"
-    venv.create(where, system_site_packages=True, with_pip=True)
+    venv.create(where, with_pip=True)
     python = where / "bin" / "python"
+    sees_this_environment(python)
     install = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "pytest-docker-tools==3.1.*"]
     done = subprocess.run(install, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
