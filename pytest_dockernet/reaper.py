@@ -29,21 +29,25 @@ from .timings import counted
 class Pruned:
     containers: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)  # named volumes (container(volumes=...), a Compose file's)
     images: list[str] = field(default_factory=list)  # what build() named for a run (no tag given); each names its run
     runs: set[str] = field(default_factory=set)
     swarm: bool = False  # left a swarm the plugin made that no live run uses
     failed: list[str] = field(default_factory=list)  # what the engine refused to remove, and why
 
     def __bool__(self) -> bool:
-        return bool(self.containers or self.networks or self.images or self.swarm or self.failed)
+        return bool(self.containers or self.networks or self.volumes or self.images or self.swarm or self.failed)
 
     def describe(self) -> str:
         if not self:
             return "no resources of dead runs found"
         lines = []
-        if self.containers or self.networks:
+        if self.containers or self.networks or self.volumes:
+            kinds = [counted(len(self.containers), "containers"), counted(len(self.networks), "networks")]
+            if self.volumes:
+                kinds.append(counted(len(self.volumes), "volumes"))
             lines.append(
-                f"removed {counted(len(self.containers), 'containers')} and {counted(len(self.networks), 'networks')} "
+                f"removed {', '.join(kinds[:-1])} and {kinds[-1]} "
                 f"left by {counted(len(self.runs), 'dead runs')} ({', '.join(sorted(self.runs))})"
             )
         if self.images:
@@ -58,6 +62,7 @@ class Pruned:
             "; ".join(lines)
             + "".join(f"\n  container {c}" for c in self.containers)
             + "".join(f"\n  network {n}" for n in self.networks)
+            + "".join(f"\n  volume {v}" for v in self.volumes)
             + "".join(f"\n  image {i}" for i in self.images)
             + "".join(f"\n  not removed: {f}" for f in self.failed)
         )
@@ -87,7 +92,7 @@ class Judge:
 
 
 def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
-    """Remove every labelled service, container and network whose run is dead, then the
+    """Remove every labelled service, container, network and volume whose run is dead, then the
     images ``build()`` named for such a run, and leave a swarm the plugin made that no live
     run uses.
 
@@ -135,6 +140,11 @@ def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
         if judge.dead(n.get("Labels") or {}):
             if removed("network", n["Name"], n["Labels"][lbl.SESSION], remove_network, client, n["Id"]):
                 pruned.networks.append(n["Name"])
+    # After the containers: the engine refuses to remove a volume a container still mounts.
+    for v in (client.api.volumes(filters=label) or {}).get("Volumes") or []:
+        labels = v.get("Labels") or {}
+        if judge.dead(labels) and removed("volume", v["Name"], labels[lbl.SESSION], _remove_volume, client, v["Name"]):
+            pruned.volumes.append(v["Name"])
     # After the containers: an image a container still uses cannot go (it stays for next time).
     for image in built_images(client):
         labels = image.get("Labels") or {}
@@ -152,6 +162,13 @@ def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
 def _remove_service(client: docker.DockerClient, service: dict[str, Any]) -> None:
     try:
         client.api.remove_service(service["ID"])  # type: ignore[no-untyped-call]  # types-docker: unannotated
+    except docker.errors.NotFound:
+        pass
+
+
+def _remove_volume(client: docker.DockerClient, name: str) -> None:
+    try:
+        client.api.remove_volume(name)
     except docker.errors.NotFound:
         pass
 

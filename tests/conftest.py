@@ -243,15 +243,19 @@ class InnerRuns:
         return path.read_text().split() if path.exists() else []
 
     def resources(self, *run_ids: str) -> list[str]:
-        """``container NAME`` and ``network NAME`` for each resource of these runs (all runs so far
-        when none are named) that exists on the engine now."""
+        """``container NAME``, ``network NAME`` and ``volume NAME`` for each resource of these
+        runs (all runs so far when none are named) that exists on the engine now."""
         found = []
         for run_id in run_ids or self.run_ids():
             filters = {"label": f"{SESSION}={run_id}"}
             containers = self.client.api.containers(all=True, filters=filters)
             found += [f"container {c['Names'][0].lstrip('/')}" for c in containers]
             found += [f"network {n['Name']}" for n in self.client.api.networks(filters=filters)]
+            found += [f"volume {v['Name']}" for v in self.volumes(filters)]
         return found
+
+    def volumes(self, filters: dict) -> list[dict]:
+        return (self.client.api.volumes(filters=filters) or {}).get("Volumes") or []
 
     def existing(self, docker_names: list[str]) -> list[str]:
         """Which of these container or network names exist on the engine now."""
@@ -267,13 +271,15 @@ class InnerRuns:
         return present
 
     def remove_resources(self) -> None:
-        """Remove whatever inner runs left: containers first, then networks."""
+        """Remove whatever inner runs left: containers first, then networks and volumes."""
         for run_id in self.run_ids():
             filters = {"label": f"{SESSION}={run_id}"}
             for c in self.client.api.containers(all=True, filters=filters):
                 self.client.api.remove_container(c["Id"], force=True, v=True)
             for n in self.client.api.networks(filters=filters):
                 self.client.api.remove_network(n["Id"])
+            for v in self.volumes(filters):
+                self.client.api.remove_volume(v["Name"], force=True)
 
     def stop_processes(self) -> None:
         for proc in self.processes:

@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import subprocess
+import uuid
 
 import pytest
 
@@ -253,6 +254,60 @@ def test_next_run_prunes_a_killed_run_by_itself(inner_runs, pytester):
             f"  network {network}",
         ]
     )
+    assert inner_runs.resources(run_id) == []
+
+
+def killed_without_lease(inner_runs, proc: subprocess.Popen, run_id: str) -> None:
+    """SIGKILL a background run and remove its lease, so that only runs of its host name
+    (see own_host) can tell it is dead: other runs sharing the engine would otherwise prune
+    what it left before the run a test means to watch does (its ended lease tells them)."""
+    api, lease = inner_runs.client.api, f"dn-{run_id}-lease"
+    api.pause(lease)  # alive to everyone until it is gone
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    api.remove_container(lease, force=True)
+
+
+# A background run whose test makes two named volumes: one of container(volumes=...), one of
+# a Compose file's; it says so, and sleeps until killed.
+VOLUME_SLEEPER = """
+    import time
+    from pathlib import Path
+
+    from inner_run_spy import ready
+
+    def test_sleeps(dockernet):
+        dockernet.container("c", networks=[dockernet.network("n")], volumes=["{volume}:/v"])
+        stack = dockernet.compose("compose.yaml", env={"PROBE_IMAGE": dockernet.probe_image})
+        Path("stack-volume").write_text(stack.volumes["data"])
+        ready()
+        time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("by", ["the next run", "--dockernet-prune"])
+def test_a_killed_run_s_volumes_are_pruned(inner_runs, pytester, by):
+    volume = f"dn-test-{uuid.uuid4().hex[:8]}"
+    compose = "services:\n  db:\n    image: ${PROBE_IMAGE}\n    volumes: [data:/data]\nvolumes:\n  data: {}\n"
+    pytester.makefile(".yaml", compose=compose)
+    pytester.makepyfile(VOLUME_SLEEPER.replace("{volume}", volume))
+    host = inner_runs.own_host()
+    proc = inner_runs.start(host=host)
+    run_id = inner_runs.run_id_of(proc)
+    killed_without_lease(inner_runs, proc, run_id)
+    stack_volume = (pytester.path / "stack-volume").read_text()
+    left = inner_runs.resources(run_id)
+    assert {f"volume {volume}", f"volume {stack_volume}"} <= set(left), left
+
+    if by == "--dockernet-prune":
+        result = inner_runs.run_on(host, "--dockernet-prune")
+        assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    else:
+        pytester.makepyfile(test_next="def test_next(dockernet): dockernet.network('n')")
+        result = inner_runs.run_on(host, "test_next.py")
+        result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"*removed * and 2 volumes left by * dead run* (*{run_id}*)"])
+    result.stdout.fnmatch_lines_random([f"  volume {volume}", f"  volume {stack_volume}"])
     assert inner_runs.resources(run_id) == []
 
 
