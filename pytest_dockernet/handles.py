@@ -320,9 +320,15 @@ class Container:
     def wait_until(self, ready: Any, timeout: float = 60.0) -> None:
         """Wait until ``ready`` holds (as ``container(ready=...)`` takes it: ``"running"``,
         ``"healthy"``, :class:`~pytest_dockernet.LogLine`, :class:`~pytest_dockernet.Listening`
-        or a callable ``(Container) -> bool``). A container that exits or turns unhealthy
-        meanwhile fails at once: :class:`~pytest_dockernet.DockernetError` with its exit
-        code and last output lines."""
+        or a callable ``(Container) -> bool``), up to ``timeout`` seconds.
+
+        A container that stops (exits, or is restarting) meanwhile ends the wait at once:
+        :class:`~pytest_dockernet.DockernetError` with its exit code and last output lines.
+        One that is unhealthy, or turns so, is waited through: a healthcheck that fails can
+        pass again, so ``wait_until("healthy", timeout=30)`` after a fault is lifted returns
+        once the container is healthy again. Not ready in time is a ``DockernetError`` with
+        its state (and, when unhealthy, its last healthcheck's output). Either way the
+        container is left as it is, not removed."""
         self.topology.wait_until(self, ready, timeout)
 
     def last_output_stamp(self) -> str:

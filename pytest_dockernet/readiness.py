@@ -1,8 +1,10 @@
 """When a container is ready: ``container(ready=...)`` and ``Container.wait_until``.
 
-A wait watches the container's state on every round, so one that exits or turns
-unhealthy ends the wait at once with its exit code and last output lines, instead of
-at the timeout with a message about something else.
+A wait watches the container's state on every round, so one that exits ends the wait at
+once with its exit code and last output lines, instead of at the timeout with a message
+about something else. A container that has just started and turns unhealthy ends it too;
+``wait_until`` waits through unhealthy instead (a healthcheck that fails can pass again:
+a recovery after a fault is what it waits for then).
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ if TYPE_CHECKING:
 
 READY_WORDS = ("running", "healthy", "completed")  # "completed": exited with code 0 (a one-shot job)
 CRASH_LINES = 20  # the output lines a crash report shows
+# A healthcheck's output shown in a report: its last lines (a traceback's error is at the
+# end), each cut to its end too.
+HEALTH_LINES = 5
+HEALTH_LINE_CHARS = 200
 _INTERVAL = 0.1  # between checks: a wait ends within this of the container being ready
 
 
@@ -126,21 +132,41 @@ def last_lines(container: Container, lines: int = CRASH_LINES) -> str:
     return "\n".join("  " + line for line in text.splitlines()) or "  (none)"
 
 
+def last_healthcheck(state: dict[str, Any]) -> str | None:
+    """What the last healthcheck of a container (its inspected ``State``) said, when it is
+    unhealthy: its exit code and the end of its output (the last few lines, indented);
+    None when it is not unhealthy or no check has run."""
+    health = state.get("Health") or {}
+    checks = health.get("Log") or []
+    if health.get("Status") != "unhealthy" or not checks:
+        return None
+    last = checks[-1]
+    lines = str(last.get("Output") or "").rstrip().splitlines()
+    cut = [line if len(line) <= HEALTH_LINE_CHARS else "..." + line[-HEALTH_LINE_CHARS:] for line in lines]
+    shown = cut[-HEALTH_LINES:]
+    earlier = f"  (... {len(cut) - len(shown)} earlier lines)\n" if len(cut) > len(shown) else ""
+    output = earlier + "\n".join("  " + line for line in shown) if shown else "  (no output)"
+    streak = f", {health['FailingStreak']} in a row" if health.get("FailingStreak") else ""
+    return f"its last healthcheck failed (exit code {last.get('ExitCode')}{streak}), saying:\n{output}"
+
+
 def crash_report(container: Container, state: dict[str, Any], what: str) -> str:
     """``container`` is no longer running (or turned unhealthy): a message with ``what``
     happened, its state, exit code and last output lines (both streams)."""
     error = f"; the engine says: {state['Error']}" if state.get("Error") else ""
     oom = "; it was killed for want of memory (OOM)" if state.get("OOMKilled") else ""
-    health = ""
-    if (state.get("Health") or {}).get("Status") == "unhealthy":
-        checks = (state.get("Health") or {}).get("Log") or []
-        if checks:
-            last = checks[-1]
-            health = f"; its last healthcheck said (exit {last.get('ExitCode')}): {last.get('Output', '').strip()!r}"
     return (
         f"container {container.name!r} ({container.image}) {what}: {state_text(state)}, exit code "
-        f"{state.get('ExitCode')}{error}{oom}{health}; the last lines of its output:\n{last_lines(container)}"
+        f"{state.get('ExitCode')}{error}{oom}{_and_output(container, state)}"
     )
+
+
+def _and_output(container: Container, state: dict[str, Any]) -> str:
+    """The end of a message about ``container``: its last healthcheck's words when it is
+    unhealthy, then its last output lines."""
+    checked = last_healthcheck(state)
+    health = f"; {checked}\n" if checked else "; "
+    return f"{health}the last lines of its output:\n{last_lines(container)}"
 
 
 def _verdict(container: Container, ready: Ready, state: dict[str, Any]) -> bool:
@@ -158,13 +184,21 @@ def _verdict(container: Container, ready: Ready, state: dict[str, Any]) -> bool:
     return bool(cast("Callable[[Container], object]", ready)(container))  # no str is left here
 
 
-def wait_ready(container: Container, ready: object, timeout: object = 60.0, argument: str = "ready") -> None:
+def wait_ready(
+    container: Container,
+    ready: object,
+    timeout: object = 60.0,
+    argument: str = "ready",
+    *,
+    through_unhealthy: bool = False,
+) -> None:
     """Wait until ``ready`` holds for ``container``; see ``Container.wait_until``.
 
     A callable (or LogLine/Listening) that raises AssertionError or DockernetError counts
     as "not yet" (the last such error is shown at the timeout); other exceptions end the
-    wait. A container that stops running, or whose healthcheck reports unhealthy, ends it
-    at once with a crash report.
+    wait. A container that stops running ends it at once with a crash report; so does one
+    whose healthcheck reports unhealthy, unless ``through_unhealthy`` (then it is waited
+    for to be ready again, up to ``timeout``).
     """
     __tracebackhide__ = True
     ready = check_ready(ready, argument)
@@ -187,7 +221,7 @@ def wait_ready(container: Container, ready: object, timeout: object = 60.0, argu
             return False
         if not state.get("Running") or state.get("Restarting"):
             raise DockernetError(crash_report(container, state, f"stopped before it was ready ({waited_for})"))
-        if (state.get("Health") or {}).get("Status") == "unhealthy":
+        if (state.get("Health") or {}).get("Status") == "unhealthy" and not through_unhealthy:
             raise DockernetError(crash_report(container, state, f"turned unhealthy before it was ready ({waited_for})"))
         try:
             return _verdict(container, ready, state)
@@ -201,7 +235,11 @@ def wait_ready(container: Container, ready: object, timeout: object = 60.0, argu
     if done:
         return
     why = f"; the last check said: {not_yet[0]}" if not_yet else ""
+    try:
+        state = container.client.api.inspect_container(container.id)["State"]
+    except docker.errors.NotFound:
+        state = {"Status": "removed"}
     raise DockernetError(
         f"container {container.name!r} ({container.image}) was not ready ({describe_ready(ready)}) within "
-        f"{timeout:g} s{why}; it is {container.status()}; the last lines of its output:\n{last_lines(container)}"
+        f"{timeout:g} s{why}; it is {state_text(state)}{_and_output(container, state)}"
     )

@@ -1,6 +1,6 @@
 """What a run's reports say about its topologies: the sections of a failing test's report
-(the topology, its containers' last log lines, the ones that are not running) and the
-summary of what ``--dockernet-keep`` kept.
+(the topology, its containers' last log lines, the ones that are not running or are
+unhealthy) and the summary of what ``--dockernet-keep`` kept.
 
 Built from the topology's handles and the engine's answers, and never raising: a report is
 read after something went wrong, maybe the engine itself, and must not hide that failure
@@ -17,6 +17,7 @@ import docker.errors
 import requests.exceptions
 
 from .engine import lost
+from .readiness import last_healthcheck
 
 if TYPE_CHECKING:
     from .handles import Container
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 TOPOLOGY = "dockernet topology"
 LOGS = "dockernet logs"
 NOT_RUNNING = "dockernet: containers not running"
+UNHEALTHY = "dockernet: containers unhealthy"  # running, but their healthcheck fails
 ENGINE = "dockernet: engine"
 # A stopped container's last lines, in its entry of NOT_RUNNING: shown even with
 # --dockernet-logs 0, since a crash is most often the reason the test failed.
@@ -33,7 +35,7 @@ NOT_RUNNING_LINES = 5
 MAX_CHARS = 20_000
 OWN_FIXTURE = "dockernet"  # the function-scoped factory: its sections' titles name no fixture
 # Container.status() of a running container: "running", or with its healthcheck's word
-# ("running (healthy)", "running (health: starting)"); "unhealthy" counts as not running.
+# ("running (healthy)", "running (health: starting)"); "unhealthy" has a section of its own.
 RUNNING = "running"
 
 T = TypeVar("T")
@@ -85,7 +87,7 @@ def failure_sections(
 
 
 def _sections(used: Sequence[tuple[str, Topology]], log_lines: int, engine: _Engine) -> list[tuple[str, str]]:
-    stopped: list[str] = []
+    entries: dict[str, list[str]] = {NOT_RUNNING: [], UNHEALTHY: []}
     topologies: list[tuple[str, str]] = []
     logs: list[tuple[str, str]] = []
     crash_lines = min(log_lines, NOT_RUNNING_LINES) if log_lines else NOT_RUNNING_LINES
@@ -98,35 +100,40 @@ def _sections(used: Sequence[tuple[str, Topology]], log_lines: int, engine: _Eng
                 continue
             entry = _not_running(container, suffix, crash_lines, engine)
             if entry is not None:
-                stopped.append(entry)
+                entries[entry[0]].append(entry[1])
             if log_lines and not container.resident:
                 logs.append((f"{LOGS}: {container.name}{suffix}", _tail(container, log_lines, engine)))
-    head = [(NOT_RUNNING, "\n".join(stopped))] if stopped else []
+    head = [(title, "\n".join(listed)) for title, listed in entries.items() if listed]
     return [(title, _cut(text)) for title, text in head + topologies + logs]
 
 
-def _not_running(container: Container, suffix: str, lines: int, engine: _Engine) -> str | None:
-    """The entry of a container that is not running (None if it runs): its state, exit
-    code and last lines."""
+def _not_running(container: Container, suffix: str, lines: int, engine: _Engine) -> tuple[str, str] | None:
+    """``(section, entry)`` of a container that is not running, or runs but is unhealthy
+    (None if it runs otherwise): its state, exit code, last healthcheck and last lines."""
     name = f"{container.name}  [{container.docker_name}]{suffix}"
     status, why = engine.ask(container.status)
     if why is not None:
-        return f"{name}  state unknown: {why}"
+        return NOT_RUNNING, f"{name}  state unknown: {why}"
     status = cast(str, status)  # answered
     if status == RUNNING or status.startswith(RUNNING + " ("):
         return None
     if status == "removed":
-        return f"{name}  removed (no exit code or logs left)"
+        return NOT_RUNNING, f"{name}  removed (no exit code or logs left)"
+    section = UNHEALTHY if status == "unhealthy" else NOT_RUNNING
+    if section == UNHEALTHY:
+        status = "running, but its healthcheck fails (unhealthy)"
     state, why = engine.ask(lambda: container.client.api.inspect_container(container.id)["State"])
     if state is None:
-        head = f"{name}  {status} ({why})"
+        entry = [f"{name}  {status} ({why})"]
     else:
         details = _state_details(state)
-        head = f"{name}  {status}: {details}" if details else f"{name}  {status}"
-    entry = [head]
+        entry = [f"{name}  {status}: {details}" if details else f"{name}  {status}"]
+        checked = last_healthcheck(state)
+        if checked is not None:
+            entry.append(_indent(checked, 2))
     if not container.resident:  # a probe shell has no output of its own
         entry.append(f"  last lines:\n{_indent(_tail(container, lines, engine), 4)}")
-    return "\n".join(entry)
+    return section, "\n".join(entry)
 
 
 def _state_details(state: dict[str, Any]) -> str:
@@ -145,11 +152,6 @@ def _state_details(state: dict[str, Any]) -> str:
         details.append("killed for lack of memory (OOM)")
     if state.get("Error"):
         details.append(f"engine error: {state['Error']}")
-    health = state.get("Health") or {}
-    if health.get("Status") == "unhealthy" and health.get("Log"):
-        last = health["Log"][-1]
-        output = " ".join(str(last.get("Output") or "").split())[:200]
-        details.append(f"last healthcheck: exit code {last.get('ExitCode')}, output {output!r}")
     return ", ".join(details)
 
 

@@ -294,8 +294,9 @@ class Topology:
         ``ready`` is ``"running"`` (the default), ``"healthy"`` (its healthcheck passes),
         :class:`LogLine` ``(pattern)``, :class:`Listening` ``(port)`` or a callable
         ``(Container) -> bool``, waited for up to ``ready_timeout`` seconds. A container
-        that exits or turns unhealthy first raises :class:`DockernetError` with its exit
-        code and the last lines of its output, and is removed. A call that asks for nothing of
+        that exits or turns unhealthy first, or is not ready in time, raises
+        :class:`DockernetError` with its exit code (its last healthcheck's output when
+        unhealthy) and the last lines of its output, and this call removes it. A call that asks for nothing of
         its own gets a running container of the warm pool (see :mod:`pytest_dockernet.pool`).
         """
         arguments = dict(locals())  # exactly the keyword arguments above, as given
@@ -306,7 +307,8 @@ class Topology:
 
     def wait_until(self, container: Container, ready: Any, timeout: float = 60.0) -> None:
         """What ``Container.wait_until`` does (see there)."""
-        wait_ready(self._containers.check(container, "container"), ready, timeout, argument="ready")
+        checked = self._containers.check(container, "container")
+        wait_ready(checked, ready, timeout, argument="ready", through_unhealthy=True)
 
     @_measured("set-up")
     def containers(self, specs: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Container]:

@@ -161,7 +161,8 @@ def test_a_real_postgres_that_cannot_start_is_reported_with_its_own_words(docker
 
 def test_an_unhealthy_container_fails_the_wait_at_once(dockernet):
     began = time.monotonic()
-    with pytest.raises(DockernetError, match=r"turned unhealthy before it was ready \('healthy'\).*not yet"):
+    said = r"(?s)turned unhealthy before it was ready \('healthy'\).*healthcheck failed.*saying:\n  not yet\n"
+    with pytest.raises(DockernetError, match=said):
         dockernet.container(
             "sick",
             healthcheck={"test": "echo not yet; exit 1", "interval": 0.2, "retries": 2},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import subprocess
 import tarfile
+import threading
 import time
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from pytest_dockernet import (
 from pytest_dockernet import identity as lbl
 from pytest_dockernet.errors import ProbeFailed
 from pytest_dockernet.probes import run
+from pytest_dockernet.retry import poll
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "pytest-dockernet/app-base:bookworm"  # Debian with redis-server (scripts/app-base-image)
@@ -225,6 +227,69 @@ def test_start_of_a_running_container_only_waits(topology):
     started = started_at(server)
     server.start(ready=Listening(80))
     assert started_at(server) == started
+
+
+# A service that is healthy while /ok exists: `rm /ok` is a fault (its database cut off),
+# `touch /ok` the recovery. One failing check makes it unhealthy.
+FLAKY = {
+    "command": ["sh", "-c", "touch /ok; exec sleep 1000"],
+    "healthcheck": {"test": ["CMD", "test", "-e", "/ok"], "interval": 0.2, "retries": 1},
+}
+
+
+def cut_off(container) -> None:
+    assert container.exec(["rm", "/ok"])[0] == 0
+    poll(container.status, lambda status: status == "unhealthy", timeout=30)
+
+
+def test_wait_until_waits_through_unhealthy_for_a_recovery_and_an_exit_still_ends_it(topology):
+    service = topology.container("service", ready="healthy", **FLAKY)
+    cut_off(service)
+
+    def recovered(container) -> bool:  # it heals on the first look: the wait must look
+        container.exec(["touch", "/ok"])
+        return container.status() == "running (healthy)"
+
+    service.wait_until(recovered, timeout=30)
+
+    cut_off(service)
+    healer = threading.Timer(0.5, lambda: service.exec(["touch", "/ok"]))
+    healer.start()
+    try:
+        service.wait_until("healthy", timeout=30)  # unhealthy when the wait begins
+    finally:
+        healer.join()
+    assert service.status() == "running (healthy)"
+
+    # Not healthy in time: its state and its last healthcheck's words, and it is left as it is.
+    cut_off(service)
+    with pytest.raises(
+        DockernetError,
+        match=r"(?s)'service' .*was not ready \('healthy'\) within 0.5 s; it is unhealthy; its last healthcheck "
+        r"failed \(exit code 1, \d+ in a row\)",
+    ):
+        service.wait_until("healthy", timeout=0.5)
+    assert service.status() == "unhealthy"
+
+    # An exit ends the wait through unhealthy at once, not at its timeout.
+    killer = threading.Timer(0.5, service.kill)
+    killer.start()
+    try:
+        with pytest.raises(DockernetError, match=r"'service' .*stopped before it was ready \('healthy'\): exited"):
+            service.wait_until("healthy", timeout=600)
+    finally:
+        killer.join()
+
+
+def test_a_fresh_start_that_turns_unhealthy_still_fails_at_once(topology):
+    service = topology.container(
+        "service",
+        command=["sh", "-c", "[ -e /broken ] || touch /ok; exec sleep 1000"],
+        healthcheck=FLAKY["healthcheck"],
+    )
+    assert service.exec(["sh", "-c", "touch /broken; rm /ok"])[0] == 0  # so it stays for the next run
+    with pytest.raises(DockernetError, match=r"'service' .*turned unhealthy before it was ready \('healthy'\)"):
+        service.restart(timeout=0, ready="healthy", ready_timeout=600)
 
 
 # -- probes from a restarted container -----------------------------------------------------

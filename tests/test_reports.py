@@ -357,7 +357,15 @@ def test_a_bad_logs_value_is_a_usage_error(pytester, args, ini, shown):
     result.stdout.no_fnmatch_line("*passed*")
 
 
-def test_healthy_and_still_starting_containers_are_not_listed_as_stopped(inner_runs, pytester):
+# A healthcheck that fails as a Python program does: a long traceback, the error at its end.
+TRACEBACK = (
+    "echo 'Traceback (most recent call last):'; "
+    'for i in $(seq 1 40); do echo "  File /app/layer$i.py, line $i, in call$i"; done; '
+    "echo 'ConnectionRefusedError: db:5432 refused the connection'; exit 1"
+)
+
+
+def test_healthy_and_still_starting_containers_are_not_listed_and_an_unhealthy_one_is_said_so(inner_runs, pytester):
     pytester.makepyfile(
         f"""
         from pytest_dockernet.retry import poll
@@ -367,7 +375,8 @@ def test_healthy_and_still_starting_containers_are_not_listed_as_stopped(inner_r
                 "healthy", {SERVING}, healthcheck={{"test": "true", "interval": 0.2}}, ready="healthy"
             )
             dockernet.container("starting", {SERVING}, healthcheck={{"test": "true", "interval": 600}})
-            dockernet.container("sick", {SERVING}, healthcheck={{"test": "exit 1", "interval": 0.2, "retries": 1}})
+            check = ["CMD", "sh", "-c", {TRACEBACK!r}]
+            dockernet.container("sick", {SERVING}, healthcheck={{"test": check, "interval": 0.2, "retries": 1}})
             sick = dockernet.get_container("sick")
             poll(sick.status, lambda status: status == "unhealthy", timeout=30)
             assert False
@@ -375,8 +384,15 @@ def test_healthy_and_still_starting_containers_are_not_listed_as_stopped(inner_r
     )
     result = inner_runs.run()
     result.assert_outcomes(failed=1)
-    stopped = section(result, "dockernet: containers not running")
-    assert "sick" in stopped and "healthy  [" not in stopped and "starting" not in stopped
+    # Running, so not among the containers not running (there are none): a section of its own.
+    assert "dockernet: containers not running" not in sections(result)
+    unhealthy = section(result, "dockernet: containers unhealthy")
+    assert "sick  [" in unhealthy and "healthy  [" not in unhealthy and "starting" not in unhealthy
+    assert "running, but its healthcheck fails (unhealthy)" in unhealthy
+    # The end of the check's output, where the error is; not its first lines.
+    assert re.search(r"its last healthcheck failed \(exit code 1, \d+ in a row\), saying:\n", unhealthy), unhealthy
+    assert "    ConnectionRefusedError: db:5432 refused the connection\n" in unhealthy, unhealthy
+    assert "Traceback" not in unhealthy and "earlier lines)" in unhealthy
     topology = section(result, "dockernet topology")
     assert "(running (healthy))" in topology and "(running (health: starting))" in topology
     assert "(unhealthy)" in topology
