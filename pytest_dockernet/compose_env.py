@@ -33,25 +33,30 @@ class Variables:
         return None
 
 
-def interpolate(value: Any, variables: Variables, where: str) -> Any:
+def interpolate(value: Any, variables: Variables, where: str, path: str = "") -> Any:
     """``value`` (a parsed YAML tree) with every string's variables substituted; mapping keys
-    are left as they are, as Compose leaves them. ``where`` names the file in messages."""
+    are left as they are, as Compose leaves them. Messages name ``where`` (the file) and the
+    key path below ``path`` (``services.web.ports[0]``)."""
     if isinstance(value, str):
-        return substitute(value, variables, where)
+        return substitute(value, variables, f"{where}: {path}" if path else where)
     if isinstance(value, Mapping):
-        return {key: interpolate(item, variables, f"{where}: {key}") for key, item in value.items()}
+        return {
+            key: interpolate(item, variables, where, f"{path}.{key}" if path else str(key))
+            for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [interpolate(item, variables, where) for item in value]
+        return [interpolate(item, variables, where, f"{path}[{i}]") for i, item in enumerate(value)]
     return value
 
 
-def substitute(text: str, variables: Variables, where: str) -> str:
-    """One string with its variables substituted (see the module's docstring)."""
-    result, _ = _scan(text, 0, variables, where, closing=False)
+def substitute(text: str, variables: Variables, where: str, shown: str | None = None) -> str:
+    """One string with its variables substituted (see the module's docstring). Messages
+    quote ``text``, or say ``shown`` instead (for a value that may be a secret)."""
+    result, _ = _scan(text, 0, variables, where, False, repr(text) if shown is None else shown)
     return result
 
 
-def _scan(text: str, i: int, variables: Variables, where: str, closing: bool) -> tuple[str, int]:
+def _scan(text: str, i: int, variables: Variables, where: str, closing: bool, shown: str) -> tuple[str, int]:
     """Substitute from ``i``; with ``closing``, stop at the ``}`` that ends a default."""
     out: list[str] = []
     while i < len(text):
@@ -67,7 +72,7 @@ def _scan(text: str, i: int, variables: Variables, where: str, closing: bool) ->
             out.append("$")
             i += 2
         elif following == "{":
-            value, i = _braced(text, i + 2, variables, where)
+            value, i = _braced(text, i + 2, variables, where, shown)
             out.append(value)
         else:
             match = _NAME.match(text, i + 1)
@@ -78,14 +83,14 @@ def _scan(text: str, i: int, variables: Variables, where: str, closing: bool) ->
             out.append(_value(match.group(), variables, where))
             i = match.end()
     if closing:
-        raise ComposeError(f"{where}: {text!r} has a '${{' without its closing '}}'")
+        raise ComposeError(f"{where}: {shown} has a '${{' without its closing '}}'")
     return "".join(out), i
 
 
-def _braced(text: str, i: int, variables: Variables, where: str) -> tuple[str, int]:
+def _braced(text: str, i: int, variables: Variables, where: str, shown: str) -> tuple[str, int]:
     match = _NAME.match(text, i)
     if match is None:
-        raise ComposeError(f"{where}: {text!r} has an invalid variable name after '${{' (write '$$' for a '$')")
+        raise ComposeError(f"{where}: {shown} has an invalid variable name after '${{' (write '$$' for a '$')")
     name, i = match.group(), match.end()
     if text[i : i + 1] == "}":
         return _value(name, variables, where), i + 1
@@ -94,9 +99,9 @@ def _braced(text: str, i: int, variables: Variables, where: str) -> tuple[str, i
             break
     else:
         raise ComposeError(
-            f"{where}: {text!r}: '${{{name}' must be followed by '}}' or one of :- - :? ? :+ + (then '}}')"
+            f"{where}: {shown}: '${{{name}' must be followed by '}}' or one of :- - :? ? :+ + (then '}}')"
         )
-    argument, end = _scan(text, i + len(operator), variables, where, closing=True)
+    argument, end = _scan(text, i + len(operator), variables, where, True, shown)
     value = variables.get(name)
     unset = value is None or (operator.startswith(":") and value == "")
     kind = operator[-1]
@@ -131,8 +136,15 @@ def read_env_file(path: str | os.PathLike[str], variables: Variables | None = No
     variables), unquoted values (trailing `` #`` comments cut, variables substituted). A
     variable refers to ``variables`` or to a line above."""
     result: dict[str, str] = {}
-    with open(path, encoding="utf-8") as file:
-        lines = file.read().splitlines()
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except UnicodeDecodeError as exc:
+        raise ComposeError(
+            f"{path}: not a text file in UTF-8 (byte {exc.start}): an env file has KEY=VALUE lines"
+        ) from None
+    except OSError as exc:
+        raise ComposeError(f"{path}: cannot be read: {exc.strerror}") from None
     chain = Variables([result, *(variables.layers if variables else [])])
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -144,7 +156,10 @@ def read_env_file(path: str | os.PathLike[str], variables: Variables | None = No
                 if value is not None:
                     result[line.strip()] = value
                 continue
-            raise ComposeError(f"{path}, line {number}: {line!r} is not KEY=VALUE")
+            raise ComposeError(
+                f"{path}, line {number}: not a KEY=VALUE line (the line is not shown here: an env file may hold "
+                "secrets); is it an env file?"
+            )
         key, raw = match.groups()
         result[key] = _env_value(raw.strip(), chain, f"{path}, line {number}")
     return result
@@ -160,8 +175,8 @@ def _env_value(raw: str, variables: Variables, where: str) -> str:
     quoted = _DOUBLE_QUOTED.match(raw)
     if quoted:
         inner = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), quoted.group(1))
-        return substitute(inner, variables, where)
+        return substitute(inner, variables, where, "the value")
     comment = re.search(r"\s#", raw)
     if comment:
         raw = raw[: comment.start()].rstrip()
-    return substitute(raw, variables, where)
+    return substitute(raw, variables, where, "the value")

@@ -9,17 +9,19 @@ networking or start-up and that it does not carry out, naming the key and its se
 
 from __future__ import annotations
 
+import ipaddress
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from .checks import check_subnet
 from .compose_env import Variables, interpolate, read_env_file
 from .compose_services import ServiceDef, check_service, unsupported
+from .compose_values import name as checked_name
+from .compose_values import scalar
+from .compose_yaml import read_yaml
 from .errors import ComposeError
 
 TOP_KEYS = ("name", "services", "networks", "volumes")
@@ -78,23 +80,6 @@ class ComposeModel:
         return [name for name in self.services if name in wanted]
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML as Compose reads it (YAML 1.2's scalars): ``yes``/``no``/``on``/``off`` stay
-    strings and ``22:22`` is not a base-60 number."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF")
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:int",
-    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
-    list("-+0123456789"),
-)
-
-
 def load(
     path: str | os.PathLike[str],
     override: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] = (),
@@ -139,10 +124,7 @@ def _check_dir(value: object) -> Path:
 
 
 def _read(file: Path) -> dict[str, Any]:
-    try:
-        document = yaml.load(file.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as exc:
-        raise ComposeError(f"{file}: not valid YAML: {exc}") from None
+    document = read_yaml(file)
     if document is None:
         return {}
     if not isinstance(document, dict):
@@ -167,26 +149,43 @@ def _normalised_service(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
     spec = dict(spec)
     for key in ("environment", "labels"):
         if isinstance(spec.get(key), list):
-            spec[key] = dict(_pair(item, f"{where}.{key}") for item in spec[key])
-    if isinstance(spec.get("networks"), list):
-        spec["networks"] = {name: None for name in spec["networks"]}
-    if isinstance(spec.get("depends_on"), list):
-        spec["depends_on"] = {name: {"condition": "service_started"} for name in spec["depends_on"]}
+            spec[key] = dict(_pair(item, f"{where}.{key}[{i}]") for i, item in enumerate(spec[key]))
+    for key, value in (("networks", None), ("depends_on", {"condition": "service_started"})):
+        if isinstance(spec.get(key), list):
+            spec[key] = {_listed(item, f"{where}.{key}[{i}]", key): value for i, item in enumerate(spec[key])}
     if isinstance(spec.get("env_file"), str):
         spec["env_file"] = [spec["env_file"]]
     if isinstance(spec.get("expose"), list):
-        spec["expose"] = [str(port) for port in spec["expose"]]
+        spec["expose"] = [str(port) if isinstance(port, int) else port for port in spec["expose"]]
     if isinstance(spec.get("build"), str):
         spec["build"] = {"context": spec["build"]}
     if isinstance(spec.get("build"), Mapping) and isinstance(spec["build"].get("args"), list):
-        spec["build"] = {**spec["build"], "args": dict(_pair(a, f"{where}.build.args") for a in spec["build"]["args"])}
+        args = spec["build"]["args"]
+        spec["build"] = {
+            **spec["build"],
+            "args": dict(_pair(a, f"{where}.build.args[{i}]") for i, a in enumerate(args)),
+        }
     return spec
+
+
+def _listed(item: object, where: str, key: str) -> str:
+    """A name in the list form of ``networks`` or ``depends_on``."""
+    if isinstance(item, str) and item:
+        return item
+    what = "network" if key == "networks" else "service"
+    raise ComposeError(
+        f"{where}: {item!r} is not a {what} name; in the list form each entry is a name (for "
+        f"{'aliases or ipv4_address' if key == 'networks' else 'a condition'}, write {key} as a mapping: "
+        f"{key}: {{NAME: {{...}}}})"
+    )
 
 
 def _pair(item: object, where: str) -> tuple[str, Any]:
     if not isinstance(item, str):
         raise ComposeError(f"{where}: each entry must be a 'KEY=value' string, got {item!r}")
     key, sep, value = item.partition("=")
+    if not key:
+        raise ComposeError(f"{where}: {item!r} has no name before its '='")
     return key, (value if sep else None)
 
 
@@ -233,11 +232,13 @@ def _model(merged: dict[str, Any], files: list[Path], root: Path, variables: Var
     if not services_spec:
         raise ComposeError(f"{where}: the file defines no services (a 'services:' mapping is needed)")
     networks = {
-        net: _network(net, spec, f"{where}: networks.{net}", ignored)
+        checked_name(net, f"{where}: networks", "network name"): _network(
+            net, spec, f"{where}: networks.{net}", ignored
+        )
         for net, spec in _mapping(merged.get("networks"), f"{where}: networks").items()
     }
     volumes = {
-        vol: _volume(vol, spec, f"{where}: volumes.{vol}", ignored)
+        checked_name(vol, f"{where}: volumes", "volume name"): _volume(vol, spec, f"{where}: volumes.{vol}", ignored)
         for vol, spec in _mapping(merged.get("volumes"), f"{where}: volumes").items()
     }
     services = {}
@@ -306,6 +307,10 @@ def _network(name: str, spec: object, where: str, ignored: list[str]) -> Network
         network.subnet, network.gateway = config.get("subnet"), config.get("gateway")
         if network.gateway is not None and network.subnet is None:
             raise ComposeError(f"{where}.ipam.config[0]: a gateway needs its subnet")
+        try:
+            check_subnet(network.subnet, network.gateway)
+        except (TypeError, ValueError) as exc:
+            raise ComposeError(f"{where}.ipam.config[0]: {exc}") from None
     return network
 
 
@@ -327,7 +332,7 @@ def _strings(value: object, where: str) -> dict[str, str]:
         return {}
     if not isinstance(value, Mapping):
         raise ComposeError(f"{where} must be a mapping of names to values, got {value!r}")
-    return {str(k): str(v) for k, v in value.items()}
+    return {str(k): "" if v is None else scalar(v, f"{where}.{k}") for k, v in value.items()}
 
 
 def _labels(value: object, where: str) -> dict[str, str]:
@@ -339,10 +344,18 @@ def _labels(value: object, where: str) -> dict[str, str]:
 def _check_references(
     where: str, services: dict[str, ServiceDef], networks: dict[str, NetworkDef], volumes: dict[str, VolumeDef]
 ) -> None:
-    """Every name a service uses is defined; ``depends_on`` has no cycle."""
+    """Every name a service uses is defined, no two services claim one name or address,
+    no two networks one subnet; ``depends_on`` has no cycle."""
     uses_default = False
+    claimed: dict[tuple[str, str], str] = {}  # (network or "", address or name): the service
     for service in services.values():
         at = f"{where}: services.{service.name}"
+        wanted = [("container_name", "", service.container_name)]
+        wanted += [(f"networks.{net}.ipv4_address", net, address) for net, (_, address) in service.networks.items()]
+        for key, net, value in wanted:
+            other = claimed.setdefault((net, value), service.name) if value else service.name
+            if other != service.name:
+                raise ComposeError(f"{at}.{key}: {value!r} is services.{other}'s already: give each service its own")
         for other, condition in list(service.depends_on.items()):
             if condition.startswith("optional:"):  # required: false
                 if other in services:
@@ -360,20 +373,55 @@ def _check_references(
             service.shares = owner
         if not service.networks and service.network_mode is None:
             uses_default = True
-        for net in service.networks:
+        for net, (_, address) in service.networks.items():
             if net == "default":
                 uses_default = True
             elif net not in networks:
                 raise ComposeError(f"{at}.networks: network {net!r} is not defined under the top-level 'networks:'")
+            if address is not None:
+                _check_address(f"{at}.networks.{net}.ipv4_address", address, networks.get(net))
         for other in service.requires():
             if other not in services:
-                raise ComposeError(f"{at}: service {other!r} (in {service.requirement_of(other)}) is not defined")
+                raise ComposeError(
+                    f"{at}.{service.requirement_of(other)}: service {other!r} is not defined in the file"
+                )
         for volume in service.named_volumes():
             if volume not in volumes:
                 raise ComposeError(f"{at}.volumes: volume {volume!r} is not defined under the top-level 'volumes:'")
     if uses_default and "default" not in networks:
         networks["default"] = NetworkDef("default")
+    subnets = [(net.name, ipaddress.IPv4Network(net.subnet)) for net in networks.values() if net.subnet]
+    for i, (name, subnet) in enumerate(subnets):
+        for other, earlier in subnets[:i]:
+            if subnet.overlaps(earlier):
+                raise ComposeError(
+                    f"{where}: networks.{name}.ipam.config[0]: subnet {subnet} overlaps networks.{other}'s {earlier}: "
+                    "give each network a subnet of its own"
+                )
     _check_cycles(where, services)
+
+
+def _check_address(where: str, address: str, network: NetworkDef | None) -> None:
+    """A fixed address needs the network's own subnet (as the engine says), and must be a
+    host address of it other than the gateway (the first host address unless given)."""
+    if network is None or network.subnet is None:
+        raise ComposeError(
+            f"{where}: {address!r}: a fixed address needs a subnet of the network's own: give the network "
+            "ipam: {config: [{subnet: ...}]}"
+        )
+    ip, subnet = ipaddress.IPv4Address(address), ipaddress.IPv4Network(network.subnet)
+    gateway = ipaddress.IPv4Address(network.gateway) if network.gateway else subnet.network_address + 1
+    taken = {
+        subnet.network_address: "the network's own",
+        subnet.broadcast_address: "its broadcast",
+        gateway: "its gateway's",
+    }
+    if ip not in subnet:
+        raise ComposeError(f"{where}: {address!r} is not in the network's subnet {network.subnet}")
+    if ip in taken:
+        raise ComposeError(
+            f"{where}: {address!r} is {taken[ip]} address in {network.subnet}: pick another host address"
+        )
 
 
 def _check_cycles(where: str, services: dict[str, ServiceDef]) -> None:

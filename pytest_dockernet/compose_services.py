@@ -1,18 +1,35 @@
 """One service of a Compose file, checked key by key into a :class:`ServiceDef`: the
 values ``container()`` takes, with paths made absolute against the project directory.
+Every refusal names the file, the service and the key's path (the values' own checks are
+in :mod:`.compose_values`).
 """
 
 from __future__ import annotations
 
 import difflib
-import re
+import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .compose_env import Variables
+from .compose_values import (
+    Mount,
+    expose,
+    flag,
+    healthcheck,
+    items,
+    mapping,
+    mount,
+    name,
+    ports,
+    scalar,
+    strings,
+    text,
+)
 from .errors import ComposeError
+from .identity import PREFIX
 
 SUPPORTED = (
     "image build command entrypoint environment env_file ports expose networks network_mode links depends_on "
@@ -40,14 +57,7 @@ IGNORED = {
 }
 CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 NETWORK_MODES = ("host", "none", "bridge")
-# [[host_ip:]host_port:]container_port[/protocol], ports or ranges ("8000-8002")
-_PORT = re.compile(
-    r"^(?:(?:(?P<ip>\[[0-9a-fA-F:]+\]|[0-9.]+):)?(?P<host>\d*(?:-\d+)?):)?"
-    r"(?P<target>\d+(?:-\d+)?)(?:/(?P<proto>tcp|udp|sctp))?$"
-)
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(us|ms|s|m|h)")
-_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NETWORK_KEYS = ("aliases", "ipv4_address", "priority")
 
 
 @dataclass
@@ -55,14 +65,6 @@ class BuildDef:
     context: Path
     dockerfile: str | None = None
     args: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Mount:
-    kind: str  # "bind", "volume" (named) or "anonymous"
-    source: str | None
-    target: str
-    read_only: bool = False
 
 
 @dataclass
@@ -124,7 +126,7 @@ def unsupported(where: str, what: str, key: str, supported: Iterable[str]) -> st
 
 
 def check_service(
-    name: str,
+    service_name: str,
     spec: object,
     where: str,
     root: Path,
@@ -132,94 +134,66 @@ def check_service(
     ignored: list[str],
     read_env_file: Callable[..., dict[str, str]],
 ) -> ServiceDef:
-    if not _NAME.match(name):
-        raise ComposeError(f"{where}: {name!r} is not a service name (letters, digits, '_', '.', '-')")
+    """``spec``, the mapping of service ``service_name``, as a :class:`ServiceDef`; ``where``
+    is ``"FILE: services.NAME"``, ``ignored`` collects the keys that change nothing here."""
+    name(service_name, where, "service name")
     if not isinstance(spec, Mapping):
         raise ComposeError(f"{where} must be a mapping of service keys, got {spec!r}")
     for key in spec:
         if key in IGNORED:
-            if key == "deploy" and set(_map(spec[key], f"{where}.deploy")) - {"resources"}:
+            if key == "deploy" and set(mapping(spec[key], f"{where}.deploy")) - {"resources"}:
                 extra = sorted(set(spec[key]) - {"resources"})
                 raise ComposeError(f"{where}.deploy: {extra} not supported (deploy.resources is accepted and ignored)")
-            ignored.append(f"services.{name}.{key} ({IGNORED[key]})")
+            ignored.append(f"services.{service_name}.{key} ({IGNORED[key]})")
         elif key not in SUPPORTED and not str(key).startswith("x-"):
-            raise ComposeError(unsupported(where, f"service {name!r}", str(key), SUPPORTED))
-    service = ServiceDef(name)
-    service.image = _text(spec, "image", where)
+            raise ComposeError(unsupported(where, f"service {service_name!r}", str(key), SUPPORTED))
+    service = ServiceDef(service_name)
+    service.image = text(spec.get("image"), f"{where}.image")
+    if service.image is not None and (service.image.strip() != service.image or " " in service.image):
+        raise ComposeError(f"{where}.image: {service.image!r} is not an image reference such as 'redis:7'")
     service.build = _build(spec.get("build"), f"{where}.build", root)
     if service.image is None and service.build is None:
         raise ComposeError(f"{where}: give the service an 'image:' or a 'build:'")
-    service.command = _command(spec, "command", where)
-    service.entrypoint = _command(spec, "entrypoint", where)
+    service.command = _command(spec.get("command"), f"{where}.command")
+    service.entrypoint = _command(spec.get("entrypoint"), f"{where}.entrypoint")
     service.environment = _environment(spec, where, root, variables, read_env_file)
-    service.ports = _ports(spec.get("ports"), f"{where}.ports")
-    service.expose = [str(p) for p in _list(spec.get("expose"), f"{where}.expose")]
+    service.ports = ports(spec.get("ports"), f"{where}.ports")
+    service.expose = expose(spec.get("expose"), f"{where}.expose")
     service.networks = _networks(spec.get("networks"), f"{where}.networks")
-    service.network_mode = _text(spec, "network_mode", where)
-    _check_network_mode(service, where)
+    service.network_mode = text(spec.get("network_mode"), f"{where}.network_mode")
     service.links = _links(spec.get("links"), f"{where}.links")
-    service.depends_on = _depends_on(spec.get("depends_on"), f"{where}.depends_on", ignored, name)
-    service.healthcheck = _healthcheck(spec.get("healthcheck"), f"{where}.healthcheck")
-    service.mounts = [_mount(v, f"{where}.volumes", root) for v in _list(spec.get("volumes"), f"{where}.volumes")]
-    for key in ("user", "working_dir", "hostname", "container_name"):
-        value = spec.get(key)
-        setattr(service, key, None if value is None else str(value) if key == "user" else _text(spec, key, where))
-    if service.container_name is not None and not _NAME.match(service.container_name):
-        raise ComposeError(f"{where}.container_name: {service.container_name!r} is not a container name")
-    service.cap_add = [str(c) for c in _list(spec.get("cap_add"), f"{where}.cap_add")]
-    service.privileged = _bool(spec, "privileged", where)
-    service.labels = {
-        str(k): "" if v is None else str(v) for k, v in _map(spec.get("labels"), f"{where}.labels").items()
-    }
+    service.depends_on = _depends_on(spec.get("depends_on"), f"{where}.depends_on", ignored, service_name)
+    path = f"services.{service_name}.healthcheck"
+    service.healthcheck = healthcheck(spec.get("healthcheck"), f"{where}.healthcheck", ignored, path)
+    service.mounts = [
+        mount(v, f"{where}.volumes[{i}]", root) for i, v in enumerate(items(spec.get("volumes"), f"{where}.volumes"))
+    ]
+    if spec.get("user") is not None:
+        service.user = scalar(spec["user"], f"{where}.user")
+    service.working_dir = text(spec.get("working_dir"), f"{where}.working_dir")
+    for key in ("hostname", "container_name"):  # both are names the service resolves by
+        if spec.get(key) is not None:
+            setattr(service, key, name(spec[key], f"{where}.{key}", key.replace("_", " ")))
+    service.cap_add = strings(spec.get("cap_add"), f"{where}.cap_add", "a capability name such as NET_ADMIN")
+    service.privileged = flag(spec.get("privileged"), f"{where}.privileged")
+    service.labels = _labels(spec.get("labels"), f"{where}.labels")
     for key in ("tty", "init"):
         if key in spec:
-            service.docker_options[key] = _bool(spec, key, where)
+            service.docker_options[key] = flag(spec[key], f"{where}.{key}")
     if spec.get("stop_signal") is not None:
-        service.docker_options["stop_signal"] = _text(spec, "stop_signal", where)
+        service.docker_options["stop_signal"] = text(spec["stop_signal"], f"{where}.stop_signal")
+    _check_network_mode(service, where)
     return service
 
 
-def _text(spec: Mapping[str, Any], key: str, where: str) -> str | None:
-    value = spec.get(key)
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value:
-        raise ComposeError(f"{where}.{key} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _bool(spec: Mapping[str, Any], key: str, where: str) -> bool:
-    value = spec.get(key, False)
-    if not isinstance(value, bool):
-        raise ComposeError(f"{where}.{key} must be true or false, got {value!r}")
-    return value
-
-
-def _list(value: object, where: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ComposeError(f"{where} must be a list, got {value!r}")
-    return value
-
-
-def _map(value: object, where: str) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ComposeError(f"{where} must be a mapping, got {value!r}")
-    return value
-
-
-def _command(spec: Mapping[str, Any], key: str, where: str) -> str | list[str] | None:
-    value = spec.get(key)
+def _command(value: object, where: str) -> str | list[str] | None:
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+    if isinstance(value, list) and value and all(isinstance(v, (str, int, float)) for v in value):
         return [str(v) for v in value]
-    raise ComposeError(f"{where}.{key} must be a string or a list of strings, got {value!r}")
+    if value == []:
+        raise ComposeError(f"{where}: an empty list; give the command, or leave the key out for the image's own")
+    raise ComposeError(f"{where} must be a string or a list of strings, got {value!r}")
 
 
 def _build(value: object, where: str, root: Path) -> BuildDef | None:
@@ -227,89 +201,84 @@ def _build(value: object, where: str, root: Path) -> BuildDef | None:
         return None
     if isinstance(value, str):
         value = {"context": value}
-    spec = _map(value, where)
+    spec = mapping(value, where)
     for key in spec:
         if key not in ("context", "dockerfile", "args"):
             raise ComposeError(unsupported(where, "build", str(key), ("context", "dockerfile", "args")))
-    context = (root / str(spec.get("context", "."))).resolve()
+    context = (root / (text(spec.get("context"), f"{where}.context") or ".")).resolve()
     if not context.is_dir():
         raise ComposeError(f"{where}.context: {context} is not a directory")
-    args = spec.get("args") or {}
-    if isinstance(args, list):
-        args = dict(item.partition("=")[::2] for item in args)
-    args = {str(k): "" if v is None else str(v) for k, v in _map(args, f"{where}.args").items()}
-    dockerfile = spec.get("dockerfile")
-    return BuildDef(context, None if dockerfile is None else str(dockerfile), args)
+    args = {
+        str(k): "" if v is None else scalar(v, f"{where}.args.{k}")
+        for k, v in mapping(spec.get("args"), f"{where}.args").items()
+    }
+    return BuildDef(context, text(spec.get("dockerfile"), f"{where}.dockerfile"), args)
 
 
 def _environment(
     spec: Mapping[str, Any], where: str, root: Path, variables: Variables, read_env_file: Callable[..., dict[str, str]]
 ) -> dict[str, str]:
     environment: dict[str, str] = {}
-    for entry in _list(spec.get("env_file"), f"{where}.env_file"):
-        required = True
+    for i, entry in enumerate(items(spec.get("env_file"), f"{where}.env_file")):
+        at, required = f"{where}.env_file[{i}]", True
         if isinstance(entry, Mapping):
-            required, entry = entry.get("required", True), entry.get("path")
-        if not isinstance(entry, str):
-            raise ComposeError(f"{where}.env_file: each entry must be a path, got {entry!r}")
+            unknown = [str(k) for k in entry if k not in ("path", "required")]
+            if unknown:
+                raise ComposeError(f"{at}: key {unknown[0]!r} is not supported; use 'path' (and 'required')")
+            required, entry = flag(entry.get("required"), f"{at}.required", default=True), entry.get("path")
+            at += ".path"
+        if not isinstance(entry, str) or not entry:
+            raise ComposeError(f"{at}: each entry must be a path, got {entry!r}")
         path = (root / entry).resolve()
         if not path.is_file():
             if required:
-                raise ComposeError(f"{where}.env_file: {entry!r}: no such file ({path})")
+                raise ComposeError(f"{at}: {entry!r}: no such file ({path})")
             continue
-        environment.update(read_env_file(path, variables))
-    for key, value in _map(spec.get("environment"), f"{where}.environment").items():
+        try:
+            environment.update(read_env_file(path, variables))
+        except ComposeError as exc:
+            raise ComposeError(f"{at}: {exc}") from None
+    for key, value in mapping(spec.get("environment"), f"{where}.environment").items():
+        if not isinstance(key, str) or not key or "=" in key:
+            raise ComposeError(f"{where}.environment: {key!r} is not a variable name")
         if value is None:  # "- NAME" alone: from the environment, dropped when unset there
-            value = variables.get(str(key))
+            value = variables.get(key)
             if value is None:
                 continue
-        elif isinstance(value, bool):
-            value = "true" if value else "false"
-        environment[str(key)] = str(value)
+        environment[key] = scalar(value, f"{where}.environment.{key}")
     return environment
 
 
-def _port_range(text: str, where: str) -> list[int]:
-    first, _, last = text.partition("-")
-    start, end = int(first), int(last or first)
-    if not 0 < start <= end < 65536:
-        raise ComposeError(f"{where}: {text!r} is not a port or a range of ports (1-65535)")
-    return list(range(start, end + 1))
-
-
-def _ports(value: object, where: str) -> dict[str, Any]:
-    """``{"80/tcp": binding}`` for container(): every published port gets a free host port
-    (on the file's host address, if any), so runs of one file never collide."""
-    bindings: dict[str, list[Any]] = {}
-    for entry in _list(value, where):
-        if isinstance(entry, Mapping):
-            extra = set(entry) - {"target", "published", "host_ip", "protocol", "mode", "name", "app_protocol"}
-            if extra or entry.get("target") is None:
-                raise ComposeError(f"{where}: {dict(entry)!r} needs 'target' (and only the Compose port keys)")
-            targets = _port_range(str(entry["target"]), where)
-            proto, ip = entry.get("protocol", "tcp"), entry.get("host_ip")
-        else:
-            match = _PORT.match(str(entry))
-            if match is None:
-                raise ComposeError(f"{where}: {entry!r} is not [[host_ip:]host_port:]container_port[/protocol]")
-            targets, proto, ip = _port_range(match["target"], where), match["proto"] or "tcp", match["ip"]
-        for target in targets:
-            binding = (ip.strip("[]"),) if ip else None
-            bindings.setdefault(f"{target}/{proto}", []).append(binding)
-    return {key: found[0] if len(found) == 1 else found for key, found in bindings.items()}
+def _labels(value: object, where: str) -> dict[str, str]:
+    labels = {}
+    for key, item in mapping(value, where).items():
+        if not isinstance(key, str) or not key:
+            raise ComposeError(f"{where}: {key!r} is not a label name")
+        if key == PREFIX or key.startswith(PREFIX + "."):
+            raise ComposeError(f"{where}.{key}: labels starting with {PREFIX!r} are the plugin's own; pick another")
+        labels[key] = "" if item is None else scalar(item, f"{where}.{key}")
+    return labels
 
 
 def _networks(value: object, where: str) -> dict[str, tuple[list[str], str | None]]:
     networks = {}
-    for net, spec in _map(value, where).items():
-        spec = _map(spec, f"{where}.{net}")
+    for net, spec in mapping(value, where).items():
+        at = f"{where}.{net}"
+        spec = mapping(spec, at)
         for key in spec:
-            if key not in ("aliases", "ipv4_address", "priority"):
-                keys = ("aliases", "ipv4_address", "priority")
-                raise ComposeError(unsupported(f"{where}.{net}", "a service's network", str(key), keys))
-        aliases = [str(a) for a in _list(spec.get("aliases"), f"{where}.{net}.aliases")]
+            if key not in NETWORK_KEYS:
+                raise ComposeError(unsupported(at, "a service's network", str(key), NETWORK_KEYS))
+        aliases = [name(a, f"{at}.aliases[{i}]", "alias") for i, a in enumerate(items(spec.get("aliases"), at))]
         address = spec.get("ipv4_address")
-        networks[str(net)] = (aliases, None if address is None else str(address))
+        if address is not None:
+            try:
+                address = str(ipaddress.IPv4Address(address if isinstance(address, str) else ""))
+            except ValueError:
+                raise ComposeError(f"{at}.ipv4_address: {address!r} is not an IPv4 address such as 10.9.0.5") from None
+        priority = spec.get("priority")
+        if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)):
+            raise ComposeError(f"{at}.priority: {priority!r} is not a whole number")
+        networks[str(net)] = (aliases, address)
     return networks
 
 
@@ -326,93 +295,49 @@ def _check_network_mode(service: ServiceDef, where: str) -> None:
         )
     if service.networks:
         raise ComposeError(f"{where}: network_mode and networks cannot both be set (as under Compose)")
+    # What the engine would refuse only once the stack's first containers run.
+    shared = kind in ("service", "container")
+    whose = "another service's" if shared else f"the {mode} network's"
+    for key, given in (("hostname", service.hostname), ("ports", service.ports), ("expose", service.expose)):
+        if given and (shared or (key == "hostname" and mode == "host")):
+            raise ComposeError(
+                f"{where}.{key}: a service in {whose} network namespace (network_mode: {mode}) cannot set {key}"
+                + (f"; set it on {target!r}" if shared and key != "hostname" else "")
+            )
+    if service.links and mode != "bridge":
+        raise ComposeError(
+            f"{where}.links: links work on the service's networks (or network_mode: bridge), not with "
+            f"network_mode: {mode}"
+        )
 
 
 def _links(value: object, where: str) -> dict[str, str]:
     links = {}
-    for entry in _list(value, where):
-        target, _, alias = str(entry).partition(":")
-        links[target] = alias or target
+    for i, entry in enumerate(items(value, where)):
+        if not isinstance(entry, str):
+            raise ComposeError(f"{where}[{i}]: {entry!r} is not 'service' or 'service:alias'")
+        target, _, alias = entry.partition(":")
+        links[name(target, f"{where}[{i}]", "service name")] = name(alias or target, f"{where}[{i}]", "link alias")
     return links
 
 
-def _depends_on(value: object, where: str, ignored: list[str], name: str) -> dict[str, str]:
+def _depends_on(value: object, where: str, ignored: list[str], service_name: str) -> dict[str, str]:
     depends = {}
-    for other, spec in _map(value, where).items():
-        spec = _map(spec, f"{where}.{other}")
+    for other, spec in mapping(value, where).items():
+        at = f"{where}.{other}"
+        spec = mapping(spec, at)
         for key in spec:
             if key == "restart":
-                ignored.append(f"services.{name}.depends_on.{other}.restart (the test restarts containers itself)")
+                flag(spec[key], f"{at}.restart")
+                ignored.append(
+                    f"services.{service_name}.depends_on.{other}.restart (the test restarts containers itself)"
+                )
             elif key not in ("condition", "required"):
-                raise ComposeError(f"{where}.{other}: key {key!r} is not supported: use 'condition' (and 'required')")
+                raise ComposeError(f"{at}: key {key!r} is not supported: use 'condition' (and 'required')")
         condition = spec.get("condition", "service_started")
         if condition not in CONDITIONS:
-            raise ComposeError(f"{where}.{other}: condition {condition!r} is not one of {', '.join(CONDITIONS)}")
-        if spec.get("required", True) is False:
+            raise ComposeError(f"{at}.condition: {condition!r} is not one of {', '.join(CONDITIONS)}")
+        if not flag(spec.get("required"), f"{at}.required", default=True):
             condition = "optional:" + condition  # dropped when the service is not in the file
         depends[str(other)] = condition
     return depends
-
-
-def seconds(value: object, where: str) -> float:
-    """A Compose duration (``"1m30s"``, ``"500ms"``, or a number of seconds) in seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    text = str(value).strip()
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ComposeError(f"{where}: {value!r} is not a duration such as '10s', '1m30s' or '500ms'")
-    return sum(float(number) * _SECONDS[unit] for number, unit in parts)
-
-
-def _healthcheck(value: object, where: str) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    spec = _map(value, where)
-    keys = ("test", "interval", "timeout", "retries", "start_period", "start_interval", "disable")
-    for key in spec:
-        if key not in keys:
-            raise ComposeError(unsupported(where, "healthcheck", str(key), keys))
-    if spec.get("disable"):
-        return {"test": ["NONE"]}
-    test = spec.get("test")
-    if test is None:
-        raise ComposeError(f"{where}: give the healthcheck a 'test' (or 'disable: true')")
-    if not isinstance(test, (str, list)):
-        raise ComposeError(f"{where}.test must be a string or a list, got {test!r}")
-    checked: dict[str, Any] = {"test": test}
-    for key in ("interval", "timeout", "start_period"):  # start_interval needs API 1.44
-        if spec.get(key) is not None:
-            checked[key] = seconds(spec[key], f"{where}.{key}")
-    if spec.get("retries") is not None:
-        checked["retries"] = spec["retries"]
-    return checked
-
-
-def _mount(value: object, where: str, root: Path) -> Mount:
-    if isinstance(value, Mapping):
-        kind = value.get("type", "volume")
-        target, source = value.get("target"), value.get("source")
-        read_only = bool(value.get("read_only", False))
-        if kind not in ("bind", "volume") or not isinstance(target, str):
-            raise ComposeError(f"{where}: {dict(value)!r}: give 'target' and a type of 'bind' or 'volume'")
-    elif isinstance(value, str):
-        parts = value.split(":")
-        if len(parts) > 3:
-            raise ComposeError(f"{where}: {value!r} is not 'source:/path/inside[:mode]'")
-        if len(parts) == 1:
-            return Mount("anonymous", None, parts[0])
-        source, target = parts[0], parts[1]
-        read_only = len(parts) == 3 and "ro" in parts[2].split(",")
-        kind = "bind" if source.startswith((".", "/", "~")) else "volume"
-    else:
-        raise ComposeError(f"{where}: each entry is 'source:/path/inside[:mode]' or a mapping, got {value!r}")
-    if not target.startswith("/"):
-        raise ComposeError(f"{where}: {value!r}: the path inside the container must be absolute")
-    if kind == "bind":
-        if not source:
-            raise ComposeError(f"{where}: {value!r}: a bind mount needs its 'source' path")
-        source = str((root / Path(str(source)).expanduser()).resolve())
-    elif not source:
-        return Mount("anonymous", None, target)
-    return Mount(kind, str(source), target, read_only)
