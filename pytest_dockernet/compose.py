@@ -13,6 +13,7 @@ A start that fails removes what the call made before it raises.
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -25,8 +26,11 @@ import docker.errors
 from .compose_file import ComposeModel, NetworkDef, load
 from .compose_services import ServiceDef
 from .compose_values import Mount
+from .engine import remove_containers_named
 from .errors import ComposeError, DockernetError
 from .image import ensure_image
+
+END_WAIT = 30.0  # seconds an interrupted compose() goes on removing what starts still make
 
 if TYPE_CHECKING:
     from .handles import Container, Network
@@ -291,7 +295,8 @@ def _start(
             image = None  # the probe image's resident shell: it has no command of its own
         return topology.container(name, **_arguments(service, stack, image, ready[name], ready_timeout))
 
-    with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(8, len(wanted)))
+    try:
         while (pending and not errors) or running:
             for name in [n for n in pending if all(r in stack.containers for r in model.services[n].requires())]:
                 if errors:
@@ -307,18 +312,48 @@ def _start(
                     stack.containers[name] = future.result()
                 except BaseException as exc:  # noqa: BLE001 - the first one is raised once all have ended
                     errors.append(exc)
+    except BaseException:  # an interrupt (Ctrl-C, SIGTERM): it lands in this thread
+        pool.shutdown(wait=False, cancel_futures=True)
+        _end_starts(topology, wanted, list(running))
+        raise
+    pool.shutdown()
     if errors:
         raise errors[0]
     # Keep the file's order, not the order they became ready in.
     stack.containers = {name: stack.containers[name] for name in wanted}
 
 
+def _end_starts(topology: Topology, wanted: list[str], starts: list[Future[Container]]) -> None:
+    """End the starts still under way at once: each would wait up to ``ready_timeout`` for
+    its service. Their containers are removed from under them, which ends a readiness wait
+    at its next look, and again until every start has ended (one may have been making its
+    container while the last sweep ran). Found by name: a pooled one has the pool's labels."""
+    client = topology.client
+    deadline = time.monotonic() + END_WAIT
+    while True:
+        for name in wanted:
+            remove_containers_named(client, topology.docker_name_for(name), {})
+        under_way = [f for f in starts if not f.done()]
+        if not under_way or time.monotonic() > deadline:
+            return
+        wait(under_way, timeout=0.5)
+
+
 def _undo(topology: Topology, stack: ComposeStack) -> None:
-    """Remove what a failed ``compose()`` made (its containers, networks and volumes)."""
-    topology.discard(*stack.containers.values(), *stack.networks.values())
+    """Remove what a failed ``compose()`` made (its containers, networks and volumes); what
+    cannot go now is left to the topology's removal, so that the failure (or the interrupt)
+    is what the caller sees, not a removal's error."""
+    try:
+        topology.discard(*stack.containers.values(), *stack.networks.values())
+    except (docker.errors.DockerException, DockernetError) as exc:
+        warnings.warn(f"compose(): undoing a failed bring-up: {exc}; the topology's removal tries again", stacklevel=3)
     for name, engine_name in stack.volumes.items():
         if engine_name != name:  # not an external volume
             try:
                 topology.client.api.remove_volume(engine_name, force=True)
             except docker.errors.NotFound:
                 pass
+            except docker.errors.APIError as exc:  # still mounted by a container the removal above missed
+                warnings.warn(
+                    f"compose(): volume {engine_name}: {exc}; the topology's removal tries again", stacklevel=3
+                )
