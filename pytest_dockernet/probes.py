@@ -99,7 +99,7 @@ def command_tools(command: str) -> list[str]:
 # control in the same run (ping of loopback, a lookup of a name that must resolve) answers.
 PING_CONTROL = "ping -c1 -W1 127.0.0.1"
 _MISSING = re.compile(r"@@missing=(\S+)")
-TOOLS_ADVICE = "probes need ping, nc, timeout, nslookup, awk and grep, as busybox has them: see --dockernet-image"
+TOOLS_ADVICE = "probes need ping, nc, timeout, nslookup, awk, grep and od, as busybox has them: see --dockernet-image"
 
 
 def tools_check(tools: list[str]) -> str:
@@ -193,18 +193,22 @@ class Shell:
         self._sock = sock
 
     def _read_until(self, token: bytes) -> bytes:
-        out = b""
+        # Linear in the output (an HTTP response of megabytes comes in thousands of
+        # frames): only what is new is searched, from where a token could begin.
+        out, at, searched = bytearray(), -1, 0
         while True:
             self._wait_readable()
             _, size = next_frame_header(self._sock)
             if size < 0:
                 raise OSError("the attach stream closed")
             out += read_exactly(self._sock, size) if size else b""
-            at = out.find(token)
+            if at < 0:
+                at = out.find(token, searched)
+                searched = max(0, len(out) - len(token) + 1)
             if at >= 0 and out.find(b"\n", at) >= 0:
                 start = out.rfind(b"@@end", 0, at)
                 # the output of an earlier script that never reached its marker is not ours
-                return out[out.find(b"\n", start) + 1 if start >= 0 else 0 : out.find(b"\n", at)]
+                return bytes(out[out.find(b"\n", start) + 1 if start >= 0 else 0 : out.find(b"\n", at)])
 
     def _wait_readable(self) -> None:
         """The SDK's reads wait for data without a limit: a shell that hangs must not hang us."""

@@ -2,9 +2,12 @@
 container's network namespace (through its probe sidecar when its image has no tools).
 
 A request is the probe image's ``nc`` fed a raw ``GET PATH HTTP/1.0`` with ``Connection:
-close``: the server ends the connection after its answer, so what nc prints is the whole
-response, and busybox ``timeout`` bounds a server that accepts but never answers (busybox
-nc's ``-w`` limits the connect only). No TLS: nc cannot speak it, so HTTP only.
+close``: the server ends the connection after its answer, and busybox ``timeout`` bounds a
+server that accepts but never answers (busybox nc's ``-w`` limits the connect only). What
+nc prints comes back as ``od`` hex, so the response is parsed as the bytes that arrived;
+it counts only when its own framing (Content-Length, chunks, else the server's close) says
+it is whole: a connection that ends early is no response. No TLS: nc cannot speak it, so
+HTTP only.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ import re
 import shlex
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple, TypeVar, overload
+from typing import TYPE_CHECKING, NamedTuple, TypeVar, cast, overload
 from urllib.parse import quote, urlsplit
 
 from . import probes
@@ -30,9 +34,10 @@ if TYPE_CHECKING:
 
 __all__ = ["HttpResponse", "http_get", "assert_http"]
 
-TOOLS = ["nc", "timeout"]
+TOOLS = ["nc", "timeout", "od"]
 EXCERPT = 200  # characters of a body a failure's first line quotes
 SHOWN = 2000  # characters of a response a failure's probe output shows
+MAX_RESPONSE = 16 * 2**20  # bytes of a response read, at most: more is an error, not a flood of memory
 _HOST = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 _STATUS_LINE = re.compile(r"HTTP/\d(?:\.\d)? +(\d{3})(?: .*)?")
 T = TypeVar("T")
@@ -63,13 +68,15 @@ class HttpResponse:
 
     ``status`` is the status code; ``headers`` maps each header name, lower-cased, to its
     value (a repeated header's values joined with ``", "``), and is looked up in any case;
-    ``body`` is the body decoded as UTF-8 (undecodable bytes replaced), de-chunked if the
-    server chunked it.
+    ``content`` is the body as bytes, de-chunked if the server chunked it (and cut at its
+    Content-Length, as clients do); ``body`` is ``content`` decoded as UTF-8 (undecodable
+    bytes replaced).
     """
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
+    content: bytes = b""
 
 
 class _Url(NamedTuple):
@@ -121,94 +128,161 @@ def _command(u: _Url, seconds: int) -> str:
 
 
 def _script(command: str, token: str) -> str:
-    """``command`` with its response between markers, then its exit code and stderr."""
+    """``command`` with its response as ``od`` hex between markers (bytes, not text: a
+    chunked body's sizes count bytes), then its stderr and exit code."""
     return (
         probes.tools_check(TOOLS) + "\n"
         f"echo {token}begin\n"
-        # nc's stdout (the response) to the probe's output, its stderr into $err
-        f"{{ err=$( {{ {command}; }} 2>&1 >&3 ); rc=$?; }} 3>&1\n"
-        f'echo; echo "{token}end rc=$rc"; printf "%s\\n" "$err"'
+        # The response through od to the probe's output; nc's stderr and exit code into $err.
+        # Each command closes the descriptors it does not use: busybox timeout's watcher
+        # lives up to a second after nc, and $err would wait for it.
+        f"{{ err=$( {{ {{ {{ {command}; }} 2>&4 3>&- 4>&-; echo {token}rc=$? >&4; }} "
+        f"| od -An -v -tx1 -N {MAX_RESPONSE + 1} >&3 4>&-; }} 4>&1 ); }} 3>&1\n"
+        f'echo; echo "{token}end"; printf "%s\\n" "$err"'
     )
 
 
-def _split(raw: str) -> tuple[list[str], str] | None:
+class _Unfinished(NamedTuple):
+    """Why bytes that began as an HTTP response are not a whole one."""
+
+    incomplete: bool  # the bytes stop short (the connection ended early), else malformed
+    detail: str
+
+
+def _split(raw: bytes) -> tuple[list[str], bytes] | None:
     """The status and header lines, and the body; None without an end of the headers."""
-    ends = [(raw.find(sep), sep) for sep in ("\r\n\r\n", "\n\n") if sep in raw]
+    ends = [(at, sep) for sep in (b"\r\n\r\n", b"\n\n") if (at := raw.find(sep)) >= 0]
     if not ends:
         return None
     at, sep = min(ends)
-    return raw[:at].replace("\r\n", "\n").split("\n"), raw[at + len(sep) :]
+    return raw[:at].decode(errors="replace").replace("\r\n", "\n").split("\n"), raw[at + len(sep) :]
 
 
-def _dechunk(body: str) -> str | None:
-    data, out = body.encode(), b""
+def _headers(lines: list[str]) -> _Headers:
+    # values gathered, then joined once: joining as they come is quadratic in repeats
+    fields: list[list[str]] = []
+    for line in lines:
+        if line[:1] in (" ", "\t"):  # an obsolete folded continuation
+            if fields:
+                fields[-1].append(line.strip())
+        elif ":" in line:
+            fields.append([line])
+    values: dict[str, list[str]] = {}
+    for first, *folded in fields:
+        name, _, value = first.partition(":")
+        values.setdefault(name.strip().lower(), []).append(" ".join(filter(None, [value.strip(), *folded])))
+    return _Headers({name: ", ".join(v) for name, v in values.items()})
+
+
+_HEX = re.compile(rb"[0-9A-Fa-f]+")
+
+
+def _dechunk(body: bytes) -> bytes | _Unfinished:
+    """A chunked body's data, on bytes; trailers are dropped."""
+    parts: list[bytes] = []
+    at = total = 0
     while True:
-        line, sep, rest = data.partition(b"\n")
-        try:
-            size = int(line.split(b";")[0].strip(), 16)
-        except ValueError:
-            return None
-        if not sep or size == 0:
-            return out.decode(errors="replace") if sep else None
-        if len(rest) < size:
-            return None
-        out, data = out + rest[:size], rest[size:].lstrip(b"\r\n")
+        got = f"{counted(len(parts), 'chunks')} ({counted(total, 'bytes')})"
+        eol = body.find(b"\n", at)
+        if eol < 0:
+            return _Unfinished(True, f"{got} of a chunked body, then no end chunk")
+        line = body[at:eol].rstrip(b"\r")
+        size_text = line.split(b";")[0].strip()
+        if not _HEX.fullmatch(size_text):
+            return _Unfinished(False, f"chunk size {line[:40]!r} at byte {at} of the chunked body is not hexadecimal")
+        size, start = int(size_text, 16), eol + 1
+        if size == 0:
+            return b"".join(parts)
+        if len(body) - start < size:
+            return _Unfinished(True, f"{got} of a chunked body, then {len(body) - start} of a chunk of {size} bytes")
+        parts.append(body[start : start + size])
+        at, total = start + size, total + size
+        for end in (b"\r\n", b"\n"):
+            if body.startswith(end, at):
+                at += len(end)
+                break
+        else:
+            if body[at:] in (b"", b"\r"):
+                continue  # the next line is missing: reported as such above
+            return _Unfinished(
+                False, f"the chunk of {size} bytes at byte {start} of the chunked body is not followed by a line end"
+            )
 
 
-def _parse_response(raw: str, complete: bool) -> HttpResponse | None:
-    """The response in ``raw``; None if it is not one, or (not ``complete``: the server
-    was cut off) its body falls short of its Content-Length."""
+def _sized(body: bytes, length: str) -> bytes | _Unfinished:
+    """The body as its Content-Length (``length``) says: cut there, as clients do."""
+    values = {v.strip() for v in length.split(",")}  # repeated, the same value is allowed
+    if len(values) != 1 or not (value := values.pop()).isdigit():
+        return _Unfinished(False, f"Content-Length {length[:40]!r} is not a number of bytes")
+    if len(body) < int(value):
+        return _Unfinished(True, f"{len(body)} of {value} bytes of the body (Content-Length)")
+    return body[: int(value)]
+
+
+def _parse_response(raw: bytes, closed: bool) -> HttpResponse | _Unfinished | None:
+    """The response in ``raw``, why it is not a whole one, or None when ``raw`` does not
+    begin as one. ``closed``: the server closed the connection (else it was cut off), so a
+    body without a length ends there."""
     split = _split(raw)
     if split is None:
+        if _STATUS_LINE.fullmatch(raw.split(b"\n", 1)[0].decode(errors="replace").strip()):
+            return _Unfinished(True, f"{counted(len(raw), 'bytes')} of status and headers, before their end")
         return None
     lines, body = split
     match = _STATUS_LINE.fullmatch(lines[0].strip())
     if match is None:
         return None
-    headers = _Headers()
-    name = None
-    for line in lines[1:]:
-        if line[:1] in (" ", "\t") and name is not None:  # an obsolete folded continuation
-            headers[name] += " " + line.strip()
-        elif ":" in line:
-            name, value = (s.strip() for s in line.split(":", 1))
-            name = name.lower()
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        dechunked = _dechunk(body)
-        if dechunked is None and not complete:
-            return None
-        body = body if dechunked is None else dechunked
-    elif not complete:
-        length = headers.get("content-length", "")
-        if not length.isdigit() or len(body.encode()) < int(length):
-            return None
-    return HttpResponse(int(match.group(1)), headers, body)
+    status, headers = int(match.group(1)), _headers(lines[1:])
+    content: bytes | _Unfinished = body
+    if status in (204, 304) or status < 200:
+        content = b""  # these have no body, whatever their headers say
+    elif "chunked" in headers.get("transfer-encoding", "").lower():
+        content = _dechunk(body)
+    elif "content-length" in headers:
+        content = _sized(body, headers["content-length"])
+    elif not closed:
+        content = _Unfinished(True, f"{counted(len(body), 'bytes')} of a body that ends only when the server closes")
+    if isinstance(content, _Unfinished):
+        return content
+    return HttpResponse(status, headers, content.decode(errors="replace"), content)
 
 
-def _failure(rc: int, err: str, raw: str, u: _Url, seconds: int) -> str:
-    """What happened to a request that got no HTTP response, in words."""
+def _failure(rc: int, err: str, raw: bytes, unfinished: _Unfinished | None, u: _Url, seconds: int) -> tuple[str, str]:
+    """What happened to a request that got no whole HTTP response: in a few words (how
+    ``assert_http`` counts its attempts), and in a sentence."""
     said = f" ({err})" if err else ""
+    if len(raw) > MAX_RESPONSE:  # od stopped reading there, and nc died of a broken pipe
+        return "got too large a response", f"the response is larger than {MAX_RESPONSE / 2**20:g} MiB, the most read"
+    if unfinished is not None and not unfinished.incomplete:
+        return "got a malformed response", f"malformed response: {unfinished.detail}"
+    cut = f" with an incomplete response: {unfinished.detail}" if unfinished is not None else ""
     if rc in (124, 143):  # timeout's own code (GNU), or nc killed by its SIGTERM (busybox)
         if not raw:
-            return f"timed out after {seconds} s (no connection, or the server did not answer)"
-        return f"timed out after {seconds} s with an incomplete response ({len(raw.encode())} bytes)"
+            return "timed out", f"timed out after {seconds} s (no connection, or the server did not answer)"
+        if unfinished is None:
+            return "timed out", f"timed out after {seconds} s with {counted(len(raw), 'bytes')} that are not HTTP"
+        return "timed out", f"timed out after {seconds} s{cut}"
+    if unfinished is not None:
+        end = "the server closed the connection" if rc == 0 else f"the connection failed{said}"
+        return "got an incomplete response", f"{end}{cut}"
     if "refused" in err.lower():
-        return f"connection refused{said}"
+        return "got connection refused", f"connection refused{said}"
     if "bad address" in err or "resolve" in err.lower():
-        return f"{u.host!r} does not resolve{said}"
+        return "did not resolve the host", f"{u.host!r} does not resolve{said}"
     if "timed out" in err:
-        return f"no connection within {seconds} s{said}"
+        return "got no connection", f"no connection within {seconds} s{said}"
     if raw:
-        first = raw.splitlines()[0] if raw.strip() else raw
-        return f"not an HTTP response: {first[:80]!r}{said}"
+        text = raw.decode(errors="replace")
+        first = text.splitlines()[0] if text.strip() else text
+        return "got no HTTP response", f"not an HTTP response: {first[:80]!r}{said}"
     if rc == 0:
-        return "the server closed the connection without a response"
-    return f"the connection failed{said or f' (nc exited with {rc})'}"
+        return "got no HTTP response", "the server closed the connection without a response"
+    return "failed", f"the connection failed{said or f' (nc exited with {rc})'}"
 
 
 class _Attempt(NamedTuple):
     response: HttpResponse | None
+    outcome: str  # in a few words: "got 503", "timed out"
     failure: str | None  # why there is no response
     shown: ProbeResult  # the request and what came back, for failure messages
 
@@ -225,29 +299,36 @@ def _request(src: Container, u: _Url, timeout: float) -> _Attempt:
         _fail_if_stopped(src, u)
         raise
     missing = probes.missing_tools(result)
-    begin, end = result.output.find(f"{token}begin\n"), result.output.rfind(f"\n{token}end rc=")
-    if missing or begin < 0 or end < begin:
-        why: str | None = (
-            f"{result.where} has no {', '.join(missing)} ({probes.TOOLS_ADVICE})"
-            if missing
-            else f"the probe did not run to its end in {result.where} (exit code {result.exit_code})"
-        )
+    begin, end = result.output.find(f"{token}begin\n"), result.output.rfind(f"\n{token}end\n")
+    code = result.output.rfind(f"{token}rc=")
+    why: str | None = None
+    if missing:
+        why = f"{result.where} has no {', '.join(missing)} ({probes.TOOLS_ADVICE})"
+    elif begin < 0 or end < begin or code < end:
+        why = f"the probe did not run to its end in {result.where} (exit code {result.exit_code})"
+    else:
+        try:
+            raw = bytes.fromhex(result.output[begin + len(token) + len("begin\n") : end])
+        except ValueError:
+            why = f"od in {result.where} did not print the response as hex bytes"
+    if why is not None:
         raise ProbeFailed(f"cannot GET {u.url} from {src.name!r}: {why}\n{result.describe()}")
-    raw = result.output[begin + len(token) + len("begin\n") : end]
-    code, _, err = result.output[end + len(token) + len("\nend rc=") :].partition("\n")
-    rc, err = int(code.strip() or 127), " ".join(err.split())
-    response = _parse_response(raw, complete=rc == 0)
-    shown_output = raw[:SHOWN] + (f"\n... ({len(raw) - SHOWN} more characters)" if len(raw) > SHOWN else "")
+    rc_text = result.output[code + len(token) + len("rc=") :].partition("\n")[0]
+    err = " ".join(result.output[end + len(f"\n{token}end\n") : code].split())
+    rc = int(rc_text.strip() or 127)
+    parsed = _parse_response(raw, closed=rc == 0)
+    text = raw.decode(errors="replace")
+    shown_output = text[:SHOWN] + (f"\n... ({len(text) - SHOWN} more characters)" if len(text) > SHOWN else "")
     shown = ProbeResult(src.name, result.where, command, rc, "\n".join(filter(None, [shown_output, err])))
-    if response is not None:
-        return _Attempt(response, None, shown)
+    if isinstance(parsed, HttpResponse):
+        return _Attempt(parsed, f"got {parsed.status}", None, shown)
     # waiting cannot help a source, or a server the URL names by its logical name, that has exited
     _fail_if_stopped(src, u)
     dst = _named_container(src, u.host)
     why = None if dst is None else not_running(dst)
     if why is not None and dst is not None:
         raise DockernetError(f"{src.name} cannot reach {dst.name} for GET {u.url}: {why}")
-    return _Attempt(None, _failure(rc, err, raw, u, seconds), shown)
+    return _Attempt(None, *_failure(rc, err, raw, parsed, u, seconds), shown)
 
 
 def _fail_if_stopped(src: Container, u: _Url) -> None:
@@ -275,14 +356,17 @@ def http_get(src: Container, url: str, *, timeout: float = 5.0) -> HttpResponse:
     (``http://api:8080/health``). The request is HTTP/1.0 with ``Connection: close``;
     ``timeout`` (whole seconds, at least 1) bounds the connect and the whole response.
     Works from any image: the request runs in the source when it runs the probe image, else
-    in its probe sidecar. Any status is returned, 5xx too.
+    in its probe sidecar. Any status is returned, 5xx too. A response counts only when it
+    is whole: its body as long as its ``Content-Length``, a chunked body up to its last
+    chunk, else up to the server's close. At most 16 MiB of a response is read.
 
     Raises ``ValueError`` for a URL that is not plain ``http://`` (``https://`` included);
-    :class:`~pytest_dockernet.DockernetError` naming ``src`` and ``url`` when no HTTP
-    response came (connection refused, a name that does not resolve, a timeout, not HTTP),
-    or ``src`` is not running; ``pytest_dockernet.errors.ProbeFailed`` (a
-    ``DockernetError``) when the probe cannot run (its image lacks ``nc`` or ``timeout``,
-    the probe sidecar is gone).
+    :class:`~pytest_dockernet.DockernetError` naming ``src`` and ``url`` when no whole HTTP
+    response came (connection refused, a name that does not resolve, a timeout, not HTTP, a
+    body cut short, saying what arrived: ``14 of 1000 bytes of the body``, malformed
+    chunks, more than 16 MiB), or ``src`` is not running; ``pytest_dockernet.errors.ProbeFailed`` (a
+    ``DockernetError``) when the probe cannot run (its image lacks ``nc``, ``timeout`` or
+    ``od``, the probe sidecar is gone).
     """
     __tracebackhide__ = True
     src = check_source(src)
@@ -308,8 +392,10 @@ def assert_http(
     have passed, through refused connections and other statuses alike, since servers come
     up (and dependencies go away) late.
 
-    Fails with an AssertionError showing the last status and a body excerpt (or why no
-    response came), the request and the topology. Raises at once, without waiting, what
+    Fails with an AssertionError counting what the attempts got (``5 attempts: 4 got 503,
+    1 timed out``) and showing the last response seen, its status and a body excerpt, even
+    when a later attempt got none (else why no response came), the request and the
+    topology. Raises at once, without waiting, what
     waiting cannot mend: ``ValueError`` for a bad URL, ``DockernetError`` when ``src`` (or
     the container the URL's host names) is not running, ``ProbeFailed`` when the probe
     cannot run.
@@ -322,6 +408,8 @@ def assert_http(
     if contains is not None and not isinstance(contains, str):
         raise TypeError(f"contains must be a str or None, got {contains!r}")
     deadline = time.monotonic() + timeout
+    outcomes: Counter[str] = Counter()
+    answered: list[tuple[int, _Attempt]] = []  # the last attempt that got a response, and its number
 
     def passed(attempt: _Attempt) -> bool:
         r = attempt.response
@@ -329,21 +417,37 @@ def assert_http(
 
     def once() -> _Attempt:
         __tracebackhide__ = True
-        return _request(src, u, max(1.0, deadline - time.monotonic()))
+        attempt = _request(src, u, max(1.0, deadline - time.monotonic()))
+        outcomes[attempt.outcome] += 1
+        if attempt.response is not None:
+            answered[:] = [(sum(outcomes.values()), attempt)]
+        return attempt
 
-    attempt, attempts = poll(once, passed, timeout=timeout)
+    attempt, _ = poll(once, passed, timeout=timeout)
     if passed(attempt):
         return
     wanted = f"status {status}" + (f" and a body containing {contains!r}" if contains is not None else "")
-    r = attempt.response
-    if r is None:
-        got = f"no response: {attempt.failure}"
-    elif r.status != status:
-        got = f"the last response had status {r.status}, body {_excerpt(r.body)}"
+    tally = ", ".join(f"{n} {outcome}" for outcome, n in outcomes.most_common())
+    summary = f"GET {url} from {src.name}: expected {wanted} within {timeout:g} s "
+    summary += f"({counted(sum(outcomes.values()), 'attempts')}: {tally})"
+    fail(f"{summary}; {_verdict(attempt, answered, status)}", _shown(attempt, answered), src.topology)
+
+
+def _verdict(attempt: _Attempt, answered: list[tuple[int, _Attempt]], status: int) -> str:
+    """What a failing ``assert_http`` got: the last response seen, which says more than a
+    later attempt that got none (one cut short by the deadline), and that attempt's fate."""
+    if not answered:
+        return f"no response: {attempt.failure}"
+    number, last = answered[0]
+    r = cast(HttpResponse, last.response)
+    which = "the last response" + ("" if last is attempt else f" (attempt {number})")
+    if r.status != status:
+        got = f"{which} had status {r.status}, body {_excerpt(r.body)}"
     else:
-        got = f"the last response had status {r.status} but its body does not contain it: {_excerpt(r.body)}"
-    fail(
-        f"GET {url} from {src.name}: expected {wanted} within {timeout:g} s ({counted(attempts, 'attempts')}); {got}",
-        [attempt.shown],
-        src.topology,
-    )
+        got = f"{which} had status {r.status} but its body does not contain it: {_excerpt(r.body)}"
+    return got if last is attempt else f"{got}; the last attempt: {attempt.failure}"
+
+
+def _shown(attempt: _Attempt, answered: list[tuple[int, _Attempt]]) -> list[ProbeResult]:
+    last = answered[0][1] if answered else attempt
+    return [last.shown] if last is attempt else [last.shown, attempt.shown]

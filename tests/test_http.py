@@ -1,4 +1,5 @@
-"""http_get and assert_http against real servers, from the source's network namespace (issue 11)."""
+"""http_get and assert_http against real servers, from the source's network namespace (issue 11),
+and against hostile ones that cut, garble or flood their answers (issue 20)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ import docker.errors
 import pytest
 from test_negative import toolless_image  # noqa: F401 - the fixture: a shell and tail, no probe tools
 
-from pytest_dockernet import DockernetError, HttpResponse, Topology, assert_http, assert_reachable, http_get
+from pytest_dockernet import (
+    DockernetError,
+    HttpResponse,
+    Listening,
+    Topology,
+    assert_http,
+    assert_reachable,
+    http_get,
+    web,
+)
 from pytest_dockernet.errors import ProbeFailed
 from pytest_dockernet.retry import poll
 
@@ -173,7 +183,8 @@ def test_a_failing_assert_http_shows_the_last_status_a_body_excerpt_and_the_topo
         assert_http(web, "http://api:8080/x", timeout=1)
     with pytest.raises(AssertionError, match=r"status 503 but its body does not contain it: 'cache unreachable\\n'"):
         assert_http(web, "http://api:8080/health", status=503, contains="ok", timeout=1)
-    with pytest.raises(AssertionError, match=r"within 1 s \(\d+ attempts?\); no response: connection refused \(nc: "):
+    refused = r"within 1 s \((\d+) attempts?: \1 got connection refused\); no response: connection refused \(nc: "
+    with pytest.raises(AssertionError, match=refused):
         assert_http(web, f"http://{api.ip(net)}:9/", timeout=1)
 
 
@@ -251,7 +262,7 @@ def test_a_probe_without_its_tools_raises_instead_of_answering(dockernet_client,
         net = t.network("net")
         a = t.container("a", networks=[net])
         t.container("b", networks=[net])
-        toolless = r"cannot GET http://b/ from 'a': \S+ has no nc, timeout \(probes need .*timeout"
+        toolless = r"cannot GET http://b/ from 'a': \S+ has no nc, timeout, od \(probes need .*od"
         with pytest.raises(ProbeFailed, match=toolless):
             http_get(a, "http://b/")
         with pytest.raises(ProbeFailed, match=toolless):
@@ -279,3 +290,116 @@ def test_a_source_or_server_that_is_not_running_is_reported_at_once(dockernet, d
         with pytest.raises(DockernetError, match=rf"^{source.name} cannot GET http://api:8080/: it is not running"):
             assert_http(source, "http://api:8080/", timeout=10)
     assert time.monotonic() - started < 5  # none of them waited for its timeout
+
+
+# A hostile HTTP server in the probe image: busybox nc runs /serve for each connection,
+# which reads the request and sends /r/PATH as it is, then closes. /endless never ends
+# its body; /flaky answers 503 with a JSON body four times, then holds every connection
+# without a word.
+HOSTILE = r"""
+mkdir /r
+printf 'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly 14 bytes\n' > /r/short
+printf 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n20\r\nonly a few' > /r/cut-chunked
+printf 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n' > /r/bad-chunk
+printf 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\na\377\376b\r\n3\r\nxyz\r\n0\r\n\r\n' > /r/binary
+printf 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokAND MORE' > /r/longer
+awk 'BEGIN {printf "HTTP/1.1 200 OK\r\n"; for (i = 0; i < 80000; i++) printf "X-Rep: %040d\r\n", i;
+            printf "Content-Length: 2\r\n\r\nok"}' > /r/many-headers
+printf 'HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n\r\n' > /r/flaky
+printf '{"status": "down", "reason": "database unreachable"}' >> /r/flaky
+cat > /serve <<'EOF'
+#!/bin/sh
+read -r method path rest
+while read -r line; do case "$line" in ''|"$(printf '\r')") break;; esac; done
+case "$path" in
+/endless) printf 'HTTP/1.0 200 OK\r\n\r\n'; exec yes;;
+/flaky) n=$(($(cat /n 2>/dev/null || echo 0) + 1)); echo $n > /n; [ $n -le 4 ] || exec sleep 1000;;
+esac
+cat "/r$path"
+EOF
+chmod +x /serve
+exec nc -ll -p 8080 -e /serve
+"""
+
+
+@pytest.fixture
+def hostile(dockernet):
+    """A client and the hostile server on one network: (client, base URL)."""
+    net = dockernet.network("web")
+    dockernet.container("srv", command=["sh", "-c", HOSTILE], networks=[net], ready=Listening(8080))
+    return dockernet.container("client", networks=[net]), "http://srv:8080"
+
+
+def test_a_body_short_of_its_content_length_is_an_error_saying_what_arrived(hostile):
+    client, base = hostile
+    with pytest.raises(DockernetError) as cut:
+        http_get(client, f"{base}/short")
+    message = str(cut.value)
+    assert message.startswith(
+        f"GET {base}/short from client: the server closed the connection with an incomplete response: "
+        "14 of 1000 bytes of the body (Content-Length)\n"
+    )
+    assert "only 14 bytes" in message  # what arrived, as the probe got it
+
+    longer = http_get(client, f"{base}/longer")  # past its length: cut there, as clients do
+    assert (longer.status, longer.body, longer.content) == (200, "ok", b"ok")
+
+
+def test_a_cut_off_or_malformed_chunked_body_is_an_error(hostile):
+    client, base = hostile
+    cut = r"incomplete response: 1 chunk \(5 bytes\) of a chunked body, then 10 of a chunk of 32 bytes\n"
+    with pytest.raises(DockernetError, match=cut):
+        http_get(client, f"{base}/cut-chunked")
+    with pytest.raises(DockernetError, match=r"malformed response: chunk size b'zz' at byte 10 of the chunked body"):
+        http_get(client, f"{base}/bad-chunk")
+
+
+def test_a_chunked_body_with_invalid_utf8_is_dechunked_as_bytes(hostile):
+    client, base = hostile
+    r = http_get(client, f"{base}/binary")
+    assert r.status == 200
+    assert r.body == "a\ufffd\ufffdbxyz"  # the sizes counted bytes, not replaced characters
+    assert r.content == b"a\xff\xfebxyz"
+
+
+def test_many_repeated_headers_are_joined_in_linear_time_within_the_timeout(hostile):
+    client, base = hostile
+    started = time.monotonic()
+    r = http_get(client, f"{base}/many-headers", timeout=5)  # 3.4 MB of headers
+    assert time.monotonic() - started < 5 + 5  # before: 26 s to join them, well past the timeout
+    values = r.headers["x-rep"].split(", ")
+    assert len(values) == 80000 and values[0] == "0" * 40 and values[-1] == f"{79999:040d}"
+    assert (r.status, r.body) == (200, "ok")
+
+
+def test_the_timeout_bounds_a_body_that_never_ends_and_a_flood_is_cut(hostile, monkeypatch):
+    client, base = hostile
+    started = time.monotonic()
+    with pytest.raises(DockernetError, match=r"timed out after 2 s with an incomplete response: \d+ bytes of a body"):
+        http_get(client, f"{base}/endless", timeout=2)
+    assert time.monotonic() - started < 2 + 5
+
+    monkeypatch.setattr(web, "MAX_RESPONSE", 100_000)  # 16 MiB would take a while to flood
+    with pytest.raises(DockernetError, match=r"from client: the response is larger than 0.0953674 MiB, the most read"):
+        http_get(client, f"{base}/endless", timeout=30)
+
+
+def test_a_failing_assert_http_shows_the_last_response_seen_and_what_each_attempt_got(hostile):
+    client, base = hostile
+    # four 503s, then a server that holds the connection: the last attempt, cut to what is
+    # left of the budget, times out
+    with pytest.raises(AssertionError) as failed:
+        assert_http(client, f"{base}/flaky", timeout=8)
+    message = str(failed.value)
+    first = message.splitlines()[0]
+    assert first.startswith(
+        f"GET {base}/flaky from client: expected status 200 within 8 s (5 attempts: 4 got 503, 1 timed out); "
+        "the last response (attempt 4) had status 503, "
+        """body '{"status": "down", "reason": "database unreachable"}'; """
+        "the last attempt: timed out after "
+    ), first
+    assert "HTTP/1.0 503 Service Unavailable" in message  # the probe that got it, in full
+    assert "topology " in message
+
+    with pytest.raises(AssertionError, match=r"\(\d+ attempts?: \d+ got an incomplete response\); no response: the se"):
+        assert_http(client, f"{base}/short", timeout=1)  # retried too, and counted
