@@ -200,9 +200,7 @@ def test_a_service_that_crashes_half_way_takes_the_stack_it_started_with_it(dock
         "    depends_on: {api: {condition: service_healthy}}\n"
         "networks:\n  back: {}\nvolumes:\n  data: {}\n"
     )
-    with pytest.raises(
-        DockernetError, match=r"(?s)container 'api' .*exit code 3.*no config here"
-    ):
+    with pytest.raises(DockernetError, match=r"(?s)container 'api' .*exit code 3.*no config here"):
         dockernet.compose(tmp_path / "compose.yaml", env=env_of(dockernet))
     assert_nothing_made(dockernet)
 
@@ -226,6 +224,21 @@ def test_named_volumes_are_the_stacks_own_and_go_with_the_topology(dockernet, tm
     assert writer.exec(["sh", "-c", "echo x > /config/other"])[0] != 0  # mounted read-only
     dockernet.remove()
     assert on_engine(dockernet) == NOTHING
+
+
+def test_volume_mode_flags_reach_the_engine(dockernet, tmp_path):
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  app:\n    image: ${PROBE_IMAGE}\n    command: sleep 3600\n"
+        "    volumes: ['./conf:/conf:ro,z', 'data:/data:nocopy']\nvolumes:\n  data: {}\n"
+    )
+    (tmp_path / "conf").mkdir()
+    stack = dockernet.compose(tmp_path / "compose.yaml", env=env_of(dockernet))
+
+    binds = dockernet.client.api.inspect_container(stack["app"].id)["HostConfig"]["Binds"]
+    assert sorted(binds) == sorted(
+        [f"{tmp_path.resolve() / 'conf'}:/conf:ro,z", f"{stack.volumes['data']}:/data:rw,nocopy"]
+    )
+    assert stack["app"].exec(["sh", "-c", "echo x > /conf/other"])[0] != 0  # read-only indeed
 
 
 def test_keys_that_change_nothing_here_are_named_in_a_warning(dockernet, tmp_path):
