@@ -19,12 +19,12 @@ from .faults import apply_marked
 from .identity import RunIdentity
 from .lab import Lab
 from .networks import DRIVERS
-from .reaper import leave_swarm_unless_used, prune
+from .reaper import Judge, prune
 from .reports import failure_sections, kept_report
 from .settings import Settings, add_options
 from .skips import judge, skip
 from .state import RUN_OWNER, State
-from .swarm import in_swarm, init_swarm, made_by_plugin
+from .swarm import in_swarm, init_swarm, leave_plugin_swarm, made_by_plugin
 from .topology import Topology
 
 if TYPE_CHECKING:
@@ -92,13 +92,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def _leave_swarm(state: State) -> None:
     """Undo what pytest_sessionstart made: the lab, or the plugin's swarm unless another
-    live run uses it too (then the last one to end leaves it)."""
+    live run uses it too (then the last one to end leaves it). A swarm whose leave would
+    break names (see swarm.at_risk) stays, and the summary says why."""
     if state.lab is not None:
         lab, state.lab = state.lab, None
         lab.down()
+        if lab.swarm_left.kept_by:
+            state.swarm_kept = lab.swarm_left.describe()
     if state.swarm_user and state.connected is not None:
         state.swarm_user = False
-        leave_swarm_unless_used(state.connected, state.identity)
+        client = state.connected
+        leaving = leave_plugin_swarm(client, Judge(client, state.identity).swarm_users(client, but_me=True))
+        if leaving.kept_by:
+            state.swarm_kept = leaving.describe()
 
 
 def _install_sigterm_handler(config: pytest.Config) -> None:
@@ -415,6 +421,8 @@ def _notes(state: State, config: pytest.Config) -> list[str]:
         notes.append(image.describe())
     if state.pruned:
         notes.append(state.pruned.describe())
+    if state.swarm_kept:
+        notes.append(state.swarm_kept)
     return notes
 
 
@@ -451,6 +459,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = config.stash.get(STATE, None)
     if state is not None:
         _finish_teardowns(state)
+        if state.worker is None:  # the process that made the lab or the swarm: undone before the summary
+            try:
+                _leave_swarm(state)
+            except Exception as exc:  # noqa: BLE001 - said in the summary; the run fails, as for a teardown
+                state.teardown_errors.append(f"taking down the lab or leaving the swarm failed: {_why(exc)}")
         if state.teardown_errors and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if state is not None and hasattr(config, "workeroutput"):

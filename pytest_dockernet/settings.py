@@ -115,7 +115,8 @@ def add_options(parser: pytest.Parser) -> None:
     option(
         "swarm",
         "'never': overlay tests are skipped (an error under --dockernet-require); 'auto': make a "
-        "single-node swarm for the run when the engine is in none, and leave it at the end",
+        "single-node swarm for the run when the engine is in none, and leave it at the end unless "
+        "that would break the names of containers on the engine",
         default="never",
         metavar="MODE",
     )

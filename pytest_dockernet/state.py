@@ -54,6 +54,7 @@ class State:
     lab: Lab | None = None
     lease: Lease | None = None  # tells other runs that this one is alive (see .lease)
     swarm_user: bool = False  # this run uses a swarm the plugin made (--dockernet-swarm auto)
+    swarm_kept: str | None = None  # the summary's line: the plugin's swarm stayed, and why
     setup_error: str | None = None  # the lab or the swarm could not be made
     engine_lost: str | None = None  # the engine stopped answering during the run: why
     reported_errors: int = 0  # teardown_errors the summary has shown

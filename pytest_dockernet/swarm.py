@@ -1,5 +1,6 @@
 """Swarm mode: a topology's services, what a run learns about the swarm once, and the
-single-node swarm that ``--dockernet-swarm auto`` makes for a run and leaves after it.
+single-node swarm that ``--dockernet-swarm auto`` makes for a run and leaves after it when
+that breaks no one's names (see :func:`at_risk`).
 
 A service's logical name resolves on its overlay networks to the service's virtual IP
 (``endpoint_mode="vip"``, the default) or to its tasks' addresses (``"dnsrr"``), and
@@ -10,8 +11,9 @@ image runs, idle, so tasks can be probed like any container.
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,7 @@ from .handles import Container, Network
 from .probes import RESIDENT, run
 from .registry import Registry
 from .retry import poll
+from .timings import counted
 
 if TYPE_CHECKING:
     from .containers import Containers
@@ -291,12 +294,17 @@ def node_engines(clients: list[docker.DockerClient]) -> dict[str, int]:
     return nodes
 
 
-# The swarm --dockernet-swarm auto makes carries these labels, so that whichever run is
-# the last to use it (or a later run's prune, once every user is dead) leaves it; a swarm
-# without them is the user's and is never left.
+# The swarm --dockernet-swarm auto or the lab makes carries these labels, so that whichever
+# run is the last to use it (or a later run's prune, once every user is dead) leaves it; a
+# swarm without them is the user's and is never left.
 MADE = "pytest-dockernet.swarm"  # "made": by the plugin
 MADE_BRIDGE = "pytest-dockernet.swarm-bridge"  # "made": swarm init made docker_gwbridge too
+LAB = "pytest-dockernet.swarm-lab"  # the lab's state file, on a swarm the lab made: in use while it exists
 USER = "pytest-dockernet.swarm-user"  # on the lease of every run using a swarm the plugin made
+# Networks that have no embedded DNS for a swarm leave to wipe.
+NO_DNS = frozenset({"bridge", "host", "none"})
+TASK = "com.docker.swarm.task.id"  # a service's container, which goes with its service
+SHOWN = 5  # names listed of what keeps a swarm
 
 
 def in_swarm(client: docker.DockerClient) -> bool:
@@ -314,27 +322,100 @@ def made_by_plugin(client: docker.DockerClient) -> dict[str, str] | None:
     return labels if labels.get(MADE) == "made" else None
 
 
+def made_labels(client: docker.DockerClient, labels: dict[str, str] | None = None) -> dict[str, str]:
+    """The labels of a swarm the plugin is about to make on ``client``'s engine (``labels``:
+    who makes it): the plugin's, and whether swarm init will make docker_gwbridge."""
+    made_bridge = not has_network(client, GWBRIDGE)
+    return {**(labels or {}), MADE: "made", MADE_BRIDGE: "made" if made_bridge else "existed"}
+
+
 def init_swarm(client: docker.DockerClient, labels: dict[str, str]) -> None:
     """Make the engine (in no swarm) a single-node swarm manager on loopback, labelled as the
     plugin's (with ``labels``: who made it)."""
-    made_bridge = not has_network(client, GWBRIDGE)
     # Swarm init changes the engine's networking under everyone using it: hold its gate,
-    # as a network removal does (see pytest_dockernet.gate).
+    # as a network removal does (see pytest_dockernet.gate). Entering a swarm leaves the
+    # names of bridge networks in use resolving (checked on 20.10); leaving one does not.
     with gate_for(client).removing():
-        client.swarm.init(
-            advertise_addr="127.0.0.1",
-            listen_addr="127.0.0.1:2377",
-            labels={**labels, MADE: "made", MADE_BRIDGE: "made" if made_bridge else "existed"},
+        client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377", labels=made_labels(client, labels))
+
+
+def at_risk(client: docker.DockerClient) -> list[str]:
+    """What leaving the engine's swarm now would break, each said in a few words (empty: nothing).
+
+    Docker 20.10 (and later, moby/moby#45144) wipes the embedded DNS of every container
+    running on a user-defined network when the engine leaves a swarm: its names answer
+    nothing until it is reconnected or restarted. Stopped containers and networks with no
+    running container resolve as before once started or joined (checked), so only running
+    containers count, whoever owns them; and services, which the leave removes. A service's
+    own containers are not counted: they go with it.
+    """
+    found = []
+    try:
+        services = [s["Spec"]["Name"] for s in client.api.services()]  # type: ignore[no-untyped-call]  # types-docker: unannotated
+    except docker.errors.APIError:
+        services = []  # not a manager: it runs none of its own
+    if services:
+        found.append(f"{counted(len(services), 'services')} ({_names(services)})")
+    running = []
+    for c in client.api.containers():  # running (paused and restarting too)
+        networks = set((c.get("NetworkSettings") or {}).get("Networks") or {}) - NO_DNS
+        if networks and TASK not in (c.get("Labels") or {}):
+            running.append(c["Names"][0].lstrip("/"))
+    if running:
+        found.append(
+            f"the names of {counted(len(running), 'running containers')} on user-defined networks ({_names(running)})"
+        )
+    return found
+
+
+def _names(names: list[str]) -> str:
+    names = sorted(names)
+    return ", ".join(names[:SHOWN]) + (f" and {len(names) - SHOWN} more" if len(names) > SHOWN else "")
+
+
+@dataclass(frozen=True)
+class Leaving:
+    """What became of the plugin's swarm at a leave: ``left``, or kept by ``kept_by`` (what
+    leaving would have broken); neither when the engine is in no swarm of the plugin's."""
+
+    left: bool = False
+    kept_by: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """The summary's line when the swarm stayed."""
+        return (
+            "swarm: engine 0 stays in the swarm the plugin made: leaving a swarm wipes the DNS of every container "
+            "running on a user-defined network (Docker, moby/moby#45144), and that would break "
+            f"{'; '.join(self.kept_by)}. The next run, or `pytest --dockernet-prune`, leaves it once nothing is at risk"
         )
 
 
-def leave_swarm(client: docker.DockerClient) -> bool:
-    """Leave the swarm if the plugin made it (and remove the bridge it made); whether it did."""
+def what_keeps(client: docker.DockerClient, labels: dict[str, str], users: Sequence[str] = ()) -> list[str]:
+    """What keeps the plugin's swarm (``labels``: its labels; ``users``: other live runs using it)."""
+    found = [f"{counted(len(users), 'live runs')} using it ({_names(list(users))})"] if users else []
+    if LAB in labels and os.path.exists(labels[LAB]):
+        found.append("the lab that is up (`python -m pytest_dockernet.lab down` takes it down)")
+    return found + at_risk(client)
+
+
+def leave_plugin_swarm(client: docker.DockerClient, users: Sequence[str] = ()) -> Leaving:
+    """Leave the engine's swarm if the plugin made it and leaving breaks nothing (``users``:
+    other live runs using it), and remove the bridge swarm init made. The check and the leave
+    hold the engine's gate, so no run of the plugin on this machine starts a container between
+    the two."""
     labels = made_by_plugin(client)
     if labels is None:
-        return False
+        return Leaving()
     with gate_for(client).removing():
+        keep = what_keeps(client, labels, users)
+        if keep:
+            return Leaving(kept_by=tuple(keep))
         client.swarm.leave(force=True)
         if labels.get(MADE_BRIDGE) == "made":
             remove_network_if_unused(client, GWBRIDGE)
-    return True
+    return Leaving(left=True)
+
+
+def leave_swarm(client: docker.DockerClient) -> bool:
+    """Leave the swarm if the plugin made it and leaving breaks nothing; whether it did."""
+    return leave_plugin_swarm(client).left

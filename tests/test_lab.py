@@ -24,6 +24,8 @@ from pytest_dockernet.identity import SESSION
 from pytest_dockernet.image import build_around_busybox, find_busybox
 from pytest_dockernet.lab import LAB_DIR, RULE_COMMENT, STATE_FILE, Lab, LabError, copy_image
 from pytest_dockernet.plugin import STATE
+from pytest_dockernet.retry import poll
+from pytest_dockernet.swarm import at_risk
 
 pytestmark = pytest.mark.dockernet
 
@@ -92,10 +94,18 @@ def as_root(pytestconfig):
         pytest.skip(why)
 
 
+def quiet(client: docker.DockerClient) -> None:
+    """Wait until engine 0 could leave a swarm without breaking anyone's names (see
+    swarm.at_risk): a lab's swarm is left at its end only then, and a test's own likewise."""
+    risk, _ = poll(lambda: at_risk(client), lambda found: not found, timeout=30)
+    assert not risk, f"these tests need an engine where a swarm leave breaks nothing; it would break {risk}"
+
+
 @pytest.fixture
 def no_lab(as_root, dockernet_client):
     """No lab is up before the test; after it, none is, and engine 0 is in the swarm state it was."""
     assert Lab.load() is None and not leftovers(), f"a lab is up already: {leftovers()}"
+    quiet(dockernet_client)
     before = swarm_of(dockernet_client), has_gwbridge(dockernet_client)
     yield before
     lab = Lab.load()
@@ -217,6 +227,7 @@ def test_engine_0s_own_swarm_is_joined_and_left_as_it_was(no_lab, dockernet_clie
         left = Lab.load()
         if left is not None:
             left.down()
+        quiet(dockernet_client)
         try:
             with gate_for(dockernet_client).removing():
                 dockernet_client.swarm.leave(force=True)
@@ -233,7 +244,9 @@ def test_engine_0s_own_swarm_is_joined_and_left_as_it_was(no_lab, dockernet_clie
 
 @pytest.fixture(scope="module")
 def engine0_before(as_root, dockernet_client):
-    """Engine 0's swarm state and whether it has docker_gwbridge, before the module's lab."""
+    """Engine 0's swarm state and whether it has docker_gwbridge, before the module's lab
+    (which leaves the swarm it made only if that breaks no one's names: nothing is at risk)."""
+    quiet(dockernet_client)
     return swarm_of(dockernet_client), has_gwbridge(dockernet_client)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import uuid
 from pathlib import Path
 
 import docker
@@ -19,6 +20,7 @@ from pytest_dockernet.gate import gate_for
 from pytest_dockernet.identity import SESSION
 from pytest_dockernet.lab import Lab
 from pytest_dockernet.retry import poll
+from pytest_dockernet.swarm import GWBRIDGE, at_risk, made_by_plugin
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "test_overlay.py"
 
@@ -43,10 +45,28 @@ def labelled_services(client: docker.DockerClient) -> list[str]:
     return [s["Spec"]["Name"] for s in client.api.services(filters={"label": SESSION})]
 
 
+def quiet(client: docker.DockerClient) -> None:
+    """Wait until a swarm leave would break nothing on the engine (see swarm.at_risk): the
+    plugin's runs leave their swarm only then, and so do these tests."""
+    risk, _ = poll(lambda: at_risk(client), lambda found: not found, timeout=30)
+    assert not risk, f"these tests need an engine where a swarm leave breaks nothing; it would break {risk}"
+
+
+def leave(client: docker.DockerClient) -> None:
+    """Leave a swarm the test made, as the plugin does: only once nothing is at risk."""
+    quiet(client)
+    with gate_for(client).removing():  # see pytest_dockernet.gate
+        client.swarm.leave(force=True)
+        for network in client.api.networks(names=[GWBRIDGE]):
+            client.api.remove_network(network["Id"])
+
+
 @pytest.fixture
 def no_swarm(dockernet_client):
-    """These tests start from an engine in no swarm, and leave it so."""
+    """These tests start from an engine in no swarm, where a leave would break nothing, and
+    leave it in no swarm."""
     assert swarm_state(dockernet_client) == "inactive", "engine 0 is in a swarm already"
+    quiet(dockernet_client)
     yield
     assert swarm_state(dockernet_client) == "inactive"
 
@@ -181,10 +201,7 @@ def test_an_existing_swarm_is_used_and_kept(inner_runs, pytester, dockernet_clie
         assert swarm_state(dockernet_client) == "active"
         assert labelled_services(dockernet_client) == [] and inner_runs.resources() == []
     finally:
-        with gate_for(dockernet_client).removing():
-            dockernet_client.swarm.leave(force=True)
-            for network in dockernet_client.api.networks(names=["docker_gwbridge"]):
-                dockernet_client.api.remove_network(network["Id"])
+        leave(dockernet_client)
 
 
 VIP_TESTS = """
@@ -387,7 +404,138 @@ def test_the_services_of_a_killed_run_are_pruned(inner_runs, pytester, dockernet
         left, _ = poll(lambda: inner_runs.resources(run_id), lambda found: not found, timeout=10)
         assert left == []
     finally:
-        with gate_for(dockernet_client).removing():
-            dockernet_client.swarm.leave(force=True)
-            for network in dockernet_client.api.networks(names=["docker_gwbridge"]):
-                dockernet_client.api.remove_network(network["Id"])
+        leave(dockernet_client)
+
+
+# -- containers the run does not own keep their names (issue 20, item 12) -----------------
+#
+# Docker wipes the embedded DNS of every container running on a user-defined network when
+# the engine leaves a swarm (moby/moby#45144). A run's swarm, its lab's or its own, must
+# therefore stay while anything else runs there, until a later run or a prune can leave it.
+
+OVERLAY_THEN_WAIT = """
+    import time
+    from pathlib import Path
+
+    from inner_run_spy import ready
+
+    def test_overlay(dockernet):
+        net = dockernet.network("o", driver="overlay")
+        here = dockernet.container("here", networks=[net])
+        dockernet.container("there", networks=[net], host={host})
+        svc = dockernet.service("svc", networks=[net], endpoint_mode="dnsrr")
+        dockernet.assert_reachable(here, "there")
+        dockernet.assert_resolves(here, "tasks.svc", to=svc.tasks())
+        ready()
+        go = Path(__file__).parent / "go"
+        for _ in range(600):  # the outer test's go, within a minute
+            if go.exists():
+                break
+            time.sleep(0.1)
+"""
+
+
+@pytest.fixture
+def foreign_pair(dockernet_client, dockernet):
+    """Two containers on a bridge network made with the Docker SDK alone, as a developer's own
+    Compose stack is: nothing of the plugin's labels them. The tests remove them; this, if not."""
+    tag = uuid.uuid4().hex[:8]
+    network = dockernet_client.networks.create(f"foreign-{tag}", driver="bridge")
+    pair = []
+    try:
+        for name in ("a", "b"):
+            pair.append(
+                dockernet_client.containers.run(
+                    dockernet.probe_image,
+                    ["sleep", "600"],
+                    name=f"foreign-{tag}-{name}",
+                    network=network.name,
+                    detach=True,
+                )
+            )
+        yield pair
+    finally:
+        for container in pair:
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+        network.remove()
+
+
+def lost_names(pair: list) -> list[str]:
+    """The lookups of the pair's names, one by the other, that do not answer the address (by
+    DNS, nslookup: the embedded DNS is what a swarm leave wipes)."""
+    lost = []
+    for source, target in (pair, pair[::-1]):
+        target.reload()
+        address = next(iter(target.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+        code, out = source.exec_run(["nslookup", target.name])
+        if code != 0 or address not in out.decode():
+            lost.append(f"{source.name} -> {target.name}: {out.decode().strip()}")
+    return lost
+
+
+def through(inner_runs, pytester, pair: list, *args: str) -> str:
+    """A run of OVERLAY_THEN_WAIT with ``args``: the pair resolves during it (at the test's
+    ready()) and after it, and the run passes; its output."""
+    (pytester.path / "go").unlink(missing_ok=True)
+    proc = inner_runs.start(*args, "--dockernet-require", timeout=120)
+    assert lost_names(pair) == []  # during
+    (pytester.path / "go").touch()
+    assert proc.wait(timeout=120) == 0, inner_runs.log(proc)
+    assert lost_names(pair) == []  # after
+    return inner_runs.log(proc)
+
+
+def assert_kept_for(pair: list, log: str, client: docker.DockerClient) -> None:
+    """The plugin's swarm stayed because of the pair, and the run's summary said so."""
+    assert made_by_plugin(client) is not None
+    summary = log[log.index("- dockernet -") :]
+    assert "swarm: engine 0 stays in the swarm the plugin made" in summary
+    assert f"the names of 2 running containers on user-defined networks ({pair[0].name}, {pair[1].name})" in summary
+
+
+def assert_left_once_the_pair_is_gone(inner_runs, pair: list, client: docker.DockerClient, bridge_before: bool) -> None:
+    for container in pair:
+        container.remove(force=True)
+    result = inner_runs.run("--dockernet-prune")
+    result.stdout.fnmatch_lines(["dockernet: *left the swarm that --dockernet-swarm auto had made*"])
+    assert swarm_state(client) == "inactive"
+    assert has_gwbridge(client) == bridge_before
+    assert inner_runs.resources() == []
+
+
+def test_an_auto_run_keeps_its_swarm_while_containers_it_does_not_own_would_lose_their_names(
+    inner_runs, pytester, dockernet_client, no_swarm, foreign_pair
+):
+    bridge_before = has_gwbridge(dockernet_client)
+    assert lost_names(foreign_pair) == []  # before
+    pytester.makepyfile(test_run=OVERLAY_THEN_WAIT.format(host=0))
+    log = through(inner_runs, pytester, foreign_pair, "--dockernet-swarm", "auto")
+    assert "swarm init" in log  # this run entered the swarm, with the pair running
+    assert_kept_for(foreign_pair, log, dockernet_client)
+
+    # A prune while the pair runs keeps the swarm too.
+    inner_runs.run("--dockernet-prune").stdout.no_fnmatch_line("*left the swarm*")
+    assert lost_names(foreign_pair) == [] and made_by_plugin(dockernet_client) is not None
+    assert_left_once_the_pair_is_gone(inner_runs, foreign_pair, dockernet_client, bridge_before)
+
+
+def test_a_lab_run_keeps_engine_0s_swarm_while_containers_it_does_not_own_would_lose_their_names(
+    inner_runs, pytester, dockernet_client, no_swarm, foreign_pair
+):
+    bridge_before = has_gwbridge(dockernet_client)
+    assert lost_names(foreign_pair) == []  # before
+    pytester.makepyfile(test_run=OVERLAY_THEN_WAIT.format(host=1))
+    log = through(inner_runs, pytester, foreign_pair, "--dockernet-lab", "2")
+    assert "lab bring-up" in log
+    assert lab_leftovers() == []  # the lab's engines, namespaces and links are gone all the same
+    assert_kept_for(foreign_pair, log, dockernet_client)
+
+    # An auto run uses the swarm the lab left (the plugin's), and keeps it likewise.
+    pytester.makepyfile(test_run=OVERLAY_THEN_WAIT.format(host=0))
+    log = through(inner_runs, pytester, foreign_pair, "--dockernet-swarm", "auto")
+    assert "swarm init" not in log
+    assert_kept_for(foreign_pair, log, dockernet_client)
+    assert_left_once_the_pair_is_gone(inner_runs, foreign_pair, dockernet_client, bridge_before)

@@ -33,6 +33,7 @@ from ..errors import LabError
 from ..gate import gate_for
 from ..image import copy_image
 from ..retry import poll
+from ..swarm import LAB, MADE, Leaving, made_labels
 from . import journal
 from .host import (
     BRIDGE,
@@ -154,9 +155,16 @@ def _plan_swarm(swarm: dict[str, Any]) -> str | None:
     addr = own[0] if own else f"{swarm.get('NodeAddr')}:2377"
     host = ipaddress.ip_address(addr.rpartition(":")[0].strip("[]"))
     if host.version != 4 or host.is_loopback or (host not in LINK and host not in host_addresses()):
+        labels = (swarm.get("Cluster") or {}).get("Spec", {}).get("Labels") or {}
         raise LabError(
             f"engine 0 is a swarm manager at {addr}, which the lab's engines cannot reach: it must be an IPv4 "
-            "address of this host other than loopback (re-create the swarm with --advertise-addr set to one)"
+            "address of this host other than loopback "
+            + (
+                "(it is the swarm --dockernet-swarm auto made, kept because leaving it would have broken names: "
+                "`pytest --dockernet-prune` leaves it once nothing is at risk)"
+                if labels.get(MADE) == "made"
+                else "(re-create the swarm with --advertise-addr set to one)"
+            )
         )
     return addr
 
@@ -172,6 +180,7 @@ class Lab:
         self._state = state
         self._clients = _EngineClients(state)
         self.reused = reused  # up() found this lab running and returned it
+        self.swarm_left = Leaving()  # after down(): whether engine 0 left the lab's swarm, or what kept it
 
     @classmethod
     def load(cls) -> Lab | None:
@@ -372,8 +381,12 @@ class Lab:
         if manager is None:
             address = str(BRIDGE_ADDRESS)
             journal.note(self._state, "swarm-init", gwbridge_existed=has_network(client0, "docker_gwbridge"))
+            # The plugin's, in use while the state file exists: a later run leaves it if down() cannot.
+            labels = {**made_labels(client0), LAB: str(STATE_FILE)}
             try:
-                client0.swarm.init(advertise_addr=address, listen_addr=f"{address}:2377", data_path_addr=address)
+                client0.swarm.init(
+                    advertise_addr=address, listen_addr=f"{address}:2377", data_path_addr=address, labels=labels
+                )
             except docker.errors.APIError as exc:
                 raise LabError(f"engine 0 could not start a swarm at {address}: {exc.explanation or exc}") from None
             manager = f"{address}:2377"
@@ -534,7 +547,8 @@ class Lab:
     # Removal.
 
     def down(self) -> None:
-        """Remove everything the lab made; the state file goes last. Safe to call again."""
+        """Remove everything the lab made; the state file goes last. Safe to call again. Engine 0
+        leaves the lab's swarm only if that breaks no one's names (``swarm_left`` says what it did)."""
         check_host()
         with self._engine0_gate():
             self._tear_down()
@@ -547,6 +561,8 @@ class Lab:
                 self.heal(engine)
             except LabError as exc:
                 errors.append(str(exc))
+        made = [entry for entry in self._state["made"] if entry["kind"] == "swarm-init"]
         errors += journal.undo_all(self._state, self._clients, keep_state_file=bool(errors))
+        self.swarm_left = journal.swarm_outcome(made)
         if errors:
             raise LabError("the lab could not be removed completely:\n  " + "\n  ".join(errors))

@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 lab.down()
                 print(f"lab of {lab.engines} engines removed", file=sys.stderr)
+                if lab.swarm_left.kept_by:
+                    print(lab.swarm_left.describe(), file=sys.stderr)
         else:
             try:
                 lab = Lab.load()

@@ -20,6 +20,7 @@ import docker.errors
 
 from ..engine import remove_network_if_unused
 from ..errors import LabError
+from ..swarm import LAB, Leaving, made_by_plugin, what_keeps
 from .host import (
     LAB_DIR,
     STATE_FILE,
@@ -122,6 +123,13 @@ def undo_all(state: dict[str, Any], clients: Clients, *, keep_state_file: bool) 
     return errors
 
 
+def swarm_outcome(entries: list[Entry]) -> Leaving:
+    """What undoing did with the swarm the lab made (``entries``: its swarm-init entries,
+    which :func:`_leave_swarm` marks)."""
+    kept = tuple(reason for entry in entries for reason in entry.get("kept_by", ()))
+    return Leaving(left=not kept and any(entry.get("left") for entry in entries), kept_by=kept)
+
+
 def undo(entry: Entry, made: list[Entry], clients: Clients) -> None:
     """Remove what ``entry`` notes; ``made`` is every entry, for undoing that takes in others."""
     how = UNDO.get(entry["kind"])
@@ -155,8 +163,17 @@ def _engine_labels(node: dict[str, Any]) -> list[str]:
 
 def _leave_swarm(entry: Entry, made: list[Entry], clients: Clients) -> None:
     client0 = clients.client(0)
+    labels = made_by_plugin(client0)
+    if labels is not None:
+        # Checked at the last moment, under engine 0's gate (see Lab.down); the lab's own
+        # state file, which keeps its swarm from other runs, exists until the end.
+        keep = what_keeps(client0, {k: v for k, v in labels.items() if k != LAB})
+        if keep:
+            entry["kept_by"] = keep  # it stays, labelled: a later run's prune leaves it
+            return
     with contextlib.suppress(docker.errors.APIError):  # 503: not part of a swarm
         client0.swarm.leave(force=True)
+        entry["left"] = True
     if not entry["gwbridge_existed"]:
         remove_network_if_unused(client0, "docker_gwbridge")
 
