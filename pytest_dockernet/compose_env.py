@@ -16,6 +16,9 @@ from typing import Any, cast
 from .errors import ComposeError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A value is an environment variable or a key of the file: a megabyte is far past any real
+# one, and stops a chain of variables each repeating the one before ("billion laughs").
+MAX_VALUE = 1 << 20
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)$")
 
 
@@ -59,6 +62,7 @@ def substitute(text: str, variables: Variables, where: str, shown: str | None = 
 def _scan(text: str, i: int, variables: Variables, where: str, closing: bool, shown: str) -> tuple[str, int]:
     """Substitute from ``i``; with ``closing``, stop at the ``}`` that ends a default."""
     out: list[str] = []
+    size = 0  # of the values put in: variables that hold variables multiply
     while i < len(text):
         char = text[i]
         if closing and char == "}":
@@ -74,6 +78,7 @@ def _scan(text: str, i: int, variables: Variables, where: str, closing: bool, sh
         elif following == "{":
             value, i = _braced(text, i + 2, variables, where, shown)
             out.append(value)
+            size += len(value)
         else:
             match = _NAME.match(text, i + 1)
             if match is None:  # a lone "$" stays, as Compose leaves it
@@ -81,7 +86,13 @@ def _scan(text: str, i: int, variables: Variables, where: str, closing: bool, sh
                 i += 1
                 continue
             out.append(_value(match.group(), variables, where))
+            size += len(out[-1])
             i = match.end()
+        if size > MAX_VALUE:
+            raise ComposeError(
+                f"{where}: {shown} comes to more than {MAX_VALUE:,} characters with its variables substituted: "
+                "variables that repeat other variables multiply"
+            )
     if closing:
         raise ComposeError(f"{where}: {shown} has a '${{' without its closing '}}'")
     return "".join(out), i

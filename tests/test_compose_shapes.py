@@ -97,6 +97,20 @@ def test_an_alias_inside_its_own_anchor_is_refused(tmp_path, text, where):
     refused(path, f"{where}: the alias *a is inside the value of its own anchor &a (line 1): it would expand")
 
 
+def test_variables_that_repeat_variables_are_bounded(tmp_path):
+    """The same bomb through .env: each variable ten of the one before."""
+    lines = ["A0=xxxxxxxxxx"] + [f"A{i}=" + f"${{A{i - 1}}}" * 10 for i in range(1, 10)]
+    (tmp_path / ".env").write_text("\n".join(lines) + "\n")
+    path = write(tmp_path, "services:\n  api: {image: busybox, environment: {X: '${A9}'}}\n")
+    with pytest.raises(ComposeError) as raised:
+        load(path)
+    assert str(raised.value).startswith(f"{tmp_path / '.env'}, line 7: the value comes to more than 1,048,576")
+    (tmp_path / "other").mkdir()
+    big = write(tmp_path / "other", "services:\n  api: {image: busybox, environment: {X: '$B$B'}}\n")
+    with pytest.raises(ComposeError, match=re.escape(f"{big}: services.api.environment.X: '$B$B' comes to more")):
+        load(big, env={"B": "x" * 600_000})
+
+
 def test_nesting_is_bounded(tmp_path):
     deep = "[" * 5000 + "]" * 5000
     path = write(tmp_path, f"services:\n  api: {{image: busybox, command: {deep}}}\n")
