@@ -160,17 +160,22 @@ def _split(raw: bytes) -> tuple[list[str], bytes] | None:
 
 def _headers(lines: list[str]) -> _Headers:
     # values gathered, then joined once: joining as they come is quadratic in repeats
-    fields: list[list[str]] = []
-    for line in lines:
-        if line[:1] in (" ", "\t"):  # an obsolete folded continuation
-            if fields:
-                fields[-1].append(line.strip())
-        elif ":" in line:
-            fields.append([line])
     values: dict[str, list[str]] = {}
-    for first, *folded in fields:
-        name, _, value = first.partition(":")
-        values.setdefault(name.strip().lower(), []).append(" ".join(filter(None, [value.strip(), *folded])))
+    folded: dict[tuple[str, int], list[str]] = {}  # obsolete continuation lines, by field
+    current: tuple[str, int] | None = None  # the field a continuation line belongs to
+    for line in lines:
+        if line[:1] in (" ", "\t"):
+            if current is not None:
+                folded.setdefault(current, []).append(line.strip())
+            continue
+        name, colon, value = line.partition(":")
+        if colon:
+            name = name.strip().lower()
+            found = values.setdefault(name, [])
+            current = (name, len(found))
+            found.append(value.strip())
+    for (name, i), parts in folded.items():
+        values[name][i] = " ".join(filter(None, [values[name][i], *parts]))
     return _Headers({name: ", ".join(v) for name, v in values.items()})
 
 
@@ -181,11 +186,14 @@ def _dechunk(body: bytes) -> bytes | _Unfinished:
     """A chunked body's data, on bytes; trailers are dropped."""
     parts: list[bytes] = []
     at = total = 0
+
+    def got() -> str:
+        return f"{counted(len(parts), 'chunks')} ({counted(total, 'bytes')}) of a chunked body"
+
     while True:
-        got = f"{counted(len(parts), 'chunks')} ({counted(total, 'bytes')})"
         eol = body.find(b"\n", at)
         if eol < 0:
-            return _Unfinished(True, f"{got} of a chunked body, then no end chunk")
+            return _Unfinished(True, f"{got()}, then no end chunk")
         line = body[at:eol].rstrip(b"\r")
         size_text = line.split(b";")[0].strip()
         if not _HEX.fullmatch(size_text):
@@ -194,7 +202,7 @@ def _dechunk(body: bytes) -> bytes | _Unfinished:
         if size == 0:
             return b"".join(parts)
         if len(body) - start < size:
-            return _Unfinished(True, f"{got} of a chunked body, then {len(body) - start} of a chunk of {size} bytes")
+            return _Unfinished(True, f"{got()}, then {len(body) - start} of a chunk of {size} bytes")
         parts.append(body[start : start + size])
         at, total = start + size, total + size
         for end in (b"\r\n", b"\n"):
@@ -213,7 +221,7 @@ def _sized(body: bytes, length: str) -> bytes | _Unfinished:
     """The body as its Content-Length (``length``) says: cut there, as clients do."""
     values = {v.strip() for v in length.split(",")}  # repeated, the same value is allowed
     if len(values) != 1 or not (value := values.pop()).isdigit():
-        return _Unfinished(False, f"Content-Length {length[:40]!r} is not a number of bytes")
+        return _Unfinished(False, f"Content-Length {length[:40]!r} is not one number of bytes")
     if len(body) < int(value):
         return _Unfinished(True, f"{len(body)} of {value} bytes of the body (Content-Length)")
     return body[: int(value)]

@@ -365,8 +365,8 @@ def test_a_chunked_body_with_invalid_utf8_is_dechunked_as_bytes(hostile):
 def test_many_repeated_headers_are_joined_in_linear_time_within_the_timeout(hostile):
     client, base = hostile
     started = time.monotonic()
-    r = http_get(client, f"{base}/many-headers", timeout=5)  # 3.4 MB of headers
-    assert time.monotonic() - started < 5 + 5  # before: 26 s to join them, well past the timeout
+    r = http_get(client, f"{base}/many-headers", timeout=8)  # 3.4 MB of headers, about 1 s here
+    assert time.monotonic() - started < 8 + 5  # before: 25 s, joining them one by one
     values = r.headers["x-rep"].split(", ")
     assert len(values) == 80000 and values[0] == "0" * 40 and values[-1] == f"{79999:040d}"
     assert (r.status, r.body) == (200, "ok")
