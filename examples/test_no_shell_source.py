@@ -4,9 +4,6 @@ Probes run in a sidecar of the probe image that shares the source's network name
 (and its /etc/hosts and /etc/resolv.conf), so they see what the application sees.
 """
 
-import io
-import tarfile
-
 import pytest
 
 from pytest_dockernet import (
@@ -18,28 +15,21 @@ from pytest_dockernet import (
     reachability,
 )
 
-NO_SHELL = "pytest-dockernet-example/noshell:1"
-
 
 @pytest.fixture(scope="session")
-def no_shell_image(dockernet_client, dockernet_session):
+def no_shell_image(dockernet_session, tmp_path_factory):
     """FROM scratch with nothing but a busybox binary, serving HTTP on port 80. busybox is
     copied out of the probe image, so this builds wherever the plugin works; it must keep
-    a name starting with "busybox" to run applets named in its arguments."""
-    dockerfile = f"""\
+    a name starting with "busybox" to run applets named in its arguments. Built once per
+    run and, without a tag, removed at the run's end."""
+    context = tmp_path_factory.mktemp("no-shell")
+    (context / "Dockerfile").write_text(f"""\
 FROM {dockernet_session.probe_image} AS tools
 FROM scratch
 COPY --from=tools /bin/busybox /busybox
 ENTRYPOINT ["/busybox", "httpd", "-f", "-p", "80"]
-""".encode()
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-    context.seek(0)
-    dockernet_client.images.build(fileobj=context, custom_context=True, tag=NO_SHELL, rm=True)
-    return NO_SHELL
+""")
+    return dockernet_session.build(context)
 
 
 def test_every_helper_works_from_a_source_without_shell(dockernet, no_shell_image):

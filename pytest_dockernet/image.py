@@ -21,6 +21,8 @@ from .errors import ImageUnavailable
 
 DEFAULT_IMAGE = "busybox:stable"
 LOCAL_REPOSITORY = "pytest-dockernet/busybox"
+KIND = "pytest-dockernet.image"  # label of a probe image built here: "busybox"
+STAND_IN_FOR = "pytest-dockernet.stand-in-for"  # label: the image it stands in for
 DOCKERFILE = b"""FROM scratch
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
@@ -132,8 +134,15 @@ def ensure_image(client: docker.DockerClient, name: str) -> None:
         ) from None
 
 
-def build_around_busybox(client: docker.DockerClient, busybox: str, tag: str, dockerfile: bytes = DOCKERFILE) -> None:
-    """Build ``tag`` from ``dockerfile`` with the binary ``busybox`` in the context as ``busybox``."""
+def build_around_busybox(
+    client: docker.DockerClient,
+    busybox: str,
+    tag: str,
+    dockerfile: bytes = DOCKERFILE,
+    labels: dict[str, str] | None = None,
+) -> None:
+    """Build ``tag`` from ``dockerfile`` with the binary ``busybox`` in the context as
+    ``busybox``, with ``labels`` besides the Dockerfile's."""
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
         info = tarfile.TarInfo("Dockerfile")
@@ -141,7 +150,7 @@ def build_around_busybox(client: docker.DockerClient, busybox: str, tag: str, do
         tar.addfile(info, io.BytesIO(dockerfile))
         tar.add(busybox, arcname="busybox")
     context.seek(0)
-    client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True)
+    client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True, labels=labels)
 
 
 def _local_tag(requested: str, busybox: str) -> str:
@@ -167,6 +176,7 @@ def resolve_probe_image(
     binary, why_not = find_busybox(busybox)
     tag = _local_tag(requested, binary) if binary else None
     if tag and _image_exists(client, tag):
+        remove_stale_stand_ins(client, requested, tag)
         return ProbeImage(tag, built_from=binary, requested=requested, reused=True)
     try:
         ensure_image(client, requested)
@@ -181,8 +191,34 @@ def resolve_probe_image(
             "busybox-static) and point --dockernet-busybox at it."
         )
     tag = cast(str, tag)  # made whenever binary is found
-    build_around_busybox(client, binary, tag)
+    build_around_busybox(client, binary, tag, labels={STAND_IN_FOR: requested})
+    remove_stale_stand_ins(client, requested, tag)
     return ProbeImage(tag, built_from=binary, requested=requested)
+
+
+def remove_stale_stand_ins(client: docker.DockerClient, requested: str, current: str) -> list[str]:
+    """Remove the stand-ins for ``requested`` built from other inputs than ``current``
+    (by an earlier version of the plugin, around an earlier busybox), so that the engine
+    keeps one probe image, not one per version. An image a container uses (a live run's,
+    through its lease) is refused by the engine and stays. The tags removed."""
+    removed: list[str] = []
+    try:
+        images = client.api.images(filters={"label": f"{KIND}=busybox"})
+    except docker.errors.APIError:
+        return removed
+    for image in images:
+        tags = [t for t in image.get("RepoTags") or [] if t.startswith(LOCAL_REPOSITORY + ":")]
+        # One built before this label was set stood in for the default image.
+        stands_in_for = (image.get("Labels") or {}).get(STAND_IN_FOR, DEFAULT_IMAGE)
+        if current in tags or stands_in_for != requested:
+            continue
+        for stale in tags:
+            try:
+                client.api.remove_image(stale)
+            except docker.errors.APIError:
+                continue  # in use, or gone meanwhile
+            removed.append(stale)
+    return removed
 
 
 def copy_image(src_client: docker.DockerClient, dst_client: docker.DockerClient, tag: str) -> bool:

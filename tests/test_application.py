@@ -27,15 +27,14 @@ pytestmark = pytest.mark.dockernet
 
 
 @pytest.fixture(scope="session")
-def app_image(dockernet_client: docker.DockerClient) -> str:
-    """examples/app, built once for the session (its Dockerfile takes the local base)."""
+def app_image(dockernet_client: docker.DockerClient, dockernet_session) -> str:
+    """examples/app, built once for the run (its Dockerfile takes the local base), and
+    removed at its end (no tag)."""
     try:
         dockernet_client.images.get(BASE)
     except docker.errors.ImageNotFound:
         subprocess.run([str(ROOT / "scripts" / "app-base-image")], check=True)
-    tag = "pytest-dockernet-test/app:1"
-    dockernet_client.images.build(path=str(ROOT / "examples" / "app"), tag=tag, buildargs={"BASE": BASE}, rm=True)
-    return tag
+    return dockernet_session.build(ROOT / "examples" / "app", buildargs={"BASE": BASE})
 
 
 def one_shot(src, address: str, port: int) -> bool:

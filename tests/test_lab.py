@@ -259,13 +259,14 @@ def lab(engine0_before):
 
 
 @pytest.fixture(scope="module")
-def lab_image(lab):
+def lab_image(lab, dockernet_client):
     busybox, why = find_busybox(None)
     if busybox is None:
         pytest.fail(f"the lab's tests need a static busybox: {why}")
     build_around_busybox(lab.client(0), busybox, IMAGE)
     assert [copy_image(lab.client(0), lab.client(i), IMAGE) for i in (1, 2)] == [True, True]
-    return IMAGE
+    yield IMAGE
+    dockernet_client.api.remove_image(IMAGE)  # from engine 0 (the other engines go with the lab)
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,7 @@ Real servers: busybox httpd, and redis from the local Debian base image.
 
 from __future__ import annotations
 
-import io
 import subprocess
-import tarfile
 import threading
 import time
 from pathlib import Path
@@ -69,23 +67,17 @@ def redis_image(dockernet_client) -> str:
 
 
 @pytest.fixture(scope="module")
-def no_shell_image(dockernet_client, dockernet_session) -> str:
-    """FROM scratch with nothing but busybox (copied from the probe image), serving HTTP."""
-    dockerfile = f"""\
+def no_shell_image(dockernet_session, tmp_path_factory) -> str:
+    """FROM scratch with nothing but busybox (copied from the probe image), serving HTTP;
+    the run's own build (no tag), removed at its end."""
+    context = tmp_path_factory.mktemp("no-shell")
+    (context / "Dockerfile").write_text(f"""\
 FROM {dockernet_session.probe_image} AS tools
 FROM scratch
 COPY --from=tools /bin/busybox /busybox
 ENTRYPOINT ["/busybox", "httpd", "-f", "-p", "80"]
-""".encode()
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-    context.seek(0)
-    tag = "pytest-dockernet-test/noshell-lifecycle:1"
-    dockernet_client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
-    return tag
+""")
+    return dockernet_session.build(context)
 
 
 def engine_addresses(container) -> dict[str, str]:

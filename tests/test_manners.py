@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_dockernet.builds import BUILD_RUN
+
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
@@ -93,6 +95,18 @@ def sees_this_environment(python: Path) -> None:
     ours = [*site.getsitepackages(), *([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])]
     lines = [f"import site; site.addsitedir({path!r})" for path in ours if Path(path).is_dir()]
     Path(own, "this-environment.pth").write_text("\n".join(lines) + "\n")
+
+
+def test_the_examples_leave_no_image_of_their_own(inner_runs, examples_copy, dockernet_client):
+    """The image an example builds for itself goes with the run: only the probe image stays."""
+    result = inner_runs.run_subprocess(
+        "--dockernet-require", "-p", "no:xdist", str(examples_copy / "test_no_shell_source.py")
+    )
+    result.assert_outcomes(passed=1)
+    (run_id,) = inner_runs.run_ids()
+    left = dockernet_client.api.images(filters={"reference": "pytest-dockernet-example/*"})
+    left += dockernet_client.api.images(filters={"label": f"{BUILD_RUN}={run_id}"})
+    assert left == [], [image["RepoTags"] for image in left]
 
 
 @pytest.fixture(scope="module")

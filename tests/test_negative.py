@@ -3,9 +3,8 @@ raise, rather than pass, when the probe itself could not answer (issue 10)."""
 
 from __future__ import annotations
 
-import io
 import os
-import tarfile
+import shutil
 
 import pytest
 
@@ -65,24 +64,27 @@ def test_assert_unreachable_over_several_targets_names_each_that_answered(docker
 
 
 @pytest.fixture(scope="module")
-def toolless_image(dockernet_client):
+def toolless_image(dockernet_session, tmp_path_factory):
+    """The run's own build (no tag), removed at its end."""
     missing = [path for path in TOOLLESS_FILES if not os.path.exists(path)]
     if missing:
         pytest.fail(f"needs Debian's dash and coreutils here: {missing} missing")
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(TOOLLESS)
-        tar.addfile(info, io.BytesIO(TOOLLESS))
-        for source, target in TOOLLESS_FILES.items():
-            tar.add(os.path.realpath(source), arcname=f"root/{target}")
-        tmp = tarfile.TarInfo("root/tmp")
-        tmp.type, tmp.mode = tarfile.DIRTYPE, 0o1777
-        tar.addfile(tmp)
-    context.seek(0)
-    tag = "pytest-dockernet-test/toolless:2"
-    dockernet_client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True)
-    return tag
+    context = tmp_path_factory.mktemp("toolless")
+    (context / "Dockerfile").write_bytes(TOOLLESS)
+    for source, target in TOOLLESS_FILES.items():
+        (context / "root" / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(os.path.realpath(source), context / "root" / target)
+    (context / "root" / "tmp").mkdir()
+    (context / "root" / "tmp").chmod(0o1777)
+    return dockernet_session.build(context)
+
+
+@pytest.fixture(scope="module")
+def other_image(dockernet_session, tmp_path_factory):
+    """Not the probe image (so probed through a sidecar), but its files: the run's own build."""
+    context = tmp_path_factory.mktemp("other-image")
+    (context / "Dockerfile").write_text(f"FROM {dockernet_session.probe_image}\nLABEL other=1\n")
+    return dockernet_session.build(context)
 
 
 def test_a_probe_without_its_tools_raises_instead_of_passing(dockernet_client, toolless_image):
@@ -101,9 +103,8 @@ def test_a_probe_without_its_tools_raises_instead_of_passing(dockernet_client, t
                 check()
 
 
-def test_a_probe_whose_sidecar_died_raises(dockernet, dockernet_client):
-    other = "pytest-dockernet-test/other-image:1"  # not the probe image: probed through a sidecar
-    dockernet_client.api.tag(dockernet.probe_image, *other.split(":"))
+def test_a_probe_whose_sidecar_died_raises(dockernet, dockernet_client, other_image):
+    other = other_image
     net = dockernet.network("net")
     a = dockernet.container("a", image=other, command=["tail", "-f", "/dev/null"], networks=[net])
     b = dockernet.container("b", networks=[dockernet.network("elsewhere")])
@@ -144,12 +145,13 @@ def test_a_tcp_probe_of_a_server_that_holds_the_connection_open_counts_as_reache
     assert matrix[client, ("holder", 9000)] and not matrix[client, ("holder", 9001)]
 
 
-def test_a_stopped_source_probed_through_its_sidecar_raises_instead_of_answering_no(dockernet, dockernet_client):
+def test_a_stopped_source_probed_through_its_sidecar_raises_instead_of_answering_no(
+    dockernet, dockernet_client, other_image
+):
     """The sidecar outlives the source, in a namespace left without the source's networks:
     every probe there would answer "no"."""
     net = dockernet.network("n")
-    other = "pytest-dockernet-test/other-image:1"  # not the probe image: probed through a sidecar
-    dockernet_client.api.tag(dockernet.probe_image, *other.split(":"))
+    other = other_image
     src = dockernet.container(
         "src", image=other, command=["sh", "-c", "echo about to stop; exec sleep 600"], networks=[net]
     )

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from pytest_dockernet.image import is_static_elf
+from pytest_dockernet.image import STAND_IN_FOR, is_static_elf
 
 # (option, metavar or None for a flag, ini type)
 OPTIONS = [
@@ -515,9 +515,18 @@ CONTAINER_TESTS = """
 """
 
 
-def test_probe_image_is_built_from_busybox_and_said_once(inner_runs, pytester, dockernet_client):
+@pytest.fixture
+def absent(dockernet_client):
+    """A probe image no engine has; the stand-ins the plugin builds for it go after the test."""
+    name = f"pytest-dockernet-absent-{uuid.uuid4().hex[:10]}:none"
+    yield name
+    for image in dockernet_client.api.images(filters={"label": f"{STAND_IN_FOR}={name}"}):
+        dockernet_client.api.remove_image(image["Id"], force=True)
+
+
+def test_probe_image_is_built_from_busybox_and_said_once(inner_runs, pytester, dockernet_client, absent):
     busybox = static_busybox()
-    missing = f"pytest-dockernet-absent-{uuid.uuid4().hex[:10]}:none"
+    missing = absent
     pytester.makepyfile(CONTAINER_TESTS)
 
     tags = []
@@ -546,11 +555,11 @@ def test_probe_image_is_built_from_busybox_and_said_once(inner_runs, pytester, d
     assert image.attrs["Config"]["Labels"]["pytest-dockernet.image"] == "busybox"
 
 
-def test_present_image_is_not_announced(inner_runs, pytester, dockernet_client):
+def test_present_image_is_not_announced(inner_runs, pytester, dockernet_client, absent):
     """An image the engine has is used as is: no build, no note."""
     static_busybox()
     pytester.makepyfile("def test_first(dockernet): dockernet.container('c')")
-    built = inner_runs.run("--dockernet-image", f"pytest-dockernet-absent-{uuid.uuid4().hex[:10]}:none")
+    built = inner_runs.run("--dockernet-image", absent)
     tag = re.search(r"using (\S+), built", built.stdout.str()).group(1)
 
     pytester.makepyfile(
@@ -562,6 +571,35 @@ def test_present_image_is_not_announced(inner_runs, pytester, dockernet_client):
     result = inner_runs.run("--dockernet-image", tag)
     result.assert_outcomes(passed=1)
     result.stdout.no_fnmatch_line("*built FROM scratch*")
+
+
+def test_one_probe_image_is_kept_a_stale_one_goes_once_unused(inner_runs, pytester, dockernet_client, absent, tmp_path):
+    """A stand-in built around another busybox (an earlier plugin's, an earlier binary) is
+    removed by the next run that resolves the probe image, unless a container uses it."""
+    earlier = tmp_path / "busybox"
+    shutil.copy(static_busybox(), earlier)
+    with open(earlier, "ab") as f:
+        f.write(b"\0an earlier busybox")
+    pytester.makepyfile("def test_x(dockernet): dockernet.container('c')")
+
+    def built(*args: str) -> str:
+        result = inner_runs.run("-v", "--dockernet-image", absent, *args)
+        result.assert_outcomes(passed=1)
+        return re.search(r"using (\S+), built", result.stdout.str()).group(1)
+
+    stale = built("--dockernet-busybox", str(earlier))
+    user = dockernet_client.containers.create(stale, ["true"])  # e.g. a live run's lease
+    try:
+        current = built()
+        assert current != stale
+        assert dockernet_client.images.get(stale)  # in use: the engine refused its removal
+    finally:
+        user.remove(force=True)
+    assert built() == current  # reused, and the stale one goes now
+    tags = [
+        t for i in dockernet_client.api.images(filters={"label": f"{STAND_IN_FOR}={absent}"}) for t in i["RepoTags"]
+    ]
+    assert tags == [current]
 
 
 @pytest.fixture(params=["missing", "dynamic", "not-elf"])

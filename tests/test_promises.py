@@ -7,10 +7,12 @@ import shutil
 import signal
 import subprocess
 import time
+import uuid
 
 import pytest
 
 from pytest_dockernet import DockernetError, assert_reachable, assert_unreachable, reachability
+from pytest_dockernet.image import STAND_IN_FOR
 
 
 def inspect(container) -> dict:
@@ -135,10 +137,14 @@ def test_busybox_option_builds_the_probe_image_from_that_binary(inner_runs, pyte
         f.write(b"\0pytest-dockernet-test")  # another binary, so another stand-in image
     copy.chmod(0o755)
     pytester.makepyfile("def test_x(dockernet): dockernet.container('c')")
-    # -v: a later run of the suite finds this image built already, which only -v then announces
-    result = inner_runs.run("-v", "--dockernet-image", "pytest-dockernet-nope:1", "--dockernet-busybox", str(copy))
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([f"*using pytest-dockernet/busybox:*, built FROM scratch around {copy}*"])
+    requested = f"pytest-dockernet-nope-{uuid.uuid4().hex[:8]}:1"  # so that it is built, not reused
+    try:
+        result = inner_runs.run("--dockernet-image", requested, "--dockernet-busybox", str(copy))
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines([f"*using pytest-dockernet/busybox:*, built FROM scratch around {copy}*"])
+    finally:  # the stand-in is this test's: the one the plugin keeps is for busybox:stable
+        for image in inner_runs.client.api.images(filters={"label": f"{STAND_IN_FOR}={requested}"}):
+            inner_runs.client.api.remove_image(image["Id"], force=True)
 
 
 def test_sigint_during_a_batch_start_leaves_nothing(inner_runs, pytester):

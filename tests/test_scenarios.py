@@ -1,5 +1,6 @@
 """The issue's scenarios, as real topologies on the engine."""
 
+import shutil
 import socket
 import warnings
 
@@ -13,7 +14,7 @@ from pytest_dockernet import (
     assert_unreachable,
     reachability,
 )
-from pytest_dockernet.image import build_around_busybox, find_busybox
+from pytest_dockernet.image import find_busybox
 
 HTTPD = ["httpd", "-f", "-p", "8080"]
 
@@ -142,15 +143,17 @@ def test_legacy_links_on_the_default_bridge(dockernet):
 
 
 @pytest.fixture(scope="session")
-def shell_less_image(dockernet_client):
-    """An image with no shell and no tools: busybox as /busybox, no /bin/sh, running httpd."""
+def shell_less_image(dockernet_session, tmp_path_factory):
+    """An image with no shell and no tools: busybox as /busybox, no /bin/sh, running httpd
+    (the run's own build, removed at its end)."""
     busybox, why = find_busybox(None)
     if busybox is None:
         pytest.fail(f"building the shell-less image needs a static busybox: {why}")
-    dockerfile = b'FROM scratch\nCOPY busybox /busybox\nENTRYPOINT ["/busybox", "httpd", "-f", "-p", "80"]\n'
-    tag = "pytest-dockernet-test/noshell:1"
-    build_around_busybox(dockernet_client, busybox, tag, dockerfile)
-    return tag
+    context = tmp_path_factory.mktemp("shell-less")
+    shutil.copy(busybox, context / "busybox")
+    entrypoint = '["/busybox", "httpd", "-f", "-p", "80"]'
+    (context / "Dockerfile").write_text(f"FROM scratch\nCOPY busybox /busybox\nENTRYPOINT {entrypoint}\n")
+    return dockernet_session.build(context)
 
 
 def test_every_helper_works_from_a_source_without_a_shell(dockernet, shell_less_image):
