@@ -1,29 +1,28 @@
 """Faults on a topology's containers: partitions between groups, healed on demand.
 
 A fault is applied from a *fault helper*: a container of the fault image (the probe image
-plus ``iptables`` and ``tc``, copied here from this machine with their libraries, so no
-registry is needed) that shares the target's network namespace with ``NET_ADMIN``. The
-application's image needs nothing and is not made privileged. Rules live in the target's
-own namespace, so they die with it; the helpers carry the topology's labels and go with
-it. One helper per container, started on first use and reused.
+plus ``iptables``, ``ip6tables`` and ``tc``, copied here from this machine with their
+libraries, so no registry is needed: :mod:`.fault_image`) that shares the target's network
+namespace with ``NET_ADMIN``. The application's image needs nothing and is not made
+privileged. Rules (:mod:`.fault_rules`) live in the target's own namespace, so they die
+with it; the helpers carry the topology's labels and go with it. One helper per
+container, started on first use and reused.
 
 A partition between groups ``a`` and ``b`` puts, in the namespace of each member of
 ``a``, a chain pair that drops what goes to and comes from every address of ``b``'s
-members. ``one_way=True`` drops only what ``a`` starts towards ``b``: the rule lets
-packets of connections that are already established (in either direction) pass, so
-``b`` can still open connections to ``a`` and get the replies.
+members, IPv4 and IPv6, on every network. ``one_way=True`` drops only what ``a`` starts
+towards ``b``: the rule lets packets of connections that are already established (in
+either direction) pass, so ``b`` can still open connections to ``a`` and get the replies.
+
+A fault follows its containers: after a restart (a new namespace) and after a
+``connect()`` or ``disconnect()`` (other addresses, other interfaces) it is put again, so
+it covers the networks they are on now.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import itertools
-import os
 import re
-import shutil
-import subprocess
-import tarfile
 import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -33,97 +32,23 @@ import docker.errors
 
 from .engine import exec_in, remove_container, remove_containers_named, undone_on_failure
 from .errors import DockernetError, DriverUnavailable
+from .fault_image import IP6TABLES_MISSING, TC, fault_image
+from .fault_rules import (
+    Settings,
+    degrade_script,
+    lift_script,
+    link_local,
+    partition_counts,
+    partition_script,
+    restore_script,
+)
 from .gate import gate_for
 from .handles import Container, Network
-from .image import image_on, provide_image
+from .image import provide_image
 from .probes import RESIDENT
 
 if TYPE_CHECKING:
     from .topology import Topology
-
-FAULT_REPOSITORY = "pytest-dockernet/faults"
-# What the fault image needs from this machine; their shared libraries come along (ldd).
-_TOOLS = ("iptables", "tc")
-_LIB_DIRS = ("xtables", "tc")  # iptables' match/target modules, tc's distribution tables
-# Where the image has them. By path: busybox's shell runs its own (smaller) tc applet
-# before anything on PATH.
-TC = "/usr/sbin/tc"
-
-
-def _host_files() -> dict[str, str]:
-    """``{path on this machine: path in the image}`` for the fault tools, their libraries
-    and modules; DriverUnavailable naming what is missing."""
-    files: dict[str, str] = {}
-    for tool in _TOOLS:
-        found = shutil.which(tool) or next(
-            (p for p in (f"/usr/sbin/{tool}", f"/sbin/{tool}") if os.path.exists(p)), None
-        )
-        if found is None:
-            raise DriverUnavailable(
-                f"faults need {tool} on this machine to build their helper image "
-                f"(Debian: apt-get install {'iptables' if tool == 'iptables' else 'iproute2'})"
-            )
-        real = os.path.realpath(found)
-        files[real] = real.lstrip("/")
-        if real != f"/usr/sbin/{tool}":
-            files[f"@link:{tool}"] = real  # the tool's own name (iptables: a multi-call binary)
-        try:
-            ldd = subprocess.run(["ldd", real], capture_output=True, text=True, timeout=30).stdout
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise DriverUnavailable(f"faults: cannot list the libraries of {real} (ldd: {exc})") from None
-        for line in ldd.splitlines():
-            parts = line.split()
-            path = (
-                parts[2]
-                if "=>" in parts and len(parts) > 3
-                else parts[0]
-                if parts and parts[0].startswith("/")
-                else None
-            )
-            if path and os.path.exists(path):
-                files[os.path.realpath(path)] = path.lstrip("/")
-                for module_dir in _LIB_DIRS:
-                    # Where the tool looks for them: the directory's real path (/usr/lib/...).
-                    candidate = os.path.realpath(os.path.join(os.path.dirname(path), module_dir))
-                    if os.path.isdir(candidate):
-                        for name in os.listdir(candidate):
-                            full = os.path.join(candidate, name)
-                            if os.path.isfile(full):
-                                files.setdefault(os.path.realpath(full), full.lstrip("/"))
-    return files
-
-
-def _fault_image(client: docker.DockerClient, probe_image: str) -> str:
-    """The fault image on ``client``'s engine, built once per content (tag by digest)."""
-    files = _host_files()
-    digest = hashlib.sha256(probe_image.encode())
-    for source in sorted(files):
-        digest.update(source.encode())
-        if not source.startswith("@link:"):
-            digest.update(str(os.stat(source).st_size).encode())
-    tag = f"{FAULT_REPOSITORY}:{digest.hexdigest()[:12]}"
-    if image_on(client, tag):
-        return tag
-    dockerfile = f"FROM {probe_image}\nCOPY root/ /\nLABEL pytest-dockernet.image=faults\n".encode()
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-        for source, target in files.items():
-            if source.startswith("@link:"):
-                link = tarfile.TarInfo(f"root/usr/sbin/{source[len('@link:') :]}")
-                link.type, link.linkname = tarfile.SYMTYPE, "/" + target.lstrip("/")
-                tar.addfile(link)
-            else:
-                tar.add(source, arcname=f"root/{target}")
-    context.seek(0)
-    try:
-        client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True)
-    except docker.errors.BuildError as exc:
-        log = "".join(str(step.get("stream", "")) for step in exc.build_log)[-2000:]
-        raise DockernetError(f"building the fault helper image {tag} failed: {exc}\n{log}") from None
-    return tag
 
 
 class Partition:
@@ -159,7 +84,6 @@ class Partition:
         return f"<{self.describe()}{' (healed)' if self.healed else ''}>"
 
 
-_Settings = dict[str, Any]  # degrade()'s loss, rate, delay and jitter
 _RATE = re.compile(r"^\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$")
 _TIME = re.compile(r"^\d+(\.\d+)?(us|ms|s)$")
 
@@ -185,7 +109,7 @@ class Degradation:
     lifts it. Also a context manager that restores on exit."""
 
     def __init__(
-        self, faults: Faults, container: Container, settings: _Settings, to: list[Container], network: Network | None
+        self, faults: Faults, container: Container, settings: Settings, to: list[Container], network: Network | None
     ):
         self._faults = faults
         self.container = container
@@ -223,8 +147,10 @@ class Faults:
         self.topology = topology
         self.partitions: list[Partition] = []
         self.degradations: dict[str, Degradation] = {}  # by container name: one each (a new one replaces)
-        self._numbers = itertools.count(1)
+        self._numbers = itertools.count(1)  # partitions'
+        self._helper_numbers = itertools.count(1)
         self._helpers: dict[str, str] = {}  # container id -> its fault helper's id
+        self._ipv6 = False  # the helpers' image has ip6tables (known once one started)
         self._lock = threading.RLock()
 
     # -- partitions --------------------------------------------------------------------
@@ -266,34 +192,58 @@ class Faults:
 
     def reapply(self, container: Container) -> None:
         """After ``container`` restarted (a new network namespace, maybe a new address):
-        a new helper, and every partition it takes part in put back."""
+        a new helper, and every fault it takes part in put back."""
         with self._lock:
             old = self._helpers.pop(container.id, None)
             if old is not None:
                 remove_container(container.client, old)  # it shared the old namespace
-            for p in self.partitions:
+            self._put_again(container)
+
+    def follow(self, container: Container, undo: Callable[[], None] | None = None) -> None:
+        """After ``container`` joined or left a network: every fault it takes part in put
+        again, so that it covers the networks it is on now. When that fails, ``undo()``
+        (the join) and the faults put back as they were, then the error."""
+        with self._lock:
+            try:
+                self._put_again(container)
+            except BaseException:
+                if undo is not None:
+                    undo()
+                    try:
+                        self._put_again(container)
+                    except DockernetError:
+                        pass  # the first error says what is wrong
+                raise
+
+    def _put_again(self, container: Container) -> None:
+        for p in self.partitions:
+            if container in p.b:
                 for member in p.a:
-                    if member is container or container in p.b:
-                        if member is not container:
-                            self._lift(p, member)
-                        self._apply(p, member)
-            for d in self.degradations.values():
-                if d.container is container or container in d.to:
-                    if d.container is not container:
-                        self._run(d.container, _restore_script(self._interfaces(d.container, None)))
-                    self._apply_degradation(d)
+                    self._apply(p, member)  # the rules name b's addresses
+            elif container in p.a:
+                self._apply(p, container)
+        for d in self.degradations.values():
+            if d.container is container or container in d.to:
+                self._apply_degradation(d)
 
     def describe(self) -> list[str]:
         return [p.describe() for p in self.partitions] + [d.describe() for d in self.degradations.values()]
 
     # -- degradations ------------------------------------------------------------------
 
-    def degrade(self, container: object, settings: _Settings, to: object, network: Network | None) -> Degradation:
+    def degrade(self, container: object, settings: Settings, to: object, network: Network | None) -> Degradation:
         (member,) = self._group(container, "container")
         _check_degrade(**settings)
         targets = [] if to is None else self._group(to, "to")
         if network is not None and (not hasattr(network, "docker_name") or network.docker_name not in member.endpoints):
             raise ValueError(f"network={network!r}: {member.name!r} is not on that network")
+        if to is not None and settings["delay"] is not None:
+            # Before netem is looked for: the answer does not depend on the kernel.
+            raise ValueError(
+                "delay= with to= is not supported: netem would delay everything the container sends, "
+                "not only what goes to those peers; drop to= (delay= on all its traffic, or on one network "
+                "with network=), or use loss= or rate= with to="
+            )
         if settings["delay"] is not None:
             self._require_netem(member)
         with self._lock:
@@ -302,9 +252,9 @@ class Faults:
                 self.restore(previous)  # a second degrade replaces the first
             degradation = Degradation(self, member, settings, targets, network)
             try:
-                self._apply_degradation(degradation)
+                self._apply_degradation(degradation, new=True)
             except BaseException:
-                self._run(member, _restore_script(self._interfaces(member, None)))
+                self._run(member, restore_script(self._interfaces(member, None)[0]))
                 raise
             self.degradations[member.name] = degradation
             return degradation
@@ -319,25 +269,34 @@ class Faults:
                 if self.degradations.get(d.container.name) is not d:
                     raise ValueError(f"{d!r} is not a degradation in force in this topology")
                 try:
-                    self._run(d.container, _restore_script(self._interfaces(d.container, None)))
+                    self._run(d.container, restore_script(self._interfaces(d.container, None)[0]))
                 except DockernetError:
                     if d.container.status().startswith("running"):
                         raise
                 d.restored = True
                 del self.degradations[d.container.name]
 
-    def _interfaces(self, member: Container, network: Network | None) -> list[str]:
-        """The interfaces of ``member``'s namespace (of ``network`` only, when given), by address."""
-        code, output = self._run(member, "ip -o -4 addr show")
-        wanted = None if network is None else member.endpoints[network.docker_name].ip
-        found = []
+    def _interfaces(self, member: Container, network: Network | None) -> tuple[list[str], list[str], bool]:
+        """The interfaces of ``member``'s namespace; those of ``network`` (by its IPv4
+        address; all when None); whether those have IPv6 (an IPv6 network's)."""
+        code, output = self._run(member, "ip -o addr show")
+        wanted: str | None = ""
+        if network is not None:
+            endpoint = member.endpoints.get(network.docker_name)
+            wanted = endpoint.ip if endpoint is not None else None  # left: none of them
+        every: list[str] = []
+        chosen: list[str] = []
+        ipv6: set[str] = set()
         for line in output.splitlines():
             fields = line.split()
             if len(fields) > 3 and fields[1] != "lo":
-                address = fields[3].split("/")[0]
-                if wanted is None or address == wanted:
-                    found.append(fields[1].split("@")[0])
-        return found
+                interface, family, address = fields[1].split("@")[0], fields[2], fields[3].split("/")[0]
+                every += [] if interface in every else [interface]
+                if family == "inet" and (wanted == "" or address == wanted) and interface not in chosen:
+                    chosen.append(interface)
+                if family == "inet6":
+                    ipv6.add(interface)
+        return every, chosen, any(i in ipv6 for i in chosen)
 
     def _require_netem(self, member: Container) -> None:
         code, output = self._run(member, f"{TC} qdisc add dev lo root netem delay 1ms && {TC} qdisc del dev lo root")
@@ -350,37 +309,28 @@ class Faults:
                 explicit=False,
             )
 
-    def _apply_degradation(self, d: Degradation) -> None:
+    def _require_ipv6(self, member: Container, doing: str, why: str) -> None:
+        """Refuse, before anything is applied, a fault that would leave IPv6 uncovered."""
+        self._helper(member)
+        if not self._ipv6:
+            raise DriverUnavailable(f"{doing}: {why}, which needs ip6tables: {IP6TABLES_MISSING}; nothing was applied")
+
+    def _apply_degradation(self, d: Degradation, new: bool = False) -> None:
+        """Put ``d`` on its container's interfaces now (those of its network, while on it)."""
         member = d.container
-        interfaces = self._interfaces(member, d.network)
-        if not interfaces:
-            raise DockernetError(f"degrade: {member.name!r} has no network interface to degrade")
-        peers = self._addresses(d.to) if d.to else [None]
-        lines = [_restore_script(interfaces), "iptables -w -N DN-D-o", "iptables -w -I OUTPUT -j DN-D-o"]
-        if d.loss:
-            for interface in interfaces:
-                for peer in peers:
-                    match = f"-o {interface}" + (f" -d {peer}" if peer else "")
-                    chance = f"-m statistic --mode random --probability {float(d.loss):.6f}"
-                    lines.append(f"iptables -w -A DN-D-o {match} {chance} -j DROP")
-        for interface in interfaces:
-            if d.delay:
-                netem = f"netem delay {d.delay}" + (f" {d.jitter}" if d.jitter else "")
-                lines.append(f"{TC} qdisc replace dev {interface} root {netem}" + (f" rate {d.rate}" if d.rate else ""))
-            elif d.rate and not d.to:
-                lines.append(f"{TC} qdisc replace dev {interface} root tbf rate {d.rate} burst 32kbit latency 400ms")
-            elif d.rate:
-                lines += [
-                    f"{TC} qdisc replace dev {interface} root handle 1: htb default 1",
-                    f"{TC} class add dev {interface} parent 1: classid 1:1 htb rate 10gbit",
-                    f"{TC} class add dev {interface} parent 1: classid 1:10 htb rate {d.rate}",
-                ]
-                lines += [
-                    f"{TC} filter add dev {interface} parent 1: protocol ip prio 1 u32 "
-                    f"match ip dst {peer}/32 flowid 1:10"
-                    for peer in peers
-                ]
-        code, output = self._run(member, " && ".join(lines))
+        every, chosen, has_ipv6 = self._interfaces(member, d.network)
+        if not chosen:
+            if new:
+                raise DockernetError(f"degrade: {member.name!r} has no network interface to degrade")
+            self._run(member, restore_script(every))  # off its network: nothing to cover there now
+            return
+        peers = self._addresses(d.to) if d.to else None
+        ipv6 = bool(d.loss) and (bool(peers[1]) if peers is not None else has_ipv6)
+        if ipv6:
+            towards = f"to {', '.join(peers[1])}" if peers is not None else f"on {', '.join(chosen)}"
+            self._require_ipv6(member, f"degrade {member.name!r}", f"loss= applies to IPv6 traffic {towards}")
+        settings = {"loss": d.loss, "rate": d.rate, "delay": d.delay, "jitter": d.jitter}
+        code, output = self._run(member, degrade_script(settings, every, chosen, peers, ipv6))
         if code != 0:
             raise DockernetError(
                 f"degrade {member.name!r}: the rules could not be applied (exit {code}): {output.strip()[-800:]}"
@@ -405,29 +355,33 @@ class Faults:
         return members
 
     @staticmethod
-    def _addresses(group: Iterable[Container]) -> list[str]:
-        return sorted({e.ip for c in group for e in c.endpoints.values() if e.ip})
+    def _addresses(group: Iterable[Container]) -> tuple[list[str], list[str]]:
+        """The IPv4 and IPv6 addresses of ``group`` on every network. IPv6 from the engine
+        (the handles know IPv4 only), with the link-local address of each IPv6 endpoint."""
+        ipv4: set[str] = set()
+        ipv6: set[str] = set()
+        for container in group:
+            ipv4.update(e.ip for e in container.endpoints.values() if e.ip)
+            try:
+                info = container.client.api.inspect_container(container.id)
+            except docker.errors.NotFound:
+                continue
+            for endpoint in (info["NetworkSettings"].get("Networks") or {}).values():
+                if endpoint.get("GlobalIPv6Address"):
+                    local = link_local(endpoint.get("MacAddress") or "")
+                    ipv6.update([endpoint["GlobalIPv6Address"], *([local] if local else [])])
+        return sorted(ipv4), sorted(ipv6)
 
     def _apply(self, p: Partition, member: Container) -> None:
-        peers = self._addresses(p.b)
-        chain = p.chain
-        # What may be there already goes first (re-applied after a restart: idempotent).
-        lines = [_lift_script(chain), f"iptables -w -N {chain}-o", f"iptables -w -N {chain}-i"]
-        for address in peers:
-            if p.one_way:
-                lines.append(
-                    f"iptables -w -A {chain}-o -d {address} -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN"
-                )
-                lines.append(f"iptables -w -A {chain}-o -d {address} -j DROP")
-            else:
-                lines.append(f"iptables -w -A {chain}-o -d {address} -j DROP")
-                lines.append(f"iptables -w -A {chain}-i -s {address} -j DROP")
-        lines += [f"iptables -w -I OUTPUT -j {chain}-o", f"iptables -w -I INPUT -j {chain}-i"]
-        # The engine's word that the rules are in place: the chain lists one per peer.
-        lines.append(f"iptables -w -S {chain}-o | grep -c -- '-j DROP'")
-        code, output = self._run(member, " && ".join(lines))
-        if code != 0 or output.strip().splitlines()[-1:] != [str(len(peers))]:
-            self._run(member, _lift_script(chain))
+        peers4, peers6 = self._addresses(p.b)
+        if peers6:
+            self._require_ipv6(
+                member, f"partition {p.number}", f"[{', '.join(c.name for c in p.b)}] have IPv6 addresses"
+            )
+        code, output = self._run(member, partition_script(p.chain, peers4, peers6, p.one_way))
+        expected = partition_counts(peers4, peers6)
+        if code != 0 or output.strip().splitlines()[-len(expected) :] != expected:
+            self._run(member, lift_script(p.chain))
             raise DockernetError(
                 f"partition {p.number}: the rules could not be put in {member.name!r}'s network namespace "
                 f"(exit {code}): {output.strip()[-800:]}"
@@ -435,7 +389,7 @@ class Faults:
 
     def _lift(self, p: Partition, member: Container) -> None:
         try:
-            self._run(member, _lift_script(p.chain))
+            self._run(member, lift_script(p.chain))
         except DockernetError:
             if member.status() != "removed" and member.status().startswith("running"):
                 raise  # a stopped member's rules went with its namespace
@@ -461,11 +415,12 @@ class Faults:
         member.reusable = False  # its network namespace gets rules: not for another test
         client = member.client
         with topology.timings.measure("image"):
-            image = _fault_image(topology.client, topology.probe_image)
+            built = fault_image(topology.client, topology.probe_image)
+            image, self._ipv6 = built.tag, built.ipv6
             if member.host:
                 topology.provide_probe_image(member.host)
                 provide_image(topology.client, client, image)
-        name = f"{member.docker_name}-fault{next(self._numbers)}"
+        name = f"{member.docker_name}-fault{next(self._helper_numbers)}"
         with undone_on_failure(
             f"starting the fault helper of {member.name!r}",
             lambda: remove_containers_named(client, name, topology.filters()),
@@ -486,34 +441,6 @@ class Faults:
         topology.timings.count("fault helpers")
         helper_id: str = created["Id"]
         return helper_id
-
-
-def _restore_script(interfaces: list[str]) -> str:
-    """Remove a degradation: its chain and jump, and the root qdisc of each interface."""
-    return "; ".join(
-        [
-            "iptables -w -D OUTPUT -j DN-D-o 2>/dev/null",
-            "iptables -w -F DN-D-o 2>/dev/null",
-            "iptables -w -X DN-D-o 2>/dev/null",
-            *(f"{TC} qdisc del dev {interface} root 2>/dev/null" for interface in interfaces),
-            "true",
-        ]
-    )
-
-
-def _lift_script(chain: str) -> str:
-    """Remove a partition's chains and their jumps; nothing left if they were never made."""
-    return "; ".join(
-        [
-            f"iptables -w -D OUTPUT -j {chain}-o 2>/dev/null",
-            f"iptables -w -D INPUT -j {chain}-i 2>/dev/null",
-            f"iptables -w -F {chain}-o 2>/dev/null",
-            f"iptables -w -F {chain}-i 2>/dev/null",
-            f"iptables -w -X {chain}-o 2>/dev/null",
-            f"iptables -w -X {chain}-i 2>/dev/null",
-            "true",
-        ]
-    )
 
 
 DEGRADE_KEYS = ("loss", "rate", "delay", "jitter", "to", "network")

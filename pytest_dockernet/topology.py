@@ -327,13 +327,17 @@ class Topology:
     compose = composing.compose
 
     def connect(self, container: Container, network: Network, *, aliases: list[str] | None = None) -> None:
-        """Attach a running container to a network (its logical name resolves there too)."""
+        """Attach a running container to a network (its logical name resolves there too).
+        The faults it takes part in cover that network before this returns (else the join
+        is undone and the error raised)."""
         self._check_open()
         self._containers.connect(container, network, aliases)
+        self._faults.follow(container, undo=lambda: self._containers.disconnect(container, network))
 
     def disconnect(self, container: Container, network: Network) -> None:
         self._check_open()
         self._containers.disconnect(container, network)
+        self._faults.follow(container)
 
     @_measured("set-up")
     def service(
@@ -356,8 +360,8 @@ class Topology:
         return self._services.create(spec)
 
     def partition(self, a: Group, b: Group, *, one_way: bool = False) -> Partition:
-        """Drop traffic between ``a`` and ``b`` (containers or groups), or with ``one_way``
-        only what ``a`` starts towards ``b``; names still resolve. See :mod:`.faults`."""
+        """Drop traffic between ``a`` and ``b`` (containers or groups), IPv4 and IPv6, or with
+        ``one_way`` only what ``a`` starts towards ``b``; names still resolve. See :mod:`.faults`."""
         self._check_open()
         return self._faults.partition(a, b, one_way)
 
@@ -376,8 +380,9 @@ class Topology:
         to: Group | None = None,
         network: Network | None = None,
     ) -> Degradation:
-        """Loss (0.0-1.0), a rate cap (``"1mbit"``), a delay (``"100ms"``, needs netem) on what
-        ``container`` sends; a second call on it replaces the first. See :mod:`.faults`."""
+        """Loss (0.0-1.0), a rate cap (``"1mbit"``), a delay (``"100ms"``, needs netem; not with
+        ``to``) on what ``container`` sends, IPv4 and IPv6; a second call on it replaces the
+        first. See :mod:`.faults`."""
         self._check_open()
         settings = {"loss": loss, "rate": rate, "delay": delay, "jitter": jitter}
         return self._faults.degrade(container, settings, to, network)

@@ -32,10 +32,14 @@ ENTRYPOINT ["/busybox", "httpd", "-f", "-p", "80"]
 
 
 def host_rules() -> list[str]:
-    """The host's iptables rules of the plugin's faults (their chains are named DN-...).
-    Only those: the host's other rules change as other tests' networks come and go."""
-    rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True, check=True).stdout
-    return [rule for rule in rules.splitlines() if "DN-" in rule]
+    """The host's iptables and ip6tables rules of the plugin's faults (their chains are
+    named DN-...). Only those: the host's other rules change as other tests' networks come
+    and go."""
+    rules = [
+        subprocess.run([tool, "-w", "-S"], capture_output=True, text=True, check=True).stdout
+        for tool in ("iptables", "ip6tables")
+    ]
+    return [rule for family in rules for rule in family.splitlines() if "DN-" in rule]
 
 
 @pytest.fixture
