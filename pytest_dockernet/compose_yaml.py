@@ -59,8 +59,8 @@ class ComposeLoader(yaml.SafeLoader):
 
     def flatten_mapping(self, node: MappingNode) -> None:
         """Merge keys as YAML and Compose define them: the mapping's own keys win, then the
-        merged mappings in their order (PyYAML 6.0.2+ lets a later one win where the keys
-        are equal strings but not the same object)."""
+        merged mappings in their order. (PyYAML's own, in 6.0.4, lets a later merged
+        mapping win where two keys are equal strings but not one object.)"""
         merged: list[tuple[Node, Node]] = []
         own: list[tuple[Node, Node]] = []
         for key, value in node.value:
