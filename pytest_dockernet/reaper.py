@@ -8,7 +8,7 @@ and anything it cannot judge is presumed alive.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ from .engine import remove_container, remove_network
 from .identity import RunIdentity
 from .lease import ROLE as LEASE
 from .lease import lease_states
-from .swarm import USER, leave_swarm, made_by_plugin
+from .swarm import USER, Leaving, leave_plugin_swarm, made_by_plugin
 from .timings import counted
 
 
@@ -33,10 +33,12 @@ class Pruned:
     images: list[str] = field(default_factory=list)  # what build() named for a run (no tag given); each names its run
     runs: set[str] = field(default_factory=set)
     swarm: bool = False  # left a swarm the plugin made that no live run uses
+    swarm_kept: tuple[str, ...] = ()  # such a swarm stayed: what leaving it would have broken
     failed: list[str] = field(default_factory=list)  # what the engine refused to remove, and why
 
     def __bool__(self) -> bool:
-        return bool(self.containers or self.networks or self.volumes or self.images or self.swarm or self.failed)
+        found = self.containers or self.networks or self.volumes or self.images or self.swarm_kept or self.failed
+        return bool(found) or self.swarm
 
     def describe(self) -> str:
         if not self:
@@ -53,7 +55,9 @@ class Pruned:
         if self.images:
             lines.append(f"removed {counted(len(self.images), 'images')} that build() made for dead runs")
         if self.swarm:
-            lines.append("left the swarm that --dockernet-swarm auto had made, which no live run uses")
+            lines.append("left the swarm the plugin had made (--dockernet-swarm auto, a lab), which no live run uses")
+        if self.swarm_kept:
+            lines.append(Leaving(kept_by=self.swarm_kept).describe())
         if self.failed:
             lines.append(
                 f"could not remove {counted(len(self.failed), 'resources')} of dead runs (the next run tries again)"
@@ -71,13 +75,14 @@ class Pruned:
 class Judge:
     """Tells dead runs from live ones, from the engine's leases (read once)."""
 
-    def __init__(self, client: docker.DockerClient, me: RunIdentity):
+    def __init__(self, client: docker.DockerClient, me: RunIdentity, runs: Collection[str] | None = None):
         self.me = me
+        self.runs = runs  # judge only these (None: all)
         self.leases = lease_states(client)
 
     def dead(self, labels: dict[str, str]) -> bool:
         run = labels.get(lbl.SESSION)
-        if not run or run == self.me.run_id:
+        if not run or run == self.me.run_id or (self.runs is not None and run not in self.runs):
             return False
         if run in self.leases and not self.leases[run]:
             return True
@@ -91,19 +96,20 @@ class Judge:
         return sorted(r for r in runs if r and self.leases.get(r) and not (but_me and r == self.me.run_id))
 
 
-def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
+def prune(client: docker.DockerClient, me: RunIdentity, runs: Collection[str] | None = None) -> Pruned:
     """Remove every labelled service, container, network and volume whose run is dead, then the
     images ``build()`` named for such a run, and leave a swarm the plugin made that no live
     run uses.
 
-    Resources of live runs (this one included), and of runs that cannot be judged, are
-    never touched. A dead run's lease goes last, so that a prune cut short still knows it
-    is dead next time. What the engine refuses to remove (e.g. Docker 20.10 now and then
+    ``runs`` limits it to those runs (a run found holding something this one needs), and
+    then leaves the swarm alone. Resources of live runs (this one included), and of runs
+    that cannot be judged, are never touched. A dead run's lease goes last, so that a
+    prune cut short still knows it is dead next time. What the engine refuses to remove (e.g. Docker 20.10 now and then
     keeps a network's endpoint after its container is gone) is listed in ``failed``, not
     raised, and its run's lease stays, so that the next run tries again.
     """
     pruned = Pruned()
-    judge = Judge(client, me)
+    judge = Judge(client, me, runs)
     stuck: set[str] = set()  # runs something of which the engine would not remove
 
     def removed(kind: str, name: str, run: str, remove: Callable[..., object], *args: Any) -> bool:
@@ -154,8 +160,9 @@ def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
                 "image", refs, labels[lbl.SESSION], lambda i: pruned.images.extend(remove_built_image(client, i)), image
             )
     remove_containers([c for c in leases if c["Labels"][lbl.SESSION] not in stuck])
-    if made_by_plugin(client) is not None and not judge.swarm_users(client):
-        pruned.swarm = leave_swarm(client)
+    if runs is None and made_by_plugin(client) is not None and not judge.swarm_users(client):
+        leaving = leave_plugin_swarm(client)
+        pruned.swarm, pruned.swarm_kept = leaving.left, leaving.kept_by
     return pruned
 
 
@@ -171,10 +178,3 @@ def _remove_volume(client: docker.DockerClient, name: str) -> None:
         client.api.remove_volume(name)
     except docker.errors.NotFound:
         pass
-
-
-def leave_swarm_unless_used(client: docker.DockerClient, me: RunIdentity) -> bool:
-    """At the end of a run that used the plugin's swarm: leave it if no other live run does."""
-    if made_by_plugin(client) is None or Judge(client, me).swarm_users(client, but_me=True):
-        return False
-    return leave_swarm(client)

@@ -384,9 +384,10 @@ class Leaving:
     def describe(self) -> str:
         """The summary's line when the swarm stayed."""
         return (
-            "swarm: engine 0 stays in the swarm the plugin made: leaving a swarm wipes the DNS of every container "
-            "running on a user-defined network (Docker, moby/moby#45144), and that would break "
-            f"{'; '.join(self.kept_by)}. The next run, or `pytest --dockernet-prune`, leaves it once nothing is at risk"
+            "swarm: engine 0 stays in the swarm the plugin made, since leaving it now would break "
+            f"{'; '.join(self.kept_by)}: a swarm leave takes its services and networks with it and wipes the DNS of "
+            "every container running on a user-defined network (Docker, moby/moby#45144). The next run, or "
+            "`pytest --dockernet-prune`, leaves it once nothing is at risk"
         )
 
 
@@ -414,8 +415,3 @@ def leave_plugin_swarm(client: docker.DockerClient, users: Sequence[str] = ()) -
         if labels.get(MADE_BRIDGE) == "made":
             remove_network_if_unused(client, GWBRIDGE)
     return Leaving(left=True)
-
-
-def leave_swarm(client: docker.DockerClient) -> bool:
-    """Leave the swarm if the plugin made it and leaving breaks nothing; whether it did."""
-    return leave_plugin_swarm(client).left

@@ -119,8 +119,15 @@ SEPARATOR = re.compile(r"^([=_-])\1{2,} (.*?) \1{2,}$")
 
 
 # Notes of the run summary that depend on what the engine had before, not on the test: the
-# probe image pulled or built, dead runs' resources pruned (with a line per resource).
-INCIDENTAL = ("is not on the engine", "probe image ", "dead run", "left the swarm that")
+# probe image pulled or built, dead runs' resources pruned (with a line per resource), the
+# plugin's swarm left or kept.
+INCIDENTAL = (
+    "is not on the engine",
+    "probe image ",
+    "dead run",
+    "left the swarm the plugin",
+    "stays in the swarm the plugin made",
+)
 
 
 def cleaned(output: str, here: Path) -> str:

@@ -330,7 +330,7 @@ def test_the_swarm_of_a_killed_auto_run_is_left_by_the_next_prune(inner_runs, py
     assert swarm_state(dockernet_client) == "active"  # SIGKILL: nothing could leave it
 
     result = inner_runs.run("--dockernet-prune")
-    result.stdout.fnmatch_lines(["dockernet: *left the swarm that --dockernet-swarm auto had made*"])
+    result.stdout.fnmatch_lines(["dockernet: *left the swarm the plugin had made*"])
     assert swarm_state(dockernet_client) == "inactive"
     assert has_gwbridge(dockernet_client) == bridge_before
     assert inner_runs.resources() == []
@@ -500,7 +500,7 @@ def assert_left_once_the_pair_is_gone(inner_runs, pair: list, client: docker.Doc
     for container in pair:
         container.remove(force=True)
     result = inner_runs.run("--dockernet-prune")
-    result.stdout.fnmatch_lines(["dockernet: *left the swarm that --dockernet-swarm auto had made*"])
+    result.stdout.fnmatch_lines(["dockernet: *left the swarm the plugin had made*"])
     assert swarm_state(client) == "inactive"
     assert has_gwbridge(client) == bridge_before
     assert inner_runs.resources() == []

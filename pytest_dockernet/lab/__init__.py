@@ -173,8 +173,8 @@ class Lab:
     """A running lab, as recorded in the state file.
 
     ``Lab.up(3)`` brings one up (or returns the running one if it has 3 engines), ``Lab.load()``
-    finds the running one from any process, ``lab.down()`` removes it.
-    """
+    finds the running one from any process, ``lab.down()`` removes it (``swarm_left`` says
+    then whether engine 0 left the swarm the lab made, or what kept it there)."""
 
     def __init__(self, state: dict[str, Any], *, reused: bool = False):
         self._state = state
