@@ -9,7 +9,7 @@ import contextlib
 import ipaddress
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import docker
@@ -22,6 +22,7 @@ from .engine import engine_subnets, remove_network, remove_networks_named, undon
 from .errors import DockernetError
 from .gate import gate_for
 from .handles import Network
+from .reaper import Judge, prune
 from .registry import Registry
 from .retry import poll
 from .subnets import SubnetAllocator
@@ -32,6 +33,16 @@ if TYPE_CHECKING:
 
 DRIVERS = ("bridge", "host", "overlay")
 SUBNET_WAIT = 120.0  # seconds a network waits for another live run to let go of its chosen subnet
+
+
+@dataclass
+class Holders:
+    """The engine's networks on a subnet overlapping one asked for, by whose they are."""
+
+    own: list[str] = field(default_factory=list)  # this run's, by engine name
+    live: list[str] = field(default_factory=list)  # another live run's: "NAME (run ID)"
+    dead: dict[str, list[str]] = field(default_factory=dict)  # a dead run's, by run id
+    foreign: list[str] = field(default_factory=list)  # not the plugin's: "NAME (SUBNETS)"
 
 
 @dataclass
@@ -149,7 +160,9 @@ class Networks:
     def discard(self, network: object) -> None:
         """Remove one network the topology made now (its subnet goes back to the pool)."""
         network = self.check_own(network, "discard()")
-        if network.warm:
+        if network.warm and self.topology.pool is not None:
+            self.topology.pool.drop_network(network)
+        elif network.warm:
             remove_network(self.topology.client, network.id)
             self._give_back_subnet(network)
         elif network.owned:
@@ -244,6 +257,8 @@ class Networks:
                 result = self._create_in_pool(create)
         network = Network(topology, name, docker_name, result["Id"], driver, chosen[0], chosen[1], internal)
         network.pooled, network.warm = subnet is None, pool is not None
+        if pool is not None:
+            pool.lend(network)
         if driver == "overlay":
             topology.timings.count("overlay networks")
         if subnet is not None:
@@ -254,57 +269,111 @@ class Networks:
     def _create_fixed(
         self, create: Callable[[ipaddress.IPv4Network], dict[str, str]], subnet: ipaddress.IPv4Network, name: str
     ) -> dict[str, str]:
-        """A network on the subnet the test chose. Another live run of the plugin may hold
-        it (the same Compose file in two runs at once, or two xdist workers): wait until
-        that run lets go, rather than fail."""
-        holders: list[str] = []
+        """A network on the subnet the test chose. What holds the subnet decides: this run's
+        warm pool lets go of its empty networks on it (one still on its way back from a test
+        is waited for); another live run of the plugin is waited for until it lets go (the
+        same Compose file in two runs at once, two xdist workers); a dead run's network (a
+        run killed after this one's start-up prune, e.g. a crashed xdist worker) is pruned
+        with what else that run left. Anything else is an error naming the holder."""
+        pool = self.topology.pool
+        if pool is not None:
+            pool.make_room(subnet)
+        last = Holders()
+        prunes: list[int] = []
         misses: list[int] = []
 
         def attempt() -> dict[str, str] | None:
+            nonlocal last
             try:
                 return create(subnet)
             except docker.errors.APIError as exc:
                 if "overlap" not in str(exc).lower():
                     raise
-                own, holders[:] = self._live_holders(subnet)
-                if own:
-                    raise DockernetError(
-                        f"creating network {name!r} failed: subnet {subnet} overlaps {', '.join(own)} of this run "
-                        "(this topology's, or another's such as a module or session fixture's): give it another subnet"
-                    ) from None
-                if not holders:
-                    # Nobody of ours holds it: someone else's network, or ours just removed
-                    # (its removal races the look). A few looks tell the two apart.
-                    misses.append(1)
-                    if len(misses) > 4:
-                        raise
+                refused = exc.explanation or str(exc)
+            last = self._holders(subnet)
+            if last.dead:
+                prunes.append(1)
+                failed = self._prune(last.dead)
+                if failed or len(prunes) > 3:  # the engine would not, or it keeps coming back
+                    raise DockernetError(self._dead_message(name, subnet, last, failed))
                 return None
+            if last.own:
+                if pool is not None and pool.make_room(subnet):
+                    return None
+                raise DockernetError(self._own_message(name, subnet, last))
+            if not last.live:
+                # Nobody of the plugin's holds it: someone else's network, or ours just removed
+                # (its removal races the look). A few looks tell the two apart.
+                misses.append(1)
+                if len(misses) > 4:
+                    holder = f"overlaps {', '.join(last.foreign)}, not made by pytest-dockernet" if last.foreign else ""
+                    raise DockernetError(
+                        f"creating network {name!r} failed: subnet {subnet} {holder or refused}: "
+                        "give this network another subnet"
+                    )
+            return None
 
         result, _ = poll(attempt, lambda r: r is not None, timeout=SUBNET_WAIT, interval=0.25)
-        if result is None:
-            raise DockernetError(
-                f"creating network {name!r} failed: subnet {subnet} is still held by another run's network "
-                f"{', '.join(holders)} after {SUBNET_WAIT:g} s"
-            )
-        return result
+        if result is not None:
+            return result
+        if last.own:  # a network of this run's on its way back that never came
+            raise DockernetError(self._own_message(name, subnet, last))
+        allocator = self.allocator
+        shared = (
+            f"; {subnet} overlaps the subnet pool {allocator.pool}, from which every run of the plugin takes "
+            "its networks: a subnet outside it is never held by one"
+            if allocator is not None and allocator.pool.overlaps(subnet)
+            else ""
+        )
+        raise DockernetError(
+            f"creating network {name!r} failed: subnet {subnet} is still held after {SUBNET_WAIT:g} s by "
+            f"{', '.join(last.live)}, of a run that is alive (its lease runs): end that run or give this network "
+            f"another subnet{shared}. What a run that is gone left is removed by `pytest --dockernet-prune`"
+        )
 
-    def _live_holders(self, subnet: ipaddress.IPv4Network) -> tuple[list[str], list[str]]:
-        """The plugin's networks on a subnet overlapping ``subnet``: this run's, and other
-        live runs'."""
-        identity, own, found = self.topology.identity, [], []
-        for info in self.topology.client.api.networks(filters={"label": lbl.SESSION}):
-            labels = info.get("Labels") or {}
+    def _own_message(self, name: str, subnet: ipaddress.IPv4Network, holders: Holders) -> str:
+        mine = {n.docker_name: n.name for n in self.registry}
+        names = [f"{mine[n]!r} ({n})" if n in mine else n for n in holders.own]
+        return (
+            f"creating network {name!r} failed: subnet {subnet} overlaps {', '.join(names)} of this run "
+            "(this topology's, or another's such as a module or session fixture's): give it another subnet"
+        )
+
+    @staticmethod
+    def _dead_message(name: str, subnet: ipaddress.IPv4Network, holders: Holders, failed: list[str]) -> str:
+        held = "; ".join(f"{', '.join(nets)} of run {run}" for run, nets in holders.dead.items())
+        why = f"the engine refused: {'; '.join(failed)}" if failed else "it is still there after pruning it"
+        return (
+            f"creating network {name!r} failed: subnet {subnet} is held by {held}, which ended without removing it, "
+            f"and {why}; `pytest --dockernet-prune` removes what dead runs left"
+        )
+
+    def _holders(self, subnet: ipaddress.IPv4Network) -> Holders:
+        """The networks on the engine whose subnets overlap ``subnet``, by whose they are."""
+        topology, holders = self.topology, Holders()
+        me, judge = topology.identity, None
+        for info in topology.client.api.networks():
             configs = (info.get("IPAM") or {}).get("Config") or []
-            overlaps = any(
-                ipaddress.ip_network(c["Subnet"], strict=False).overlaps(subnet)
-                for c in configs
-                if c.get("Subnet") and ipaddress.ip_network(c["Subnet"], strict=False).version == 4
-            )
-            if overlaps and labels.get(lbl.SESSION) == identity.run_id:
-                own.append(info["Name"])
-            elif overlaps and not identity.owner_is_gone(labels):
-                found.append(info["Name"])
-        return own, found
+            nets = [ipaddress.ip_network(c["Subnet"], strict=False) for c in configs if c.get("Subnet")]
+            if not any(n.version == 4 and n.overlaps(subnet) for n in nets):
+                continue
+            labels = info.get("Labels") or {}
+            run = labels.get(lbl.SESSION)
+            if run is None:
+                holders.foreign.append(f"{info['Name']} ({', '.join(str(n) for n in nets if n.version == 4)})")
+            elif run == me.run_id:
+                holders.own.append(info["Name"])
+            else:
+                judge = judge or Judge(topology.client, me)  # the engine's leases, read once
+                if judge.dead(labels):
+                    holders.dead.setdefault(run, []).append(info["Name"])
+                else:
+                    holders.live.append(f"{info['Name']} (run {run})")
+        return holders
+
+    def _prune(self, dead: dict[str, list[str]]) -> list[str]:
+        """Prune these dead runs; what the engine refused to remove of theirs."""
+        return prune(self.topology.client, self.topology.identity, runs=set(dead)).failed
 
     def _create_in_pool(self, create: Callable[[ipaddress.IPv4Network], dict[str, str]]) -> dict[str, str]:
         allocator = self.allocator

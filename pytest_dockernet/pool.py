@@ -113,6 +113,7 @@ class WarmPool:
         self._idle: deque[tuple[str, str]] = deque()  # (id, name) of those waiting, oldest first
         self._names: dict[str, str] = {}  # every pooled container's id: its name while it waits
         self._networks: deque[Network] = deque()  # empty networks waiting, as their last topology had them
+        self._lent: dict[str, Network] = {}  # networks handed out (or made) for a topology, by id
         self._lock = threading.Lock()
         self._busy = 0  # returns under way (close() waits for them)
         self._settled = threading.Condition(self._lock)
@@ -273,14 +274,37 @@ class WarmPool:
                 continue
             network = Network(topology, name, last.docker_name, last.id, "bridge", last.subnet, last.gateway)
             network.warm = True
+            self.lend(network)
             topology.timings.count(POOL_NETWORKS_AGAIN)
             return network
 
+    def lend(self, network: Network) -> None:
+        """``network`` (taken, or made now as the pool's) belongs to its topology until given back."""
+        with self._lock:
+            self._lent[network.id] = network
+
+    def make_room(self, subnet: ipaddress.IPv4Network) -> bool:
+        """For a network on the explicit ``subnet`` (held by the allocator meanwhile): the
+        waiting networks that overlap it are removed, and so are those handed out once given
+        back. True when it removed some, or one handed out to a closed topology is on its way
+        back (its removal runs in the background): then the subnet is free in a moment."""
+        with self._lock:
+            waiting = [n for n in self._networks if _overlaps(n, subnet)]
+            for network in waiting:
+                self._networks.remove(network)
+            returning = any(n.topology.closed and _overlaps(n, subnet) for n in self._lent.values())
+        for network in waiting:
+            self._remove_network(network)
+        return bool(waiting) or returning
+
     def give_back_network(self, network: Network) -> None:
         """``network``'s topology is removed (its containers first): it waits for the next
-        test if nothing is on it and the pool has room; else it is removed."""
+        test if nothing is on it, the pool has room and no explicit subnet asked for since
+        overlaps it (see make_room); else it is removed."""
+        subnet = ipaddress.IPv4Network(network.subnet) if network.subnet else None
+        held = self.allocator is not None and subnet is not None and self.allocator.overlaps_held(subnet)
         with self._lock:
-            keep = not self.closed and len(self._networks) < self.size
+            keep = not self.closed and len(self._networks) < self.size and not held
         try:
             empty = not self.client.api.inspect_network(network.id).get("Containers")
         except docker.errors.NotFound:
@@ -289,8 +313,13 @@ class WarmPool:
         if keep and empty:
             with self._lock:
                 if not self.closed:
+                    self._lent.pop(network.id, None)
                     self._networks.append(network)
                     return
+        self._remove_network(network)
+
+    def drop_network(self, network: Network) -> None:
+        """Remove a network handed out, now (its topology's ``discard()``)."""
         self._remove_network(network)
 
     def _remove_network(self, network: Network) -> None:
@@ -298,6 +327,8 @@ class WarmPool:
         self._release(network)
 
     def _release(self, network: Network) -> None:
+        with self._lock:
+            self._lent.pop(network.id, None)
         if self.allocator is not None and network.subnet is not None:
             self.allocator.release(ipaddress.IPv4Network(network.subnet))
 
@@ -319,3 +350,7 @@ class WarmPool:
     def filters(self) -> dict[str, str]:
         """The engine's filter for every container of the pool's."""
         return {"label": f"{lbl.TOPOLOGY}={self.id}"}
+
+
+def _overlaps(network: Network, subnet: ipaddress.IPv4Network) -> bool:
+    return network.subnet is not None and ipaddress.IPv4Network(network.subnet).overlaps(subnet)

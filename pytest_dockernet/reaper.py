@@ -8,7 +8,7 @@ and anything it cannot judge is presumed alive.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,13 +75,14 @@ class Pruned:
 class Judge:
     """Tells dead runs from live ones, from the engine's leases (read once)."""
 
-    def __init__(self, client: docker.DockerClient, me: RunIdentity):
+    def __init__(self, client: docker.DockerClient, me: RunIdentity, runs: Collection[str] | None = None):
         self.me = me
+        self.runs = runs  # judge only these (None: all)
         self.leases = lease_states(client)
 
     def dead(self, labels: dict[str, str]) -> bool:
         run = labels.get(lbl.SESSION)
-        if not run or run == self.me.run_id:
+        if not run or run == self.me.run_id or (self.runs is not None and run not in self.runs):
             return False
         if run in self.leases and not self.leases[run]:
             return True
@@ -95,19 +96,21 @@ class Judge:
         return sorted(r for r in runs if r and self.leases.get(r) and not (but_me and r == self.me.run_id))
 
 
-def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
+def prune(client: docker.DockerClient, me: RunIdentity, runs: Collection[str] | None = None) -> Pruned:
     """Remove every labelled service, container, network and volume whose run is dead, then the
     images ``build()`` named for such a run, and leave a swarm the plugin made that no live
     run uses.
 
-    Resources of live runs (this one included), and of runs that cannot be judged, are
-    never touched. A dead run's lease goes last, so that a prune cut short still knows it
-    is dead next time. What the engine refuses to remove (e.g. Docker 20.10 now and then
-    keeps a network's endpoint after its container is gone) is listed in ``failed``, not
-    raised, and its run's lease stays, so that the next run tries again.
+    ``runs`` limits it to those runs (a run found holding something this one needs), and
+    then leaves the swarm alone. Resources of live runs (this one included), and of runs
+    that cannot be judged, are never touched. A dead run's lease goes last, so that a
+    prune cut short still knows it is dead next time. What the engine refuses to remove
+    (e.g. Docker 20.10 now and then keeps a network's endpoint after its container is
+    gone) is listed in ``failed``, not raised, and its run's lease stays, so that the next
+    run tries again.
     """
     pruned = Pruned()
-    judge = Judge(client, me)
+    judge = Judge(client, me, runs)
     stuck: set[str] = set()  # runs something of which the engine would not remove
 
     def removed(kind: str, name: str, run: str, remove: Callable[..., object], *args: Any) -> bool:
@@ -158,7 +161,7 @@ def prune(client: docker.DockerClient, me: RunIdentity) -> Pruned:
                 "image", refs, labels[lbl.SESSION], lambda i: pruned.images.extend(remove_built_image(client, i)), image
             )
     remove_containers([c for c in leases if c["Labels"][lbl.SESSION] not in stuck])
-    if made_by_plugin(client) is not None and not judge.swarm_users(client):
+    if runs is None and made_by_plugin(client) is not None and not judge.swarm_users(client):
         leaving = leave_plugin_swarm(client)
         pruned.swarm, pruned.swarm_kept = leaving.left, leaving.kept_by
     return pruned
@@ -176,4 +179,3 @@ def _remove_volume(client: docker.DockerClient, name: str) -> None:
         client.api.remove_volume(name)
     except docker.errors.NotFound:
         pass
-

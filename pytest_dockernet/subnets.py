@@ -93,6 +93,11 @@ class SubnetAllocator:
         with self._lock:
             self._held.append(subnet)
 
+    def overlaps_held(self, subnet: Subnet) -> bool:
+        """Whether an explicit subnet of a live network overlaps ``subnet``."""
+        with self._lock:
+            return any(h.overlaps(subnet) for h in self._held)
+
     def unhold(self, subnet: Subnet) -> None:
         with self._lock:
             if subnet in self._held:

@@ -7,6 +7,7 @@ other way round.
 
 from __future__ import annotations
 
+import random
 import shutil
 import signal
 import subprocess
@@ -120,3 +121,73 @@ def test_how_a_lease_is_read(dockernet_client, pytestconfig):
     finally:
         for container_id in made:
             api.remove_container(container_id, force=True)
+
+
+# -- a fixed subnet held by another run ------------------------------------------------------
+
+HOLDER = """
+    import time
+
+    from inner_run_spy import ready
+
+    def test_holds(dockernet):
+        dockernet.network("held", subnet="{subnet}")
+        ready()
+        time.sleep(60)
+"""
+
+WAITER = """
+    import ipaddress
+
+    import pytest_dockernet.networks
+    from inner_run_spy import ready
+
+    pytest_dockernet.networks.SUBNET_WAIT = {wait}
+
+    def test_waits(dockernet):
+        ready()  # this run's start-up prune is over: the holder was alive then
+        net = dockernet.network("mine", subnet="{subnet}")
+        assert ipaddress.ip_address(dockernet.container("c", networks=[net]).ip(net)) in ipaddress.ip_network(net.subnet)
+"""
+
+
+def a_subnet() -> str:
+    return f"10.218.{random.randrange(256)}.0/24"
+
+
+def test_a_fixed_subnet_held_by_a_run_killed_meanwhile_is_pruned_and_taken(inner_runs, pytester):
+    """The holder is killed after this run's start-up prune (as an xdist worker that crashes),
+    while this run waits for the subnet: the wait finds it dead, prunes it and goes on."""
+    subnet, host = a_subnet(), inner_runs.own_host()
+    pytester.makepyfile(test_holder=HOLDER.replace("{subnet}", subnet))
+    holder = inner_runs.start("test_holder.py", host=host)
+    held_by = inner_runs.run_id_of(holder)
+    pytester.makepyfile(test_waiter=WAITER.replace("{subnet}", subnet).replace("{wait}", "60"))
+    waiter = inner_runs.start("test_waiter.py", host=host)
+
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=10)
+    assert waiter.wait(timeout=120) == pytest.ExitCode.OK, inner_runs.log(waiter)
+    assert "1 passed" in inner_runs.log(waiter)
+    assert inner_runs.resources(held_by) == []
+
+
+def test_a_fixed_subnet_held_by_a_live_run_names_it_and_the_prune_command(inner_runs, pytester):
+    subnet, host = a_subnet(), inner_runs.own_host()
+    pytester.makepyfile(test_holder=HOLDER.replace("{subnet}", subnet))
+    holder = inner_runs.start("test_holder.py", host=host)
+    held_by = inner_runs.run_id_of(holder)
+    pytester.makepyfile(test_waiter=WAITER.replace("{subnet}", subnet).replace("{wait}", "2"))
+
+    result = inner_runs.run_on(host, "test_waiter.py")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"E * creating network 'mine' failed: subnet {subnet} is still held after 2 s by dn-{held_by}-*-held "
+            f"(run {held_by}), of a run that is alive *`pytest --dockernet-prune`*"
+        ]
+    )
+    assert inner_runs.resources(held_by)  # untouched
+    holder.send_signal(signal.SIGTERM)
+    holder.wait(timeout=60)
+    assert inner_runs.resources(held_by) == []

@@ -391,3 +391,42 @@ def test_an_empty_network_is_used_again_by_the_next_test(inner_runs, pytester):
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["warm pool: * containers and 2 of the networks were earlier tests', used again"])
     assert inner_runs.resources() == []
+
+
+# The run's subnet pool is 10.219.0.0/22 (four /24s): the earlier tests leave its networks
+# waiting in the warm pool (or on their way back to it), and "big" asks for all of it.
+WHOLE_POOL = """
+import ipaddress
+
+POOL = ipaddress.ip_network("10.219.0.0/22")
+
+
+def test_one(dockernet):
+    dockernet.network("a"), dockernet.network("b")
+
+
+def test_two(dockernet):
+    assert ipaddress.ip_network(dockernet.network("c").subnet).subnet_of(POOL)
+
+
+def test_big(dockernet, dockernet_client):
+    pooled = {"label": "pytest-dockernet.role=pooled network"}
+    assert [n for n in dockernet_client.api.networks(filters=pooled) if dockernet.identity.run_id in n["Name"]]
+    net = dockernet.network("big", subnet=str(POOL))
+    a = dockernet.container("a", networks=[net])
+    assert ipaddress.ip_address(a.ip(net)) in POOL
+    dockernet.assert_reachable(dockernet.container("b", networks=[net]), a.ip(net))
+
+
+def test_after(dockernet):
+    assert ipaddress.ip_network(dockernet.network("d").subnet).subnet_of(POOL)
+"""
+
+
+def test_an_explicit_subnet_takes_the_place_of_the_run_s_waiting_pooled_networks(inner_runs, pytester):
+    pytester.makepyfile(test_whole_pool=WHOLE_POOL)
+    result = inner_runs.run_subprocess(
+        "--dockernet-require", "-p", "no:xdist", "--dockernet-subnet-pool", "10.219.0.0/22:24", "-v"
+    )
+    result.assert_outcomes(passed=4)
+    assert inner_runs.resources() == []
