@@ -62,7 +62,7 @@ def partition_script(chain: str, peers4: list[str], peers6: list[str], one_way: 
                 lines.append(f"{tool} -w -A {chain}-o -d {address} -j DROP")
                 lines.append(f"{tool} -w -A {chain}-i -s {address} -j DROP")
         lines += [f"{tool} -w -I OUTPUT -j {chain}-o", f"{tool} -w -I INPUT -j {chain}-i"]
-        lines.append(f"{tool} -w -S {chain}-o | grep -c -- '-j DROP'")
+        lines.append(f"{tool} -w -S {chain}-o | {{ grep -c -- '-j DROP' || true; }}")  # 0 peers: a stopped b
     return " && ".join(lines)
 
 

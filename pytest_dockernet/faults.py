@@ -25,6 +25,7 @@ import itertools
 import re
 import threading
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import docker
@@ -219,12 +220,22 @@ class Faults:
         for p in self.partitions:
             if container in p.b:
                 for member in p.a:
-                    self._apply(p, member)  # the rules name b's addresses
+                    self._put(member, partial(self._apply, p, member))  # the rules name b's addresses
             elif container in p.a:
-                self._apply(p, container)
+                self._put(container, partial(self._apply, p, container))
         for d in self.degradations.values():
             if d.container is container or container in d.to:
-                self._apply_degradation(d)
+                self._put(d.container, partial(self._apply_degradation, d))
+
+    @staticmethod
+    def _put(member: Container, apply: Callable[[], None]) -> None:
+        try:
+            apply()
+        except DriverUnavailable:
+            raise
+        except DockernetError:
+            if member.status().startswith("running"):
+                raise  # a stopped member gets its faults when it starts again (reapply)
 
     def describe(self) -> list[str]:
         return [p.describe() for p in self.partitions] + [d.describe() for d in self.degradations.values()]

@@ -224,3 +224,20 @@ def test_delay_towards_some_peers_is_refused_before_anything(dockernet, dockerne
             dockernet.degrade(a, to=[b], **arguments)
     assert dockernet.faults == []
     assert fault_helpers(dockernet_client, dockernet) == []
+
+
+def test_stopped_members_leave_networks_and_get_their_faults_back_on_start(dockernet):
+    """A stopped container has no address: the partition follows it off a network all the
+    same (nothing to put in its own stopped namespace), and a start puts everything back."""
+    first, second = dockernet.network("first"), dockernet.network("second")
+    a, b = (dockernet.container(n, networks=[first, second], command=HTTPD) for n in "ab")
+    with dockernet.partition(a, b):
+        b.stop(timeout=0)
+        dockernet.disconnect(b, second)
+        a.stop(timeout=0)
+        dockernet.disconnect(a, second)
+        a.start()
+        b.start()
+        assert_unreachable(a, b, port=80)
+        assert_unreachable(b, a, port=80)
+    assert_reachable(b, a, port=80)
