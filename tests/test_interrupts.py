@@ -43,7 +43,7 @@ WAITS_FOR_COMPOSE = """
 def test_sigterm_while_compose_waits_for_a_healthy_service_stops_the_run(inner_runs, pytester):
     pytester.makefile(".yaml", compose=NEVER_HEALTHY)
     pytester.makepyfile(WAITS_FOR_COMPOSE)
-    proc = inner_runs.start("-p", "no:randomly")
+    proc = inner_runs.start()
     run_id = inner_runs.run_id_of(proc)
     api = inner_runs.client.api
     db = {"label": [f"{SESSION}={run_id}", f"{NAME}=db"], "status": "running"}
