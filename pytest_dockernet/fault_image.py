@@ -22,9 +22,10 @@ import docker
 import docker.errors
 
 from .errors import DockernetError, DriverUnavailable
-from .image import image_on
+from .image import image_on, remove_stale_builds
 
 FAULT_REPOSITORY = "pytest-dockernet/faults"
+FAULT_BASE = "pytest-dockernet.fault-base"  # label: the probe image it was built on
 # Where the image has them. By path: busybox's shell runs its own (smaller) tc applet
 # before anything on PATH.
 TC = "/usr/sbin/tc"
@@ -104,10 +105,14 @@ def host_files() -> dict[str, str]:
 
 
 def fault_image(client: docker.DockerClient, probe_image: str) -> FaultImage:
-    """The fault image on ``client``'s engine, built once per content (tag by digest)."""
+    """The fault image on ``client``'s engine, built once per content (tag by digest); a
+    build removes the fault images of other contents that no container uses."""
     files = host_files()
     ipv6 = "@link:ip6tables" in files or "usr/sbin/ip6tables" in files.values()
-    digest = hashlib.sha256(probe_image.encode())
+    dockerfile = (
+        f"FROM {probe_image}\nCOPY root/ /\nLABEL pytest-dockernet.image=faults {FAULT_BASE}={probe_image}\n"
+    ).encode()
+    digest = hashlib.sha256(dockerfile)
     for source in sorted(files):
         digest.update(source.encode())
         if source.startswith("@link:"):
@@ -117,7 +122,6 @@ def fault_image(client: docker.DockerClient, probe_image: str) -> FaultImage:
     tag = f"{FAULT_REPOSITORY}:{digest.hexdigest()[:12]}"
     if image_on(client, tag):
         return FaultImage(tag, ipv6)
-    dockerfile = f"FROM {probe_image}\nCOPY root/ /\nLABEL pytest-dockernet.image=faults\n".encode()
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
         info = tarfile.TarInfo("Dockerfile")
@@ -136,4 +140,9 @@ def fault_image(client: docker.DockerClient, probe_image: str) -> FaultImage:
     except docker.errors.BuildError as exc:
         log = "".join(str(step.get("stream", "")) for step in exc.build_log)[-2000:]
         raise DockernetError(f"building the fault helper image {tag} failed: {exc}\n{log}") from None
+    # One fault image on the engine, not one per version of the plugin or of the host's tools.
+    # (Those of another probe image are another run's; one without the label, an earlier version's.)
+    remove_stale_builds(
+        client, "faults", FAULT_REPOSITORY, tag, lambda labels: labels.get(FAULT_BASE, probe_image) == probe_image
+    )
     return FaultImage(tag, ipv6)

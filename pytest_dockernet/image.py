@@ -10,6 +10,7 @@ import os
 import shutil
 import struct
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -199,18 +200,34 @@ def resolve_probe_image(
 def remove_stale_stand_ins(client: docker.DockerClient, requested: str, current: str) -> list[str]:
     """Remove the stand-ins for ``requested`` built from other inputs than ``current``
     (by an earlier version of the plugin, around an earlier busybox), so that the engine
-    keeps one probe image, not one per version. An image a container uses (a live run's,
-    through its lease) is refused by the engine and stays. The tags removed."""
+    keeps one probe image, not one per version. The tags removed."""
+
+    def stands_in(labels: dict[str, str]) -> bool:
+        # One built before this label was set stood in for the default image.
+        return labels.get(STAND_IN_FOR, DEFAULT_IMAGE) == requested
+
+    return remove_stale_builds(client, "busybox", LOCAL_REPOSITORY, current, stands_in)
+
+
+def remove_stale_builds(
+    client: docker.DockerClient,
+    kind: str,
+    repository: str,
+    current: str,
+    belongs: Callable[[dict[str, str]], bool] = lambda labels: True,
+) -> list[str]:
+    """Remove the images of ``kind`` (label ``pytest-dockernet.image``) tagged in ``repository``
+    other than ``current`` (and for which ``belongs(labels)``): what earlier inputs or versions
+    built, kept one per content otherwise. An image a container uses (a live run's, through its
+    lease) is refused by the engine and stays. The tags removed."""
     removed: list[str] = []
     try:
-        images = client.api.images(filters={"label": f"{KIND}=busybox"})
+        images = client.api.images(filters={"label": f"{KIND}={kind}"})
     except docker.errors.APIError:
         return removed
     for image in images:
-        tags = [t for t in image.get("RepoTags") or [] if t.startswith(LOCAL_REPOSITORY + ":")]
-        # One built before this label was set stood in for the default image.
-        stands_in_for = (image.get("Labels") or {}).get(STAND_IN_FOR, DEFAULT_IMAGE)
-        if current in tags or stands_in_for != requested:
+        tags = [t for t in image.get("RepoTags") or [] if t.startswith(repository + ":")]
+        if current in tags or not belongs(image.get("Labels") or {}):
             continue
         for stale in tags:
             try:
