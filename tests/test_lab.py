@@ -239,6 +239,36 @@ def test_engine_0s_own_swarm_is_joined_and_left_as_it_was(no_lab, dockernet_clie
         subprocess.run(["ip", "link", "del", link], check=False)
 
 
+def test_the_labs_swarm_stays_while_the_lab_is_up_or_a_leave_would_break_names(
+    no_lab, inner_runs, dockernet_client, dockernet
+):
+    """The swarm the lab makes is the plugin's: no other run's prune leaves it while the lab
+    is up, and down() leaves it only when no container on engine 0 would lose its names."""
+    assert no_lab[0] == "inactive", "engine 0 is in a swarm already; this test needs the lab to make one"
+    lab = Lab.up(2)
+    assert lab.swarm_initialised
+    result = inner_runs.run("--dockernet-prune")
+    result.stdout.fnmatch_lines(["*engine 0 stays in the swarm the plugin made*the lab that is up*"])
+    assert [e.node_state for e in lab.status()] == ["ready", "ready"]
+
+    tag = uuid.uuid4().hex[:8]
+    # A container on a bridge network of engine 0, made outside the plugin, as a user's own stack is.
+    network = dockernet_client.networks.create(f"foreign-{tag}")
+    run = dockernet_client.containers.run
+    stack = run(dockernet.probe_image, ["sleep", "600"], name=f"foreign-{tag}", network=network.name, detach=True)
+    try:
+        down = cli("down")
+        assert down.returncode == 0, down.stderr
+        assert "engine 0 stays in the swarm the plugin made" in down.stderr and stack.name in down.stderr
+        assert leftovers() == [] and swarm_of(dockernet_client) == "active"
+    finally:
+        stack.remove(force=True)
+        network.remove()
+    result = inner_runs.run("--dockernet-prune")
+    result.stdout.fnmatch_lines(["dockernet: *left the swarm the plugin had made*"])
+    assert swarm_of(dockernet_client) == "inactive"
+
+
 # --- The module's lab --------------------------------------------------------------------
 
 
