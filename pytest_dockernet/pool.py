@@ -47,6 +47,7 @@ from .errors import ProbeFailed
 from .gate import gate_for
 from .handles import Container, Network
 from .identity import RunIdentity
+from .probes import RESIDENT_PROCESSES
 from .probes import run as run_probe
 from .timings import POOL_AGAIN, POOL_NETWORKS_AGAIN
 
@@ -203,7 +204,8 @@ class WarmPool:
 
     def give_back(self, container: Container) -> None:
         """``container``'s topology has ended: it waits for the next test if nothing but
-        probes ran in it, it still runs and the pool has room; else it is removed."""
+        probes ran in it, it runs just what a fresh one runs (no process a probe or anything
+        else left) and the pool has room; else it is removed."""
         with self._lock:
             name = self._names.get(container.id, "")
             keep = bool(name) and not self.closed and container.reusable and len(self._idle) < self.size
@@ -227,6 +229,8 @@ class WarmPool:
             info = api.inspect_container(container.id)
             if not info["State"].get("Running") or info["State"].get("Paused"):
                 return False
+            if not self._idle_shell_only(api, container.id):
+                return False
             with gate_for(api).joining():
                 for network in info["NetworkSettings"].get("Networks") or {}:
                     api.disconnect_container_from_network(container.id, network)
@@ -234,6 +238,17 @@ class WarmPool:
         except docker.errors.APIError:
             return False
         return True
+
+    @staticmethod
+    def _idle_shell_only(api: docker.APIClient, container_id: str) -> bool:
+        """Whether the container runs exactly what a fresh one runs: its resident shell,
+        idle. A process left running (a listener on a port, a loop) would meet the next test."""
+        listing = api.top(container_id)
+        titles = listing.get("Titles") or []
+        column = next((i for i, title in enumerate(titles) if title in ("CMD", "COMMAND")), None)
+        if column is None:  # an engine that lists them otherwise: not known to be idle
+            return False
+        return sorted(p[column] for p in listing.get("Processes") or []) == sorted(RESIDENT_PROCESSES)
 
     def _remove(self, container_id: str) -> None:
         with self._lock:

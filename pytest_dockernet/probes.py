@@ -11,7 +11,11 @@ Containers the plugin starts with its own command (probe-image containers withou
 command, sidecars) run a resident shell that reads scripts from stdin: a probe is then a
 write to the container's attach socket (about 1 ms) rather than an exec (about 70 ms,
 most of it the runtime starting a process). Anything else, or a shell that is busy or
-broken, falls back to an exec.
+broken, falls back to an exec; a script the shell was given is never run again that way.
+
+Each script runs in a process group of its own, marked in its environment: what it leaves
+running (background jobs, the watchdog of busybox ``timeout``, which makes a session of its
+own) ends with it, and a script abandoned at its deadline is ended by its mark.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import secrets
 import select
 import shlex
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -40,6 +46,11 @@ if TYPE_CHECKING:
 # that reads probe scripts from stdin (see Shell), then keeps the container alive if stdin
 # ever closes. Probing through it costs a write, not an exec.
 RESIDENT = ["sh", "-c", "sh -s; exec tail -f /dev/null"]
+# What a container running RESIDENT runs between probes, as the engine's `top` lists them.
+RESIDENT_PROCESSES = (" ".join(RESIDENT), "sh -s")
+# How long a probe that gives its own duration may take beyond it before it is abandoned
+# (a busy machine starts processes slowly); a probe that gives none gets the client's timeout.
+DEADLINE_MARGIN = 30.0
 
 _RC = re.compile(r"@@rc=(\d+)\s*$")
 
@@ -146,12 +157,43 @@ def parse_addresses(output: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def stop_command(mark: str) -> str:
+    """A line that kills every process whose environment carries ``mark`` (see
+    :func:`contained`), daemons that left the script's process group too; in a few rounds,
+    for one that forked meanwhile."""
+    return (
+        f"for i in 1 2 3; do set -- $(grep -lzxF DN_PROBE={mark} /proc/[0-9]*/environ 2>/dev/null); "
+        "[ $# -gt 0 ] || break; for f; do f=${f#/proc/}; kill -9 ${f%/environ} 2>/dev/null; done; done"
+    )
+
+
+def contained(script: str, mark: str) -> str:
+    """Lines that run ``script`` as ``sh -c`` in a session of its own (``setsid``, where the
+    image has it) with ``DN_PROBE=mark`` in its environment, and then kill whatever it left
+    running; its exit code is then in ``$r``.
+
+    The group kill is a builtin (no process started). Only when more processes run than an
+    idle resident shell's two (so after busybox ``timeout``, whose watchdog makes a session
+    of its own and would outlive the probe by up to a second) are the marked ones looked for.
+    """
+    return (
+        "command -v setsid >/dev/null 2>&1 && s=setsid || s=; "
+        f"DN_PROBE={mark} $s sh -c {shlex.quote(script)} </dev/null 2>&1 & p=$!; wait $p; r=$?; "
+        f"kill -9 -$p 2>/dev/null; set -- /proc/[0-9]*; [ $# -le 2 ] || {{ {stop_command(mark)}; }}; "
+    )
+
+
+class NotSent(OSError):
+    """The resident shell could not be given the script: it has not started, and an exec may
+    run it instead."""
+
+
 class Shell:
     """The resident shell of one container, fed over its attach socket.
 
-    Each script runs as ``sh -c SCRIPT`` (a syntax error cannot kill the resident shell)
-    and ends with a unique marker carrying its exit code; output before a marker that is
-    not ours (left by a script abandoned half-way) is skipped.
+    Each script runs as ``sh -c SCRIPT`` (a syntax error cannot kill the resident shell,
+    see :func:`contained`) and ends with a unique marker carrying its exit code; output
+    before a marker that is not ours (left by a script abandoned half-way) is skipped.
     """
 
     _tokens = itertools.count()
@@ -163,14 +205,23 @@ class Shell:
         self._sock: socket.socket | None = None  # the connection under it
         self.lock = threading.Lock()
         self.broken = False
+        self._until = 0.0  # when the script being read is abandoned (time.monotonic())
+        self._deadline = 0.0
 
-    def run(self, script: str) -> tuple[int, str]:
-        """Run ``script``; (exit code, stdout+stderr). Raises OSError if the shell is unusable."""
-        if self._sock is None:
-            self._attach()
-        sock = cast(socket.socket, self._sock)  # _attach() set it
+    def run(self, script: str, mark: str, deadline: float) -> tuple[int, str]:
+        """Run ``script`` (marked ``mark``) and read its end for up to ``deadline`` seconds;
+        (exit code, stdout+stderr). Raises NotSent if the shell could not be given the script,
+        OSError if it was given it and no end came (the script may still run)."""
+        self._until, self._deadline = time.monotonic() + deadline, deadline
         token = f"@@end{next(self._tokens)}@@"
-        sock.sendall(f"sh -c {shlex.quote(script)} </dev/null 2>&1; echo {token}$?\n".encode())
+        try:
+            if self._sock is None:
+                self._attach()
+            # The line's last byte is the newline that makes the shell start it: a send that
+            # fails has not started it.
+            cast(socket.socket, self._sock).sendall(f"{contained(script, mark)}echo {token}$r\n".encode())
+        except (OSError, docker.errors.APIError) as exc:
+            raise NotSent(str(exc)) from None
         output = self._read_until(token.encode())
         head, _, tail = output.rpartition(token.encode())
         return int(tail.strip() or 127), head.decode(errors="replace")
@@ -215,9 +266,9 @@ class Shell:
         if getattr(self._sock, "pending", lambda: 0)():  # TLS: bytes decrypted already
             return
         sock = cast(socket.socket, self._sock)  # run() attached it
-        timeout = sock.gettimeout()
-        if not select.select([sock], [], [], timeout)[0]:
-            raise OSError(f"the resident shell did not answer within {timeout} s")
+        left = self._until - time.monotonic()
+        if left <= 0 or not select.select([sock], [], [], left)[0]:
+            raise OSError(f"no end within {self._deadline:g} s")
 
     def close(self) -> None:
         self.broken = True
@@ -274,9 +325,14 @@ def _runner(source: Container) -> tuple[str, str, bool]:
     return source.topology.sidecar_of(source), f"probe sidecar {source.docker_name}-probe", True
 
 
-def run(source: Container, script: str, *, counted: bool = True) -> ProbeResult:
+def run(source: Container, script: str, *, counted: bool = True, seconds: float | None = None) -> ProbeResult:
     """Run a shell snippet in ``source``'s network namespace: through the resident shell
     where there is one, else one exec (two API calls).
+
+    ``seconds`` is how long the snippet itself may take (a measurement's duration): the
+    resident shell is read for that long plus ``DEADLINE_MARGIN``, without it for the
+    client's timeout. A snippet that outlives its deadline is killed, with whatever it
+    started, and the probe fails (ProbeFailed): it is not run a second time.
 
     A probe run in a sidecar is trusted only while the source itself runs: a stopped
     source leaves its sidecar in a namespace without its networks, where every probe
@@ -284,8 +340,8 @@ def run(source: Container, script: str, *, counted: bool = True) -> ProbeResult:
     and only then is the source's state asked (no API call on the usual path).
     """
     if source.can_probe:
-        return _run(source, script, counted)
-    result = _run(source, f"{_NO_NETWORK_CHECK}\n{script}", counted)
+        return _run(source, script, counted, seconds)
+    result = _run(source, f"{_NO_NETWORK_CHECK}\n{script}", counted, seconds)
     if _NO_NETWORK in result.output:
         result.output = result.output.replace(_NO_NETWORK + "\n", "")
         _check_source_runs(source)
@@ -310,25 +366,29 @@ def _check_source_runs(source: Container) -> None:
         )
 
 
-def _run(source: Container, script: str, counted: bool = True) -> ProbeResult:
+def _run(source: Container, script: str, counted: bool, seconds: float | None) -> ProbeResult:
     runner, where, resident = _runner(source)
+    api = source.client.api
     if counted:  # the plugin's own checks (the warm pool's) are not the test's probes
         source.topology.timings.count("probes")
-    shell = source.topology.shells.acquire(source.client.api, runner) if resident else None
+    mark = secrets.token_hex(6)
+    shell = source.topology.shells.acquire(api, runner) if resident else None
     if shell is not None:
+        deadline = _deadline(api, seconds)
         try:
-            code, output = shell.run(script)
-        except OSError:
-            shell.close()  # later probes of this source exec; this one too
-            source.reusable = False  # a script may still run in its resident shell
+            code, output = shell.run(script, mark, deadline)
+        except OSError as exc:
+            shell.close()  # later probes of this source exec
+            source.reusable = False  # its resident shell may hold part of a script
+            if not isinstance(exc, NotSent):  # it may run: ended, and not run again
+                raise _abandoned(source, runner, where, script, mark, exc) from None
         else:
             return ProbeResult(source.name, where, script, code, output)
         finally:
             shell.lock.release()
-    api = source.client.api
     if counted:
         source.topology.timings.count("probe execs")
-    wrapped = f"{{ {script}\n}} 2>&1; echo @@rc=$?"
+    wrapped = f"{contained(script, mark)}echo @@rc=$r"
     try:
         exec_id = api.exec_create(runner, ["sh", "-c", wrapped])["Id"]
     except docker.errors.APIError as exc:
@@ -338,6 +398,27 @@ def _run(source: Container, script: str, counted: bool = True) -> ProbeResult:
     if match is None:  # the exec itself failed (e.g. no sh in a custom probe image)
         return ProbeResult(source.name, where, script, api.exec_inspect(exec_id)["ExitCode"] or 127, output)
     return ProbeResult(source.name, where, script, int(match.group(1)), output[: match.start()])
+
+
+def _deadline(api: docker.APIClient, seconds: float | None) -> float:
+    if seconds is not None:
+        return seconds + DEADLINE_MARGIN
+    timeout = api.timeout
+    return float(timeout) if isinstance(timeout, (int, float)) else 60.0
+
+
+def _abandoned(source: Container, runner: str, where: str, script: str, mark: str, exc: OSError) -> ProbeFailed:
+    """Kill what the probe marked ``mark`` runs in ``runner``, which gave no end; the failure."""
+    api = source.client.api
+    try:
+        exec_id = api.exec_create(runner, ["sh", "-c", stop_command(mark)])["Id"]
+        api.exec_start(exec_id)
+    except docker.errors.APIError as refused:  # e.g. stopped meanwhile: say so, as an exec would
+        return ProbeFailed(f"cannot probe from {source.name!r}: {_why_not(source, runner, refused)}")
+    return ProbeFailed(
+        f"cannot probe from {source.name!r}: the probe in {where} gave no answer ({exc}), so it "
+        f"was stopped; it is not run again\n    $ {script}"
+    )
 
 
 def _why_not(source: Container, runner: str, exc: docker.errors.APIError) -> str:

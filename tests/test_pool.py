@@ -430,3 +430,53 @@ def test_an_explicit_subnet_takes_the_place_of_the_run_s_waiting_pooled_networks
     )
     result.assert_outcomes(passed=4)
     assert inner_runs.resources() == []
+
+
+LEFT_RUNNING = """
+from pytest_dockernet.errors import ProbeFailed
+from pytest_dockernet.probes import run
+
+import pytest
+
+seen = {}
+
+
+def test_a_process_outlives_the_probes(dockernet):
+    net = dockernet.network("net")
+    a, b = dockernet.container("a", networks=[net]), dockernet.container("b", networks=[net])
+    # out of the probe's reach on purpose (a session and a mark of its own), as a user's could be
+    run(a, "DN_PROBE= setsid sleep 300 </dev/null >/dev/null 2>&1 & sleep 0.5")
+    dockernet.assert_reachable(b, a)
+    assert a.reusable and b.reusable  # only probes ran in them
+    seen.update(a=a.id, b=b.id)
+
+
+def test_only_the_idle_one_is_used_again(dockernet, dockernet_client):
+    net = dockernet.network("net")
+    got = {dockernet.container(n, networks=[net]).id for n in ("x", "y")}
+    assert seen["b"] in got and seen["a"] not in got
+    assert dockernet_client.api.containers(all=True, filters={"id": seen["a"]}) == []
+
+
+def test_a_throughput_fails_after_starting_its_receiver(dockernet):
+    net = dockernet.network("net")
+    a, b = dockernet.container("a", networks=[net]), dockernet.container("b", networks=[net])
+    a.stop(timeout=0)
+    with pytest.raises(ProbeFailed):
+        dockernet.throughput(a, b, seconds=1)
+    seen.update(receiver=b.id)
+
+
+def test_the_next_test_finds_the_port_free(dockernet):
+    net = dockernet.network("net")
+    b, c = dockernet.container("b", networks=[net]), dockernet.container("c", networks=[net])
+    assert seen["receiver"] in {b.id, c.id}  # handed over again: nothing of the last test runs in it
+    assert dockernet.throughput(c, b, seconds=1) > 1e6 and dockernet.throughput(b, c, seconds=1) > 1e6
+"""
+
+
+def test_a_container_goes_back_to_the_pool_only_running_what_a_fresh_one_runs(inner_runs, pytester):
+    pytester.makepyfile(test_left_running=LEFT_RUNNING)
+    result = inner_runs.run_subprocess("--dockernet-require", "-p", "no:xdist", "--dockernet-pool", "2")
+    result.assert_outcomes(passed=4)
+    assert inner_runs.resources() == []
