@@ -454,6 +454,9 @@ def _finish_teardowns(state: State) -> None:
         _teardown_failed(state, topology, exc)
 
 
+# Last: after pytest's own tears down the fixtures an interrupt (Ctrl-C) left standing, so
+# that the lab and the swarm are undone after every topology, and see none of the run's.
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     state = config.stash.get(STATE, None)

@@ -336,8 +336,27 @@ def test_the_swarm_of_a_killed_auto_run_is_left_by_the_next_prune(inner_runs, py
     assert inner_runs.resources() == []
 
 
+# With a module's topology, which an interrupt leaves for pytest to tear down at the end of
+# the session: the swarm is left after it (its container would otherwise keep the swarm).
+MODULE_SLEEPER = """
+    import time
+
+    import pytest
+    from inner_run_spy import ready
+
+    @pytest.fixture(scope="module")
+    def web(dockernet_module):
+        return dockernet_module.container("web", networks=[dockernet_module.network("n")])
+
+    def test_sleeps(dockernet, web):
+        dockernet.network("o", driver="overlay")
+        ready()
+        time.sleep(60)
+"""
+
+
 def test_the_last_auto_run_to_end_leaves_the_swarm(inner_runs, pytester, dockernet_client, no_swarm):
-    pytester.makepyfile(test_sleeper=OVERLAY_SLEEPER)
+    pytester.makepyfile(test_sleeper=MODULE_SLEEPER)
     first = inner_runs.start("--dockernet-swarm", "auto", "test_sleeper.py")
     pytester.makepyfile(test_quick="def test_quick(dockernet): dockernet.network('q', driver='overlay')")
     result = inner_runs.run("--dockernet-swarm", "auto", "--dockernet-require", "test_quick.py")
