@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -342,6 +342,9 @@ class Lifecycle:
 
     def __init__(self, topology: Topology, lock: threading.RLock):
         self.topology, self._lock = topology, lock  # the lock Containers.sidecar_of makes sidecars under
+        # What runs once a container runs again in a new network namespace (the topology's
+        # faults put back).
+        self.after_restart: Callable[[Container], None] = lambda container: None
 
     def start(self, container: Container, ready: object, ready_timeout: object, restart: object = None) -> None:
         """Start ``container`` (``restart`` None) or restart it (``restart``: stop's
@@ -364,9 +367,7 @@ class Lifecycle:
         if not state.get("Running"):
             why = f"stopped before it was ready ({describe_ready(ready)})"  # as wait_ready says it
             raise DockernetError(crash_report(container, state, why))
-        reapply = getattr(self.topology, "reapply_faults", None)  # where faults are applied
-        if reapply is not None:
-            reapply(container)
+        self.after_restart(container)
         wait_ready(container, ready, ready_timeout)
 
     def _forget_probes(self, container: Container) -> None:

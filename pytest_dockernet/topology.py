@@ -146,6 +146,7 @@ class Topology:
         self._services = Services(self, lock, self._networks, self._containers)
         self._builds = Builds(self)
         self._faults = Faults(self)
+        self._containers.lifecycle.after_restart = self._faults.reapply
 
     # -- what its parts ask of it ------------------------------------------------------
 
@@ -294,10 +295,10 @@ class Topology:
         ``ready`` is ``"running"`` (the default), ``"healthy"`` (its healthcheck passes),
         :class:`LogLine` ``(pattern)``, :class:`Listening` ``(port)`` or a callable
         ``(Container) -> bool``, waited for up to ``ready_timeout`` seconds. A container
-        that exits or turns unhealthy first, or is not ready in time, raises
-        :class:`DockernetError` with its exit code (its last healthcheck's output when
-        unhealthy) and the last lines of its output, and this call removes it. A call that asks for nothing of
-        its own gets a running container of the warm pool (see :mod:`pytest_dockernet.pool`).
+        that exits or turns unhealthy first, or is not ready in time, raises :class:`DockernetError`
+        with its exit code (or last healthcheck's output) and its last lines of output, and this
+        call removes it. A call that asks for nothing of its own gets a running container of the
+        warm pool (see :mod:`pytest_dockernet.pool`).
         """
         arguments = dict(locals())  # exactly the keyword arguments above, as given
         del arguments["self"]
@@ -307,8 +308,7 @@ class Topology:
 
     def wait_until(self, container: Container, ready: Any, timeout: float = 60.0) -> None:
         """What ``Container.wait_until`` does (see there)."""
-        checked = self._containers.check(container, "container")
-        wait_ready(checked, ready, timeout, argument="ready", through_unhealthy=True)
+        wait_ready(self._containers.check(container, "container"), ready, timeout, "ready", through_unhealthy=True)
 
     @_measured("set-up")
     def containers(self, specs: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Container]:
@@ -327,9 +327,7 @@ class Topology:
     compose = composing.compose
 
     def connect(self, container: Container, network: Network, *, aliases: list[str] | None = None) -> None:
-        """Attach a running container to a network (its logical name resolves there too).
-        The faults it takes part in cover that network before this returns (else the join
-        is undone and the error raised)."""
+        """Attach a running container to a network: its name resolves there, its faults cover it (else no join)."""
         self._check_open()
         self._containers.connect(container, network, aliases)
         self._faults.follow(container, undo=lambda: self._containers.disconnect(container, network))
@@ -380,9 +378,8 @@ class Topology:
         to: Group | None = None,
         network: Network | None = None,
     ) -> Degradation:
-        """Loss (0.0-1.0), a rate cap (``"1mbit"``), a delay (``"100ms"``, needs netem; not with
-        ``to``) on what ``container`` sends, IPv4 and IPv6; a second call on it replaces the
-        first. See :mod:`.faults`."""
+        """Loss (0.0-1.0), a rate cap (``"1mbit"``), a delay (``"100ms"``, needs netem; not with ``to``)
+        on what ``container`` sends (IPv4, IPv6); a second call replaces the first. See :mod:`.faults`."""
         self._check_open()
         settings = {"loss": loss, "rate": rate, "delay": delay, "jitter": jitter}
         return self._faults.degrade(container, settings, to, network)
@@ -395,10 +392,6 @@ class Topology:
     def faults(self) -> list[Partition | Degradation]:
         """The faults in force: partitions, then degradations."""
         return [*self._faults.partitions, *self._faults.degradations.values()]
-
-    def reapply_faults(self, container: Container) -> None:
-        """Put the faults on ``container`` back after it restarted (a new network namespace)."""
-        self._faults.reapply(container)
 
     # The helpers of pytest_dockernet.assertions as methods: one source for their arguments.
     assert_reachable = staticmethod(assertions.assert_reachable)

@@ -465,7 +465,8 @@ def test_faults_are_put_back_after_start_and_restart(topology, monkeypatch):
     """The fault module's hook, called with the container once it runs again in a new
     network namespace; not after unpause(): a paused container keeps its namespace."""
     calls = []
-    monkeypatch.setattr(topology, "reapply_faults", lambda container: calls.append((container, container.status())))
+    lifecycle = topology._containers.lifecycle
+    monkeypatch.setattr(lifecycle, "after_restart", lambda container: calls.append((container, container.status())))
     c = topology.container("c")
     c.pause()
     c.unpause()
