@@ -229,15 +229,17 @@ class WarmPool:
             info = api.inspect_container(container.id)
             if not info["State"].get("Running") or info["State"].get("Paused"):
                 return False
-            if not self._idle_shell_only(api, container.id):
-                return False
-            with gate_for(api).joining():
-                for network in info["NetworkSettings"].get("Networks") or {}:
-                    api.disconnect_container_from_network(container.id, network)
-            api.rename(container.id, name)
+            # Its processes are listed while it leaves its networks (about 20 ms, which the
+            # test's teardown need not wait for on top of the leaving).
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dockernet-pool-top") as ex:
+                idle = ex.submit(self._idle_shell_only, api, container.id)
+                with gate_for(api).joining():
+                    for network in info["NetworkSettings"].get("Networks") or {}:
+                        api.disconnect_container_from_network(container.id, network)
+                api.rename(container.id, name)
+                return idle.result()
         except docker.errors.APIError:
             return False
-        return True
 
     @staticmethod
     def _idle_shell_only(api: docker.APIClient, container_id: str) -> bool:
