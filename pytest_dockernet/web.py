@@ -302,7 +302,7 @@ def _request(src: Container, u: _Url, timeout: float) -> _Attempt:
     seconds = probes.seconds(timeout)
     command, token = _command(u, seconds), f"@@http-{uuid.uuid4().hex}-"
     try:
-        result = probes.run(src, _script(command, token))
+        result = probes.run(src, _script(command, token), seconds=seconds)  # nc's own bound
     except DockernetError:  # no exec, no sidecar: a source that stopped says so itself
         _fail_if_stopped(src, u)
         raise
