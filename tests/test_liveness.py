@@ -147,7 +147,8 @@ WAITER = """
     def test_waits(dockernet):
         ready()  # this run's start-up prune is over: the holder was alive then
         net = dockernet.network("mine", subnet="{subnet}")
-        assert ipaddress.ip_address(dockernet.container("c", networks=[net]).ip(net)) in ipaddress.ip_network(net.subnet)
+        address = dockernet.container("c", networks=[net]).ip(net)
+        assert ipaddress.ip_address(address) in ipaddress.ip_network(net.subnet)
 """
 
 
