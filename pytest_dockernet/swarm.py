@@ -342,7 +342,7 @@ def init_swarm(client: docker.DockerClient, labels: dict[str, str]) -> None:
 def at_risk(client: docker.DockerClient) -> list[str]:
     """What leaving the engine's swarm now would break, each said in a few words (empty: nothing).
 
-    Docker 20.10 (and later, moby/moby#45144) wipes the embedded DNS of every container
+    Docker 20.10 (moby/moby#45144, open upstream) wipes the embedded DNS of every container
     running on a user-defined network when the engine leaves a swarm: its names answer
     nothing until it is reconnected or restarted. Stopped containers and networks with no
     running container resolve as before once started or joined (checked), so only running
@@ -396,6 +396,12 @@ def what_keeps(client: docker.DockerClient, labels: dict[str, str], users: Seque
     found = [f"{counted(len(users), 'live runs')} using it ({_names(list(users))})"] if users else []
     if LAB in labels and os.path.exists(labels[LAB]):
         found.append("the lab that is up (`python -m pytest_dockernet.lab down` takes it down)")
+    # Other engines in it (a lab's, also one whose state file is on another machine).
+    me = (client.info().get("Swarm") or {}).get("NodeID")
+    nodes = [n for n in client.api.nodes() if n["ID"] != me and n["Status"]["State"] != "down"]
+    if nodes:
+        names = [n["Description"].get("Hostname") or n["ID"][:12] for n in nodes]
+        found.append(f"{counted(len(nodes), 'other engines')} in it ({_names(names)})")
     return found + at_risk(client)
 
 
