@@ -4,25 +4,13 @@ containers' namespaces: the host's iptables and ip6tables are never touched."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
+from test_faults import HTTPD, host_rules
 
 from pytest_dockernet import DriverUnavailable, Topology, assert_reachable, assert_unreachable, fault_image
 from pytest_dockernet.identity import ROLE
 
 pytestmark = pytest.mark.dockernet
-
-HTTPD = ["httpd", "-f", "-p", "80"]
-
-
-def host_rules() -> list[str]:
-    """The host's rules of the plugin's faults (chains named DN-...), both families."""
-    rules = [
-        subprocess.run([tool, "-w", "-S"], capture_output=True, text=True, check=True).stdout
-        for tool in ("iptables", "ip6tables")
-    ]
-    return [rule for family in rules for rule in family.splitlines() if "DN-" in rule]
 
 
 @pytest.fixture
