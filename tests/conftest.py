@@ -54,7 +54,7 @@ def pytest_configure_node(node) -> None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item):
     """Under xdist, an engine-wide test runs alone: Docker 20.10 loses the DNS records of
-    bridge networks in use while the engine enters or leaves a swarm, so the other workers'
+    bridge networks in use when the engine leaves a swarm, so the other workers'
     tests wait (a turnstile first, so that waiting for the exclusive turn cannot starve)."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         yield
