@@ -22,6 +22,7 @@ from .engine import engine_subnets, remove_network, remove_networks_named, undon
 from .errors import DockernetError
 from .gate import gate_for
 from .handles import Network
+from .pool import NETWORK_ROLE
 from .reaper import Judge, prune
 from .registry import Registry
 from .retry import poll
@@ -41,6 +42,7 @@ class Holders:
 
     own: list[str] = field(default_factory=list)  # this run's, by engine name
     live: list[str] = field(default_factory=list)  # another live run's: "NAME (run ID)"
+    pooled: list[str] = field(default_factory=list)  # another live run's warm pool's: held until it ends
     dead: dict[str, list[str]] = field(default_factory=dict)  # a dead run's, by run id
     foreign: list[str] = field(default_factory=list)  # not the plugin's: "NAME (SUBNETS)"
 
@@ -301,6 +303,8 @@ class Networks:
                 if pool is not None and pool.make_room(subnet):
                     return None
                 raise DockernetError(self._own_message(name, subnet, last))
+            if last.pooled:  # kept by that run's warm pool until it ends: no use waiting
+                raise DockernetError(self._pooled_message(name, subnet, last))
             if not last.live:
                 # Nobody of the plugin's holds it: someone else's network, or ours just removed
                 # (its removal races the look). A few looks tell the two apart.
@@ -339,6 +343,15 @@ class Networks:
             "(this topology's, or another's such as a module or session fixture's): give it another subnet"
         )
 
+    def _pooled_message(self, name: str, subnet: ipaddress.IPv4Network, holders: Holders) -> str:
+        allocator = self.allocator
+        outside = f" outside the plugin's subnet pool {allocator.pool}" if allocator is not None else ""
+        return (
+            f"creating network {name!r} failed: subnet {subnet} overlaps {', '.join(holders.pooled)}, kept by the "
+            "warm pool of another run that is alive (an xdist worker's, say) until that run ends: give this network "
+            f"a subnet{outside}, or run with --dockernet-pool 0"
+        )
+
     @staticmethod
     def _dead_message(name: str, subnet: ipaddress.IPv4Network, holders: Holders, failed: list[str]) -> str:
         held = "; ".join(f"{', '.join(nets)} of run {run}" for run, nets in holders.dead.items())
@@ -367,6 +380,8 @@ class Networks:
                 judge = judge or Judge(topology.client, me)  # the engine's leases, read once
                 if judge.dead(labels):
                     holders.dead.setdefault(run, []).append(info["Name"])
+                elif labels.get(lbl.ROLE) == NETWORK_ROLE:
+                    holders.pooled.append(f"{info['Name']} (run {run})")
                 else:
                     holders.live.append(f"{info['Name']} (run {run})")
         return holders

@@ -192,3 +192,47 @@ def test_a_fixed_subnet_held_by_a_live_run_names_it_and_the_prune_command(inner_
     holder.send_signal(signal.SIGTERM)
     holder.wait(timeout=60)
     assert inner_runs.resources(held_by) == []
+
+
+POOL_HOLDER = """
+    import time
+    from pathlib import Path
+
+    from inner_run_spy import ready
+
+    def test_makes_a_network(dockernet):
+        net = dockernet.network("n")  # no options: from the warm pool, and back to it after
+        (Path(__file__).parent / "pooled-subnet").write_text(net.subnet)
+
+    def test_stays(dockernet):
+        ready()
+        time.sleep(60)
+"""
+
+
+def test_a_fixed_subnet_kept_by_another_live_runs_warm_pool_fails_at_once_saying_so(inner_runs, pytester):
+    """Another live run's (an xdist worker's) warm pool keeps its empty networks until it
+    ends: waiting for them is no use, so the error comes at once, with the ways out."""
+    host = inner_runs.own_host()
+    pytester.makepyfile(test_holder=POOL_HOLDER)
+    holder = inner_runs.start("test_holder.py", host=host)
+    held_by = inner_runs.run_id_of(holder)
+    subnet = (pytester.path / "pooled-subnet").read_text()
+    # With a wait of 60 s: an error saying "still held after 60 s" would mean it waited.
+    pytester.makepyfile(test_waiter=WAITER.replace("{subnet}", subnet).replace("{wait}", "60"))
+    try:
+        result = inner_runs.run_on(host, "test_waiter.py")
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines(
+            [
+                f"E * creating network 'mine' failed: subnet {subnet} overlaps dn-{held_by}-*net* (run {held_by}), "
+                "kept by the warm pool of another run that is alive * until that run ends: give this network a "
+                "subnet outside the plugin's subnet pool *, or run with --dockernet-pool 0"
+            ]
+        )
+        result.stdout.no_fnmatch_line("*still held after*")
+        assert inner_runs.resources(held_by)  # untouched
+    finally:
+        holder.send_signal(signal.SIGTERM)
+        holder.wait(timeout=60)
+    assert inner_runs.resources(held_by) == []
