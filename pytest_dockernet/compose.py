@@ -13,7 +13,6 @@ A start that fails removes what the call made before it raises.
 from __future__ import annotations
 
 import os
-import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -26,11 +25,9 @@ import docker.errors
 from .compose_file import ComposeModel, NetworkDef, load
 from .compose_services import ServiceDef
 from .compose_values import Mount
-from .engine import remove_containers_named
+from .containers import end_starts
 from .errors import ComposeError, DockernetError
 from .image import ensure_image
-
-END_WAIT = 30.0  # seconds an interrupted compose() goes on removing what starts still make
 
 if TYPE_CHECKING:
     from .handles import Container, Network
@@ -314,29 +311,13 @@ def _start(
                     errors.append(exc)
     except BaseException:  # an interrupt (Ctrl-C, SIGTERM): it lands in this thread
         pool.shutdown(wait=False, cancel_futures=True)
-        _end_starts(topology, wanted, list(running))
+        end_starts(topology, wanted, list(running))
         raise
     pool.shutdown()
     if errors:
         raise errors[0]
     # Keep the file's order, not the order they became ready in.
     stack.containers = {name: stack.containers[name] for name in wanted}
-
-
-def _end_starts(topology: Topology, wanted: list[str], starts: list[Future[Container]]) -> None:
-    """End the starts still under way at once: each would wait up to ``ready_timeout`` for
-    its service. Their containers are removed from under them, which ends a readiness wait
-    at its next look, and again until every start has ended (one may have been making its
-    container while the last sweep ran). Found by name: a pooled one has the pool's labels."""
-    client = topology.client
-    deadline = time.monotonic() + END_WAIT
-    while True:
-        for name in wanted:
-            remove_containers_named(client, topology.docker_name_for(name), {})
-        under_way = [f for f in starts if not f.done()]
-        if not under_way or time.monotonic() > deadline:
-            return
-        wait(under_way, timeout=0.5)
 
 
 def _undo(topology: Topology, stack: ComposeStack) -> None:

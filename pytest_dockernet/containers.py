@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -85,18 +86,27 @@ class Containers:
             self.networks.default()  # once, before the threads that would race to make it
         started: dict[str, Container] = {}
         errors: list[BaseException] = []
+        starts: list[Future[Container]] = []
         # Containers with links start after the others: they may link to them.
         waves = [[s for s in batch.values() if not s.links], [s for s in batch.values() if s.links]]
-        with ThreadPoolExecutor(max_workers=min(8, len(batch))) as pool:
+        pool = ThreadPoolExecutor(max_workers=min(8, len(batch)))
+        try:
             for wave in waves:
                 futures = {spec.name: pool.submit(self.start, spec) for spec in wave}
+                starts += futures.values()
                 for name, future in futures.items():
+                    wait([future])  # an interrupt (Ctrl-C, SIGTERM) lands here, in this thread
                     try:
                         started[name] = future.result()
                     except BaseException as exc:  # noqa: BLE001 - re-raised below, after the clean-up
                         errors.append(exc)
                 if errors:
                     break
+        except BaseException:  # the interrupt wins: the other starts' readiness waits end now
+            pool.shutdown(wait=False, cancel_futures=True)
+            end_starts(self.topology, list(batch), starts)
+            raise
+        pool.shutdown()
         if errors:
             for container in started.values():
                 self.forget(container)
@@ -395,3 +405,23 @@ class LogLineAfter(LogLine):
         # The engine's timestamps have a fixed width (nanoseconds, UTC): they compare as text.
         stamped = (line.partition(" ") for line in output.splitlines())
         return any(stamp > self.after and regex.search(line) for stamp, _, line in stamped)
+
+
+END_WAIT = 30.0  # seconds an interrupted call goes on removing what its starts still make
+
+
+def end_starts(topology: Topology, names: list[str], starts: list[Future[Container]]) -> None:
+    """End the starts of containers ``names`` still under way at once (an interrupt came):
+    each may wait up to its ``ready_timeout``. Their containers are removed from under them,
+    which ends a readiness wait at its next look, and again until every start has ended (one
+    may have been making its container while the last sweep ran). Found by name: a pooled one
+    has the pool's labels. What was made goes with the topology's removal."""
+    client = topology.client
+    deadline = time.monotonic() + END_WAIT
+    while True:
+        for name in names:
+            remove_containers_named(client, topology.docker_name_for(name), {})
+        under_way = [f for f in starts if not f.done()]
+        if not under_way or time.monotonic() > deadline:
+            return
+        wait(under_way, timeout=0.5)

@@ -1,5 +1,5 @@
 """An interrupt wins wherever it lands: the run stops as for Ctrl-C, and what the
-interrupted call made is removed."""
+interrupted call made is removed (compose(), containers())."""
 
 from __future__ import annotations
 
@@ -40,14 +40,40 @@ WAITS_FOR_COMPOSE = """
 """
 
 
-def test_sigterm_while_compose_waits_for_a_healthy_service_stops_the_run(inner_runs, pytester):
-    pytester.makefile(".yaml", compose=NEVER_HEALTHY)
-    pytester.makepyfile(WAITS_FOR_COMPOSE)
+# Neither gets healthy (the first check is an hour away): containers() waits for both at once.
+WAITS_FOR_CONTAINERS = """
+    from pathlib import Path
+
+    from inner_run_spy import ready
+
+    NEVER_HEALTHY = {
+        "command": ["sleep", "3600"],
+        "healthcheck": {"test": ["CMD", "true"], "interval": 3600},
+        "ready": "healthy",
+        "ready_timeout": 300,
+    }
+
+    def test_up(dockernet):
+        ready()
+        dockernet.containers({"db": NEVER_HEALTHY, "web": NEVER_HEALTHY})
+
+    def test_next():
+        Path("next-ran").touch()
+"""
+
+
+@pytest.mark.parametrize("call", ["compose", "containers"])
+def test_sigterm_while_a_call_waits_for_a_healthy_container_stops_the_run(inner_runs, pytester, call):
+    if call == "compose":
+        pytester.makefile(".yaml", compose=NEVER_HEALTHY)
+        pytester.makepyfile(WAITS_FOR_COMPOSE)
+    else:
+        pytester.makepyfile(WAITS_FOR_CONTAINERS)
     proc = inner_runs.start()
     run_id = inner_runs.run_id_of(proc)
     api = inner_runs.client.api
     db = {"label": [f"{SESSION}={run_id}", f"{NAME}=db"], "status": "running"}
-    for _ in range(600):  # compose() waits for db's health once db runs
+    for _ in range(600):  # the call waits for db's health once db runs
         if api.containers(filters=db) or proc.poll() is not None:
             break
         time.sleep(0.1)
