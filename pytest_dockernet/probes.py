@@ -52,6 +52,8 @@ RESIDENT_PROCESSES = (" ".join(RESIDENT), "sh -s")
 # (a busy machine starts processes slowly); a probe that gives none gets the client's timeout.
 DEADLINE_MARGIN = 30.0
 
+SHOWN_OUTPUT = 4000  # characters of a probe's output a failure message shows, at most
+
 _RC = re.compile(r"@@rc=(\d+)\s*$")
 
 
@@ -69,6 +71,8 @@ class ProbeResult:
 
     def describe(self) -> str:
         output = self.output.strip() or "(no output)"
+        if len(output) > SHOWN_OUTPUT:  # a flood (an endless HTTP body) would drown the report
+            output = f"{output[:SHOWN_OUTPUT]}\n... ({len(output) - SHOWN_OUTPUT} more characters)"
         body = "\n".join("      " + line for line in output.splitlines())
         return (
             f"    probe from {self.source} (in {self.where}):\n"

@@ -294,8 +294,8 @@ def test_a_source_or_server_that_is_not_running_is_reported_at_once(dockernet, d
 
 # A hostile HTTP server in the probe image: busybox nc runs /serve for each connection,
 # which reads the request and sends /r/PATH as it is, then closes. /endless never ends
-# its body; /flaky answers 503 with a JSON body four times, then holds every connection
-# without a word.
+# its body (a line every 0.1 s), /flood neither (as fast as it can); /flaky answers 503
+# with a JSON body four times, then holds every connection without a word.
 HOSTILE = r"""
 mkdir /r
 printf 'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly 14 bytes\n' > /r/short
@@ -312,7 +312,8 @@ cat > /serve <<'EOF'
 read -r method path rest
 while read -r line; do case "$line" in ''|"$(printf '\r')") break;; esac; done
 case "$path" in
-/endless) printf 'HTTP/1.0 200 OK\r\n\r\n'; exec yes;;
+/endless) printf 'HTTP/1.0 200 OK\r\n\r\n'; while :; do echo y; sleep 0.1; done;;
+/flood) printf 'HTTP/1.0 200 OK\r\n\r\n'; exec yes;;
 /flaky) n=$(($(cat /n 2>/dev/null || echo 0) + 1)); echo $n > /n; [ $n -le 4 ] || exec sleep 1000;;
 esac
 cat "/r$path"
@@ -381,7 +382,17 @@ def test_the_timeout_bounds_a_body_that_never_ends_and_a_flood_is_cut(hostile, m
 
     monkeypatch.setattr(web, "MAX_RESPONSE", 100_000)  # 16 MiB would take a while to flood
     with pytest.raises(DockernetError, match=r"from client: the response is larger than 0.0953674 MiB, the most read"):
-        http_get(client, f"{base}/endless", timeout=30)
+        http_get(client, f"{base}/flood", timeout=30)
+
+
+def test_a_flood_of_output_is_shown_in_part(hostile):
+    """16 MiB of a body in a failure message would drown the report (and the terminal)."""
+    client, base = hostile
+    with pytest.raises(DockernetError) as flooded:
+        http_get(client, f"{base}/flood", timeout=30)
+    message = str(flooded.value)
+    assert "the response is larger than 16 MiB" in message
+    assert len(message) < 10_000 and "more characters)" in message
 
 
 def test_a_failing_assert_http_shows_the_last_response_seen_and_what_each_attempt_got(hostile):
