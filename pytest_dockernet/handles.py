@@ -170,7 +170,7 @@ class Container:
             if len(self.endpoints) != 1:
                 raise ValueError(
                     f"container {self.name!r} is on {len(self.endpoints)} networks "
-                    f"({', '.join(self._network_names()) or 'none'}): pass network= to ip()"
+                    f"({', '.join(sorted(self._network_names())) or 'none'}): pass network= to ip()"
                 )
             return next(iter(self.endpoints.values()))
         for docker_name, endpoint in self.endpoints.items():
