@@ -17,7 +17,7 @@ from .compose import ComposeStack  # noqa: E402
 from .errors import ComposeError, DockernetError, DriverUnavailable, ImageUnavailable  # noqa: E402
 from .faults import Degradation, Partition  # noqa: E402
 from .handles import Container, Network  # noqa: E402
-from .identity import RunIdentity  # noqa: E402
+from .labels import RunIdentity  # noqa: E402
 from .measurements import Measurement, measure, throughput  # noqa: E402
 from .readiness import Listening, LogLine  # noqa: E402
 from .swarm import Service  # noqa: E402

@@ -32,8 +32,8 @@ import docker
 import docker.errors
 from docker.utils.build import exclude_paths
 
-from . import identity as lbl
 from .errors import DockernetError
+from .labels import PREFIX, ROLE, SESSION
 
 fcntl: ModuleType | None
 try:
@@ -44,10 +44,10 @@ except ImportError:  # Windows: no flock; two workers may then both build (same 
 if TYPE_CHECKING:
     from .topology import Topology
 
-REPOSITORY = f"{lbl.PREFIX}/build"  # the repository of images named by the plugin
-BUILD = f"{lbl.PREFIX}.build"  # label: the build's content key
-BUILD_RUN = f"{lbl.PREFIX}.build-run"  # label: the run it was built for
-ROLE = "build"  # role of an image the run removes at its end (built without a tag)
+REPOSITORY = f"{PREFIX}/build"  # the repository of images named by the plugin
+BUILD = f"{PREFIX}.build"  # label: the build's content key
+BUILD_RUN = f"{PREFIX}.build-run"  # label: the run it was built for
+BUILD_ROLE = "build"  # role of an image the run removes at its end (built without a tag)
 TAGGED_ROLE = "tagged-build"  # role of an image built with a tag (the user's: never removed)
 OUTPUT_LINES = 25  # lines of the build's output a failure shows
 
@@ -327,7 +327,7 @@ def _drop_superseded(client: docker.DockerClient, image_id: str | None, now: str
         return
     try:
         image = client.api.inspect_image(image_id)  # type: ignore[no-untyped-call]  # types-docker: unannotated
-        if image.get("RepoTags") or (image["Config"].get("Labels") or {}).get(lbl.ROLE) != TAGGED_ROLE:
+        if image.get("RepoTags") or (image["Config"].get("Labels") or {}).get(ROLE) != TAGGED_ROLE:
             return
         client.api.remove_image(image_id)
     except docker.errors.APIError:
@@ -342,7 +342,7 @@ def is_run_build(ref: str) -> bool:
 def built_images(client: docker.DockerClient, labels: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """The engine's summaries of the images the plugin named (built without a tag) that
     also carry ``labels``."""
-    wanted = [f"{lbl.ROLE}={ROLE}", *(f"{k}={v}" for k, v in (labels or {}).items())]
+    wanted = [f"{ROLE}={BUILD_ROLE}", *(f"{k}={v}" for k, v in (labels or {}).items())]
     images: list[dict[str, Any]] = client.api.images(filters={"label": wanted})
     return images
 
@@ -371,7 +371,7 @@ def remove_built_image(client: docker.DockerClient, image: Mapping[str, Any]) ->
 
 def remove_builds(client: docker.DockerClient, run_id: str) -> list[str]:
     """At the end of run ``run_id``: remove the images it named; the references removed."""
-    return [ref for image in built_images(client, {lbl.SESSION: run_id}) for ref in remove_built_image(client, image)]
+    return [ref for image in built_images(client, {SESSION: run_id}) for ref in remove_built_image(client, image)]
 
 
 class Builds:
@@ -389,7 +389,7 @@ class Builds:
         client = topology.client  # engine 0
         # Labels of the process that ends the run: the xdist controller, else this one.
         owner = dict(topology.facts.owner or topology.identity.labels())
-        run_id = owner[lbl.SESSION]
+        run_id = owner[SESSION]
         with topology.timings.measure("image"):
             key = content_key(request)
             ref = request.tag or f"{REPOSITORY}:{key[:16]}-{run_id}"
@@ -397,9 +397,9 @@ class Builds:
                 found = _labels_of(client, ref)
                 if found is None or found.get(BUILD) != key or found.get(BUILD_RUN) != run_id:
                     if request.tag is None:
-                        labels = {**owner, lbl.ROLE: ROLE}
+                        labels = {**owner, ROLE: BUILD_ROLE}
                     else:
-                        labels = {lbl.ROLE: TAGGED_ROLE}  # a role of its own, not its base image's
+                        labels = {ROLE: TAGGED_ROLE}  # a role of its own, not its base image's
                     previous = None if request.tag is None else _image_id(client, ref)
                     image_id = run_build(client, request, ref, {**labels, BUILD: key, BUILD_RUN: run_id})
                     topology.timings.count("image builds")

@@ -29,7 +29,7 @@ from .compose_values import (
     text,
 )
 from .errors import ComposeError
-from .identity import PREFIX
+from .labels import PREFIX
 
 SUPPORTED = (
     "image build command entrypoint environment env_file ports expose networks network_mode links depends_on "

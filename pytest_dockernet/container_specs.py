@@ -25,8 +25,7 @@ from .checks import (
     check_timeout,
     exposed_ports,
 )
-from .handles import Container, Network
-from .options import (
+from .container_options import (
     DockerOptions,
     Volumes,
     check_docker_options,
@@ -35,6 +34,7 @@ from .options import (
     check_text,
     check_volumes,
 )
+from .handles import Container, Network
 from .probes import RESIDENT
 from .readiness import check_ready
 from .registry import Registry
@@ -53,7 +53,7 @@ _LINKS_WHERE = (
 @dataclass
 class ContainerSpec:
     """The arguments of ``Topology.container()``, as given (the options' forms: see
-    :mod:`pytest_dockernet.options`)."""
+    :mod:`pytest_dockernet.container_options`)."""
 
     name: str
     image: str | None = None

@@ -16,25 +16,25 @@ from typing import TYPE_CHECKING, Any, cast
 import docker
 import docker.errors
 
-from . import identity as lbl
 from .checks import (
     check_names,
     check_timeout,
 )
 from .container_specs import Attachment, ContainerSpec, Launch, SpecChecker
 from .engine import remove_container, remove_containers_named, undone_on_failure
+from .engine.gate import gate_for
 from .errors import DockernetError
-from .gate import gate_for
 from .handles import Container, Network, check_grace, engine_call
 from .image import ensure_image, image_on, provide_image
+from .labels import PREFIX
 from .probes import RESIDENT
 from .readiness import LogLine, check_ready, crash_report, describe_ready, wait_ready
 from .registry import Registry
 
 if TYPE_CHECKING:
     from .networks import Networks
-    from .pool import WarmPool
     from .topology import Topology
+    from .warm_pool import WarmPool
 
 DNS_MODES = ("hermetic", "host")  # see HERMETIC_DNS
 # ndots:1 makes the embedded DNS answer unknown single-label names itself instead of
@@ -299,7 +299,7 @@ class Containers:
                     command=RESIDENT,
                     stdin_open=True,
                     name=name,
-                    labels=topology.labels_for("sidecar", source.name, {lbl.PREFIX + ".sidecar-of": source.id}),
+                    labels=topology.labels_for("sidecar", source.name, {PREFIX + ".sidecar-of": source.id}),
                     host_config=api.create_host_config(network_mode=f"container:{source.id}"),
                     detach=True,
                 )

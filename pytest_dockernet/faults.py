@@ -32,6 +32,7 @@ import docker
 import docker.errors
 
 from .engine import exec_in, remove_container, remove_containers_named, undone_on_failure
+from .engine.gate import gate_for
 from .errors import DockernetError, DriverUnavailable
 from .fault_image import IP6TABLES_MISSING, TC, fault_image
 from .fault_rules import (
@@ -43,7 +44,6 @@ from .fault_rules import (
     partition_script,
     restore_script,
 )
-from .gate import gate_for
 from .handles import Container, Network
 from .image import provide_image
 from .probes import RESIDENT

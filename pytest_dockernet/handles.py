@@ -102,7 +102,7 @@ class Network:
     internal: bool = False
     owned: bool = True  # created by the topology, so removed by it
     pooled: bool = field(default=False, init=False)  # its subnet came from the allocator, and goes back
-    warm: bool = field(default=False, init=False)  # the warm pool's: it waits there for a later test (pool.py)
+    warm: bool = field(default=False, init=False)  # the warm pool's: it waits there for a later test (warm_pool.py)
 
     def ref(self, engine: int) -> str:
         """How engine ``engine`` names the network (another engine of the swarm knows an
@@ -146,7 +146,7 @@ class Container:
     # Starts it again: set by containers.py for what container() made (a service's tasks
     # have none: their swarm starts them).
     lifecycle: Lifecycle | None = field(default=None, init=False)
-    # From the warm pool (see pool.py): it goes back there when its topology ends if it is
+    # From the warm pool (see warm_pool.py): it goes back there when its topology ends if it is
     # still ``reusable`` (nothing but the plugin's probes ran in it); its output before
     # ``logs_after`` (an engine timestamp) is earlier tests'.
     pooled: bool = field(default=False, init=False)
@@ -200,7 +200,7 @@ class Container:
         """The name of the container's interface on ``network`` (as :meth:`ip` takes it),
         found by its address. The first network is not always ``eth0``: the engine numbers
         a container's interfaces in the order it joined networks, and a container of the
-        warm pool (see :mod:`pytest_dockernet.pool`) joined others before."""
+        warm pool (see :mod:`pytest_dockernet.warm_pool`) joined others before."""
         address = self.ip(network)
         if address is None:
             raise ValueError(f"container {self.name!r} is in the host's network namespace: no interface of its own")

@@ -22,11 +22,10 @@ from typing import Any
 import docker
 import docker.errors
 
-from . import identity as lbl
 from .engine import remove_containers_named, undone_on_failure
-from .identity import RunIdentity
+from .labels import ROLE, SESSION, RunIdentity
 
-ROLE = "lease"
+LEASE_ROLE = "lease"
 GRACE = 120.0  # seconds a lease stopped by its engine (not by its run's end) still counts
 # Exits 0 once its stdin closes: the run's attach connection is gone.
 COMMAND = ["sh", "-c", "read _ ; exit 0"]
@@ -57,7 +56,7 @@ class Lease:
 
     def _create(self) -> str:
         api = self._client.api
-        labels = {**self._extra, **self._identity.labels(), lbl.ROLE: ROLE}
+        labels = {**self._extra, **self._identity.labels(), ROLE: LEASE_ROLE}
         created = api.create_container(
             self._image,
             command=COMMAND,
@@ -124,7 +123,7 @@ class Lease:
             pass  # a later run's prune finds it exited with code 0
 
     def _remove(self) -> None:
-        remove_containers_named(self._client, lease_name(self._identity.run_id), {"label": lbl.SESSION})
+        remove_containers_named(self._client, lease_name(self._identity.run_id), {"label": SESSION})
 
 
 def _finished(state: dict[str, Any]) -> float:
@@ -144,8 +143,8 @@ def lease_states(client: docker.DockerClient) -> dict[str, bool]:
     """Run id -> whether its lease says it is alive, for every lease on the engine."""
     now = datetime.now(timezone.utc).timestamp()
     found: dict[str, bool] = {}
-    for summary in client.api.containers(all=True, filters={"label": f"{lbl.ROLE}={ROLE}"}):
-        run_id = (summary.get("Labels") or {}).get(lbl.SESSION)
+    for summary in client.api.containers(all=True, filters={"label": f"{ROLE}={LEASE_ROLE}"}):
+        run_id = (summary.get("Labels") or {}).get(SESSION)
         if not run_id:
             continue
         try:

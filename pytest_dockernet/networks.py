@@ -16,21 +16,21 @@ import docker
 import docker.errors
 import docker.types
 
-from . import identity as lbl
 from .checks import check_bool, check_name, check_str_map, check_subnet
 from .engine import engine_subnets, remove_network, remove_networks_named, undone_on_failure
+from .engine.gate import gate_for
 from .errors import DockernetError
-from .gate import gate_for
 from .handles import Network
-from .pool import NETWORK_ROLE
+from .labels import ROLE, SESSION
 from .reaper import Judge, prune
 from .registry import Registry
 from .retry import poll
 from .subnets import SubnetAllocator
+from .warm_pool import NETWORK_ROLE
 
 if TYPE_CHECKING:
-    from .pool import WarmPool
     from .topology import Topology
+    from .warm_pool import WarmPool
 
 DRIVERS = ("bridge", "host", "overlay")
 SUBNET_WAIT = 120.0  # seconds a network waits for another live run to let go of its chosen subnet
@@ -371,7 +371,7 @@ class Networks:
             if not any(n.version == 4 and n.overlaps(subnet) for n in nets):
                 continue
             labels = info.get("Labels") or {}
-            run = labels.get(lbl.SESSION)
+            run = labels.get(SESSION)
             if run is None:
                 holders.foreign.append(f"{info['Name']} ({', '.join(str(n) for n in nets if n.version == 4)})")
             elif run == me.run_id:
@@ -380,7 +380,7 @@ class Networks:
                 judge = judge or Judge(topology.client, me)  # the engine's leases, read once
                 if judge.dead(labels):
                     holders.dead.setdefault(run, []).append(info["Name"])
-                elif labels.get(lbl.ROLE) == NETWORK_ROLE:
+                elif labels.get(ROLE) == NETWORK_ROLE:
                     holders.pooled.append(f"{info['Name']} (run {run})")
                 else:
                     holders.live.append(f"{info['Name']} (run {run})")

@@ -16,8 +16,8 @@ from . import hooks
 from .engine import connect, lost, where
 from .errors import EngineUnavailable, ImageUnavailable, LabError
 from .faults import apply_marked
-from .identity import RunIdentity
 from .lab import Lab
+from .labels import RunIdentity
 from .networks import DRIVERS
 from .reaper import Judge, prune
 from .reports import failure_sections, kept_report

@@ -15,11 +15,10 @@ from typing import Any
 import docker
 import docker.errors
 
-from . import identity as lbl
 from .builds import built_images, remove_built_image
 from .engine import remove_container, remove_network
-from .identity import RunIdentity
-from .lease import ROLE as LEASE
+from .labels import ROLE, SESSION, RunIdentity
+from .lease import LEASE_ROLE as LEASE
 from .lease import lease_states
 from .swarm import USER, Leaving, leave_plugin_swarm, made_by_plugin
 from .timings import counted
@@ -81,7 +80,7 @@ class Judge:
         self.leases = lease_states(client)
 
     def dead(self, labels: dict[str, str]) -> bool:
-        run = labels.get(lbl.SESSION)
+        run = labels.get(SESSION)
         if not run or run == self.me.run_id or (self.runs is not None and run not in self.runs):
             return False
         if run in self.leases and not self.leases[run]:
@@ -91,8 +90,8 @@ class Judge:
     def swarm_users(self, client: docker.DockerClient, *, but_me: bool = False) -> list[str]:
         """The live runs whose leases say they use the plugin's swarm (``but_me``: other
         than this one, which is about to end)."""
-        users = client.api.containers(all=True, filters={"label": [f"{lbl.ROLE}={LEASE}", USER]})
-        runs = {(c.get("Labels") or {}).get(lbl.SESSION) for c in users}
+        users = client.api.containers(all=True, filters={"label": [f"{ROLE}={LEASE}", USER]})
+        runs = {(c.get("Labels") or {}).get(SESSION) for c in users}
         return sorted(r for r in runs if r and self.leases.get(r) and not (but_me and r == self.me.run_id))
 
 
@@ -126,31 +125,29 @@ def prune(client: docker.DockerClient, me: RunIdentity, runs: Collection[str] | 
     def remove_containers(found: list[dict[str, Any]]) -> None:
         for c in found:
             name = c["Names"][0].lstrip("/")
-            if removed("container", name, c["Labels"][lbl.SESSION], remove_container, client, c["Id"]):
+            if removed("container", name, c["Labels"][SESSION], remove_container, client, c["Id"]):
                 pruned.containers.append(name)
 
-    label = {"label": lbl.SESSION}
+    label = {"label": SESSION}
     try:
         services = client.api.services(filters=label)  # type: ignore[no-untyped-call]  # types-docker: unannotated
     except docker.errors.APIError:
         services = []  # not a swarm manager
     for s in services:
         labels = s["Spec"].get("Labels") or {}
-        if judge.dead(labels) and removed(
-            "service", s["Spec"]["Name"], labels[lbl.SESSION], _remove_service, client, s
-        ):
+        if judge.dead(labels) and removed("service", s["Spec"]["Name"], labels[SESSION], _remove_service, client, s):
             pruned.containers.append(f"service {s['Spec']['Name']}")
     containers = [c for c in client.api.containers(all=True, filters=label) if judge.dead(c.get("Labels") or {})]
-    leases = [c for c in containers if (c.get("Labels") or {}).get(lbl.ROLE) == LEASE]
+    leases = [c for c in containers if (c.get("Labels") or {}).get(ROLE) == LEASE]
     remove_containers([c for c in containers if c not in leases])
     for n in client.api.networks(filters=label):
         if judge.dead(n.get("Labels") or {}):
-            if removed("network", n["Name"], n["Labels"][lbl.SESSION], remove_network, client, n["Id"]):
+            if removed("network", n["Name"], n["Labels"][SESSION], remove_network, client, n["Id"]):
                 pruned.networks.append(n["Name"])
     # After the containers: the engine refuses to remove a volume a container still mounts.
     for v in (client.api.volumes(filters=label) or {}).get("Volumes") or []:
         labels = v.get("Labels") or {}
-        if judge.dead(labels) and removed("volume", v["Name"], labels[lbl.SESSION], _remove_volume, client, v["Name"]):
+        if judge.dead(labels) and removed("volume", v["Name"], labels[SESSION], _remove_volume, client, v["Name"]):
             pruned.volumes.append(v["Name"])
     # After the containers: an image a container still uses cannot go (it stays for next time).
     for image in built_images(client):
@@ -158,9 +155,9 @@ def prune(client: docker.DockerClient, me: RunIdentity, runs: Collection[str] | 
         if judge.dead(labels):
             refs = ", ".join(image.get("RepoTags") or [image["Id"]])
             removed(
-                "image", refs, labels[lbl.SESSION], lambda i: pruned.images.extend(remove_built_image(client, i)), image
+                "image", refs, labels[SESSION], lambda i: pruned.images.extend(remove_built_image(client, i)), image
             )
-    remove_containers([c for c in leases if c["Labels"][lbl.SESSION] not in stuck])
+    remove_containers([c for c in leases if c["Labels"][SESSION] not in stuck])
     if runs is None and made_by_plugin(client) is not None and not judge.swarm_users(client):
         leaving = leave_plugin_swarm(client)
         pruned.swarm, pruned.swarm_kept = leaving.left, leaving.kept_by

@@ -19,7 +19,7 @@ from .subnets import DEFAULT_POOL, parse_pool
 TEARDOWN_MODES = ("background", "wait")
 SWARM_MODES = ("never", "auto")
 DEFAULT_LOG_LINES = 50
-WARM_POOL = 4  # running probe-image containers a process keeps for container() (see pool.py)
+WARM_POOL = 4  # running probe-image containers a process keeps for container() (see warm_pool.py)
 MAX_WARM_POOL = 32
 
 

@@ -16,17 +16,17 @@ from .builds import is_run_build, remove_builds
 from .engine import connect, engine_subnets
 from .errors import EngineUnavailable, ImageUnavailable
 from .facts import RunFacts
-from .identity import RunIdentity
 from .image import ProbeImage, resolve_probe_image
 from .lab import Lab
+from .labels import RunIdentity
 from .lease import Lease
-from .pool import WarmPool
 from .reaper import Pruned, prune
 from .settings import Settings
 from .subnets import SubnetAllocator, parse_pool
 from .swarm import USER
 from .timings import Timings
 from .topology import Remover, Topology
+from .warm_pool import WarmPool
 
 # The key of xdist's workerinput under which the controller gives each worker its identity
 # labels: the images the run builds are the controller's, which ends the run.

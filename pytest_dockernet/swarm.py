@@ -23,8 +23,8 @@ import docker.types
 
 from .checks import check_count, check_name, check_str_list, check_timeout
 from .engine import has_network, remove_network_if_unused, remove_services, undone_on_failure
+from .engine.gate import gate_for
 from .errors import DockernetError
-from .gate import gate_for
 from .handles import Container, Network
 from .probes import RESIDENT, run
 from .registry import Registry
@@ -333,7 +333,7 @@ def init_swarm(client: docker.DockerClient, labels: dict[str, str]) -> None:
     """Make the engine (in no swarm) a single-node swarm manager on loopback, labelled as the
     plugin's (with ``labels``: who made it)."""
     # Swarm init changes the engine's networking under everyone using it: hold its gate,
-    # as a network removal does (see pytest_dockernet.gate). Entering a swarm leaves the
+    # as a network removal does (see pytest_dockernet.engine.gate). Entering a swarm leaves the
     # names of bridge networks in use resolving (checked on 20.10); leaving one does not.
     with gate_for(client).removing():
         client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377", labels=made_labels(client, labels))

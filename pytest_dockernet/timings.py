@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 # The order the summary shows them in.
 PHASES = ("image", "lab bring-up", "swarm init", "set-up", "overlay networks", "probes", "teardown")
-# What the warm pool gave (see pool.py), shown in a line of its own.
+# What the warm pool gave (see warm_pool.py), shown in a line of its own.
 POOL_AGAIN, POOL_NETWORKS_AGAIN = "pool: used again", "pool: networks used again"
 
 

@@ -26,7 +26,6 @@ import docker.errors
 
 from . import assertions, measurements, web
 from . import compose as composing
-from . import identity as lbl
 from .builds import Builds
 from .checks import check_engine
 from .container_specs import ContainerSpec
@@ -36,8 +35,8 @@ from .errors import DockernetError, DriverUnavailable
 from .facts import RunFacts
 from .faults import Degradation, Faults, Partition
 from .handles import Container, Network
-from .identity import RunIdentity
 from .image import provide_image, resolve_probe_image
+from .labels import NAME, ROLE, TOPOLOGY, RunIdentity
 from .networks import DRIVERS, Networks, NetworkSpec
 from .probes import Shells
 from .readiness import wait_ready
@@ -49,7 +48,7 @@ from .timings import Timings, counted
 if TYPE_CHECKING:
     from typing_extensions import Concatenate, ParamSpec
 
-    from .pool import WarmPool
+    from .warm_pool import WarmPool
 
     P = ParamSpec("P")
     Method = Callable[Concatenate["Topology", P], "R"]  # a Topology method, its parameters P
@@ -162,7 +161,7 @@ class Topology:
 
     def labels_for(self, role: str, name: str, extra: ExtraLabels = ()) -> dict[str, str]:
         """The labels of a resource of this topology: its owner, the topology, a role and a name."""
-        return {**dict(extra), **self.identity.labels(), lbl.TOPOLOGY: self.id, lbl.ROLE: role, lbl.NAME: name}
+        return {**dict(extra), **self.identity.labels(), TOPOLOGY: self.id, ROLE: role, NAME: name}
 
     def docker_name_for(self, name: str) -> str:
         """The engine's name of the resource with logical name ``name`` (unique per run)."""
@@ -170,7 +169,7 @@ class Topology:
 
     def filters(self) -> dict[str, Any]:
         """The engine's filter for every resource of this topology."""
-        return {"label": f"{lbl.TOPOLOGY}={self.id}"}
+        return {"label": f"{TOPOLOGY}={self.id}"}
 
     def find_network(self, docker_name: str, network_id: str | None = None) -> Network | None:
         """The handle of a network the engine reports a container on (None if not ours)."""
@@ -290,7 +289,7 @@ class Topology:
 
         ``entrypoint``, ``user``, ``working_dir``, ``hostname``, ``volumes``,
         ``healthcheck``, ``labels`` and ``docker_options`` go to the engine as docker-py
-        takes them; see :mod:`pytest_dockernet.options`.
+        takes them; see :mod:`pytest_dockernet.container_options`.
 
         ``ready`` is ``"running"`` (the default), ``"healthy"`` (its healthcheck passes),
         :class:`LogLine` ``(pattern)``, :class:`Listening` ``(port)`` or a callable
@@ -298,7 +297,7 @@ class Topology:
         that exits or turns unhealthy first, or is not ready in time, raises :class:`DockernetError`
         with its exit code (or last healthcheck's output) and its last lines of output, and this
         call removes it. A call that asks for nothing of its own gets a running container of the
-        warm pool (see :mod:`pytest_dockernet.pool`).
+        warm pool (see :mod:`pytest_dockernet.warm_pool`).
         """
         arguments = dict(locals())  # exactly the keyword arguments above, as given
         del arguments["self"]
@@ -428,7 +427,7 @@ class Topology:
         return describe(self)
 
     def removal_command(self) -> str:
-        f = f"label={lbl.TOPOLOGY}={self.id}"
+        f = f"label={TOPOLOGY}={self.id}"
         return f"docker rm -f $(docker ps -aq --filter {f}); docker network rm $(docker network ls -q --filter {f})"
 
     @_measured("teardown")

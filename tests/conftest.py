@@ -16,7 +16,7 @@ import docker
 import docker.errors
 import pytest
 
-from pytest_dockernet.identity import SESSION
+from pytest_dockernet.labels import SESSION
 from pytest_dockernet.plugin import STATE
 from pytest_dockernet.skips import PluginSkip
 

@@ -15,7 +15,7 @@ import docker.errors
 import pytest
 
 from pytest_dockernet import DockernetError, Listening, LogLine, assert_reachable, assert_resolves
-from pytest_dockernet.identity import PREFIX
+from pytest_dockernet.labels import PREFIX
 from pytest_dockernet.probes import run
 
 ROOT = Path(__file__).resolve().parent.parent

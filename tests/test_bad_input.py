@@ -4,7 +4,7 @@ import pytest
 
 from pytest_dockernet import DockernetError
 from pytest_dockernet.engine import remove_network
-from pytest_dockernet.identity import TOPOLOGY
+from pytest_dockernet.labels import TOPOLOGY
 
 
 def leftovers(topology):

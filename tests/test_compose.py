@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_dockernet import ComposeError, ComposeStack, DockernetError
-from pytest_dockernet.identity import TOPOLOGY
+from pytest_dockernet.labels import TOPOLOGY
 
 HERE = Path(__file__).parent / "compose"
 SHOP = HERE / "shop" / "compose.yaml"

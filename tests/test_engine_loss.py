@@ -156,7 +156,7 @@ BACKGROUND = """
 
 @pytest.mark.skipif(not os.path.exists("/var/run/docker.sock"), reason="needs the engine's unix socket")
 def test_a_background_teardown_that_fails_fails_the_run(inner_runs, pytester, monkeypatch, tmp_path, dockernet_client):
-    from pytest_dockernet.gate import gate_for
+    from pytest_dockernet.engine.gate import gate_for
 
     path = str(tmp_path / "engine.sock")
     forwarder = Forwarder(path)

@@ -8,7 +8,7 @@ import pytest
 from test_faults import HTTPD, host_rules
 
 from pytest_dockernet import DriverUnavailable, Topology, assert_reachable, assert_unreachable, fault_image
-from pytest_dockernet.identity import ROLE
+from pytest_dockernet.labels import ROLE
 
 pytestmark = pytest.mark.dockernet
 

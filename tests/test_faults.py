@@ -17,7 +17,7 @@ from pytest_dockernet import (
     assert_unreachable,
     reachability,
 )
-from pytest_dockernet.identity import ROLE
+from pytest_dockernet.labels import ROLE
 
 pytestmark = pytest.mark.dockernet
 

@@ -16,7 +16,7 @@ from pytest_dockernet import (
     assert_unreachable,
     reachability,
 )
-from pytest_dockernet.identity import TOPOLOGY
+from pytest_dockernet.labels import TOPOLOGY
 
 
 def engine_leftovers(topology):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from pytest_dockernet.identity import NAME, SESSION
+from pytest_dockernet.labels import NAME, SESSION
 
 # db never gets healthy (its first check is an hour away), and api waits for it to be; db
 # mounts a named volume, which can only go after db's container.

@@ -19,10 +19,10 @@ import docker.errors
 import docker.types
 import pytest
 
-from pytest_dockernet.gate import gate_for
-from pytest_dockernet.identity import SESSION
+from pytest_dockernet.engine.gate import gate_for
 from pytest_dockernet.image import build_around_busybox, find_busybox
 from pytest_dockernet.lab import LAB_DIR, RULE_COMMENT, STATE_FILE, Lab, LabError, copy_image
+from pytest_dockernet.labels import SESSION
 from pytest_dockernet.plugin import STATE
 from pytest_dockernet.retry import poll
 from pytest_dockernet.swarm import at_risk
@@ -207,7 +207,7 @@ def test_engine_0s_own_swarm_is_joined_and_left_as_it_was(no_lab, dockernet_clie
     try:
         subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", link], check=True)
         subprocess.run(["ip", "link", "set", link, "up"], check=True)
-        with gate_for(dockernet_client).removing():  # see pytest_dockernet.gate
+        with gate_for(dockernet_client).removing():  # see pytest_dockernet.engine.gate
             dockernet_client.swarm.init(advertise_addr=address, listen_addr=f"{address}:2377")
         own = dockernet_client.info()["Swarm"]["NodeID"]
 

@@ -30,8 +30,8 @@ from pytest_dockernet import (
     assert_unreachable,
     http_get,
 )
-from pytest_dockernet import identity as lbl
 from pytest_dockernet.errors import ProbeFailed
+from pytest_dockernet.labels import PREFIX
 from pytest_dockernet.probes import run
 from pytest_dockernet.retry import poll
 
@@ -95,7 +95,7 @@ def aliases(container) -> dict[str, list[str]]:
 
 
 def sidecars(container) -> list[str]:
-    filters = {"label": [f"{lbl.PREFIX}.sidecar-of={container.id}"]}
+    filters = {"label": [f"{PREFIX}.sidecar-of={container.id}"]}
     return [c["Id"] for c in container.client.api.containers(all=True, filters=filters)]
 
 

@@ -16,7 +16,7 @@ import time
 import pytest
 from test_teardown import SLEEPER
 
-from pytest_dockernet.identity import SESSION
+from pytest_dockernet.labels import SESSION
 
 pytestmark = pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
 
@@ -99,7 +99,8 @@ def test_how_a_lease_is_read(dockernet_client, pytestconfig):
     """Exit code 0: the run's connection closed, so it is dead. Stopped by a signal (as the
     engine stops it when it stops or restarts): alive for the grace period. Created but not
     yet started: alive for the grace period too."""
-    from pytest_dockernet.lease import ROLE, lease_states
+    from pytest_dockernet.lease import LEASE_ROLE as ROLE
+    from pytest_dockernet.lease import lease_states
     from pytest_dockernet.plugin import STATE
 
     image = pytestconfig.stash[STATE].probe_image()

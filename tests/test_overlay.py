@@ -16,9 +16,9 @@ import docker
 import pytest
 
 from pytest_dockernet import DriverUnavailable, Topology
-from pytest_dockernet.gate import gate_for
-from pytest_dockernet.identity import SESSION
+from pytest_dockernet.engine.gate import gate_for
 from pytest_dockernet.lab import Lab
+from pytest_dockernet.labels import SESSION
 from pytest_dockernet.retry import poll
 from pytest_dockernet.swarm import GWBRIDGE, at_risk, made_by_plugin
 
@@ -55,7 +55,7 @@ def quiet(client: docker.DockerClient) -> None:
 def leave(client: docker.DockerClient) -> None:
     """Leave a swarm the test made, as the plugin does: only once nothing is at risk."""
     quiet(client)
-    with gate_for(client).removing():  # see pytest_dockernet.gate
+    with gate_for(client).removing():  # see pytest_dockernet.engine.gate
         client.swarm.leave(force=True)
         for network in client.api.networks(names=[GWBRIDGE]):
             client.api.remove_network(network["Id"])
@@ -182,7 +182,7 @@ def test_swarm_auto_makes_a_single_node_swarm_for_the_run_and_leaves_it(inner_ru
 
 
 def test_an_existing_swarm_is_used_and_kept(inner_runs, pytester, dockernet_client, no_swarm):
-    with gate_for(dockernet_client).removing():  # see pytest_dockernet.gate
+    with gate_for(dockernet_client).removing():  # see pytest_dockernet.engine.gate
         dockernet_client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
     try:
         pytester.makepyfile(
@@ -403,7 +403,7 @@ SERVICE_SLEEPER = """
 def test_the_services_of_a_killed_run_are_pruned(inner_runs, pytester, dockernet_client, no_swarm):
     """On a swarm of the user's (which is never left), what a SIGKILLed run made there,
     services included, goes with the next prune."""
-    with gate_for(dockernet_client).removing():  # see pytest_dockernet.gate
+    with gate_for(dockernet_client).removing():  # see pytest_dockernet.engine.gate
         dockernet_client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
     try:
         pytester.makepyfile(test_sleeper=SERVICE_SLEEPER)

@@ -12,7 +12,7 @@ import pytest
 
 from pytest_dockernet import Remover, Topology, assert_reachable, assert_resolves
 from pytest_dockernet.engine import exec_in
-from pytest_dockernet.gate import EngineGate, gate_for
+from pytest_dockernet.engine.gate import EngineGate, gate_for
 from pytest_dockernet.probes import run, run_many
 
 pytestmark = pytest.mark.dockernet
@@ -111,7 +111,7 @@ def test_remover_rejects_a_backlog_below_one():
 
 GATE_CHILD = """
 import sys
-from pytest_dockernet.gate import EngineGate
+from pytest_dockernet.engine.gate import EngineGate
 print("trying", flush=True)
 with EngineGate(sys.argv[1]).{mode}():
     print("held", flush=True)

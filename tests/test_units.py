@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from pytest_dockernet import Topology
-from pytest_dockernet.identity import RunIdentity
 from pytest_dockernet.image import find_busybox, is_static_elf
+from pytest_dockernet.labels import RunIdentity
 from pytest_dockernet.probes import parse_addresses
 from pytest_dockernet.subnets import SubnetAllocator, parse_pool
 

@@ -29,8 +29,8 @@ import docker
 import docker.errors
 
 from ..engine import has_network
+from ..engine.gate import gate_for
 from ..errors import LabError
-from ..gate import gate_for
 from ..image import copy_image
 from ..retry import poll
 from ..swarm import LAB, MADE, Leaving, made_labels
@@ -253,7 +253,7 @@ class Lab:
         check_leftovers()
         lab = cls(journal.fresh(engines, base_url))
         # Swarm init and join change engine 0's networking under everyone using it: hold its
-        # gate, as a network removal does (see pytest_dockernet.gate).
+        # gate, as a network removal does (see pytest_dockernet.engine.gate).
         with lab._engine0_gate():
             try:
                 lab._bring_up(timeout)

@@ -17,7 +17,7 @@ import docker.errors
 import requests.exceptions
 import tenacity
 
-from .errors import DockernetError, EngineUnavailable
+from ..errors import DockernetError, EngineUnavailable
 from .gate import gate_for
 
 Filters = dict[str, Any]

@@ -27,7 +27,7 @@ from typing import Any
 import docker.errors
 import docker.models.containers as docker_models
 
-from . import identity as lbl
+from .labels import PREFIX
 
 # docker_options keys that are arguments of container() itself: pass them there.
 _OWN_ARGUMENTS = (
@@ -171,11 +171,9 @@ def check_labels(value: object) -> dict[str, str]:
         isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
     ):
         raise TypeError(f"labels must be a dict of str to str, got {value!r}")
-    own = sorted(k for k in value if k.startswith(lbl.PREFIX + ".") or k == lbl.PREFIX)
+    own = sorted(k for k in value if k.startswith(PREFIX + ".") or k == PREFIX)
     if own:
-        raise ValueError(
-            f"labels: {own} are the plugin's own keys (those starting with {lbl.PREFIX!r}): pick other keys"
-        )
+        raise ValueError(f"labels: {own} are the plugin's own keys (those starting with {PREFIX!r}): pick other keys")
     return dict(value)
 
 

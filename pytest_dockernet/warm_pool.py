@@ -41,12 +41,11 @@ from typing import TYPE_CHECKING
 import docker
 import docker.errors
 
-from . import identity as lbl
 from .engine import remove_container, remove_network
+from .engine.gate import gate_for
 from .errors import ProbeFailed
-from .gate import gate_for
 from .handles import Container, Network
-from .identity import RunIdentity
+from .labels import NAME, ROLE, TOPOLOGY, RunIdentity
 from .probes import RESIDENT_PROCESSES
 from .probes import run as run_probe
 from .timings import POOL_AGAIN, POOL_NETWORKS_AGAIN
@@ -57,7 +56,7 @@ if TYPE_CHECKING:
     from .subnets import SubnetAllocator
     from .topology import Topology
 
-ROLE = "pooled"
+POOLED_ROLE = "pooled"
 NETWORK_ROLE = "pooled network"
 
 
@@ -140,7 +139,7 @@ class WarmPool:
         and its labels."""
         number = next(self._numbers)
         hostname = f"dn-{self.id}-{number}"
-        labels = {**self.identity.labels(), lbl.TOPOLOGY: self.id, lbl.ROLE: ROLE, lbl.NAME: f"{name}-{number}"}
+        labels = {**self.identity.labels(), TOPOLOGY: self.id, ROLE: POOLED_ROLE, NAME: f"{name}-{number}"}
         return hostname, labels
 
     def started(self, container: Container, hostname: str) -> None:
@@ -261,7 +260,7 @@ class WarmPool:
             pass  # close() removes by label whatever is left
 
     # -- networks: removing one costs about 190 ms (and holds up every start meanwhile, see
-    # gate.py), creating one about 65 ms; an empty network waits for the next test instead.
+    # engine/gate.py), creating one about 65 ms; an empty network waits for the next test instead.
 
     def fits_network(self, spec: NetworkSpec, driver: str) -> bool:
         """Whether ``network()`` would make for ``spec`` just what waits in the pool."""
@@ -272,7 +271,7 @@ class WarmPool:
         """For a pooled network made now: its engine name and labels."""
         number = next(self._numbers)
         name = f"dn-{self.id}-net{number}"
-        return name, {**self.identity.labels(), lbl.TOPOLOGY: self.id, lbl.ROLE: NETWORK_ROLE, lbl.NAME: name}
+        return name, {**self.identity.labels(), TOPOLOGY: self.id, ROLE: NETWORK_ROLE, NAME: name}
 
     def take_network(self, topology: Topology, name: str) -> Network | None:
         """An empty network of an earlier test for ``topology`` under ``name``; None when none waits."""
@@ -366,7 +365,7 @@ class WarmPool:
 
     def filters(self) -> dict[str, str]:
         """The engine's filter for every container of the pool's."""
-        return {"label": f"{lbl.TOPOLOGY}={self.id}"}
+        return {"label": f"{TOPOLOGY}={self.id}"}
 
 
 def _overlaps(network: Network, subnet: ipaddress.IPv4Network) -> bool:
