@@ -49,7 +49,7 @@ class Containers:
     def __init__(self, topology: Topology, lock: threading.RLock, networks: Networks):
         self.topology = topology
         self.networks = networks
-        self.registry: Registry[Container] = Registry("container", lock)
+        self.registry: Registry[Container] = topology.context.containers
         self.engines_used: set[int] = {0}
         self.lifecycle = Lifecycle(topology, lock)
         self.checker = SpecChecker(topology, networks, self.registry)
@@ -271,7 +271,7 @@ class Containers:
                         links=launch.endpoint_links.get(attachment.network.docker_name),
                     )
                 api.start(container_id)
-            container = Container(topology, name, docker_name, container_id, launch.image, network_mode, engine)
+            container = Container(topology.context, name, docker_name, container_id, launch.image, network_mode, engine)
             container.resident = launch.resident
             container.lifecycle = self.lifecycle
             state = container.refresh()

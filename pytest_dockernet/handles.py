@@ -22,10 +22,9 @@ from .errors import DockernetError
 from .probes import run as run_probe
 
 if TYPE_CHECKING:
-    import docker
-
     from .containers import Lifecycle
-    from .topology import Topology
+    from .context import Context
+    from .engine.port import Engine
 
 
 def state_text(state: dict[str, Any]) -> str:
@@ -92,7 +91,7 @@ def engine_call(container: Container, doing: str, call: Callable[[Any], Any]) ->
 class Network:
     """A network of a topology. ``name`` is the test's logical name, ``docker_name`` the engine's."""
 
-    topology: Topology
+    context: Context
     name: str
     docker_name: str
     id: str
@@ -110,9 +109,14 @@ class Network:
         return self.id if engine == 0 else self.docker_name
 
     @property
+    def topology(self) -> Any:
+        """The factory that made it (for hooks and tests; the package asks :attr:`context`)."""
+        return self.context.factory
+
+    @property
     def containers(self) -> list[Container]:
         """The topology's containers attached to this network now."""
-        return [c for c in self.topology.containers_list if self.docker_name in c.endpoints]
+        return [c for c in self.context.containers if self.docker_name in c.endpoints]
 
     def __repr__(self) -> str:
         return f"<Network {self.name} ({self.docker_name}, {self.driver}, {self.subnet or 'no subnet'})>"
@@ -131,7 +135,7 @@ class Endpoint:
 class Container:
     """A running container of a topology."""
 
-    topology: Topology
+    context: Context
     name: str
     docker_name: str
     id: str
@@ -154,7 +158,17 @@ class Container:
     logs_after: str = field(default="", init=False)
 
     def __post_init__(self) -> None:
-        self.client: docker.DockerClient = self.topology.clients[self.host]
+        self.engine: Engine = self.context.engines[self.host]
+
+    @property
+    def topology(self) -> Any:
+        """The factory that made it (for hooks and tests; the package asks :attr:`context`)."""
+        return self.context.factory
+
+    @property
+    def client(self) -> Any:
+        """docker-py's client of the engine it runs on, for a test that needs the raw SDK."""
+        return getattr(self.engine, "client", None)
 
     @property
     def networks(self) -> list[Network]:

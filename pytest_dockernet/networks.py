@@ -67,7 +67,7 @@ class Networks:
 
     def __init__(self, topology: Topology, lock: threading.RLock, allocator: SubnetAllocator | None):
         self.topology = topology
-        self.registry: Registry[Network] = Registry("network", lock)
+        self.registry: Registry[Network] = topology.context.networks
         self.allocator = allocator  # made on first use when the caller has none
         self._implicit: dict[str, Network] = {}  # "bridge", "host": the engine's own networks
         self._returned: set[str] = set()  # the warm pool's networks given back (or removed)
@@ -90,7 +90,7 @@ class Networks:
 
         def make() -> Network:
             if driver == "host":
-                return Network(topology, name, "host", self.implicit("host").id, "host", owned=False)
+                return Network(topology.context, name, "host", self.implicit("host").id, "host", owned=False)
             opts = options
             if driver == "overlay":
                 topology.require_swarm()
@@ -123,7 +123,7 @@ class Networks:
             info = self.topology.client.api.inspect_network(docker_name)
             config = (info.get("IPAM") or {}).get("Config") or [{}]
             self._implicit[docker_name] = Network(
-                self.topology,
+                self.topology.context,
                 docker_name,
                 docker_name,
                 info["Id"],
@@ -257,7 +257,7 @@ class Networks:
                 result = self._create_fixed(create, subnet, name)
             else:
                 result = self._create_in_pool(create)
-        network = Network(topology, name, docker_name, result["Id"], driver, chosen[0], chosen[1], internal)
+        network = Network(topology.context, name, docker_name, result["Id"], driver, chosen[0], chosen[1], internal)
         network.pooled, network.warm = subnet is None, pool is not None
         if pool is not None:
             pool.lend(network)

@@ -77,7 +77,7 @@ class Service:
         container_id = task["Status"]["ContainerStatus"]["ContainerID"]
         info = topology.clients[engine].api.inspect_container(container_id)
         handle = Container(
-            topology,
+            topology.context,
             f"{self.name}.{task.get('Slot') or task['ID'][:12]}",
             info["Name"].lstrip("/"),
             container_id,
@@ -157,7 +157,7 @@ class Services:
     def __init__(self, topology: Topology, lock: threading.RLock, networks: Networks, containers: Containers):
         self.topology = topology
         self.networks = networks
-        self.registry: Registry[Service] = Registry("service", lock, shared_with=containers.registry)
+        self.registry: Registry[Service] = topology.context.services
 
     def create(self, spec: ServiceSpec) -> Service:
         """Create one service (see Topology.service)."""

@@ -17,9 +17,8 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, TypeVar, Union, cast
 
 import docker
 import docker.errors
@@ -30,15 +29,15 @@ from .builds import Builds
 from .checks import check_engine
 from .container_specs import ContainerSpec
 from .containers import DNS_MODES, Containers
+from .context import Context, ExtraLabels, Hooks, NoHooks, Settings
 from .engine import remove_labelled, remove_services
-from .errors import DockernetError, DriverUnavailable
+from .engine.docker_engine import DockerEngine
+from .errors import DockernetError
 from .facts import RunFacts
 from .faults import Degradation, Faults, Partition
 from .handles import Container, Network
-from .image import provide_image, resolve_probe_image
-from .labels import NAME, ROLE, TOPOLOGY, RunIdentity
+from .labels import TOPOLOGY, RunIdentity
 from .networks import DRIVERS, Networks, NetworkSpec
-from .probes import Shells
 from .readiness import wait_ready
 from .remover import Remover as Remover  # re-exported: the type of close(later=)
 from .subnets import SubnetAllocator
@@ -56,7 +55,6 @@ R = TypeVar("R")
 
 _topology_ids = itertools.count(1)
 Group = Union[Container, Sequence[Container]]  # one container, or a group of them
-ExtraLabels = Union[Mapping[str, str], Iterable[tuple[str, str]]]  # what dict() takes
 
 
 def _measured(phase: str) -> Callable[[Method[P, R]], Method[P, R]]:
@@ -72,19 +70,6 @@ def _measured(phase: str) -> Callable[[Method[P, R]], Method[P, R]]:
         return cast("Method[P, R]", measured)
 
     return wrap
-
-
-class Hooks(Protocol):
-    """What a topology reports to; pytest's ``config.hook`` is one (see :mod:`.hooks`)."""
-
-    def pytest_dockernet_network_created(self, *, network: Network) -> None: ...
-    def pytest_dockernet_container_started(self, *, container: Container) -> None: ...
-    def pytest_dockernet_topology_teardown(self, *, factory: Topology) -> None: ...
-
-
-class _NoHooks:
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        return lambda **kwargs: None
 
 
 class Topology:
@@ -117,29 +102,25 @@ class Topology:
         if dns not in DNS_MODES:
             raise ValueError(f"dns={dns!r} is not one of {', '.join(DNS_MODES)}")
         self.client = client
+        self.identity = identity or RunIdentity()
+        self.id = f"{self.identity.run_id}-{next(_topology_ids)}"
+        self.context = Context(
+            [DockerEngine(c) for c in (client, *engines)],
+            self.id,
+            self.identity,
+            Settings(dns, default_driver, label, image),
+            timings or Timings(),
+            RunFacts() if facts is None else facts,  # shared by a run's topologies
+            hooks or NoHooks(),
+            pool,
+            unavailable,
+            factory=self,
+        )
         # Engine 0 (``client``) and the further engines of its swarm (--dockernet-hosts).
         self.clients: list[docker.DockerClient] = [client, *engines]
-        self.facts = RunFacts() if facts is None else facts  # shared by a run's topologies
-        # Called instead of raising DriverUnavailable when a capability is missing:
-        # (reason, whether the test asked for it explicitly). The plugin skips or fails.
-        self._on_unavailable = unavailable
-        self.identity = identity or RunIdentity()
-        self.pool = pool  # running containers for container() calls that ask for nothing of their own
-        self._image = image
-        self.default_driver = default_driver
-        self.dns = dns
-        self.hooks: Hooks = hooks or _NoHooks()
-        self.label = label  # e.g. the test's node id: shown in messages
-        self.timings = timings or Timings()
-        self.id = f"{self.identity.run_id}-{next(_topology_ids)}"
         self.failed = False  # set by the pytest plugin when a test using it failed
-        self.closed = False
-        # Holds something a later topology may ask for by value (a published host port, a
-        # chosen subnet, the host's network namespace): removed before close() returns.
-        self.host_bound = False
-        self.shells = Shells()  # the resident probe shells of its containers
         self._removed = False
-        lock = threading.RLock()
+        lock = self.context.lock
         self._networks = Networks(self, lock, allocator)
         self._containers = Containers(self, lock, self._networks)
         self._services = Services(self, lock, self._networks, self._containers)
@@ -147,29 +128,46 @@ class Topology:
         self._faults = Faults(self)
         self._containers.lifecycle.after_restart = self._faults.reapply
 
-    # -- what its parts ask of it ------------------------------------------------------
+    # -- transitional: what unconverted parts still ask of it (moving to Context) -------
+
+    facts = property(lambda self: self.context.facts)
+    pool = property(lambda self: self.context.warm_pool)
+    dns = property(lambda self: self.context.settings.dns)
+    default_driver = property(lambda self: self.context.settings.default_driver)
+    hooks = property(lambda self: self.context.hooks)
+    label = property(lambda self: self.context.settings.label)
+    timings = property(lambda self: self.context.timings)
+    shells = property(lambda self: self.context.shells)
+    probe_image = property(lambda self: self.context.probe_image)
 
     @property
-    def probe_image(self) -> str:
-        if self._image is None:
-            self._image = resolve_probe_image(self.client).name
-        return self._image
+    def host_bound(self) -> bool:
+        return self.context.host_bound
+
+    @host_bound.setter
+    def host_bound(self, value: bool) -> None:
+        self.context.host_bound = value
+
+    @property
+    def closed(self) -> bool:
+        return self.context.closed
+
+    @closed.setter
+    def closed(self, value: bool) -> None:
+        self.context.closed = value
 
     @property
     def allocator(self) -> SubnetAllocator | None:
         return self._networks.allocator
 
     def labels_for(self, role: str, name: str, extra: ExtraLabels = ()) -> dict[str, str]:
-        """The labels of a resource of this topology: its owner, the topology, a role and a name."""
-        return {**dict(extra), **self.identity.labels(), TOPOLOGY: self.id, ROLE: role, NAME: name}
+        return self.context.labels_for(role, name, extra)
 
     def docker_name_for(self, name: str) -> str:
-        """The engine's name of the resource with logical name ``name`` (unique per run)."""
-        return f"dn-{self.id}-{name}"
+        return self.context.docker_name_for(name)
 
     def filters(self) -> dict[str, Any]:
-        """The engine's filter for every resource of this topology."""
-        return {"label": f"{TOPOLOGY}={self.id}"}
+        return self.context.filters()
 
     def find_network(self, docker_name: str, network_id: str | None = None) -> Network | None:
         """The handle of a network the engine reports a container on (None if not ours)."""
@@ -180,12 +178,7 @@ class Topology:
         return check_engine(host, len(self.clients))
 
     def provide_probe_image(self, engine: int) -> None:
-        """The probe image onto engine ``engine``, once per run (pulled, or copied from engine 0)."""
-        if engine == 0 or engine in self.facts.probe_image_on:
-            return
-        with self.timings.measure("image"):
-            provide_image(self.client, self.clients[engine], self.probe_image)
-        self.facts.probe_image_on.add(engine)
+        self.context.provide_probe_image(engine)
 
     def sidecar_of(self, container: Container) -> str:
         """The id of ``container``'s probe sidecar, started on first use."""
@@ -196,10 +189,7 @@ class Topology:
         require_swarm(self, what, explicit)
 
     def capability_missing(self, reason: str, explicit: bool = True) -> None:
-        """Something the test needs is missing: the plugin skips or fails it; else DriverUnavailable."""
-        if self._on_unavailable is not None:
-            self._on_unavailable(reason, explicit)
-        raise DriverUnavailable(reason)
+        self.context.capability_missing(reason, explicit)
 
     def _check_open(self) -> None:
         if self.closed:

@@ -165,7 +165,7 @@ class WarmPool:
     ) -> Container | None:
         api = topology.client.api
         docker_name = topology.docker_name_for(name)
-        container = Container(topology, name, docker_name, container_id, self.image, None, 0)
+        container = Container(topology.context, name, docker_name, container_id, self.image, None, 0)
         container.resident = container.pooled = True
         try:
             # Renamed first: the engine's DNS answers to the name a container has when it joins.
@@ -288,7 +288,7 @@ class WarmPool:
             if attached:  # someone else's container joined it meanwhile: not for a test
                 self._remove_network(last)
                 continue
-            network = Network(topology, name, last.docker_name, last.id, "bridge", last.subnet, last.gateway)
+            network = Network(topology.context, name, last.docker_name, last.id, "bridge", last.subnet, last.gateway)
             network.warm = True
             self.lend(network)
             topology.timings.count(POOL_NETWORKS_AGAIN)
