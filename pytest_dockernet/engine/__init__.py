@@ -10,7 +10,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import docker
 import docker.errors
@@ -20,7 +20,16 @@ import tenacity
 from ..errors import DockernetError, EngineUnavailable
 from .gate import gate_for
 
+if TYPE_CHECKING:
+    from .port import Engine
+
 Filters = dict[str, Any]
+# What the removal helpers take: an Engine, or (until every part holds one) a DockerClient.
+Client = Union[docker.DockerClient, "Engine"]
+
+
+def _api(client: Client) -> Any:
+    return getattr(client, "api", client)
 
 
 def where(client: docker.DockerClient | None = None) -> str:
@@ -80,20 +89,20 @@ def exec_in(client: docker.DockerClient, container_id: str, cmd: str | list[str]
     return api.exec_inspect(exec_id)["ExitCode"], output.decode(errors="replace")
 
 
-def engine_subnets(client: docker.DockerClient) -> list[str]:
+def engine_subnets(client: Client) -> list[str]:
     """Every subnet the engine's networks use now (one API call)."""
     return [
         config["Subnet"]
-        for network in client.api.networks()
+        for network in _api(client).networks()
         for config in (network.get("IPAM") or {}).get("Config") or []
         if config.get("Subnet")
     ]
 
 
-def remove_container(client: docker.DockerClient, container_id: str) -> None:
+def remove_container(client: Client, container_id: str) -> None:
     """Forced, with its anonymous volumes; gone already is fine."""
     try:
-        client.api.remove_container(container_id, force=True, v=True)
+        _api(client).remove_container(container_id, force=True, v=True)
     except docker.errors.NotFound:
         pass
     except docker.errors.APIError as exc:
@@ -116,11 +125,11 @@ def _still_held(exc: BaseException) -> bool:
     wait=tenacity.wait_fixed(0.2),
     reraise=True,
 )
-def _remove_network_retrying(client: docker.DockerClient, network_id: str) -> None:
-    client.api.remove_network(network_id)
+def _remove_network_retrying(client: Client, network_id: str) -> None:
+    _api(client).remove_network(network_id)
 
 
-def remove_network(client: docker.DockerClient, network_id: str) -> None:
+def remove_network(client: Client, network_id: str) -> None:
     """Remove a network under the engine's gate; containers still on it that are not the
     caller's (e.g. made with the raw SDK) are disconnected first. Gone already is fine."""
     with gate_for(client).removing():
@@ -131,9 +140,9 @@ def remove_network(client: docker.DockerClient, network_id: str) -> None:
         except docker.errors.APIError as exc:
             if "active endpoints" not in str(exc):
                 raise
-            for container_id in client.api.inspect_network(network_id).get("Containers") or {}:
+            for container_id in _api(client).inspect_network(network_id).get("Containers") or {}:
                 try:
-                    client.api.disconnect_container_from_network(container_id, network_id, force=True)
+                    _api(client).disconnect_container_from_network(container_id, network_id, force=True)
                 except docker.errors.APIError:
                     pass
             _remove_network_retrying(client, network_id)
@@ -154,15 +163,15 @@ def has_network(client: docker.DockerClient, name: str) -> bool:
     return any(n["Name"] == name for n in client.api.networks(names=[name]))
 
 
-def remove_containers_named(client: docker.DockerClient, docker_name: str, filters: Filters) -> None:
+def remove_containers_named(client: Client, docker_name: str, filters: Filters) -> None:
     """Undo a half-made container (an interrupted create may still have made it)."""
-    for c in client.api.containers(all=True, filters={**filters, "name": f"^/{docker_name}$"}):
+    for c in _api(client).containers(all=True, filters={**filters, "name": f"^/{docker_name}$"}):
         remove_container(client, c["Id"])
 
 
-def remove_networks_named(client: docker.DockerClient, docker_name: str, filters: Filters) -> None:
+def remove_networks_named(client: Client, docker_name: str, filters: Filters) -> None:
     """Undo a half-made network (an interrupted create may still have made it)."""
-    for net in client.api.networks(names=[docker_name], filters=filters):
+    for net in _api(client).networks(names=[docker_name], filters=filters):
         remove_network(client, net["Id"])
 
 

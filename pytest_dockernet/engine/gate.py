@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import docker
 
+    from .port import Engine
+
 fcntl: ModuleType | None
 try:
     import fcntl
@@ -66,9 +68,10 @@ _gates: dict[str, EngineGate] = {}
 _lock = threading.Lock()
 
 
-def gate_for(client: docker.DockerClient | docker.APIClient) -> EngineGate:
+def gate_for(client: Engine | docker.DockerClient | docker.APIClient) -> EngineGate:
     """The gate of ``client``'s engine."""
-    engine = str(getattr(client, "api", client).base_url)
+    # An Engine's base_url is "" where docker-py's is its local socket's: one gate for both.
+    engine = str(getattr(client, "api", client).base_url) or "http+docker://localhost"
     with _lock:
         if engine not in _gates:
             _gates[engine] = EngineGate(engine)
