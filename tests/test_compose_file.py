@@ -10,10 +10,10 @@ import warnings
 import pytest
 import yaml
 
-from pytest_dockernet.compose_env import Variables, read_env_file, substitute
-from pytest_dockernet.compose_file import NetworkDef, load
-from pytest_dockernet.compose_services import IGNORED
-from pytest_dockernet.compose_values import Mount, seconds
+from pytest_dockernet.compose.env import Variables, read_env_file, substitute
+from pytest_dockernet.compose.file import NetworkDef, load
+from pytest_dockernet.compose.services import IGNORED
+from pytest_dockernet.compose.values import Mount, seconds
 from pytest_dockernet.errors import ComposeError
 
 

@@ -11,9 +11,9 @@ import tracemalloc
 
 import pytest
 
-from pytest_dockernet.compose_file import load
-from pytest_dockernet.compose_values import MAX_PORTS, Mount
-from pytest_dockernet.compose_yaml import ALIAS_FLOOR, MAX_DEPTH
+from pytest_dockernet.compose.file import load
+from pytest_dockernet.compose.values import MAX_PORTS, Mount
+from pytest_dockernet.compose.yaml import ALIAS_FLOOR, MAX_DEPTH
 from pytest_dockernet.errors import ComposeError
 
 

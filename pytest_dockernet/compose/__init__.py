@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING, Any, cast
 
 import docker.errors
 
-from .compose_file import ComposeModel, NetworkDef, load
-from .compose_services import ServiceDef
-from .compose_values import Mount
-from .containers import end_starts
-from .errors import ComposeError, DockernetError
-from .image import ensure_image
+from ..containers import end_starts
+from ..errors import ComposeError, DockernetError
+from ..image import ensure_image
+from .file import ComposeModel, NetworkDef, load
+from .services import ServiceDef
+from .values import Mount
 
 if TYPE_CHECKING:
-    from .handles import Container, Network
-    from .topology import Topology
+    from ..handles import Container, Network
+    from ..topology import Topology
 
 _WARNED: set[tuple[object, ...]] = set()  # (run id, files, ignored keys) already warned about
 

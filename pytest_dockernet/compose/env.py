@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from .errors import ComposeError
+from ..errors import ComposeError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A value is an environment variable or a key of the file: a megabyte is far past any real

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checks import check_subnet
-from .compose_env import Variables, interpolate, read_env_file
-from .compose_services import ServiceDef, check_service, unsupported
-from .compose_values import name as checked_name
-from .compose_values import scalar
-from .compose_yaml import read_yaml
-from .errors import ComposeError
+from ..checks import check_subnet
+from ..errors import ComposeError
+from .env import Variables, interpolate, read_env_file
+from .services import ServiceDef, check_service, unsupported
+from .values import name as checked_name
+from .values import scalar
+from .yaml import read_yaml
 
 TOP_KEYS = ("name", "services", "networks", "volumes")
 TOP_IGNORED = ("version",)  # obsolete in Compose v2; said nothing about networking

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .compose_env import Variables
-from .compose_values import (
+from ..errors import ComposeError
+from ..labels import PREFIX
+from .env import Variables
+from .values import (
     Mount,
     expose,
     flag,
@@ -28,8 +30,6 @@ from .compose_values import (
     strings,
     text,
 )
-from .errors import ComposeError
-from .labels import PREFIX
 
 SUPPORTED = (
     "image build command entrypoint environment env_file ports expose networks network_mode links depends_on "

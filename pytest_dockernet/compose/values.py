@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ComposeError
+from ..errors import ComposeError
 
 # Each published or exposed port is a binding the engine keeps (and, for a published one,
 # a proxy process); a service asking for more is almost surely a range written by mistake.

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .errors import ComposeError
+from ..errors import ComposeError
 
 # A Compose file nests about six levels deep; the bound keeps PyYAML's recursive composer
 # and our own walks far from Python's recursion limit.
