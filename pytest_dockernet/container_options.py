@@ -22,12 +22,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import docker.errors
-import docker.models.containers as docker_models
-
+from .engine.errors import EngineException
 from .labels import PREFIX
+
+if TYPE_CHECKING:
+    from .engine.port import Engine
 
 # docker_options keys that are arguments of container() itself: pass them there.
 _OWN_ARGUMENTS = (
@@ -192,7 +193,7 @@ class DockerOptions:
     host_config: dict[str, Any] = field(default_factory=dict)  # for create_host_config
 
 
-def check_docker_options(value: object, api: Any) -> DockerOptions:
+def check_docker_options(value: object, engine: Engine) -> DockerOptions:
     """Split ``docker_options`` the way docker-py's ``containers.create`` does, refusing
     what the plugin manages; the host config is tried out (no engine call) so that a bad
     value fails here, before anything is made."""
@@ -206,9 +207,10 @@ def check_docker_options(value: object, api: Any) -> DockerOptions:
             raise ValueError(f"docker_options[{key!r}]: pass {key}= to container() itself")
         if key in _MANAGED:
             raise ValueError(f"docker_options[{key!r}] is managed by the plugin: {_MANAGED[key]}")
-        if key in docker_models.RUN_HOST_CONFIG_KWARGS:
+        kind = engine.run_option(key)
+        if kind == "host_config":
             options.host_config[key] = item
-        elif key in docker_models.RUN_CREATE_KWARGS:
+        elif kind == "create":
             options.create[key] = item
         else:
             raise ValueError(
@@ -217,7 +219,7 @@ def check_docker_options(value: object, api: Any) -> DockerOptions:
             )
     if options.host_config:
         try:
-            api.create_host_config(**options.host_config)
-        except (TypeError, ValueError, docker.errors.DockerException) as exc:
+            engine.create_host_config(**options.host_config)
+        except (TypeError, ValueError, EngineException) as exc:
             raise ValueError(f"docker_options: {exc}") from None
     return options

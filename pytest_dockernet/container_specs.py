@@ -10,12 +10,13 @@ import dataclasses
 import ipaddress
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from .checks import (
     check_bool,
     check_command,
+    check_engine,
     check_environment,
     check_image,
     check_name,
@@ -34,14 +35,15 @@ from .container_options import (
     check_text,
     check_volumes,
 )
+from .context import POOL_NEUTRAL
 from .handles import Container, Network
 from .probes import RESIDENT
-from .readiness import check_ready
+from .readiness import Readiness, check_ready
 from .registry import Registry
 
 if TYPE_CHECKING:
+    from .context import Context
     from .networks import Networks
-    from .topology import Topology
 
 NETWORK_MODES = ("host", "bridge", "none")  # and "container:NAME" (another container's namespace)
 _LINKS_WHERE = (
@@ -53,12 +55,14 @@ _LINKS_WHERE = (
 @dataclass
 class ContainerSpec:
     """The arguments of ``Topology.container()``, as given (the options' forms: see
-    :mod:`pytest_dockernet.container_options`)."""
+    :mod:`pytest_dockernet.container_options`). A field given a value of its own keeps the
+    container out of the warm pool, unless marked POOL_NEUTRAL (see warm_pool.poolable)."""
 
-    name: str
+    name: str = field(metadata=POOL_NEUTRAL)
     image: str | None = None
     command: str | list[str] | None = None
-    networks: Iterable[Network] | Mapping[Network, Any] | None = None
+    # The pool's container joins these under its name and aliases (only bridges the topology made).
+    networks: Iterable[Network] | Mapping[Network, Any] | None = field(default=None, metadata=POOL_NEUTRAL)
     environment: Mapping[str, str] | list[str] | None = None
     ports: Mapping[int | str, Any] | None = None
     expose: Iterable[int | str] | None = None
@@ -75,7 +79,7 @@ class ContainerSpec:
     healthcheck: Mapping[str, Any] | None = None
     labels: Mapping[str, str] | None = None
     ready: Any = "running"
-    ready_timeout: float = 60.0
+    ready_timeout: float = field(default=60.0, metadata=POOL_NEUTRAL)  # a pooled one runs already
     docker_options: Mapping[str, Any] | None = None
 
     @classmethod
@@ -96,7 +100,7 @@ class Attachment(NamedTuple):
 
 @dataclass
 class Launch:
-    """A checked spec, with what was decided for it: what ``_create`` makes."""
+    """A checked spec, with what was decided for it: what ``Containers.create`` makes."""
 
     spec: ContainerSpec
     image: str
@@ -111,18 +115,18 @@ class Launch:
     healthcheck: dict[str, Any] | None
     labels: dict[str, str]
     docker: DockerOptions  # docker_options, split into create and host-config arguments
+    ready: Readiness  # when it is ready
 
 
 class SpecChecker:
     """Checks the specs of one topology's containers against its networks and containers."""
 
-    def __init__(self, topology: Topology, networks: Networks, registry: Registry[Container]):
-        self.topology, self.networks, self.registry = topology, networks, registry
+    def __init__(self, context: Context, networks: Networks, registry: Registry[Container]):
+        self.context, self.networks, self.registry = context, networks, registry
 
     def check(self, spec: ContainerSpec) -> Launch:
-        topology = self.topology
         check_name("container name", spec.name)
-        engine = topology.check_engine(spec.host)
+        engine = check_engine(spec.host, len(self.context.engines))
         attachments = self._attachments(spec.networks)
         if engine and (
             spec.network_mode is not None or not attachments or any(a.network.driver != "overlay" for a in attachments)
@@ -160,9 +164,9 @@ class SpecChecker:
         volumes = check_volumes(spec.volumes)
         healthcheck = check_healthcheck(spec.healthcheck)
         labels = check_labels(spec.labels)
-        check_ready(spec.ready)
+        ready = check_ready(spec.ready)
         check_timeout(spec.ready_timeout, "ready_timeout")
-        docker_options = check_docker_options(spec.docker_options, topology.clients[engine].api)
+        docker_options = check_docker_options(spec.docker_options, self.context.engines[engine])
         resident = image is None and command is None and entrypoint is None
         return Launch(
             spec,
@@ -178,6 +182,7 @@ class SpecChecker:
             healthcheck,
             labels,
             docker_options,
+            ready,
         )
 
     def _attachments(self, networks: object) -> list[Attachment]:

@@ -3,7 +3,7 @@
 They carry what the engine said when they were made or last refreshed, and ask their
 topology (``.topology``) for anything else; they make and remove nothing themselves.
 Stopping, pausing or signalling a container is one engine call; starting it again is its
-maker's (``Container.lifecycle``, a :class:`~pytest_dockernet.containers.Lifecycle`): a
+maker's (``Container.lifecycle``, a :class:`Starter` that containers.py sets): a
 new network namespace, which probes, readiness and faults must follow.
 """
 
@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import docker.errors
 
@@ -22,7 +22,6 @@ from .errors import DockernetError
 from .probes import run as run_probe
 
 if TYPE_CHECKING:
-    from .containers import Lifecycle
     from .context import Context
     from .engine.port import Engine
 
@@ -84,6 +83,25 @@ def engine_call(container: Container, doing: str, call: Callable[[Any], Any]) ->
             f"{doing} container {container.name!r} ({container.docker_name}) failed: "
             f"the engine said: {exc.explanation or exc}"
         ) from None
+
+
+class Starter(Protocol):
+    """Starts a stopped container again (:class:`~pytest_dockernet.containers.Lifecycle`)."""
+
+    def start(self, container: Container, ready: object, ready_timeout: object, restart: object = None) -> None: ...
+
+
+def check_owned(handle: Container | Network, context: Context, argument: str) -> None:
+    """``handle`` must be one of ``context``'s topology; else a ValueError naming ``argument``."""
+    if handle.context is context:
+        return
+    if isinstance(handle, Network):
+        raise ValueError(
+            f"{argument}: network {handle.name!r} belongs to another dockernet factory "
+            f"({handle.context.label}); create it with this one, "
+            "or use that factory for the container too"
+        )
+    raise ValueError(f"{argument}: container {handle.name!r} belongs to another dockernet factory")
 
 
 # Handles compare and hash by identity (eq=False): tests use them as dict keys.
@@ -149,7 +167,7 @@ class Container:
     resident: bool = field(default=False, init=False)  # runs the resident shell, which probes are written to
     # Starts it again: set by containers.py for what container() made (a service's tasks
     # have none: their swarm starts them).
-    lifecycle: Lifecycle | None = field(default=None, init=False)
+    lifecycle: Starter | None = field(default=None, init=False)
     # From the warm pool (see warm_pool.py): it goes back there when its topology ends if it is
     # still ``reusable`` (nothing but the plugin's probes ran in it); its output before
     # ``logs_after`` (an engine timestamp) is earlier tests'.
@@ -323,7 +341,7 @@ class Container:
         self.reusable = False
         engine_call(self, f"sending {sent} to", lambda api: api.kill(self.id, signal=sent))
 
-    def _lifecycle(self) -> Lifecycle:
+    def _lifecycle(self) -> Starter:
         if self.lifecycle is None:
             raise DockernetError(
                 f"container {self.name!r} is a task of a swarm service: its swarm starts its tasks "
@@ -343,7 +361,7 @@ class Container:
         once the container is healthy again. Not ready in time is a ``DockernetError`` with
         its state (and, when unhealthy, its last healthcheck's output). Either way the
         container is left as it is, not removed."""
-        self.topology.wait_until(self, ready, timeout)
+        self.context.wait_ready(self, ready, timeout)
 
     def last_output_stamp(self) -> str:
         """The engine's timestamp of the container's last output line ("" without output)."""

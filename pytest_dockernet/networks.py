@@ -20,7 +20,7 @@ from .checks import check_bool, check_name, check_str_map, check_subnet
 from .engine import engine_subnets, remove_network, remove_networks_named, undone_on_failure
 from .engine.gate import gate_for
 from .errors import DockernetError
-from .handles import Network
+from .handles import Network, check_owned
 from .labels import ROLE, SESSION
 from .reaper import Judge, prune
 from .registry import Registry
@@ -149,12 +149,7 @@ class Networks:
         """``network`` must be a live network of this topology; else an error naming ``argument``."""
         if not isinstance(network, Network):
             raise TypeError(f"{argument}: expected a Network from dockernet.network(), got {network!r}")
-        if network.topology is not self.topology:
-            raise ValueError(
-                f"{argument}: network {network.name!r} belongs to another dockernet factory "
-                f"({network.topology.label or network.topology.id}); create it with this one, "
-                "or use that factory for the container too"
-            )
+        check_owned(network, self.topology.context, argument)
         if self.registry.find(network.name) is not network:
             raise ValueError(f"{argument}: network {network.name!r} is not (or no longer) part of this topology")
         return network

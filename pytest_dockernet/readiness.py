@@ -1,5 +1,11 @@
 """When a container is ready: ``container(ready=...)`` and ``Container.wait_until``.
 
+Each form of ``ready`` is a :class:`Readiness` strategy: the words (``"running"``,
+``"healthy"``, ``"completed"``) are mapped to theirs in :data:`WORDS`, ``LogLine``,
+``Listening`` and a callable are their own. What the other parts ask (whether the start
+alone is enough, whether an exit is success, whether a warm-pool container can serve it,
+which of two a Compose dependency waits for) they ask the strategy, never the word.
+
 A wait watches the container's state on every round, so one that exits ends the wait at
 once with its exit code and last output lines, instead of at the timeout with a message
 about something else. A container that has just started and turns unhealthy ends it too;
@@ -12,11 +18,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union, cast
-
-import docker.errors
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .checks import check_timeout
+from .engine.errors import APIError, NotFound
 from .errors import DockernetError
 from .handles import state_text
 from .probes import run
@@ -25,7 +30,6 @@ from .retry import poll
 if TYPE_CHECKING:
     from .handles import Container
 
-READY_WORDS = ("running", "healthy", "completed")  # "completed": exited with code 0 (a one-shot job)
 CRASH_LINES = 20  # the output lines a crash report shows
 # A healthcheck's output shown in a report: its last lines (a traceback's error is at the
 # end), each cut to its end too.
@@ -33,9 +37,118 @@ HEALTH_LINES = 5
 HEALTH_LINE_CHARS = 200
 _INTERVAL = 0.1  # between checks: a wait ends within this of the container being ready
 
+State = dict[str, Any]  # a container's ``State``, as the engine's inspect answers it
+
+
+class Readiness:
+    """A strategy: when a container is ready, and what the parts may assume of it.
+
+    A wait asks :meth:`settled` on every round, then (when it answers None) :meth:`holds`.
+    """
+
+    rank: ClassVar[int] = 0  # how much it asks: a Compose dependency waits for the most its dependents ask
+    ready_when_started: ClassVar[bool] = False  # seen running after its start, it is ready: no wait
+    poolable: ClassVar[bool] = False  # a warm-pool container (probe image, no healthcheck) can serve it
+    # A check raising AssertionError or DockernetError means "not yet" (False: waiting cannot help).
+    errors_mean_not_yet: ClassVar[bool] = True
+
+    def exit_is_success(self, state: State) -> bool:
+        """Whether a container that stopped in ``state`` is ready (a one-shot job's success)."""
+        return False
+
+    def settled(self, container: Container, state: State, *, through_unhealthy: bool = False) -> bool | None:
+        """What ``state`` alone decides: True (ready), False (not yet), or None (ask
+        :meth:`holds`); raises when the container stopped, or turned unhealthy unless
+        ``through_unhealthy``."""
+        if not state.get("Running") or state.get("Restarting"):
+            raise DockernetError(crash_report(container, state, f"stopped before it was ready ({self})"))
+        if (state.get("Health") or {}).get("Status") == "unhealthy" and not through_unhealthy:
+            raise DockernetError(crash_report(container, state, f"turned unhealthy before it was ready ({self})"))
+        return None
+
+    def holds(self, container: Container, state: State) -> bool:
+        """Whether the running ``container`` is ready now."""
+        raise NotImplementedError
+
+    def from_now(self, container: Container) -> Readiness:
+        """The same wait, on what ``container`` does from now on (before a start again)."""
+        return self
+
+
+class Word(Readiness):
+    """A readiness named by a word (see :data:`WORDS`)."""
+
+    word: ClassVar[str]
+
+    def __str__(self) -> str:
+        return repr(self.word)
+
+    def __repr__(self) -> str:
+        return repr(self.word)
+
+
+class Running(Word):
+    word = "running"
+    ready_when_started = True
+    poolable = True
+
+    def holds(self, container: Container, state: State) -> bool:
+        return True
+
+
+class Healthy(Word):
+    word = "healthy"
+    rank = 1
+    errors_mean_not_yet = False  # no healthcheck: it never will be
+
+    def holds(self, container: Container, state: State) -> bool:
+        health: dict[str, Any] | None = state.get("Health")
+        if health is None:
+            raise DockernetError(
+                f"container {container.name!r}: ready='healthy', but image {container.image} has no "
+                "healthcheck: pass healthcheck={'test': [...], 'interval': 1} or wait another way "
+                "(LogLine, Listening)"
+            )
+        return health.get("Status") == "healthy"
+
+
+class Completed(Word):
+    """Exited with code 0 (a one-shot job); while it runs, its health is not looked at."""
+
+    word = "completed"
+    rank = 2
+
+    def exit_is_success(self, state: State) -> bool:
+        return state.get("ExitCode") == 0
+
+    def settled(self, container: Container, state: State, *, through_unhealthy: bool = False) -> bool | None:
+        if state.get("Running") or state.get("Restarting"):
+            return False
+        if self.exit_is_success(state):
+            return True
+        raise DockernetError(crash_report(container, state, "did not complete successfully"))
+
+
+# The words ``ready=`` takes, in the order messages list them: the one place a word is defined.
+WORDS: dict[str, Word] = {w.word: w for w in (Running(), Healthy(), Completed())}
+READY_WORDS = tuple(WORDS)
+
 
 @dataclass(frozen=True)
-class LogLine:
+class Check(Readiness):
+    """A callable ``(Container) -> bool``: ready once it returns true."""
+
+    check: Callable[[Container], object]
+
+    def holds(self, container: Container, state: State) -> bool:
+        return bool(self.check(container))
+
+    def __str__(self) -> str:
+        return getattr(self.check, "__name__", None) or repr(self.check)
+
+
+@dataclass(frozen=True)
+class LogLine(Readiness):
     """Ready once the container's output (stdout or stderr) has a line matching the
     regular expression ``pattern`` (``re.search`` on each line)."""
 
@@ -53,12 +166,34 @@ class LogLine:
         regex = re.compile(self.pattern)
         return any(regex.search(line) for line in container.logs().splitlines())
 
+    def holds(self, container: Container, state: State) -> bool:
+        return self(container)
+
+    def from_now(self, container: Container) -> Readiness:
+        return LogLineAfter(self.pattern, container.last_output_stamp())
+
     def __str__(self) -> str:
         return f"LogLine({self.pattern!r})"
 
 
 @dataclass(frozen=True)
-class Listening:
+class LogLineAfter(LogLine):
+    """A :class:`LogLine` matched in the output after ``after`` (a timestamp of
+    :meth:`Container.last_output_stamp`): the engine keeps every run's output, and a restarted
+    container is waited for on its new run's."""
+
+    after: str = ""
+
+    def __call__(self, container: Container) -> bool:
+        regex = re.compile(self.pattern)
+        output = container.engine.logs(container.id, timestamps=True).decode(errors="replace")
+        # The engine's timestamps have a fixed width (nanoseconds, UTC): they compare as text.
+        stamped = (line.partition(" ") for line in output.splitlines())
+        return any(stamp > self.after and regex.search(line) for stamp, _, line in stamped)
+
+
+@dataclass(frozen=True)
+class Listening(Readiness):
     """Ready once something listens on ``port`` (``proto`` "tcp" or "udp") in the
     container's network namespace: read from the kernel's socket tables there (through
     the probe sidecar when the image has no tools), so it needs nothing in the image and
@@ -78,6 +213,9 @@ class Listening:
         result = run(container, f"cat {tables} 2>/dev/null; true")
         return self.port in listening_ports(result.output, self.proto)
 
+    def holds(self, container: Container, state: State) -> bool:
+        return self(container)
+
     def __str__(self) -> str:
         return f"Listening({self.port}/{self.proto})"
 
@@ -95,39 +233,30 @@ def listening_ports(table: str, proto: str = "tcp") -> set[int]:
     return ports
 
 
-Ready = Union[str, LogLine, Listening, Callable[["Container"], bool]]
-
-
-def check_ready(ready: object, argument: str = "ready") -> Ready:
-    """``ready`` must be one of the forms ``container(ready=...)`` takes."""
+def check_ready(ready: object, argument: str = "ready") -> Readiness:
+    """The strategy of ``ready``, one of the forms ``container(ready=...)`` takes."""
+    if isinstance(ready, Readiness):
+        return ready
     if isinstance(ready, str):
-        if ready not in READY_WORDS:
+        if ready not in WORDS:
             raise ValueError(
-                f"{argument}={ready!r} is not one of 'running', 'healthy', 'completed', LogLine(pattern), "
+                f"{argument}={ready!r} is not one of {', '.join(map(repr, WORDS))}, LogLine(pattern), "
                 "Listening(port) or a callable (Container) -> bool"
             )
-        return ready
+        return WORDS[ready]
     if callable(ready):
-        return ready
+        return Check(ready)
     raise TypeError(
         f"{argument} must be 'running', 'healthy', LogLine(pattern), Listening(port) or a "
         f"callable (Container) -> bool, got {ready!r}"
     )
 
 
-def describe_ready(ready: Ready) -> str:
-    if isinstance(ready, str):
-        return repr(ready)
-    if isinstance(ready, (LogLine, Listening)):
-        return str(ready)
-    return getattr(ready, "__name__", None) or repr(ready)
-
-
 def last_lines(container: Container, lines: int = CRASH_LINES) -> str:
     """The end of ``container``'s output, indented for a message ("(none)" when empty)."""
     try:
         text = container.logs(tail=lines).rstrip()
-    except docker.errors.APIError:
+    except APIError:
         text = ""
     return "\n".join("  " + line for line in text.splitlines()) or "  (none)"
 
@@ -169,21 +298,6 @@ def _and_output(container: Container, state: dict[str, Any]) -> str:
     return f"{health}the last lines of its output:\n{last_lines(container)}"
 
 
-def _verdict(container: Container, ready: Ready, state: dict[str, Any]) -> bool:
-    if ready == "running":
-        return True
-    if ready == "healthy":
-        health: dict[str, Any] | None = state.get("Health")
-        if health is None:
-            raise DockernetError(
-                f"container {container.name!r}: ready='healthy', but image {container.image} has no "
-                "healthcheck: pass healthcheck={'test': [...], 'interval': 1} or wait another way "
-                "(LogLine, Listening)"
-            )
-        return health.get("Status") == "healthy"
-    return bool(cast("Callable[[Container], object]", ready)(container))  # no str is left here
-
-
 def wait_ready(
     container: Container,
     ready: object,
@@ -201,32 +315,24 @@ def wait_ready(
     for to be ready again, up to ``timeout``).
     """
     __tracebackhide__ = True
-    ready = check_ready(ready, argument)
+    strategy = check_ready(ready, argument)
     timeout = check_timeout(timeout)
     not_yet: list[BaseException] = []
 
     def attempt() -> bool:
         try:
-            state = container.client.api.inspect_container(container.id)["State"]
-        except docker.errors.NotFound:
+            state = container.engine.inspect_container(container.id)["State"]
+        except NotFound:
             raise DockernetError(
                 f"container {container.name!r} no longer exists (removed while waiting for it)"
             ) from None
-        waited_for = describe_ready(ready)
-        if ready == "completed" and not state.get("Running") and not state.get("Restarting"):
-            if state.get("ExitCode") == 0:
-                return True
-            raise DockernetError(crash_report(container, state, "did not complete successfully"))
-        if ready == "completed":
-            return False
-        if not state.get("Running") or state.get("Restarting"):
-            raise DockernetError(crash_report(container, state, f"stopped before it was ready ({waited_for})"))
-        if (state.get("Health") or {}).get("Status") == "unhealthy" and not through_unhealthy:
-            raise DockernetError(crash_report(container, state, f"turned unhealthy before it was ready ({waited_for})"))
+        settled = strategy.settled(container, state, through_unhealthy=through_unhealthy)
+        if settled is not None:
+            return settled
         try:
-            return _verdict(container, ready, state)
+            return strategy.holds(container, state)
         except (AssertionError, DockernetError) as exc:
-            if ready == "healthy":  # the image has no healthcheck: waiting will not help
+            if not strategy.errors_mean_not_yet:
                 raise
             not_yet[:] = [exc]
             return False
@@ -236,10 +342,10 @@ def wait_ready(
         return
     why = f"; the last check said: {not_yet[0]}" if not_yet else ""
     try:
-        state = container.client.api.inspect_container(container.id)["State"]
-    except docker.errors.NotFound:
+        state = container.engine.inspect_container(container.id)["State"]
+    except NotFound:
         state = {"Status": "removed"}
     raise DockernetError(
-        f"container {container.name!r} ({container.image}) was not ready ({describe_ready(ready)}) within "
+        f"container {container.name!r} ({container.image}) was not ready ({strategy}) within "
         f"{timeout:g} s{why}; it is {state_text(state)}{_and_output(container, state)}"
     )

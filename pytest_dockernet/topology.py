@@ -122,7 +122,7 @@ class Topology:
         self._removed = False
         lock = self.context.lock
         self._networks = Networks(self, lock, allocator)
-        self._containers = Containers(self, lock, self._networks)
+        self._containers = Containers(self.context, self._networks)
         self._services = Services(self, lock, self._networks, self._containers)
         self._builds = Builds(self)
         self._faults = Faults(self)

@@ -48,6 +48,7 @@ from .handles import Container, Network
 from .labels import NAME, ROLE, TOPOLOGY, RunIdentity
 from .probes import RESIDENT_PROCESSES
 from .probes import run as run_probe
+from .readiness import check_ready
 from .timings import POOL_AGAIN, POOL_NETWORKS_AGAIN
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def poolable(spec: ContainerSpec, launch: Launch) -> bool:
     )
     return (
         asks_nothing
-        and spec.ready == "running"
+        and check_ready(spec.ready).poolable
         and launch.resident
         and launch.network_mode is None
         and bool(launch.attachments)

@@ -25,6 +25,7 @@ import docker.errors
 from ..containers import end_starts
 from ..errors import ComposeError, DockernetError
 from ..image import ensure_image
+from ..readiness import check_ready
 from .file import ComposeModel, NetworkDef, load
 from .services import ServiceDef
 from .values import Mount
@@ -213,13 +214,12 @@ def _make_volumes(topology: Topology, model: ComposeModel, wanted: list[str], st
 
 def _readiness(model: ComposeModel, wanted: list[str]) -> dict[str, str]:
     """What each service is waited for: the strongest condition a dependent asks of it."""
-    strength = {"running": 0, "healthy": 1, "completed": 2}
     by_condition = {"service_started": "running", "service_healthy": "healthy"}
     ready = dict.fromkeys(wanted, "running")
     for name in wanted:
         for other, condition in model.services[name].depends_on.items():
             needed = by_condition.get(condition, "completed")
-            if strength[needed] > strength[ready[other]]:
+            if check_ready(needed).rank > check_ready(ready[other]).rank:
                 ready[other] = needed
     return ready
 

@@ -1,0 +1,67 @@
+"""Probe sidecars: a probe-image container in another container's network namespace, for
+probes from a container whose image has no tools (or no shell).
+
+One per container, started on the first probe that needs it (``Context.sidecar_of``,
+registered here) and removed with its container; a start again gives the container a new
+namespace, so its sidecar is left behind in the old one and removed (:meth:`Sidecars.forget`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .engine import remove_container, remove_containers_named, undone_on_failure
+from .engine.gate import gate_for
+from .labels import PREFIX
+from .probes import RESIDENT
+
+if TYPE_CHECKING:
+    from .context import Context
+    from .handles import Container
+
+
+class Sidecars:
+    """The probe sidecars of one topology's containers."""
+
+    def __init__(self, context: Context):
+        self.context = context
+        context.sidecar_of = self.of
+
+    def of(self, source: Container) -> str:
+        """The id of ``source``'s probe sidecar (a probe-image container in its network
+        namespace), started on first use."""
+        with self.context.lock:
+            if source.sidecar_id is None:
+                source.sidecar_id = self._start(source)
+            return source.sidecar_id
+
+    def forget(self, container: Container) -> None:
+        """Remove ``container``'s sidecar, if it has one: probes of ``container`` start another."""
+        with self.context.lock:  # not while of() makes one under the same name
+            sidecar, container.sidecar_id = container.sidecar_id, None
+            if sidecar is not None:
+                self.context.shells.discard(sidecar)
+                remove_container(container.engine, sidecar)
+
+    def _start(self, source: Container) -> str:
+        context, engine = self.context, source.engine
+        context.provide_probe_image(source.host)
+        name = f"{source.docker_name}-probe"
+        with undone_on_failure(
+            f"starting the probe sidecar of {source.name!r}",
+            lambda: remove_containers_named(engine, name, context.filters()),
+        ):
+            with gate_for(engine).building():
+                created = engine.create_container(
+                    context.probe_image,
+                    command=RESIDENT,
+                    stdin_open=True,
+                    name=name,
+                    labels=context.labels_for("sidecar", source.name, {PREFIX + ".sidecar-of": source.id}),
+                    host_config=engine.create_host_config(network_mode=f"container:{source.id}"),
+                    detach=True,
+                )
+                engine.start(created["Id"])
+            context.timings.count("sidecars")
+            sidecar_id: str = created["Id"]
+            return sidecar_id
