@@ -18,6 +18,7 @@ import docker
 import docker.errors
 import docker.utils
 
+from .engine import Client
 from .errors import ImageUnavailable
 
 DEFAULT_IMAGE = "busybox:stable"
@@ -99,9 +100,9 @@ def find_busybox(explicit: str | None) -> tuple[str | None, str]:
     return found, ""
 
 
-def _image_exists(client: docker.DockerClient, name: str) -> bool:
+def _image_exists(client: Client, name: str) -> bool:
     try:
-        client.api.inspect_image(name)  # type: ignore[no-untyped-call]  # types-docker: unannotated
+        getattr(client, "api", client).inspect_image(name)
         return True
     except docker.errors.ImageNotFound:
         return False
@@ -115,7 +116,7 @@ def image_on(client: docker.DockerClient, name: str) -> bool:
         return False
 
 
-def ensure_image(client: docker.DockerClient, name: str) -> None:
+def ensure_image(client: Client, name: str) -> None:
     """Make ``name`` present on the engine, pulling it if need be.
 
     Raises ValueError naming the image when it is neither there nor pullable.
@@ -128,7 +129,7 @@ def ensure_image(client: docker.DockerClient, name: str) -> None:
         raise ValueError(f"image={name!r} is not an image reference the engine takes: {why}") from None
     repository, tag = docker.utils.parse_repository_tag(name)
     try:
-        client.api.pull(repository, tag=tag or "latest")
+        getattr(client, "api", client).pull(repository, tag=tag or "latest")
     except docker.errors.APIError as exc:
         raise ValueError(
             f"image {name!r} is not on the engine and could not be pulled: {exc.explanation or exc}"

@@ -6,13 +6,19 @@ from __future__ import annotations
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .topology import Topology
+from typing import Generic, Protocol, TypeVar
 
 
-class Remover:
+class Removable(Protocol):
+    """What the remover asks of a closed topology: its removal, run in the remover's thread."""
+
+    def remove(self) -> None: ...
+
+
+T = TypeVar("T", bound=Removable)
+
+
+class Remover(Generic[T]):
     """Removes closed topologies in a background thread, so that one test's teardown
     overlaps the next test's set-up.
 
@@ -26,11 +32,11 @@ class Remover:
             raise ValueError(f"backlog={backlog!r} must be at least 1")
         self.backlog = backlog
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: deque[tuple[Topology, Future[None]]] = deque()
-        self._failed: list[tuple[Topology, BaseException]] = []
+        self._pending: deque[tuple[T, Future[None]]] = deque()
+        self._failed: list[tuple[T, BaseException]] = []
         self._lock = threading.Lock()
 
-    def submit(self, topology: Topology) -> None:
+    def submit(self, topology: T) -> None:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dockernet-teardown")
@@ -39,7 +45,7 @@ class Remover:
             self._settle_oldest()
 
     @property
-    def pending(self) -> list[Topology]:
+    def pending(self) -> list[T]:
         return [t for t, future in list(self._pending) if not future.done()]
 
     def _settle_oldest(self) -> None:
@@ -52,7 +58,7 @@ class Remover:
         except Exception as exc:  # noqa: BLE001 - reported by wait()
             self._failed.append((topology, exc))
 
-    def wait(self) -> list[tuple[Topology, BaseException]]:
+    def wait(self) -> list[tuple[T, BaseException]]:
         """Finish every pending removal; the ones that failed, once each."""
         while self._pending:
             self._settle_oldest()

@@ -48,7 +48,7 @@ class State:
     pruned: Pruned | None = None
     kept: list[str] = field(default_factory=list)
     live: set[Topology] = field(default_factory=set)
-    remover: Remover = field(default_factory=Remover)  # teardowns that overlap the next test
+    remover: Remover[Topology] = field(default_factory=Remover)  # teardowns that overlap the next test
     teardown_errors: list[str] = field(default_factory=list)
     facts: RunFacts = field(default_factory=RunFacts)  # shared by the run's topologies
     lab: Lab | None = None

@@ -421,7 +421,7 @@ class Topology:
         return f"docker rm -f $(docker ps -aq --filter {f}); docker network rm $(docker network ls -q --filter {f})"
 
     @_measured("teardown")
-    def close(self, *, keep: bool = False, later: Remover | None = None) -> None:
+    def close(self, *, keep: bool = False, later: Remover[Topology] | None = None) -> None:
         """Remove every container (forced, with anonymous volumes), then every network.
 
         With ``keep`` nothing is removed (see :meth:`removal_command`). With ``later``,

@@ -80,7 +80,14 @@ def pytest_runtest_protocol(item: pytest.Item):
 # The part of the suite `.ci/run` runs on every other pytest x Docker SDK pair of tox.ini
 # (`-m matrix`): what touches their APIs (options, marker, fixtures, hooks, reports,
 # signals, the SDK's calls through compose()), within a minute or so each.
-MATRIX_FILES = {"test_hooks.py", "test_bad_input.py", "test_compose_file.py", "test_units.py"}
+MATRIX_FILES = {
+    "test_hooks.py",
+    "test_bad_input.py",
+    "test_compose_file.py",
+    "test_compose_env.py",
+    "test_compose_values.py",
+    "test_units.py",
+}
 MATRIX_TESTS = {
     "test_marker_is_registered_and_documented",
     "test_tests_using_the_fixtures_are_marked_automatically",

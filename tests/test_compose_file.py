@@ -10,10 +10,9 @@ import warnings
 import pytest
 import yaml
 
-from pytest_dockernet.compose.env import Variables, read_env_file, substitute
 from pytest_dockernet.compose.file import NetworkDef, load
 from pytest_dockernet.compose.services import IGNORED
-from pytest_dockernet.compose.values import Mount, seconds
+from pytest_dockernet.compose.values import Mount
 from pytest_dockernet.errors import ComposeError
 
 
@@ -46,40 +45,6 @@ def refused(tmp_path, document, message):
 
 
 # -- interpolation ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "text, values, expected",
-    [
-        ("${A}", {"A": "1"}, "1"), ("${A:-d}", {"A": "1"}, "1"), ("${A:-d}", {"A": ""}, "d"), ("${A:-d}", {}, "d"),
-        ("${A-d}", {"A": ""}, ""), ("${A-d}", {}, "d"),
-        ("${A:+x}", {"A": "1"}, "x"), ("${A:+x}", {"A": ""}, ""), ("${A+x}", {"A": ""}, "x"), ("${A+x}", {}, ""),
-        ("${A:?m}", {"A": "1"}, "1"), ("${A?m}", {"A": ""}, ""),
-        ("${A:-${B}}", {"B": "b"}, "b"), ("${A:-${B:-deep}/x}", {}, "deep/x"),
-        ("$$A costs $$5", {"A": "1"}, "$A costs $5"),
-        ("$A/$B_2.txt", {"A": "1", "B_2": "2"}, "1/2.txt"),
-        ("a $ b $1", {}, "a $ b $1"),
-    ],
-)  # fmt: skip
-def test_substitution_forms(text, values, expected):
-    assert substitute(text, Variables([values]), "f") == expected
-
-
-@pytest.mark.parametrize(
-    "text, values, message",
-    [
-        ("${A:?set A first}", {}, "f: variable A is unset: set A first"),
-        ("${A:?set A first}", {"A": ""}, "f: variable A is empty: set A first"),
-        ("${A?}", {}, "f: variable A is unset: it is required"),
-        ("${", {}, "f: '${' has an invalid variable name after '${' (write '$$' for a '$')"),
-        ("${1A}", {}, "f: '${1A}' has an invalid variable name after '${'"),
-        ("${A", {}, "f: '${A': '${A' must be followed by '}' or one of :- - :? ? :+ +"),
-        ("${A:-x", {}, "f: '${A:-x' has a '${' without its closing '}'"),
-    ],
-)
-def test_substitution_errors(text, values, message):
-    with pytest.raises(ComposeError, match=re.escape(message)):
-        substitute(text, Variables([values]), "f")
 
 
 def test_unset_variable_becomes_empty_with_one_warning_naming_it(tmp_path):
@@ -131,52 +96,6 @@ def test_project_dir_holds_dotenv_and_anchors_relative_paths(tmp_path):
     beside = load(path).services["web"]
     assert (beside.image, beside.environment) == ("web:beside-the-file", {"FROM_FILE": "2"})
     assert beside.build.context == path.parent.resolve() / "app"
-
-
-def test_dotenv_parsing(tmp_path, monkeypatch):
-    monkeypatch.setenv("DNT_OUTER", "outer")
-    path = tmp_path / "vars.env"
-    path.write_text(
-        textwrap.dedent("""\
-        # a comment
-
-           # an indented comment
-        export A=1
-        B='single $A # kept'
-        C="double ${A}\\tx # kept"
-        D=plain value # cut
-        E=x#y
-        F=${A}-$A-${DNT_OUTER}
-          G = spaced
-        H=
-        DNT_OUTER
-        DNT_MISSING
-        """)
-    )
-    assert read_env_file(path, Variables([os.environ])) == {
-        "A": "1", "B": "single $A # kept", "C": "double 1\tx # kept", "D": "plain value", "E": "x#y",
-        "F": "1-1-outer", "G": "spaced", "H": "", "DNT_OUTER": "outer",
-    }  # fmt: skip
-
-
-def test_dotenv_line_that_is_not_key_value(tmp_path):
-    path = tmp_path / ".env"
-    path.write_text("A=1\nnot a line\n")
-    with pytest.raises(ComposeError, match=re.escape(f"{path}, line 2: not a KEY=VALUE line")) as raised:
-        read_env_file(path)
-    assert "not a line" not in str(raised.value)  # an env file may hold secrets: the line is not echoed
-
-
-@pytest.mark.parametrize(
-    "line, expected",
-    [
-        ("A='x' # don't", "x"),  # a single-quoted value ends at its closing quote
-        ('A="a\\\\nb"', "a\\nb"),  # an escaped backslash, then a plain n
-    ],
-)
-def test_dotenv_quotes_as_compose_reads_them(tmp_path, line, expected):
-    (tmp_path / ".env").write_text(line + "\n")
-    assert read_env_file(tmp_path / ".env") == {"A": expected}
 
 
 # -- override files ---------------------------------------------------------------------
@@ -432,17 +351,6 @@ def test_healthcheck_durations(tmp_path):
     expected = {"test": ["CMD", "true"], "interval": 90.0, "timeout": 0.5, "start_period": 3.0, "retries": 2}
     assert web(tmp_path, healthcheck=check).healthcheck == expected
     assert web(tmp_path, healthcheck={"disable": True}).healthcheck == {"test": ["NONE"]}
-
-
-@pytest.mark.parametrize("value, expected", [("1h2m3.5s", 3723.5), ("250us", 0.00025), (2, 2.0), (1.5, 1.5)])
-def test_seconds(value, expected):
-    assert seconds(value, "w") == pytest.approx(expected)
-
-
-@pytest.mark.parametrize("value", ["10", "1m 30s", "5 s", "", True])
-def test_seconds_refuses(value):
-    with pytest.raises(ComposeError, match=re.escape(f"w: {value!r} is not a duration such as '10s'")):
-        seconds(value, "w")
 
 
 def test_environment_values(tmp_path, monkeypatch):

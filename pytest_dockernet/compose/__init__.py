@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
-
-import docker.errors
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ..containers import end_starts
+from ..engine.errors import APIError, EngineException, NotFound
 from ..errors import ComposeError, DockernetError
 from ..image import ensure_image
 from ..readiness import check_ready
@@ -31,10 +30,27 @@ from .services import ServiceDef
 from .values import Mount
 
 if TYPE_CHECKING:
+    from ..context import Context
     from ..handles import Container, Network
-    from ..topology import Topology
 
 _WARNED: set[tuple[object, ...]] = set()  # (run id, files, ignored keys) already warned about
+
+
+class Facade(Protocol):
+    """What ``compose()`` asks of the topology it brings a file up in: the calls a test
+    makes (a stack is made as a test would make it) and its run context."""
+
+    # Properties typed as callables: the topology's methods match without their keywords repeated
+    # here (a new container() option changes nothing in this module).
+    @property
+    def context(self) -> Context: ...
+    @property
+    def network(self) -> Callable[..., Network]: ...
+    @property
+    def container(self) -> Callable[..., Container]: ...
+    @property
+    def build(self) -> Callable[..., str]: ...
+    def discard(self, *handles: Container | Network) -> None: ...
 
 
 @dataclass(eq=False)
@@ -72,7 +88,7 @@ class ComposeStack:
 
 
 def compose(
-    topology: Topology,
+    topology: Facade,
     path: str | os.PathLike[str],
     *,
     services: Iterable[str] | None = None,
@@ -94,7 +110,7 @@ def compose(
     model = load(path, override, env, project_dir)
     wanted = _check_services(model, services)
     stack = ComposeStack(model.name, model.files, ignored=list(model.ignored))
-    seen = (topology.identity.run_id, *model.files, *model.ignored)
+    seen = (topology.context.identity.run_id, *model.files, *model.ignored)
     if model.ignored and seen not in _WARNED:  # once per file in a run, not at every call
         _WARNED.add(seen)
         warnings.warn(
@@ -103,11 +119,11 @@ def compose(
             UserWarning,
             stacklevel=2,
         )
-    _check_free(topology, model, wanted)
+    _check_free(topology.context, model, wanted)
     images = _images(topology, model, wanted)
     try:
         _make_networks(topology, model, wanted, stack)
-        _make_volumes(topology, model, wanted, stack)
+        _make_volumes(topology.context, model, wanted, stack)
         _start(topology, model, wanted, images, stack, ready_timeout)
     except BaseException:
         _undo(topology, stack)
@@ -137,11 +153,11 @@ def _networks_of(model: ComposeModel, wanted: list[str]) -> list[NetworkDef]:
     return [net for net in model.networks.values() if net.name in used]
 
 
-def _check_free(topology: Topology, model: ComposeModel, wanted: list[str]) -> None:
+def _check_free(context: Context, model: ComposeModel, wanted: list[str]) -> None:
     """The stack's names must be free in the topology (two stacks of one file in one
     topology would resolve each other's names)."""
-    taken_containers = {c.name for c in topology.containers_list}
-    taken_networks = {n.name for n in topology.networks_list}
+    taken_containers = {c.name for c in context.containers}
+    taken_networks = {n.name for n in context.networks}
     clash = [f"service {s!r}" for s in wanted if s in taken_containers]
     clash += [f"network {n.name!r}" for n in _networks_of(model, wanted) if n.name in taken_networks]
     if clash:
@@ -151,7 +167,7 @@ def _check_free(topology: Topology, model: ComposeModel, wanted: list[str]) -> N
         )
 
 
-def _images(topology: Topology, model: ComposeModel, wanted: list[str]) -> dict[str, str]:
+def _images(topology: Facade, model: ComposeModel, wanted: list[str]) -> dict[str, str]:
     """Each wanted service's image: built (once per run for one context), or present or
     pulled on the engine; before anything is made, so a missing image leaves nothing.
     Services sharing a build or an image (a YAML anchor's) cost one look."""
@@ -167,15 +183,15 @@ def _images(topology: Topology, model: ComposeModel, wanted: list[str]) -> dict[
             else:
                 image = cast(str, service.image)  # check_service requires one of the two
                 try:
-                    ensure_image(topology.client, image)
-                except (ValueError, DockernetError, docker.errors.APIError) as exc:
+                    ensure_image(topology.context.engine, image)
+                except (ValueError, DockernetError, APIError) as exc:
                     raise ComposeError(f"{model.files[0]}: services.{name}.image: {exc}") from None
                 seen[key] = image
         images[name] = seen[key]
     return images
 
 
-def _make_networks(topology: Topology, model: ComposeModel, wanted: list[str], stack: ComposeStack) -> None:
+def _make_networks(topology: Facade, model: ComposeModel, wanted: list[str], stack: ComposeStack) -> None:
     for net in _networks_of(model, wanted):
         stack.networks[net.name] = topology.network(
             net.name,
@@ -189,25 +205,25 @@ def _make_networks(topology: Topology, model: ComposeModel, wanted: list[str], s
         )
 
 
-def _make_volumes(topology: Topology, model: ComposeModel, wanted: list[str], stack: ComposeStack) -> None:
+def _make_volumes(context: Context, model: ComposeModel, wanted: list[str], stack: ComposeStack) -> None:
     used = {v for name in wanted for v in model.services[name].named_volumes()}
     for name in sorted(used):
         volume = model.volumes[name]
         if volume.external:
             try:
-                topology.client.api.inspect_volume(name)
-            except docker.errors.NotFound:
+                context.engine.inspect_volume(name)
+            except NotFound:
                 raise ComposeError(
                     f"{model.files[0]}: volumes.{name} is external, but the engine has no volume {name!r}"
                 ) from None
             stack.volumes[name] = name
             continue
-        engine_name = topology.docker_name_for(f"volume-{name}")
-        topology.client.api.create_volume(
+        engine_name = context.docker_name_for(f"volume-{name}")
+        context.engine.create_volume(
             engine_name,
             driver=volume.driver,
             driver_opts=volume.options or None,
-            labels={**volume.labels, **topology.labels_for("volume", name)},
+            labels={**volume.labels, **context.labels_for("volume", name)},
         )
         stack.volumes[name] = engine_name
 
@@ -272,7 +288,7 @@ def _volume_spec(mount: Mount, engine_names: dict[str, str]) -> str:
 
 
 def _start(
-    topology: Topology,
+    topology: Facade,
     model: ComposeModel,
     wanted: list[str],
     images: dict[str, str],
@@ -288,7 +304,7 @@ def _start(
     def start(name: str) -> Container:
         service = model.services[name]
         image: str | None = images[name]
-        if image == topology.probe_image and service.command is None and service.entrypoint is None:
+        if image == topology.context.probe_image and service.command is None and service.entrypoint is None:
             image = None  # the probe image's resident shell: it has no command of its own
         return topology.container(name, **_arguments(service, stack, image, ready[name], ready_timeout))
 
@@ -311,7 +327,7 @@ def _start(
                     errors.append(exc)
     except BaseException:  # an interrupt (Ctrl-C, SIGTERM): it lands in this thread
         pool.shutdown(wait=False, cancel_futures=True)
-        end_starts(topology, wanted, list(running))
+        end_starts(topology.context, wanted, list(running))
         raise
     pool.shutdown()
     if errors:
@@ -320,21 +336,21 @@ def _start(
     stack.containers = {name: stack.containers[name] for name in wanted}
 
 
-def _undo(topology: Topology, stack: ComposeStack) -> None:
+def _undo(topology: Facade, stack: ComposeStack) -> None:
     """Remove what a failed ``compose()`` made (its containers, networks and volumes); what
     cannot go now is left to the topology's removal, so that the failure (or the interrupt)
     is what the caller sees, not a removal's error."""
     try:
         topology.discard(*stack.containers.values(), *stack.networks.values())
-    except (docker.errors.DockerException, DockernetError) as exc:
+    except (EngineException, DockernetError) as exc:
         warnings.warn(f"compose(): undoing a failed bring-up: {exc}; the topology's removal tries again", stacklevel=3)
     for name, engine_name in stack.volumes.items():
         if engine_name != name:  # not an external volume
             try:
-                topology.client.api.remove_volume(engine_name, force=True)
-            except docker.errors.NotFound:
+                topology.context.engine.remove_volume(engine_name, force=True)
+            except NotFound:
                 pass
-            except docker.errors.APIError as exc:  # still mounted by a container the removal above missed
+            except APIError as exc:  # still mounted by a container the removal above missed
                 warnings.warn(
                     f"compose(): volume {engine_name}: {exc}; the topology's removal tries again", stacklevel=3
                 )

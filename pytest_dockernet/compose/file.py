@@ -20,8 +20,8 @@ from ..checks import check_subnet
 from ..errors import ComposeError
 from .env import Variables, interpolate, read_env_file
 from .services import ServiceDef, check_service, unsupported
+from .values import entries, scalar
 from .values import name as checked_name
-from .values import scalar
 from .yaml import read_yaml
 
 TOP_KEYS = ("name", "services", "networks", "volumes")
@@ -228,18 +228,18 @@ def _model(merged: dict[str, Any], files: list[Path], root: Path, variables: Var
     name = merged.get("name", root.name)
     if not isinstance(name, str) or not name:
         raise ComposeError(f"{where}: name must be a non-empty string, got {name!r}")
-    services_spec = _mapping(merged.get("services"), f"{where}: services")
+    services_spec = entries(merged.get("services"), f"{where}: services")
     if not services_spec:
         raise ComposeError(f"{where}: the file defines no services (a 'services:' mapping is needed)")
     networks = {
         checked_name(net, f"{where}: networks", "network name"): _network(
             net, spec, f"{where}: networks.{net}", ignored
         )
-        for net, spec in _mapping(merged.get("networks"), f"{where}: networks").items()
+        for net, spec in entries(merged.get("networks"), f"{where}: networks").items()
     }
     volumes = {
         checked_name(vol, f"{where}: volumes", "volume name"): _volume(vol, spec, f"{where}: volumes.{vol}", ignored)
-        for vol, spec in _mapping(merged.get("volumes"), f"{where}: volumes").items()
+        for vol, spec in entries(merged.get("volumes"), f"{where}: volumes").items()
     }
     services = {}
     for service, spec in services_spec.items():
@@ -248,14 +248,6 @@ def _model(merged: dict[str, Any], files: list[Path], root: Path, variables: Var
         )
     _check_references(where, services, networks, volumes)
     return ComposeModel(name, root, files, services, networks, volumes, ignored)
-
-
-def _mapping(value: object, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ComposeError(f"{where} must be a mapping, got {value!r}")
-    return {str(k): ({} if v is None else v) for k, v in value.items()}
 
 
 def _known(spec: Mapping[str, Any], where: str, what: str, keys: Iterable[str], ignored_keys: Mapping[str, str],
@@ -268,7 +260,7 @@ def _known(spec: Mapping[str, Any], where: str, what: str, keys: Iterable[str], 
 
 
 def _network(name: str, spec: object, where: str, ignored: list[str]) -> NetworkDef:
-    spec = _mapping(spec, where)
+    spec = entries(spec, where)
     _known(spec, where, f"network {name!r}", NETWORK_KEYS, NETWORK_IGNORED, ignored, f"networks.{name}")
     if spec.get("external"):
         raise ComposeError(
@@ -287,7 +279,7 @@ def _network(name: str, spec: object, where: str, ignored: list[str]) -> Network
             setattr(network, attr, value)
     network.options = _strings(spec.get("driver_opts"), f"{where}.driver_opts")
     network.labels = _labels(spec.get("labels"), f"{where}.labels")
-    ipam = _mapping(spec.get("ipam"), f"{where}.ipam")
+    ipam = entries(spec.get("ipam"), f"{where}.ipam")
     for key in ipam:
         if key not in ("config", "driver"):
             raise ComposeError(unsupported(f"{where}.ipam", "ipam", key, ("config", "driver")))
@@ -300,7 +292,7 @@ def _network(name: str, spec: object, where: str, ignored: list[str]) -> Network
             f"IPv6 subnet comes from the plugin's pool), got {configs!r}"
         )
     for config in configs:
-        config = _mapping(config, f"{where}.ipam.config[0]")
+        config = entries(config, f"{where}.ipam.config[0]")
         for key in config:
             if key not in ("subnet", "gateway"):
                 raise ComposeError(unsupported(f"{where}.ipam.config[0]", "ipam.config", key, ("subnet", "gateway")))
@@ -315,7 +307,7 @@ def _network(name: str, spec: object, where: str, ignored: list[str]) -> Network
 
 
 def _volume(name: str, spec: object, where: str, ignored: list[str]) -> VolumeDef:
-    spec = _mapping(spec, where)
+    spec = entries(spec, where)
     _known(spec, where, f"volume {name!r}", VOLUME_KEYS, VOLUME_IGNORED, ignored, f"volumes.{name}")
     external = spec.get("external", False)
     if not isinstance(external, bool):

@@ -67,6 +67,12 @@ def mapping(value: object, where: str) -> Mapping[str, Any]:
     return value
 
 
+def entries(value: object, where: str) -> dict[str, Any]:
+    """A mapping of names to specs (``services``, ``networks``, ``ipam``...): the names as
+    text, a name with nothing after it as an empty spec."""
+    return {str(k): {} if v is None else v for k, v in mapping(value, where).items()}
+
+
 def scalar(value: object, where: str) -> str:
     """A string, number or boolean as the text Compose makes of it."""
     if isinstance(value, bool):
