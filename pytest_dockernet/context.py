@@ -96,6 +96,7 @@ class Context:
     wait_ready: Callable[[Container, Any, float], None] = field(default_factory=lambda: _not_wired("a readiness wait"))
     probe: Callable[[Container, str], Any] = field(default_factory=lambda: _not_wired("a probe"))
     faults_in_force: Callable[[], list[Any]] = field(default_factory=lambda: list)  # partitions, then degradations
+    faults: Any = None  # the faults part (faults.Faults): what the marker's faults are applied through
 
     def __post_init__(self) -> None:
         self.networks: Registry[Network] = Registry("network", self.lock)

@@ -15,7 +15,7 @@ import pytest
 from . import hooks
 from .engine import connect, lost, where
 from .errors import EngineUnavailable, ImageUnavailable, LabError
-from .faults import apply_marked
+from .faults import marker as fault_marker
 from .lab import Lab
 from .labels import RunIdentity
 from .networks import DRIVERS
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
 DOCKER_FIXTURES = (*FACTORY_FIXTURES, "dockernet_client")
-MARKER_KWARGS = ("driver", "drivers", "partition", "degrade")
+MARKER_KWARGS = ("driver", "drivers", *fault_marker.ARGUMENTS)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -159,7 +159,7 @@ def _marker_kwargs(marker: pytest.Mark | None, where: str) -> dict[str, Any]:
     if unknown:
         pytest.fail(
             f"{where}: @pytest.mark.dockernet got unknown arguments {unknown}; "
-            "it takes driver=, drivers=, partition= and degrade=",
+            f"it takes {', '.join(f'{k}=' for k in MARKER_KWARGS[:-1])} and {MARKER_KWARGS[-1]}=",
             pytrace=False,
         )
     driver, drivers = marker.kwargs.get("driver"), marker.kwargs.get("drivers")
@@ -248,19 +248,19 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, None]:
     body, lifted right after it (a module's topology goes on to its next test unharmed)."""
     marker = item.get_closest_marker("dockernet")
     applied = []
-    if marker is not None and {"partition", "degrade"} & set(marker.kwargs):
-        topologies = [topology for _, topology in _used_topologies(item)]
-        if not topologies:
-            pytest.fail(f"{item.nodeid}: @pytest.mark.dockernet(partition=/degrade=) needs a dockernet fixture")
+    if marker is not None and set(fault_marker.ARGUMENTS) & set(marker.kwargs):
+        contexts = [topology.context for _, topology in _used_topologies(item)]
+        if not contexts:
+            named = "/".join(f"{k}=" for k in fault_marker.ARGUMENTS)
+            pytest.fail(f"{item.nodeid}: @pytest.mark.dockernet({named}) needs a dockernet fixture")
         try:
-            applied = apply_marked(topologies, marker.kwargs.get("partition"), marker.kwargs.get("degrade"))
+            applied = fault_marker.apply_marked(contexts, marker.kwargs)
         except (ValueError, TypeError) as exc:
             pytest.fail(f"{item.nodeid}: @pytest.mark.dockernet: {exc}", pytrace=False)
     try:
         yield
     finally:
-        for fault in reversed(applied):
-            fault.restore() if hasattr(fault, "restore") else fault.heal()
+        fault_marker.lift_all(applied)
 
 
 @pytest.hookimpl(hookwrapper=True)

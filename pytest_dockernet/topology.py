@@ -125,7 +125,7 @@ class Topology:
         self._containers = Containers(self.context, self._networks)
         self._services = Services(self, lock, self._networks, self._containers)
         self._builds = Builds(self)
-        self._faults = Faults(self)
+        self._faults = Faults(self.context)
         self._containers.lifecycle.after_restart = self._faults.reapply
 
     # -- transitional: what unconverted parts still ask of it (moving to Context) -------
@@ -380,7 +380,7 @@ class Topology:
     @property
     def faults(self) -> list[Partition | Degradation]:
         """The faults in force: partitions, then degradations."""
-        return [*self._faults.partitions, *self._faults.degradations.values()]
+        return cast("list[Partition | Degradation]", self.context.faults_in_force())
 
     # The helpers of pytest_dockernet.assertions as methods: one source for their arguments.
     assert_reachable = staticmethod(assertions.assert_reachable)

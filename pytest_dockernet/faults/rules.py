@@ -1,5 +1,6 @@
-"""The shell scripts a fault helper runs in a container's network namespace: a partition's
-chains, a degradation's chain and queueing disciplines, and the scripts that remove them.
+"""The shell scripts a fault helper (:mod:`.helpers`) runs in a container's network
+namespace: a partition's chains, a degradation's chain and queueing disciplines, the
+scripts that remove them, and those that check they are in force.
 
 Both address families: ``iptables`` for IPv4 peers, ``ip6tables`` for IPv6 ones (global
 addresses and the link-local ones, which the kernel forms from the interface's MAC
@@ -13,7 +14,7 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
-from .fault_image import TC
+from .image import TC
 
 Settings = dict[str, Any]  # degrade()'s loss, rate, delay and jitter
 FAMILIES = ("iptables", "ip6tables")
@@ -138,6 +139,26 @@ def degrade_script(
                 for peer in peers[1]
             ]
     return " && ".join(lines)
+
+
+def jumps_script(chains: list[tuple[str, str]], families: tuple[str, ...]) -> str:
+    """Exit 0 when each ``(chain, hook)`` is in force for each of ``families`` (the chain is
+    there and ``hook`` jumps to it); else exit 1, naming the first that is not."""
+    return " && ".join(
+        f"{{ {tool} -w -C {hook} -j {chain} 2>/dev/null || {{ echo '{tool}: no {chain} from {hook}'; exit 1; }}; }}"
+        for tool in families
+        for chain, hook in chains
+    )
+
+
+def qdisc_script(interfaces: list[str], qdisc: str) -> str:
+    """Exit 0 when the root queueing discipline of each of ``interfaces`` is a ``qdisc``;
+    else exit 1, naming the first that is not."""
+    checks = [
+        f"{{ {TC} qdisc show dev {i} root | grep -q '^qdisc {qdisc} ' || {{ echo 'no {qdisc} on {i}'; exit 1; }}; }}"
+        for i in interfaces
+    ]
+    return " && ".join(checks or ["true"])
 
 
 def restore_script(interfaces: Iterable[str]) -> str:

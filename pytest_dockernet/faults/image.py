@@ -17,12 +17,13 @@ import shutil
 import subprocess
 import tarfile
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import docker
-import docker.errors
+from ..errors import DockernetError, DriverUnavailable
+from ..image import image_on, remove_stale_builds
 
-from .errors import DockernetError, DriverUnavailable
-from .image import image_on, remove_stale_builds
+if TYPE_CHECKING:
+    from ..engine.port import Engine
 
 FAULT_REPOSITORY = "pytest-dockernet/faults"
 FAULT_BASE = "pytest-dockernet.fault-base"  # label: the probe image it was built on
@@ -104,8 +105,8 @@ def host_files() -> dict[str, str]:
     return files
 
 
-def fault_image(client: docker.DockerClient, probe_image: str) -> FaultImage:
-    """The fault image on ``client``'s engine, built once per content (tag by digest); a
+def fault_image(engine: Engine, probe_image: str) -> FaultImage:
+    """The fault image on ``engine``, built once per content (tag by digest); a
     build removes the fault images of other contents that no container uses."""
     files = host_files()
     ipv6 = "@link:ip6tables" in files or "usr/sbin/ip6tables" in files.values()
@@ -120,7 +121,7 @@ def fault_image(client: docker.DockerClient, probe_image: str) -> FaultImage:
         else:
             digest.update(str(os.stat(source).st_size).encode())
     tag = f"{FAULT_REPOSITORY}:{digest.hexdigest()[:12]}"
-    if image_on(client, tag):
+    if image_on(engine, tag):
         return FaultImage(tag, ipv6)
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
@@ -135,14 +136,14 @@ def fault_image(client: docker.DockerClient, probe_image: str) -> FaultImage:
             else:
                 tar.add(source, arcname=f"root/{target}")
     context.seek(0)
-    try:
-        client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True)
-    except docker.errors.BuildError as exc:
-        log = "".join(str(step.get("stream", "")) for step in exc.build_log)[-2000:]
-        raise DockernetError(f"building the fault helper image {tag} failed: {exc}\n{log}") from None
+    steps = list(engine.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True))
+    failure = next((str(step["error"]) for step in steps if "error" in step), None)
+    if failure is not None or not image_on(engine, tag):
+        log = "".join(str(step.get("stream", "")) for step in steps)[-2000:]
+        raise DockernetError(f"building the fault helper image {tag} failed: {failure or 'Unknown'}\n{log}")
     # One fault image on the engine, not one per version of the plugin or of the host's tools.
     # (Those of another probe image are another run's; one without the label, an earlier version's.)
     remove_stale_builds(
-        client, "faults", FAULT_REPOSITORY, tag, lambda labels: labels.get(FAULT_BASE, probe_image) == probe_image
+        engine, "faults", FAULT_REPOSITORY, tag, lambda labels: labels.get(FAULT_BASE, probe_image) == probe_image
     )
     return FaultImage(tag, ipv6)

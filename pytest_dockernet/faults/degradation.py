@@ -1,0 +1,186 @@
+"""A degradation of what one container sends: loss (iptables' random drop, IPv4 and IPv6),
+a rate cap and a delay (``tc``: a token bucket, an HTB class per peer with ``to=``, netem),
+on all its interfaces or those of one network, towards everyone or some peers only."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..errors import DockernetError
+from .fault import FaultBase, Keeper
+from .helpers import FaultHelpers, addresses, put_again
+from .image import TC
+from .rules import Settings, degrade_script, jumps_script, qdisc_script, restore_script
+
+if TYPE_CHECKING:
+    from ..handles import Container, Network
+
+_RATE = re.compile(r"^\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$")
+_TIME = re.compile(r"^\d+(\.\d+)?(us|ms|s)$")
+
+
+def check_settings(loss: object, rate: object, delay: object, jitter: object) -> None:
+    if loss is not None and (
+        not isinstance(loss, (int, float)) or isinstance(loss, bool) or not 0.0 <= float(loss) <= 1.0
+    ):
+        raise ValueError(f"loss={loss!r} must be a fraction from 0.0 to 1.0 (0.1 drops one packet in ten)")
+    if rate is not None and (not isinstance(rate, str) or not _RATE.match(rate)):
+        raise ValueError(f"rate={rate!r} must be a bandwidth as tc writes it, e.g. '1mbit', '500kbit'")
+    for argument, value in (("delay", delay), ("jitter", jitter)):
+        if value is not None and (not isinstance(value, str) or not _TIME.match(value)):
+            raise ValueError(f"{argument}={value!r} must be a duration as tc writes it, e.g. '100ms'")
+    if jitter is not None and delay is None:
+        raise ValueError("jitter= needs delay= (it varies the delay)")
+    if loss is None and rate is None and delay is None:
+        raise ValueError("degrade() needs at least one of loss=, rate=, delay=")
+
+
+def check_degrade(
+    helpers: FaultHelpers,
+    member: Container,
+    settings: Settings,
+    to: object,
+    network: Network | None,
+    missing: Callable[..., None],
+) -> None:
+    """What ``degrade()`` refuses, beyond its settings (:func:`check_settings`), before
+    anything is applied; ``missing(reason, explicit=)`` for a kernel without netem."""
+    if network is not None and (not hasattr(network, "docker_name") or network.docker_name not in member.endpoints):
+        raise ValueError(f"network={network!r}: {member.name!r} is not on that network")
+    if to is not None and settings["delay"] is not None:
+        # Before netem is looked for: the answer does not depend on the kernel.
+        raise ValueError(
+            "delay= with to= is not supported: netem would delay everything the container sends, "
+            "not only what goes to those peers; drop to= (delay= on all its traffic, or on one network "
+            "with network=), or use loss= or rate= with to="
+        )
+    if settings["delay"] is not None:
+        code, output = helpers.run(member, f"{TC} qdisc add dev lo root netem delay 1ms && {TC} qdisc del dev lo root")
+        if code != 0:
+            # A kernel feature this machine lacks: a skip even under --dockernet-require
+            # (netem is on its list of allowed skips), as for swarm's IPVS.
+            missing(
+                f"delay= needs the kernel's netem queueing discipline (sch_netem), which this machine lacks: "
+                f"{output.strip()[-200:]}",
+                explicit=False,
+            )
+
+
+def interfaces(helpers: FaultHelpers, member: Container, network: Network | None) -> tuple[list[str], list[str], bool]:
+    """The interfaces of ``member``'s namespace; those of ``network`` (by its IPv4 address;
+    all when None); whether those have IPv6 (an IPv6 network's)."""
+    code, output = helpers.run(member, "ip -o addr show")
+    wanted: str | None = ""
+    if network is not None:
+        endpoint = member.endpoints.get(network.docker_name)
+        wanted = endpoint.ip if endpoint is not None else None  # left: none of them
+    every: list[str] = []
+    chosen: list[str] = []
+    ipv6: set[str] = set()
+    for line in output.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[1] != "lo":
+            interface, family, address = fields[1].split("@")[0], fields[2], fields[3].split("/")[0]
+            every += [] if interface in every else [interface]
+            if family == "inet" and (wanted == "" or address == wanted) and interface not in chosen:
+                chosen.append(interface)
+            if family == "inet6":
+                ipv6.add(interface)
+    return every, chosen, any(i in ipv6 for i in chosen)
+
+
+class Degradation(FaultBase):
+    """What ``degrade()`` put on one container: loss, a rate cap, a delay; ``restore()``
+    lifts it. Also a context manager that restores on exit."""
+
+    lifted_as = "restored"
+
+    def __init__(
+        self, keeper: Keeper, container: Container, settings: Settings, to: list[Container], network: Network | None
+    ):
+        super().__init__(keeper)
+        self.container = container
+        self.loss, self.rate = settings["loss"], settings["rate"]
+        self.delay, self.jitter = settings["delay"], settings["jitter"]
+        self.to, self.network = to, network
+
+    @property
+    def restored(self) -> bool:
+        return self.lifted
+
+    def restore(self) -> None:
+        """Lift this degradation; a no-op once restored."""
+        self.lift()
+
+    def describe(self) -> str:
+        parts = [f"loss {self.loss:g}" if self.loss is not None else "", f"rate {self.rate}" if self.rate else ""]
+        if self.delay:
+            parts.append(f"delay {self.delay}" + (f" ± {self.jitter}" if self.jitter else ""))
+        where = f" on {self.network.name}" if self.network is not None else ""
+        towards = f" to [{', '.join(c.name for c in self.to)}]" if self.to else ""
+        return f"degrade {self.container.name}: {', '.join(p for p in parts if p)}{where}{towards}"
+
+    def apply(self) -> None:
+        """Put it on the container; if that fails, nothing of it stays."""
+        try:
+            self._put(new=True)
+        except BaseException:
+            helpers = self._keeper.helpers
+            helpers.run(self.container, restore_script(interfaces(helpers, self.container, None)[0]))
+            raise
+
+    def reapply(self, container: Container) -> None:
+        """Put it again after ``container`` (it, or a peer of ``to``) restarted or joined or
+        left a network."""
+        if self.container is container or container in self.to:
+            put_again(self.container, self._put)
+
+    def verify(self) -> None:
+        """DockernetError unless its loss chain, and the queueing discipline of its rate cap
+        or delay, are on the container's interfaces (none while it is off its network)."""
+        helpers = self._keeper.helpers
+        chosen = interfaces(helpers, self.container, self.network)[1]
+        if not chosen:
+            return  # off its network: nothing of it is in force now
+        script = jumps_script([("DN-D-o", "OUTPUT")], ("iptables",))
+        if self.delay or self.rate:
+            qdisc = "netem" if self.delay else "htb" if self.to else "tbf"
+            script += " && " + qdisc_script(chosen, qdisc)
+        code, output = helpers.run(self.container, script)
+        if code != 0:
+            raise DockernetError(
+                f"{self.describe()}: its rules are not in force in {self.container.name!r}'s network "
+                f"namespace: {output.strip()[-300:]}"
+            )
+
+    def _take_off(self) -> None:
+        helpers = self._keeper.helpers
+        try:
+            helpers.run(self.container, restore_script(interfaces(helpers, self.container, None)[0]))
+        except DockernetError:
+            if self.container.status().startswith("running"):
+                raise
+
+    def _put(self, new: bool = False) -> None:
+        """Put it on its container's interfaces now (those of its network, while on it)."""
+        helpers = self._keeper.helpers
+        member = self.container
+        every, chosen, has_ipv6 = interfaces(helpers, member, self.network)
+        if not chosen:
+            if new:
+                raise DockernetError(f"degrade: {member.name!r} has no network interface to degrade")
+            helpers.run(member, restore_script(every))  # off its network: nothing to cover there now
+            return
+        peers = addresses(self.to) if self.to else None
+        ipv6 = bool(self.loss) and (bool(peers[1]) if peers is not None else has_ipv6)
+        if ipv6:
+            towards = f"to {', '.join(peers[1])}" if peers is not None else f"on {', '.join(chosen)}"
+            helpers.require_ipv6(member, f"degrade {member.name!r}", f"loss= applies to IPv6 traffic {towards}")
+        settings = {"loss": self.loss, "rate": self.rate, "delay": self.delay, "jitter": self.jitter}
+        code, output = helpers.run(member, degrade_script(settings, every, chosen, peers, ipv6))
+        if code != 0:
+            raise DockernetError(
+                f"degrade {member.name!r}: the rules could not be applied (exit {code}): {output.strip()[-800:]}"
+            )

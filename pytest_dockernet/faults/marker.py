@@ -1,0 +1,126 @@
+"""The faults of ``@pytest.mark.dockernet(partition=..., degrade=...)``: each marker argument
+of :data:`KINDS` read into faults to apply (names found among the containers of the test's
+topologies), all of it checked before anything is applied. The plugin applies them right
+before the test body (:func:`apply_marked`) and lifts them right after (:func:`lift_all`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from ..context import Context
+    from ..handles import Container, Network
+    from .fault import Fault
+    from .in_force import Faults
+
+Apply = Callable[[], "Fault"]
+
+
+class Names:
+    """The containers and networks of a test's topologies (its own first), by logical name."""
+
+    def __init__(self, contexts: Sequence[Context]):
+        self.contexts = contexts
+
+    def container(self, name: object, where: str) -> Container:
+        for context in self.contexts:
+            found = next((c for c in context.containers if c.name == name), None)
+            if found is not None:
+                return found
+        made = sorted({c.name for context in self.contexts for c in context.containers})
+        raise ValueError(
+            f"{where}: no container named {name!r} among those the test's dockernet fixtures made "
+            f"({', '.join(made) or 'none'})"
+        )
+
+    @staticmethod
+    def network(container: Container, name: object, where: str) -> Network:
+        try:
+            return cast("Network", container.context.networks.get(cast(str, name)))
+        except KeyError:
+            raise ValueError(f"{where}: no network named {name!r}") from None
+
+
+def faults_of(container: Container) -> Faults:
+    context = container.context
+    context.check_open()
+    return cast("Faults", context.faults)
+
+
+def partitions(partition: object, names: Names) -> list[Apply]:
+    """A list of groups (each a list of names, or one name): every group cut off from every other."""
+    if not isinstance(partition, (list, tuple)) or len(partition) < 2:
+        raise ValueError(f"partition={partition!r} must be a list of two or more groups, e.g. [['web'], ['db']]")
+    groups: list[list[Container]] = []
+    for group in partition:
+        members = [group] if isinstance(group, str) else group
+        if not isinstance(members, (list, tuple)) or not members:
+            raise ValueError(f"partition: each group is a name or a non-empty list of names, got {group!r}")
+        groups.append([names.container(name, "partition") for name in members])
+    pairs = [(a, b) for i, a in enumerate(groups) for b in groups[i + 1 :]]
+    for a, b in pairs:
+        if any(c.context is not a[0].context for c in a + b):
+            raise ValueError("partition: the containers of one partition must come from one dockernet fixture")
+    return [partial(faults_of(a[0]).partition, a, b, False) for a, b in pairs]
+
+
+DEGRADE_KEYS = ("loss", "rate", "delay", "jitter", "to", "network")
+
+
+def degradations(degrade: object, names: Names) -> list[Apply]:
+    """A name mapped to ``degrade()``'s keyword arguments (``to`` a list of names, ``network``
+    a network's logical name)."""
+    if not isinstance(degrade, dict):
+        raise ValueError(f"degrade={degrade!r} must be a dict {{name: {{'loss': 0.1, ...}}}}")
+    found: list[tuple[Container, dict[str, Any]]] = []
+    for name, settings in degrade.items():
+        container = names.container(name, "degrade")
+        if not isinstance(settings, dict):
+            raise ValueError(f"degrade[{name!r}] must be a dict of degrade() arguments, got {settings!r}")
+        unknown = sorted(set(settings) - set(DEGRADE_KEYS))
+        if unknown:
+            raise ValueError(f"degrade[{name!r}] has unknown keys {unknown}: use {', '.join(DEGRADE_KEYS)}")
+        arguments = {key: settings.get(key) for key in DEGRADE_KEYS}
+        to = arguments.pop("to")
+        if to is not None:
+            to = [names.container(n, f"degrade[{name!r}]['to']") for n in ([to] if isinstance(to, str) else to)]
+        network = arguments.pop("network")
+        if network is not None:
+            network = names.network(container, network, f"degrade[{name!r}]")
+        found.append((container, {"settings": arguments, "to": to, "network": network}))
+    return [partial(faults_of(c).degrade, c, **arguments) for c, arguments in found]
+
+
+# The marker's fault arguments, in the order their faults are applied.
+KINDS: dict[str, Callable[[object, Names], list[Apply]]] = {"partition": partitions, "degrade": degradations}
+ARGUMENTS = tuple(KINDS)
+
+
+def apply_marked(contexts: Sequence[Context], marked: Mapping[str, object]) -> list[Fault]:
+    """The faults ``marked`` (the marker's arguments) names, applied to the containers of
+    ``contexts`` (the test's own topology first). ValueError naming what is wrong, before
+    anything is applied; if applying one fails, those applied before it are lifted."""
+    names = Names(contexts)
+    pending = [
+        apply
+        for argument, read in KINDS.items()
+        if marked.get(argument) is not None
+        for apply in read(marked[argument], names)
+    ]
+    applied: list[Fault] = []
+    try:
+        for apply in pending:
+            applied.append(apply())
+    except BaseException:
+        lift_all(applied)
+        raise
+    return applied
+
+
+def lift_all(applied: list[Fault]) -> None:
+    """Lift ``applied``, the last first."""
+    for fault in reversed(applied):
+        fault.lift()
