@@ -78,7 +78,7 @@ class ContainerSpec:
     volumes: Mapping[str, Any] | list[str] | None = None
     healthcheck: Mapping[str, Any] | None = None
     labels: Mapping[str, str] | None = None
-    ready: Any = "running"
+    ready: Any = field(default="running", metadata=POOL_NEUTRAL)  # the pool asks its strategy (Readiness.poolable)
     ready_timeout: float = field(default=60.0, metadata=POOL_NEUTRAL)  # a pooled one runs already
     docker_options: Mapping[str, Any] | None = None
 

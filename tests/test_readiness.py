@@ -39,6 +39,14 @@ def test_the_other_forms_are_strategies_too():
     assert (str(line), str(port)) == ("LogLine('up')", "Listening(80/tcp)")
 
 
+def test_a_wait_the_warm_pool_cannot_serve_gets_a_fresh_container(dockernet, pytestconfig):
+    checked = dockernet.container("checked", ready=lambda c: True)
+    plain = dockernet.container("plain")
+    assert not checked.pooled  # a callable is not Running: not poolable
+    pool = pytestconfig.getoption("dockernet_pool") or pytestconfig.getini("dockernet_pool")
+    assert plain.pooled == (str(pool).strip() != "0")
+
+
 def test_a_one_shot_job_is_ready_once_it_completes_and_a_failed_one_says_so(dockernet):
     job = dockernet.container("job", command=["sh", "-c", "sleep 0.5; echo done"], ready="completed")
     assert job.status() == "exited (0)" and "done" in job.logs()
