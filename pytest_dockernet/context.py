@@ -49,6 +49,11 @@ class WarmPoolPort(Protocol):
     def give_back(self, container: Container) -> None: ...
 
 
+# The metadata of a spec's field (ContainerSpec, NetworkSpec) the warm pool may ignore: a
+# field without it, one added later too, keeps what sets it out of the pool (warm_pool.asks_nothing).
+POOL_NEUTRAL: Mapping[str, bool] = {"pool_neutral": True}
+
+
 def _not_wired(what: str) -> Callable[..., Any]:
     def missing(*args: object, **kwargs: object) -> Any:
         raise DockernetError(f"internal: {what} was asked for before its part was wired")

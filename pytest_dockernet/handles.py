@@ -118,7 +118,7 @@ class Network:
     gateway: str | None = None
     internal: bool = False
     owned: bool = True  # created by the topology, so removed by it
-    pooled: bool = field(default=False, init=False)  # its subnet came from the allocator, and goes back
+    allocated: bool = field(default=False, init=False)  # its subnet came from the subnet allocator, and goes back
     warm: bool = field(default=False, init=False)  # the warm pool's: it waits there for a later test (warm_pool.py)
 
     def ref(self, engine: int) -> str:

@@ -1,23 +1,21 @@
-"""Making a topology's networks: checked arguments, a subnet from the pool (moving on when
-another process took it first), an overlay on the swarm, the engine's own ``host`` and
-``bridge`` networks, and undoing a create that failed half-way.
+"""Making a topology's networks: checked arguments, a subnet from the subnet allocator
+(moving on when another process took it first), an overlay on the swarm, the engine's own
+``host`` and ``bridge`` networks, an empty network of the warm pool's, and undoing a create
+that failed half-way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import docker
-import docker.errors
-import docker.types
-
 from .checks import check_bool, check_name, check_str_map, check_subnet
+from .context import POOL_NEUTRAL
 from .engine import engine_subnets, remove_network, remove_networks_named, undone_on_failure
+from .engine.errors import APIError
 from .engine.gate import gate_for
 from .errors import DockernetError
 from .handles import Network, check_owned
@@ -26,10 +24,11 @@ from .reaper import Judge, prune
 from .registry import Registry
 from .retry import poll
 from .subnets import SubnetAllocator
+from .swarm import require_swarm
 from .warm_pool import NETWORK_ROLE
 
 if TYPE_CHECKING:
-    from .topology import Topology
+    from .context import Context
     from .warm_pool import WarmPool
 
 DRIVERS = ("bridge", "host", "overlay")
@@ -49,10 +48,11 @@ class Holders:
 
 @dataclass
 class NetworkSpec:
-    """The arguments of ``Topology.network()``, as given."""
+    """The arguments of ``Topology.network()``, as given. Any field not marked POOL_NEUTRAL
+    keeps the network out of the warm pool when given (see warm_pool.asks_nothing)."""
 
-    name: str
-    driver: str | None = None
+    name: str = field(metadata=POOL_NEUTRAL)
+    driver: str | None = field(default=None, metadata=POOL_NEUTRAL)  # the pool's are bridges: checked as resolved
     internal: bool = False
     subnet: str | None = None
     gateway: str | None = None
@@ -65,18 +65,24 @@ class NetworkSpec:
 class Networks:
     """The networks of one topology, by logical name."""
 
-    def __init__(self, topology: Topology, lock: threading.RLock, allocator: SubnetAllocator | None):
-        self.topology = topology
-        self.registry: Registry[Network] = topology.context.networks
-        self.allocator = allocator  # made on first use when the caller has none
+    def __init__(self, context: Context, allocator: SubnetAllocator | None):
+        self.context = context
+        self.registry: Registry[Network] = context.networks
+        self.allocator = allocator  # the subnet allocator: made on first use when the caller has none
         self._implicit: dict[str, Network] = {}  # "bridge", "host": the engine's own networks
         self._returned: set[str] = set()  # the warm pool's networks given back (or removed)
+        context.find_network = self.find
+
+    @property
+    def warm_pool(self) -> WarmPool | None:
+        pool: WarmPool | None = self.context.warm_pool
+        return pool
 
     def create(self, spec: NetworkSpec) -> Network:
         """Create one network (see Topology.network)."""
-        topology, name, encrypted = self.topology, spec.name, spec.encrypted
+        context, name, encrypted = self.context, spec.name, spec.encrypted
         check_name("network name", name)
-        driver = topology.default_driver if spec.driver is None else spec.driver
+        driver = context.settings.default_driver if spec.driver is None else spec.driver
         if driver not in DRIVERS:
             raise ValueError(f"driver={driver!r} is not supported: use one of {', '.join(DRIVERS)}")
         check_bool("encrypted", encrypted)
@@ -90,26 +96,27 @@ class Networks:
 
         def make() -> Network:
             if driver == "host":
-                return Network(topology.context, name, "host", self.implicit("host").id, "host", owned=False)
+                return Network(context, name, "host", self.implicit("host").id, "host", owned=False)
             opts = options
             if driver == "overlay":
-                topology.require_swarm()
+                require_swarm(context)
                 if encrypted:
                     opts = {**options, "encrypted": ""}
-            pool = topology.pool if topology.pool is not None and topology.pool.fits_network(spec, driver) else None
+            pool = self.warm_pool
+            pool = pool if pool is not None and pool.fits_network(spec, driver) else None
             if pool is not None:
-                waiting = pool.take_network(topology, name)
+                waiting = pool.take_network(context, name)
                 if waiting is not None:
-                    topology.timings.count("networks")
+                    context.timings.count("networks")
                     return waiting
-            overlay = topology.timings.measure("overlay networks") if driver == "overlay" else contextlib.nullcontext()
+            overlay = context.timings.measure("overlay networks") if driver == "overlay" else contextlib.nullcontext()
             with overlay:
                 args = (name, driver, spec.internal, ipam_subnet, spec.gateway, spec.ipv6, opts, labels)
                 return self._create(*args, pool=pool)
 
         network = self.registry.add(name, make)
         if network.owned:
-            topology.hooks.pytest_dockernet_network_created(network=network)
+            context.hooks.pytest_dockernet_network_created(network=network)
         return network
 
     def default(self) -> Network:
@@ -120,10 +127,10 @@ class Networks:
     def implicit(self, docker_name: str) -> Network:
         """A handle of one of the engine's own networks (``bridge``, ``host``), not removed."""
         if docker_name not in self._implicit:
-            info = self.topology.client.api.inspect_network(docker_name)
+            info = self.context.engine.inspect_network(docker_name)
             config = (info.get("IPAM") or {}).get("Config") or [{}]
             self._implicit[docker_name] = Network(
-                self.topology.context,
+                self.context,
                 docker_name,
                 docker_name,
                 info["Id"],
@@ -149,24 +156,25 @@ class Networks:
         """``network`` must be a live network of this topology; else an error naming ``argument``."""
         if not isinstance(network, Network):
             raise TypeError(f"{argument}: expected a Network from dockernet.network(), got {network!r}")
-        check_owned(network, self.topology.context, argument)
+        check_owned(network, self.context, argument)
         if self.registry.find(network.name) is not network:
             raise ValueError(f"{argument}: network {network.name!r} is not (or no longer) part of this topology")
         return network
 
     def discard(self, network: object) -> None:
-        """Remove one network the topology made now (its subnet goes back to the pool)."""
+        """Remove one network the topology made now (its subnet goes back to the allocator)."""
         network = self.check_own(network, "discard()")
-        if network.warm and self.topology.pool is not None:
-            self.topology.pool.drop_network(network)
+        pool = self.warm_pool
+        if network.warm and pool is not None:
+            pool.drop_network(network)
         elif network.warm:
-            remove_network(self.topology.client, network.id)
+            remove_network(self.context.engine, network.id)
             self._give_back_subnet(network)
         elif network.owned:
-            remove_network(self.topology.client, network.id)
+            remove_network(self.context.engine, network.id)
             if self.allocator is not None and network.subnet is not None:
                 subnet = ipaddress.IPv4Network(network.subnet)
-                (self.allocator.release if network.pooled else self.allocator.unhold)(subnet)
+                (self.allocator.release if network.allocated else self.allocator.unhold)(subnet)
         self.registry.discard(network.name)
 
     def return_warm(self) -> None:
@@ -174,11 +182,11 @@ class Networks:
         their containers are gone; without a pool, remove them."""
         for network in [n for n in self.registry if n.warm and n.id not in self._returned]:
             self._returned.add(network.id)  # once: a second remove() finds nothing to return
-            pool = self.topology.pool
+            pool = self.warm_pool
             if pool is not None:
                 pool.give_back_network(network)
             else:
-                remove_network(self.topology.client, network.id)
+                remove_network(self.context.engine, network.id)
                 self._give_back_subnet(network)
 
     def _give_back_subnet(self, network: Network) -> None:
@@ -186,12 +194,12 @@ class Networks:
             self.allocator.release(ipaddress.IPv4Network(network.subnet))
 
     def release_subnets(self) -> None:
-        """Give the pool back the subnets of the removed networks (the warm pool's keep theirs)."""
+        """Give the allocator back the subnets of the removed networks (the warm pool's keep theirs)."""
         for network in self.registry:
             if self.allocator is None or not network.owned or network.subnet is None or network.warm:
                 continue
             subnet = ipaddress.IPv4Network(network.subnet)
-            if network.pooled:
+            if network.allocated:
                 self.allocator.release(subnet)
             else:
                 self.allocator.unhold(subnet)
@@ -208,15 +216,15 @@ class Networks:
         labels: dict[str, str],
         pool: WarmPool | None = None,
     ) -> Network:
-        topology = self.topology
-        client = topology.client
+        context = self.context
+        engine = context.engine
         if pool is None:
-            docker_name, all_labels = topology.docker_name_for(name), topology.labels_for("network", name, labels)
+            docker_name, all_labels = context.docker_name_for(name), context.labels_for("network", name, labels)
         else:  # one of the warm pool's, which later tests may have
             docker_name, all_labels = pool.new_network()
-        filters = topology.filters() if pool is None else pool.filters()
+        filters = context.filters() if pool is None else pool.filters()
         if self.allocator is None:
-            self.allocator = SubnetAllocator(taken=engine_subnets(client))
+            self.allocator = SubnetAllocator(taken=engine_subnets(engine))
         allocator = self.allocator
         chosen: list[str] = []
 
@@ -224,16 +232,16 @@ class Networks:
             # Docker takes the first host address when no gateway is given; naming it here
             # means the handle knows its gateway without inspecting the network.
             chosen[:] = [str(ipv4), gateway or str(ipv4.network_address + 1)]
-            pools = [docker.types.IPAMPool(subnet=chosen[0], gateway=chosen[1])]
+            configs = [{"Subnet": chosen[0], "Gateway": chosen[1]}]
             if ipv6:
-                pools.append(docker.types.IPAMPool(subnet=str(allocator.ipv6_for(ipv4))))
+                configs.append({"Subnet": str(allocator.ipv6_for(ipv4))})
             swarm_scoped: dict[str, Any] = {"attachable": True, "scope": "swarm"} if driver == "overlay" else {}
-            with gate_for(client).building():
-                return client.api.create_network(
+            with gate_for(engine).building():
+                return engine.create_network(
                     docker_name,
                     driver=driver,
                     options=options or None,
-                    ipam=docker.types.IPAMConfig(pool_configs=pools),
+                    ipam={"Driver": "default", "Config": configs},  # the API's IPAM object
                     check_duplicate=True,
                     internal=internal,
                     labels=all_labels,
@@ -242,7 +250,7 @@ class Networks:
                 )
 
         def undo() -> None:
-            remove_networks_named(client, docker_name, filters)
+            remove_networks_named(engine, docker_name, filters)
             if subnet is not None:
                 allocator.unhold(subnet)
 
@@ -251,16 +259,16 @@ class Networks:
                 allocator.hold(subnet)  # until the network is removed, and not a moment more
                 result = self._create_fixed(create, subnet, name)
             else:
-                result = self._create_in_pool(create)
-        network = Network(topology.context, name, docker_name, result["Id"], driver, chosen[0], chosen[1], internal)
-        network.pooled, network.warm = subnet is None, pool is not None
+                result = self._create_allocated(create)
+        network = Network(context, name, docker_name, result["Id"], driver, chosen[0], chosen[1], internal)
+        network.allocated, network.warm = subnet is None, pool is not None
         if pool is not None:
             pool.lend(network)
         if driver == "overlay":
-            topology.timings.count("overlay networks")
+            context.timings.count("overlay networks")
         if subnet is not None:
-            topology.host_bound = True  # a later topology may ask for the same subnet
-        topology.timings.count("networks")
+            context.host_bound = True  # a later topology may ask for the same subnet
+        context.timings.count("networks")
         return network
 
     def _create_fixed(
@@ -272,7 +280,7 @@ class Networks:
         same Compose file in two runs at once, two xdist workers); a dead run's network (a
         run killed after this one's start-up prune, e.g. a crashed xdist worker) is pruned
         with what else that run left. Anything else is an error naming the holder."""
-        pool = self.topology.pool
+        pool = self.warm_pool
         if pool is not None:
             pool.make_room(subnet)
         last = Holders()
@@ -283,7 +291,7 @@ class Networks:
             nonlocal last
             try:
                 return create(subnet)
-            except docker.errors.APIError as exc:
+            except APIError as exc:
                 if "overlap" not in str(exc).lower():
                     raise
                 refused = exc.explanation or str(exc)
@@ -319,9 +327,9 @@ class Networks:
             raise DockernetError(self._own_message(name, subnet, last))
         allocator = self.allocator
         shared = (
-            f"; {subnet} overlaps the subnet pool {allocator.pool}, from which every run of the plugin takes "
+            f"; {subnet} overlaps the subnet pool {allocator.range}, from which every run of the plugin takes "
             "its networks: a subnet outside it is never held by one"
-            if allocator is not None and allocator.pool.overlaps(subnet)
+            if allocator is not None and allocator.range.overlaps(subnet)
             else ""
         )
         raise DockernetError(
@@ -340,7 +348,7 @@ class Networks:
 
     def _pooled_message(self, name: str, subnet: ipaddress.IPv4Network, holders: Holders) -> str:
         allocator = self.allocator
-        outside = f" outside the plugin's subnet pool {allocator.pool}" if allocator is not None else ""
+        outside = f" outside the plugin's subnet pool {allocator.range}" if allocator is not None else ""
         return (
             f"creating network {name!r} failed: subnet {subnet} overlaps {', '.join(holders.pooled)}, kept by the "
             "warm pool of another run that is alive (an xdist worker's, say) until that run ends: give this network "
@@ -358,9 +366,9 @@ class Networks:
 
     def _holders(self, subnet: ipaddress.IPv4Network) -> Holders:
         """The networks on the engine whose subnets overlap ``subnet``, by whose they are."""
-        topology, holders = self.topology, Holders()
-        me, judge = topology.identity, None
-        for info in topology.client.api.networks():
+        context, holders = self.context, Holders()
+        me, judge = context.identity, None
+        for info in context.engine.networks():
             configs = (info.get("IPAM") or {}).get("Config") or []
             nets = [ipaddress.ip_network(c["Subnet"], strict=False) for c in configs if c.get("Subnet")]
             if not any(n.version == 4 and n.overlaps(subnet) for n in nets):
@@ -372,7 +380,7 @@ class Networks:
             elif run == me.run_id:
                 holders.own.append(info["Name"])
             else:
-                judge = judge or Judge(topology.client, me)  # the engine's leases, read once
+                judge = judge or Judge(context.engine, me)  # the engine's leases, read once
                 if judge.dead(labels):
                     holders.dead.setdefault(run, []).append(info["Name"])
                 elif labels.get(ROLE) == NETWORK_ROLE:
@@ -383,15 +391,16 @@ class Networks:
 
     def _prune(self, dead: dict[str, list[str]]) -> list[str]:
         """Prune these dead runs; what the engine refused to remove of theirs."""
-        return prune(self.topology.client, self.topology.identity, runs=set(dead)).failed
+        return prune(self.context.engine, self.context.identity, runs=set(dead)).failed
 
-    def _create_in_pool(self, create: Callable[[ipaddress.IPv4Network], dict[str, str]]) -> dict[str, str]:
+    def _create_allocated(self, create: Callable[[ipaddress.IPv4Network], dict[str, str]]) -> dict[str, str]:
+        """A network on the next free subnet of the allocator's range."""
         allocator = self.allocator
         assert allocator is not None
         for candidate in allocator.candidates():
             try:
                 return create(candidate)
-            except docker.errors.APIError as exc:
+            except APIError as exc:
                 if "overlap" not in str(exc).lower():
                     allocator.release(candidate)
                     raise

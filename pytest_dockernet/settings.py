@@ -14,7 +14,7 @@ import pytest
 from .containers import DNS_MODES
 from .image import DEFAULT_IMAGE
 from .lab import MAX_ENGINES
-from .subnets import DEFAULT_POOL, parse_pool
+from .subnets import DEFAULT_RANGE, parse_subnet_range
 
 TEARDOWN_MODES = ("background", "wait")
 SWARM_MODES = ("never", "auto")
@@ -148,7 +148,7 @@ def add_options(parser: pytest.Parser) -> None:
     option(
         "subnet-pool",
         "private range the networks' subnets come from, as CIDR or CIDR:PREFIXLEN",
-        default=f"{DEFAULT_POOL}:24",
+        default=f"{DEFAULT_RANGE}:24",
         metavar="CIDR",
     )
 
@@ -224,7 +224,7 @@ class Settings:
                 "--dockernet-image (ini dockernet_image) is empty: name an image such as busybox:stable"
             )
         try:
-            parse_pool(settings.subnet_pool)
+            parse_subnet_range(settings.subnet_pool)
         except ValueError as exc:
             raise pytest.UsageError(f"--dockernet-subnet-pool (ini dockernet_subnet_pool): {exc}") from None
         return settings

@@ -22,7 +22,7 @@ from .labels import RunIdentity
 from .lease import Lease
 from .reaper import Pruned, prune
 from .settings import Settings
-from .subnets import SubnetAllocator, parse_pool
+from .subnets import SubnetAllocator, parse_subnet_range
 from .swarm import USER
 from .timings import Timings
 from .topology import Remover, Topology
@@ -127,8 +127,8 @@ class State:
     def _start(self, client: docker.DockerClient) -> None:
         if self.worker in (None, "gw0"):  # one prune per run, not one per xdist worker
             self.pruned = prune(client, self.identity)
-        pool, prefix = parse_pool(self.settings.subnet_pool)
-        self.allocator = SubnetAllocator(str(pool), prefix, taken=engine_subnets(client))
+        supernet, prefix = parse_subnet_range(self.settings.subnet_pool)
+        self.allocator = SubnetAllocator(str(supernet), prefix, taken=engine_subnets(client))
 
     def engines(self) -> list[docker.DockerClient]:
         """Clients of engines 1... (--dockernet-hosts, or the lab's); raises EngineUnavailable."""
@@ -155,7 +155,7 @@ class State:
                 self.lease = Lease(client, self.identity, image, {USER: "1"} if swarm_user else None)
 
     def warm_pool(self, client: docker.DockerClient, image: str) -> WarmPool | None:
-        """The process's warm pool (see .pool); None when turned off (``--dockernet-pool 0``)
+        """The process's warm pool (see .warm_pool); None when turned off (``--dockernet-pool 0``)
         or when failed tests' containers are kept."""
         settings = self.settings
         if settings.pool == 0 or settings.keep:

@@ -1,4 +1,5 @@
-"""Handing out small, explicit subnets so the engine's default address pools never run dry."""
+"""The subnet allocator: small, explicit subnets handed out from one private range, so the
+engine's default address pools never run dry (``--dockernet-subnet-pool`` names the range)."""
 
 from __future__ import annotations
 
@@ -9,55 +10,55 @@ from collections.abc import Iterable, Iterator
 
 from .checks import unusable_range
 
-DEFAULT_POOL = "10.213.0.0/16"
+DEFAULT_RANGE = "10.213.0.0/16"
 DEFAULT_PREFIX = 24
-# IPv6 subnets mirror the IPv4 ones: the n-th /24 of the pool pairs with the n-th /64 here.
-IPV6_POOL = ipaddress.IPv6Network("fd0d:e7e7:213::/48")
+# IPv6 subnets mirror the IPv4 ones: the n-th /24 of the range pairs with the n-th /64 here.
+IPV6_RANGE = ipaddress.IPv6Network("fd0d:e7e7:213::/48")
 
 Subnet = ipaddress.IPv4Network
 
 
-def parse_pool(text: str) -> tuple[ipaddress.IPv4Network, int]:
+def parse_subnet_range(text: str) -> tuple[ipaddress.IPv4Network, int]:
     """Parse ``CIDR`` or ``CIDR:PREFIXLEN`` (e.g. ``10.213.0.0/16:24``).
 
     Raises ValueError with the bad value in the message.
     """
     cidr, _, size = text.strip().partition(":")
     try:
-        pool = ipaddress.IPv4Network(cidr, strict=True)
+        supernet = ipaddress.IPv4Network(cidr, strict=True)
     except ValueError as exc:
         raise ValueError(f"subnet pool {text!r} is not an IPv4 network such as 10.213.0.0/16: {exc}") from None
     try:
-        prefix = int(size) if size else max(DEFAULT_PREFIX, pool.prefixlen)
+        prefix = int(size) if size else max(DEFAULT_PREFIX, supernet.prefixlen)
     except ValueError:
         raise ValueError(f"subnet pool {text!r}: the size after ':' must be a prefix length such as 24") from None
-    if not pool.prefixlen <= prefix <= 29:
+    if not supernet.prefixlen <= prefix <= 29:
         raise ValueError(
             f"subnet pool {text!r}: subnets of /{prefix} do not fit; the size must be between "
-            f"/{pool.prefixlen} (the pool itself) and /29"
+            f"/{supernet.prefixlen} (the pool itself) and /29"
         )
-    why = unusable_range(pool) or (None if pool.is_private else "it is not a private address range")
+    why = unusable_range(supernet) or (None if supernet.is_private else "it is not a private address range")
     if why:
         raise ValueError(f"subnet pool {text!r} cannot be used for containers: {why} (use e.g. 10.213.0.0/16)")
-    return pool, prefix
+    return supernet, prefix
 
 
 class SubnetAllocator:
-    """Hands out subnets of a pool that no known network uses.
+    """Hands out subnets of its range that no known network uses.
 
     The engine's networks are read once (``taken``), after that the allocator only learns
     from its own grants and from the engine refusing a subnet (``reject``): asking the
     engine again for every new network would cost more the more networks there are.
-    Each process starts at a random place in the pool, so concurrent runs rarely race for
+    Each process starts at a random place in the range, so concurrent runs rarely race for
     the same subnet, and when they do the loser moves on.
     """
 
-    def __init__(self, pool: str = DEFAULT_POOL, prefix: int | None = None, taken: Iterable[str] = ()):
+    def __init__(self, range: str = DEFAULT_RANGE, prefix: int | None = None, taken: Iterable[str] = ()):
         if prefix is None:
-            self.pool, self.prefix = parse_pool(pool)
+            self.range, self.prefix = parse_subnet_range(range)
         else:
-            self.pool, self.prefix = ipaddress.IPv4Network(pool), prefix
-        self._count = 2 ** (self.prefix - self.pool.prefixlen)
+            self.range, self.prefix = ipaddress.IPv4Network(range), prefix
+        self._count = 2 ** (self.prefix - self.range.prefixlen)
         self._start = random.randrange(self._count)
         self._next = 0
         self._lock = threading.Lock()
@@ -69,7 +70,7 @@ class SubnetAllocator:
 
     def _nth(self, index: int) -> Subnet:
         size = 2 ** (32 - self.prefix)
-        return ipaddress.IPv4Network((int(self.pool.network_address) + index * size, self.prefix))
+        return ipaddress.IPv4Network((int(self.range.network_address) + index * size, self.prefix))
 
     def mark_taken(self, cidr: str) -> None:
         """Remember a subnet that something else uses (any overlapping one is skipped)."""
@@ -89,7 +90,7 @@ class SubnetAllocator:
 
     def hold(self, subnet: Subnet) -> None:
         """A network with an explicit subnet exists: offer nothing overlapping it until
-        :meth:`unhold` (an explicit subnet never takes from the pool for good)."""
+        :meth:`unhold` (an explicit subnet never takes from the range for good)."""
         with self._lock:
             self._held.append(subnet)
 
@@ -127,12 +128,12 @@ class SubnetAllocator:
             self._in_use.discard(subnet)
 
     def ipv6_for(self, subnet: Subnet) -> ipaddress.IPv6Network:
-        """The /64 paired with an IPv4 subnet of this pool, for ``ipv6=True`` networks."""
-        index = (int(subnet.network_address) - int(self.pool.network_address)) >> (32 - self.prefix)
-        return ipaddress.IPv6Network((int(IPV6_POOL.network_address) + (index << 64), 64))
+        """The /64 paired with an IPv4 subnet of this range, for ``ipv6=True`` networks."""
+        index = (int(subnet.network_address) - int(self.range.network_address)) >> (32 - self.prefix)
+        return ipaddress.IPv6Network((int(IPV6_RANGE.network_address) + (index << 64), 64))
 
     def exhausted_message(self) -> str:
         return (
-            f"no free /{self.prefix} left in the subnet pool {self.pool}; "
+            f"no free /{self.prefix} left in the subnet pool {self.range}; "
             "remove networks or widen --dockernet-subnet-pool"
         )

@@ -43,6 +43,7 @@ from .remover import Remover as Remover  # re-exported: the type of close(later=
 from .subnets import SubnetAllocator
 from .swarm import Service, Services, ServiceSpec, require_swarm
 from .timings import Timings, counted
+from .warm_pool import WarmStarts
 
 if TYPE_CHECKING:
     from typing_extensions import Concatenate, ParamSpec
@@ -121,8 +122,10 @@ class Topology:
         self.failed = False  # set by the pytest plugin when a test using it failed
         self._removed = False
         lock = self.context.lock
-        self._networks = Networks(self, lock, allocator)
+        self._networks = Networks(self.context, allocator)
         self._containers = Containers(self.context, self._networks)
+        warm = WarmStarts(self.context, self._containers.create)  # the warm pool in front of the factory
+        self._containers.make, self._containers.hand_back = warm.start, warm.give_back
         self._services = Services(self, lock, self._networks, self._containers)
         self._builds = Builds(self)
         self._faults = Faults(self.context)

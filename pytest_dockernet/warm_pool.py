@@ -3,7 +3,8 @@
 Starting a container costs 330-400 ms on Docker 20.10; joining a network about 42 ms and
 leaving one about 59 ms. So a ``container()`` call that asks for nothing of its own (the
 probe image with its resident shell, on bridge networks the topology made, see
-:func:`poolable`) gets a running container of an earlier test when one waits in the pool:
+:func:`poolable`) gets a running container of an earlier test when one waits in the pool
+(:class:`WarmStarts`, in front of the topology's container factory):
 it is renamed to the name the topology gives it and joins the test's networks with its
 logical name and aliases. When none waits, one is started as usual, marked as the pool's.
 When its topology ends, a pooled container in which nothing but the plugin's own probes
@@ -12,7 +13,7 @@ leaves its networks and waits for the next test, up to ``size`` of them; any oth
 removed. Networks likewise: a ``network()`` call with no options of its own gets an
 empty network an earlier test left, and such a network goes back to the pool once its
 topology's other containers are removed (removing a network costs about 190 ms, and no
-network or container can be set up meanwhile, see :mod:`.gate`). The pool makes nothing
+network or container can be set up meanwhile, see :mod:`.engine.gate`). The pool makes nothing
 ahead of need: a run never starts more containers or makes more networks than it would
 without it.
 
@@ -30,64 +31,92 @@ names the one of a network); a pooled network's engine name is the pool's
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import itertools
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-import docker
-import docker.errors
-
+from .context import POOL_NEUTRAL
 from .engine import remove_container, remove_network
+from .engine.errors import APIError, NotFound
 from .engine.gate import gate_for
 from .errors import ProbeFailed
 from .handles import Container, Network
 from .labels import NAME, ROLE, TOPOLOGY, RunIdentity
 from .probes import RESIDENT_PROCESSES
 from .probes import run as run_probe
-from .readiness import check_ready
 from .timings import POOL_AGAIN, POOL_NETWORKS_AGAIN
 
 if TYPE_CHECKING:
-    from .container_specs import Attachment, ContainerSpec, Launch
-    from .networks import NetworkSpec
+    from .context import Context
+    from .engine.port import Engine
     from .subnets import SubnetAllocator
-    from .topology import Topology
 
 POOLED_ROLE = "pooled"
 NETWORK_ROLE = "pooled network"
 
 
-def poolable(spec: ContainerSpec, launch: Launch) -> bool:
+class Joining(Protocol):
+    """A network a container joins, with its aliases there (a container_specs.Attachment)."""
+
+    @property
+    def network(self) -> Network: ...
+    @property
+    def aliases(self) -> list[str]: ...
+    @property
+    def address(self) -> str | None: ...
+
+
+class Launching(Protocol):
+    """What the pool reads of a checked ``container()`` call (a container_specs.Launch)."""
+
+    @property
+    def spec(self) -> Any: ...  # a ContainerSpec
+    @property
+    def resident(self) -> bool: ...
+    @property
+    def network_mode(self) -> str | None: ...
+    @property
+    def attachments(self) -> Sequence[Joining]: ...
+    @property
+    def ready(self) -> Any: ...  # a readiness.Readiness
+
+
+L = TypeVar("L", bound=Launching)
+# Whose a container started by the factory is, when not the topology's: its hostname, its
+# labels, and the filter its undo removes it by (the pool's).
+Keeper = tuple[str, dict[str, str], dict[str, str]]
+
+
+def asks_nothing(spec: Any) -> bool:
+    """Whether every field of ``spec`` (a ContainerSpec or NetworkSpec) is at its default,
+    apart from those marked POOL_NEUTRAL: a field added later keeps what sets it out of the
+    pool until it is marked. An empty value (``{}``, ``[]``) of a field whose default is
+    empty asks for nothing either."""
+    for field in dataclasses.fields(spec):
+        if all(field.metadata.get(key) == value for key, value in POOL_NEUTRAL.items()):
+            continue
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        else:
+            return False  # a required field the pool was not told it may ignore
+        value = getattr(spec, field.name)
+        if not (value is default or value == default or (not value and not default)):
+            return False
+    return True
+
+
+def poolable(spec: Any, launch: Launching) -> bool:
     """Whether ``container()`` would make for ``spec`` just what the pool holds."""
-    asks_nothing = not any(
-        (
-            spec.image,
-            spec.command,
-            spec.entrypoint,
-            spec.environment,
-            spec.ports,
-            spec.expose,
-            spec.links,
-            spec.network_mode,
-            spec.cap_add,
-            spec.privileged,
-            spec.host,
-            spec.user,
-            spec.working_dir,
-            spec.hostname,
-            spec.volumes,
-            spec.healthcheck,
-            spec.labels,
-            spec.docker_options,
-        )
-    )
     return (
-        asks_nothing
-        and check_ready(spec.ready).poolable
+        asks_nothing(spec)
+        and launch.ready.poolable
         and launch.resident
         and launch.network_mode is None
         and bool(launch.attachments)
@@ -95,19 +124,49 @@ def poolable(spec: ContainerSpec, launch: Launch) -> bool:
     )
 
 
+class WarmStarts(Generic[L]):
+    """The warm pool in front of one topology's container factory: a launch the pool fits
+    gets a waiting container, or one the factory starts as the pool's; any other is the
+    factory's alone. And the way back: a pooled container returns to the pool when its
+    topology ends or drops it (its labels are the pool's, so removal by label misses it)."""
+
+    def __init__(self, context: Context, create: Callable[[L, Keeper | None], Container]):
+        self.context, self.create = context, create
+
+    def start(self, launch: L) -> Container:
+        context, name = self.context, launch.spec.name
+        pool: WarmPool | None = context.warm_pool
+        if pool is None or not pool.fits(context, launch.spec, launch):
+            return self.create(launch, None)
+        taken = pool.take(context, name, launch.attachments)
+        if taken is not None:
+            context.timings.count("containers")
+            return taken
+        hostname, labels = pool.new(name)
+        container = self.create(launch, (hostname, labels, pool.filters()))
+        pool.started(container, hostname)
+        return container
+
+    def give_back(self, container: Container) -> None:
+        container.pooled = False  # once: a second close() finds nothing to return
+        self.context.shells.discard(container.id)
+        pool: WarmPool = self.context.warm_pool  # only a pool hands out pooled ones
+        pool.give_back(container)
+
+
 class WarmPool:
     """The pooled containers of one pytest process: handed out, and waiting (up to ``size``)."""
 
     def __init__(
         self,
-        client: docker.DockerClient,
+        engine: Engine,
         identity: RunIdentity,
         size: int,
         image: str,
         dns: str,
         allocator: SubnetAllocator | None = None,
     ):
-        self.client, self.identity, self.allocator = client, identity, allocator
+        self.engine, self.identity, self.allocator = engine, identity, allocator  # engine 0 only
         self.size, self.image, self.dns = size, image, dns
         self.id = f"{identity.run_id}-pool"
         self._numbers = itertools.count(1)
@@ -126,12 +185,12 @@ class WarmPool:
         with self._lock:
             return len(self._idle)
 
-    def fits(self, topology: Topology, spec: ContainerSpec, launch: Launch) -> bool:
+    def fits(self, context: Context, spec: Any, launch: Launching) -> bool:
         return (
             not self.closed
             and spec.host == 0
-            and topology.dns == self.dns
-            and topology.probe_image == self.image
+            and context.settings.dns == self.dns
+            and context.probe_image == self.image
             and poolable(spec, launch)
         )
 
@@ -148,41 +207,41 @@ class WarmPool:
         with self._lock:
             self._names[container.id] = hostname
 
-    def take(self, topology: Topology, name: str, attachments: Sequence[Attachment]) -> Container | None:
-        """A waiting container for ``topology``, on ``attachments`` under ``name``; None when
-        none waits or the hand-over failed (then ``container()`` starts one)."""
+    def take(self, context: Context, name: str, attachments: Sequence[Joining]) -> Container | None:
+        """A waiting container for ``context``'s topology, on ``attachments`` under ``name``;
+        None when none waits or the hand-over failed (then ``container()`` starts one)."""
         while True:
             with self._lock:
                 if self.closed or not self._idle:
                     return None
                 container_id, _ = self._idle.popleft()
-            container = self._hand_over(container_id, topology, name, attachments)
+            container = self._hand_over(container_id, context, name, attachments)
             if container is not None:
-                topology.timings.count(POOL_AGAIN)
+                context.timings.count(POOL_AGAIN)
                 return container
 
     def _hand_over(
-        self, container_id: str, topology: Topology, name: str, attachments: Sequence[Attachment]
+        self, container_id: str, context: Context, name: str, attachments: Sequence[Joining]
     ) -> Container | None:
-        api = topology.client.api
-        docker_name = topology.docker_name_for(name)
-        container = Container(topology.context, name, docker_name, container_id, self.image, None, 0)
+        engine = context.engine
+        docker_name = context.docker_name_for(name)
+        container = Container(context, name, docker_name, container_id, self.image, None, 0)
         container.resident = container.pooled = True
         try:
             # Renamed first: the engine's DNS answers to the name a container has when it joins.
-            api.rename(container_id, docker_name)
-            gate = gate_for(api)
+            engine.rename(container_id, docker_name)
+            gate = gate_for(engine)
             with gate.joining(), gate.building():
                 for attachment in attachments:
                     aliases, address = [name, *attachment.aliases], attachment.address
-                    api.connect_container_to_network(
+                    engine.connect_container_to_network(
                         container_id, attachment.network.id, aliases=aliases, ipv4_address=address
                     )
             running = container.refresh().get("Running")
             if running:
                 self._until_links_answer(container, attachments)
             container.logs_after = container.last_output_stamp()
-        except (docker.errors.APIError, ProbeFailed):  # then container() starts one as usual
+        except (APIError, ProbeFailed):  # then container() starts one as usual
             running = False
         if not running:
             self._remove(container_id)
@@ -192,7 +251,7 @@ class WarmPool:
         return container
 
     @staticmethod
-    def _until_links_answer(container: Container, attachments: Sequence[Attachment]) -> None:
+    def _until_links_answer(container: Container, attachments: Sequence[Joining]) -> None:
         """Each new link of ``container`` carries traffic before it is handed over: an ARP
         request sent in the first moments after a join can go unanswered, and the kernel asks
         again only a second later (a one-packet probe from a peer would call it unreachable).
@@ -224,28 +283,28 @@ class WarmPool:
 
     def _leave_networks(self, container: Container, name: str) -> bool:
         """Off every network, and under its pool name again (its test's name goes with its test)."""
-        api = container.client.api
+        engine = container.engine
         try:
-            info = api.inspect_container(container.id)
+            info = engine.inspect_container(container.id)
             if not info["State"].get("Running") or info["State"].get("Paused"):
                 return False
             # Its processes are listed while it leaves its networks (about 20 ms, which the
             # test's teardown need not wait for on top of the leaving).
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dockernet-pool-top") as ex:
-                idle = ex.submit(self._idle_shell_only, api, container.id)
-                with gate_for(api).joining():
+                idle = ex.submit(self._idle_shell_only, engine, container.id)
+                with gate_for(engine).joining():
                     for network in info["NetworkSettings"].get("Networks") or {}:
-                        api.disconnect_container_from_network(container.id, network)
-                api.rename(container.id, name)
+                        engine.disconnect_container_from_network(container.id, network)
+                engine.rename(container.id, name)
                 return idle.result()
-        except docker.errors.APIError:
+        except APIError:
             return False
 
     @staticmethod
-    def _idle_shell_only(api: docker.APIClient, container_id: str) -> bool:
+    def _idle_shell_only(engine: Engine, container_id: str) -> bool:
         """Whether the container runs exactly what a fresh one runs: its resident shell,
         idle. A process left running (a listener on a port, a loop) would meet the next test."""
-        listing = api.top(container_id)
+        listing = engine.top(container_id)
         titles = listing.get("Titles") or []
         column = next((i for i, title in enumerate(titles) if title in ("CMD", "COMMAND")), None)
         if column is None:  # an engine that lists them otherwise: not known to be idle
@@ -256,17 +315,17 @@ class WarmPool:
         with self._lock:
             self._names.pop(container_id, None)
         try:
-            remove_container(self.client, container_id)
-        except docker.errors.APIError:
+            remove_container(self.engine, container_id)
+        except APIError:
             pass  # close() removes by label whatever is left
 
     # -- networks: removing one costs about 190 ms (and holds up every start meanwhile, see
     # engine/gate.py), creating one about 65 ms; an empty network waits for the next test instead.
 
-    def fits_network(self, spec: NetworkSpec, driver: str) -> bool:
-        """Whether ``network()`` would make for ``spec`` just what waits in the pool."""
-        own = spec.internal or spec.subnet or spec.gateway or spec.ipv6 or spec.options or spec.labels
-        return not self.closed and driver == "bridge" and not own and not spec.encrypted
+    def fits_network(self, spec: Any, driver: str) -> bool:
+        """Whether ``network()`` would make for ``spec`` (a NetworkSpec, its driver resolved
+        to ``driver``) just what waits in the pool."""
+        return not self.closed and driver == "bridge" and asks_nothing(spec)
 
     def new_network(self) -> tuple[str, dict[str, str]]:
         """For a pooled network made now: its engine name and labels."""
@@ -274,25 +333,26 @@ class WarmPool:
         name = f"dn-{self.id}-net{number}"
         return name, {**self.identity.labels(), TOPOLOGY: self.id, ROLE: NETWORK_ROLE, NAME: name}
 
-    def take_network(self, topology: Topology, name: str) -> Network | None:
-        """An empty network of an earlier test for ``topology`` under ``name``; None when none waits."""
+    def take_network(self, context: Context, name: str) -> Network | None:
+        """An empty network of an earlier test for ``context``'s topology under ``name``; None
+        when none waits."""
         while True:
             with self._lock:
                 if self.closed or not self._networks:
                     return None
                 last = self._networks.popleft()
             try:
-                attached = topology.client.api.inspect_network(last.id).get("Containers")
-            except docker.errors.NotFound:
+                attached = context.engine.inspect_network(last.id).get("Containers")
+            except NotFound:
                 self._release(last)
                 continue
             if attached:  # someone else's container joined it meanwhile: not for a test
                 self._remove_network(last)
                 continue
-            network = Network(topology.context, name, last.docker_name, last.id, "bridge", last.subnet, last.gateway)
+            network = Network(context, name, last.docker_name, last.id, "bridge", last.subnet, last.gateway)
             network.warm = True
             self.lend(network)
-            topology.timings.count(POOL_NETWORKS_AGAIN)
+            context.timings.count(POOL_NETWORKS_AGAIN)
             return network
 
     def lend(self, network: Network) -> None:
@@ -301,7 +361,7 @@ class WarmPool:
             self._lent[network.id] = network
 
     def make_room(self, subnet: ipaddress.IPv4Network) -> bool:
-        """For a network on the explicit ``subnet`` (held by the allocator meanwhile): the
+        """For a network on the explicit ``subnet`` (held by the subnet allocator meanwhile): the
         waiting networks that overlap it are removed, and so are those handed out once given
         back. True when it removed some, or one handed out to a closed topology is on its way
         back (its removal runs in the background): then the subnet is free in a moment."""
@@ -309,7 +369,7 @@ class WarmPool:
             waiting = [n for n in self._networks if _overlaps(n, subnet)]
             for network in waiting:
                 self._networks.remove(network)
-            returning = any(n.topology.closed and _overlaps(n, subnet) for n in self._lent.values())
+            returning = any(n.context.closed and _overlaps(n, subnet) for n in self._lent.values())
         for network in waiting:
             self._remove_network(network)
         return bool(waiting) or returning
@@ -323,8 +383,8 @@ class WarmPool:
         with self._lock:
             keep = not self.closed and len(self._networks) < self.size and not held
         try:
-            empty = not self.client.api.inspect_network(network.id).get("Containers")
-        except docker.errors.NotFound:
+            empty = not self.engine.inspect_network(network.id).get("Containers")
+        except NotFound:
             self._release(network)
             return
         if keep and empty:
@@ -340,7 +400,7 @@ class WarmPool:
         self._remove_network(network)
 
     def _remove_network(self, network: Network) -> None:
-        remove_network(self.client, network.id)
+        remove_network(self.engine, network.id)
         self._release(network)
 
     def _release(self, network: Network) -> None:
@@ -357,12 +417,12 @@ class WarmPool:
             self._settled.wait_for(lambda: self._busy == 0, 30.0)  # a return under way ends first
             self._idle.clear()
             networks, self._networks = list(self._networks), deque()
-        left = [c["Id"] for c in self.client.api.containers(all=True, filters=self.filters())]
+        left = [c["Id"] for c in self.engine.containers(all=True, filters=self.filters())]
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="dockernet-pool") as ex:
-            list(ex.map(lambda container_id: remove_container(self.client, container_id), left))
+            list(ex.map(lambda container_id: remove_container(self.engine, container_id), left))
             list(ex.map(self._remove_network, networks))
-        for info in self.client.api.networks(filters=self.filters()):  # handed out and never given back
-            remove_network(self.client, info["Id"])
+        for info in self.engine.networks(filters=self.filters()):  # handed out and never given back
+            remove_network(self.engine, info["Id"])
 
     def filters(self) -> dict[str, str]:
         """The engine's filter for every container of the pool's."""

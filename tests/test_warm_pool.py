@@ -4,12 +4,21 @@ what must stay true of them."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import signal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+
+from pytest_dockernet.container_specs import Attachment, ContainerSpec
+from pytest_dockernet.context import POOL_NEUTRAL
+from pytest_dockernet.handles import Network
+from pytest_dockernet.networks import NetworkSpec
+from pytest_dockernet.readiness import check_ready
+from pytest_dockernet.warm_pool import asks_nothing, poolable
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 # The examples that run without a lab or a swarm (the examples part of CI runs the others).
@@ -480,3 +489,103 @@ def test_a_container_goes_back_to_the_pool_only_running_what_a_fresh_one_runs(in
     result = inner_runs.run_subprocess("--dockernet-require", "-p", "no:xdist", "--dockernet-pool", "2")
     result.assert_outcomes(passed=4)
     assert inner_runs.resources() == []
+
+
+# -- poolability: from the specs' defaults ----------------------------------------------
+
+# A value of its own for each field of ContainerSpec the pool may not ignore, as a test gives it.
+OWN_VALUES = {
+    "image": "busybox:latest",
+    "command": "sleep 60",
+    "environment": {"MODE": "test"},
+    "ports": {8080: None},
+    "expose": [8080],
+    "links": {"db": "database"},
+    "network_mode": "bridge",
+    "cap_add": ["NET_ADMIN"],
+    "privileged": True,
+    "host": 1,
+    "entrypoint": ["sh"],
+    "user": "nobody",
+    "working_dir": "/tmp",
+    "hostname": "h",
+    "volumes": ["/data"],
+    "healthcheck": {"test": ["CMD", "true"]},
+    "labels": {"team": "a"},
+    "docker_options": {"mem_limit": "64m"},
+}
+NEUTRAL = {"name", "networks", "ready", "ready_timeout"}  # the pool joins networks; ready asks its strategy
+
+
+def launch_of(spec: ContainerSpec) -> SimpleNamespace:
+    """What container() decides for a spec that asks nothing of the launch itself: the probe
+    image's resident shell on a bridge the topology made (held fixed: the spec is on trial)."""
+    bridge = Network(None, "net", "dn-net", "net-id", "bridge")
+    ready, attachments = check_ready(spec.ready), [Attachment(bridge, [], None)]
+    return SimpleNamespace(spec=spec, ready=ready, resident=True, network_mode=None, attachments=attachments)
+
+
+def neutral_fields(spec_class: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(spec_class) if f.metadata == POOL_NEUTRAL}
+
+
+def test_a_spec_that_asks_nothing_is_poolable_and_empty_values_ask_nothing():
+    for spec in (
+        ContainerSpec("a"),
+        ContainerSpec("a", networks=[], ready="running", ready_timeout=5.0),
+        ContainerSpec("a", environment={}, labels={}, cap_add=[], volumes=[], privileged=False, host=0),
+    ):
+        assert poolable(spec, launch_of(spec)), spec
+
+
+def test_every_field_not_declared_pool_neutral_keeps_a_container_out_of_the_pool():
+    fields = {f.name for f in dataclasses.fields(ContainerSpec)}
+    assert neutral_fields(ContainerSpec) == NEUTRAL  # declaring one neutral is a decision: say so here
+    assert set(OWN_VALUES) == fields - NEUTRAL  # every other field is tried below
+    for name, value in OWN_VALUES.items():
+        spec = ContainerSpec("a", **{name: value})
+        assert not asks_nothing(spec), name
+        assert not poolable(spec, launch_of(spec)), name
+    for ready in ("healthy", "completed"):  # neutral, but only "running" is what a pooled one is
+        spec = ContainerSpec("a", ready=ready)
+        assert not poolable(spec, launch_of(spec)), ready
+
+
+@dataclasses.dataclass
+class LaterSpec(ContainerSpec):
+    """ContainerSpec with container options added after the pool was written."""
+
+    shm_size: str | None = None
+    sysctls: dict[str, str] = dataclasses.field(default_factory=dict)
+    comment: str | None = dataclasses.field(default=None, metadata=POOL_NEUTRAL)  # declared: the pool may ignore it
+
+
+def test_a_field_added_to_the_spec_keeps_what_sets_it_out_of_the_pool_unless_declared_neutral():
+    assert poolable(LaterSpec("a"), launch_of(LaterSpec("a")))  # at their defaults they ask nothing
+    for spec in (LaterSpec("a", shm_size="1g"), LaterSpec("a", sysctls={"net.core.somaxconn": "1024"})):
+        assert not asks_nothing(spec) and not poolable(spec, launch_of(spec)), spec
+    spec = LaterSpec("a", comment="only a note")
+    assert poolable(spec, launch_of(spec))
+
+
+def test_a_network_spec_that_asks_for_anything_of_its_own_gets_a_network_of_its_own():
+    assert neutral_fields(NetworkSpec) == {"name", "driver"}  # the pool's are bridges: checked as resolved
+    assert asks_nothing(NetworkSpec("n")) and asks_nothing(NetworkSpec("n", driver="bridge", options={}))
+    own = {
+        "internal": True,
+        "subnet": "10.99.0.0/24",
+        "gateway": "10.99.0.1",
+        "ipv6": True,
+        "options": {"com.docker.network.bridge.enable_icc": "true"},
+        "labels": {"team": "a"},
+        "encrypted": True,
+    }
+    assert set(own) == {f.name for f in dataclasses.fields(NetworkSpec)} - {"name", "driver"}
+    for name, value in own.items():
+        assert not asks_nothing(NetworkSpec("n", **{name: value})), name
+
+    @dataclasses.dataclass
+    class LaterNetworkSpec(NetworkSpec):
+        mtu: int | None = None
+
+    assert asks_nothing(LaterNetworkSpec("n")) and not asks_nothing(LaterNetworkSpec("n", mtu=1400))
