@@ -81,19 +81,6 @@ def test_a_kept_container_keeps_running_after_its_shell_is_closed(topology, dock
     topology.close()
 
 
-def test_the_remover_finishes_in_the_background_and_bounds_its_backlog(dockernet_client, dockernet):
-    remover = Remover(backlog=2)
-    made = []
-    for _ in range(4):
-        t = Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.allocator)
-        made.append(t.container("c").id)
-        t.close(later=remover)
-        assert len(remover.pending) <= 2
-    assert remover.wait() == []
-    assert not remover.pending
-    assert [c for c in made if dockernet_client.api.containers(all=True, filters={"id": c})] == []
-
-
 def test_a_host_bound_topology_is_removed_at_once(dockernet_client, dockernet):
     remover = Remover()
     t = Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.allocator)
@@ -102,11 +89,6 @@ def test_a_host_bound_topology_is_removed_at_once(dockernet_client, dockernet):
     t.close(later=remover)
     assert not remover.pending
     assert dockernet_client.api.containers(all=True, filters={"id": c.id}) == []
-
-
-def test_remover_rejects_a_backlog_below_one():
-    with pytest.raises(ValueError, match="backlog=0 must be at least 1"):
-        Remover(backlog=0)
 
 
 GATE_CHILD = """
