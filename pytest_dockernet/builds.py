@@ -28,10 +28,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import docker
-import docker.errors
-from docker.utils.build import exclude_paths
-
+from .engine import Client, as_engine
+from .engine.errors import APIError, ImageNotFound, NotFound
 from .errors import DockernetError
 from .labels import PREFIX, ROLE, SESSION
 
@@ -42,7 +40,8 @@ except ImportError:  # Windows: no flock; two workers may then both build (same 
     fcntl = None
 
 if TYPE_CHECKING:
-    from .topology import Topology
+    from .context import Context
+    from .engine.port import Engine
 
 REPOSITORY = f"{PREFIX}/build"  # the repository of images named by the plugin
 BUILD = f"{PREFIX}.build"  # label: the build's content key
@@ -139,25 +138,14 @@ def _check_tag(tag: object) -> str | None:
     return tag
 
 
-def context_files(root: str, dockerfile: str) -> list[str]:
-    """The paths (relative to ``root``) of what docker-py sends as the context, honouring
-    ``.dockerignore`` as it does."""
-    patterns: list[str] = []
-    ignore = os.path.join(root, ".dockerignore")
-    if os.path.exists(ignore):
-        with open(ignore) as f:
-            lines = [line.strip() for line in f.read().splitlines()]
-        patterns = [line for line in lines if line and not line.startswith("#")]
-    return sorted(exclude_paths(root, patterns, dockerfile=dockerfile))
-
-
-def content_key(request: BuildRequest) -> str:
-    """The build's key: a sha256 over the context's files (paths, kinds, modes, contents or
-    link targets; not times or owners), the Dockerfile's path, the build arguments and the tag."""
+def content_key(engine: Engine, request: BuildRequest) -> str:
+    """The build's key: a sha256 over the context's files as ``engine`` sends them (paths,
+    kinds, modes, contents or link targets; not times or owners), the Dockerfile's path, the
+    build arguments and the tag."""
     digest = hashlib.sha256()
     header = {"v": 1, "dockerfile": request.dockerfile, "buildargs": sorted(request.buildargs.items())}
     digest.update(json.dumps({**header, "tag": request.tag}).encode() + b"\n")
-    for rel in context_files(request.root, request.dockerfile):
+    for rel in engine.build_context(request.root, request.dockerfile):
         full = os.path.join(request.root, rel)
         try:
             info = os.lstat(full)
@@ -168,7 +156,7 @@ def content_key(request: BuildRequest) -> str:
             elif stat.S_ISREG(info.st_mode):
                 kind, body = "f", None
             else:
-                continue  # a socket or fifo: docker-py sends no content for it
+                continue  # a socket or fifo: a build sends no content for it
             entry = json.dumps([kind, stat.S_IMODE(info.st_mode), rel, info.st_size if body is None else len(body)])
             digest.update(entry.encode() + b"\n")
             if body is None:
@@ -186,9 +174,9 @@ def content_key(request: BuildRequest) -> str:
 
 
 @contextlib.contextmanager
-def build_lock(client: docker.DockerClient, key: str) -> Iterator[None]:
-    """Held while one process of this machine looks for, or builds, ``key`` on ``client``'s
-    engine: another that asks for the same key waits, then finds the image.
+def build_lock(engine: Engine, key: str) -> Iterator[None]:
+    """Held while one process of this machine looks for, or builds, ``key`` on ``engine``:
+    another that asks for the same key waits, then finds the image.
 
     The lock file goes when it is released, so that /tmp does not keep one per content ever
     built: a waiter that then holds a file no longer at its path opens the path anew.
@@ -196,8 +184,7 @@ def build_lock(client: docker.DockerClient, key: str) -> Iterator[None]:
     if fcntl is None:
         yield
         return
-    engine = str(getattr(client, "api", client).base_url)
-    digest = hashlib.sha1(f"{engine}\0{key}".encode()).hexdigest()[:16]
+    digest = hashlib.sha1(f"{engine.base_url}\0{key}".encode()).hexdigest()[:16]
     path = os.path.join(tempfile.gettempdir(), f"pytest-dockernet-build-{digest}.lock")
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
@@ -223,18 +210,19 @@ def build_lock(client: docker.DockerClient, key: str) -> Iterator[None]:
         os.close(fd)
 
 
-def _labels_of(client: docker.DockerClient, ref: str) -> dict[str, str] | None:
+def _labels_of(engine: Engine, ref: str) -> dict[str, str] | None:
     """The labels of image ``ref`` (None when there is no such image)."""
     try:
-        return client.api.inspect_image(ref)["Config"].get("Labels") or {}  # type: ignore[no-untyped-call]  # types-docker: unannotated
-    except docker.errors.ImageNotFound:
+        labels: dict[str, str] = engine.inspect_image(ref)["Config"].get("Labels") or {}
+    except ImageNotFound:
         return None
+    return labels
 
 
-def _image_id(client: docker.DockerClient, ref: str) -> str | None:
+def _image_id(engine: Engine, ref: str) -> str | None:
     try:
-        image_id: str = client.api.inspect_image(ref)["Id"]  # type: ignore[no-untyped-call]  # types-docker: unannotated
-    except docker.errors.ImageNotFound:
+        image_id: str = engine.inspect_image(ref)["Id"]
+    except ImageNotFound:
         return None
     return image_id
 
@@ -277,7 +265,7 @@ class _Output:
             self._new_step = False
 
 
-def run_build(client: docker.DockerClient, request: BuildRequest, ref: str, labels: dict[str, str]) -> str:
+def run_build(engine: Engine, request: BuildRequest, ref: str, labels: dict[str, str]) -> str:
     """Build ``request`` as ``ref`` with ``labels``; the image's id.
 
     A failed build raises DockernetError with the error and the last lines of the build's
@@ -286,7 +274,7 @@ def run_build(client: docker.DockerClient, request: BuildRequest, ref: str, labe
     image_id: str | None
     output, error, image_id = _Output(), None, None
     try:
-        for chunk in client.api.build(
+        for chunk in engine.build(
             path=request.root,
             tag=ref,
             dockerfile=request.dockerfile,
@@ -294,7 +282,6 @@ def run_build(client: docker.DockerClient, request: BuildRequest, ref: str, labe
             labels=labels,
             rm=True,
             forcerm=True,
-            decode=True,
         ):
             if "stream" in chunk:
                 output.feed(chunk["stream"])
@@ -302,16 +289,16 @@ def run_build(client: docker.DockerClient, request: BuildRequest, ref: str, labe
                 error = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
             if "aux" in chunk:
                 image_id = (chunk["aux"] or {}).get("ID", image_id)
-    except docker.errors.APIError as exc:  # refused before it began (e.g. a Dockerfile it cannot parse)
+    except APIError as exc:  # refused before it began (e.g. a Dockerfile it cannot parse)
         error = str(exc.explanation or exc)
     output.close()
     if error is None and image_id is None:
-        image_id = _image_id(client, ref)
+        image_id = _image_id(engine, ref)
     if error is None and image_id is not None:
         return image_id
     for step_image in reversed(output.committed):  # children first; nothing else pruned
-        with contextlib.suppress(docker.errors.APIError):
-            client.api.remove_image(step_image, noprune=True)
+        with contextlib.suppress(APIError):
+            engine.remove_image(step_image, noprune=True)
     shown = "\n".join(f"  {line}" for line in output.lines) or "  (none)"
     raise DockernetError(
         f"building {request.root!r} (dockerfile {request.dockerfile!r}) failed: "
@@ -320,17 +307,17 @@ def run_build(client: docker.DockerClient, request: BuildRequest, ref: str, labe
     )
 
 
-def _drop_superseded(client: docker.DockerClient, image_id: str | None, now: str) -> None:
+def _drop_superseded(engine: Engine, image_id: str | None, now: str) -> None:
     """An earlier build of a tag whose tag moved to ``now``: gone unless something still
     holds it (another tag, a container, a child image)."""
     if image_id is None or image_id == now:
         return
     try:
-        image = client.api.inspect_image(image_id)  # type: ignore[no-untyped-call]  # types-docker: unannotated
+        image = engine.inspect_image(image_id)
         if image.get("RepoTags") or (image["Config"].get("Labels") or {}).get(ROLE) != TAGGED_ROLE:
             return
-        client.api.remove_image(image_id)
-    except docker.errors.APIError:
+        engine.remove_image(image_id)
+    except APIError:
         pass  # in use, or gone: left as docker leaves any image whose tag moved on
 
 
@@ -339,29 +326,29 @@ def is_run_build(ref: str) -> bool:
     return ref.startswith(REPOSITORY + ":")
 
 
-def built_images(client: docker.DockerClient, labels: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+def built_images(engine: Client, labels: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """The engine's summaries of the images the plugin named (built without a tag) that
     also carry ``labels``."""
     wanted = [f"{ROLE}={BUILD_ROLE}", *(f"{k}={v}" for k, v in (labels or {}).items())]
-    images: list[dict[str, Any]] = client.api.images(filters={"label": wanted})
-    return images
+    return as_engine(engine).images(filters={"label": wanted})
 
 
-def remove_built_image(client: docker.DockerClient, image: Mapping[str, Any]) -> list[str]:
+def remove_built_image(engine: Client, image: Mapping[str, Any]) -> list[str]:
     """Remove an image of :func:`built_images`; the references removed.
 
     Only tags of the plugin's own repository go: an image someone also tagged otherwise
     keeps that tag. One a container uses stays (a later prune takes it).
     """
+    engine = as_engine(engine)
     removed = []
     for ref in image.get("RepoTags") or []:
         if not is_run_build(ref):
             continue
         try:
-            client.api.remove_image(ref)
-        except docker.errors.NotFound:
+            engine.remove_image(ref)
+        except NotFound:
             continue
-        except docker.errors.APIError as exc:
+        except APIError as exc:
             if exc.status_code == 409:  # conflict: a container uses it
                 continue
             raise
@@ -369,40 +356,41 @@ def remove_built_image(client: docker.DockerClient, image: Mapping[str, Any]) ->
     return removed
 
 
-def remove_builds(client: docker.DockerClient, run_id: str) -> list[str]:
+def remove_builds(engine: Client, run_id: str) -> list[str]:
     """At the end of run ``run_id``: remove the images it named; the references removed."""
-    return [ref for image in built_images(client, {SESSION: run_id}) for ref in remove_built_image(client, image)]
+    engine = as_engine(engine)
+    return [ref for image in built_images(engine, {SESSION: run_id}) for ref in remove_built_image(engine, image)]
 
 
 class Builds:
     """What ``Topology.build()`` does: the checks, the key, the lock, the build."""
 
-    def __init__(self, topology: Topology):
-        self.topology = topology
+    def __init__(self, context: Context):
+        self.context = context
 
     def build(
         self, path: object, *, tag: str | None, dockerfile: str | None, buildargs: Mapping[str, str] | None
     ) -> str:
         """See :meth:`.Topology.build`."""
         request = check_build(path, tag, dockerfile, buildargs)
-        topology = self.topology
-        client = topology.client  # engine 0
+        context = self.context
+        engine = context.engine  # engine 0
         # Labels of the process that ends the run: the xdist controller, else this one.
-        owner = dict(topology.facts.owner or topology.identity.labels())
+        owner = dict(context.facts.owner or context.identity.labels())
         run_id = owner[SESSION]
-        with topology.timings.measure("image"):
-            key = content_key(request)
+        with context.timings.measure("image"):
+            key = content_key(engine, request)
             ref = request.tag or f"{REPOSITORY}:{key[:16]}-{run_id}"
-            with build_lock(client, key):
-                found = _labels_of(client, ref)
+            with build_lock(engine, key):
+                found = _labels_of(engine, ref)
                 if found is None or found.get(BUILD) != key or found.get(BUILD_RUN) != run_id:
                     if request.tag is None:
                         labels = {**owner, ROLE: BUILD_ROLE}
                     else:
                         labels = {ROLE: TAGGED_ROLE}  # a role of its own, not its base image's
-                    previous = None if request.tag is None else _image_id(client, ref)
-                    image_id = run_build(client, request, ref, {**labels, BUILD: key, BUILD_RUN: run_id})
-                    topology.timings.count("image builds")
-                    _drop_superseded(client, previous, image_id)
-        topology.facts.builds[key] = ref
+                    previous = None if request.tag is None else _image_id(engine, ref)
+                    image_id = run_build(engine, request, ref, {**labels, BUILD: key, BUILD_RUN: run_id})
+                    context.timings.count("image builds")
+                    _drop_superseded(engine, previous, image_id)
+        context.facts.builds[key] = ref
         return ref

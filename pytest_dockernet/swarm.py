@@ -12,17 +12,13 @@ image runs, idle, so tasks can be probed like any container.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import docker
-import docker.errors
-import docker.types
-
 from .checks import check_count, check_name, check_str_list, check_timeout
-from .engine import has_network, remove_network_if_unused, remove_services, undone_on_failure
+from .engine import Client, as_engine, has_network, remove_network_if_unused, remove_services, undone_on_failure
+from .engine.errors import APIError
 from .engine.gate import gate_for
 from .errors import DockernetError
 from .handles import Container, Network
@@ -32,9 +28,9 @@ from .retry import poll
 from .timings import counted
 
 if TYPE_CHECKING:
-    from .containers import Containers
+    from .context import Context
+    from .engine.port import Engine
     from .networks import Networks
-    from .topology import Topology
 
 ENDPOINT_MODES = ("vip", "dnsrr")
 GWBRIDGE = "docker_gwbridge"  # the bridge swarm init adds for overlay traffic leaving a host
@@ -45,7 +41,7 @@ class Service:
     """A swarm service of a topology: ``name`` is logical (it resolves on the service's
     networks), ``docker_name`` the swarm's."""
 
-    topology: Topology
+    context: Context
     name: str
     docker_name: str
     id: str
@@ -54,14 +50,19 @@ class Service:
     _tasks: dict[str, Container] = field(default_factory=dict, init=False)  # by task id: they keep their sidecars
 
     @property
+    def topology(self) -> Any:
+        """The factory that made it (for hooks and tests; the package asks :attr:`context`)."""
+        return self.context.factory
+
+    @property
     def replicas(self) -> int:
-        spec = self.topology.client.api.inspect_service(self.id)["Spec"]  # type: ignore[no-untyped-call]  # types-docker: unannotated
+        spec = self.context.engine.inspect_service(self.id)["Spec"]
         replicas: int = spec["Mode"]["Replicated"]["Replicas"]
         return replicas
 
     def tasks(self) -> list[Container]:
         """The running tasks' containers, wherever they run, as Container handles."""
-        tasks = self.topology.client.api.tasks(filters={"service": self.id, "desired-state": "running"})  # type: ignore[no-untyped-call]  # types-docker: unannotated
+        tasks = self.context.engine.tasks(filters={"service": self.id, "desired-state": "running"})
         running = [t for t in tasks if t["Status"]["State"] == "running" and t["Status"].get("ContainerStatus")]
         handles = []
         for task in sorted(running, key=lambda t: t.get("Slot") or 0):
@@ -72,12 +73,12 @@ class Service:
         return handles
 
     def _handle(self, task: dict[str, Any]) -> Container:
-        topology = self.topology
-        engine = engine_of_node(topology, task["NodeID"])
+        context = self.context
+        engine = engine_of_node(context, task["NodeID"])
         container_id = task["Status"]["ContainerStatus"]["ContainerID"]
-        info = topology.clients[engine].api.inspect_container(container_id)
+        info = context.engines[engine].inspect_container(container_id)
         handle = Container(
-            topology.context,
+            context,
             f"{self.name}.{task.get('Slot') or task['ID'][:12]}",
             info["Name"].lstrip("/"),
             container_id,
@@ -85,7 +86,7 @@ class Service:
             None,
             engine,
         )
-        handle.resident = bool(info["Config"].get("OpenStdin")) and self.image == topology.probe_image
+        handle.resident = bool(info["Config"].get("OpenStdin")) and self.image == context.probe_image
         handle.refresh()
         return handle
 
@@ -93,23 +94,23 @@ class Service:
         """Change the replica count; returns once exactly that many tasks run."""
         check_count("replicas", replicas)
         timeout = check_timeout(timeout)
-        api = self.topology.client.api
-        current = api.inspect_service(self.id)  # type: ignore[no-untyped-call]  # types-docker: unannotated
+        engine = self.context.engine
+        current = engine.inspect_service(self.id)
         spec = current["Spec"]
         try:
             # The spec as it is, but for the mode: the SDK's fetch_current_spec sends it back
             # with the engine's defaults filled in, which the swarm takes for a new task
             # template and so replaces every task (seen here as a scaled service with none).
-            api.update_service(
+            engine.update_service(
                 self.id,
-                current["Version"]["Index"],
+                version=current["Version"]["Index"],
                 task_template=spec["TaskTemplate"],
                 name=spec["Name"],
                 labels=spec.get("Labels"),
-                mode=docker.types.ServiceMode("replicated", replicas),
+                mode=replicated(replicas),
                 endpoint_spec=spec.get("EndpointSpec"),
             )
-        except docker.errors.APIError as exc:
+        except APIError as exc:
             raise DockernetError(f"scaling service {self.name!r} failed: {exc.explanation or exc}") from None
         _wait_for_tasks(self, replicas, timeout)
 
@@ -119,7 +120,7 @@ class Service:
 
 def _wait_for_tasks(service: Service, replicas: int, timeout: float) -> None:
     """Until exactly ``replicas`` tasks run and no task on its way out still does."""
-    api = service.topology.client.api
+    engine = service.context.engine
 
     def settled(tasks: list[dict[str, Any]]) -> bool:
         wanted = [t for t in tasks if t["DesiredState"] == "running"]
@@ -127,7 +128,7 @@ def _wait_for_tasks(service: Service, replicas: int, timeout: float) -> None:
         leaving = [t for t in tasks if t["DesiredState"] != "running" and t["Status"]["State"] == "running"]
         return len(running) == len(wanted) == replicas and not leaving
 
-    tasks, _ = poll(lambda: api.tasks(filters={"service": service.id}), settled, timeout=timeout)  # type: ignore[no-untyped-call]  # types-docker: unannotated
+    tasks, _ = poll(lambda: engine.tasks(filters={"service": service.id}), settled, timeout=timeout)
     if not settled(tasks):
         running = [t for t in tasks if t["DesiredState"] == "running" and t["Status"]["State"] == "running"]
         errors = sorted({t["Status"].get("Err") or t["Status"].get("Message", "") for t in tasks} - {""})
@@ -154,14 +155,14 @@ class ServiceSpec:
 class Services:
     """The services of one topology, by logical name (which no container may have too)."""
 
-    def __init__(self, topology: Topology, lock: threading.RLock, networks: Networks, containers: Containers):
-        self.topology = topology
+    def __init__(self, context: Context, networks: Networks):
+        self.context = context
         self.networks = networks
-        self.registry: Registry[Service] = topology.context.services
+        self.registry: Registry[Service] = context.services
 
     def create(self, spec: ServiceSpec) -> Service:
         """Create one service (see Topology.service)."""
-        topology, name, image, command, replicas = self.topology, spec.name, spec.image, spec.command, spec.replicas
+        context, name, image, command, replicas = self.context, spec.name, spec.image, spec.command, spec.replicas
         endpoint_mode, networks = spec.endpoint_mode, spec.networks
         check_name("service name", name)
         check_count("replicas", replicas)
@@ -183,61 +184,85 @@ class Services:
                 )
         if self.registry.taken(name):
             raise ValueError(f"service name {name!r} is already used in this topology: pick another name")
-        topology.require_swarm("a service")
+        require_swarm(context, "a service")
         resident = image is None and command is None
         if image is None:
-            image = topology.probe_image
-            for engine in range(len(topology.clients)):
-                topology.provide_probe_image(engine)
+            image = context.probe_image
+            for i in range(len(context.engines)):
+                context.provide_probe_image(i)
         if resident:
             command = RESIDENT
         if isinstance(command, str):
             command = ["sh", "-c", command]
-        docker_name = topology.docker_name_for(name)
-        labels = topology.labels_for("service", name)
-        dns = None
-        if topology.dns == "hermetic":
-            dns = docker.types.DNSConfig(nameservers=["127.0.0.1"], search=["."], options=["ndots:1"])
-        container_spec = docker.types.ContainerSpec(
-            image, args=command, labels=labels, dns_config=dns, open_stdin=resident or None, hostname=None
-        )
-        template = docker.types.TaskTemplate(
-            container_spec,
-            networks=[docker.types.NetworkAttachmentConfig(n.id, aliases=[name]) for n in networks],
-            placement=docker.types.Placement(constraints=constraints) if constraints else None,
-            restart_policy=docker.types.RestartPolicy(condition="any", delay=200_000_000),
-        )
-        api = topology.client.api
+        docker_name = context.docker_name_for(name)
+        labels = context.labels_for("service", name)
+        hermetic = context.settings.dns == "hermetic"
+        template = task_template(name, image, command, labels, networks, constraints, hermetic, resident)
+        engine = context.engine
 
         def make() -> Service:
             # An interrupted create may still have made it; tasks that never run undo it too.
             with undone_on_failure(
                 f"creating service {name!r}",
-                lambda: remove_services(topology.client, {**topology.filters(), "name": docker_name}),
+                lambda: remove_services(engine, {**context.filters(), "name": docker_name}),
             ):
-                created = api.create_service(  # type: ignore[no-untyped-call]  # types-docker: unannotated
-                    template,
+                created = engine.create_service(
+                    task_template=template,
                     name=docker_name,
                     labels=labels,
-                    mode=docker.types.ServiceMode("replicated", replicas),
-                    endpoint_spec=docker.types.EndpointSpec(mode=endpoint_mode),
+                    mode=replicated(replicas),
+                    endpoint_spec={"Mode": endpoint_mode},
                 )
-                service = Service(topology, name, docker_name, created["ID"], endpoint_mode, image)
+                service = Service(context, name, docker_name, created["ID"], endpoint_mode, image)
                 _wait_for_tasks(service, replicas, timeout)
             return service
 
         service = self.registry.add(name, make)
-        topology.timings.count("services")
+        context.timings.count("services")
         if endpoint_mode == "vip" and replicas and networks:
-            check_vip(topology, service, explicit_vip)
+            check_vip(context, service, explicit_vip)
         return service
 
 
-def require_swarm(topology: Topology, what: str, explicit: bool) -> None:
-    """Engine 0 must be a swarm manager; else the topology reports the capability missing."""
-    facts = topology.facts
+def replicated(replicas: int) -> dict[str, Any]:
+    """A service's ``Mode`` (the API's JSON): ``replicas`` tasks."""
+    return {"replicated": {"Replicas": replicas}}
+
+
+def task_template(
+    name: str,
+    image: str,
+    command: list[str] | None,
+    labels: dict[str, str],
+    networks: list[Network],
+    constraints: list[str] | None,
+    hermetic: bool,
+    resident: bool,
+) -> dict[str, Any]:
+    """A service's ``TaskTemplate`` (the API's JSON): its tasks' containers, with the
+    service's logical ``name`` as an alias on each network; restarted 0.2 s after they exit."""
+    container: dict[str, Any] = {"Image": image, "Args": command, "Labels": labels}
+    if hermetic:  # names resolve by the embedded DNS server only, as a container's do (containers.DNS_MODES)
+        container["DNSConfig"] = {"Nameservers": ["127.0.0.1"], "Search": ["."], "Options": ["ndots:1"]}
+    if resident:
+        container["OpenStdin"] = True
+    template: dict[str, Any] = {
+        "ContainerSpec": container,
+        "RestartPolicy": {"Condition": "any", "Delay": 200_000_000, "MaxAttempts": 0, "Window": 0},
+    }
+    if constraints:
+        template["Placement"] = {"Constraints": constraints}
+    if networks:
+        template["Networks"] = [{"Target": n.id, "Aliases": [name]} for n in networks]
+    return template
+
+
+def require_swarm(context: Context, what: str = "driver='overlay'", *, explicit: bool = True) -> None:
+    """Engine 0 must be a swarm manager; else the context reports the capability missing
+    (DriverUnavailable, or the plugin's skip)."""
+    facts = context.facts
     if facts.swarm is None:
-        swarm = topology.client.info().get("Swarm") or {}
+        swarm = context.engine.info().get("Swarm") or {}
         facts.swarm = swarm.get("LocalNodeState") == "active" and bool(swarm.get("ControlAvailable"))
         facts.swarm_state = swarm.get("LocalNodeState") or "unknown"
     if not facts.swarm:
@@ -246,24 +271,24 @@ def require_swarm(topology: Topology, what: str, explicit: bool) -> None:
             if facts.swarm_state == "active"
             else f"engine 0 is not in a swarm (state {facts.swarm_state!r})"
         )
-        topology.capability_missing(
+        context.capability_missing(
             f"{what} needs swarm mode: {why}. Pass --dockernet-swarm auto (ini dockernet_swarm = auto) "
             "to make a single-node swarm for the run, or --dockernet-lab N for a multi-engine lab",
             explicit,
         )
 
 
-def check_vip(topology: Topology, service: Service, explicit: bool) -> None:
+def check_vip(context: Context, service: Service, explicit: bool) -> None:
     """Whether swarm's virtual IPs work (IPVS in the kernel), found out once per run by
     looking in one of the service's containers for the load balancer Docker programs."""
-    facts = topology.facts
+    facts = context.facts
     if facts.vip is None:
         tasks = service.tasks()
         if not tasks:
             return  # no container to look in: no verdict, and none to remember
         facts.vip = run(tasks[0], "test -e /proc/net/ip_vs").ok
     if not facts.vip:
-        topology.capability_missing(
+        context.capability_missing(
             f"service {service.name!r} asks for endpoint_mode='vip', and virtual IPs need IPVS, which this "
             "engine's kernel lacks (no /proc/net/ip_vs in the service's containers; dockerd logs "
             "'Could not get ipvs family information'): use endpoint_mode='dnsrr'",
@@ -271,11 +296,11 @@ def check_vip(topology: Topology, service: Service, explicit: bool) -> None:
         )
 
 
-def engine_of_node(topology: Topology, node_id: str) -> int:
+def engine_of_node(context: Context, node_id: str) -> int:
     """The index of the run's engine that is swarm node ``node_id``."""
-    nodes = topology.facts.nodes
+    nodes = context.facts.nodes
     if node_id not in nodes:
-        nodes.update(node_engines(topology.clients))
+        nodes.update(node_engines(context.engines))
     if node_id not in nodes:
         raise DockernetError(
             f"a task runs on swarm node {node_id}, which is none of this run's engines: "
@@ -284,11 +309,11 @@ def engine_of_node(topology: Topology, node_id: str) -> int:
     return nodes[node_id]
 
 
-def node_engines(clients: list[docker.DockerClient]) -> dict[str, int]:
+def node_engines(engines: Sequence[Engine]) -> dict[str, int]:
     """Swarm node id -> engine index."""
     nodes: dict[str, int] = {}
-    for i, client in enumerate(clients):
-        node = (client.info().get("Swarm") or {}).get("NodeID")
+    for i, engine in enumerate(engines):
+        node = (engine.info().get("Swarm") or {}).get("NodeID")
         if node:
             nodes[node] = i
     return nodes
@@ -307,39 +332,43 @@ TASK = "com.docker.swarm.task.id"  # a service's container, which goes with its 
 SHOWN = 5  # names listed of what keeps a swarm
 
 
-def in_swarm(client: docker.DockerClient) -> bool:
-    return (client.info().get("Swarm") or {}).get("LocalNodeState") == "active"
+# The swarm's facts take an Engine, or a docker-py client (as_engine) while the plugin, the
+# reaper and tests still hold those.
+def in_swarm(engine: Client) -> bool:
+    return (as_engine(engine).info().get("Swarm") or {}).get("LocalNodeState") == "active"
 
 
-def made_by_plugin(client: docker.DockerClient) -> dict[str, str] | None:
+def made_by_plugin(engine: Client) -> dict[str, str] | None:
     """The labels of the engine's swarm if the plugin made it (else None)."""
-    if not in_swarm(client):
+    engine = as_engine(engine)
+    if not in_swarm(engine):
         return None
     try:
-        labels = client.api.inspect_swarm()["Spec"].get("Labels") or {}
-    except docker.errors.APIError:
+        labels = engine.inspect_swarm()["Spec"].get("Labels") or {}
+    except APIError:
         return None  # a worker cannot see the swarm's spec: not ours to leave
     return labels if labels.get(MADE) == "made" else None
 
 
-def made_labels(client: docker.DockerClient, labels: dict[str, str] | None = None) -> dict[str, str]:
-    """The labels of a swarm the plugin is about to make on ``client``'s engine (``labels``:
+def made_labels(engine: Client, labels: dict[str, str] | None = None) -> dict[str, str]:
+    """The labels of a swarm the plugin is about to make on ``engine`` (``labels``:
     who makes it): the plugin's, and whether swarm init will make docker_gwbridge."""
-    made_bridge = not has_network(client, GWBRIDGE)
+    made_bridge = not has_network(engine, GWBRIDGE)
     return {**(labels or {}), MADE: "made", MADE_BRIDGE: "made" if made_bridge else "existed"}
 
 
-def init_swarm(client: docker.DockerClient, labels: dict[str, str]) -> None:
+def init_swarm(engine: Client, labels: dict[str, str]) -> None:
     """Make the engine (in no swarm) a single-node swarm manager on loopback, labelled as the
     plugin's (with ``labels``: who made it)."""
+    engine = as_engine(engine)
     # Swarm init changes the engine's networking under everyone using it: hold its gate,
     # as a network removal does (see pytest_dockernet.engine.gate). Entering a swarm leaves the
     # names of bridge networks in use resolving (checked on 20.10); leaving one does not.
-    with gate_for(client).removing():
-        client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377", labels=made_labels(client, labels))
+    with gate_for(engine).removing():
+        engine.init_swarm(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377", labels=made_labels(engine, labels))
 
 
-def at_risk(client: docker.DockerClient) -> list[str]:
+def at_risk(engine: Client) -> list[str]:
     """What leaving the engine's swarm now would break, each said in a few words (empty: nothing).
 
     Docker 20.10 (moby/moby#45144, open upstream) wipes the embedded DNS of every container
@@ -349,15 +378,16 @@ def at_risk(client: docker.DockerClient) -> list[str]:
     containers count, whoever owns them; and services, which the leave removes. A service's
     own containers are not counted: they go with it.
     """
+    engine = as_engine(engine)
     found = []
     try:
-        services = [s["Spec"]["Name"] for s in client.api.services()]  # type: ignore[no-untyped-call]  # types-docker: unannotated
-    except docker.errors.APIError:
+        services = [s["Spec"]["Name"] for s in engine.services()]
+    except APIError:
         services = []  # not a manager: it runs none of its own
     if services:
         found.append(f"{counted(len(services), 'services')} ({_names(services)})")
     running = []
-    for c in client.api.containers():  # running (paused and restarting too)
+    for c in engine.containers():  # running (paused and restarting too)
         networks = set((c.get("NetworkSettings") or {}).get("Networks") or {}) - NO_DNS
         if networks and TASK not in (c.get("Labels") or {}):
             running.append(c["Names"][0].lstrip("/"))
@@ -391,33 +421,35 @@ class Leaving:
         )
 
 
-def what_keeps(client: docker.DockerClient, labels: dict[str, str], users: Sequence[str] = ()) -> list[str]:
+def what_keeps(engine: Client, labels: dict[str, str], users: Sequence[str] = ()) -> list[str]:
     """What keeps the plugin's swarm (``labels``: its labels; ``users``: other live runs using it)."""
+    engine = as_engine(engine)
     found = [f"{counted(len(users), 'live runs')} using it ({_names(list(users))})"] if users else []
     if LAB in labels and os.path.exists(labels[LAB]):
         found.append("the lab that is up (`python -m pytest_dockernet.lab down` takes it down)")
     # Other engines in it (a lab's, also one whose state file is on another machine).
-    me = (client.info().get("Swarm") or {}).get("NodeID")
-    nodes = [n for n in client.api.nodes() if n["ID"] != me and n["Status"]["State"] != "down"]
+    me = (engine.info().get("Swarm") or {}).get("NodeID")
+    nodes = [n for n in engine.nodes() if n["ID"] != me and n["Status"]["State"] != "down"]
     if nodes:
         names = [n["Description"].get("Hostname") or n["ID"][:12] for n in nodes]
         found.append(f"{counted(len(nodes), 'other engines')} in it ({_names(names)})")
-    return found + at_risk(client)
+    return found + at_risk(engine)
 
 
-def leave_plugin_swarm(client: docker.DockerClient, users: Sequence[str] = ()) -> Leaving:
+def leave_plugin_swarm(engine: Client, users: Sequence[str] = ()) -> Leaving:
     """Leave the engine's swarm if the plugin made it and leaving breaks nothing (``users``:
     other live runs using it), and remove the bridge swarm init made. The check and the leave
     hold the engine's gate, so no run of the plugin on this machine starts a container between
     the two."""
-    labels = made_by_plugin(client)
+    engine = as_engine(engine)
+    labels = made_by_plugin(engine)
     if labels is None:
         return Leaving()
-    with gate_for(client).removing():
-        keep = what_keeps(client, labels, users)
+    with gate_for(engine).removing():
+        keep = what_keeps(engine, labels, users)
         if keep:
             return Leaving(kept_by=tuple(keep))
-        client.swarm.leave(force=True)
+        engine.leave_swarm(force=True)
         if labels.get(MADE_BRIDGE) == "made":
-            remove_network_if_unused(client, GWBRIDGE)
+            remove_network_if_unused(engine, GWBRIDGE)
     return Leaving(left=True)

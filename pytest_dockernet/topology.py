@@ -43,7 +43,6 @@ from .remover import Remover as Remover  # re-exported: the type of close(later=
 from .subnets import SubnetAllocator
 from .swarm import Service, Services, ServiceSpec, require_swarm
 from .timings import Timings, counted
-from .warm_pool import WarmStarts
 
 if TYPE_CHECKING:
     from typing_extensions import Concatenate, ParamSpec
@@ -122,13 +121,11 @@ class Topology:
         self.failed = False  # set by the pytest plugin when a test using it failed
         self._removed = False
         lock = self.context.lock
-        self._networks = Networks(self.context, allocator)
-        self._containers = Containers(self.context, self._networks)
-        warm = WarmStarts(self.context, self._containers.create)  # the warm pool in front of the factory
-        self._containers.make, self._containers.hand_back = warm.start, warm.give_back
-        self._services = Services(self, lock, self._networks, self._containers)
-        self._builds = Builds(self)
-        self._faults = Faults(self.context)
+        self._networks = Networks(self, lock, allocator)
+        self._containers = Containers(self, lock, self._networks)
+        self._services = Services(self.context, self._networks)
+        self._builds = Builds(self.context)
+        self._faults = Faults(self)
         self._containers.lifecycle.after_restart = self._faults.reapply
 
     # -- transitional: what unconverted parts still ask of it (moving to Context) -------
@@ -189,7 +186,7 @@ class Topology:
 
     def require_swarm(self, what: str = "driver='overlay'", *, explicit: bool = True) -> None:
         """Engine 0 must be a swarm manager; else DriverUnavailable (or the plugin's skip)."""
-        require_swarm(self, what, explicit)
+        require_swarm(self.context, what, explicit=explicit)
 
     def capability_missing(self, reason: str, explicit: bool = True) -> None:
         self.context.capability_missing(reason, explicit)
@@ -383,7 +380,7 @@ class Topology:
     @property
     def faults(self) -> list[Partition | Degradation]:
         """The faults in force: partitions, then degradations."""
-        return cast("list[Partition | Degradation]", self.context.faults_in_force())
+        return [*self._faults.partitions, *self._faults.degradations.values()]
 
     # The helpers of pytest_dockernet.assertions as methods: one source for their arguments.
     assert_reachable = staticmethod(assertions.assert_reachable)
@@ -424,7 +421,7 @@ class Topology:
         return f"docker rm -f $(docker ps -aq --filter {f}); docker network rm $(docker network ls -q --filter {f})"
 
     @_measured("teardown")
-    def close(self, *, keep: bool = False, later: Remover[Topology] | None = None) -> None:
+    def close(self, *, keep: bool = False, later: Remover | None = None) -> None:
         """Remove every container (forced, with anonymous volumes), then every network.
 
         With ``keep`` nothing is removed (see :meth:`removal_command`). With ``later``,

@@ -288,16 +288,3 @@ def test_a_killed_runs_image_is_pruned_by_the_next_run(inner_runs, pytester, doc
                 f"  image {image}",
             ]
         )
-
-
-def test_how_a_prune_reports_images():
-    from pytest_dockernet.reaper import Pruned
-
-    pruned = Pruned(containers=["dn-r1-1-c"], images=["pytest-dockernet/build:abc-r1"], runs={"r1"})
-    assert pruned.describe() == (
-        "removed 1 container and 0 networks left by 1 dead run (r1); removed 1 image that build() made for "
-        "dead runs\n  container dn-r1-1-c\n  image pytest-dockernet/build:abc-r1"
-    )
-    assert Pruned(images=["pytest-dockernet/build:abc-r2"]).describe() == (
-        "removed 1 image that build() made for dead runs\n  image pytest-dockernet/build:abc-r2"
-    )

@@ -370,23 +370,6 @@ def test_the_last_auto_run_to_end_leaves_the_swarm(inner_runs, pytester, dockern
     assert inner_runs.resources() == []
 
 
-def test_no_ipvs_verdict_is_taken_from_no_task(inner_runs, pytester, no_swarm):
-    pytester.makepyfile(
-        """
-        from pytest_dockernet.swarm import check_vip
-
-        def test_vip(dockernet):
-            net = dockernet.network("o", driver="overlay")
-            svc = dockernet.service("s", networks=[net], replicas=1, endpoint_mode="dnsrr")
-            svc.scale(0)
-            check_vip(dockernet, svc, explicit=True)  # no container to look in
-            assert dockernet.facts.vip is None  # nothing remembered, nothing skipped
-        """
-    )
-    result = inner_runs.run("--dockernet-swarm", "auto", "--dockernet-require")
-    result.assert_outcomes(passed=1)
-
-
 SERVICE_SLEEPER = """
     import time
 

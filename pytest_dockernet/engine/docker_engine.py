@@ -6,13 +6,14 @@ exception classes); a Podman engine through its Docker API is this class too.
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 import docker
 import docker.errors
-import docker.models.containers as docker_models
+from docker.utils.build import exclude_paths
 from docker.utils.socket import next_frame_header, read_exactly
 
 from .port import Filters, Info
@@ -122,11 +123,6 @@ class DockerEngine:
     def port(self, container: str, private_port: int | str) -> list[Info] | None:
         return cast("list[Info] | None", self._api.port(container, private_port))
 
-    def run_option(self, key: str) -> str | None:
-        if key in docker_models.RUN_HOST_CONFIG_KWARGS:
-            return "host_config"
-        return "create" if key in docker_models.RUN_CREATE_KWARGS else None
-
     # -- exec and attach
     def exec_create(self, container: str, cmd: str | list[str], **options: Any) -> Info:
         return cast(Info, self._api.exec_create(container, cmd, **options))
@@ -194,6 +190,17 @@ class DockerEngine:
     def build(self, **options: Any) -> Iterator[Info]:
         """The build's progress, decoded: an ``{"error": ...}`` item is the build failing."""
         return cast("Iterator[Info]", self._api.build(decode=True, **options))
+
+    def build_context(self, path: str, dockerfile: str) -> list[str]:
+        """The paths (relative to ``path``) that ``build(path=path)`` sends as the context:
+        docker-py's own selection, honouring ``.dockerignore`` as it does."""
+        patterns: list[str] = []
+        ignore = os.path.join(path, ".dockerignore")
+        if os.path.exists(ignore):
+            with open(ignore) as f:
+                lines = [line.strip() for line in f.read().splitlines()]
+            patterns = [line for line in lines if line and not line.startswith("#")]
+        return sorted(exclude_paths(path, patterns, dockerfile=dockerfile))
 
     def export_image(self, image: str) -> Iterator[bytes]:
         return cast("Iterator[bytes]", self._api.get_image(image))

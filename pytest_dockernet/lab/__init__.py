@@ -25,12 +25,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import docker
-import docker.errors
-
-from ..engine import has_network
+from ..engine import connect, has_network
+from ..engine.docker_engine import DockerEngine
+from ..engine.errors import APIError, EngineException
 from ..engine.gate import gate_for
-from ..errors import LabError
+from ..errors import EngineUnavailable, LabError
 from ..image import copy_image
 from ..retry import poll
 from ..swarm import LAB, MADE, Leaving, made_labels
@@ -110,32 +109,33 @@ def _check_engine(engine: object, engines: int, *, allow_zero: bool = True) -> i
     return engine
 
 
-class _EngineClients:
-    """The clients a Lab object opened, one per engine, each made when first asked for
-    (the :class:`journal.Clients` that undoing uses)."""
+# What connecting to an engine of the lab raises when it does not answer.
+UNREACHABLE = (EngineException, EngineUnavailable, OSError)
+
+
+class _Engines:
+    """The engines a Lab object connected to, each when first asked for (the
+    :class:`journal.Engines` that undoing uses)."""
 
     def __init__(self, state: dict[str, Any]):
         self._state = state
-        self._open: dict[int, docker.DockerClient] = {}
+        self._open: dict[int, DockerEngine] = {}
 
-    def client(self, engine: int) -> docker.DockerClient:
+    def engine(self, engine: int) -> DockerEngine:
         engine = _check_engine(engine, self._state["engines"])
         if engine not in self._open:
-            if engine == 0:
-                base_url = self._state["base_url"]
-                self._open[0] = docker.DockerClient(base_url=base_url) if base_url else docker.from_env()
-            else:
-                self._open[engine] = docker.DockerClient(base_url=f"unix://{engine_socket(engine)}", timeout=60)
+            url = self._state["base_url"] if engine == 0 else f"unix://{engine_socket(engine)}"
+            self._open[engine] = connect(url or None)
         return self._open[engine]
 
     def drop(self, engine: int) -> None:
-        client = self._open.pop(engine, None)
-        if client is not None:
-            client.close()
+        opened = self._open.pop(engine, None)
+        if opened is not None:
+            opened.close()
 
     def close(self) -> None:
-        for client in self._open.values():
-            client.close()
+        for opened in self._open.values():
+            opened.close()
         self._open.clear()
 
 
@@ -178,7 +178,7 @@ class Lab:
 
     def __init__(self, state: dict[str, Any], *, reused: bool = False):
         self._state = state
-        self._clients = _EngineClients(state)
+        self._engines = _Engines(state)
         self.reused = reused  # up() found this lab running and returned it
         self.swarm_left = Leaving()  # after down(): whether engine 0 left the lab's swarm, or what kept it
 
@@ -228,13 +228,14 @@ class Lab:
         """Whether the lab made the swarm (else engine 0 was a manager already)."""
         return any(entry["kind"] == "swarm-init" for entry in self._state["made"])
 
-    def client(self, engine: int) -> docker.DockerClient:
-        """A client of engine ``engine``; 0 is the environment's engine."""
-        return self._clients.client(engine)
+    def client(self, engine: int) -> Any:
+        """A docker-py client (``docker.DockerClient``) of engine ``engine``; 0 is the
+        environment's engine."""
+        return self._engines.engine(engine).client
 
     def close(self) -> None:
-        """Close the clients this object opened (the lab keeps running)."""
-        self._clients.close()
+        """Close the connections this object opened (the lab keeps running)."""
+        self._engines.close()
 
     # Bring-up.
 
@@ -266,7 +267,7 @@ class Lab:
         return lab
 
     def _engine0_gate(self) -> contextlib.AbstractContextManager[None]:
-        return gate_for(self.client(0)).removing()
+        return gate_for(self._engines.engine(0)).removing()
 
     def _reuse(self, engines: int, base_url: str | None, timeout: float) -> Lab:
         how = "python -m pytest_dockernet.lab down"
@@ -294,8 +295,8 @@ class Lab:
     def _bring_up(self, timeout: float) -> None:
         started = time.perf_counter()
         try:
-            swarm = self.client(0).info()["Swarm"]
-        except docker.errors.DockerException as exc:
+            swarm = self._engines.engine(0).info()["Swarm"]
+        except UNREACHABLE as exc:
             raise LabError(f"engine 0 is not available: {exc}") from None
         manager = _plan_swarm(swarm)
         journal.note(self._state, "dir", path=str(LAB_DIR))
@@ -361,9 +362,8 @@ class Lab:
                     + log_tail(engine_log(engine))
                 )
             try:
-                self.client(engine).ping()  # the client asks the API version when it is made
-                return True
-            except (docker.errors.DockerException, OSError):
+                return self._engines.engine(engine).ping()  # connecting asks the API version too
+            except UNREACHABLE:
                 return False
 
         answered, _ = poll(answers, bool, timeout=timeout, interval=0.1)
@@ -377,42 +377,41 @@ class Lab:
         return next(e for e in self._state["made"] if e["kind"] == "dockerd" and e["engine"] == engine)
 
     def _make_swarm(self, manager: str | None, timeout: float) -> None:
-        client0 = self.client(0)
+        engine0 = self._engines.engine(0)
         if manager is None:
             address = str(BRIDGE_ADDRESS)
-            journal.note(self._state, "swarm-init", gwbridge_existed=has_network(client0, "docker_gwbridge"))
+            journal.note(self._state, "swarm-init", gwbridge_existed=has_network(engine0, "docker_gwbridge"))
             # The plugin's, in use while the state file exists: a later run leaves it if down() cannot.
-            labels = {**made_labels(client0), LAB: str(STATE_FILE)}
+            labels = {**made_labels(engine0), LAB: str(STATE_FILE)}
             try:
-                client0.swarm.init(
+                engine0.init_swarm(
                     advertise_addr=address, listen_addr=f"{address}:2377", data_path_addr=address, labels=labels
                 )
-            except docker.errors.APIError as exc:
+            except APIError as exc:
                 raise LabError(f"engine 0 could not start a swarm at {address}: {exc.explanation or exc}") from None
             manager = f"{address}:2377"
-        client0.swarm.reload()
-        token = client0.swarm.attrs["JoinTokens"]["Worker"]
+        token = engine0.inspect_swarm()["JoinTokens"]["Worker"]
         self._state["swarm"] = {"manager": manager}
         for engine in range(1, self.engines):
             address = str(engine_address(engine))
-            client = self.client(engine)
+            joining = self._engines.engine(engine)
             entry = journal.note(self._state, "swarm-node", engine=engine, node_id=None)
             try:
-                client.swarm.join(
+                joining.join_swarm(
                     remote_addrs=[manager],
                     join_token=token,
                     listen_addr=f"{address}:2377",
                     advertise_addr=address,
                     data_path_addr=address,
                 )
-            except docker.errors.APIError as exc:
+            except APIError as exc:
                 raise LabError(
                     f"engine {engine} could not join the swarm at {manager}: {exc.explanation or exc}\n"
                     f"the end of {engine_log(engine)}:\n" + log_tail(engine_log(engine))
                 ) from None
             finally:
-                with contextlib.suppress(docker.errors.DockerException):
-                    entry["node_id"] = client.info()["Swarm"]["NodeID"] or None
+                with contextlib.suppress(EngineException):
+                    entry["node_id"] = joining.info()["Swarm"]["NodeID"] or None
                     journal.save(self._state)
         self._wait_until_ready(timeout)
 
@@ -430,14 +429,14 @@ class Lab:
     def _node_states(self) -> dict[int, tuple[str, str]]:
         """Engine index -> (state, role) of its swarm node, as engine 0 (the manager) sees it."""
         ids = {e["node_id"]: e["engine"] for e in self._state["made"] if e["kind"] == "swarm-node" and e["node_id"]}
-        client0 = self.client(0)
-        info = client0.info()["Swarm"]
+        engine0 = self._engines.engine(0)
+        info = engine0.info()["Swarm"]
         if info.get("NodeID"):
             ids[info["NodeID"]] = 0
         if not info.get("ControlAvailable"):
             return {}
         found = {}
-        for node in client0.api.nodes():
+        for node in engine0.nodes():
             if node["ID"] in ids:
                 found[ids[node["ID"]]] = (node["Status"]["State"], node["Spec"]["Role"])
         return found
@@ -488,13 +487,13 @@ class Lab:
         """Each engine's process, socket and swarm node, engine 0 first."""
         try:
             nodes = self._node_states()
-        except docker.errors.DockerException:
+        except UNREACHABLE:
             nodes = {}
         ids = {e["engine"]: e["node_id"] for e in self._state["made"] if e["kind"] == "swarm-node"}
         try:
-            info0 = self.client(0).info()
+            info0 = self._engines.engine(0).info()
             running0, ids[0] = True, info0["Swarm"].get("NodeID") or None
-        except docker.errors.DockerException:
+        except UNREACHABLE:
             running0 = False
         manager = self._state["swarm"].get("manager", "-")
         found = [
@@ -562,7 +561,7 @@ class Lab:
             except LabError as exc:
                 errors.append(str(exc))
         made = [entry for entry in self._state["made"] if entry["kind"] == "swarm-init"]
-        errors += journal.undo_all(self._state, self._clients, keep_state_file=bool(errors))
+        errors += journal.undo_all(self._state, self._engines, keep_state_file=bool(errors))
         self.swarm_left = journal.swarm_outcome(made)
         if errors:
             raise LabError("the lab could not be removed completely:\n  " + "\n  ".join(errors))

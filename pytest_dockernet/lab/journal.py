@@ -13,13 +13,11 @@ import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
-
-import docker
-import docker.errors
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..engine import remove_network_if_unused
-from ..errors import LabError
+from ..engine.errors import APIError, EngineException, NotFound
+from ..errors import EngineUnavailable, LabError
 from ..swarm import LAB, Leaving, made_by_plugin, what_keeps
 from .host import (
     LAB_DIR,
@@ -35,18 +33,21 @@ from .host import (
     unmount_under,
 )
 
+if TYPE_CHECKING:
+    from ..engine.port import Engine
+
 STATE_VERSION = 1
 
 Entry = dict[str, Any]
 
 
-class Clients(Protocol):
-    """The lab's engine clients, as undoing needs them."""
+class Engines(Protocol):
+    """The lab's engines, as undoing needs them."""
 
-    def client(self, engine: int) -> docker.DockerClient: ...
+    def engine(self, engine: int) -> Engine: ...
 
     def drop(self, engine: int) -> None:
-        """Close and forget engine ``engine``'s client, if one is open."""
+        """Close and forget the connection to engine ``engine``, if one is open."""
 
 
 # --- the state file --------------------------------------------------------------------
@@ -97,7 +98,7 @@ def note(state: dict[str, Any], kind: str, **details: Any) -> Entry:
 # --- undoing ---------------------------------------------------------------------------
 
 
-def undo_all(state: dict[str, Any], clients: Clients, *, keep_state_file: bool) -> list[str]:
+def undo_all(state: dict[str, Any], engines: Engines, *, keep_state_file: bool) -> list[str]:
     """Undo every entry of ``state``; what could not be undone stays in it (and in the state
     file, saved again), and the errors saying why are returned. With ``keep_state_file`` the
     lab's directory, which holds the state file, is kept for another try."""
@@ -113,8 +114,8 @@ def undo_all(state: dict[str, Any], clients: Clients, *, keep_state_file: bool) 
             remaining.append(entry)  # keep the state file for another try
             continue
         try:
-            undo(entry, state["made"], clients)
-        except (LabError, OSError, docker.errors.DockerException) as exc:
+            undo(entry, state["made"], engines)
+        except (LabError, OSError, EngineException, EngineUnavailable) as exc:
             errors.append(f"{entry['kind']} {entry}: {exc}")
             remaining.append(entry)
     state["made"] = [entry for entry in state["made"] if entry in remaining]
@@ -130,29 +131,29 @@ def swarm_outcome(entries: list[Entry]) -> Leaving:
     return Leaving(left=not kept and any(entry.get("left") for entry in entries), kept_by=kept)
 
 
-def undo(entry: Entry, made: list[Entry], clients: Clients) -> None:
+def undo(entry: Entry, made: list[Entry], engines: Engines) -> None:
     """Remove what ``entry`` notes; ``made`` is every entry, for undoing that takes in others."""
     how = UNDO.get(entry["kind"])
     if how is not None:  # a kind without undo has nothing on the host to remove
-        how(entry, made, clients)
+        how(entry, made, engines)
 
 
-def _leave_swarm_node(entry: Entry, made: list[Entry], clients: Clients) -> None:
+def _leave_swarm_node(entry: Entry, made: list[Entry], engines: Engines) -> None:
     engine, node_id = entry["engine"], entry["node_id"]
     # The manager removes the node; the engine itself forgets the swarm with its data root.
-    client0 = clients.client(0)
-    if not client0.info()["Swarm"].get("ControlAvailable"):
+    engine0 = engines.engine(0)
+    if not engine0.info()["Swarm"].get("ControlAvailable"):
         return  # no swarm (or not a manager of it) any more: nothing to remove
     label = f"pytest-dockernet.lab={namespace(engine)}"
     ids = {node_id} if node_id else set()
     # A join that failed half-way may have left a node the lab has no id of: its engine label tells.
-    ids |= {n["ID"] for n in client0.api.nodes() if label in _engine_labels(n)}
+    ids |= {n["ID"] for n in engine0.nodes() if label in _engine_labels(n)}
     for node in ids:
         try:
-            client0.api.remove_node(node, force=True)
-        except docker.errors.NotFound:
+            engine0.remove_node(node, force=True)
+        except NotFound:
             pass
-        except docker.errors.APIError as exc:
+        except APIError as exc:
             raise LabError(f"engine 0 could not remove engine {engine}'s node {node}: {exc}") from None
 
 
@@ -161,66 +162,66 @@ def _engine_labels(node: dict[str, Any]) -> list[str]:
     return [f"{key}={value}" for key, value in labels.items()]
 
 
-def _leave_swarm(entry: Entry, made: list[Entry], clients: Clients) -> None:
-    client0 = clients.client(0)
-    labels = made_by_plugin(client0)
+def _leave_swarm(entry: Entry, made: list[Entry], engines: Engines) -> None:
+    engine0 = engines.engine(0)
+    labels = made_by_plugin(engine0)
     if labels is not None:
         # Checked at the last moment, under engine 0's gate (see Lab.down); the lab's own
         # state file, which keeps its swarm from other runs, exists until the end.
-        keep = what_keeps(client0, {k: v for k, v in labels.items() if k != LAB})
+        keep = what_keeps(engine0, {k: v for k, v in labels.items() if k != LAB})
         if keep:
             entry["kept_by"] = keep  # it stays, labelled: a later run's prune leaves it
             return
-    with contextlib.suppress(docker.errors.APIError):  # 503: not part of a swarm
-        client0.swarm.leave(force=True)
+    with contextlib.suppress(APIError):  # 503: not part of a swarm
+        engine0.leave_swarm(force=True)
         entry["left"] = True
     if not entry["gwbridge_existed"]:
-        remove_network_if_unused(client0, "docker_gwbridge")
+        remove_network_if_unused(engine0, "docker_gwbridge")
 
 
-def _stop_engine(entry: Entry, made: list[Entry], clients: Clients) -> None:
+def _stop_engine(entry: Entry, made: list[Entry], engines: Engines) -> None:
     # All at once, their containers killed first: a dockerd stopping gives each running
     # container its stop timeout (10 s unless set), and nothing of theirs is kept anyway.
     for other in made:
         if other["kind"] == "dockerd" and is_lab_dockerd(other["pid"], other["socket"]):
-            _kill_containers(clients, other["engine"])
+            _kill_containers(engines, other["engine"])
             with contextlib.suppress(ProcessLookupError):
                 os.kill(other["pid"], signal.SIGTERM)
-    clients.drop(entry["engine"])
+    engines.drop(entry["engine"])
     stop_dockerd(entry["pid"], entry["socket"], entry["dir"])
 
 
-def _kill_containers(clients: Clients, engine: int) -> None:
-    with contextlib.suppress(docker.errors.DockerException, OSError):
-        api = clients.client(engine).api
-        for container in api.containers():
-            with contextlib.suppress(docker.errors.APIError):
-                api.kill(container["Id"])
+def _kill_containers(engines: Engines, engine: int) -> None:
+    with contextlib.suppress(EngineException, EngineUnavailable, OSError):
+        running = engines.engine(engine)
+        for container in running.containers():
+            with contextlib.suppress(APIError):
+                running.kill(container["Id"])
 
 
-def _remove_dir(entry: Entry, made: list[Entry], clients: Clients) -> None:
+def _remove_dir(entry: Entry, made: list[Entry], engines: Engines) -> None:
     path = Path(entry["path"])
     unmount_under(path)
     if path.exists():
         shutil.rmtree(path)
 
 
-def _remove_netns(entry: Entry, made: list[Entry], clients: Clients) -> None:
+def _remove_netns(entry: Entry, made: list[Entry], engines: Engines) -> None:
     if entry["name"] in namespaces():
         run("ip", "netns", "del", entry["name"])
 
 
-def _remove_link(entry: Entry, made: list[Entry], clients: Clients) -> None:
+def _remove_link(entry: Entry, made: list[Entry], engines: Engines) -> None:
     if entry["name"] in links():
         run("ip", "link", "del", entry["name"])
 
 
-def _remove_forward_rule(entry: Entry, made: list[Entry], clients: Clients) -> None:
+def _remove_forward_rule(entry: Entry, made: list[Entry], engines: Engines) -> None:
     delete_rule((), forward_rule(), "ACCEPT")
 
 
 # Every kind the lab notes, and what undoes it.
-UNDO: dict[str, Callable[[Entry, list[Entry], Clients], None]] = {
+UNDO: dict[str, Callable[[Entry, list[Entry], Engines], None]] = {
     "swarm-node": _leave_swarm_node,
     "swarm-init": _leave_swarm,
     "dockerd": _stop_engine,
