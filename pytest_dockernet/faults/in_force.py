@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import DockernetError
-from ..handles import Container
+from ..handles import Container, check_owned
 from .degradation import Degradation, check_degrade, check_settings
 from .fault import Fault
 from .helpers import FaultHelpers
@@ -140,8 +140,7 @@ class Faults:
         for member in members:
             if not isinstance(member, Container):
                 raise TypeError(f"{argument}: expected containers from dockernet.container(), got {member!r}")
-            if member.context is not self.context:
-                raise ValueError(f"{argument}: container {member.name!r} belongs to another dockernet factory")
+            check_owned(member, self.context, argument)
             if member.network_mode == "host":
                 raise ValueError(
                     f"{argument}: {member.name!r} runs in the host's network namespace; "
