@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .checks import check_count, check_name, check_str_list, check_timeout
 from .engine import Client, as_engine, has_network, remove_network_if_unused, remove_services, undone_on_failure
@@ -30,7 +30,6 @@ from .timings import counted
 if TYPE_CHECKING:
     from .context import Context
     from .engine.port import Engine
-    from .networks import Networks
 
 ENDPOINT_MODES = ("vip", "dnsrr")
 GWBRIDGE = "docker_gwbridge"  # the bridge swarm init adds for overlay traffic leaving a host
@@ -152,10 +151,16 @@ class ServiceSpec:
     timeout: float = 60.0
 
 
+class OwnNetworks(Protocol):
+    """What services ask of the networks part (:class:`~.networks.Networks`)."""
+
+    def check_own(self, network: object, argument: str) -> Network: ...
+
+
 class Services:
     """The services of one topology, by logical name (which no container may have too)."""
 
-    def __init__(self, context: Context, networks: Networks):
+    def __init__(self, context: Context, networks: OwnNetworks):
         self.context = context
         self.networks = networks
         self.registry: Registry[Service] = context.services
