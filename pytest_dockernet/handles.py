@@ -15,11 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-import docker.errors
-
-from .engine import exec_in
+from .engine import as_engine, exec_in
+from .engine.errors import APIError, NotFound
 from .errors import DockernetError
-from .probes import run as run_probe
 
 if TYPE_CHECKING:
     from .context import Context
@@ -78,7 +76,7 @@ def engine_call(container: Container, doing: str, call: Callable[[Any], Any]) ->
         raise DockernetError(f"{doing} container {container.name!r} failed: its topology is closed")
     try:
         return call(container.client.api)
-    except docker.errors.APIError as exc:
+    except APIError as exc:
         raise DockernetError(
             f"{doing} container {container.name!r} ({container.docker_name}) failed: "
             f"the engine said: {exc.explanation or exc}"
@@ -188,6 +186,11 @@ class Container:
         """docker-py's client of the engine it runs on, for a test that needs the raw SDK."""
         return getattr(self.engine, "client", None)
 
+    @client.setter
+    def client(self, client: Any) -> None:
+        # A test's stand-in (a client of an engine that is not there): what the handle asks now.
+        self.engine = as_engine(client)
+
     @property
     def networks(self) -> list[Network]:
         return [e.network for e in self.endpoints.values() if e.network is not None]
@@ -236,11 +239,10 @@ class Container:
         address = self.ip(network)
         if address is None:
             raise ValueError(f"container {self.name!r} is in the host's network namespace: no interface of its own")
-        result = run_probe(self, "ip -o -4 addr show")
-        for line in result.output.splitlines():
-            fields = line.split()
-            if len(fields) > 3 and fields[3].split("/")[0] == address:
-                return fields[1].split("@")[0]
+        result = self.context.probe(self, "ip -o -4 addr show")
+        for found in result.ip_addresses():
+            if found.address == address:
+                return str(found.interface)
         raise DockernetError(f"container {self.name!r} has no interface with address {address}:\n{result.describe()}")
 
     def host_port(self, port: int | str, proto: str = "tcp") -> int:
@@ -280,7 +282,7 @@ class Container:
         ``removed``."""
         try:
             state = self.client.api.inspect_container(self.id)["State"]
-        except docker.errors.NotFound:
+        except NotFound:
             return "removed"
         return state_text(state)
 
