@@ -80,6 +80,19 @@ def test_network_of_another_factory(dockernet, dockernet_module):
     assert leftovers(dockernet) == ([], [])
 
 
+def test_container_of_another_factory(dockernet, dockernet_module):
+    foreign = dockernet_module.container("foreign")
+    try:
+        own = r"container: container 'foreign' belongs to another dockernet factory"
+        with pytest.raises(ValueError, match=own):
+            dockernet.wait_until(foreign, "running")
+        with pytest.raises(ValueError, match=r"discard\(\): container 'foreign' belongs to another dockernet factory"):
+            dockernet.discard(foreign)
+    finally:
+        dockernet_module.discard(foreign)
+    assert leftovers(dockernet) == ([], [])
+
+
 def test_image_that_does_not_exist(dockernet):
     with pytest.raises(
         ValueError, match=r"image 'pytest-dockernet-no-such-image:1' is not on the engine and could not be pulled"
