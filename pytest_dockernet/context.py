@@ -120,7 +120,7 @@ class Context:
     @property
     def probe_image(self) -> str:
         if self.settings.image is None:
-            self.settings.image = resolve_probe_image(self.engine.client).name  # type: ignore[attr-defined]  # TRANSITIONAL
+            self.settings.image = resolve_probe_image(self.engine).name
         return self.settings.image
 
     def provide_probe_image(self, engine: int) -> None:
@@ -128,7 +128,7 @@ class Context:
         if engine == 0 or engine in self.facts.probe_image_on:
             return
         with self.timings.measure("image"):
-            provide_image(self.engine.client, self.engines[engine].client, self.probe_image)  # type: ignore[attr-defined]  # TRANSITIONAL
+            provide_image(self.engine, self.engines[engine], self.probe_image)
         self.facts.probe_image_on.add(engine)
 
     def labels_for(self, role: str, name: str, extra: ExtraLabels = ()) -> dict[str, str]:

@@ -7,24 +7,27 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import struct
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
-import docker
-import docker.errors
-import docker.utils
-
-from .engine import Client
+from .engine import Client, as_engine
+from .engine.errors import APIError, BuildError, ImageNotFound
 from .errors import ImageUnavailable
+
+if TYPE_CHECKING:
+    from .engine.port import Engine
 
 DEFAULT_IMAGE = "busybox:stable"
 LOCAL_REPOSITORY = "pytest-dockernet/busybox"
 KIND = "pytest-dockernet.image"  # label of a probe image built here: "busybox"
 STAND_IN_FOR = "pytest-dockernet.stand-in-for"  # label: the image it stands in for
+# How a build's output names the image it made (as docker-py's images.build reads it)
+_BUILT = re.compile(r"(^Successfully built |sha256:)([0-9a-f]+)$")
 DOCKERFILE = b"""FROM scratch
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
@@ -100,51 +103,65 @@ def find_busybox(explicit: str | None) -> tuple[str | None, str]:
     return found, ""
 
 
-def _image_exists(client: Client, name: str) -> bool:
+def _image_exists(engine: Engine, name: str) -> bool:
     try:
-        getattr(client, "api", client).inspect_image(name)
+        engine.inspect_image(name)
         return True
-    except docker.errors.ImageNotFound:
+    except ImageNotFound:
         return False
 
 
-def image_on(client: docker.DockerClient, name: str) -> bool:
-    """Whether ``client``'s engine has image ``name`` (False for a reference it refuses)."""
+def image_on(engine: Client, name: str) -> bool:
+    """Whether ``engine`` has image ``name`` (False for a reference it refuses)."""
     try:
-        return _image_exists(client, name)
-    except docker.errors.APIError:
+        return _image_exists(as_engine(engine), name)
+    except APIError:
         return False
 
 
-def ensure_image(client: Client, name: str) -> None:
+def repository_tag(name: str) -> tuple[str, str | None]:
+    """``(repository, tag)`` of an image reference as the engine's pull takes them (a digest,
+    ``@sha256:...``, as the tag); a port in a registry's address is no tag."""
+    if "@" in name:
+        repository, digest = name.rsplit("@", 1)
+        return repository, digest
+    repository, colon, tag = name.rpartition(":")
+    if not colon or "/" in tag:
+        return name, None
+    return repository, tag
+
+
+def ensure_image(engine: Client, name: str) -> None:
     """Make ``name`` present on the engine, pulling it if need be.
 
     Raises ValueError naming the image when it is neither there nor pullable.
     """
+    engine = as_engine(engine)
     try:
-        if _image_exists(client, name):
+        if _image_exists(engine, name):
             return
-    except docker.errors.APIError as exc:  # e.g. 400 invalid reference format
+    except APIError as exc:  # e.g. 400 invalid reference format
         why = exc.explanation or exc
         raise ValueError(f"image={name!r} is not an image reference the engine takes: {why}") from None
-    repository, tag = docker.utils.parse_repository_tag(name)
+    repository, tag = repository_tag(name)
     try:
-        getattr(client, "api", client).pull(repository, tag=tag or "latest")
-    except docker.errors.APIError as exc:
+        engine.pull(repository, tag=tag or "latest")
+    except APIError as exc:
         raise ValueError(
             f"image {name!r} is not on the engine and could not be pulled: {exc.explanation or exc}"
         ) from None
 
 
 def build_around_busybox(
-    client: docker.DockerClient,
+    engine: Client,
     busybox: str,
     tag: str,
     dockerfile: bytes = DOCKERFILE,
     labels: dict[str, str] | None = None,
 ) -> None:
     """Build ``tag`` from ``dockerfile`` with the binary ``busybox`` in the context as
-    ``busybox``, with ``labels`` besides the Dockerfile's."""
+    ``busybox``, with ``labels`` besides the Dockerfile's. A failed build raises
+    :class:`~.engine.errors.BuildError` with the engine's reason and the build's log."""
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
         info = tarfile.TarInfo("Dockerfile")
@@ -152,7 +169,16 @@ def build_around_busybox(
         tar.addfile(info, io.BytesIO(dockerfile))
         tar.add(busybox, arcname="busybox")
     context.seek(0)
-    client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True, labels=labels)
+    options = {"fileobj": context, "custom_context": True, "tag": tag, "rm": True, "forcerm": True, "labels": labels}
+    log: list[dict[str, Any]] = []
+    built = False
+    for event in as_engine(engine).build(**options):
+        log.append(event)
+        if "error" in event:
+            raise BuildError(str(event["error"]), iter(log))
+        built = built or bool(_BUILT.search(str(event.get("stream", ""))))
+    if not built:  # the engine's answer ended without saying it built the image
+        raise BuildError(str(log[-1]) if log else "Unknown", iter(log))
 
 
 def _local_tag(requested: str, busybox: str) -> str:
@@ -163,9 +189,7 @@ def _local_tag(requested: str, busybox: str) -> str:
     return f"{LOCAL_REPOSITORY}:{digest.hexdigest()[:12]}"
 
 
-def resolve_probe_image(
-    client: docker.DockerClient, requested: str = DEFAULT_IMAGE, busybox: str | None = None
-) -> ProbeImage:
+def resolve_probe_image(engine: Client, requested: str = DEFAULT_IMAGE, busybox: str | None = None) -> ProbeImage:
     """The image probes and default containers run: ``requested`` if present or pullable,
     else a local build from a static busybox.
 
@@ -173,15 +197,16 @@ def resolve_probe_image(
     used without trying the registry again: every pull attempt costs a lookup of the
     registry's name, and an engine without a registry would fail it on every run.
     """
-    if _image_exists(client, requested):
+    engine = as_engine(engine)
+    if _image_exists(engine, requested):
         return ProbeImage(requested, requested=requested)
     binary, why_not = find_busybox(busybox)
     tag = _local_tag(requested, binary) if binary else None
-    if tag and _image_exists(client, tag):
-        remove_stale_stand_ins(client, requested, tag)
+    if tag and _image_exists(engine, tag):
+        remove_stale_stand_ins(engine, requested, tag)
         return ProbeImage(tag, built_from=binary, requested=requested, reused=True)
     try:
-        ensure_image(client, requested)
+        ensure_image(engine, requested)
         return ProbeImage(requested, requested=requested, pulled=True)
     except ValueError as exc:
         pull_error = str(exc)
@@ -193,12 +218,12 @@ def resolve_probe_image(
             "busybox-static) and point --dockernet-busybox at it."
         )
     tag = cast(str, tag)  # made whenever binary is found
-    build_around_busybox(client, binary, tag, labels={STAND_IN_FOR: requested})
-    remove_stale_stand_ins(client, requested, tag)
+    build_around_busybox(engine, binary, tag, labels={STAND_IN_FOR: requested})
+    remove_stale_stand_ins(engine, requested, tag)
     return ProbeImage(tag, built_from=binary, requested=requested)
 
 
-def remove_stale_stand_ins(client: docker.DockerClient, requested: str, current: str) -> list[str]:
+def remove_stale_stand_ins(engine: Engine, requested: str, current: str) -> list[str]:
     """Remove the stand-ins for ``requested`` built from other inputs than ``current``
     (by an earlier version of the plugin, around an earlier busybox), so that the engine
     keeps one probe image, not one per version. The tags removed."""
@@ -207,11 +232,11 @@ def remove_stale_stand_ins(client: docker.DockerClient, requested: str, current:
         # One built before this label was set stood in for the default image.
         return labels.get(STAND_IN_FOR, DEFAULT_IMAGE) == requested
 
-    return remove_stale_builds(client, "busybox", LOCAL_REPOSITORY, current, stands_in)
+    return remove_stale_builds(engine, "busybox", LOCAL_REPOSITORY, current, stands_in)
 
 
 def remove_stale_builds(
-    client: docker.DockerClient,
+    engine: Client,
     kind: str,
     repository: str,
     current: str,
@@ -221,10 +246,11 @@ def remove_stale_builds(
     other than ``current`` (and for which ``belongs(labels)``): what earlier inputs or versions
     built, kept one per content otherwise. An image a container uses (a live run's, through its
     lease) is refused by the engine and stays. The tags removed."""
+    engine = as_engine(engine)
     removed: list[str] = []
     try:
-        images = client.api.images(filters={"label": f"{KIND}={kind}"})
-    except docker.errors.APIError:
+        images = engine.images(filters={"label": f"{KIND}={kind}"})
+    except APIError:
         return removed
     for image in images:
         tags = [t for t in image.get("RepoTags") or [] if t.startswith(repository + ":")]
@@ -232,34 +258,38 @@ def remove_stale_builds(
             continue
         for stale in tags:
             try:
-                client.api.remove_image(stale)
-            except docker.errors.APIError:
+                engine.remove_image(stale)
+            except APIError:
                 continue  # in use, or gone meanwhile
             removed.append(stale)
     return removed
 
 
-def copy_image(src_client: docker.DockerClient, dst_client: docker.DockerClient, tag: str) -> bool:
-    """Make image ``tag`` of ``src_client``'s engine present on ``dst_client``'s (docker save | docker load).
+def copy_image(src: Client, dst: Client, tag: str) -> bool:
+    """Make image ``tag`` of engine ``src`` present on engine ``dst`` (docker save | docker
+    load); each an Engine or a docker-py client.
 
     Returns False when the destination had it already, True when it was copied.
     """
-    if _image_exists(dst_client, tag):
+    src, dst = as_engine(src), as_engine(dst)
+    if _image_exists(dst, tag):
         return False
-    if not _image_exists(src_client, tag):
+    if not _image_exists(src, tag):
         raise ValueError(f"tag={tag!r} is not an image of the source engine: build or pull it there first")
-    dst_client.api.load_image(src_client.api.get_image(tag))  # type: ignore[no-untyped-call]  # types-docker: unannotated; streamed, not held in memory
-    dst_client.api.inspect_image(tag)  # type: ignore[no-untyped-call]  # types-docker: unannotated; raises if the load did not produce it
+    dst.load_image(src.export_image(tag))  # streamed, not held in memory
+    dst.inspect_image(tag)  # raises if the load did not produce it
     return True
 
 
-def provide_image(src_client: docker.DockerClient, dst_client: docker.DockerClient, tag: str) -> bool:
-    """Make ``tag`` present on ``dst_client``'s engine: there already, pulled, or copied from
-    ``src_client``'s. Whether it had to be copied."""
-    if _image_exists(dst_client, tag):
+def provide_image(src: Client, dst: Client, tag: str) -> bool:
+    """Make ``tag`` present on engine ``dst``: there already, pulled, or copied from engine
+    ``src``. Whether it had to be copied."""
+    dst = as_engine(dst)
+    if _image_exists(dst, tag):
         return False
+    repository, pinned = repository_tag(tag)
     try:
-        dst_client.images.pull(tag)
+        dst.pull(repository, tag=pinned or "latest")
         return False
-    except docker.errors.APIError:
-        return copy_image(src_client, dst_client, tag)
+    except APIError:
+        return copy_image(src, dst, tag)

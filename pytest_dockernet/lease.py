@@ -15,15 +15,17 @@ stopped that way counts as alive for :data:`GRACE` seconds after it stopped.
 
 from __future__ import annotations
 
+import socket
 import threading
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import docker
-import docker.errors
-
-from .engine import remove_containers_named, undone_on_failure
+from .engine import Client, as_engine, remove_containers_named, undone_on_failure
+from .engine.errors import EngineException, NotFound
 from .labels import ROLE, SESSION, RunIdentity
+
+if TYPE_CHECKING:
+    from .engine.port import AttachStream, Engine
 
 LEASE_ROLE = "lease"
 GRACE = 120.0  # seconds a lease stopped by its engine (not by its run's end) still counts
@@ -38,14 +40,12 @@ def lease_name(run_id: str) -> str:
 class Lease:
     """The lease of one run on one engine; :meth:`close` ends it (the run is over)."""
 
-    def __init__(
-        self, client: docker.DockerClient, identity: RunIdentity, image: str, labels: dict[str, str] | None = None
-    ):
-        self._client = client
+    def __init__(self, engine: Engine, identity: RunIdentity, image: str, labels: dict[str, str] | None = None):
+        self._engine = engine
         self._identity = identity
         self._image = image
         self._extra = dict(labels or {})
-        self._stream: Any = None  # what the SDK's attach_socket returned
+        self._stream: AttachStream | None = None
         self._closed = threading.Event()
         self.id = ""
         with undone_on_failure("starting the run's lease", self._remove):
@@ -55,9 +55,9 @@ class Lease:
         self._watcher.start()
 
     def _create(self) -> str:
-        api = self._client.api
+        engine = self._engine
         labels = {**self._extra, **self._identity.labels(), ROLE: LEASE_ROLE}
-        created = api.create_container(
+        created = engine.create_container(
             self._image,
             command=COMMAND,
             name=lease_name(self._identity.run_id),
@@ -66,21 +66,22 @@ class Lease:
             # Not detached: the SDK then sets StdinOnce, so the end of the first attached
             # client (ours) closes the container's stdin.
             detach=False,
-            host_config=api.create_host_config(network_mode="none"),
+            host_config=engine.create_host_config(network_mode="none"),
         )
         container_id: str = created["Id"]
         return container_id
 
-    def _attach(self) -> None:
+    def _attach(self) -> socket.socket:
         """Attach to the lease's stdin, then start it: the read waits for this connection."""
-        api = self._client.api
-        self._stream = api.attach_socket(self.id, params={"stdin": 1, "stream": 1})
-        api.start(self.id)
+        self._stream = self._engine.attach(self.id, stdout=False, stderr=False)
+        self._engine.start(self.id)
+        return self._stream.sock
 
     def _watch(self) -> None:
         """Keep the lease up while the run lives: if the engine dropped the connection (it
         stopped or restarted), attach again once it answers."""
-        sock = getattr(self._stream, "_sock", self._stream)
+        assert self._stream is not None  # attached before the watcher starts
+        sock = self._stream.sock
         while not self._closed.is_set():
             try:
                 sock.settimeout(None)
@@ -92,23 +93,18 @@ class Lease:
                 return
             try:
                 try:
-                    running = self._client.api.inspect_container(self.id)["State"].get("Running")
-                except docker.errors.NotFound:  # removed by someone: make another
+                    running = self._engine.inspect_container(self.id)["State"].get("Running")
+                except NotFound:  # removed by someone: make another
                     self.id, running = self._create(), False
                 if not running:
                     self._close_stream()
-                    self._attach()
-                    sock = getattr(self._stream, "_sock", self._stream)
-            except (docker.errors.DockerException, OSError):
+                    sock = self._attach()
+            except (EngineException, OSError):
                 continue  # the engine is not back yet
 
     def _close_stream(self) -> None:
-        for closable in (getattr(self._stream, "_sock", None), self._stream):
-            try:
-                if closable is not None:
-                    closable.close()
-            except OSError:
-                pass
+        if self._stream is not None:
+            self._stream.close()
 
     def close(self, *, remove: bool = True) -> None:
         """The run is over: end the lease and remove its container (or, with ``remove=False``,
@@ -119,11 +115,11 @@ class Lease:
             return
         try:
             self._remove()
-        except (docker.errors.DockerException, OSError):  # the engine is gone (requests' errors are OSErrors)
+        except (EngineException, OSError):  # the engine is gone (connection errors are OSErrors)
             pass  # a later run's prune finds it exited with code 0
 
     def _remove(self) -> None:
-        remove_containers_named(self._client, lease_name(self._identity.run_id), {"label": SESSION})
+        remove_containers_named(self._engine, lease_name(self._identity.run_id), {"label": SESSION})
 
 
 def _finished(state: dict[str, Any]) -> float:
@@ -139,17 +135,18 @@ def _started(summary: dict[str, Any]) -> float:
     return float(summary.get("Created") or 0)
 
 
-def lease_states(client: docker.DockerClient) -> dict[str, bool]:
+def lease_states(engine: Client) -> dict[str, bool]:
     """Run id -> whether its lease says it is alive, for every lease on the engine."""
+    engine = as_engine(engine)
     now = datetime.now(timezone.utc).timestamp()
     found: dict[str, bool] = {}
-    for summary in client.api.containers(all=True, filters={"label": f"{ROLE}={LEASE_ROLE}"}):
+    for summary in engine.containers(all=True, filters={"label": f"{ROLE}={LEASE_ROLE}"}):
         run_id = (summary.get("Labels") or {}).get(SESSION)
         if not run_id:
             continue
         try:
-            state = client.api.inspect_container(summary["Id"])["State"]
-        except docker.errors.NotFound:
+            state = engine.inspect_container(summary["Id"])["State"]
+        except NotFound:
             continue
         if state.get("Running") or state.get("Restarting"):
             alive = True

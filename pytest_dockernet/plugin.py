@@ -8,12 +8,13 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
-import docker
-import docker.errors
+import docker  # only for the dockernet_client fixture: users get docker-py's client
 import pytest
 
 from . import hooks
-from .engine import connect, lost, where
+from .engine import Engine, answers, as_engine, connect, lost, where
+from .engine.docker_engine import DockerEngine
+from .engine.errors import APIError
 from .errors import EngineUnavailable, ImageUnavailable, LabError
 from .faults import marker as fault_marker
 from .lab import Lab
@@ -73,20 +74,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     what = "the lab (--dockernet-lab)" if state.settings.lab else "a swarm (--dockernet-swarm auto)"
     try:
-        client = state.client()  # prunes first: a swarm the plugin made for a dead run is left
+        engine = state.engine()  # prunes first: a swarm the plugin made for a dead run is left
         if state.settings.lab:
             with state.timings.measure("lab bring-up"):
                 state.lab = Lab.up(state.settings.lab)
-        elif not in_swarm(client) or made_by_plugin(client) is not None:
+        elif not in_swarm(engine) or made_by_plugin(engine) is not None:
             # The lease says, to later runs, that this run uses the swarm.
-            state.hold_lease(client, state.probe_image(), swarm_user=True)
+            state.hold_lease(engine, state.probe_image(), swarm_user=True)
             state.swarm_user = True
-            if not in_swarm(client):
+            if not in_swarm(engine):
                 with state.timings.measure("swarm init"):
-                    init_swarm(client, state.identity.labels())
+                    init_swarm(engine, state.identity.labels())
     except (EngineUnavailable, ImageUnavailable) as exc:
         state.setup_error = str(exc)
-    except (LabError, docker.errors.APIError, OSError) as exc:
+    except (LabError, APIError, OSError) as exc:
         state.setup_error = f"dockernet: could not make {what}: {exc}"
 
 
@@ -101,8 +102,8 @@ def _leave_swarm(state: State) -> None:
             state.swarm_kept = lab.swarm_left.describe()
     if state.swarm_user and state.connected is not None:
         state.swarm_user = False
-        client = state.connected
-        leaving = leave_plugin_swarm(client, Judge(client, state.identity).swarm_users(client, but_me=True))
+        engine = state.connected
+        leaving = leave_plugin_swarm(engine, Judge(engine, state.identity).swarm_users(engine, but_me=True))
         if leaving.kept_by:
             state.swarm_kept = leaving.describe()
 
@@ -133,11 +134,11 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         return None
     # Before configure there is no terminal reporter: plain output is all there is.
     try:
-        client = connect()
+        engine = connect()
     except EngineUnavailable as exc:
         print(f"dockernet: cannot prune: {exc}", file=sys.stderr)
         return 1
-    pruned = prune(client, RunIdentity())
+    pruned = prune(engine, RunIdentity())
     print(f"dockernet: {pruned.describe()}")
     return 1 if pruned.failed else 0
 
@@ -212,11 +213,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def _engine_answers(state: State) -> bool:
-    try:
-        docker.APIClient(base_url=where(state.connected), version="auto", timeout=3).ping()
-    except Exception:  # noqa: BLE001 - the SDK raises many kinds; all mean "gone"
-        return False
-    return True
+    return answers(where(state.connected))
 
 
 def _engine_back_or_fail(state: State) -> None:
@@ -231,9 +228,9 @@ def _engine_back_or_fail(state: State) -> None:
     skip(why)
 
 
-def _require_docker(state: State) -> docker.DockerClient:
+def _require_docker(state: State) -> Engine:
     try:
-        return state.client()
+        return state.engine()
     except EngineUnavailable as exc:
         why = str(exc)
     # Outside the except block, so the report does not chain the two exceptions.
@@ -322,7 +319,7 @@ def _add_failure_sections(item: pytest.Item, report: pytest.TestReport, state: S
 @pytest.fixture(scope="session")
 def dockernet_client(pytestconfig: pytest.Config) -> docker.DockerClient:
     """The session's Docker client, from the environment (``DOCKER_HOST`` etc.)."""
-    return _require_docker(pytestconfig.stash[STATE])
+    return cast(DockerEngine, _require_docker(pytestconfig.stash[STATE])).client  # connect() makes DockerEngines
 
 
 def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerClient) -> Iterator[Topology]:
@@ -342,7 +339,9 @@ def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerCl
         image, why = None, str(exc)
     if image is None:
         pytest.fail(cast(str, why), pytrace=False)  # set with image None
-    state.hold_lease(dockernet_client, image)
+    # The fixture's client, as the topology's: a conftest may override dockernet_client.
+    engine = as_engine(dockernet_client)
+    state.hold_lease(engine, image)
     topology = Topology(
         dockernet_client,
         identity=state.identity,
@@ -356,7 +355,7 @@ def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerCl
         engines=engines,
         facts=state.facts,
         unavailable=lambda reason, explicit: _unavailable(state, reason, explicit),
-        pool=state.warm_pool(dockernet_client, image),
+        pool=state.warm_pool(engine, image),
     )
     if driver == "overlay":
         topology.require_swarm("@pytest.mark.dockernet(driver='overlay')")

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
-
-import docker
-import docker.errors
+from typing import TYPE_CHECKING, Any
 
 from .builds import built_images, remove_built_image
-from .engine import remove_container, remove_network
+from .engine import remove_container, remove_network, remove_service, remove_volume
+from .engine.errors import APIError
 from .labels import ROLE, SESSION, RunIdentity
 from .lease import LEASE_ROLE as LEASE
 from .lease import lease_states
 from .swarm import USER, Leaving, leave_plugin_swarm, made_by_plugin
 from .timings import counted
+
+if TYPE_CHECKING:
+    from .engine.port import Engine
 
 
 @dataclass
@@ -74,10 +75,10 @@ class Pruned:
 class Judge:
     """Tells dead runs from live ones, from the engine's leases (read once)."""
 
-    def __init__(self, client: docker.DockerClient, me: RunIdentity, runs: Collection[str] | None = None):
+    def __init__(self, engine: Engine, me: RunIdentity, runs: Collection[str] | None = None):
         self.me = me
         self.runs = runs  # judge only these (None: all)
-        self.leases = lease_states(client)
+        self.leases = lease_states(engine)
 
     def dead(self, labels: dict[str, str]) -> bool:
         run = labels.get(SESSION)
@@ -87,15 +88,15 @@ class Judge:
             return True
         return self.me.owner_is_gone(labels)
 
-    def swarm_users(self, client: docker.DockerClient, *, but_me: bool = False) -> list[str]:
+    def swarm_users(self, engine: Engine, *, but_me: bool = False) -> list[str]:
         """The live runs whose leases say they use the plugin's swarm (``but_me``: other
         than this one, which is about to end)."""
-        users = client.api.containers(all=True, filters={"label": [f"{ROLE}={LEASE}", USER]})
+        users = engine.containers(all=True, filters={"label": [f"{ROLE}={LEASE}", USER]})
         runs = {(c.get("Labels") or {}).get(SESSION) for c in users}
         return sorted(r for r in runs if r and self.leases.get(r) and not (but_me and r == self.me.run_id))
 
 
-def prune(client: docker.DockerClient, me: RunIdentity, runs: Collection[str] | None = None) -> Pruned:
+def prune(engine: Engine, me: RunIdentity, runs: Collection[str] | None = None) -> Pruned:
     """Remove every labelled service, container, network and volume whose run is dead, then the
     images ``build()`` named for such a run, and leave a swarm the plugin made that no live
     run uses.
@@ -109,13 +110,13 @@ def prune(client: docker.DockerClient, me: RunIdentity, runs: Collection[str] | 
     run tries again.
     """
     pruned = Pruned()
-    judge = Judge(client, me, runs)
+    judge = Judge(engine, me, runs)
     stuck: set[str] = set()  # runs something of which the engine would not remove
 
     def removed(kind: str, name: str, run: str, remove: Callable[..., object], *args: Any) -> bool:
         try:
             remove(*args)
-        except docker.errors.APIError as exc:
+        except APIError as exc:
             pruned.failed.append(f"{kind} {name}: {exc.explanation or exc}")
             stuck.add(run)
             return False
@@ -125,54 +126,42 @@ def prune(client: docker.DockerClient, me: RunIdentity, runs: Collection[str] | 
     def remove_containers(found: list[dict[str, Any]]) -> None:
         for c in found:
             name = c["Names"][0].lstrip("/")
-            if removed("container", name, c["Labels"][SESSION], remove_container, client, c["Id"]):
+            if removed("container", name, c["Labels"][SESSION], remove_container, engine, c["Id"]):
                 pruned.containers.append(name)
 
     label = {"label": SESSION}
     try:
-        services = client.api.services(filters=label)  # type: ignore[no-untyped-call]  # types-docker: unannotated
-    except docker.errors.APIError:
+        services = engine.services(filters=label)
+    except APIError:
         services = []  # not a swarm manager
     for s in services:
         labels = s["Spec"].get("Labels") or {}
-        if judge.dead(labels) and removed("service", s["Spec"]["Name"], labels[SESSION], _remove_service, client, s):
+        if judge.dead(labels) and removed(
+            "service", s["Spec"]["Name"], labels[SESSION], remove_service, engine, s["ID"]
+        ):
             pruned.containers.append(f"service {s['Spec']['Name']}")
-    containers = [c for c in client.api.containers(all=True, filters=label) if judge.dead(c.get("Labels") or {})]
+    containers = [c for c in engine.containers(all=True, filters=label) if judge.dead(c.get("Labels") or {})]
     leases = [c for c in containers if (c.get("Labels") or {}).get(ROLE) == LEASE]
     remove_containers([c for c in containers if c not in leases])
-    for n in client.api.networks(filters=label):
+    for n in engine.networks(filters=label):
         if judge.dead(n.get("Labels") or {}):
-            if removed("network", n["Name"], n["Labels"][SESSION], remove_network, client, n["Id"]):
+            if removed("network", n["Name"], n["Labels"][SESSION], remove_network, engine, n["Id"]):
                 pruned.networks.append(n["Name"])
     # After the containers: the engine refuses to remove a volume a container still mounts.
-    for v in (client.api.volumes(filters=label) or {}).get("Volumes") or []:
+    for v in engine.volumes(filters=label):
         labels = v.get("Labels") or {}
-        if judge.dead(labels) and removed("volume", v["Name"], labels[SESSION], _remove_volume, client, v["Name"]):
+        if judge.dead(labels) and removed("volume", v["Name"], labels[SESSION], remove_volume, engine, v["Name"]):
             pruned.volumes.append(v["Name"])
     # After the containers: an image a container still uses cannot go (it stays for next time).
-    for image in built_images(client):
+    for image in built_images(engine):
         labels = image.get("Labels") or {}
         if judge.dead(labels):
             refs = ", ".join(image.get("RepoTags") or [image["Id"]])
             removed(
-                "image", refs, labels[SESSION], lambda i: pruned.images.extend(remove_built_image(client, i)), image
+                "image", refs, labels[SESSION], lambda i: pruned.images.extend(remove_built_image(engine, i)), image
             )
     remove_containers([c for c in leases if c["Labels"][SESSION] not in stuck])
-    if runs is None and made_by_plugin(client) is not None and not judge.swarm_users(client):
-        leaving = leave_plugin_swarm(client)
+    if runs is None and made_by_plugin(engine) is not None and not judge.swarm_users(engine):
+        leaving = leave_plugin_swarm(engine)
         pruned.swarm, pruned.swarm_kept = leaving.left, leaving.kept_by
     return pruned
-
-
-def _remove_service(client: docker.DockerClient, service: dict[str, Any]) -> None:
-    try:
-        client.api.remove_service(service["ID"])  # type: ignore[no-untyped-call]  # types-docker: unannotated
-    except docker.errors.NotFound:
-        pass
-
-
-def _remove_volume(client: docker.DockerClient, name: str) -> None:
-    try:
-        client.api.remove_volume(name)
-    except docker.errors.NotFound:
-        pass

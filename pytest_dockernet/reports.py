@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast
-
-import docker.errors
-import requests.exceptions
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from .engine import lost
+from .engine.errors import APIError, EngineException, NotFound
 from .readiness import last_healthcheck
 
 if TYPE_CHECKING:
-    from .handles import Container
-    from .topology import Topology
+    from .handles import Container, Network
 
 TOPOLOGY = "dockernet topology"
 LOGS = "dockernet logs"
@@ -41,6 +38,19 @@ RUNNING = "running"
 T = TypeVar("T")
 
 
+class Factory(Protocol):
+    """What a report reads of a factory (a :class:`~pytest_dockernet.Topology`)."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def containers_list(self) -> list[Container]: ...
+    @property
+    def networks_list(self) -> list[Network]: ...
+    def describe(self) -> str: ...
+    def removal_command(self) -> str: ...
+
+
 class _Engine:
     """Asks the engine on the report's behalf and turns an error into a sentence; once the
     engine is lost, asks no more (each call would wait for its timeout)."""
@@ -54,24 +64,24 @@ class _Engine:
             return None, self.silent
         try:
             return question(), None
-        except docker.errors.NotFound:
+        except NotFound:
             return None, "removed from the engine"
-        except docker.errors.APIError as exc:
+        except APIError as exc:
             return None, f"the engine answered with an error: {_one_line(exc)}"
         except Exception as exc:  # noqa: BLE001 - any error becomes a line of the report
             reason = lost(exc)
-            if reason is None and isinstance(exc, (requests.exceptions.RequestException, OSError)):
+            if reason is None and isinstance(exc, OSError):  # requests' errors are OSErrors
                 reason = _one_line(exc)  # e.g. a read that timed out: the next would too
             if reason is not None:
                 self.silent = f"the engine did not answer ({reason})"
                 return None, self.silent
-            if isinstance(exc, docker.errors.DockerException):
+            if isinstance(exc, EngineException):
                 return None, f"the engine did not answer: {_one_line(exc)}"
             return None, f"failed: {type(exc).__name__}: {_one_line(exc)}"
 
 
 def failure_sections(
-    used: Sequence[tuple[str, Topology]], *, log_lines: int, engine_silent: str | None = None
+    used: Sequence[tuple[str, Factory]], *, log_lines: int, engine_silent: str | None = None
 ) -> list[tuple[str, str]]:
     """The ``(title, text)`` sections of the report of a failed test that used these
     factories (``(fixture name, topology)`` pairs, the test's own first): the containers
@@ -86,7 +96,7 @@ def failure_sections(
         return [(ENGINE, f"the dockernet sections of this report could not be made: {_one_line(exc)}")]
 
 
-def _sections(used: Sequence[tuple[str, Topology]], log_lines: int, engine: _Engine) -> list[tuple[str, str]]:
+def _sections(used: Sequence[tuple[str, Factory]], log_lines: int, engine: _Engine) -> list[tuple[str, str]]:
     entries: dict[str, list[str]] = {NOT_RUNNING: [], UNHEALTHY: []}
     topologies: list[tuple[str, str]] = []
     logs: list[tuple[str, str]] = []
@@ -122,7 +132,7 @@ def _not_running(container: Container, suffix: str, lines: int, engine: _Engine)
     section = UNHEALTHY if status == "unhealthy" else NOT_RUNNING
     if section == UNHEALTHY:
         status = "running, but its healthcheck fails (unhealthy)"
-    state, why = engine.ask(lambda: container.client.api.inspect_container(container.id)["State"])
+    state, why = engine.ask(lambda: container.engine.inspect_container(container.id)["State"])
     if state is None:
         entry = [f"{name}  {status} ({why})"]
     else:
@@ -178,7 +188,7 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def kept_report(topology: Topology) -> str:
+def kept_report(topology: Factory) -> str:
     """What ``--dockernet-keep`` kept of ``topology`` (each container followed by its probe
     sidecar, which the removal command removes too) and how to remove it."""
     networks = [n.docker_name for n in topology.networks_list if n is not None and n.owned]
@@ -200,5 +210,5 @@ def kept_report(topology: Topology) -> str:
 def _name_of(container: Container, container_id: str) -> str:
     """The engine's name of a container on ``container``'s engine (its short id if the
     engine does not say)."""
-    info, why = _Engine(None).ask(lambda: container.client.api.inspect_container(container_id))
+    info, why = _Engine(None).ask(lambda: container.engine.inspect_container(container_id))
     return info["Name"].lstrip("/") if why is None and info else container_id[:12]

@@ -1,5 +1,5 @@
 """What one pytest process of a run holds (``config.stash[STATE]`` in the plugin): the
-engine's client, found and pruned once; the further engines; the probe image; the run's
+engine, found and pruned once; the further engines; the probe image; the run's
 lease; the subnet allocator; what the run has to report at its end; and, in the process
 that ends the run, the images ``build()`` named for it."""
 
@@ -8,9 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
-
-import docker
+from typing import TYPE_CHECKING, Any, cast
 
 from .builds import is_run_build, remove_builds
 from .engine import connect, engine_subnets
@@ -28,6 +26,9 @@ from .timings import Timings
 from .topology import Remover, Topology
 from .warm_pool import WarmPool
 
+if TYPE_CHECKING:
+    from .engine.port import Engine
+
 # The key of xdist's workerinput under which the controller gives each worker its identity
 # labels: the images the run builds are the controller's, which ends the run.
 RUN_OWNER = "dockernet_run_owner"
@@ -40,8 +41,8 @@ class State:
     settings: Settings
     identity: RunIdentity = field(default_factory=RunIdentity)
     worker: str | None = None  # the xdist worker id, in a worker
-    _client: docker.DockerClient | None = None
-    _client_error: str | None = None
+    _engine: Engine | None = None
+    _engine_error: str | None = None
     _image: ProbeImage | None = None
     _image_error: str | None = None
     allocator: SubnetAllocator | None = None
@@ -58,7 +59,7 @@ class State:
     setup_error: str | None = None  # the lab or the swarm could not be made
     engine_lost: str | None = None  # the engine stopped answering during the run: why
     reported_errors: int = 0  # teardown_errors the summary has shown
-    _engines: list[docker.DockerClient] | None = None
+    _engines: list[Engine] | None = None
     timings: Timings = field(default_factory=Timings)
     worker_notes: list[str] = field(default_factory=list)  # xdist controller: the workers' notes
     worker_builds: set[str] = field(default_factory=set)  # xdist controller: images build() named in workers
@@ -67,9 +68,9 @@ class State:
     pool: WarmPool | None = None  # started by the first topology that may use it (warm_pool())
 
     @property
-    def connected(self) -> docker.DockerClient | None:
-        """The engine's client if this process has connected to it (never connects)."""
-        return self._client
+    def connected(self) -> Engine | None:
+        """The engine if this process has connected to it (never connects)."""
+        return self._engine
 
     @property
     def image(self) -> ProbeImage | None:
@@ -99,39 +100,39 @@ class State:
         """
         if self.worker is not None or not (self.worker_builds or self.named_builds()):
             return []
-        client, own = self._client, self._client is None
-        if client is None:
-            client = connect()
+        engine, own = self._engine, self._engine is None
+        if engine is None:
+            engine = connect()
         try:
-            return remove_builds(client, self.identity.run_id)
+            return remove_builds(engine, self.identity.run_id)
         finally:
             if own:
-                client.close()
+                engine.close()
 
-    def client(self) -> docker.DockerClient:
-        """The engine's client; raises EngineUnavailable (once probed, remembered)."""
+    def engine(self) -> Engine:
+        """The environment's engine (engine 0); raises EngineUnavailable (once probed, remembered)."""
         with self.lock:
-            if self._client is None and self._client_error is None:
+            if self._engine is None and self._engine_error is None:
                 try:
-                    self._client = connect()
+                    self._engine = connect()
                 except EngineUnavailable as exc:
-                    self._client_error = str(exc)
+                    self._engine_error = str(exc)
                 else:
-                    self._start(self._client)
+                    self._start(self._engine)
                     for call in self.on_connect:
                         call()
-            if self._client_error is not None:
-                raise EngineUnavailable(self._client_error)
-            return cast(docker.DockerClient, self._client)  # connected, or raised above
+            if self._engine_error is not None:
+                raise EngineUnavailable(self._engine_error)
+            return cast("Engine", self._engine)  # connected, or raised above
 
-    def _start(self, client: docker.DockerClient) -> None:
+    def _start(self, engine: Engine) -> None:
         if self.worker in (None, "gw0"):  # one prune per run, not one per xdist worker
-            self.pruned = prune(client, self.identity)
+            self.pruned = prune(engine, self.identity)
         supernet, prefix = parse_subnet_range(self.settings.subnet_pool)
-        self.allocator = SubnetAllocator(str(supernet), prefix, taken=engine_subnets(client))
+        self.allocator = SubnetAllocator(str(supernet), prefix, taken=engine_subnets(engine))
 
-    def engines(self) -> list[docker.DockerClient]:
-        """Clients of engines 1... (--dockernet-hosts, or the lab's); raises EngineUnavailable."""
+    def engines(self) -> list[Engine]:
+        """Engines 1... (--dockernet-hosts, or the lab's); raises EngineUnavailable."""
         if self.setup_error is not None:
             raise EngineUnavailable(self.setup_error)
         with self.lock:
@@ -148,13 +149,13 @@ class State:
                     raise EngineUnavailable(f"{exc} (an engine of --dockernet-hosts)") from None
             return self._engines
 
-    def hold_lease(self, client: docker.DockerClient, image: str, *, swarm_user: bool = False) -> None:
+    def hold_lease(self, engine: Engine, image: str, *, swarm_user: bool = False) -> None:
         """Start this run's lease before it makes anything (once)."""
         with self.lock:
             if self.lease is None:
-                self.lease = Lease(client, self.identity, image, {USER: "1"} if swarm_user else None)
+                self.lease = Lease(engine, self.identity, image, {USER: "1"} if swarm_user else None)
 
-    def warm_pool(self, client: docker.DockerClient, image: str) -> WarmPool | None:
+    def warm_pool(self, engine: Engine, image: str) -> WarmPool | None:
         """The process's warm pool (see .warm_pool); None when turned off (``--dockernet-pool 0``)
         or when failed tests' containers are kept."""
         settings = self.settings
@@ -162,7 +163,7 @@ class State:
             return None
         with self.lock:
             if self.pool is None:
-                self.pool = WarmPool(client, self.identity, settings.pool, image, settings.dns, self.allocator)
+                self.pool = WarmPool(engine, self.identity, settings.pool, image, settings.dns, self.allocator)
             return self.pool
 
     def close_pool(self) -> None:
@@ -172,12 +173,12 @@ class State:
             pool.close()
 
     def probe_image(self) -> str:
-        client = self.client()
+        engine = self.engine()
         with self.lock:
             if self._image is None and self._image_error is None:
                 try:
                     with self.timings.measure("image"):
-                        self._image = resolve_probe_image(client, self.settings.image, self.settings.busybox)
+                        self._image = resolve_probe_image(engine, self.settings.image, self.settings.busybox)
                 except ImageUnavailable as exc:
                     self._image_error = f"dockernet: no probe image.\n{exc}"
             if self._image_error is not None:

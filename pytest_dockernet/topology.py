@@ -30,8 +30,7 @@ from .checks import check_engine
 from .container_specs import ContainerSpec
 from .containers import DNS_MODES, Containers
 from .context import Context, ExtraLabels, Hooks, NoHooks, Settings
-from .engine import remove_labelled, remove_services
-from .engine.docker_engine import DockerEngine
+from .engine import Client, as_engine, remove_labelled, remove_services
 from .errors import DockernetError
 from .facts import RunFacts
 from .faults import Degradation, Faults, Partition
@@ -92,7 +91,7 @@ class Topology:
         hooks: Hooks | None = None,
         label: str = "",
         timings: Timings | None = None,
-        engines: Sequence[docker.DockerClient] = (),
+        engines: Sequence[Client] = (),
         facts: RunFacts | None = None,
         unavailable: Callable[[str, bool], None] | None = None,
         pool: WarmPool | None = None,
@@ -105,7 +104,7 @@ class Topology:
         self.identity = identity or RunIdentity()
         self.id = f"{self.identity.run_id}-{next(_topology_ids)}"
         self.context = Context(
-            [DockerEngine(c) for c in (client, *engines)],
+            [as_engine(c) for c in (client, *engines)],  # docker-py clients, or Engines (the plugin's)
             self.id,
             self.identity,
             Settings(dns, default_driver, label, image),
@@ -117,7 +116,7 @@ class Topology:
             factory=self,
         )
         # Engine 0 (``client``) and the further engines of its swarm (--dockernet-hosts).
-        self.clients: list[docker.DockerClient] = [client, *engines]
+        self.clients: list[Client] = [client, *engines]
         self.failed = False  # set by the pytest plugin when a test using it failed
         self._removed = False
         lock = self.context.lock

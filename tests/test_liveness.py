@@ -95,35 +95,6 @@ def test_a_lease_is_running_while_its_run_lives_and_gone_after(inner_runs, pytes
     assert dockernet_client.api.containers(all=True, filters={"label": f"{SESSION}={run_id}"}) == []
 
 
-def test_how_a_lease_is_read(dockernet_client, pytestconfig):
-    """Exit code 0: the run's connection closed, so it is dead. Stopped by a signal (as the
-    engine stops it when it stops or restarts): alive for the grace period. Created but not
-    yet started: alive for the grace period too."""
-    from pytest_dockernet.lease import LEASE_ROLE as ROLE
-    from pytest_dockernet.lease import lease_states
-    from pytest_dockernet.plugin import STATE
-
-    image = pytestconfig.stash[STATE].probe_image()
-    api = dockernet_client.api
-    made = []
-    try:
-        for run, command, start in [
-            ("dn-t-ended", "exit 0", True),
-            ("dn-t-killed", "exit 137", True),
-            ("dn-t-starting", "exit 0", False),
-        ]:
-            labels = {SESSION: run, "pytest-dockernet.role": ROLE}
-            made.append(api.create_container(image, ["sh", "-c", command], labels=labels)["Id"])
-            if start:
-                api.start(made[-1])
-                api.wait(made[-1], timeout=30)
-        states = lease_states(dockernet_client)
-        assert (states["dn-t-ended"], states["dn-t-killed"], states["dn-t-starting"]) == (False, True, True)
-    finally:
-        for container_id in made:
-            api.remove_container(container_id, force=True)
-
-
 # -- a fixed subnet held by another run ------------------------------------------------------
 
 HOLDER = """

@@ -1,10 +1,8 @@
-"""The mechanisms behind the speed: the resident probe shell, background removal and the
-engine gate that keeps network removal apart from creation."""
+"""The mechanisms behind the speed: the resident probe shell and background removal (the
+engine gate that keeps network removal apart from creation: test_gate.py)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 
@@ -12,7 +10,6 @@ import pytest
 
 from pytest_dockernet import Remover, Topology, assert_reachable, assert_resolves
 from pytest_dockernet.engine import exec_in
-from pytest_dockernet.engine.gate import EngineGate, gate_for
 from pytest_dockernet.probes import run, run_many
 
 pytestmark = pytest.mark.dockernet
@@ -89,50 +86,3 @@ def test_a_host_bound_topology_is_removed_at_once(dockernet_client, dockernet):
     t.close(later=remover)
     assert not remover.pending
     assert dockernet_client.api.containers(all=True, filters={"id": c.id}) == []
-
-
-GATE_CHILD = """
-import sys
-from pytest_dockernet.engine.gate import EngineGate
-print("trying", flush=True)
-with EngineGate(sys.argv[1]).{mode}():
-    print("held", flush=True)
-"""
-
-
-def _child(engine: str, mode: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-c", GATE_CHILD.format(mode=mode), engine], stdout=subprocess.PIPE, text=True
-    )
-
-
-def _wait_until_blocked_on_flock(pid: int, timeout: float = 30.0) -> None:
-    """Wait for the kernel's own word that ``pid`` waits for a flock (a ``->`` line in
-    /proc/locks), instead of sleeping and hoping it got there."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with open("/proc/locks") as locks:
-            for line in locks:
-                fields = line.split()
-                if "->" in fields and "FLOCK" in fields and str(pid) in fields:
-                    return
-        time.sleep(0.02)
-    raise AssertionError(f"process {pid} never waited for the gate's lock")
-
-
-def test_the_gate_keeps_removal_apart_from_building_across_processes(tmp_path):
-    engine = f"unix://{tmp_path}/engine.sock"  # a key of its own: no other test waits on it
-    gate = EngineGate(engine)
-    with gate.building():
-        other_builder = _child(engine, "building")
-        remover = _child(engine, "removing")
-        assert other_builder.communicate(timeout=60)[0] == "trying\nheld\n"  # builders share
-        assert remover.stdout.readline() == "trying\n"  # it has reached the lock ...
-        _wait_until_blocked_on_flock(remover.pid)  # ... and the kernel lists it as waiting there
-        assert remover.poll() is None
-    assert remover.communicate(timeout=60)[0] == "held\n"
-
-
-def test_one_gate_per_engine(dockernet_client):
-    assert gate_for(dockernet_client) is gate_for(dockernet_client.api)
-    assert gate_for(dockernet_client).path != EngineGate("unix:///elsewhere.sock").path

@@ -1,11 +1,10 @@
-"""The pieces under the factory: run identity, probe parsing, the image check (the subnet
-allocator: test_subnets.py)."""
+"""The pieces under the factory: run identity, probe parsing (the image check: test_image.py;
+the subnet allocator: test_subnets.py)."""
 
 import os
 import subprocess
 import sys
 
-from pytest_dockernet.image import find_busybox, is_static_elf
 from pytest_dockernet.labels import RunIdentity
 from pytest_dockernet.probes import parse_addresses
 
@@ -46,22 +45,6 @@ def test_parse_hosts_and_empty_answers():
     empty = "Server:\t\t127.0.0.11\nAddress:\t127.0.0.11:53\n\nNon-authoritative answer:\n\n"
     assert parse_addresses(empty) == []
     assert parse_addresses(";; connection timed out; no servers could be reached\n") == []
-
-
-# -- image ----------------------------------------------------------------------------
-
-
-def test_static_elf_detection(tmp_path):
-    busybox, why = find_busybox(None)
-    assert busybox is not None, why
-    assert is_static_elf(busybox)
-    assert not is_static_elf(sys.executable)  # dynamically linked
-    script = tmp_path / "script"
-    script.write_text("#!/bin/sh\n")
-    assert not is_static_elf(str(script))
-    assert not is_static_elf(str(tmp_path / "missing"))
-    assert find_busybox(str(tmp_path / "missing"))[1].endswith("no such file")
-    assert "not a statically linked" in find_busybox(sys.executable)[1]
 
 
 def test_an_answer_that_does_not_repeat_is_not_counted(dockernet):

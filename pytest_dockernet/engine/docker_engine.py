@@ -27,10 +27,11 @@ class DockerStream:
         # docker-py hands back a SocketIO wrapper (unix socket, TCP) or the socket itself
         # (TLS); its private ``_sock`` is the socket: tests/test_engine.py::test_attach_socket
         # fails when docker-py changes that.
-        self.sock = cast(socket.socket, getattr(response, "_sock", response))
-        if not isinstance(self.sock, socket.socket):
+        sock = getattr(response, "_sock", response)
+        if not isinstance(sock, socket.socket):
             response.close()
             raise OSError("the attach stream is not a socket")  # e.g. an ssh:// engine
+        self.sock = sock
 
     def read_frame(self) -> bytes | None:
         _, size = next_frame_header(self.sock)
@@ -73,6 +74,9 @@ class DockerEngine:
 
     def version(self) -> Info:
         return cast(Info, self._api.version())
+
+    def close(self) -> None:
+        self.client.close()
 
     # -- containers
     def containers(self, *, all: bool = False, filters: Filters | None = None) -> list[Info]:

@@ -68,11 +68,17 @@ _gates: dict[str, EngineGate] = {}
 _lock = threading.Lock()
 
 
-def gate_for(client: Engine | docker.DockerClient | docker.APIClient) -> EngineGate:
-    """The gate of ``client``'s engine."""
-    # An Engine's base_url is "" where docker-py's is its local socket's: one gate for both.
-    engine = str(getattr(client, "api", client).base_url) or "http+docker://localhost"
+def _key(engine: Engine | docker.DockerClient | docker.APIClient) -> str:
+    # docker-py's own URL (a DockerEngine's client's, which names every local socket
+    # http+docker://...): an Engine, its client and that client's APIClient share one gate.
+    client = getattr(engine, "client", engine)
+    return str(getattr(getattr(client, "api", client), "base_url", "")) or "http+docker://localhost"
+
+
+def gate_for(engine: Engine | docker.DockerClient | docker.APIClient) -> EngineGate:
+    """The gate of ``engine`` (or of a docker-py client's engine)."""
+    key = _key(engine)
     with _lock:
-        if engine not in _gates:
-            _gates[engine] = EngineGate(engine)
-        return _gates[engine]
+        if key not in _gates:
+            _gates[key] = EngineGate(key)
+        return _gates[key]
