@@ -62,3 +62,35 @@ def test_the_marker_applies_faults_before_the_body_and_lifts_them_after(inner_ru
     ):
         assert text in output, text
     assert inner_runs.resources() == []  # helpers included
+
+
+def test_faults_applied_before_one_that_fails_are_lifted(inner_runs, pytester):
+    """The marker's faults are applied one after the other: when one cannot be (here delay=
+    where the kernel has no netem: a skip), those applied before it are lifted, so the
+    module's topology goes on to its next test unharmed. Where the kernel has netem, the
+    test runs and its faults are lifted after it, as always."""
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_dockernet import assert_reachable
+
+        @pytest.fixture(scope="module")
+        def stack(dockernet_module):
+            net = dockernet_module.network("n")
+            return dockernet_module.containers({n: {"networks": [net]} for n in ("web", "db")})
+
+        @pytest.mark.dockernet(partition=[["web"], ["db"]], degrade={"db": {"delay": "100ms"}})
+        def test_faulty(stack):
+            pass
+
+        def test_unharmed_afterwards(stack, dockernet_module):
+            assert dockernet_module.faults == []
+            assert_reachable(stack["web"], stack["db"])
+        """
+    )
+    result = inner_runs.run("-rs")
+    outcomes = {k: v for k, v in result.parseoutcomes().items() if k in ("passed", "skipped", "failed", "errors")}
+    assert outcomes in ({"passed": 1, "skipped": 1}, {"passed": 2}), outcomes  # the skip: test_faulty's
+    if outcomes.get("skipped"):
+        assert "sch_netem" in result.stdout.str()
+    assert inner_runs.resources() == []
