@@ -1,9 +1,7 @@
 """container() options that Compose files use: another container's network namespace,
-links on user-defined networks, exposed ports, one-shot jobs; and discard()."""
+links on user-defined networks, exposed ports; and discard() (one-shot jobs: test_readiness.py)."""
 
 import pytest
-
-from pytest_dockernet import DockernetError
 
 
 def test_a_container_joins_anothers_network_namespace(dockernet):
@@ -43,16 +41,6 @@ def test_exposed_ports_are_exposed_not_published(dockernet):
     assert not config["HostConfig"]["PortBindings"]
     with pytest.raises(TypeError, match=r"expose must be a list of ports"):
         dockernet.container("d", expose=9100)
-
-
-def test_a_one_shot_job_is_ready_once_it_completed(dockernet):
-    job = dockernet.container("migrate", image=dockernet.probe_image, command="sh -c 'sleep 0.3; echo migrated'",
-                              ready="completed")  # fmt: skip
-    assert job.status() == "exited (0)" and "migrated" in job.logs()
-    with pytest.raises(DockernetError, match=r"(?s)container 'broken' .*did not complete successfully.*exit code 3"):
-        dockernet.container("broken", image=dockernet.probe_image, command="sh -c 'sleep 0.3; exit 3'",
-                            ready="completed")  # fmt: skip
-    assert [c.name for c in dockernet.containers_list] == ["migrate"]
 
 
 def test_discard_removes_containers_and_networks_now(dockernet):
