@@ -131,7 +131,6 @@ class Completed(Word):
 
 # The words ``ready=`` takes, in the order messages list them: the one place a word is defined.
 WORDS: dict[str, Word] = {w.word: w for w in (Running(), Healthy(), Completed())}
-READY_WORDS = tuple(WORDS)
 
 
 @dataclass(frozen=True)
