@@ -37,7 +37,6 @@ from .faults import Degradation, Faults, Partition
 from .handles import Container, Network
 from .labels import TOPOLOGY, RunIdentity
 from .networks import DRIVERS, Networks, NetworkSpec
-from .readiness import wait_ready
 from .remover import Remover as Remover  # re-exported: the type of close(later=)
 from .subnets import SubnetAllocator
 from .swarm import Service, Services, ServiceSpec, require_swarm
@@ -296,7 +295,7 @@ class Topology:
 
     def wait_until(self, container: Container, ready: Any, timeout: float = 60.0) -> None:
         """What ``Container.wait_until`` does (see there)."""
-        wait_ready(self._containers.check(container, "container"), ready, timeout, "ready", through_unhealthy=True)
+        self.context.wait_ready(container, ready, timeout)
 
     @_measured("set-up")
     def containers(self, specs: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Container]:
