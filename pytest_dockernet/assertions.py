@@ -13,10 +13,10 @@ from collections.abc import Callable, Collection, ItemsView, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Optional, TypeVar, Union, cast
 
-import docker.errors
-
 from . import probes
 from .checks import check_list, check_port, check_timeout
+from .description import describe
+from .engine.errors import NotFound
 from .errors import DockernetError, ProbeFailed
 from .handles import Container, Network
 from .probes import ProbeResult
@@ -26,7 +26,7 @@ from .timings import counted
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec
 
-    from .topology import Topology
+    from .context import Context
 
     P = ParamSpec("P")
 R = TypeVar("R")
@@ -47,14 +47,14 @@ __all__ = [
 ]
 
 
-def _topology_in(args: tuple[object, ...]) -> Topology | None:
+def _context_in(args: tuple[object, ...]) -> Context | None:
     for arg in args:
         if isinstance(arg, (Container, Network)):
-            return arg.topology
+            return arg.context
         if isinstance(arg, Collection) and not isinstance(arg, str) and arg:
             first = next(iter(arg))  # a collection, unlike an iterator, can be iterated again
             if isinstance(first, (Container, Network)):
-                return first.topology
+                return first.context
     return None
 
 
@@ -64,10 +64,10 @@ def timed(helper: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(helper)
     def measured(*args: P.args, **kwargs: P.kwargs) -> R:
         __tracebackhide__ = True
-        topology = _topology_in(args)
-        if topology is None:
+        context = _context_in(args)
+        if context is None:
             return helper(*args, **kwargs)
-        with topology.timings.measure("probes"):
+        with context.timings.measure("probes"):
             return helper(*args, **kwargs)
 
     return measured
@@ -115,8 +115,8 @@ def not_running(container: Container) -> str | None:
     """Why ``container`` can take no part in a probe (its container is gone, or it is not
     running: its state, exit code and last output lines), or None while it runs."""
     try:
-        state = container.client.api.inspect_container(container.id)["State"]
-    except docker.errors.NotFound:
+        state = container.engine.inspect_container(container.id)["State"]
+    except NotFound:
         return "its container no longer exists"
     if state.get("Running"):
         return None
@@ -128,8 +128,8 @@ def not_running(container: Container) -> str | None:
 def named_container(src: Container, name: str) -> Container | None:
     """The other container of ``src``'s topology that ``name`` means (its logical name, or
     an alias on a network it shares with ``src``), if any."""
-    for container in src.topology.containers_list:
-        if container is None or container is src:
+    for container in src.context.containers:
+        if container is src:
             continue
         if container.name == name or any(
             name in e.aliases for docker_name, e in container.endpoints.items() if docker_name in src.endpoints
@@ -142,23 +142,25 @@ def _target_container(src: Container, dst: Target) -> Container | None:
     return dst if isinstance(dst, Container) else named_container(src, dst)
 
 
-def _fail_if_stopped(dst: Container | None, src: Container, what: str = "reach") -> None:
+def fail_if_stopped(container: Container | None, failing: str) -> None:
+    """Raise ``FAILING: why`` (a DockernetError) when ``container`` (a source, or the target
+    a name means) is not running: waiting cannot help one that has exited."""
     __tracebackhide__ = True
-    why = None if dst is None else not_running(dst)
-    if why is not None and dst is not None:
-        raise DockernetError(f"{src.name} cannot {what} {dst.name}: {why}")
+    why = None if container is None else not_running(container)
+    if why is not None:
+        raise DockernetError(f"{failing}: {why}") from None
 
 
 def _how(port: int | None) -> str:
     return "by ICMP echo" if port is None else f"on TCP port {port}"
 
 
-def fail(summary: str, results: Sequence[ProbeResult], topology: Topology) -> None:
+def fail(summary: str, results: Sequence[ProbeResult], context: Context) -> None:
     """Raise the AssertionError a helper fails with: ``summary``, each probe as
-    :meth:`ProbeResult.describe` shows it, then the whole topology."""
+    :meth:`ProbeResult.describe` shows it, then the whole topology (of ``context``)."""
     __tracebackhide__ = True
     details = "\n".join(r.describe() for r in results)
-    raise AssertionError(f"{summary}\n{details}\n{topology.describe()}")
+    raise AssertionError(f"{summary}\n{details}\n{describe(context)}")
 
 
 @timed
@@ -176,7 +178,8 @@ def assert_reachable(src: Container, dst: Target, *, port: int | None = None, ti
     def attempt() -> ProbeResult:
         result = probes.run(src, script)
         if not result.ok:
-            _fail_if_stopped(_target_container(src, dst), src)  # waiting cannot help one that has exited
+            target = _target_container(src, dst)
+            fail_if_stopped(target, f"{src.name} cannot reach {target.name if target else dst}")
         return result
 
     result, attempts = poll(attempt, lambda r: r.ok, timeout=timeout)
@@ -185,7 +188,7 @@ def assert_reachable(src: Container, dst: Target, *, port: int | None = None, ti
             f"{src.name} did not reach {label} ({', '.join(addresses)}) {_how(port)} "
             f"within {timeout:g} s ({counted(attempts, 'attempts')})",
             [result],
-            src.topology,
+            src.context,
         )
 
 
@@ -219,7 +222,7 @@ def assert_unreachable(
         result = probes.run(src, answered[0][1])  # again, for its output
         hit = {label for label, _ in answered}
         reached = [f"{label} ({', '.join(addresses)})" for label, addresses in probed if label in hit]
-        fail(f"{src.name} reached {' and '.join(reached)} {_how(port)}, expected it not to", [result], src.topology)
+        fail(f"{src.name} reached {' and '.join(reached)} {_how(port)}, expected it not to", [result], src.context)
 
 
 def _several(dst: object) -> list[Target]:
@@ -301,13 +304,14 @@ def assert_resolves(
 
     (result, got), attempts = poll(lambda: _resolve(src, name), matches, timeout=timeout)
     if not matches((result, got)):
-        _fail_if_stopped(named_container(src, name), src, "resolve")  # a stopped one has no record
+        target = named_container(src, name)  # a stopped one has no record
+        fail_if_stopped(target, f"{src.name} cannot resolve {target.name if target else name}")
         wanted = "to resolve" if expected is None else f"to resolve to {', '.join(sorted(expected))}"
         fail(
             f"expected {name!r} {wanted} from {src.name} within {timeout:g} s; "
             f"it resolved to {', '.join(got) or 'nothing'} ({counted(attempts, 'attempts')})",
             [result],
-            src.topology,
+            src.context,
         )
 
 
@@ -323,7 +327,7 @@ def assert_not_resolves(src: Container, name: str, *, timeout: float = 2.0) -> N
     (result, got), attempts = poll(lambda: _resolve(src, name, control), lambda r: not r[1], timeout=timeout)
     if got:
         fail(
-            f"expected {name!r} not to resolve from {src.name}; it resolved to {', '.join(got)}", [result], src.topology
+            f"expected {name!r} not to resolve from {src.name}; it resolved to {', '.join(got)}", [result], src.context
         )
 
 
@@ -561,8 +565,8 @@ def assert_isolated(
         )
         matrix_ab = ReachabilityMatrix(side_a, [(t.name, t) for t in side_b], forward, None)
         matrix_ba = ReachabilityMatrix(side_b, [(t.name, t) for t in side_a], backward, None)
-        topology = (side_a + side_b)[0].topology
+        context = (side_a + side_b)[0].context
         raise AssertionError(
             f"expected {name(side_a, net_a)} and {name(side_b, net_b)} to be isolated, "
-            f"but {', '.join(leaks)} answered ICMP echo\n{matrix_ab}\n{matrix_ba}\n{topology.describe()}"
+            f"but {', '.join(leaks)} answered ICMP echo\n{matrix_ab}\n{matrix_ba}\n{describe(context)}"
         )

@@ -1,4 +1,5 @@
-"""Every exception the package raises of its own: one place to find what to catch."""
+"""Every exception the package raises of its own: one place to find what to catch; and how
+any exception is told in one line."""
 
 from __future__ import annotations
 
@@ -32,3 +33,11 @@ class LabError(Exception):
 class ComposeError(ValueError):
     """A Compose file that ``compose()`` cannot bring up as written: the message names the
     file, the service, network or volume, and the key."""
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc`` in one line, for a summary or a report: the engine's own words (an API
+    error's ``explanation``) where it has them, else its message's first line, else its class."""
+    explanation = getattr(exc, "explanation", None)
+    text = str(explanation or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -14,13 +14,13 @@ import secrets
 import shlex
 from dataclasses import dataclass
 
-import docker.errors
-
 from . import probes
 from .assertions import check_source, timed
 from .checks import check_timeout
+from .engine.errors import APIError
 from .errors import DockernetError, ProbeFailed
 from .handles import Container
+from .shells import stop_command
 
 _SENT = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?received")
 # busybox ping ends at the first packet its kernel refuses to send (a rule of the source's
@@ -214,6 +214,6 @@ def _start_receiver(dst: Container, port: int, limit: int, files: str, mark: str
 
 def _stop_receiver(dst: Container, files: str, mark: str) -> None:
     try:
-        probes.run(dst, f"{probes.stop_command(mark)}; rm -f {files} {files}.part {files}.conn", counted=False)
-    except (DockernetError, docker.errors.APIError, OSError):
+        probes.run(dst, f"{stop_command(mark)}; rm -f {files} {files}.part {files}.conn", counted=False)
+    except (DockernetError, APIError, OSError):
         pass  # dst no longer runs: nor does anything in it

@@ -15,7 +15,7 @@ from . import hooks
 from .engine import Engine, answers, as_engine, connect, lost, where
 from .engine.docker_engine import DockerEngine
 from .engine.errors import APIError
-from .errors import EngineUnavailable, ImageUnavailable, LabError
+from .errors import EngineUnavailable, ImageUnavailable, LabError, one_line
 from .faults import marker as fault_marker
 from .lab import Lab
 from .labels import RunIdentity
@@ -433,12 +433,7 @@ def _teardown_failed(state: State, topology: Topology, exc: BaseException) -> No
 
 
 def _why(exc: BaseException) -> str:
-    return f"the Docker engine stopped answering ({lost(exc)})" if lost(exc) else _one_line(exc)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return f"the Docker engine stopped answering ({lost(exc)})" if lost(exc) else one_line(exc)
 
 
 def _finish_teardowns(state: State) -> None:

@@ -25,16 +25,14 @@ import re
 import secrets
 import shlex
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-import docker.errors
-
+from .engine.errors import APIError, NotFound
 from .errors import ProbeFailed
 from .shells import NotSent, contained, stop_command
 
 if TYPE_CHECKING:
-    import docker
-
+    from .engine.port import Engine
     from .handles import Container
 
 # The command of probe-image containers started without one, and of sidecars: a shell
@@ -44,7 +42,7 @@ RESIDENT = ["sh", "-c", "sh -s; exec tail -f /dev/null"]
 # What a container running RESIDENT runs between probes, as the engine's `top` lists them.
 RESIDENT_PROCESSES = (" ".join(RESIDENT), "sh -s")
 # How long a probe that gives its own duration may take beyond it before it is abandoned
-# (a busy machine starts processes slowly); a probe that gives none gets the client's timeout.
+# (a busy machine starts processes slowly); a probe that gives none gets the engine's timeout.
 DEADLINE_MARGIN = 30.0
 
 SHOWN_OUTPUT = 4000  # characters of a probe's output a failure message shows, at most
@@ -64,6 +62,10 @@ class ProbeResult:
     def ok(self) -> bool:
         return self.exit_code == 0
 
+    def ip_addresses(self) -> list[IpAddress]:
+        """The addresses listed, when the probe was ``ip -o addr show`` (see :func:`parse_ip_addresses`)."""
+        return parse_ip_addresses(self.output)
+
     def describe(self) -> str:
         output = self.output.strip() or "(no output)"
         if len(output) > SHOWN_OUTPUT:  # a flood (an endless HTTP body) would drown the report
@@ -74,6 +76,23 @@ class ProbeResult:
             f"      $ {self.command}\n"
             f"      exit code {self.exit_code}, output:\n{body}"
         )
+
+
+class IpAddress(NamedTuple):
+    interface: str  # its name, without the "@peer" of a veth
+    family: str  # "inet" or "inet6"
+    address: str  # without its prefix length
+
+
+def parse_ip_addresses(output: str) -> list[IpAddress]:
+    """The addresses in the output of ``ip -o addr show`` (``-4`` or ``-6`` too): one line
+    per address, ``INDEX: INTERFACE FAMILY ADDRESS/PREFIX ...``."""
+    found = []
+    for line in output.splitlines():
+        fields = line.split()
+        if len(fields) > 3:
+            found.append(IpAddress(fields[1].split("@")[0], fields[2], fields[3].split("/")[0]))
+    return found
 
 
 def seconds(timeout: float) -> int:
@@ -161,7 +180,7 @@ def _runner(source: Container) -> tuple[str, str, bool]:
     it runs the resident shell."""
     if source.can_probe:
         return source.id, source.docker_name, source.resident
-    return source.topology.sidecar_of(source), f"probe sidecar {source.docker_name}-probe", True
+    return source.context.sidecar_of(source), f"probe sidecar {source.docker_name}-probe", True
 
 
 def run(source: Container, script: str, *, counted: bool = True, seconds: float | None = None) -> ProbeResult:
@@ -170,7 +189,7 @@ def run(source: Container, script: str, *, counted: bool = True, seconds: float 
 
     ``seconds`` is how long the snippet itself may take (a measurement's duration): the
     resident shell is read for that long plus ``DEADLINE_MARGIN``, without it for the
-    client's timeout. A snippet that outlives its deadline is killed, with whatever it
+    engine's timeout. A snippet that outlives its deadline is killed, with whatever it
     started, and the probe fails (ProbeFailed): it is not run a second time.
 
     A probe run in a sidecar is trusted only while the source itself runs: a stopped
@@ -193,8 +212,8 @@ _NO_NETWORK_CHECK = f"ls /sys/class/net 2>/dev/null | grep -qvx lo || echo {_NO_
 
 def _check_source_runs(source: Container) -> None:
     try:
-        state = source.client.api.inspect_container(source.id)["State"]
-    except docker.errors.NotFound:
+        state = source.engine.inspect_container(source.id)["State"]
+    except NotFound:
         raise ProbeFailed(f"cannot probe from {source.name!r}: its container no longer exists") from None
     if not state.get("Running"):
         logs = source.logs(tail=10).rstrip().splitlines()
@@ -207,13 +226,13 @@ def _check_source_runs(source: Container) -> None:
 
 def _run(source: Container, script: str, counted: bool, seconds: float | None) -> ProbeResult:
     runner, where, resident = _runner(source)
-    api = source.client.api
+    engine = source.engine
     if counted:  # the plugin's own checks (the warm pool's) are not the test's probes
-        source.topology.timings.count("probes")
+        source.context.timings.count("probes")
     mark = secrets.token_hex(6)
     shell = source.context.shells.acquire(source.engine, runner) if resident else None
     if shell is not None:
-        deadline = _deadline(api, seconds)
+        deadline = _deadline(engine, seconds)
         try:
             code, output = shell.run(script, mark, deadline)
         except OSError as exc:
@@ -226,33 +245,31 @@ def _run(source: Container, script: str, counted: bool, seconds: float | None) -
         finally:
             shell.lock.release()
     if counted:
-        source.topology.timings.count("probe execs")
+        source.context.timings.count("probe execs")
     wrapped = f"{contained(script, mark)}echo @@rc=$r"
     try:
-        exec_id = api.exec_create(runner, ["sh", "-c", wrapped])["Id"]
-    except docker.errors.APIError as exc:
+        exec_id = engine.exec_create(runner, ["sh", "-c", wrapped])["Id"]
+    except APIError as exc:
         raise ProbeFailed(f"cannot probe from {source.name!r}: {_why_not(source, runner, exc)}") from None
-    output = api.exec_start(exec_id).decode(errors="replace")
+    output = engine.exec_start(exec_id).decode(errors="replace")
     match = _RC.search(output)
     if match is None:  # the exec itself failed (e.g. no sh in a custom probe image)
-        return ProbeResult(source.name, where, script, api.exec_inspect(exec_id)["ExitCode"] or 127, output)
+        return ProbeResult(source.name, where, script, engine.exec_inspect(exec_id)["ExitCode"] or 127, output)
     return ProbeResult(source.name, where, script, int(match.group(1)), output[: match.start()])
 
 
-def _deadline(api: docker.APIClient, seconds: float | None) -> float:
+def _deadline(engine: Engine, seconds: float | None) -> float:
     if seconds is not None:
         return seconds + DEADLINE_MARGIN
-    timeout = api.timeout
-    return float(timeout) if isinstance(timeout, (int, float)) else 60.0
+    return 60.0 if engine.timeout is None else float(engine.timeout)
 
 
 def _abandoned(source: Container, runner: str, where: str, script: str, mark: str, exc: OSError) -> ProbeFailed:
     """Kill what the probe marked ``mark`` runs in ``runner``, which gave no end; the failure."""
-    api = source.client.api
     try:
-        exec_id = api.exec_create(runner, ["sh", "-c", stop_command(mark)])["Id"]
-        api.exec_start(exec_id)
-    except docker.errors.APIError as refused:  # e.g. stopped meanwhile: say so, as an exec would
+        exec_id = source.engine.exec_create(runner, ["sh", "-c", stop_command(mark)])["Id"]
+        source.engine.exec_start(exec_id)
+    except APIError as refused:  # e.g. stopped meanwhile: say so, as an exec would
         return ProbeFailed(f"cannot probe from {source.name!r}: {_why_not(source, runner, refused)}")
     return ProbeFailed(
         f"cannot probe from {source.name!r}: the probe in {where} gave no answer ({exc}), so it "
@@ -260,13 +277,13 @@ def _abandoned(source: Container, runner: str, where: str, script: str, mark: st
     )
 
 
-def _why_not(source: Container, runner: str, exc: docker.errors.APIError) -> str:
+def _why_not(source: Container, runner: str, exc: APIError) -> str:
     """Why an exec in ``runner`` was refused, in the words of the container's state."""
-    if isinstance(exc, docker.errors.NotFound):
+    if isinstance(exc, NotFound):
         return f"its container {source.docker_name} no longer exists (removed, or its topology's scope has ended)"
     try:
-        state = source.client.api.inspect_container(runner)["State"]
-    except docker.errors.APIError:
+        state = source.engine.inspect_container(runner)["State"]
+    except APIError:
         return f"the engine refused to run the probe: {exc.explanation or exc}"
     if not state.get("Running"):
         what = "the container" if runner == source.id else "its probe sidecar"

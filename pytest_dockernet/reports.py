@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from .engine import lost
 from .engine.errors import APIError, EngineException, NotFound
+from .errors import one_line
 from .readiness import last_healthcheck
 
 if TYPE_CHECKING:
@@ -67,17 +68,17 @@ class _Engine:
         except NotFound:
             return None, "removed from the engine"
         except APIError as exc:
-            return None, f"the engine answered with an error: {_one_line(exc)}"
+            return None, f"the engine answered with an error: {one_line(exc)}"
         except Exception as exc:  # noqa: BLE001 - any error becomes a line of the report
             reason = lost(exc)
             if reason is None and isinstance(exc, OSError):  # requests' errors are OSErrors
-                reason = _one_line(exc)  # e.g. a read that timed out: the next would too
+                reason = one_line(exc)  # e.g. a read that timed out: the next would too
             if reason is not None:
                 self.silent = f"the engine did not answer ({reason})"
                 return None, self.silent
             if isinstance(exc, EngineException):
-                return None, f"the engine did not answer: {_one_line(exc)}"
-            return None, f"failed: {type(exc).__name__}: {_one_line(exc)}"
+                return None, f"the engine did not answer: {one_line(exc)}"
+            return None, f"failed: {type(exc).__name__}: {one_line(exc)}"
 
 
 def failure_sections(
@@ -93,7 +94,7 @@ def failure_sections(
             return [(ENGINE, f"{engine_silent}: no topology, container states or logs in this report")]
         return _sections(used, log_lines, _Engine(None))
     except Exception as exc:  # noqa: BLE001 - the report of a failure must not fail
-        return [(ENGINE, f"the dockernet sections of this report could not be made: {_one_line(exc)}")]
+        return [(ENGINE, f"the dockernet sections of this report could not be made: {one_line(exc)}")]
 
 
 def _sections(used: Sequence[tuple[str, Factory]], log_lines: int, engine: _Engine) -> list[tuple[str, str]]:
@@ -180,12 +181,6 @@ def _cut(text: str) -> str:
     if len(text) <= MAX_CHARS:
         return text
     return f"(... the first {len(text) - MAX_CHARS} characters cut)\n" + text[-MAX_CHARS:]
-
-
-def _one_line(exc: BaseException) -> str:
-    explanation = getattr(exc, "explanation", None)
-    text = str(explanation or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def kept_report(topology: Factory) -> str:

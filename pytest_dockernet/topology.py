@@ -21,15 +21,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, Union, cast
 
 import docker
-import docker.errors
 
-from . import assertions, measurements, web
+from . import assertions, measurements, probes, web
 from . import compose as composing
 from .builds import Builds
 from .checks import check_engine
 from .container_specs import ContainerSpec
 from .containers import DNS_MODES, Containers
 from .context import Context, ExtraLabels, Hooks, NoHooks, Settings
+from .description import describe
 from .engine import Client, as_engine, remove_labelled, remove_services
 from .errors import DockernetError
 from .facts import RunFacts
@@ -41,6 +41,7 @@ from .remover import Remover as Remover  # re-exported: the type of close(later=
 from .subnets import SubnetAllocator
 from .swarm import Service, Services, ServiceSpec, require_swarm
 from .timings import Timings, counted
+from .warm_pool import WarmStarts
 
 if TYPE_CHECKING:
     from typing_extensions import Concatenate, ParamSpec
@@ -118,12 +119,14 @@ class Topology:
         self.clients: list[Client] = [client, *engines]
         self.failed = False  # set by the pytest plugin when a test using it failed
         self._removed = False
-        lock = self.context.lock
-        self._networks = Networks(self, lock, allocator)
-        self._containers = Containers(self, lock, self._networks)
+        self.context.probe = probes.run
+        self._networks = Networks(self.context, allocator)
+        self._containers = Containers(self.context, self._networks)
+        warm = WarmStarts(self.context, self._containers.create)  # the warm pool in front of the factory
+        self._containers.make, self._containers.hand_back = warm.start, warm.give_back
         self._services = Services(self.context, self._networks)
         self._builds = Builds(self.context)
-        self._faults = Faults(self)
+        self._faults = Faults(self.context)
         self._containers.lifecycle.after_restart = self._faults.reapply
 
     # -- transitional: what unconverted parts still ask of it (moving to Context) -------
@@ -378,7 +381,7 @@ class Topology:
     @property
     def faults(self) -> list[Partition | Degradation]:
         """The faults in force: partitions, then degradations."""
-        return [*self._faults.partitions, *self._faults.degradations.values()]
+        return cast("list[Partition | Degradation]", self.context.faults_in_force())
 
     # The helpers of pytest_dockernet.assertions as methods: one source for their arguments.
     assert_reachable = staticmethod(assertions.assert_reachable)
@@ -412,14 +415,14 @@ class Topology:
 
     def describe(self) -> str:
         """The topology as failure messages show it (networks, containers, faults, services)."""
-        return describe(self)
+        return describe(self.context)
 
     def removal_command(self) -> str:
         f = f"label={TOPOLOGY}={self.id}"
         return f"docker rm -f $(docker ps -aq --filter {f}); docker network rm $(docker network ls -q --filter {f})"
 
     @_measured("teardown")
-    def close(self, *, keep: bool = False, later: Remover | None = None) -> None:
+    def close(self, *, keep: bool = False, later: Remover[Topology] | None = None) -> None:
         """Remove every container (forced, with anonymous volumes), then every network.
 
         With ``keep`` nothing is removed (see :meth:`removal_command`). With ``later``,
@@ -475,43 +478,3 @@ class Topology:
             f"<Topology {self.label or self.id}: {counted(len(self._networks.registry), 'networks')}, "
             f"{counted(len(self._containers.registry), 'containers')}>"
         )
-
-
-def describe(topology: Topology) -> str:
-    """The topology as failure messages show it."""
-    lines = [f"topology {topology.label or topology.id}:", "  networks:"]
-    nets = topology.networks_list
-    if not nets:
-        lines.append("    (none)")
-    for n in nets:
-        extra = f"  gateway {n.gateway}" if n.gateway else ""
-        extra += "  internal" if n.internal else ""
-        lines.append(f"    {n.name}  [{n.docker_name}]  {n.driver}  {n.subnet or '-'}{extra}")
-    lines.append("  containers:")
-    containers = topology.containers_list
-    if not containers:
-        lines.append("    (none)")
-    for c in containers:
-        mode = f"  network_mode={c.network_mode}" if c.network_mode else ""
-        on = f"  on engine {c.host}" if c.host else ""
-        lines.append(f"    {c.name}  [{c.docker_name}]  {c.image}{mode}{on}  ({_status_of(c)})")
-        for docker_name, e in c.endpoints.items():
-            net = e.network.name if e.network else docker_name
-            lines.append(f"      on {net}: {e.ip or '-'}  aliases: {', '.join(e.aliases) or '-'}")
-    faults = topology.faults
-    if faults:
-        lines.append("  faults in force:")
-        lines.extend(f"    {f.describe()}" for f in faults)
-    services = topology.services_list
-    if services:
-        lines.append("  services:")
-        for v in services:
-            lines.append(f"    {v.name}  [{v.docker_name}]  {v.image}  endpoint_mode={v.endpoint_mode}")
-    return "\n".join(lines)
-
-
-def _status_of(container: Container) -> str:
-    try:
-        return container.status()
-    except docker.errors.DockerException:  # the engine does not answer: describe what is known
-        return "state unknown: the engine did not answer"

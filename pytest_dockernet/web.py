@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar, cast, overload
 from urllib.parse import quote, urlsplit
 
 from . import probes
-from .assertions import check_source, fail, not_running, timed
+from .assertions import check_source, fail, fail_if_stopped, named_container, timed
 from .checks import check_timeout
 from .errors import DockernetError, ProbeFailed
 from .probes import ProbeResult
@@ -304,7 +304,7 @@ def _request(src: Container, u: _Url, timeout: float) -> _Attempt:
     try:
         result = probes.run(src, _script(command, token), seconds=seconds)  # nc's own bound
     except DockernetError:  # no exec, no sidecar: a source that stopped says so itself
-        _fail_if_stopped(src, u)
+        fail_if_stopped(src, f"{src.name} cannot GET {u.url}")
         raise
     missing = probes.missing_tools(result)
     begin, end = result.output.find(f"{token}begin\n"), result.output.rfind(f"\n{token}end\n")
@@ -330,29 +330,11 @@ def _request(src: Container, u: _Url, timeout: float) -> _Attempt:
     shown = ProbeResult(src.name, result.where, command, rc, "\n".join(filter(None, [shown_output, err])))
     if isinstance(parsed, HttpResponse):
         return _Attempt(parsed, f"got {parsed.status}", None, shown)
-    # waiting cannot help a source, or a server the URL names by its logical name, that has exited
-    _fail_if_stopped(src, u)
-    dst = _named_container(src, u.host)
-    why = None if dst is None else not_running(dst)
-    if why is not None and dst is not None:
-        raise DockernetError(f"{src.name} cannot reach {dst.name} for GET {u.url}: {why}")
+    # waiting cannot help a source, or a server the URL names (by its name or an alias), that has exited
+    fail_if_stopped(src, f"{src.name} cannot GET {u.url}")
+    dst = named_container(src, u.host)
+    fail_if_stopped(dst, f"{src.name} cannot reach {dst.name if dst else u.host} for GET {u.url}")
     return _Attempt(None, *_failure(rc, err, raw, parsed, u, seconds), shown)
-
-
-def _fail_if_stopped(src: Container, u: _Url) -> None:
-    __tracebackhide__ = True
-    why = not_running(src)
-    if why is not None:
-        raise DockernetError(f"{src.name} cannot GET {u.url}: {why}") from None
-
-
-def _named_container(src: Container, host: str) -> Container | None:
-    """The other container of ``src``'s topology whose logical name is ``host``, if any."""
-    try:
-        found = src.topology.get_container(host)
-    except KeyError:
-        return None
-    return None if found is src else found
 
 
 @timed
@@ -438,7 +420,7 @@ def assert_http(
     tally = ", ".join(f"{n} {outcome}" for outcome, n in outcomes.most_common())
     summary = f"GET {url} from {src.name}: expected {wanted} within {timeout:g} s "
     summary += f"({counted(sum(outcomes.values()), 'attempts')}: {tally})"
-    fail(f"{summary}; {_verdict(attempt, answered, status)}", _shown(attempt, answered), src.topology)
+    fail(f"{summary}; {_verdict(attempt, answered, status)}", _shown(attempt, answered), src.context)
 
 
 def _verdict(attempt: _Attempt, answered: list[tuple[int, _Attempt]], status: int) -> str:

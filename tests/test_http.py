@@ -292,6 +292,17 @@ def test_a_source_or_server_that_is_not_running_is_reported_at_once(dockernet, d
     assert time.monotonic() - started < 5  # none of them waited for its timeout
 
 
+def test_a_server_named_by_its_alias_that_is_not_running_is_reported_at_once(dockernet):
+    net = dockernet.network("app")
+    api = dockernet.container("api", networks={net: ["backend"]}, command=["sh", "-c", "sleep 0.5; exit 3"])
+    web = dockernet.container("web", networks=[net])
+    dockernet.client.api.wait(api.id, timeout=30)
+    started = time.monotonic()
+    with pytest.raises(DockernetError, match=r"web cannot reach api for GET http://backend:8080/: it is not running"):
+        assert_http(web, "http://backend:8080/", timeout=20)
+    assert time.monotonic() - started < 10  # not its timeout
+
+
 # A hostile HTTP server in the probe image: busybox nc runs /serve for each connection,
 # which reads the request and sends /r/PATH as it is, then closes. /endless never ends
 # its body (a line every 0.1 s), /flood neither (as fast as it can); /flaky answers 503

@@ -1,12 +1,10 @@
 """measure() and throughput() (issue 20): from either side of a fault, with no helper process
-left behind, and a probe's deadline from its own duration (never run twice)."""
+left behind (a probe's deadline from its own duration: test_probes.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from pytest_dockernet import Topology
-from pytest_dockernet.engine import connect
 from pytest_dockernet.errors import ProbeFailed
 from pytest_dockernet.probes import RESIDENT_PROCESSES
 from pytest_dockernet.probes import run as run_probe
@@ -64,43 +62,3 @@ def test_a_port_in_use_in_dst_is_refused_naming_it(dockernet, pair):
         dockernet.throughput(a, b, seconds=1, port=4000)
     with pytest.raises(ValueError, match=r"port=0 must be a TCP port number"):
         dockernet.throughput(a, b, port=0)
-
-
-def test_helpers_a_probe_starts_end_with_it(dockernet, pair):
-    a, b = pair
-    # a background job, and busybox timeout's watchdog (a session of its own)
-    result = run_probe(a, f"sleep 300 & timeout 5 ping -c1 -W1 {b.ip('n')} >/dev/null; echo $?")
-    assert result.output.strip() == "0"
-    assert processes(a) == sorted(RESIDENT_PROCESSES)
-
-
-@pytest.fixture
-def impatient(dockernet):
-    """A topology whose client reads for 4 s at most: the read deadline the resident shell
-    had before issue 20, made short enough to outlive in a test."""
-    client = connect(timeout=4)
-    with Topology(client, image=dockernet.probe_image, allocator=dockernet.allocator) as topology:
-        net = topology.network("n")
-        yield topology, topology.container("a", networks=[net]), topology.container("b", networks=[net])
-    client.close()
-
-
-def test_a_probe_that_outlives_its_deadline_is_stopped_and_not_run_again(impatient):
-    topology, a, _ = impatient
-    script = "echo start >> /tmp/starts; sleep 12; echo end >> /tmp/starts"
-    with pytest.raises(ProbeFailed, match=r"gave no answer \(no end within 4 s\), so it was stopped; it is not run"):
-        run_probe(a, script)
-    code, starts = a.exec(["cat", "/tmp/starts"])
-    assert (code, starts) == (0, "start\n")  # once, and killed: it never got to its end
-    assert "sleep 12" not in processes(a)
-    assert topology.timings.counts["probe execs"] == 0
-
-
-def test_a_probe_is_read_for_as_long_as_it_says_it_runs(impatient):
-    topology, a, b = impatient
-    result = run_probe(a, "echo start >> /tmp/starts; sleep 6; echo end", seconds=6)
-    assert result.output == "end\n"
-    measured = topology.measure(a, b, count=300, interval=0.02)  # about 6 s, beyond the client's 4
-    assert measured.sent == 300 and measured.loss == 0.0
-    assert topology.timings.counts["probe execs"] == 0  # no second run through an exec
-    assert a.exec(["cat", "/tmp/starts"]) == (0, "start\n")
