@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .engine import Client, as_engine
 from .engine.errors import APIError, ImageNotFound, NotFound
 from .errors import DockernetError
 from .labels import PREFIX, ROLE, SESSION
@@ -326,20 +325,19 @@ def is_run_build(ref: str) -> bool:
     return ref.startswith(REPOSITORY + ":")
 
 
-def built_images(engine: Client, labels: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+def built_images(engine: Engine, labels: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """The engine's summaries of the images the plugin named (built without a tag) that
     also carry ``labels``."""
     wanted = [f"{ROLE}={BUILD_ROLE}", *(f"{k}={v}" for k, v in (labels or {}).items())]
-    return as_engine(engine).images(filters={"label": wanted})
+    return engine.images(filters={"label": wanted})
 
 
-def remove_built_image(engine: Client, image: Mapping[str, Any]) -> list[str]:
+def remove_built_image(engine: Engine, image: Mapping[str, Any]) -> list[str]:
     """Remove an image of :func:`built_images`; the references removed.
 
     Only tags of the plugin's own repository go: an image someone also tagged otherwise
     keeps that tag. One a container uses stays (a later prune takes it).
     """
-    engine = as_engine(engine)
     removed = []
     for ref in image.get("RepoTags") or []:
         if not is_run_build(ref):
@@ -356,9 +354,8 @@ def remove_built_image(engine: Client, image: Mapping[str, Any]) -> list[str]:
     return removed
 
 
-def remove_builds(engine: Client, run_id: str) -> list[str]:
+def remove_builds(engine: Engine, run_id: str) -> list[str]:
     """At the end of run ``run_id``: remove the images it named; the references removed."""
-    engine = as_engine(engine)
     return [ref for image in built_images(engine, {SESSION: run_id}) for ref in remove_built_image(engine, image)]
 
 

@@ -337,14 +337,13 @@ TASK = "com.docker.swarm.task.id"  # a service's container, which goes with its 
 SHOWN = 5  # names listed of what keeps a swarm
 
 
-# The swarm's facts take an Engine, or a docker-py client (as_engine) while the plugin, the
-# reaper and tests still hold those.
-def in_swarm(engine: Client) -> bool:
-    return (as_engine(engine).info().get("Swarm") or {}).get("LocalNodeState") == "active"
+def in_swarm(engine: Engine) -> bool:
+    return (engine.info().get("Swarm") or {}).get("LocalNodeState") == "active"
 
 
 def made_by_plugin(engine: Client) -> dict[str, str] | None:
-    """The labels of the engine's swarm if the plugin made it (else None)."""
+    """The labels of the engine's swarm if the plugin made it (else None); ``engine`` may be
+    a docker-py client, as tests hold."""
     engine = as_engine(engine)
     if not in_swarm(engine):
         return None
@@ -355,17 +354,16 @@ def made_by_plugin(engine: Client) -> dict[str, str] | None:
     return labels if labels.get(MADE) == "made" else None
 
 
-def made_labels(engine: Client, labels: dict[str, str] | None = None) -> dict[str, str]:
+def made_labels(engine: Engine, labels: dict[str, str] | None = None) -> dict[str, str]:
     """The labels of a swarm the plugin is about to make on ``engine`` (``labels``:
     who makes it): the plugin's, and whether swarm init will make docker_gwbridge."""
     made_bridge = not has_network(engine, GWBRIDGE)
     return {**(labels or {}), MADE: "made", MADE_BRIDGE: "made" if made_bridge else "existed"}
 
 
-def init_swarm(engine: Client, labels: dict[str, str]) -> None:
+def init_swarm(engine: Engine, labels: dict[str, str]) -> None:
     """Make the engine (in no swarm) a single-node swarm manager on loopback, labelled as the
     plugin's (with ``labels``: who made it)."""
-    engine = as_engine(engine)
     # Swarm init changes the engine's networking under everyone using it: hold its gate,
     # as a network removal does (see pytest_dockernet.engine.gate). Entering a swarm leaves the
     # names of bridge networks in use resolving (checked on 20.10); leaving one does not.
@@ -374,7 +372,8 @@ def init_swarm(engine: Client, labels: dict[str, str]) -> None:
 
 
 def at_risk(engine: Client) -> list[str]:
-    """What leaving the engine's swarm now would break, each said in a few words (empty: nothing).
+    """What leaving the engine's swarm now would break, each said in a few words (empty:
+    nothing); ``engine`` may be a docker-py client, as tests hold.
 
     Docker 20.10 (moby/moby#45144, open upstream) wipes the embedded DNS of every container
     running on a user-defined network when the engine leaves a swarm: its names answer
@@ -426,9 +425,8 @@ class Leaving:
         )
 
 
-def what_keeps(engine: Client, labels: dict[str, str], users: Sequence[str] = ()) -> list[str]:
+def what_keeps(engine: Engine, labels: dict[str, str], users: Sequence[str] = ()) -> list[str]:
     """What keeps the plugin's swarm (``labels``: its labels; ``users``: other live runs using it)."""
-    engine = as_engine(engine)
     found = [f"{counted(len(users), 'live runs')} using it ({_names(list(users))})"] if users else []
     if LAB in labels and os.path.exists(labels[LAB]):
         found.append("the lab that is up (`python -m pytest_dockernet.lab down` takes it down)")
@@ -441,12 +439,11 @@ def what_keeps(engine: Client, labels: dict[str, str], users: Sequence[str] = ()
     return found + at_risk(engine)
 
 
-def leave_plugin_swarm(engine: Client, users: Sequence[str] = ()) -> Leaving:
+def leave_plugin_swarm(engine: Engine, users: Sequence[str] = ()) -> Leaving:
     """Leave the engine's swarm if the plugin made it and leaving breaks nothing (``users``:
     other live runs using it), and remove the bridge swarm init made. The check and the leave
     hold the engine's gate, so no run of the plugin on this machine starts a container between
     the two."""
-    engine = as_engine(engine)
     labels = made_by_plugin(engine)
     if labels is None:
         return Leaving()
