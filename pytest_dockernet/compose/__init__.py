@@ -1,6 +1,6 @@
 """``dockernet.compose()``: a Compose file brought up in a test's own topology.
 
-The file is read and checked first (:mod:`.compose_file`: nothing is made for a file that
+The file is read and checked first (:mod:`.file`: nothing is made for a file that
 cannot be brought up), its images are looked up or built, then its networks and volumes
 are made and its services started as ordinary containers of the topology, each as soon as
 what it depends on is ready (``depends_on`` with its conditions, ``links``,
@@ -8,6 +8,11 @@ what it depends on is ready (``depends_on`` with its conditions, ``links``,
 topology's own (unique per run), so runs of one file never collide: ``container_name`` is
 kept as an alias, and published ports get free host ports (``Container.host_port()``).
 A start that fails removes what the call made before it raises.
+
+Reading never talks to an engine: :mod:`.yaml` (the YAML, bounded), :mod:`.env`
+(variables), :mod:`.file` (files merged, top-level, network and volume keys),
+:mod:`.services` (one service's keys), :mod:`.values` (each value's shape). Bringing up
+(here) goes through the topology's own calls (:class:`Facade`) and its run context.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One service of a Compose file, checked key by key into a :class:`ServiceDef`: the
 values ``container()`` takes, with paths made absolute against the project directory.
 Every refusal names the file, the service and the key's path (the values' own checks are
-in :mod:`.compose_values`).
+in :mod:`.values`).
 """
 
 from __future__ import annotations
