@@ -53,7 +53,7 @@ def test_allocator_moves_on_after_a_rejection():
 
 
 def test_allocator_cost_does_not_grow_with_grants():
-    """Each grant looks at one subnet of the pool, however many were granted before (no
+    """Each grant looks at one subnet of the range, however many were granted before (no
     rescan from the start): counted, not timed."""
 
     class Counting(SubnetAllocator):
