@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import DockernetError
+from ..probes import parse_ip_addresses
 from .fault import FaultBase, Keeper
 from .helpers import FaultHelpers, addresses, put_again
 from .image import TC
@@ -79,10 +80,8 @@ def interfaces(helpers: FaultHelpers, member: Container, network: Network | None
     every: list[str] = []
     chosen: list[str] = []
     ipv6: set[str] = set()
-    for line in output.splitlines():
-        fields = line.split()
-        if len(fields) > 3 and fields[1] != "lo":
-            interface, family, address = fields[1].split("@")[0], fields[2], fields[3].split("/")[0]
+    for interface, family, address in parse_ip_addresses(output):
+        if interface != "lo":
             every += [] if interface in every else [interface]
             if family == "inet" and (wanted == "" or address == wanted) and interface not in chosen:
                 chosen.append(interface)
