@@ -265,13 +265,13 @@ def remove_stale_builds(
     return removed
 
 
-def copy_image(src: Client, dst: Client, tag: str) -> bool:
-    """Make image ``tag`` of engine ``src`` present on engine ``dst`` (docker save | docker
-    load); each an Engine or a docker-py client.
+def copy_image(src_client: Client, dst_client: Client, tag: str) -> bool:
+    """Make image ``tag`` of ``src_client``'s engine present on ``dst_client``'s (docker save |
+    docker load); each a docker-py client or an Engine.
 
     Returns False when the destination had it already, True when it was copied.
     """
-    src, dst = as_engine(src), as_engine(dst)
+    src, dst = as_engine(src_client), as_engine(dst_client)
     if _image_exists(dst, tag):
         return False
     if not _image_exists(src, tag):

@@ -102,11 +102,11 @@ def _sections(used: Sequence[tuple[str, Factory]], log_lines: int, engine: _Engi
     topologies: list[tuple[str, str]] = []
     logs: list[tuple[str, str]] = []
     crash_lines = min(log_lines, NOT_RUNNING_LINES) if log_lines else NOT_RUNNING_LINES
-    for fixture, topology in used:
+    for fixture, factory in used:
         suffix = "" if fixture == OWN_FIXTURE else f" ({fixture})"
-        description, why = engine.ask(topology.describe)
+        description, why = engine.ask(factory.describe)
         topologies.append((TOPOLOGY + suffix, cast(str, description) if why is None else f"not shown: {why}"))
-        for container in cast("list[Container | None]", topology.containers_list):  # defensive: it holds no None
+        for container in cast("list[Container | None]", factory.containers_list):  # defensive: it holds no None
             if container is None:  # its name is reserved, the container not made (yet)
                 continue
             entry = _not_running(container, suffix, crash_lines, engine)
@@ -183,22 +183,22 @@ def _cut(text: str) -> str:
     return f"(... the first {len(text) - MAX_CHARS} characters cut)\n" + text[-MAX_CHARS:]
 
 
-def kept_report(topology: Factory) -> str:
-    """What ``--dockernet-keep`` kept of ``topology`` (each container followed by its probe
+def kept_report(factory: Factory) -> str:
+    """What ``--dockernet-keep`` kept of ``factory`` (each container followed by its probe
     sidecar, which the removal command removes too) and how to remove it."""
-    networks = [n.docker_name for n in topology.networks_list if n is not None and n.owned]
+    networks = [n.docker_name for n in factory.networks_list if n is not None and n.owned]
     containers = []
-    for container in cast("list[Container | None]", topology.containers_list):  # defensive: it holds no None
+    for container in cast("list[Container | None]", factory.containers_list):  # defensive: it holds no None
         if container is None:
             continue
         containers.append(container.docker_name)
         if container.sidecar_id is not None:
             containers.append(_name_of(container, container.sidecar_id))
     return (
-        f"{topology.label}:\n"
+        f"{factory.label}:\n"
         f"  networks:   {' '.join(networks) or '-'}\n"
         f"  containers: {' '.join(containers) or '-'}\n"
-        f"  remove with: {topology.removal_command()}"
+        f"  remove with: {factory.removal_command()}"
     )
 
 

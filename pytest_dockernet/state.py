@@ -19,11 +19,12 @@ from .lab import Lab
 from .labels import RunIdentity
 from .lease import Lease
 from .reaper import Pruned, prune
+from .remover import Remover
 from .settings import Settings
 from .subnets import SubnetAllocator, parse_subnet_range
 from .swarm import USER
 from .timings import Timings
-from .topology import Remover, Topology
+from .topology import Topology
 from .warm_pool import WarmPool
 
 if TYPE_CHECKING:
