@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import docker
 import docker.errors
+import docker.models.containers as docker_models
 from docker.utils.build import exclude_paths
 from docker.utils.socket import next_frame_header, read_exactly
 
@@ -126,6 +127,11 @@ class DockerEngine:
 
     def port(self, container: str, private_port: int | str) -> list[Info] | None:
         return cast("list[Info] | None", self._api.port(container, private_port))
+
+    def run_option(self, key: str) -> str | None:
+        if key in docker_models.RUN_HOST_CONFIG_KWARGS:
+            return "host_config"
+        return "create" if key in docker_models.RUN_CREATE_KWARGS else None
 
     # -- exec and attach
     def exec_create(self, container: str, cmd: str | list[str], **options: Any) -> Info:
