@@ -255,7 +255,7 @@ def reachability_scenario(args, ctx) -> dict[str, list[float]]:
     n = args.containers
     times: dict[str, list[float]] = {"a": [], "b": [], "c": [], "d": []}
     topology = Topology(client, image=ctx.image, label="benchmark reachability")
-    ctx.ledger.session_ids.add(topology.identity.run_id)
+    ctx.ledger.session_ids.add(topology.context.identity.run_id)
     try:
         net = topology.network("bench")
         cs = list(topology.containers({f"n{i}": {"networks": [net]} for i in range(n)}).values())

@@ -322,14 +322,14 @@ class Lifecycle:
         strategy, ready_timeout = check_ready(ready), check_timeout(ready_timeout, "ready_timeout")
         doing = "starting" if grace is None else "restarting"
         if grace is None:
-            state = engine_call(container, doing, lambda api: api.inspect_container(container.id))["State"]
+            state = engine_call(container, doing, lambda engine: engine.inspect_container(container.id))["State"]
             if state.get("Running") and not state.get("Paused"):  # running: only waited for
                 wait_ready(container, strategy, ready_timeout)
                 return
         else:  # stop, then start: the output up to the start is the old run's
-            engine_call(container, doing, lambda api: api.stop(container.id, timeout=grace))
+            engine_call(container, doing, lambda engine: engine.stop(container.id, timeout=grace))
         strategy = strategy.from_now(container)
-        engine_call(container, doing, lambda api: api.start(container.id))
+        engine_call(container, doing, lambda engine: engine.start(container.id))
         self._forget_probes(container)
         state = container.refresh()
         if not state.get("Running"):

@@ -87,6 +87,7 @@ class Context:
     # (reason, whether the test asked for it explicitly). The plugin skips or fails.
     on_unavailable: Callable[[str, bool], None] | None = None
     factory: Any = None  # the facade that made it: what ``handle.topology`` gives hooks and users
+    allocator: Any = None  # the run's SubnetAllocator (None: the engine picks subnets)
     shells: Shells = field(default_factory=Shells)  # the resident probe shells of its containers
     lock: threading.RLock = field(default_factory=threading.RLock)
     closed: bool = False
@@ -142,6 +143,11 @@ class Context:
     def filters(self) -> dict[str, Any]:
         """The engine's filter for every resource of this topology."""
         return {"label": f"{TOPOLOGY}={self.id}"}
+
+    def removal_command(self) -> str:
+        """The shell command that removes what this topology made (for a kept or failed teardown)."""
+        f = f"label={TOPOLOGY}={self.id}"
+        return f"docker rm -f $(docker ps -aq --filter {f}); docker network rm $(docker network ls -q --filter {f})"
 
     def capability_missing(self, reason: str, explicit: bool = True) -> None:
         """Something the test needs is missing: the plugin skips or fails it; else DriverUnavailable."""

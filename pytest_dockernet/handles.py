@@ -1,7 +1,8 @@
 """The handles a test holds: a Network, a Container, and a container's Endpoint on a network.
 
-They carry what the engine said when they were made or last refreshed, and ask their
-topology (``.topology``) for anything else; they make and remove nothing themselves.
+They carry what the engine said when they were made or last refreshed, and ask their run
+context (``.context``: its engines, registries and what the parts registered there) for
+anything else; they import no part, and make and remove nothing themselves.
 Stopping, pausing or signalling a container is one engine call; starting it again is its
 maker's (``Container.lifecycle``, a :class:`Starter` that containers.py sets): a
 new network namespace, which probes, readiness and faults must follow.
@@ -69,13 +70,13 @@ def check_grace(timeout: object) -> int:
     return math.ceil(timeout)
 
 
-def engine_call(container: Container, doing: str, call: Callable[[Any], Any]) -> Any:
-    """``call(api)`` on the container's engine; a refusal is a DockernetError naming the
+def engine_call(container: Container, doing: str, call: Callable[[Engine], Any]) -> Any:
+    """``call(engine)`` on the container's engine; a refusal is a DockernetError naming the
     container (``doing`` it) and saying what the engine said."""
-    if container.topology.closed:
+    if container.context.closed:
         raise DockernetError(f"{doing} container {container.name!r} failed: its topology is closed")
     try:
-        return call(container.client.api)
+        return call(container.engine)
     except APIError as exc:
         raise DockernetError(
             f"{doing} container {container.name!r} ({container.docker_name}) failed: "
@@ -198,7 +199,7 @@ class Container:
     @property
     def can_probe(self) -> bool:
         """Whether probes run in the container itself (it is the probe image) or need a sidecar."""
-        return self.image == self.topology.probe_image
+        return self.image == self.context.probe_image
 
     def _endpoint(self, network: Network | str | None) -> Endpoint:
         if network is None:
@@ -228,7 +229,8 @@ class Container:
         if self.network_mode == "host":
             return None
         if self.network_mode and self.network_mode.startswith("container:"):  # the namespace's owner's
-            return self.topology.get_container(self.network_mode.partition(":")[2]).ip(network)
+            owner = self.context.containers.get(self.network_mode.partition(":")[2])
+            return owner.ip(network) if owner is not None else None
         return self._endpoint(network).ip
 
     def interface(self, network: Network | str | None = None) -> str:
@@ -248,7 +250,7 @@ class Container:
     def host_port(self, port: int | str, proto: str = "tcp") -> int:
         """The host port the engine published container port ``port`` on (``ports=``, or a
         Compose file's ``ports:``); the first binding when there are several."""
-        info = self.client.api.inspect_container(self.id)
+        info = self.engine.inspect_container(self.id)
         key = str(port) if "/" in str(port) else f"{port}/{proto}"
         bindings = ((info.get("NetworkSettings") or {}).get("Ports") or {}).get(key)
         if not bindings:
@@ -262,12 +264,12 @@ class Container:
         together in the order written, decoded as UTF-8 (undecodable bytes replaced).
         """
         self.reusable = False  # what ran may have changed it: not for another test
-        return exec_in(self.client, self.id, cmd)
+        return exec_in(self.engine, self.id, cmd)
 
     def logs(self, tail: int | None = None) -> str:
         """The container's output so far (stdout and stderr together), as a ``str``; only
         the last ``tail`` lines when given."""
-        api = self.client.api
+        api = self.engine
         if not self.logs_after:
             return api.logs(self.id, tail="all" if tail is None else tail).decode(errors="replace")
         # A pooled container's: the engine's timestamps have a fixed width (UTC): they compare as text.
@@ -281,7 +283,7 @@ class Container:
         ``unhealthy``, ``exited (code)``, ``restarting``, ``paused``, ``created``,
         ``removed``."""
         try:
-            state = self.client.api.inspect_container(self.id)["State"]
+            state = self.engine.inspect_container(self.id)["State"]
         except NotFound:
             return "removed"
         return state_text(state)
@@ -294,7 +296,7 @@ class Container:
         :meth:`start`."""
         grace = check_grace(timeout)
         self.reusable = False
-        engine_call(self, "stopping", lambda api: api.stop(self.id, timeout=grace))
+        engine_call(self, "stopping", lambda engine: engine.stop(self.id, timeout=grace))
 
     def start(self, *, ready: Any = "running", ready_timeout: float = 60.0) -> None:
         """Start the stopped container again; returns once it runs and ``ready`` holds (the
@@ -324,14 +326,14 @@ class Container:
         every answer from its processes. Probes from it fail until :meth:`unpause` (from a
         sidecar, for an image without tools, they go on)."""
         self.reusable = False
-        engine_call(self, "pausing", lambda api: api.pause(self.id))
-        self.topology.shells.discard(self.id)  # a probe would wait on the frozen shell
+        engine_call(self, "pausing", lambda engine: engine.pause(self.id))
+        self.context.shells.discard(self.id)  # a probe would wait on the frozen shell
 
     def unpause(self) -> None:
         """Let a paused container run on. Its network namespace is the one it had, and so
         are the faults in it (they are not applied again)."""
-        engine_call(self, "unpausing", lambda api: api.unpause(self.id))
-        self.topology.shells.discard(self.id)  # one a probe gave up on while it was paused
+        engine_call(self, "unpausing", lambda engine: engine.unpause(self.id))
+        self.context.shells.discard(self.id)  # one a probe gave up on while it was paused
 
     def kill(self, signal: str | int = "SIGKILL") -> None:
         """Send ``signal`` (a name, ``"SIGTERM"`` or ``"TERM"``, or a number) to the
@@ -341,7 +343,7 @@ class Container:
         ``signal``; a container that is not running, a :class:`DockernetError`."""
         sent = check_signal(signal)
         self.reusable = False
-        engine_call(self, f"sending {sent} to", lambda api: api.kill(self.id, signal=sent))
+        engine_call(self, f"sending {sent} to", lambda engine: engine.kill(self.id, signal=sent))
 
     def _lifecycle(self) -> Starter:
         if self.lifecycle is None:
@@ -367,13 +369,13 @@ class Container:
 
     def last_output_stamp(self) -> str:
         """The engine's timestamp of the container's last output line ("" without output)."""
-        tail: bytes = self.client.api.logs(self.id, tail=1, timestamps=True)
+        tail: bytes = self.engine.logs(self.id, tail=1, timestamps=True)
         return tail.decode(errors="replace").partition(" ")[0]
 
     def refresh(self) -> dict[str, Any]:
         """Re-read the container's networks from the engine; returns its state as the engine
         reports it (``Running``, ``ExitCode``, ...)."""
-        info = self.client.api.inspect_container(self.id)
+        info = self.engine.inspect_container(self.id)
         old, self.endpoints = self.endpoints, {}
         if self.network_mode != "host":
             for docker_name, ep in (info["NetworkSettings"].get("Networks") or {}).items():
@@ -381,7 +383,7 @@ class Container:
                     aliases = old[docker_name].aliases  # ours; the engine adds the short id
                 else:
                     aliases = [a for a in ep.get("Aliases") or [] if not self.id.startswith(a)]
-                network = self.topology.find_network(docker_name, ep.get("NetworkID"))
+                network = self.context.find_network(docker_name, ep.get("NetworkID"))
                 self.endpoints[docker_name] = Endpoint(network, ep.get("IPAddress") or None, aliases)
         state: dict[str, Any] = info["State"]
         return state

@@ -25,7 +25,7 @@ from .reports import failure_sections, kept_report
 from .settings import Settings, add_options
 from .skips import judge, skip
 from .state import RUN_OWNER, State
-from .swarm import in_swarm, init_swarm, leave_plugin_swarm, made_by_plugin
+from .swarm import in_swarm, init_swarm, leave_plugin_swarm, made_by_plugin, require_swarm
 from .topology import Topology
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from types import FrameType
 
     import pluggy
+
+    from .context import Context
 
 FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
 DOCKER_FIXTURES = (*FACTORY_FIXTURES, "dockernet_client")
@@ -358,7 +360,7 @@ def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerCl
         pool=state.warm_pool(engine, image),
     )
     if driver == "overlay":
-        topology.require_swarm("@pytest.mark.dockernet(driver='overlay')")
+        require_swarm(topology.context, "@pytest.mark.dockernet(driver='overlay')")
     state.live.add(topology)
     request.node.stash.setdefault(TOPOLOGIES, {})[topology] = request.fixturename
     try:
@@ -373,13 +375,13 @@ def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerCl
         except Exception as exc:
             if lost(exc) is None:
                 raise
-            _teardown_failed(state, topology, exc)
+            _teardown_failed(state, topology.context, exc)
             raise
         finally:
             state.live.discard(topology)  # else pytest_unconfigure finishes the removal
         request.node.stash[TOPOLOGIES].pop(topology)
         if keep:
-            state.kept.append(kept_report(topology))
+            state.kept.append(kept_report(topology.context))
 
 
 def _unavailable(state: State, reason: str, explicit: bool) -> NoReturn:
@@ -425,11 +427,11 @@ def _notes(state: State, config: pytest.Config) -> list[str]:
     return notes
 
 
-def _teardown_failed(state: State, topology: Topology, exc: BaseException) -> None:
+def _teardown_failed(state: State, context: Context, exc: BaseException) -> None:
     """Note, for the summary, a topology that could not be removed and how to remove it."""
     why = _why(exc)
-    command = topology.removal_command()
-    state.teardown_errors.append(f"teardown of {topology.label} failed: {why}\n  remove with: {command}")
+    command = context.removal_command()
+    state.teardown_errors.append(f"teardown of {context.label} failed: {why}\n  remove with: {command}")
 
 
 def _why(exc: BaseException) -> str:
@@ -438,14 +440,14 @@ def _why(exc: BaseException) -> str:
 
 def _finish_teardowns(state: State) -> None:
     """Wait for the removals still running in the background; retry a failed one once."""
-    for topology, exc in state.remover.wait():
+    for removal, exc in state.remover.wait():
         if lost(exc) is None:
             try:
-                topology.remove()
+                removal.remove()
                 continue
             except Exception as again:  # noqa: BLE001 - reported, and the run fails
                 exc = again
-        _teardown_failed(state, topology, exc)
+        _teardown_failed(state, removal.context, exc)
 
 
 # Last: after pytest's own tears down the fixtures an interrupt (Ctrl-C) left standing, so
@@ -553,4 +555,4 @@ def _close_at_exit(state: State, topology: Topology) -> None:
     try:
         topology.close()
     except Exception as exc:  # noqa: BLE001 - said with the command that removes the rest
-        _teardown_failed(state, topology, exc)
+        _teardown_failed(state, topology.context, exc)

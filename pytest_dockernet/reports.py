@@ -19,7 +19,8 @@ from .errors import one_line
 from .readiness import last_healthcheck
 
 if TYPE_CHECKING:
-    from .handles import Container, Network
+    from .context import Context
+    from .handles import Container
 
 TOPOLOGY = "dockernet topology"
 LOGS = "dockernet logs"
@@ -43,13 +44,8 @@ class Factory(Protocol):
     """What a report reads of a factory (a :class:`~pytest_dockernet.Topology`)."""
 
     @property
-    def label(self) -> str: ...
-    @property
     def containers_list(self) -> list[Container]: ...
-    @property
-    def networks_list(self) -> list[Network]: ...
     def describe(self) -> str: ...
-    def removal_command(self) -> str: ...
 
 
 class _Engine:
@@ -183,22 +179,20 @@ def _cut(text: str) -> str:
     return f"(... the first {len(text) - MAX_CHARS} characters cut)\n" + text[-MAX_CHARS:]
 
 
-def kept_report(factory: Factory) -> str:
-    """What ``--dockernet-keep`` kept of ``factory`` (each container followed by its probe
+def kept_report(context: Context) -> str:
+    """What ``--dockernet-keep`` kept of a topology (each container followed by its probe
     sidecar, which the removal command removes too) and how to remove it."""
-    networks = [n.docker_name for n in factory.networks_list if n is not None and n.owned]
+    networks = [n.docker_name for n in context.networks if n.owned]
     containers = []
-    for container in cast("list[Container | None]", factory.containers_list):  # defensive: it holds no None
-        if container is None:
-            continue
+    for container in context.containers:
         containers.append(container.docker_name)
         if container.sidecar_id is not None:
             containers.append(_name_of(container, container.sidecar_id))
     return (
-        f"{factory.label}:\n"
+        f"{context.label}:\n"
         f"  networks:   {' '.join(networks) or '-'}\n"
         f"  containers: {' '.join(containers) or '-'}\n"
-        f"  remove with: {factory.removal_command()}"
+        f"  remove with: {context.removal_command()}"
     )
 
 

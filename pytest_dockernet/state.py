@@ -29,6 +29,7 @@ from .warm_pool import WarmPool
 
 if TYPE_CHECKING:
     from .engine.port import Engine
+    from .teardown import Removal
 
 # The key of xdist's workerinput under which the controller gives each worker its identity
 # labels: the images the run builds are the controller's, which ends the run.
@@ -50,7 +51,7 @@ class State:
     pruned: Pruned | None = None
     kept: list[str] = field(default_factory=list)
     live: set[Topology] = field(default_factory=set)
-    remover: Remover[Topology] = field(default_factory=Remover)  # teardowns that overlap the next test
+    remover: Remover[Removal] = field(default_factory=Remover)  # teardowns that overlap the next test
     teardown_errors: list[str] = field(default_factory=list)
     facts: RunFacts = field(default_factory=RunFacts)  # shared by the run's topologies
     lab: Lab | None = None

@@ -20,30 +20,28 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, Union, cast
 
-import docker
-
 from . import assertions, measurements, probes, web
 from . import compose as composing
 from .builds import Builds
-from .checks import check_engine
 from .container_specs import ContainerSpec
 from .containers import DNS_MODES, Containers
-from .context import Context, ExtraLabels, Hooks, NoHooks, Settings
+from .context import Context, Hooks, NoHooks, Settings
 from .description import describe
-from .engine import Client, as_engine, remove_labelled, remove_services
-from .errors import DockernetError
+from .engine import Client, as_engine
 from .facts import RunFacts
 from .faults import Degradation, Faults, Partition
 from .handles import Container, Network
-from .labels import TOPOLOGY, RunIdentity
+from .labels import RunIdentity
 from .networks import DRIVERS, Networks, NetworkSpec
 from .remover import Remover as Remover  # re-exported: the type of close(later=)
 from .subnets import SubnetAllocator
-from .swarm import Service, Services, ServiceSpec, require_swarm
+from .swarm import Service, Services, ServiceSpec
+from .teardown import Removal
 from .timings import Timings, counted
 from .warm_pool import WarmStarts
 
 if TYPE_CHECKING:
+    import docker
     from typing_extensions import Concatenate, ParamSpec
 
     from .warm_pool import WarmPool
@@ -62,7 +60,7 @@ def _measured(phase: str) -> Callable[[Method[P, R]], Method[P, R]]:
     def wrap(method: Method[P, R]) -> Method[P, R]:
         @functools.wraps(method)
         def measured(self: Topology, *args: P.args, **kwargs: P.kwargs) -> R:
-            with self.timings.measure(phase):
+            with self.context.timings.measure(phase):
                 return method(self, *args, **kwargs)
 
         # a cast: mypy does not match wraps()'s named ``self`` to Concatenate's positional one
@@ -101,12 +99,13 @@ class Topology:
         if dns not in DNS_MODES:
             raise ValueError(f"dns={dns!r} is not one of {', '.join(DNS_MODES)}")
         self.client = client
-        self.identity = identity or RunIdentity()
-        self.id = f"{self.identity.run_id}-{next(_topology_ids)}"
+        identity = identity or RunIdentity()
+        self.id = f"{identity.run_id}-{next(_topology_ids)}"
+        self.label = label or self.id  # e.g. the test's node id: shown in messages
         self.context = Context(
             [as_engine(c) for c in (client, *engines)],  # docker-py clients, or Engines (the plugin's)
             self.id,
-            self.identity,
+            identity,
             Settings(dns, default_driver, label, image),
             timings or Timings(),
             RunFacts() if facts is None else facts,  # shared by a run's topologies
@@ -115,11 +114,9 @@ class Topology:
             unavailable,
             factory=self,
         )
-        # Engine 0 (``client``) and the further engines of its swarm (--dockernet-hosts).
-        self.clients: list[Client] = [client, *engines]
         self.failed = False  # set by the pytest plugin when a test using it failed
-        self._removed = False
         self.context.probe = probes.run
+        self.context.allocator = allocator
         self._networks = Networks(self.context, allocator)
         self._containers = Containers(self.context, self._networks)
         warm = WarmStarts(self.context, self._containers.create)  # the warm pool in front of the factory
@@ -128,73 +125,17 @@ class Topology:
         self._builds = Builds(self.context)
         self._faults = Faults(self.context)
         self._containers.lifecycle.after_restart = self._faults.reapply
-
-    # -- transitional: what unconverted parts still ask of it (moving to Context) -------
-
-    facts = property(lambda self: self.context.facts)
-    pool = property(lambda self: self.context.warm_pool)
-    dns = property(lambda self: self.context.settings.dns)
-    default_driver = property(lambda self: self.context.settings.default_driver)
-    hooks = property(lambda self: self.context.hooks)
-    label = property(lambda self: self.context.settings.label)
-    timings = property(lambda self: self.context.timings)
-    shells = property(lambda self: self.context.shells)
-    probe_image = property(lambda self: self.context.probe_image)
+        self._removal = Removal(self.context, self._containers, self._networks)
 
     @property
-    def host_bound(self) -> bool:
-        return self.context.host_bound
-
-    @host_bound.setter
-    def host_bound(self, value: bool) -> None:
-        self.context.host_bound = value
+    def probe_image(self) -> str:
+        """The image probes run in, and what ``container()`` runs without ``image=``."""
+        return self.context.probe_image
 
     @property
-    def closed(self) -> bool:
-        return self.context.closed
-
-    @closed.setter
-    def closed(self, value: bool) -> None:
-        self.context.closed = value
-
-    @property
-    def allocator(self) -> SubnetAllocator | None:
-        return self._networks.allocator
-
-    def labels_for(self, role: str, name: str, extra: ExtraLabels = ()) -> dict[str, str]:
-        return self.context.labels_for(role, name, extra)
-
-    def docker_name_for(self, name: str) -> str:
-        return self.context.docker_name_for(name)
-
-    def filters(self) -> dict[str, Any]:
-        return self.context.filters()
-
-    def find_network(self, docker_name: str, network_id: str | None = None) -> Network | None:
-        """The handle of a network the engine reports a container on (None if not ours)."""
-        return self._networks.find(docker_name, network_id)
-
-    def check_engine(self, host: object) -> int:
-        """``host`` must be the index of one of the run's engines."""
-        return check_engine(host, len(self.clients))
-
-    def provide_probe_image(self, engine: int) -> None:
-        self.context.provide_probe_image(engine)
-
-    def sidecar_of(self, container: Container) -> str:
-        """The id of ``container``'s probe sidecar, started on first use."""
-        return self._containers.sidecar_of(container)
-
-    def require_swarm(self, what: str = "driver='overlay'", *, explicit: bool = True) -> None:
-        """Engine 0 must be a swarm manager; else DriverUnavailable (or the plugin's skip)."""
-        require_swarm(self.context, what, explicit=explicit)
-
-    def capability_missing(self, reason: str, explicit: bool = True) -> None:
-        self.context.capability_missing(reason, explicit)
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise DockernetError(f"topology {self.label or self.id} is closed (its scope has ended)")
+    def default_driver(self) -> str:
+        """What ``network()`` makes without ``driver=`` (the marker's ``driver=``)."""
+        return self.context.settings.default_driver
 
     # -- what a test asks for ----------------------------------------------------------
 
@@ -238,7 +179,7 @@ class Topology:
         ``driver="overlay"``: an attachable overlay of engine 0's swarm (``encrypted``: IPsec
         for its data plane), which standalone containers on any of its engines and services join.
         """
-        self._check_open()
+        self.context.check_open()
         spec = NetworkSpec(name, driver, internal, subnet, gateway, ipv6, options, labels, encrypted)
         return self._networks.create(spec)
 
@@ -292,7 +233,7 @@ class Topology:
         """
         arguments = dict(locals())  # exactly the keyword arguments above, as given
         del arguments["self"]
-        self._check_open()
+        self.context.check_open()
         spec = ContainerSpec(**arguments)
         return self._containers.start(spec)
 
@@ -305,7 +246,7 @@ class Topology:
         """Start several containers at once, ``{name: {container() arguments}}``; returns them
         by name once all are ready. Those with ``links=`` start after the others. If one
         fails, the others are removed too and the first error is raised."""
-        self._check_open()
+        self.context.check_open()
         return self._containers.start_batch(specs)
 
     def discard(self, *handles: Container | Network) -> None:
@@ -318,12 +259,12 @@ class Topology:
 
     def connect(self, container: Container, network: Network, *, aliases: list[str] | None = None) -> None:
         """Attach a running container to a network: its name resolves there, its faults cover it (else no join)."""
-        self._check_open()
+        self.context.check_open()
         self._containers.connect(container, network, aliases)
         self._faults.follow(container, undo=lambda: self._containers.disconnect(container, network))
 
     def disconnect(self, container: Container, network: Network) -> None:
-        self._check_open()
+        self.context.check_open()
         self._containers.disconnect(container, network)
         self._faults.follow(container)
 
@@ -343,14 +284,14 @@ class Topology:
         """Create a swarm service on overlay ``networks``; returns once all ``replicas`` run.
         ``name`` resolves to its virtual IP (``endpoint_mode="vip"``) or its tasks
         (``"dnsrr"``), ``tasks.<name>`` to every task; see :mod:`pytest_dockernet.swarm`."""
-        self._check_open()
+        self.context.check_open()
         spec = ServiceSpec(name, image, command, networks, replicas, endpoint_mode, constraints, timeout)
         return self._services.create(spec)
 
     def partition(self, a: Group, b: Group, *, one_way: bool = False) -> Partition:
         """Drop traffic between ``a`` and ``b`` (containers or groups), IPv4 and IPv6, or with
         ``one_way`` only what ``a`` starts towards ``b``; names still resolve. See :mod:`.faults`."""
-        self._check_open()
+        self.context.check_open()
         return self._faults.partition(a, b, one_way)
 
     def heal(self, partition: Partition | None = None) -> None:
@@ -370,7 +311,7 @@ class Topology:
     ) -> Degradation:
         """Loss (0.0-1.0), a rate cap (``"1mbit"``), a delay (``"100ms"``, needs netem; not with ``to``)
         on what ``container`` sends (IPv4, IPv6); a second call replaces the first. See :mod:`.faults`."""
-        self._check_open()
+        self.context.check_open()
         settings = {"loss": loss, "rate": rate, "delay": delay, "jitter": jitter}
         return self._faults.degrade(container, settings, to, network)
 
@@ -408,7 +349,7 @@ class Topology:
         ``buildargs`` and ``tag``, also across xdist workers. A failed build raises
         :class:`DockernetError` with its output. Tagged images stay; untagged ones are
         removed at the run's end. See :mod:`pytest_dockernet.builds`."""
-        self._check_open()
+        self.context.check_open()
         return self._builds.build(path, tag=tag, dockerfile=dockerfile, buildargs=buildargs)
 
     # -- teardown ----------------------------------------------------------------------
@@ -417,55 +358,32 @@ class Topology:
         """The topology as failure messages show it (networks, containers, faults, services)."""
         return describe(self.context)
 
-    def removal_command(self) -> str:
-        f = f"label={TOPOLOGY}={self.id}"
-        return f"docker rm -f $(docker ps -aq --filter {f}); docker network rm $(docker network ls -q --filter {f})"
-
     @_measured("teardown")
-    def close(self, *, keep: bool = False, later: Remover[Topology] | None = None) -> None:
+    def close(self, *, keep: bool = False, later: Remover[Removal] | None = None) -> None:
         """Remove every container (forced, with anonymous volumes), then every network.
 
-        With ``keep`` nothing is removed (see :meth:`removal_command`). With ``later``,
-        the removal runs in that :class:`Remover`'s thread while the caller goes on,
-        unless the topology is :attr:`host_bound`. Calling it again finishes a removal
-        that was interrupted (Ctrl-C, SIGTERM) and is otherwise a no-op.
+        With ``keep`` nothing is removed (the plugin prints how to remove it). With ``later``,
+        the removal runs in that :class:`Remover`'s thread while the caller goes on, unless
+        the topology holds something a later one may ask for by value (a published host
+        port, a chosen subnet, the host's network namespace). Calling it again finishes a
+        removal that was interrupted (Ctrl-C, SIGTERM) and is otherwise a no-op.
         """
-        if not self.closed:
-            self.closed = True
+        context = self.context
+        if not context.closed:
+            context.closed = True
             try:
-                self.hooks.pytest_dockernet_topology_teardown(factory=self)
+                context.hooks.pytest_dockernet_topology_teardown(factory=self)
             except BaseException:
-                self.remove()
+                self._removal.remove()
                 raise
-        self.shells.close()
+        context.shells.close()
         if keep:
             return
         self._containers.return_pooled()  # now: the next test may take them
-        if later is not None and not self.host_bound:
-            later.submit(self)
+        if later is not None and not context.host_bound:
+            later.submit(self._removal)
         else:
-            self.remove()
-
-    def remove(self) -> None:
-        """Remove everything of the topology now (``close()``'s work, or its Remover's); once."""
-        if self._removed:
-            return
-        with self.timings.measure("teardown"):
-            self._containers.return_pooled()
-            filters = self.filters()
-            if self._services.registry:
-                remove_services(self.client, filters)
-                engines: Iterable[int] = range(len(self.clients))  # their tasks ran anywhere
-            else:
-                engines = self._containers.engines_used
-            # Engine 0 last: the overlay networks it holds wait for the others' endpoints.
-            for engine in sorted(engines, reverse=True):
-                # Another engine's copy of an overlay network goes with its last container;
-                # the network itself is the manager's (engine 0's) to remove.
-                remove_labelled(self.clients[engine], filters, networks=engine == 0)
-            self._networks.return_warm()  # empty now: the warm pool's wait for a later test
-        self._removed = True
-        self._networks.release_subnets()
+            self._removal.remove()
 
     def __enter__(self) -> Topology:
         return self
@@ -475,6 +393,6 @@ class Topology:
 
     def __repr__(self) -> str:
         return (
-            f"<Topology {self.label or self.id}: {counted(len(self._networks.registry), 'networks')}, "
+            f"<Topology {self.label}: {counted(len(self._networks.registry), 'networks')}, "
             f"{counted(len(self._containers.registry), 'containers')}>"
         )

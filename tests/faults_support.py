@@ -46,13 +46,13 @@ def link_local_of(container, network) -> str:
 
 
 def fault_helpers(client, dockernet) -> list[dict]:
-    return client.api.containers(filters={"label": [f"{ROLE}=fault-helper", dockernet.filters()["label"]]})
+    return client.api.containers(filters={"label": [f"{ROLE}=fault-helper", dockernet.context.filters()["label"]]})
 
 
 def helper_of(client, dockernet, container) -> str:
     """The id of ``container``'s fault helper."""
     (helper,) = client.api.containers(
-        filters={"label": [f"{ROLE}=fault-helper", f"{NAME}={container.name}", dockernet.filters()["label"]]}
+        filters={"label": [f"{ROLE}=fault-helper", f"{NAME}={container.name}", dockernet.context.filters()["label"]]}
     )
     return helper["Id"]
 

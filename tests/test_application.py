@@ -141,7 +141,7 @@ def test_a_server_that_exits_50_ms_after_start_fails_at_once(dockernet, app_imag
     assert "stopped before it was ready (Listening(5432/tcp))" in message or "exited at once" in message
     assert "exit code 3" in message and "boom: no data directory" in message and "starting" in message
     # Removed, and its name free again.
-    assert dockernet_client.api.containers(all=True, filters=dockernet.filters()) == []
+    assert dockernet_client.api.containers(all=True, filters=dockernet.context.filters()) == []
     assert dockernet.container("db").name == "db"
 
 

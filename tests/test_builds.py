@@ -24,7 +24,7 @@ def make_context(where: Path, probe_image: str, greeting: str = "hello", extra: 
 
 
 def builds(dockernet) -> int:
-    return dockernet.timings.counts.get("image builds", 0)
+    return dockernet.context.timings.counts.get("image builds", 0)
 
 
 def greeting_in(dockernet, name: str, image: str) -> str:
@@ -228,7 +228,7 @@ def test_xdist_workers_build_the_same_context_once(inner_runs, pytester, dockern
             c = dockernet.container("app", image=image, command=["sleep", "600"])
             assert c.exec(["cat", "/greeting.txt"]) == (0, {token!r})
             with open({str(refs)!r}, "a") as f:
-                f.write(f"{{os.environ['PYTEST_XDIST_WORKER']}} {{dockernet.identity.run_id}} {{image}}\\n")
+                f.write(f"{{os.environ['PYTEST_XDIST_WORKER']}} {{dockernet.context.identity.run_id}} {{image}}\\n")
         """
     )
     result = inner_runs.run_subprocess("-n", "2", "-p", "xdist")

@@ -26,7 +26,7 @@ def on_engine(topology) -> dict[str, list[str]]:
     containers, which carry the pool's labels) named for it. (A network the pool gave it
     is the pool's again once empty, and one with a container on it has that container.)"""
     api, filters = topology.client.api, {"label": f"{TOPOLOGY}={topology.id}"}
-    named = {"name": f"^/{topology.docker_name_for('')}"}
+    named = {"name": f"^/{topology.context.docker_name_for('')}"}
     containers = {
         c["Names"][0] for c in [*api.containers(all=True, filters=filters), *api.containers(all=True, filters=named)]
     }
@@ -222,7 +222,7 @@ def test_named_volumes_are_the_stacks_own_and_go_with_the_topology(dockernet, tm
     writer = stack["writer"]
     assert writer.exec(["cat", "/config/settings"]) == (0, "colour=blue\n")
     assert writer.exec(["sh", "-c", "echo x > /config/other"])[0] != 0  # mounted read-only
-    dockernet.remove()
+    dockernet.close()
     assert on_engine(dockernet) == NOTHING
 
 

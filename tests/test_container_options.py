@@ -66,7 +66,7 @@ BAD_OPTIONS = [
 def test_bad_options_are_refused_before_anything_is_made(dockernet, dockernet_client, arguments, error, message):
     with pytest.raises(error, match=message):
         dockernet.container("c", **arguments)
-    assert dockernet_client.api.containers(all=True, filters=dockernet.filters()) == []
+    assert dockernet_client.api.containers(all=True, filters=dockernet.context.filters()) == []
 
 
 def test_healthcheck_durations_in_seconds_reach_the_engine_in_nanoseconds(dockernet, dockernet_client):

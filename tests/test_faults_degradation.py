@@ -100,7 +100,7 @@ def test_delay_works_where_the_kernel_has_netem_and_names_it_where_not(dockernet
     that is DriverUnavailable; under the plugin the test is skipped naming netem (an
     allowed kernel-feature skip, as for IPVS), which is why this test uses a Topology of
     its own: it must run, and check either answer, everywhere."""
-    with Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.allocator) as topology:
+    with Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.context.allocator) as topology:
         net = topology.network("n")
         a, b = topology.container("a", networks=[net]), topology.container("b", networks=[net])
         before = topology.measure(b, a, count=20)

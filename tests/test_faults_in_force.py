@@ -109,7 +109,7 @@ def test_without_ip6tables_a_fault_that_needs_it_is_refused_whole(dockernet_clie
     built = fault_image.fault_image(DockerEngine(dockernet_client), dockernet.probe_image)
     assert not built.ipv6
     try:
-        with Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.allocator) as topology:
+        with Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.context.allocator) as topology:
             v4, v6 = topology.network("v4"), topology.network("v6", ipv6=True)
             a, b = (topology.container(n, networks=[v4], command=HTTPD) for n in "ab")
             c, d = (topology.container(n, networks=[v6], command=HTTPD) for n in "cd")

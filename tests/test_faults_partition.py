@@ -111,11 +111,11 @@ def test_helpers_go_with_the_topology(dockernet, dockernet_client, three):
     dockernet.partition(a, b)
     dockernet.partition(a, three[2])
     helpers = dockernet_client.api.containers(
-        filters={"label": [f"{ROLE}=fault-helper", f"{dockernet.filters()['label']}"]}
+        filters={"label": [f"{ROLE}=fault-helper", f"{dockernet.context.filters()['label']}"]}
     )
     assert len(helpers) == 1  # one per container, reused
     dockernet.close()
-    assert dockernet_client.api.containers(all=True, filters=dockernet.filters()) == []
+    assert dockernet_client.api.containers(all=True, filters=dockernet.context.filters()) == []
 
 
 BAD = [

@@ -48,10 +48,12 @@ pytestmark = pytest.mark.dockernet
 def topology(dockernet_client, dockernet):
     """A topology of its own (its own probe counts), and after the test, nothing of it left:
     its containers, the probe sidecars made and re-made, its networks."""
-    t = Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.allocator, label="lifecycle")
+    t = Topology(
+        dockernet_client, image=dockernet.probe_image, allocator=dockernet.context.allocator, label="lifecycle"
+    )
     yield t
     t.close()
-    filters = t.filters()
+    filters = t.context.filters()
     left = [c["Names"][0] for c in dockernet_client.api.containers(all=True, filters=filters)]
     left += [n["Name"] for n in dockernet_client.api.networks(filters=filters)]
     assert not left, f"left behind: {left}"
@@ -302,7 +304,7 @@ def test_probes_from_a_restarted_container_go_through_its_new_resident_shell(top
     client.start()
     assert_reachable(client, "server", port=80)
     assert_unreachable(client, stranger, port=80)  # a negative answer still rests on working probes
-    assert "probe execs" not in topology.timings.counts  # the shell was attached afresh each time
+    assert "probe execs" not in topology.context.timings.counts  # the shell was attached afresh each time
     assert_resolves(server, "me", to=client)
 
 
@@ -368,9 +370,9 @@ def test_probes_from_a_paused_container_fail_at_once_and_work_after_unpause(topo
         assert_reachable(client, server, port=80)
     assert time.monotonic() - began < 5  # not the frozen shell's timeout
     client.unpause()
-    execs = topology.timings.counts["probe execs"]  # the refused one
+    execs = topology.context.timings.counts["probe execs"]  # the refused one
     assert_reachable(client, server, port=80)
-    assert topology.timings.counts["probe execs"] == execs  # through the shell again
+    assert topology.context.timings.counts["probe execs"] == execs  # through the shell again
 
 
 def test_kill_sends_signals_by_name_or_number(topology, redis_image):
@@ -454,7 +456,7 @@ def test_a_pinned_address_taken_meanwhile_fails_the_start(topology):
 
 
 def test_a_closed_topologys_container_is_refused(dockernet_client, dockernet):
-    with Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.allocator) as t:
+    with Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.context.allocator) as t:
         c = t.container("c")
     for call in (c.stop, c.start, c.restart, c.pause, c.unpause, c.kill):
         with pytest.raises(DockernetError, match="container 'c' failed: its topology is closed"):

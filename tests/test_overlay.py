@@ -270,7 +270,7 @@ def test_bad_options_are_usage_errors(pytester, args, message):
 
 @pytest.fixture
 def plain(dockernet_client, dockernet):
-    t = Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.allocator)
+    t = Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.context.allocator)
     yield t
     t.close()
 

@@ -437,10 +437,10 @@ SKIPS = """
 
     def test_kernel_feature(dockernet):
         dockernet.container("c")
-        dockernet.capability_missing("netem is not in this kernel", explicit=False)
+        dockernet.context.capability_missing("netem is not in this kernel", explicit=False)
 
     def test_something_else(dockernet):
-        dockernet.capability_missing("no frobnicator on this engine", explicit=False)
+        dockernet.context.capability_missing("no frobnicator on this engine", explicit=False)
 """
 
 
@@ -482,7 +482,7 @@ def test_a_skip_of_the_plugins_in_a_fixture_is_shown_at_the_test(inner_runs, pyt
 
         @pytest.fixture
         def balanced(dockernet):
-            dockernet.capability_missing("IPVS is not in this kernel", explicit=False)
+            dockernet.context.capability_missing("IPVS is not in this kernel", explicit=False)
         """
     )
     pytester.makepyfile(

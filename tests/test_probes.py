@@ -21,7 +21,7 @@ pytestmark = pytest.mark.dockernet
 @pytest.fixture
 def topology(dockernet_client, dockernet):
     """A topology of its own: these tests look at its probe counts and its closing."""
-    t = Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.allocator)
+    t = Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.context.allocator)
     yield t
     t.close()
 
@@ -38,8 +38,8 @@ def test_probes_go_through_the_resident_shell_not_exec(topology):
     assert a.resident and b.resident
     assert_reachable(a, b)
     assert_resolves(b, "a", to=a)
-    assert topology.timings.counts["probes"] == 2
-    assert "probe execs" not in topology.timings.counts
+    assert topology.context.timings.counts["probes"] == 2
+    assert "probe execs" not in topology.context.timings.counts
     # the shell keeps running commands, with their exit codes and output
     assert (run(a, "echo out; echo err >&2; exit 3").exit_code, run(a, "echo out").output) == (3, "out\n")
 
@@ -48,7 +48,7 @@ def test_a_broken_script_does_not_kill_the_shell(topology):
     a = topology.container("a")
     assert run(a, "if then fi").exit_code != 0
     assert run(a, "echo still here").output == "still here\n"
-    assert "probe execs" not in topology.timings.counts
+    assert "probe execs" not in topology.context.timings.counts
 
 
 def test_concurrent_probes_of_one_source_do_not_wait_for_each_other(topology):
@@ -61,14 +61,14 @@ def test_concurrent_probes_of_one_source_do_not_wait_for_each_other(topology):
     for t in threads:
         t.join()
     assert [r.output for r in results] == ["done\n", "done\n"]
-    assert topology.timings.counts["probe execs"] == 1
+    assert topology.context.timings.counts["probe execs"] == 1
 
 
 def test_a_container_with_its_own_command_is_probed_by_exec(topology):
     a = topology.container("a", command=["sleep", "600"])
     assert not a.resident
     assert run_many(a, ["true", "false"]) == [True, False]
-    assert topology.timings.counts["probe execs"] == 1
+    assert topology.context.timings.counts["probe execs"] == 1
 
 
 def test_a_kept_container_keeps_running_after_its_shell_is_closed(topology, dockernet_client):
@@ -105,7 +105,7 @@ def impatient(dockernet):
     """A topology whose client reads for 4 s at most: the read deadline the resident shell
     had before issue 20, made short enough to outlive in a test."""
     client = connect(timeout=4)
-    with Topology(client, image=dockernet.probe_image, allocator=dockernet.allocator) as topology:
+    with Topology(client, image=dockernet.probe_image, allocator=dockernet.context.allocator) as topology:
         net = topology.network("n")
         yield topology, topology.container("a", networks=[net]), topology.container("b", networks=[net])
     client.close()
@@ -119,7 +119,7 @@ def test_a_probe_that_outlives_its_deadline_is_stopped_and_not_run_again(impatie
     code, starts = a.exec(["cat", "/tmp/starts"])
     assert (code, starts) == (0, "start\n")  # once, and killed: it never got to its end
     assert "sleep 12" not in processes(a)
-    assert topology.timings.counts["probe execs"] == 0
+    assert topology.context.timings.counts["probe execs"] == 0
 
 
 def test_a_probe_is_read_for_as_long_as_it_says_it_runs(impatient):
@@ -128,7 +128,7 @@ def test_a_probe_is_read_for_as_long_as_it_says_it_runs(impatient):
     assert result.output == "end\n"
     measured = topology.measure(a, b, count=300, interval=0.02)  # about 6 s, beyond the client's 4
     assert measured.sent == 300 and measured.loss == 0.0
-    assert topology.timings.counts["probe execs"] == 0  # no second run through an exec
+    assert topology.context.timings.counts["probe execs"] == 0  # no second run through an exec
     assert a.exec(["cat", "/tmp/starts"]) == (0, "start\n")
 
 

@@ -13,7 +13,7 @@ def test_the_remover_finishes_in_the_background_and_bounds_its_backlog(dockernet
     remover = Remover(backlog=2)
     made = []
     for _ in range(4):
-        t = Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.allocator)
+        t = Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.context.allocator)
         made.append(t.container("c").id)
         t.close(later=remover)
         assert len(remover.pending) <= 2

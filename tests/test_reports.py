@@ -80,7 +80,7 @@ def test_a_failing_assert_shows_the_topology_and_the_logs_of_the_containers_with
             app = dockernet.container("app", networks=[net], {SERVING})
             db = dockernet.container("db", networks=[net], command=["sh", "-c", "echo db 1; echo db 2; exec sleep 600"])
             probe = dockernet.container("probe", networks=[net])  # the resident probe shell
-            dockernet.sidecar_of(app)
+            dockernet.context.sidecar_of(app)
             dockernet.assert_reachable(probe, "app")  # the probe shell has run something
             record(net, app, db, probe)
             assert 1 + 1 == 3
@@ -288,7 +288,7 @@ def test_keep_lists_the_probe_sidecars(inner_runs, pytester):
         def test_fails(dockernet, dockernet_client):
             app, other = dockernet.container("app", command=["sleep", "600"]), dockernet.container("other")
             record(app, other)
-            sidecar = dockernet_client.api.inspect_container(dockernet.sidecar_of(app))["Name"].lstrip("/")
+            sidecar = dockernet_client.api.inspect_container(dockernet.context.sidecar_of(app))["Name"].lstrip("/")
             open("sidecar", "w").write(sidecar)
             assert False
         """

@@ -13,9 +13,9 @@ pytestmark = pytest.mark.dockernet
 
 def test_a_host_bound_topology_is_removed_at_once(dockernet_client, dockernet):
     remover = Remover()
-    t = Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.allocator)
+    t = Topology(dockernet_client, image=dockernet.probe_image, allocator=dockernet.context.allocator)
     c = t.container("c", ports={8080: None})
-    assert t.host_bound
+    assert t.context.host_bound
     t.close(later=remover)
     assert not remover.pending
     assert dockernet_client.api.containers(all=True, filters={"id": c.id}) == []

@@ -50,13 +50,13 @@ seen = {}
 
 
 def test_pooled(dockernet, dockernet_client):
-    assert dockernet.pool.idle == 0  # the first test: nothing waits, so they are started
+    assert dockernet.context.warm_pool.idle == 0  # the first test: nothing waits, so they are started
     net = dockernet.network("net")
     a = dockernet.container("a", networks={net: ["alias-a"]})
     b = dockernet.container("b", networks=[net])
     record(a, b)
     assert a.pooled and b.pooled
-    assert a.docker_name == dockernet.docker_name_for("a")
+    assert a.docker_name == dockernet.context.docker_name_for("a")
     assert ipaddress.ip_address(a.ip(net)) in ipaddress.ip_network(net.subnet)
     for name in ("a", "alias-a", a.docker_name):
         dockernet.assert_resolves(b, name, to=a)
@@ -92,7 +92,7 @@ def test_used_again(dockernet, dockernet_client):
 
 
 def test_handed_over_onto_two_networks(dockernet):
-    assert dockernet.pool.idle == 1
+    assert dockernet.context.warm_pool.idle == 1
     front, back = dockernet.network("front"), dockernet.network("back")
     e = dockernet.container("e", networks={front: ["web"], back: ["api"]})
     assert e.id == seen["d"]  # handed over, onto both networks
@@ -184,7 +184,7 @@ def test_the_pool_is_off_with_0_and_with_keep(inner_runs, pytester):
 
         @pytest.mark.parametrize("i", range(2))
         def test_unpooled(dockernet, dockernet_client, i):
-            assert dockernet.pool is None
+            assert dockernet.context.warm_pool is None
             net = dockernet.network("n")
             a = dockernet.container("a", networks=[net])
             assert not a.pooled
@@ -231,7 +231,7 @@ def test_what_asks_for_something_of_its_own_is_started_as_usual(dockernet, tmp_p
 
 
 def test_a_pooled_container_takes_the_address_the_test_pins(dockernet):
-    assert dockernet.pool.idle == 1  # the last test's plain container, only probed
+    assert dockernet.context.warm_pool.idle == 1  # the last test's plain container, only probed
     net = dockernet.network("mine", subnet="10.77.9.0/24")
     a = dockernet.container("a", networks={net: {"ipv4_address": "10.77.9.23"}})
     assert a.id == seen["plain"]  # handed over, not started
@@ -253,7 +253,7 @@ def test_the_pool_is_on_by_default_and_its_ini_key_sizes_it(inner_runs, pytester
         pytester.makepyfile(
             test_size=f"""
             def test_size(dockernet):
-                assert (dockernet.pool.size if dockernet.pool else 0) == {size}
+                assert (dockernet.context.warm_pool.size if dockernet.context.warm_pool else 0) == {size}
                 assert dockernet.container("a").pooled == {size > 0}
             """
         )
@@ -300,10 +300,10 @@ def test_first(dockernet):
 
 
 def test_sleeps(dockernet):
-    assert dockernet.pool.idle == 2
+    assert dockernet.context.warm_pool.idle == 2
     net = dockernet.network("n")
     record(net, dockernet.container("c", networks=[net]))
-    assert dockernet.pool.idle == 1
+    assert dockernet.context.warm_pool.idle == 1
     ready()
     time.sleep(60)
 """
@@ -420,7 +420,7 @@ def test_two(dockernet):
 
 def test_big(dockernet, dockernet_client):
     pooled = {"label": "pytest-dockernet.role=pooled network"}
-    assert [n for n in dockernet_client.api.networks(filters=pooled) if dockernet.identity.run_id in n["Name"]]
+    assert [n for n in dockernet_client.api.networks(filters=pooled) if dockernet.context.identity.run_id in n["Name"]]
     net = dockernet.network("big", subnet=str(POOL))
     a = dockernet.container("a", networks=[net])
     assert ipaddress.ip_address(a.ip(net)) in POOL
