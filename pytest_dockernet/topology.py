@@ -6,10 +6,11 @@ usable without pytest.
         api = t.container("api")
         t.assert_reachable(api, "db")
 
-``Topology`` is a facade: what it makes is made by :mod:`.networks`, :mod:`.containers`
-and :mod:`.swarm`, probed by :mod:`.probes` and checked by :mod:`.assertions`; they reach
-back only through the public members here (``labels_for``, ``docker_name_for``,
-``filters``, ``clients``, ``facts``, ...).
+``Topology`` is a facade, what a test calls and nothing else: what it makes is made by its
+parts (:mod:`.networks`, :mod:`.containers`, :mod:`.swarm`, :mod:`.faults`, ...), probed by
+:mod:`.probes` and checked by :mod:`.assertions`. They never reach back into it: they share
+its run :class:`~pytest_dockernet.context.Context` (``.context``) and talk to the engine
+through :class:`~pytest_dockernet.engine.port.Engine`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from .timings import Timings, counted
 from .warm_pool import WarmStarts
 
 if TYPE_CHECKING:
-    import docker
     from typing_extensions import Concatenate, ParamSpec
 
     from .warm_pool import WarmPool
@@ -79,7 +79,7 @@ class Topology:
 
     def __init__(
         self,
-        client: docker.DockerClient,
+        client: Client,
         *,
         identity: RunIdentity | None = None,
         image: str | None = None,
