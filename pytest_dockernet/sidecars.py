@@ -8,6 +8,7 @@ namespace, so its sidecar is left behind in the old one and removed (:meth:`Side
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .engine import remove_container, remove_containers_named, undone_on_failure
@@ -44,24 +45,43 @@ class Sidecars:
                 remove_container(container.engine, sidecar)
 
     def _start(self, source: Container) -> str:
-        context, engine = self.context, source.engine
-        context.provide_probe_image(source.host)
-        name = f"{source.docker_name}-probe"
-        with undone_on_failure(
-            f"starting the probe sidecar of {source.name!r}",
-            lambda: remove_containers_named(engine, name, context.filters()),
-        ):
-            with gate_for(engine).building():
-                created = engine.create_container(
-                    context.probe_image,
-                    command=RESIDENT,
-                    stdin_open=True,
-                    name=name,
-                    labels=context.labels_for("sidecar", source.name, {PREFIX + ".sidecar-of": source.id}),
-                    host_config=engine.create_host_config(network_mode=f"container:{source.id}"),
-                    detach=True,
-                )
-                engine.start(created["Id"])
-            context.timings.count("sidecars")
-            sidecar_id: str = created["Id"]
-            return sidecar_id
+        self.context.provide_probe_image(source.host)
+        sidecar_id = start_resident(
+            self.context,
+            source,
+            self.context.probe_image,
+            f"{source.docker_name}-probe",
+            self.context.labels_for("sidecar", source.name, {PREFIX + ".sidecar-of": source.id}),
+            doing=f"starting the probe sidecar of {source.name!r}",
+        )
+        self.context.timings.count("sidecars")
+        return sidecar_id
+
+
+def start_resident(
+    context: Context,
+    of: Container,
+    image: str,
+    name: str,
+    labels: dict[str, str],
+    *,
+    doing: str,
+    cap_add: Sequence[str] = (),
+) -> str:
+    """Start a container of ``image`` running the resident shell in ``of``'s network namespace
+    (a probe sidecar, a fault helper); its id. A start that fails half-way leaves nothing."""
+    engine = of.engine
+    with undone_on_failure(doing, lambda: remove_containers_named(engine, name, context.filters())):
+        with gate_for(engine).building():
+            created = engine.create_container(
+                image,
+                command=RESIDENT,
+                stdin_open=True,
+                name=name,
+                labels=labels,
+                host_config=engine.create_host_config(network_mode=f"container:{of.id}", cap_add=list(cap_add) or None),
+                detach=True,
+            )
+            engine.start(created["Id"])
+    started: str = created["Id"]
+    return started

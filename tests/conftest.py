@@ -309,3 +309,19 @@ def inner_runs(pytester: pytest.Pytester, dockernet_client: docker.DockerClient)
     left = runs.resources()
     runs.remove_resources()
     assert not left, "inner runs left resources behind:\n" + "\n".join(left)
+
+
+# Three web servers on one network (IPv4; IPv6 for three6): the fault tests' usual members.
+FAULT_MEMBERS = ("a", "b", "c")
+
+
+@pytest.fixture
+def three(dockernet):
+    net = dockernet.network("n")
+    return [dockernet.container(name, networks=[net], command=["httpd", "-f", "-p", "80"]) for name in FAULT_MEMBERS]
+
+
+@pytest.fixture
+def three6(dockernet):
+    net = dockernet.network("v6", ipv6=True)
+    return net, [dockernet.container(n, networks=[net], command=["httpd", "-f", "-p", "80"]) for n in FAULT_MEMBERS]

@@ -5,23 +5,11 @@ verified in the container's namespace; bad arguments refused before anything is 
 from __future__ import annotations
 
 import pytest
-from faults_support import HTTPD, fault_helpers, helper_of, ipv6_of, run_in_helper
+from faults_support import fault_helpers, helper_of, ipv6_of, run_in_helper
 
 from pytest_dockernet import DockernetError, DriverUnavailable, Topology, assert_reachable, assert_unreachable
 
 pytestmark = pytest.mark.dockernet
-
-
-@pytest.fixture
-def three(dockernet):
-    net = dockernet.network("n")
-    return [dockernet.container(name, networks=[net], command=HTTPD) for name in ("a", "b", "c")]
-
-
-@pytest.fixture
-def three6(dockernet):
-    net = dockernet.network("v6", ipv6=True)
-    return net, [dockernet.container(name, networks=[net], command=HTTPD) for name in ("a", "b", "c")]
 
 
 def rate_to(src, dst, address: str) -> float:

@@ -18,12 +18,6 @@ from pytest_dockernet.faults import image as fault_image
 pytestmark = pytest.mark.dockernet
 
 
-@pytest.fixture
-def three(dockernet):
-    net = dockernet.network("n")
-    return [dockernet.container(name, networks=[net], command=HTTPD) for name in ("a", "b", "c")]
-
-
 def test_faults_are_put_back_after_a_restart(dockernet, three):
     """A restart gives the container a new network namespace; its partition and its
     degradation are applied there again (and its peers' rules follow its address)."""

@@ -5,7 +5,7 @@ namespace; nothing left in the containers, on the engine or the host."""
 from __future__ import annotations
 
 import pytest
-from faults_support import HTTPD, NO_SHELL, helper_of, host_rules, ipv6_of, link_local_of, run_in_helper
+from faults_support import NO_SHELL, helper_of, host_rules, ipv6_of, link_local_of, run_in_helper
 
 from pytest_dockernet import (
     DockernetError,
@@ -18,18 +18,6 @@ from pytest_dockernet import (
 from pytest_dockernet.labels import ROLE
 
 pytestmark = pytest.mark.dockernet
-
-
-@pytest.fixture
-def three(dockernet):
-    net = dockernet.network("n")
-    return [dockernet.container(name, networks=[net], command=HTTPD) for name in ("a", "b", "c")]
-
-
-@pytest.fixture
-def three6(dockernet):
-    net = dockernet.network("v6", ipv6=True)
-    return net, [dockernet.container(name, networks=[net], command=HTTPD) for name in ("a", "b", "c")]
 
 
 def test_a_partition_cuts_two_containers_apart_and_heal_restores_them(dockernet, three):

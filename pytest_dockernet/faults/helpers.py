@@ -12,12 +12,11 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from ..engine import exec_in, remove_container, remove_containers_named, undone_on_failure
+from ..engine import exec_in, remove_container
 from ..engine.errors import APIError, NotFound
-from ..engine.gate import gate_for
 from ..errors import DockernetError, DriverUnavailable
 from ..image import provide_image
-from ..probes import RESIDENT
+from ..sidecars import start_resident
 from .image import IP6TABLES_MISSING, fault_image
 from .rules import link_local
 
@@ -76,26 +75,16 @@ class FaultHelpers:
             if member.host:
                 context.provide_probe_image(member.host)
                 provide_image(context.engine, engine, image)
-        name = f"{member.docker_name}-fault{next(self._numbers)}"
-        with undone_on_failure(
-            f"starting the fault helper of {member.name!r}",
-            lambda: remove_containers_named(engine, name, context.filters()),
-        ):
-            with gate_for(engine).building():
-                created = engine.create_container(
-                    image,
-                    command=RESIDENT,
-                    stdin_open=True,
-                    name=name,
-                    labels=context.labels_for("fault-helper", member.name),
-                    host_config=engine.create_host_config(
-                        network_mode=f"container:{member.id}", cap_add=["NET_ADMIN", "NET_RAW"]
-                    ),
-                    detach=True,
-                )
-                engine.start(created["Id"])
+        helper_id = start_resident(
+            context,
+            member,
+            image,
+            f"{member.docker_name}-fault{next(self._numbers)}",
+            context.labels_for("fault-helper", member.name),
+            doing=f"starting the fault helper of {member.name!r}",
+            cap_add=["NET_ADMIN", "NET_RAW"],
+        )
         context.timings.count("fault helpers")
-        helper_id: str = created["Id"]
         return helper_id
 
 
