@@ -339,9 +339,11 @@ def remove_built_image(engine: Engine, image: Mapping[str, Any]) -> list[str]:
     keeps that tag. One a container uses stays (a later prune takes it).
     """
     removed = []
-    for ref in image.get("RepoTags") or []:
-        if not is_run_build(ref):
-            continue
+    # Untagged, it is a run's build whose tag a later build of the same content took (or one
+    # cut short): labelled as the plugin's, so removed by id, else every prune would claim it.
+    tags = [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"]  # (20.10 lists that one)
+    refs = [ref for ref in tags if is_run_build(ref)] or ([] if tags else [image["Id"]])
+    for ref in refs:
         try:
             engine.remove_image(ref)
         except NotFound:

@@ -157,9 +157,14 @@ def prune(engine: Engine, me: RunIdentity, runs: Collection[str] | None = None) 
         labels = image.get("Labels") or {}
         if judge.dead(labels):
             refs = ", ".join(image.get("RepoTags") or [image["Id"]])
+            gone: list[str] = []
+            counted_before = labels[SESSION] in pruned.runs
             removed(
-                "image", refs, labels[SESSION], lambda i: pruned.images.extend(remove_built_image(engine, i)), image
+                "image", refs, labels[SESSION], lambda i, out: out.extend(remove_built_image(engine, i)), image, gone
             )
+            if not gone and not counted_before:  # one a container uses stays: nothing of its run went
+                pruned.runs.discard(labels[SESSION])
+            pruned.images.extend(gone)
     remove_containers([c for c in leases if c["Labels"][SESSION] not in stuck])
     if runs is None and made_by_plugin(engine) is not None and not judge.swarm_users(engine):
         leaving = leave_plugin_swarm(engine)
