@@ -47,7 +47,6 @@ class Containers:
         self.registry: Registry[Container] = context.containers
         self.engines_used: set[int] = {0}
         self.sidecars = Sidecars(context)
-        self.sidecar_of = self.sidecars.of
         self.lifecycle = Lifecycle(context, self.sidecars)
         self.checker = SpecChecker(context, networks, self.registry)
         context.wait_ready = self.wait_until

@@ -43,12 +43,6 @@ class NoHooks:
         return lambda **kwargs: None
 
 
-class WarmPoolPort(Protocol):
-    """What the parts ask of the warm pool (:class:`~pytest_dockernet.warm_pool.WarmPool`)."""
-
-    def give_back(self, container: Container) -> None: ...
-
-
 # The metadata of a spec's field (ContainerSpec, NetworkSpec) the warm pool may ignore: a
 # field without it, one added later too, keeps what sets it out of the pool (warm_pool.asks_nothing).
 POOL_NEUTRAL: Mapping[str, bool] = {"pool_neutral": True}
@@ -87,7 +81,7 @@ class Context:
     # (reason, whether the test asked for it explicitly). The plugin skips or fails.
     on_unavailable: Callable[[str, bool], None] | None = None
     factory: Any = None  # the facade that made it: what ``handle.topology`` gives hooks and users
-    allocator: Any = None  # the run's SubnetAllocator (None: the engine picks subnets)
+    allocator: Any = None  # the SubnetAllocator (the networks part makes one on first use without it)
     shells: Shells = field(default_factory=Shells)  # the resident probe shells of its containers
     lock: threading.RLock = field(default_factory=threading.RLock)
     closed: bool = False

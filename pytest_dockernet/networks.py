@@ -10,7 +10,7 @@ import contextlib
 import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .checks import check_bool, check_name, check_str_map, check_subnet
 from .context import POOL_NEUTRAL
@@ -68,7 +68,7 @@ class Networks:
     def __init__(self, context: Context, allocator: SubnetAllocator | None):
         self.context = context
         self.registry: Registry[Network] = context.networks
-        self.allocator = allocator  # the subnet allocator: made on first use when the caller has none
+        context.allocator = allocator  # the subnet allocator, kept there: made on first use when the caller has none
         self._implicit: dict[str, Network] = {}  # "bridge", "host": the engine's own networks
         self._returned: set[str] = set()  # the warm pool's networks given back (or removed)
         context.find_network = self.find
@@ -77,6 +77,10 @@ class Networks:
     def warm_pool(self) -> WarmPool | None:
         pool: WarmPool | None = self.context.warm_pool
         return pool
+
+    @property
+    def allocator(self) -> SubnetAllocator | None:
+        return cast("SubnetAllocator | None", self.context.allocator)
 
     def create(self, spec: NetworkSpec) -> Network:
         """Create one network (see Topology.network)."""
@@ -223,9 +227,9 @@ class Networks:
         else:  # one of the warm pool's, which later tests may have
             docker_name, all_labels = pool.new_network()
         filters = context.filters() if pool is None else pool.filters()
-        if self.allocator is None:
-            self.allocator = SubnetAllocator(taken=engine_subnets(engine))
         allocator = self.allocator
+        if allocator is None:
+            allocator = self.context.allocator = SubnetAllocator(taken=engine_subnets(engine))
         chosen: list[str] = []
 
         def create(ipv4: ipaddress.IPv4Network) -> dict[str, str]:

@@ -116,7 +116,6 @@ class Topology:
         )
         self.failed = False  # set by the pytest plugin when a test using it failed
         self.context.probe = probes.run
-        self.context.allocator = allocator
         self._networks = Networks(self.context, allocator)
         self._containers = Containers(self.context, self._networks)
         warm = WarmStarts(self.context, self._containers.create)  # the warm pool in front of the factory
