@@ -108,7 +108,9 @@ MATRIX_TESTS = {
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.name in ENGINE_WIDE_FILES or item.originalname in ENGINE_WIDE_TESTS:
+        engine_wide = item.path.name in ENGINE_WIDE_FILES or item.originalname in ENGINE_WIDE_TESTS
+        # A test that asserts the engine is in no swarm (test_overlay.no_swarm), wherever it is.
+        if engine_wide or "no_swarm" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("engine-wide"))
         if item.path.name in MATRIX_FILES or item.originalname in MATRIX_TESTS:
             item.add_marker(pytest.mark.matrix)
