@@ -63,6 +63,7 @@ class Settings:
     default_driver: str = "bridge"
     label: str = ""  # e.g. the test's node id: shown in messages
     image: str | None = None  # the probe image; None: resolved on first use
+    host_address: str = ""  # where published ports are reached (--dockernet-host-address); "": found per engine
 
 
 @dataclass(eq=False)

@@ -10,13 +10,15 @@ new network namespace, which probes, readiness and faults must follow.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from urllib.parse import urlsplit
 
-from .engine import as_engine, exec_in
+from .engine import as_engine, exec_in, where
 from .engine.errors import APIError, NotFound
 from .errors import DockernetError
 
@@ -139,6 +141,73 @@ class Network:
         return f"<Network {self.name} ({self.docker_name}, {self.driver}, {self.subnet or 'no subnet'})>"
 
 
+class PublishedPort(NamedTuple):
+    """Where the test process reaches a published port: ``socket.create_connection(ep)``
+    takes it as it is, and ``f"http://{ep}/"`` writes ``host:port`` (an IPv6 address in
+    brackets)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+# An engine reached over the network publishes ports on its own host: the URL's host is
+# where the test process finds them (dind's tcp://docker:2375, ssh://user@machine).
+REMOTE_SCHEMES = ("tcp", "http", "https", "ssh")
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def check_host_address(text: str) -> str:
+    """``text`` as a host name or IP address the test process can connect to ('' for none);
+    else ValueError saying why."""
+    host = text.strip()
+    if host.startswith("[") and host.endswith("]"):  # an IPv6 address as a URL writes it
+        host = host[1:-1]
+    if not host:
+        return ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        labels = host.rstrip(".").split(".")
+        if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+            raise ValueError(
+                f"{text!r} is not a host name or IP address (give one such as docker, 192.168.1.5 or ::1, "
+                "without a scheme or port)"
+            ) from None
+        return host
+    if address.is_unspecified:
+        raise ValueError(f"{text!r} is the any-address, which nothing connects to: give the engine host's address")
+    return str(address)
+
+
+def published_host(url: str, override: str, host_ip: str) -> str:
+    """Where the test process reaches a port published on ``host_ip`` (the binding's
+    HostIp) by the engine at ``url``: ``override`` when given, else the URL's host for an
+    engine reached over the network, else the binding's own address, or loopback for a
+    binding on every address."""
+    if override:
+        return override
+    parts = urlsplit(url)
+    if parts.scheme in REMOTE_SCHEMES and parts.hostname:
+        return parts.hostname
+    try:
+        address = ipaddress.ip_address(host_ip)
+    except ValueError:  # "" (older engines): every IPv4 address
+        return "127.0.0.1"
+    if not address.is_unspecified:
+        return host_ip
+    # A binding on "::" alone answers on IPv6 only (Docker 20.10: 127.0.0.1 is refused).
+    return "::1" if address.version == 6 else "127.0.0.1"
+
+
+def ipv4_first(binding: dict[str, str]) -> int:
+    """Sort key: a port's IPv4 binding before its IPv6 one (loopback's 127.0.0.1 is the
+    address every client resolves)."""
+    return 1 if ":" in (binding.get("HostIp") or "") else 0
+
+
 @dataclass(eq=False)
 class Endpoint:
     """A container's attachment to one network."""
@@ -247,15 +316,27 @@ class Container:
                 return str(found.interface)
         raise DockernetError(f"container {self.name!r} has no interface with address {address}:\n{result.describe()}")
 
-    def host_port(self, port: int | str, proto: str = "tcp") -> int:
-        """The host port the engine published container port ``port`` on (``ports=``, or a
-        Compose file's ``ports:``); the first binding when there are several."""
+    def _bindings(self, port: int | str, proto: str) -> list[dict[str, str]]:
         info = self.engine.inspect_container(self.id)
         key = str(port) if "/" in str(port) else f"{port}/{proto}"
         bindings = ((info.get("NetworkSettings") or {}).get("Ports") or {}).get(key)
         if not bindings:
             raise ValueError(f"container {self.name!r} publishes no host port for {key}")
-        return int(bindings[0]["HostPort"])
+        return list(bindings)
+
+    def host_port(self, port: int | str, proto: str = "tcp") -> int:
+        """The host port the engine published container port ``port`` on (``ports=``, or a
+        Compose file's ``ports:``); the first binding when there are several."""
+        return int(self._bindings(port, proto)[0]["HostPort"])
+
+    def endpoint(self, port: int | str, proto: str = "tcp") -> PublishedPort:
+        """Where the test process reaches container port ``port`` published on the host:
+        ``(host, port)``. The host is ``--dockernet-host-address`` when given; else the
+        engine's host for an engine reached over the network (``DOCKER_HOST=tcp://docker:2375``
+        gives ``docker``); else, for a local socket, the binding's own address, or loopback."""
+        binding = sorted(self._bindings(port, proto), key=ipv4_first)[0]
+        host = published_host(where(self.engine), self.context.settings.host_address, binding.get("HostIp") or "")
+        return PublishedPort(host, int(binding["HostPort"]))
 
     def exec(self, cmd: str | list[str]) -> tuple[int, str]:
         """Run ``cmd`` in the container (its image must have it).

@@ -358,6 +358,7 @@ def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerCl
         facts=state.facts,
         unavailable=lambda reason, explicit: _unavailable(state, reason, explicit),
         pool=state.warm_pool(engine, image),
+        host_address=state.settings.host_address,
     )
     if driver == "overlay":
         require_swarm(topology.context, "@pytest.mark.dockernet(driver='overlay')")

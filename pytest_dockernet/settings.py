@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from .containers import DNS_MODES
+from .handles import check_host_address
 from .image import DEFAULT_IMAGE
 from .lab import MAX_ENGINES
 from .subnets import DEFAULT_RANGE, parse_subnet_range
@@ -62,6 +63,16 @@ def _log_lines(value: str) -> int:
             "test's report shows per container, or 0 for no log sections"
         )
     return lines
+
+
+def _host_address(value: str) -> str:
+    try:
+        return check_host_address(value)
+    except ValueError as exc:
+        raise pytest.UsageError(
+            f"--dockernet-host-address (ini dockernet_host_address): {exc}, "
+            "or leave it unset for the engine's host"
+        ) from None
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -146,6 +157,13 @@ def add_options(parser: pytest.Parser) -> None:
         flag=True,
     )
     option(
+        "host-address",
+        "host name or address where the test process reaches the ports containers publish "
+        "(container.endpoint()), e.g. a gateway's or a port forward's",
+        shown="the host of DOCKER_HOST for a tcp:// or ssh:// engine, else the binding's address or 127.0.0.1",
+        metavar="ADDRESS",
+    )
+    option(
         "subnet-pool",
         "private range the networks' subnets come from, as CIDR or CIDR:PREFIXLEN",
         default=f"{DEFAULT_RANGE}:24",
@@ -168,6 +186,7 @@ class Settings:
     lab: int = 0
     logs: int = DEFAULT_LOG_LINES  # log lines per container in a failing test's report
     pool: int = WARM_POOL  # warm containers kept ready (0: none)
+    host_address: str = ""  # where published ports are reached ("": found per engine, see handles.published_host)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -195,6 +214,7 @@ class Settings:
             lab=_lab_size(get("lab")),
             logs=_log_lines(get("logs")),
             pool=_pool_size(get("pool")),
+            host_address=_host_address(get("host_address")),
         )
         if settings.swarm not in SWARM_MODES:
             raise pytest.UsageError(

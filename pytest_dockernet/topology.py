@@ -31,7 +31,7 @@ from .description import describe
 from .engine import Client, as_engine
 from .facts import RunFacts
 from .faults import Degradation, Faults, Partition
-from .handles import Container, Network
+from .handles import Container, Network, check_host_address
 from .labels import RunIdentity
 from .networks import DRIVERS, Networks, NetworkSpec
 from .remover import Remover as Remover  # re-exported: the type of close(later=)
@@ -93,11 +93,16 @@ class Topology:
         facts: RunFacts | None = None,
         unavailable: Callable[[str, bool], None] | None = None,
         pool: WarmPool | None = None,
+        host_address: str = "",
     ):
         if default_driver not in DRIVERS:
             raise ValueError(f"default_driver={default_driver!r} is not one of {', '.join(DRIVERS)}")
         if dns not in DNS_MODES:
             raise ValueError(f"dns={dns!r} is not one of {', '.join(DNS_MODES)}")
+        try:
+            host_address = check_host_address(host_address)
+        except ValueError as exc:
+            raise ValueError(f"host_address={exc}") from None
         self.client = client
         identity = identity or RunIdentity()
         self.id = f"{identity.run_id}-{next(_topology_ids)}"
@@ -106,7 +111,7 @@ class Topology:
             [as_engine(c) for c in (client, *engines)],  # docker-py clients, or Engines (the plugin's)
             self.id,
             identity,
-            Settings(dns, default_driver, label, image),
+            Settings(dns, default_driver, label, image, host_address=host_address),
             timings or Timings(),
             RunFacts() if facts is None else facts,  # shared by a run's topologies
             hooks or NoHooks(),

@@ -21,6 +21,7 @@ OPTIONS = [
     ("keep", None, "bool"),
     ("prune", None, "bool"),
     ("subnet-pool", "CIDR", "string"),
+    ("host-address", "ADDRESS", "string"),
 ]
 NO_ENGINE = "unix:///nonexistent/pytest-dockernet-test.sock"
 
