@@ -7,6 +7,9 @@ import subprocess
 import sys
 import time
 
+import docker
+from relay import Relay
+
 from pytest_dockernet.engine.docker_engine import DockerEngine
 from pytest_dockernet.engine.gate import EngineGate, gate_for
 
@@ -55,3 +58,19 @@ def test_the_gate_keeps_removal_apart_from_building_across_processes(tmp_path):
 def test_one_gate_per_engine(dockernet_client):
     assert gate_for(dockernet_client) is gate_for(dockernet_client.api) is gate_for(DockerEngine(dockernet_client))
     assert gate_for(dockernet_client).path != EngineGate("unix:///elsewhere.sock").path
+
+
+def test_two_urls_of_one_engine_share_its_gate(dockernet_client):
+    # The engine's ID names the gate: a run reaching it over TCP and one through its socket
+    # (a CI job and a shell on the same machine) keep to one lock.
+    relay = Relay()
+    try:
+        over_tcp = docker.DockerClient(base_url=f"tcp://127.0.0.1:{relay.port}")
+        try:
+            assert over_tcp.api.base_url != dockernet_client.api.base_url
+            assert gate_for(over_tcp) is gate_for(dockernet_client)
+            assert gate_for(over_tcp).path == EngineGate(f"id:{dockernet_client.info()['ID']}").path
+        finally:
+            over_tcp.close()
+    finally:
+        relay.close()

@@ -5,6 +5,12 @@ Docker 20.10 now and then loses every DNS record of a network that is being set 
 same moment. Creating networks and containers therefore holds a shared lock, and
 removing a network an exclusive one: a lock file per engine, taken with ``flock``, so
 that threads, xdist workers and concurrent pytest runs on this machine all keep to it.
+The file is named after the engine's own ID (info's ``ID``), so that two URLs of one
+engine (a socket and a TCP port, a socket mounted at another path) share it.
+
+Runs on other machines sharing the engine (CI jobs against one remote engine) do not see
+the file: between them the race stays possible. It is rare (one removal must fall into
+another run's network set-up), and the engine offers no lock a dead run would release.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import hashlib
 import os
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -66,13 +73,31 @@ class EngineGate:
 
 _gates: dict[str, EngineGate] = {}
 _lock = threading.Lock()
+# docker-py's APIClient -> its engine's ID, asked once per client: an Engine, its client
+# and that client's APIClient share one gate.
+_ids: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
 
 
 def _key(engine: Engine | docker.DockerClient | docker.APIClient) -> str:
-    # docker-py's own URL (a DockerEngine's client's, which names every local socket
-    # http+docker://...): an Engine, its client and that client's APIClient share one gate.
     client = getattr(engine, "client", engine)
-    return str(getattr(getattr(client, "api", client), "base_url", "")) or "http+docker://localhost"
+    api = getattr(client, "api", client)
+    try:
+        return _ids[api]
+    except (KeyError, TypeError):
+        pass
+    try:
+        engine_id = str((api.info() or {}).get("ID") or "")
+    except Exception:  # noqa: BLE001 - any failure: the URL names the engine instead
+        engine_id = ""
+    # The URL only when the engine has no ID: docker-py names every local socket
+    # http+docker://localhost, so two local engines would share (and wait on) one gate.
+    key = f"id:{engine_id}" if engine_id else str(getattr(api, "base_url", "")) or "http+docker://localhost"
+    if engine_id:  # else asked again next time: the engine may answer then
+        try:
+            _ids[api] = key
+        except TypeError:  # a stand-in that takes no weak reference
+            pass
+    return key
 
 
 def gate_for(engine: Engine | docker.DockerClient | docker.APIClient) -> EngineGate:
