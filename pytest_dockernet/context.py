@@ -64,6 +64,7 @@ class Settings:
     label: str = ""  # e.g. the test's node id: shown in messages
     image: str | None = None  # the probe image; None: resolved on first use
     host_address: str = ""  # where published ports are reached (--dockernet-host-address); "": found per engine
+    fault_image: str | None = None  # --dockernet-fault-image; None: the faults' own order (faults/image.py)
 
 
 @dataclass(eq=False)

@@ -8,6 +8,7 @@ change during a run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -22,3 +23,4 @@ class RunFacts:
     # topology's own identity.
     owner: dict[str, str] | None = None
     builds: dict[str, str] = field(default_factory=dict)  # build() content key -> image reference, this process
+    fault_images: dict[int, Any] = field(default_factory=dict)  # engine index -> its faults.image.FaultImage

@@ -359,6 +359,7 @@ def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerCl
         unavailable=lambda reason, explicit: _unavailable(state, reason, explicit),
         pool=state.warm_pool(engine, image),
         host_address=state.settings.host_address,
+        fault_image=state.settings.fault_image,
     )
     if driver == "overlay":
         require_swarm(topology.context, "@pytest.mark.dockernet(driver='overlay')")

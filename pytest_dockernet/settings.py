@@ -100,6 +100,13 @@ def add_options(parser: pytest.Parser) -> None:
     option(
         "busybox", "static busybox binary to build the probe image from", shown="the busybox on PATH", metavar="PATH"
     )
+    option(
+        "fault-image",
+        "image the fault helpers run (partition(), degrade()): it must have iptables, ip6tables, tc and a "
+        "POSIX sh; checked once per run and engine",
+        shown="built from this machine's iptables and tc, else FROM alpine with apk",
+        metavar="IMAGE",
+    )
     option("require", "error instead of skipping dockernet tests when Docker is unavailable", flag=True)
     option(
         "dns",
@@ -186,6 +193,7 @@ class Settings:
     lab: int = 0
     logs: int = DEFAULT_LOG_LINES  # log lines per container in a failing test's report
     pool: int = WARM_POOL  # warm containers kept ready (0: none)
+    fault_image: str | None = None  # the fault helpers' image (None: faults/image.py's order)
     host_address: str = ""  # where published ports are reached ("": found per engine, see handles.published_host)
 
     @classmethod
@@ -214,6 +222,7 @@ class Settings:
             lab=_lab_size(get("lab")),
             logs=_log_lines(get("logs")),
             pool=_pool_size(get("pool")),
+            fault_image=get("fault_image").strip() or None,
             host_address=_host_address(get("host_address")),
         )
         if settings.swarm not in SWARM_MODES:

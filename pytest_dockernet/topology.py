@@ -94,6 +94,7 @@ class Topology:
         unavailable: Callable[[str, bool], None] | None = None,
         pool: WarmPool | None = None,
         host_address: str = "",
+        fault_image: str | None = None,
     ):
         if default_driver not in DRIVERS:
             raise ValueError(f"default_driver={default_driver!r} is not one of {', '.join(DRIVERS)}")
@@ -111,7 +112,7 @@ class Topology:
             [as_engine(c) for c in (client, *engines)],  # docker-py clients, or Engines (the plugin's)
             self.id,
             identity,
-            Settings(dns, default_driver, label, image, host_address=host_address),
+            Settings(dns, default_driver, label, image, host_address=host_address, fault_image=fault_image),
             timings or Timings(),
             RunFacts() if facts is None else facts,  # shared by a run's topologies
             hooks or NoHooks(),

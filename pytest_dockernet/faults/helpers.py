@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 from ..engine import exec_in, remove_container
 from ..engine.errors import APIError, NotFound
 from ..errors import DockernetError, DriverUnavailable
-from ..image import provide_image
+from ..image import image_on, provide_image
 from ..sidecars import start_resident
-from .image import IP6TABLES_MISSING, fault_image
+from .image import IP6TABLES_MISSING, FaultImage, helper_image
 from .rules import link_local
+from .tools import preamble
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -33,13 +34,15 @@ class FaultHelpers:
         self._numbers = itertools.count(1)
         self._helpers: dict[str, str] = {}  # container id -> its fault helper's id
         self.ipv6 = False  # the helpers' image has ip6tables (known once one started)
+        self._no_ipv6 = IP6TABLES_MISSING
+        self._preamble = ""  # the tools' paths in the helpers' image, for each script (tools.preamble)
         self._lock = threading.RLock()
 
     def run(self, member: Container, script: str) -> tuple[int, str]:
         """Run ``script`` in ``member``'s network namespace: (exit code, output)."""
         helper = self._helper(member)
         try:
-            return exec_in(member.engine, helper, ["sh", "-c", script])
+            return exec_in(member.engine, helper, ["sh", "-c", self._preamble + script])
         except APIError as exc:
             raise DockernetError(
                 f"the fault helper of {member.name!r} cannot run ({exc.explanation or exc}): "
@@ -57,7 +60,7 @@ class FaultHelpers:
         """Refuse, before anything is applied, a fault that would leave IPv6 uncovered."""
         self._helper(member)
         if not self.ipv6:
-            raise DriverUnavailable(f"{doing}: {why}, which needs ip6tables: {IP6TABLES_MISSING}; nothing was applied")
+            raise DriverUnavailable(f"{doing}: {why}, which needs ip6tables: {self._no_ipv6}; nothing was applied")
 
     def _helper(self, member: Container) -> str:
         with self._lock:
@@ -68,13 +71,9 @@ class FaultHelpers:
     def _start(self, member: Container) -> str:
         context = self.context
         member.reusable = False  # its network namespace gets rules: not for another test
-        engine = member.engine
         with context.timings.measure("image"):
-            built = fault_image(context.engine, context.probe_image)
-            image, self.ipv6 = built.tag, built.ipv6
-            if member.host:
-                context.provide_probe_image(member.host)
-                provide_image(context.engine, engine, image)
+            built = self._image(member)
+        image, self.ipv6, self._no_ipv6, self._preamble = built.tag, built.ipv6, built.no_ipv6, preamble(built.tools)
         helper_id = start_resident(
             context,
             member,
@@ -86,6 +85,35 @@ class FaultHelpers:
         )
         context.timings.count("fault helpers")
         return helper_id
+
+    def _image(self, member: Container) -> FaultImage:
+        """The helpers' image on ``member``'s engine: found (and checked) once per run and engine."""
+        context, host = self.context, member.host
+        known: FaultImage | DockernetError | None = context.facts.fault_images.get(host)
+        if isinstance(known, DockernetError):
+            raise type(known)(str(known))  # said once per run and engine; each test that needs it fails
+        if known is not None and image_on(member.engine, known.tag):
+            return known
+        check = (
+            context.docker_name_for(f"fault-check{next(self._numbers)}"),
+            context.labels_for("fault-check", "tools"),
+        )
+        given = context.settings.fault_image
+        try:
+            if given:
+                if host and not image_on(member.engine, given) and image_on(context.engine, given):
+                    provide_image(context.engine, member.engine, given)  # an engine of the lab has no registry
+                built = helper_image(member.engine, context.probe_image, given, check)
+            else:
+                built = helper_image(context.engine, context.probe_image, None, check)
+                if host:
+                    context.provide_probe_image(host)
+                    provide_image(context.engine, member.engine, built.tag)
+        except DockernetError as exc:
+            context.facts.fault_images[host] = exc
+            raise
+        context.facts.fault_images[host] = built
+        return built
 
 
 def addresses(group: Iterable[Container]) -> tuple[list[str], list[str]]:
