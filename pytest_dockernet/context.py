@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
+from .capabilities import Capabilities, Verdict
 from .errors import DockernetError, DriverUnavailable
 from .facts import RunFacts
 from .image import provide_image, resolve_probe_image
@@ -144,6 +145,36 @@ class Context:
         """The shell command that removes what this topology made (for a kept or failed teardown)."""
         f = f"label={TOPOLOGY}={self.id}"
         return f"docker rm -f $(docker ps -aq --filter {f}); docker network rm $(docker network ls -q --filter {f})"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The run's capabilities of its engines (one per run: kept in its facts)."""
+        with self.lock:
+            if self.facts.capabilities is None:
+                self.facts.capabilities = Capabilities()
+            return self.facts.capabilities  # type: ignore[no-any-return]  # facts is a leaf: typed Any there
+
+    def capability(self, name: str, engine: int = 0) -> Verdict:
+        """Capability ``name`` of engine ``engine``, probed on first use (see .capabilities)."""
+
+        def image() -> str:
+            self.provide_probe_image(engine)
+            return self.probe_image
+
+        of = self.capabilities.of(self.engines[engine])
+        return of.verdict(name, image, self.identity.labels)
+
+    def has(self, name: str, engine: int = 0) -> bool:
+        """Whether engine ``engine`` has capability ``name`` (for a feature that does without it)."""
+        return self.capability(name, engine).present
+
+    def need(self, name: str, engine: int = 0, *, explicit: bool = True) -> None:
+        """A feature needs capability ``name`` of engine ``engine``: nothing when present;
+        else the test is skipped naming the engine and the capability (DriverUnavailable
+        outside pytest)."""
+        verdict = self.capability(name, engine)
+        if not verdict.present:
+            self.capability_missing(verdict.skip_reason(), explicit)
 
     def capability_missing(self, reason: str, explicit: bool = True) -> None:
         """Something the test needs is missing: the plugin skips or fails it; else DriverUnavailable."""

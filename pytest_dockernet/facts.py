@@ -23,4 +23,5 @@ class RunFacts:
     # topology's own identity.
     owner: dict[str, str] | None = None
     builds: dict[str, str] = field(default_factory=dict)  # build() content key -> image reference, this process
+    capabilities: Any = None  # a capabilities.Capabilities: each engine's, probed once per run
     fault_images: dict[int, Any] = field(default_factory=dict)  # engine index -> its faults.image.FaultImage

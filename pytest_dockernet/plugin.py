@@ -12,18 +12,20 @@ import docker  # only for the dockernet_client fixture: users get docker-py's cl
 import pytest
 
 from . import hooks
+from .capabilities import CAPABILITIES, Capabilities, Store, probe_engines, unknown_capabilities
 from .engine import Engine, answers, as_engine, connect, lost, where
 from .engine.docker_engine import DockerEngine
 from .engine.errors import APIError
 from .errors import EngineUnavailable, ImageUnavailable, LabError, one_line
 from .faults import marker as fault_marker
+from .image import resolve_probe_image
 from .lab import Lab
 from .labels import RunIdentity
 from .networks import DRIVERS
 from .reaper import Judge, prune
 from .reports import failure_sections, kept_report
 from .settings import Settings, add_options
-from .skips import judge, skip
+from .skips import capability_of, judge, skip
 from .state import RUN_OWNER, State
 from .swarm import in_swarm, init_swarm, leave_plugin_swarm, made_by_plugin, require_swarm
 from .topology import Topology
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
 
 FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
 DOCKER_FIXTURES = (*FACTORY_FIXTURES, "dockernet_client")
-MARKER_KWARGS = ("driver", "drivers", *fault_marker.ARGUMENTS)
+MARKER_KWARGS = ("driver", "drivers", "needs", *fault_marker.ARGUMENTS)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -57,10 +59,13 @@ TOPOLOGIES = pytest.StashKey[dict[Topology, str]]()
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "dockernet(driver=None, drivers=None): a test of Docker networks; driver= sets the default "
-        "network driver of the dockernet fixture, drivers=[...] runs the test once per driver",
+        "dockernet(driver=None, drivers=None, needs=None): a test of Docker networks; driver= sets the default "
+        "network driver of the dockernet fixture, drivers=[...] runs the test once per driver, needs=[...] names "
+        f"the engine capabilities it needs (its skip for one of them passes under --dockernet-require): "
+        f"{', '.join(CAPABILITIES)}",
     )
     state = State(Settings.from_config(config))
+    state.facts.capabilities = Capabilities(Store(getattr(config, "cache", None)))
     state.join_run(getattr(config, "workerinput", None))
     config.stash[STATE] = state
     # Only a run that talks to Docker has anything to tear down on SIGTERM.
@@ -132,7 +137,10 @@ def _install_sigterm_handler(config: pytest.Config) -> None:
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
-    if not Settings.from_config(config).prune:
+    settings = Settings.from_config(config)
+    if settings.capabilities:
+        return _print_capabilities(settings)
+    if not settings.prune:
         return None
     # Before configure there is no terminal reporter: plain output is all there is.
     try:
@@ -143,6 +151,17 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     pruned = prune(engine, RunIdentity())
     print(f"dockernet: {pruned.describe()}")
     return 1 if pruned.failed else 0
+
+
+def _print_capabilities(settings: Settings) -> int:
+    """``--dockernet-capabilities``: every capability of each engine, probed afresh."""
+    tables, errors = probe_engines(
+        (None, *settings.hosts), lambda e: resolve_probe_image(e, settings.image, settings.busybox).name
+    )
+    print("\n".join(tables))
+    for error in errors:
+        print(f"dockernet: {error}", file=sys.stderr)
+    return 1 if errors else 0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -180,6 +199,15 @@ def _marker_kwargs(marker: pytest.Mark | None, where: str) -> dict[str, Any]:
             pytest.fail(
                 f"{where}: @pytest.mark.dockernet driver {name!r} is not one of {', '.join(DRIVERS)}", pytrace=False
             )
+    needs = marker.kwargs.get("needs")
+    strangers = unknown_capabilities(needs)
+    if needs is not None and (not isinstance(needs, (list, tuple)) or strangers):
+        what = f"names no capability: {', '.join(map(repr, strangers))}" if strangers else f"got {needs!r}"
+        pytest.fail(
+            f"{where}: @pytest.mark.dockernet(needs=...) {what}; give a list of capabilities among: "
+            f"{', '.join(CAPABILITIES)}",
+            pytrace=False,
+        )
     return dict(marker.kwargs)
 
 
@@ -388,8 +416,11 @@ def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerCl
 
 def _unavailable(state: State, reason: str, explicit: bool) -> NoReturn:
     """A capability the test needs is missing: skip, or fail under --dockernet-require when
-    the test asked for it explicitly."""
+    the test asked for it explicitly. A named capability's skip is judged at the report
+    (skips.judge): it passes under --dockernet-require for a test marked as needing it."""
     __tracebackhide__ = True
+    if capability_of(reason) is not None:
+        skip(reason)
     if explicit and state.settings.require:
         pytest.fail(f"{reason} (--dockernet-require is set)", pytrace=False)
     skip(reason + ("" if not explicit else " (pass --dockernet-require to make this an error)"))
@@ -426,6 +457,7 @@ def _notes(state: State, config: pytest.Config) -> list[str]:
         notes.append(state.pruned.describe())
     if state.swarm_kept:
         notes.append(state.swarm_kept)
+    notes.extend(state.facts.capabilities.summary() if state.facts.capabilities is not None else [])
     return notes
 
 

@@ -158,6 +158,15 @@ def add_options(parser: pytest.Parser) -> None:
         default=str(WARM_POOL),
         metavar="N",
     )
+    # A command, not a setting: no ini key (one would turn every run into this command).
+    group.addoption(
+        "--dockernet-capabilities",
+        action="store_true",
+        default=False,
+        dest="dockernet_capabilities",
+        help="probe the engine (and each of --dockernet-hosts) afresh, print which capabilities it has and "
+        "which it lacks and why, and exit without running tests",
+    )
     option(
         "prune",
         "remove resources left by dead (killed) runs, report them, and exit (1 if the engine refused to remove some)",
@@ -187,6 +196,7 @@ class Settings:
     keep: bool
     prune: bool
     subnet_pool: str
+    capabilities: bool = False
     teardown: str = "background"
     swarm: str = "never"
     hosts: tuple[str, ...] = ()
@@ -215,6 +225,7 @@ class Settings:
             dns=get("dns").strip(),
             keep=bool(get("keep")),
             prune=bool(get("prune")),
+            capabilities=bool(config.getoption("dockernet_capabilities")),
             subnet_pool=get("subnet_pool").strip(),
             teardown=get("teardown").strip(),
             swarm=get("swarm").strip(),

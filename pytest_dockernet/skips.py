@@ -1,13 +1,15 @@
 """The plugin's own skips (no engine, a missing capability), told apart from a user's.
 
 ``--dockernet-require`` exists so that the plugin cannot hide untested code behind a skip:
-under it, a skip of the plugin's fails unless a kernel feature is missing. A skip the user
+under it, a skip of the plugin's fails unless a kernel feature is missing, or an engine's
+capability the test is marked as needing (``@pytest.mark.dockernet(needs=[...])``). A skip the user
 wrote (``skip``, ``skipif``, ``pytest.skip()`` in a test or a fixture) is theirs and stays a
 skip. A skip of the plugin's is reported at the test that needed what is missing, not at
 the plugin's line that noticed it."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -21,6 +23,8 @@ else:
 # Kernel features a machine may lack: the only reasons a skip of the plugin's passes under
 # --dockernet-require (a test cannot make the kernel grow them).
 ALLOWED_SKIPS = ("IPVS", "netem")
+# How a skip for a missing capability names it (capabilities.Verdict.skip_reason).
+CAPABILITY = re.compile(r"\[capability '([a-z0-9-]+)'\]")
 
 
 class PluginSkip(Skipped):
@@ -38,21 +42,36 @@ def allowed(reason: str) -> bool:
     return any(feature in reason for feature in ALLOWED_SKIPS)
 
 
+def capability_of(reason: str) -> str | None:
+    """The capability a skip's reason says is missing, if any."""
+    found = CAPABILITY.search(reason)
+    return found.group(1) if found else None
+
+
+def needs(item: pytest.Item) -> set[str]:
+    """The capabilities ``item`` is marked as needing (``needs=`` of every dockernet marker
+    on it: the function's, its class's, its module's)."""
+    return {str(n) for m in item.iter_markers("dockernet") for n in m.kwargs.get("needs") or ()}
+
+
 def judge(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport, require: bool) -> None:
     """A skip of the plugin's, pointed at the test (under ``require`` a failure unless a kernel
-    feature is missing); any other skip is left as pytest made it."""
+    feature is missing or the test is marked as needing the missing capability); any other
+    skip is left as pytest made it."""
     excinfo = call.excinfo
     if not report.skipped or excinfo is None or not isinstance(excinfo.value, PluginSkip):
         return
     reason = str(excinfo.value.msg or "")
     path, line = _in_the_test(item, excinfo if call.when == "call" else None)
     report.longrepr = (path, line, f"Skipped: {reason}")
-    if not require or hasattr(report, "wasxfail") or allowed(reason):
+    capability = capability_of(reason)
+    if not require or hasattr(report, "wasxfail") or allowed(reason) or capability in needs(item):
         return
     report.outcome = "failed"
     report.longrepr = (
         f"{item.nodeid}: skipped by the plugin under --dockernet-require, which allows its skips only for a "
-        f"missing kernel feature ({', '.join(ALLOWED_SKIPS)}): {reason}"
+        f"missing kernel feature ({', '.join(ALLOWED_SKIPS)}) or a capability the test is marked as needing"
+        f"{f' (@pytest.mark.dockernet(needs=[{capability!r}]))' if capability else ''}: {reason}"
     )
 
 

@@ -128,6 +128,8 @@ class State:
             return cast("Engine", self._engine)  # connected, or raised above
 
     def _start(self, engine: Engine) -> None:
+        if self.facts.capabilities is not None:  # what the engine is: asked at the first Docker call
+            self.facts.capabilities.of(engine).info  # noqa: B018 - read now, for the summary
         if self.worker in (None, "gw0"):  # one prune per run, not one per xdist worker
             self.pruned = prune(engine, self.identity)
         supernet, prefix = parse_subnet_range(self.settings.subnet_pool)

@@ -55,7 +55,7 @@ def test_marker_is_registered_and_documented(pytester):
     result.stdout.no_fnmatch_line("*nknown*mark*")
 
     result = pytester.runpytest("--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.dockernet(driver=None, drivers=None): *"])
+    result.stdout.fnmatch_lines(["@pytest.mark.dockernet(driver=None, drivers=None, needs=None): *"])
 
 
 def test_tests_using_the_fixtures_are_marked_automatically(pytester):
@@ -158,7 +158,7 @@ def test_marker_drivers_runs_the_test_once_per_driver(inner_runs, pytester):
 
 
 NOT_A_LIST = "@pytest.mark.dockernet(drivers=...) takes a non-empty list such as ['bridge']"
-UNKNOWN = "@pytest.mark.dockernet got unknown arguments {}; it takes driver=, drivers=, partition= and degrade="
+UNKNOWN = "@pytest.mark.dockernet got unknown arguments {}; it takes driver=, drivers=, needs=, partition= and degrade="
 NOT_A_DRIVER = "@pytest.mark.dockernet driver {!r} is not one of bridge, host, overlay"
 
 
@@ -465,8 +465,8 @@ def test_a_users_skips_stay_skips_under_require_and_the_plugins_are_judged_at_th
             # The plugin's skip is shown where the test asked for what is missing.
             f"SKIPPED [[]1[]] test_skips.py:{kernel_line}: netem is not in this kernel",
             "test_skips.py::test_something_else: skipped by the plugin under "
-            "--dockernet-require, which allows its skips only for a missing kernel feature (IPVS, netem): "
-            "no frobnicator on this engine",
+            "--dockernet-require, which allows its skips only for a missing kernel feature (IPVS, netem) "
+            "or a capability the test is marked as needing: no frobnicator on this engine",
         ]
     )
     assert "plugin.py" not in result.stdout.str()

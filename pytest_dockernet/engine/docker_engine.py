@@ -61,7 +61,10 @@ class DockerEngine:
         timeout = self._api.timeout
         self.timeout: float | None = timeout if isinstance(timeout, (int, float)) else None
         url = getattr(self._api, "base_url", "") or ""
-        self.base_url = "" if url.startswith("http+docker://") else url
+        if url.startswith("http+docker://"):  # docker-py's name for a local socket: which one it is
+            path = getattr(getattr(self._api, "_custom_adapter", None), "socket_path", None)
+            url = f"unix://{path}" if path else ""
+        self.base_url = url
 
     def __repr__(self) -> str:
         return f"<DockerEngine {self.base_url or 'default'}>"
@@ -75,6 +78,11 @@ class DockerEngine:
 
     def version(self) -> Info:
         return cast(Info, self._api.version())
+
+    def native_info(self) -> Info | None:
+        # Podman says its network backend only in its own API (GET /libpod/info).
+        response = self._api._get(self._api._url("/libpod/info"))
+        return cast(Info, response.json()) if response.status_code == 200 else None
 
     def close(self) -> None:
         self.client.close()

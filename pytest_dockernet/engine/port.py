@@ -20,13 +20,16 @@ Filters = Mapping[str, Any]
 class Engine(Protocol):
     """One engine: what the parts ask of it."""
 
-    base_url: str  # where it answers, as the client was given it ("" for the environment's default)
+    base_url: str  # where it answers: a URL as the client was given it, unix://PATH for a socket; "" unknown
     timeout: float | None  # seconds a call may take (None: no limit)
 
     # -- the engine itself
     def ping(self) -> bool: ...
     def info(self) -> Info: ...
     def version(self) -> Info: ...
+    def native_info(self) -> Info | None:
+        """The engine's own info beyond the Docker API's (Podman's ``/libpod/info``), or
+        None when it has none."""
     def close(self) -> None: ...  # its connections (the engine itself stays up)
 
     # -- containers

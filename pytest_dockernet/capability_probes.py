@@ -1,0 +1,302 @@
+"""How each capability is found out: one probe per group of capabilities, each run at most
+once per engine and run (see :mod:`.capabilities`).
+
+What the engine's version and info answers and this machine tell (:mod:`.engine.info`) is
+read without a container; the rest is asked of the engine with real resources, made and
+removed here: the topology probe (a network, an internal network, two probe-image
+containers) answers six capabilities at once. Each probe says, per capability, present
+or missing and why: ``{name: (present, reason)}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import random
+import shlex
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .engine import exec_in, remove_container, remove_network
+from .engine.errors import APIError, NotFound
+from .engine.gate import gate_for
+from .errors import one_line
+from .labels import ROLE
+
+if TYPE_CHECKING:
+    from .engine.info import EngineInfo
+    from .engine.port import Engine
+
+Found = dict[str, tuple[bool, str]]
+ROLE_NAME = "capability probe"
+# Settings of containers in hermetic DNS mode (containers.HERMETIC_DNS, a part above this layer).
+HERMETIC = {"dns": ["127.0.0.1"], "dns_opt": ["ndots:1"], "dns_search": ["."]}
+PORT = 8080  # where the probe containers' httpd listens
+WAIT = 2  # seconds a lookup or a connection may take in a probe
+
+
+class Probe:
+    """What a probe needs: the engine, what it is, the probe image, the labels of what it
+    makes, and a prefix for the names of what it makes."""
+
+    def __init__(self, engine: Engine, info: EngineInfo, image: Callable[[], str], labels: dict[str, str], name: str):
+        self.engine, self.info, self.image, self.labels, self.name = engine, info, image, labels, name
+        self.made: list[tuple[str, str]] = []  # ("container" | "network", id), in making order
+
+    def network(self, suffix: str, **options: Any) -> str:
+        with gate_for(self.engine).building():
+            made = self.engine.create_network(f"{self.name}-{suffix}", labels=self._labels(), **options)
+        self.made.append(("network", made["Id"]))
+        return f"{self.name}-{suffix}"
+
+    def container(self, suffix: str, network: str, aliases: list[str], **host: Any) -> str:
+        """A running probe-image container serving TCP on PORT, on ``network``."""
+        engine = self.engine
+        links = host.pop("endpoint_links", None)
+        name = f"{self.name}-{suffix}"
+        with gate_for(engine).building():
+            made = engine.create_container(
+                self.image(),
+                command=["httpd", "-f", "-p", str(PORT)],
+                name=name,
+                hostname=suffix,
+                labels=self._labels(),
+                host_config=engine.create_host_config(network_mode=network, **host),
+                networking_config=engine.create_networking_config(
+                    {network: engine.create_endpoint_config(aliases=aliases, links=links)}
+                ),
+                detach=True,
+            )
+            self.made.append(("container", made["Id"]))
+            engine.start(made["Id"])
+        return str(made["Id"])
+
+    def checks(self, container: str, checks: dict[str, str]) -> dict[str, bool]:
+        """Shell ``checks`` (name -> command) run at once in ``container``: which passed."""
+        script = " ".join(
+            f"( {command} ) >/dev/null 2>&1 && echo {key}=1 || echo {key}=0 &" for key, command in checks.items()
+        )
+        _, output = exec_in(self.engine, container, ["sh", "-c", f"{script} wait"])
+        passed = {line.partition("=")[0] for line in output.split() if line.endswith("=1")}
+        return {key: key in passed for key in checks}
+
+    def said(self, present: bool, yes: str, no: str) -> tuple[bool, str]:
+        """A verdict: ``yes`` or ``no``, the latter naming the network backend when the engine says it
+        ("hermetic DNS unavailable (netavark): ...")."""
+        backend = self.info.network_backend
+        if present or not backend:
+            return _said(present, yes, no)
+        what, _, why = no.partition(": ")
+        return False, f"{what} ({backend}): {why}" if why else f"{what} ({backend})"
+
+    def remove(self) -> None:
+        """What the probe made, containers first; gone already is fine."""
+        for kind, made_id in reversed(self.made):
+            (remove_container if kind == "container" else remove_network)(self.engine, made_id)
+        self.made.clear()
+
+    def _labels(self) -> dict[str, str]:
+        return {**self.labels, ROLE: ROLE_NAME}
+
+
+def resolves(name: str) -> str:
+    return f"timeout {WAIT} nslookup {shlex.quote(name)} 2>&1 | grep -q '^Name:'"
+
+
+def reaches(name: str) -> str:
+    return f"timeout {WAIT + 1} nc -w {WAIT} {shlex.quote(name)} {PORT} </dev/null"
+
+
+def on_host(probe: Probe) -> Found:
+    """host-network, bind-mounts, lab: from what the engine is (no container)."""
+    info = probe.info
+    where = f"the engine at {info.url}"
+    root = sys.platform.startswith("linux") and hasattr(os, "geteuid") and os.geteuid() == 0
+    lab_missing = (
+        f"{where} is not on this machine ({info.host_reason})"
+        if not info.shares_host
+        else f"{where} is not in this process's network namespace ({info.host_reason})"
+        if not info.shares_network
+        else "the lab needs root on Linux (this process is not root)"
+        if not root
+        else ""
+    )
+    return {
+        "host-network": (
+            info.shares_network,
+            info.host_reason if info.shares_network else f"{where}: {info.host_reason}",
+        ),
+        "bind-mounts": (info.shares_host, info.host_reason if info.shares_host else f"{where}: {info.host_reason}"),
+        "lab": (not lab_missing, lab_missing or f"root, and {info.host_reason}"),
+    }
+
+
+def swarm(probe: Probe) -> Found:
+    """Whether the engine has swarm mode at all (not whether it is in a swarm now): an
+    engine with it answers GET /swarm, or says it is no manager; one without has no such
+    endpoint."""
+    state = (probe.engine.info().get("Swarm") or {}).get("LocalNodeState") or "inactive"
+    if state == "active":
+        return {"swarm": (True, "the engine is in a swarm")}
+    try:
+        probe.engine.inspect_swarm()
+    except NotFound as exc:
+        return {"swarm": (False, f"no swarm mode: the engine does not serve GET /swarm ({one_line(exc)})")}
+    except APIError as exc:
+        return {"swarm": (True, f"swarm mode, not in a swarm now ({one_line(exc)[:80]})")}
+    return {"swarm": (True, f"swarm mode (node state {state})")}
+
+
+def topology(probe: Probe) -> Found:
+    """hermetic-dns, aliases, links, internal-dns, connect-disconnect, warm-pool-joins: two
+    probe-image containers on a network, then on an internal network too, one of them
+    leaving the first network and joining it again under a new name."""
+    probe.network("net", driver="bridge")
+    probe.network("inner", driver="bridge", internal=True)
+    net, inner = f"{probe.name}-net", f"{probe.name}-inner"
+    a = probe.container("a", net, ["dn-cap-a"], **HERMETIC)
+    b = probe.container("b", net, ["dn-cap-b"], endpoint_links=[(f"{probe.name}-a", "dn-cap-link")])
+    first = probe.checks(a, {"hermetic": resolves(f"{probe.name}-b")})
+    found = probe.checks(
+        b, {"alias": resolves("dn-cap-a"), "link": resolves("dn-cap-link"), "reach": reaches("dn-cap-a")}
+    )
+    result: Found = {}
+    result["hermetic-dns"] = probe.said(
+        first["hermetic"],
+        "names resolve with the plugin's hermetic DNS settings (nameserver 127.0.0.1)",
+        "hermetic DNS unavailable: with the plugin's settings (dns 127.0.0.1) a container's name does not "
+        "resolve; use --dockernet-dns=host",
+    )
+    result["aliases"] = probe.said(
+        found["alias"] and found["reach"],
+        "a network alias resolves and is reachable",
+        "network aliases unavailable: an alias "
+        + ("does not resolve" if not found["alias"] else "resolves, but its container is not reachable"),
+    )
+    result["links"] = probe.said(
+        found["link"], "a link's alias resolves", "links unavailable: a link's alias does not resolve"
+    )
+    engine = probe.engine
+    try:
+        with gate_for(engine).building():
+            engine.connect_container_to_network(a, inner, aliases=["dn-cap-a-in"])
+            engine.connect_container_to_network(b, inner, aliases=["dn-cap-b-in"])
+    except APIError as exc:
+        why = f"connecting a running container to a network failed: {one_line(exc)}"
+        for name in ("internal-dns", "connect-disconnect", "warm-pool-joins"):
+            result[name] = (False, f"{name}: {why}")
+        return result
+    internal = probe.checks(b, {"name": resolves("dn-cap-a-in"), "reach": reaches("dn-cap-a-in")})
+    result["internal-dns"] = probe.said(
+        internal["name"] and internal["reach"],
+        "containers on an internal network resolve and reach each other",
+        "internal networks unavailable: containers on an internal network "
+        + ("do not resolve each other's names" if not internal["name"] else "do not reach each other"),
+    )
+    try:
+        with gate_for(engine).joining():
+            engine.disconnect_container_from_network(b, net)
+            engine.rename(b, f"{probe.name}-b-again")
+            engine.connect_container_to_network(b, net, aliases=["dn-cap-b-again"])
+    except APIError as exc:
+        result["connect-disconnect"] = (True, "a running container joins a network")
+        result["warm-pool-joins"] = (
+            False,
+            f"a running container cannot leave a network, be renamed and join again: {one_line(exc)}",
+        )
+        return result
+    after = probe.checks(b, {"reach": reaches("dn-cap-a"), "own": resolves("dn-cap-b-again")})
+    result["connect-disconnect"] = probe.said(
+        after["reach"],
+        "a running container joins and leaves networks, and still reaches the others",
+        "connect/disconnect unavailable: after leaving a network and joining it again, a container does not "
+        "reach the others",
+    )
+    result["warm-pool-joins"] = probe.said(
+        all(after.values()),
+        "a renamed running container joins a network under a new alias",
+        "warm pool joins unavailable: a renamed container that joined a network again "
+        + ("is not found by its new alias" if not after["own"] else "does not reach the others"),
+    )
+    return result
+
+
+def ipv6(probe: Probe) -> Found:
+    """An IPv6 network (a random unique-local /64): made, and a container on it has an
+    address in it."""
+    subnet = ipaddress.IPv6Network(f"fd{random.randrange(256):02x}:{random.randrange(65536):04x}::/64")
+    try:
+        net = probe.network(
+            "v6", driver="bridge", enable_ipv6=True, ipam={"Driver": "default", "Config": [{"Subnet": str(subnet)}]}
+        )
+    except APIError as exc:
+        return {"ipv6": (False, f"IPv6 networks unavailable: {one_line(exc)}")}
+    container = probe.container("v6", net, [])
+    address = probe.checks(container, {"v6": f"ip -6 addr | grep -q {shlex.quote(str(subnet.network_address)[:-1])}"})
+    return {
+        "ipv6": probe.said(
+            address["v6"],
+            f"an IPv6 network ({subnet}) gives its containers addresses",
+            f"IPv6 unavailable: a container on an IPv6 network ({subnet}) has no address in it",
+        )
+    }
+
+
+def net_admin(probe: Probe) -> Found:
+    """A container given NET_ADMIN changes its own network namespace (what fault helpers do)."""
+    engine = probe.engine
+    name = f"{probe.name}-admin"
+    with gate_for(engine).building():
+        made = engine.create_container(
+            probe.image(),
+            command=["sh", "-c", "ip link set lo mtu 65535 && ip link set lo mtu 65536 && echo admin=1"],
+            name=name,
+            labels=probe._labels(),
+            host_config=engine.create_host_config(network_mode="none", cap_add=["NET_ADMIN"]),
+            detach=True,
+        )
+        probe.made.append(("container", made["Id"]))
+        engine.start(made["Id"])
+    output = ""
+    for _ in range(50):
+        state = engine.inspect_container(made["Id"])["State"]
+        if not state.get("Running"):
+            output = engine.logs(made["Id"], stdout=True, stderr=True).decode(errors="replace")
+            break
+        time.sleep(0.1)
+    ok = "admin=1" in output
+    return {
+        "net-admin": _said(
+            ok,
+            "a container with NET_ADMIN changes its network namespace",
+            f"NET_ADMIN unavailable: a container given it cannot change its links ({output.strip()[:120]})",
+        )
+    }
+
+
+def _said(present: bool, yes: str, no: str) -> tuple[bool, str]:
+    return present, yes if present else no
+
+
+@contextlib.contextmanager
+def cleaned(probe: Probe) -> Iterator[Probe]:
+    try:
+        yield probe
+    finally:
+        probe.remove()
+
+
+# Each probe, and the capabilities it answers.
+PROBES: dict[str, tuple[Callable[[Probe], Found], tuple[str, ...]]] = {
+    "host": (on_host, ("host-network", "bind-mounts", "lab")),
+    "swarm": (swarm, ("swarm",)),
+    "topology": (
+        topology,
+        ("hermetic-dns", "aliases", "links", "internal-dns", "connect-disconnect", "warm-pool-joins"),
+    ),
+    "ipv6": (ipv6, ("ipv6",)),
+    "net-admin": (net_admin, ("net-admin",)),
+}
