@@ -1,9 +1,11 @@
 """Removing what earlier runs left behind when they were killed (SIGKILL, a crash, OOM).
 
-A run is dead when its lease says so (see :mod:`.lease`), or, as a fast path, when its
-process is gone and it ran on this host in this pid namespace. A run of an older release,
-or of the library used without the plugin, has no lease: only the fast path can judge it,
-and anything it cannot judge is presumed alive.
+A run is dead when its lease says so (see :mod:`.lease`). A run that has a lease is
+judged by it alone: its labels' host name, boot id and pid say nothing sure about another
+machine that shares the engine (two CI machines may both be called ``runner``, and each
+has its own boot id). A run of an older release, or of the library used without the
+plugin, has no lease: it is dead when its process is gone and it ran on this host in this
+pid namespace (or before this host rebooted), and anything else is presumed alive.
 """
 
 from __future__ import annotations
@@ -78,14 +80,21 @@ class Judge:
     def __init__(self, engine: Engine, me: RunIdentity, runs: Collection[str] | None = None):
         self.me = me
         self.runs = runs  # judge only these (None: all)
+        self._engine = engine
         self.leases = lease_states(engine)
+        self._asked_again: set[str] = set()
 
     def dead(self, labels: dict[str, str]) -> bool:
         run = labels.get(SESSION)
         if not run or run == self.me.run_id or (self.runs is not None and run not in self.runs):
             return False
-        if run in self.leases and not self.leases[run]:
-            return True
+        if run not in self.leases and run not in self._asked_again:
+            # A run that started after the leases were read has one now: its lease comes
+            # before anything it makes.
+            self._asked_again.add(run)
+            self.leases = lease_states(self._engine)
+        if run in self.leases:
+            return not self.leases[run]
         return self.me.owner_is_gone(labels)
 
     def swarm_users(self, engine: Engine, *, but_me: bool = False) -> list[str]:
