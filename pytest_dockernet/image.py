@@ -97,7 +97,7 @@ def find_busybox(explicit: str | None) -> tuple[str | None, str]:
         return explicit, ""
     found = shutil.which("busybox")
     if found is None:
-        return None, "no busybox on PATH"
+        return None, f"no busybox on PATH ({os.environ.get('PATH', '')})"
     if not is_static_elf(os.path.realpath(found)):
         return None, f"the busybox on PATH ({found}) is not statically linked"
     return found, ""
@@ -210,15 +210,20 @@ def resolve_probe_image(engine: Client, requested: str = DEFAULT_IMAGE, busybox:
         return ProbeImage(requested, requested=requested, pulled=True)
     except ValueError as exc:
         pull_error = str(exc)
+    ways_out = (
+        "Either make the image available (docker pull / docker load it, or name another one with "
+        "--dockernet-image), or install a statically linked busybox (Debian: busybox-static) on PATH "
+        "or point --dockernet-busybox at it."
+    )
     if binary is None:
-        raise ImageUnavailable(
-            f"{pull_error}\nNo image could be built instead: {why_not}.\n"
-            "Either make the image available (docker pull / docker load it, or name another "
-            "one with --dockernet-image), or install a statically linked busybox (Debian: "
-            "busybox-static) and point --dockernet-busybox at it."
-        )
+        raise ImageUnavailable(f"{pull_error}\nNo image could be built instead: {why_not}.\n{ways_out}")
     tag = cast(str, tag)  # made whenever binary is found
-    build_around_busybox(engine, binary, tag, labels={STAND_IN_FOR: requested})
+    try:
+        build_around_busybox(engine, binary, tag, labels={STAND_IN_FOR: requested})
+    except BuildError as exc:
+        raise ImageUnavailable(
+            f"{pull_error}\nBuilding one instead FROM scratch around {binary} failed too: {exc.msg}.\n{ways_out}"
+        ) from None
     remove_stale_stand_ins(engine, requested, tag)
     return ProbeImage(tag, built_from=binary, requested=requested)
 

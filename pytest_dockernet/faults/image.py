@@ -97,7 +97,7 @@ def public_image(engine: Engine, check: tuple[str, dict[str, str]]) -> FaultImag
             raise DriverUnavailable(
                 "faults need iptables, ip6tables and tc in their helper image: this machine has none to build "
                 f"it from (iptables and tc looked for on PATH, /usr/sbin, /sbin), and building one FROM "
-                f"{PUBLIC_BASE} with apk failed: {str(exc).splitlines()[0]}\n"
+                f"{PUBLIC_BASE} with apk failed: {str(exc).splitlines()[0].split(' failed: ', 1)[-1]}\n"
                 "Either install them here (Debian: apt-get install iptables iproute2), or pass "
                 f"{OPTION} IMAGE (ini dockernet_fault_image) naming an image the engine has or can pull "
                 "that has iptables, ip6tables and tc"

@@ -105,10 +105,10 @@ def check_tools(engine: Engine, image: str, named: str, name: str, labels: dict[
     finally:
         remove_container(engine, created["Id"])
     found, missing = parse_check(output)
-    lacking = [f"{tool} ({missing[tool]})" for tool in REQUIRED if tool in missing]
+    lacking = [f"{tool}: {missing[tool]}" for tool in REQUIRED if tool in missing]
     if lacking:
         raise DockernetError(
-            f"{named}: {', '.join(lacking)} in it; the fault helpers need iptables and tc that work in a "
-            f"container's network namespace (install {PACKAGES} in the image)"
+            f"{named}: the fault helpers need iptables and tc working in a container's network namespace; "
+            f"in this image {'; '.join(lacking)} (install {PACKAGES} in it)"
         )
     return found
