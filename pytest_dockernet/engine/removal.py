@@ -8,6 +8,7 @@ has endpoints is retried while the engine lets go of them (see :func:`remove_net
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -37,15 +38,29 @@ def undone_on_failure(doing: str, undo: Callable[[], object]) -> Iterator[None]:
         raise
 
 
+# Podman refuses to remove a container whose network namespace others share (a probe
+# sidecar's network_mode="container:ID"), naming them; Docker removes it and leaves them.
+_DEPENDENTS = re.compile(r"dependent containers which must be removed before it: ([0-9a-f, ]+)")
+
+
 def remove_container(engine: Client, container_id: str) -> None:
-    """Forced, with its anonymous volumes; gone already is fine."""
-    try:
-        as_engine(engine).remove_container(container_id, force=True, v=True)
-    except NotFound:
-        pass
-    except APIError as exc:
-        if "already in progress" not in str(exc):
-            raise
+    """Forced, with its anonymous volumes, after the containers that share its namespaces
+    when the engine refuses it for them; gone already is fine."""
+    engine = as_engine(engine)
+    for attempt in range(3):
+        try:
+            engine.remove_container(container_id, force=True, v=True)
+            return
+        except NotFound:
+            return
+        except APIError as exc:
+            if "already in progress" in str(exc):
+                return
+            dependents = _DEPENDENTS.search(str(exc))
+            if dependents is None or attempt == 2:
+                raise
+        for dependent in dependents.group(1).replace(",", " ").split():
+            remove_container(engine, dependent)
 
 
 def _still_held(exc: BaseException) -> bool:
