@@ -16,7 +16,7 @@ from .assertions import (  # noqa: E402
 from .compose import ComposeStack  # noqa: E402
 from .errors import ComposeError, DockernetError, DriverUnavailable, ImageUnavailable  # noqa: E402
 from .faults import Degradation, Partition  # noqa: E402
-from .handles import Container, Network  # noqa: E402
+from .handles import Container, Network, PublishedPort  # noqa: E402
 from .labels import RunIdentity  # noqa: E402
 from .measurements import Measurement, measure, throughput  # noqa: E402
 from .readiness import Listening, LogLine  # noqa: E402
@@ -40,6 +40,7 @@ __all__ = [
     "LogLine",
     "Network",
     "Partition",
+    "PublishedPort",
     "ReachabilityMatrix",
     "Remover",
     "RunIdentity",
