@@ -18,6 +18,8 @@ import uuid
 
 import pytest
 
+from pytest_dockernet import Topology
+
 pytestmark = pytest.mark.skipif(
     shutil.which("unshare") is None or os.geteuid() != 0, reason="needs unshare (util-linux) and root"
 )
@@ -95,3 +97,19 @@ def test_runs_on_two_machines_sharing_the_engine_do_not_collide(inner_runs, pyte
     (pytester.path / "go").touch()
     for m, proc in machines.items():
         assert proc.wait(timeout=120) == 0, (pytester.path / f"{m}.log").read_text()
+
+
+def test_a_named_volume_another_run_still_mounts_stays_at_teardown(dockernet_client):
+    # Two runs (here two topologies) name the same volume; the first made it, so its
+    # teardown removes it, which the engine refuses while the other's container mounts it.
+    name = f"dn-test-shared-{uuid.uuid4().hex[:8]}"
+    first, second = Topology(dockernet_client), Topology(dockernet_client)
+    try:
+        first.container("writer", volumes=[f"{name}:/data"])
+        reader = second.container("reader", volumes=[f"{name}:/data"])
+        first.close()  # no error: the volume is the other's to use
+        assert dockernet_client.api.inspect_volume(name)["Name"] == name
+        assert reader.status() == "running"
+    finally:
+        second.close()
+        dockernet_client.api.remove_volume(name)  # the first run's prune would, once it is over

@@ -158,12 +158,24 @@ def remove_volume(engine: Engine, name: str, *, force: bool = False) -> None:
 
 def remove_volumes(engine: Client, filters: Filters) -> list[str]:
     """Remove the named volumes the plugin made (``container(volumes=["name:/in"])`` of a
-    volume that did not exist), once no container uses them; their names."""
+    volume that did not exist), once no container uses them; the names of those removed.
+
+    A volume that a container of someone else mounts stays (another run that named the same
+    volume, on this machine or another sharing the engine): a later run's prune removes it
+    once its maker's run is over and nothing mounts it."""
     engine = as_engine(engine)
-    found = engine.volumes(filters=filters)
-    for volume in found:
-        remove_volume(engine, volume["Name"], force=True)
-    return [v["Name"] for v in found]
+    removed = []
+    for volume in engine.volumes(filters=filters):
+        name = volume["Name"]
+        try:
+            remove_volume(engine, name, force=True)
+        except APIError:
+            users = {c["Id"] for c in engine.containers(all=True, filters={"volume": name})}
+            if not users - {c["Id"] for c in engine.containers(all=True, filters={**filters, "volume": name})}:
+                raise
+            continue
+        removed.append(name)
+    return removed
 
 
 def remove_labelled(engine: Client, filters: Filters, *, networks: bool = True) -> tuple[list[str], list[str]]:
