@@ -181,3 +181,52 @@ def test_no_probe_image_without_a_busybox_names_where_it_looked(inner_runs, pyte
             r"or point --dockernet-busybox at it\.",
         ]
     )
+
+
+def derived(client, base: str, lines: str) -> str:
+    tag = f"dockernet-test/nettools:{uuid.uuid4().hex[:10]}"
+    client.images.build(fileobj=io.BytesIO(f"FROM {base}\n{lines}".encode()), tag=tag, rm=True, forcerm=True)
+    return tag
+
+
+def test_a_given_image_without_ip6tables_refuses_what_needs_it(dockernet_client, dockernet, nettools):
+    """IPv4 faults work; one that would leave IPv6 uncovered is refused naming the image."""
+    from pytest_dockernet import DriverUnavailable, Topology, assert_unreachable
+
+    tag = derived(dockernet_client, nettools, "RUN rm /usr/sbin/ip6tables\n")
+    try:
+        with Topology(
+            dockernet_client, image=dockernet.probe_image, allocator=dockernet.context.allocator, fault_image=tag
+        ) as topology:
+            v4, v6 = topology.network("v4"), topology.network("v6", ipv6=True)
+            a, b = (topology.container(n, networks=[v4]) for n in "ab")
+            c, d = (topology.container(n, networks=[v6]) for n in "cd")
+            with pytest.raises(
+                DriverUnavailable,
+                match=rf"^partition 1: \[d\] have IPv6 addresses, which needs ip6tables: --dockernet-fault-image "
+                rf"{re.escape(tag)} has no working ip6tables \(install iptables and iproute2\); nothing was applied$",
+            ):
+                topology.partition(c, d)
+            topology.partition(a, b)
+            assert_unreachable(a, b)
+    finally:
+        dockernet_client.images.remove(tag)
+
+
+def test_a_given_image_with_an_entrypoint_is_refused_naming_it(dockernet_client, dockernet, nettools):
+    from pytest_dockernet import DockernetError, Topology
+
+    tag = derived(dockernet_client, nettools, 'ENTRYPOINT ["/bin/busybox"]\n')
+    try:
+        with Topology(
+            dockernet_client, image=dockernet.probe_image, allocator=dockernet.context.allocator, fault_image=tag
+        ) as topology:
+            a, b = topology.container("a"), topology.container("b")
+            with pytest.raises(
+                DockernetError,
+                match=rf"^--dockernet-fault-image {re.escape(tag)}: the image has an ENTRYPOINT "
+                r"\(\['/bin/busybox'\]\), but the fault helpers run `sh` as their command",
+            ):
+                topology.partition(a, b)
+    finally:
+        dockernet_client.images.remove(tag)
