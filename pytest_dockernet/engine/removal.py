@@ -117,7 +117,8 @@ def remove_network_if_unused(engine: Client, name: str) -> None:
 def remove_containers_named(engine: Client, docker_name: str, filters: Filters) -> None:
     """Undo a half-made container (an interrupted create may still have made it)."""
     engine = as_engine(engine)
-    for c in engine.containers(all=True, filters={**filters, "name": f"^/{docker_name}$"}):
+    # Docker matches the filter against "/NAME", Podman against "NAME": the slash is optional.
+    for c in engine.containers(all=True, filters={**filters, "name": f"^/?{re.escape(docker_name)}$"}):
         remove_container(engine, c["Id"])
 
 
