@@ -22,6 +22,12 @@ from pytest_dockernet.skips import PluginSkip
 
 pytest_plugins = ["pytester"]
 
+# Tests of another engine than the default one need that engine up, which their own part of
+# .ci/run starts first: collected only when DOCKERNET_TEST_ENGINE names that engine
+# (`DOCKERNET_TEST_ENGINE=remote python -m pytest tests/test_remote_engine.py`).
+OTHER_ENGINE_FILES = {"test_remote_engine.py": "remote"}
+collect_ignore = [name for name, on in OTHER_ENGINE_FILES.items() if os.environ.get("DOCKERNET_TEST_ENGINE") != on]
+
 # Tests that change the engine as a whole (its swarm state, a lab of engines around it) or
 # assert it is in a given state: under `pytest -n N` they go to one worker, one after the
 # other (xdist's loadgroup), while the rest of the suite shares the engine freely.
