@@ -1,8 +1,11 @@
 """disconnect() takes a container off a network; connect() puts it back."""
 
+import pytest
+
 from pytest_dockernet import assert_not_resolves, assert_reachable, assert_resolves, assert_unreachable
 
 
+@pytest.mark.dockernet(needs=["connect-disconnect"])  # an engine without it skips it, naming the capability
 def test_disconnect_and_connect(dockernet):
     net = dockernet.network("app")
     api = dockernet.container("api", networks=[net])

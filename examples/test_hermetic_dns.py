@@ -1,9 +1,12 @@
 """Hermetic DNS (--dockernet-dns=hermetic, the default): names no container provides fail
 inside the engine instead of being asked of the host's resolvers."""
 
+import pytest
+
 from pytest_dockernet import assert_not_resolves, assert_resolves
 
 
+@pytest.mark.dockernet(needs=["hermetic-dns"])  # an engine without it skips it, naming the capability
 def test_unknown_names_fail_inside_the_engine(dockernet):
     api = dockernet.container("api")  # no networks=: joins the factory's "default" network
     dockernet.container("db")

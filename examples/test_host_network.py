@@ -2,6 +2,8 @@
 
 import socket
 
+import pytest
+
 from pytest_dockernet import assert_reachable
 
 
@@ -11,6 +13,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The test connects to 127.0.0.1 itself: the engine must share this machine's network.
+@pytest.mark.dockernet(needs=["host-network"])
 def test_host_mode_server_is_reachable_from_host_and_bridge(dockernet):
     port = free_port()
     web = dockernet.container("web", network_mode="host", command=["httpd", "-f", "-p", str(port)])

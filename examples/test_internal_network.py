@@ -5,9 +5,12 @@ Docker 20.10 still lets containers of an internal network reach the host's own a
 played by a server on another network, published on a port of the host.
 """
 
+import pytest
+
 from pytest_dockernet import assert_reachable, assert_unreachable
 
 
+@pytest.mark.dockernet(needs=["internal-dns"])  # an engine without it skips it, naming the capability
 def test_internal_network_keeps_its_containers_in(dockernet, dockernet_client):
     internal = dockernet.network("internal", internal=True)
     app = dockernet.container("app", networks=[internal])

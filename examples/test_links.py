@@ -5,6 +5,7 @@ import pytest
 from pytest_dockernet import assert_reachable, assert_resolves
 
 
+@pytest.mark.dockernet(needs=["links"])  # an engine without links skips it, naming the capability
 def test_link_alias_resolves_in_the_linking_container(dockernet):
     db = dockernet.container("db", network_mode="bridge")
     with pytest.warns(DeprecationWarning, match="user-defined network"):

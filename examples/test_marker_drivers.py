@@ -7,8 +7,9 @@ from pytest_dockernet import assert_reachable
 
 # Runs as test_runs_once_per_driver[bridge] and [overlay]. Overlay networks need a swarm:
 # pass --dockernet-swarm auto (or --dockernet-lab N); without one the [overlay] run is skipped
-# with that reason, or fails under --dockernet-require.
-@pytest.mark.dockernet(drivers=["bridge", "overlay"])
+# with that reason, or fails under --dockernet-require. An engine without swarm mode
+# (needs=["swarm"]: Podman) skips both runs, naming the capability, under it too.
+@pytest.mark.dockernet(drivers=["bridge", "overlay"], needs=["swarm"])
 def test_runs_once_per_driver(dockernet):
     net = dockernet.network("app")  # driver= defaults to this run's driver
     assert net.driver == dockernet.default_driver

@@ -9,6 +9,9 @@ import pytest
 
 from pytest_dockernet import assert_isolated, assert_not_resolves, assert_reachable, assert_resolves, assert_unreachable
 
+# An engine without swarm mode (Podman) skips these, naming the capability.
+pytestmark = pytest.mark.dockernet(needs=["swarm"])
+
 # Tasks serve their hostname over HTTP on port 80 with busybox httpd.
 HTTPD = "hostname > /tmp/index.html && exec httpd -f -p 80 -h /tmp"
 
@@ -90,6 +93,7 @@ def test_containers_on_two_engines_are_partitioned_and_a_task_degraded(dockernet
     assert_reachable(near, task)
 
 
+@pytest.mark.dockernet(needs=["swarm", "lab"])  # the lab: root on the engine's own host
 def test_a_partitioned_engine_is_cut_off_until_healed(dockernet, dockernet_lab):
     net = dockernet.network("wan", driver="overlay")
     near = dockernet.container("near", networks=[net], host=1)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 import threading
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMappin
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +49,10 @@ CAPABILITIES: Mapping[str, str] = {
     "hermetic-dns": "containers' names resolve with --dockernet-dns=hermetic's settings (nameserver 127.0.0.1)",
     "aliases": "a network alias resolves, on every network a container is on",
     "links": "links= aliases resolve (legacy links, and links scoped to a user-defined network)",
+    "icmp": "a container pings with the engine's default capabilities (NET_RAW); the plugin adds it where not",
+    "healthchecks": "the engine runs a container's HEALTHCHECK by itself; the plugin runs it where not",
     "internal-dns": "containers on an internal network (internal=True) resolve and reach each other",
+    "network-isolation": "containers on different networks do not reach each other; the plugin isolates where not",
     "connect-disconnect": "a running container joins and leaves networks and still reaches the others",
     "warm-pool-joins": "the warm pool's way: a renamed running container leaves networks and joins others",
     "swarm": "swarm mode: overlay networks, services, --dockernet-swarm auto",
@@ -58,7 +63,9 @@ CAPABILITIES: Mapping[str, str] = {
     "lab": "the multi-engine lab (--dockernet-lab): root on the engine's own host",
 }
 PROBE_OF = {name: group for group, (_, names) in probes.PROBES.items() for name in names}
-CACHE_PREFIX = "dockernet/capabilities/"
+# Verdicts kept between runs are those of these probes: a changed probe probes again.
+PROBES_DIGEST = hashlib.sha1(Path(probes.__file__).read_bytes()).hexdigest()[:12]
+CACHE_PREFIX = "pytest-dockernet-capabilities-"
 
 
 def plugin_version() -> str:
@@ -68,9 +75,14 @@ def plugin_version() -> str:
         return "unknown"
 
 
-def unknown_capabilities(names: object) -> list[str]:
-    """The names in ``names`` that are no capability (for ``needs=``'s check)."""
-    return [str(n) for n in names if n not in CAPABILITIES] if isinstance(names, (list, tuple, set)) else []
+def check_needs(names: object) -> str | None:
+    """What is wrong with ``needs=[...]`` of the marker (None: nothing)."""
+    if not isinstance(names, (list, tuple)):
+        return f"got {names!r}; give a list of capabilities among: {', '.join(CAPABILITIES)}"
+    strangers = [repr(n) for n in names if n not in CAPABILITIES]
+    if strangers:
+        return f"names no capability: {', '.join(strangers)}; the capabilities are: {', '.join(CAPABILITIES)}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -88,18 +100,39 @@ class Verdict:
 
 
 class Store:
-    """Where verdicts are kept between runs: pytest's cache (``config.cache``), or nowhere."""
+    """Where the verdicts of the container probes are kept between runs: a file per engine
+    (its URL, name, data root, kind and version) and plugin version in this machine's
+    temporary directory, so that later runs, xdist workers and pytester's inner runs on
+    the same engine do not probe again. ``pytest --dockernet-capabilities`` probes afresh
+    and rewrites it. ``directory=None``: nowhere."""
 
-    def __init__(self, cache: Any = None):
-        self.cache = cache
+    def __init__(self, directory: str | None = tempfile.gettempdir()):
+        self.directory = directory
+
+    def _path(self, key: str) -> str | None:
+        return None if self.directory is None else os.path.join(self.directory, f"{CACHE_PREFIX}{key}.json")
 
     def get(self, key: str) -> dict[str, Any]:
-        value = self.cache.get(CACHE_PREFIX + key, None) if self.cache is not None else None
+        path = self._path(key)
+        if path is None:
+            return {}
+        try:
+            with open(path) as file:
+                value = json.load(file)
+        except (OSError, ValueError):
+            return {}
         return value if isinstance(value, dict) else {}
 
     def set(self, key: str, value: dict[str, Any]) -> None:
-        if self.cache is not None:
-            self.cache.set(CACHE_PREFIX + key, value)
+        path = self._path(key)
+        if path is None:
+            return
+        try:
+            with tempfile.NamedTemporaryFile("w", dir=self.directory, delete=False, suffix=".tmp") as file:
+                json.dump(value, file)
+            os.replace(file.name, path)  # whole or not at all, for a reader in another process
+        except OSError:
+            pass  # not kept: the next run probes again
 
 
 @dataclass(eq=False)
@@ -136,16 +169,19 @@ class EngineCapabilities:
 
     def _probe(self, group: str, image: Callable[[], str], labels: Callable[[], dict[str, str]]) -> None:
         info = self.info
-        key = hashlib.sha1(f"{info.cache_key}\0{plugin_version()}".encode()).hexdigest()[:16]
+        key = hashlib.sha1(f"{info.cache_key}\0{plugin_version()}\0{PROBES_DIGEST}".encode()).hexdigest()[:16]
         run, names = probes.PROBES[group]
-        with _machine_lock(key, group):  # other processes of this machine (xdist workers) probe once
-            kept = {} if self.fresh else self.store.get(key)
+        kept: dict[str, Any] = {}
+        # Other processes of this machine (xdist workers, other runs) wait, then read what this one found.
+        with _machine_lock(key) if group in probes.KEPT else contextlib.nullcontext():
+            if group in probes.KEPT and not self.fresh:
+                kept = self.store.get(key)
             if not all(n in kept for n in names):
                 probe = probes.Probe(self.engine, info, image, labels(), f"dn-cap-{os.getpid()}-{group}")
                 with probes.cleaned(probe):
-                    found = run(probe)
-                kept = {**self.store.get(key), **{n: list(v) for n, v in found.items()}}
-                self.store.set(key, kept)
+                    kept = {n: list(v) for n, v in run(probe).items()}
+                if group in probes.KEPT:
+                    self.store.set(key, {**self.store.get(key), **kept})
         with self.lock:
             for name in names:
                 present, reason = kept[name]
@@ -153,11 +189,11 @@ class EngineCapabilities:
 
 
 @contextlib.contextmanager
-def _machine_lock(key: str, group: str) -> Iterator[None]:
+def _machine_lock(key: str) -> Iterator[None]:
     if fcntl is None:
         yield
         return
-    path = os.path.join(tempfile.gettempdir(), f"pytest-dockernet-capabilities-{key}-{group}.lock")
+    path = os.path.join(tempfile.gettempdir(), f"{CACHE_PREFIX}{key}.lock")
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

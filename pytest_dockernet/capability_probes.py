@@ -18,6 +18,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from .engine import exec_in, remove_container, remove_network
@@ -36,6 +37,10 @@ ROLE_NAME = "capability probe"
 HERMETIC = {"dns": ["127.0.0.1"], "dns_opt": ["ndots:1"], "dns_search": ["."]}
 PORT = 8080  # where the probe containers' httpd listens
 WAIT = 2  # seconds a lookup or a connection may take in a probe
+# The topology probe's healthcheck: an engine that runs healthchecks reports it healthy soon.
+HEALTHCHECK = {"test": ["CMD", "true"], "interval": 500_000_000, "timeout": 2_000_000_000, "retries": 1}
+HEALTHY_WITHIN = 3.0
+JOINS = ("internal-dns", "network-isolation", "connect-disconnect", "warm-pool-joins")
 
 
 class Probe:
@@ -53,26 +58,31 @@ class Probe:
         return f"{self.name}-{suffix}"
 
     def container(self, suffix: str, network: str, aliases: list[str], **host: Any) -> str:
-        """A running probe-image container serving TCP on PORT, on ``network``."""
+        """A probe-image container (not started) serving TCP on PORT, on ``network``."""
         engine = self.engine
-        links = host.pop("endpoint_links", None)
-        name = f"{self.name}-{suffix}"
+        links, healthcheck = host.pop("endpoint_links", None), host.pop("healthcheck", None)
         with gate_for(engine).building():
             made = engine.create_container(
                 self.image(),
-                command=["httpd", "-f", "-p", str(PORT)],
-                name=name,
+                # It serves its own name at /id: an answer from its address is known to be its.
+                command=["sh", "-c", f"echo {self.name}-{suffix} >/tmp/id && exec httpd -f -p {PORT} -h /tmp"],
+                name=f"{self.name}-{suffix}",
                 hostname=suffix,
                 labels=self._labels(),
                 host_config=engine.create_host_config(network_mode=network, **host),
                 networking_config=engine.create_networking_config(
                     {network: engine.create_endpoint_config(aliases=aliases, links=links)}
                 ),
+                healthcheck=healthcheck,
                 detach=True,
             )
-            self.made.append(("container", made["Id"]))
-            engine.start(made["Id"])
+        self.made.append(("container", made["Id"]))
         return str(made["Id"])
+
+    def start(self, *containers: str) -> None:
+        """Start ``containers`` at once (a start is most of a probe's time)."""
+        with gate_for(self.engine).building(), ThreadPoolExecutor(max_workers=len(containers)) as pool:
+            list(pool.map(self.engine.start, containers))
 
     def checks(self, container: str, checks: dict[str, str]) -> dict[str, bool]:
         """Shell ``checks`` (name -> command) run at once in ``container``: which passed."""
@@ -108,6 +118,16 @@ def resolves(name: str) -> str:
 
 def reaches(name: str) -> str:
     return f"timeout {WAIT + 1} nc -w {WAIT} {shlex.quote(name)} {PORT} </dev/null"
+
+
+def reaches_soon(address: str, token: str) -> str:
+    """Gets ``token`` (the container's /id) from ``address`` within 0.4 s, in one of four
+    tries (a bridge answers in milliseconds, but the first packet to a new neighbour may be
+    lost): the check that expects no answer waits 1.6 s, not whole seconds per try."""
+    got = shlex.quote(f"/tmp/got-{token}")
+    ask = f"printf 'GET /id HTTP/1.0\\r\\n\\r\\n' | nc -w 1 {shlex.quote(address)} {PORT} >{got}"
+    one = f"{ask} & p=$!; sleep 0.4; kill $p 2>/dev/null && false || wait $p"
+    return f"for _ in 1 2 3 4; do ( {one} ) && grep -qx {shlex.quote(token)} {got} && exit 0; done; exit 1"
 
 
 def on_host(probe: Probe) -> Found:
@@ -151,44 +171,78 @@ def swarm(probe: Probe) -> Found:
 
 
 def topology(probe: Probe) -> Found:
-    """hermetic-dns, aliases, links, internal-dns, connect-disconnect, warm-pool-joins: two
-    probe-image containers on a network, then on an internal network too, one of them
-    leaving the first network and joining it again under a new name."""
-    probe.network("net", driver="bridge")
-    probe.network("inner", driver="bridge", internal=True)
-    net, inner = f"{probe.name}-net", f"{probe.name}-inner"
+    """hermetic-dns, aliases, links, icmp, healthchecks, network-isolation, internal-dns,
+    connect-disconnect, warm-pool-joins: container ``a`` on a network, ``b`` on another,
+    which then joins ``a``'s (with an alias and a link) and the internal network, leaves its
+    first network, and is renamed and joins it again, as a warm pool's container does."""
+    net, inner, other = (probe.network(n, driver="bridge", internal=n == "inner") for n in ("net", "inner", "other"))
     a = probe.container("a", net, ["dn-cap-a"], **HERMETIC)
-    b = probe.container("b", net, ["dn-cap-b"], endpoint_links=[(f"{probe.name}-a", "dn-cap-link")])
-    first = probe.checks(a, {"hermetic": resolves(f"{probe.name}-b")})
+    b = probe.container("b", other, ["dn-cap-b-first"], healthcheck=HEALTHCHECK)
+    probe.start(a, b)
+    started = time.monotonic()
+    result: Found = {}
+    try:
+        result.update(_on_one_network(probe, a, b, net, other))
+        result.update(_joins(probe, a, b, net, inner, other))
+    except APIError as exc:
+        why = f"the engine refused a network change: {one_line(exc)}"
+        result.update({n: (False, f"{n} unavailable: {why}") for n in PROBES["topology"][1] if n not in result})
+    result["healthchecks"] = _healthy(probe, b, started)
+    return result
+
+
+def _on_one_network(probe: Probe, a: str, b: str, net: str, other: str) -> Found:
+    """network-isolation from ``a`` to ``b`` on its own network, once ``b`` serves; then ``b``
+    joins ``a``'s network (with an alias and a link)."""
+    address = probe.engine.inspect_container(b)["NetworkSettings"]["Networks"][other]["IPAddress"]
+    probe.checks(b, {"up": f"for _ in 1 2 3 4 5 6 7 8 9 10; do {reaches('127.0.0.1')} && exit 0; sleep 0.2; done"})
+    across = probe.checks(a, {"across": reaches_soon(address, f"{probe.name}-b")})
+    with gate_for(probe.engine).building():
+        probe.engine.connect_container_to_network(
+            b, net, aliases=["dn-cap-b"], links=[(f"{probe.name}-a", "dn-cap-link")]
+        )
+    first = probe.checks(a, {"hermetic": resolves(f"{probe.name}-b"), "icmp": "ping -c1 -W1 127.0.0.1"})
     found = probe.checks(
         b, {"alias": resolves("dn-cap-a"), "link": resolves("dn-cap-link"), "reach": reaches("dn-cap-a")}
     )
-    result: Found = {}
-    result["hermetic-dns"] = probe.said(
-        first["hermetic"],
-        "names resolve with the plugin's hermetic DNS settings (nameserver 127.0.0.1)",
-        "hermetic DNS unavailable: with the plugin's settings (dns 127.0.0.1) a container's name does not "
-        "resolve; use --dockernet-dns=host",
-    )
-    result["aliases"] = probe.said(
-        found["alias"] and found["reach"],
-        "a network alias resolves and is reachable",
-        "network aliases unavailable: an alias "
-        + ("does not resolve" if not found["alias"] else "resolves, but its container is not reachable"),
-    )
-    result["links"] = probe.said(
-        found["link"], "a link's alias resolves", "links unavailable: a link's alias does not resolve"
-    )
-    engine = probe.engine
-    try:
-        with gate_for(engine).building():
-            engine.connect_container_to_network(a, inner, aliases=["dn-cap-a-in"])
-            engine.connect_container_to_network(b, inner, aliases=["dn-cap-b-in"])
-    except APIError as exc:
-        why = f"connecting a running container to a network failed: {one_line(exc)}"
-        for name in ("internal-dns", "connect-disconnect", "warm-pool-joins"):
-            result[name] = (False, f"{name}: {why}")
-        return result
+    return {
+        "network-isolation": probe.said(
+            not across["across"],
+            "a container does not reach another network's containers",
+            "networks not isolated by default: a container reaches another network's container by its "
+            "address (the plugin makes its networks with the driver option isolate=true)",
+        ),
+        "hermetic-dns": probe.said(
+            first["hermetic"],
+            "names resolve with the plugin's hermetic DNS settings (nameserver 127.0.0.1)",
+            "hermetic DNS unavailable: with the plugin's settings (dns 127.0.0.1) a container's name does not "
+            "resolve; use --dockernet-dns=host",
+        ),
+        "aliases": probe.said(
+            found["alias"] and found["reach"],
+            "a network alias resolves and is reachable",
+            "network aliases unavailable: an alias "
+            + ("does not resolve" if not found["alias"] else "resolves, but its container is not reachable"),
+        ),
+        "links": probe.said(
+            found["link"], "a link's alias resolves", "links unavailable: a link's alias does not resolve"
+        ),
+        "icmp": _said(
+            first["icmp"],
+            "a container pings (its default capabilities include NET_RAW)",
+            "ICMP unavailable: the engine's default capabilities leave out NET_RAW (ping: permission denied)",
+        ),
+    }
+
+
+def _joins(probe: Probe, a: str, b: str, net: str, inner: str, other: str) -> Found:
+    """internal-dns, connect-disconnect, warm-pool-joins: both join the internal network;
+    ``b`` leaves its first network, then is renamed and joins it again."""
+    engine, result = probe.engine, {}
+    with gate_for(engine).building():
+        engine.connect_container_to_network(a, inner, aliases=["dn-cap-a-in"])
+        engine.connect_container_to_network(a, other, aliases=["dn-cap-a-other"])
+        engine.connect_container_to_network(b, inner, aliases=["dn-cap-b-in"])
     internal = probe.checks(b, {"name": resolves("dn-cap-a-in"), "reach": reaches("dn-cap-a-in")})
     result["internal-dns"] = probe.said(
         internal["name"] and internal["reach"],
@@ -196,32 +250,45 @@ def topology(probe: Probe) -> Found:
         "internal networks unavailable: containers on an internal network "
         + ("do not resolve each other's names" if not internal["name"] else "do not reach each other"),
     )
-    try:
-        with gate_for(engine).joining():
-            engine.disconnect_container_from_network(b, net)
-            engine.rename(b, f"{probe.name}-b-again")
-            engine.connect_container_to_network(b, net, aliases=["dn-cap-b-again"])
-    except APIError as exc:
-        result["connect-disconnect"] = (True, "a running container joins a network")
-        result["warm-pool-joins"] = (
-            False,
-            f"a running container cannot leave a network, be renamed and join again: {one_line(exc)}",
-        )
-        return result
-    after = probe.checks(b, {"reach": reaches("dn-cap-a"), "own": resolves("dn-cap-b-again")})
+    with gate_for(engine).joining():
+        engine.disconnect_container_from_network(b, other)
+    left = probe.checks(b, {"name": resolves("dn-cap-a"), "reach": reaches("dn-cap-a")})
     result["connect-disconnect"] = probe.said(
-        after["reach"],
-        "a running container joins and leaves networks, and still reaches the others",
-        "connect/disconnect unavailable: after leaving a network and joining it again, a container does not "
-        "reach the others",
+        left["name"] and left["reach"],
+        "a container that left its first network resolves and reaches the others on the rest",
+        "connect/disconnect unavailable: a container that left its first network "
+        + ("resolves no name (its resolver was that network's)" if not left["name"] else "does not reach the others"),
+    )
+    with gate_for(engine).joining():
+        engine.rename(b, f"{probe.name}-b-again")
+        engine.connect_container_to_network(b, other, aliases=["dn-cap-b-again"])
+    after = probe.checks(
+        b, {"name": resolves("dn-cap-a-other"), "reach": reaches("dn-cap-a-other"), "own": resolves("dn-cap-b-again")}
     )
     result["warm-pool-joins"] = probe.said(
-        all(after.values()),
-        "a renamed running container joins a network under a new alias",
-        "warm pool joins unavailable: a renamed container that joined a network again "
-        + ("is not found by its new alias" if not after["own"] else "does not reach the others"),
+        all(after.values()) and left["name"],
+        "a renamed running container leaves networks and joins others under a new alias",
+        "warm pool joins unavailable: a renamed container that left its first network and joined another "
+        + ("is not found by its new alias" if all(left.values()) and after["name"] else "does not resolve the others"),
     )
     return result
+
+
+def _healthy(probe: Probe, container: str, started: float) -> tuple[bool, str]:
+    """Whether the engine ran ``container``'s healthcheck by itself within HEALTHY_WITHIN s."""
+    status = "unknown"
+    while True:
+        health = probe.engine.inspect_container(container)["State"].get("Health") or {}
+        status = health.get("Status") or "none"
+        if status == "healthy" or time.monotonic() - started > HEALTHY_WITHIN:
+            break
+        time.sleep(0.1)
+    return _said(
+        status == "healthy",
+        "the engine runs a container's healthcheck by itself",
+        f"healthchecks unavailable: the engine did not run a container's healthcheck (every 0.5 s) within "
+        f"{HEALTHY_WITHIN:.0f} s (status {status!r}; the plugin runs it itself)",
+    )
 
 
 def ipv6(probe: Probe) -> Found:
@@ -235,6 +302,7 @@ def ipv6(probe: Probe) -> Found:
     except APIError as exc:
         return {"ipv6": (False, f"IPv6 networks unavailable: {one_line(exc)}")}
     container = probe.container("v6", net, [])
+    probe.start(container)
     address = probe.checks(container, {"v6": f"ip -6 addr | grep -q {shlex.quote(str(subnet.network_address)[:-1])}"})
     return {
         "ipv6": probe.said(
@@ -295,8 +363,11 @@ PROBES: dict[str, tuple[Callable[[Probe], Found], tuple[str, ...]]] = {
     "swarm": (swarm, ("swarm",)),
     "topology": (
         topology,
-        ("hermetic-dns", "aliases", "links", "internal-dns", "connect-disconnect", "warm-pool-joins"),
+        ("hermetic-dns", "aliases", "links", "icmp", "healthchecks", *JOINS),
     ),
     "ipv6": (ipv6, ("ipv6",)),
     "net-admin": (net_admin, ("net-admin",)),
 }
+# The probes whose verdicts are kept between runs (capabilities.Store): those that make
+# containers. The others cost a call or none, and depend on this process (its host, its user).
+KEPT = ("topology", "ipv6", "net-admin")

@@ -6,6 +6,7 @@ probe sidecars are :mod:`.sidecars`'; when one is ready, :mod:`.readiness`'.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -129,6 +130,9 @@ class Containers:
         self.check(container, "container")
         self.networks.check_own(network, "network")
         aliases = check_names("aliases", aliases, "alias")
+        self.context.need("connect-disconnect", container.host)
+        if aliases:
+            self.context.need("aliases", container.host)
         try:
             with gate_for(container.engine).building():
                 container.engine.connect_container_to_network(
@@ -144,6 +148,7 @@ class Containers:
     def disconnect(self, container: Container, network: Network) -> None:
         self.check(container, "container")
         self.networks.check_own(network, "network")
+        self.context.need("connect-disconnect", container.host)
         try:
             container.engine.disconnect_container_from_network(container.id, network.ref(container.host))
         except APIError as exc:
@@ -169,6 +174,7 @@ class Containers:
         else:
             ensure_image(context.engines[engine], spec.image)
         self.engines_used.add(engine)
+        self._need_capabilities(launch)
         if launch.network_mode is None and not launch.attachments:
             default = self.networks.default()
             if default.driver == "host":  # @pytest.mark.dockernet(driver="host")
@@ -179,6 +185,19 @@ class Containers:
         container = self.make(launch)
         container.lifecycle = self.lifecycle
         return container
+
+    def _need_capabilities(self, launch: Launch) -> None:
+        """What the engine must be able to do for this container (see .capabilities)."""
+        need, engine = self.context.need, launch.spec.host
+        if self.context.settings.dns == "hermetic" and launch.network_mode in (None, "bridge"):
+            need("hermetic-dns", engine)
+        if any(attachment.aliases for attachment in launch.attachments):
+            need("aliases", engine)
+        if launch.link_pairs or launch.endpoint_links:
+            need("links", engine)
+        # A bind of a path this machine has (tmp_path, a Compose file's ./dir): the engine must see its files.
+        if any(os.path.exists(bind.split(":")[0]) for bind in launch.volumes.binds if bind.startswith("/")):
+            need("bind-mounts", engine)
 
     def return_pooled(self) -> None:
         """Give the warm pool back the containers it handed this topology, or remove them:

@@ -102,6 +102,10 @@ class Networks:
             if driver == "host":
                 return Network(context, name, "host", self.implicit("host").id, "host", owned=False)
             opts = options
+            if spec.internal:
+                context.need("internal-dns")
+            if spec.ipv6:
+                context.need("ipv6")
             if driver == "overlay":
                 require_swarm(context)
                 if encrypted:

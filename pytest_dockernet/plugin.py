@@ -12,7 +12,7 @@ import docker  # only for the dockernet_client fixture: users get docker-py's cl
 import pytest
 
 from . import hooks
-from .capabilities import CAPABILITIES, Capabilities, Store, probe_engines, unknown_capabilities
+from .capabilities import CAPABILITIES, Capabilities, check_needs, probe_engines
 from .engine import Engine, answers, as_engine, connect, lost, where
 from .engine.docker_engine import DockerEngine
 from .engine.errors import APIError
@@ -25,7 +25,7 @@ from .networks import DRIVERS
 from .reaper import Judge, prune
 from .reports import failure_sections, kept_report
 from .settings import Settings, add_options
-from .skips import capability_of, judge, skip
+from .skips import capability_of, judge, needs, skip
 from .state import RUN_OWNER, State
 from .swarm import in_swarm, init_swarm, leave_plugin_swarm, made_by_plugin, require_swarm
 from .topology import Topology
@@ -65,7 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{', '.join(CAPABILITIES)}",
     )
     state = State(Settings.from_config(config))
-    state.facts.capabilities = Capabilities(Store(getattr(config, "cache", None)))
+    state.facts.capabilities = Capabilities()
     state.join_run(getattr(config, "workerinput", None))
     config.stash[STATE] = state
     # Only a run that talks to Docker has anything to tear down on SIGTERM.
@@ -83,6 +83,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         engine = state.engine()  # prunes first: a swarm the plugin made for a dead run is left
         if state.settings.lab:
+            for name in ("lab", "swarm"):  # the lab is a swarm of engine 0 and engines beside it
+                verdict = state.facts.capabilities.of(engine).verdict(name, state.probe_image, state.identity.labels)
+                if not verdict.present:
+                    state.setup_error = f"dockernet: no lab (--dockernet-lab): {verdict.skip_reason()}"
+                    return
             with state.timings.measure("lab bring-up"):
                 state.lab = Lab.up(state.settings.lab)
         elif not in_swarm(engine) or made_by_plugin(engine) is not None:
@@ -200,14 +205,8 @@ def _marker_kwargs(marker: pytest.Mark | None, where: str) -> dict[str, Any]:
                 f"{where}: @pytest.mark.dockernet driver {name!r} is not one of {', '.join(DRIVERS)}", pytrace=False
             )
     needs = marker.kwargs.get("needs")
-    strangers = unknown_capabilities(needs)
-    if needs is not None and (not isinstance(needs, (list, tuple)) or strangers):
-        what = f"names no capability: {', '.join(map(repr, strangers))}" if strangers else f"got {needs!r}"
-        pytest.fail(
-            f"{where}: @pytest.mark.dockernet(needs=...) {what}; give a list of capabilities among: "
-            f"{', '.join(CAPABILITIES)}",
-            pytrace=False,
-        )
+    if needs is not None and check_needs(needs):
+        pytest.fail(f"{where}: @pytest.mark.dockernet(needs=...) {check_needs(needs)}", pytrace=False)
     return dict(marker.kwargs)
 
 
@@ -239,7 +238,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     state = item.config.stash[STATE]
     if state.engine_lost is not None:
         _engine_back_or_fail(state)
-    _require_docker(state)
+    engine = _require_docker(state)
+    for name in sorted(needs(item)):  # what the test says it needs, checked before it sets up
+        verdict = state.facts.capabilities.of(engine).verdict(name, state.probe_image, state.identity.labels)
+        if not verdict.present:
+            skip(verdict.skip_reason())
 
 
 def _engine_answers(state: State) -> bool:

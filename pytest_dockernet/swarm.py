@@ -265,6 +265,7 @@ def task_template(
 def require_swarm(context: Context, what: str = "driver='overlay'", *, explicit: bool = True) -> None:
     """Engine 0 must be a swarm manager; else the context reports the capability missing
     (DriverUnavailable, or the plugin's skip)."""
+    context.need("swarm", explicit=explicit)
     facts = context.facts
     if facts.swarm is None:
         swarm = context.engine.info().get("Swarm") or {}

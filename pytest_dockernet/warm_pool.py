@@ -192,6 +192,7 @@ class WarmPool:
             and context.settings.dns == self.dns
             and context.probe_image == self.image
             and poolable(spec, launch)
+            and context.has("warm-pool-joins")  # else the pool is off on this engine: no skip, a start
         )
 
     def new(self, name: str) -> tuple[str, dict[str, str]]:

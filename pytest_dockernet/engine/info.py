@@ -38,6 +38,7 @@ class EngineInfo:
     id: str  # the engine's own id (info's ``ID``), or its name when it has none
     name: str  # the engine host's name (info's ``Name``)
     operating_system: str  # info's ``OperatingSystem``, e.g. "Docker Desktop"
+    root: str  # info's ``DockerRootDir``
     # This process's machine: the same file system and kernel (bind mounts of its paths
     # are its files). ``host_reason`` says how that was decided.
     shares_host: bool
@@ -52,8 +53,9 @@ class EngineInfo:
 
     @property
     def cache_key(self) -> str:
-        """What identifies the engine's answers across runs: its id and version."""
-        return f"{self.id}-{self.version}"
+        """What identifies the engine across runs: where it answers, its host's name, its data
+        root, kind and version (not its ID: Podman's compat API makes up a new one per call)."""
+        return f"{self.url}\0{self.name}\0{self.root}\0{self.kind}\0{self.version}"
 
 
 def read_info(engine: Engine) -> EngineInfo:
@@ -77,6 +79,7 @@ def read_info(engine: Engine) -> EngineInfo:
         id=str(info.get("ID") or info.get("Name") or url),
         name=str(info.get("Name") or ""),
         operating_system=str(info.get("OperatingSystem") or ""),
+        root=str(info.get("DockerRootDir") or ""),
         shares_host=shares_host,
         shares_network=shares_network and not rootless,
         host_reason=how if not (shares_network and rootless) else f"{how}; rootless: its host network is its own",

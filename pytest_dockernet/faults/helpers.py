@@ -70,6 +70,7 @@ class FaultHelpers:
 
     def _start(self, member: Container) -> str:
         context = self.context
+        context.need("net-admin", member.host)
         member.reusable = False  # its network namespace gets rules: not for another test
         with context.timings.measure("image"):
             built = self._image(member)

@@ -29,6 +29,7 @@ from ..engine import connect, has_network
 from ..engine.docker_engine import DockerEngine
 from ..engine.errors import APIError, EngineException
 from ..engine.gate import gate_for
+from ..engine.info import read_info
 from ..errors import EngineUnavailable, LabError
 from ..image import copy_image
 from ..retry import poll
@@ -248,6 +249,7 @@ class Lab:
         """
         check_engines(engines)
         check_host()
+        _check_engine_here(base_url)
         existing = cls.load()
         if existing is not None:
             return existing._reuse(engines, base_url, timeout)
@@ -565,3 +567,18 @@ class Lab:
         self.swarm_left = journal.swarm_outcome(made)
         if errors:
             raise LabError("the lab could not be removed completely:\n  " + "\n  ".join(errors))
+
+
+def _check_engine_here(base_url: str | None) -> None:
+    """The lab's engines join engine 0's host (network namespaces, veths, a bridge): engine 0
+    must run on this machine, in this process's network namespace."""
+    engine = connect(base_url)
+    try:
+        info = read_info(engine)
+    finally:
+        engine.close()
+    if not (info.shares_host and info.shares_network):
+        raise LabError(
+            f"the lab needs root on engine 0's own host, and {info.describe()} at {info.url} is not there: "
+            f"{info.host_reason}"
+        )
