@@ -121,11 +121,13 @@ class Healthy(Word):
 
 
 class OwnChecks:
-    """Healthchecks the plugin runs itself, for an engine that runs none: once a container
-    has gone a whole interval (and a grace) without a check logged, its own check command
-    is run by exec at its interval, and its exit code is the verdict. Podman 4.3 without
-    systemd schedules healthchecks with systemd timers, so its containers stay "starting"
-    with no check logged; an engine that runs them logs one before this ever acts."""
+    """Healthchecks run for an engine that runs none by itself: once a container has gone
+    a whole interval (and a grace) without a check logged, the engine is asked to run it
+    now, at its interval (its verdict is then the engine's, in its inspect answer too), or
+    where it has no such call, its check command is run by exec and its exit code is the
+    verdict. Podman 4.3 without systemd schedules healthchecks with systemd timers, so its
+    containers stay "starting" with no check logged; an engine that runs them logs one
+    before this ever acts."""
 
     GRACE = 2.0  # seconds past a check's first due time before the plugin runs it itself
 
@@ -146,6 +148,9 @@ class OwnChecks:
                 return False
             self.due[container.id] = now + interval
         try:
+            if container.engine.run_healthcheck(container.id):
+                state = container.engine.inspect_container(container.id)["State"]
+                return bool((state.get("Health") or {}).get("Status") == "healthy")
             code, _ = exec_in(container.engine, container.id, command)
         except APIError:
             return False

@@ -30,6 +30,12 @@ class Engine(Protocol):
     def native_info(self) -> Info | None:
         """The engine's own info beyond the Docker API's (Podman's ``/libpod/info``), or
         None when it has none."""
+
+    def run_healthcheck(self, container: str) -> bool:
+        """Have the engine run ``container``'s healthcheck now and record the result as
+        its own checks are (Podman's ``/libpod/containers/ID/healthcheck``); False when the
+        engine has no such call."""
+
     def close(self) -> None: ...  # its connections (the engine itself stays up)
 
     # -- containers
