@@ -186,11 +186,18 @@ def published_host(url: str, override: str, host_ip: str) -> str:
     """Where the test process reaches a port published on ``host_ip`` (the binding's
     HostIp) by the engine at ``url``: ``override`` when given, else the URL's host for an
     engine reached over the network, else the binding's own address, or loopback for a
-    binding on every address."""
+    binding on every address. ValueError for a port bound to the loopback of an engine
+    reached over the network: only that engine's host reaches it."""
     if override:
         return override
     parts = urlsplit(url)
     if parts.scheme in REMOTE_SCHEMES and parts.hostname:
+        if _loopback(host_ip) and not _loopback(parts.hostname) and parts.hostname != "localhost":
+            raise ValueError(
+                f"it is published on {host_ip} of the engine's host ({parts.hostname}), which this "
+                "process cannot reach: publish it on every address (ports={PORT: None}), or give "
+                "--dockernet-host-address if a forward brings it here"
+            )
         return parts.hostname
     try:
         address = ipaddress.ip_address(host_ip)
@@ -200,6 +207,13 @@ def published_host(url: str, override: str, host_ip: str) -> str:
         return host_ip
     # A binding on "::" alone answers on IPv6 only (Docker 20.10: 127.0.0.1 is refused).
     return "::1" if address.version == 6 else "127.0.0.1"
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def ipv4_first(binding: dict[str, str]) -> int:
@@ -335,7 +349,10 @@ class Container:
         engine's host for an engine reached over the network (``DOCKER_HOST=tcp://docker:2375``
         gives ``docker``); else, for a local socket, the binding's own address, or loopback."""
         binding = sorted(self._bindings(port, proto), key=ipv4_first)[0]
-        host = published_host(where(self.engine), self.context.settings.host_address, binding.get("HostIp") or "")
+        try:
+            host = published_host(where(self.engine), self.context.settings.host_address, binding.get("HostIp") or "")
+        except ValueError as exc:
+            raise ValueError(f"container {self.name!r} port {port}: {exc}") from None
         return PublishedPort(host, int(binding["HostPort"]))
 
     def exec(self, cmd: str | list[str]) -> tuple[int, str]:

@@ -86,7 +86,9 @@ def test_a_compose_service_has_endpoints(dockernet, tmp_path):
     "url, override, host_ip, host",
     [
         ("http://docker:2375", "", "0.0.0.0", "docker"),  # docker-py names tcp:// http://
-        ("tcp://docker:2375", "", "127.0.0.1", "docker"),
+        ("tcp://docker:2375", "", "192.168.5.4", "docker"),
+        ("http://localhost:2375", "", "127.0.0.1", "localhost"),  # a forward to an engine here
+        ("tcp://docker:2375", "127.0.0.1", "127.0.0.1", "127.0.0.1"),  # a forward of the user's
         ("https://10.0.0.2:2376", "", "0.0.0.0", "10.0.0.2"),
         ("ssh://ci@build-box:22", "", "0.0.0.0", "build-box"),
         ("http://[fd00::2]:2375", "", "::", "fd00::2"),
@@ -101,6 +103,14 @@ def test_a_compose_service_has_endpoints(dockernet, tmp_path):
 )
 def test_the_host_for_each_kind_of_engine(url, override, host_ip, host):
     assert published_host(url, override, host_ip) == host
+
+
+def test_a_port_on_a_remote_engines_loopback_is_refused_naming_the_way_out():
+    # Measured against a second dockerd over tcp://: such a port refuses the connection.
+    with pytest.raises(
+        ValueError, match=r"published on 127.0.0.1 of the engine's host \(docker\).*ports=\{PORT: None\}"
+    ):
+        published_host("http://docker:2375", "", "127.0.0.1")
 
 
 def test_a_bad_host_address_for_a_topology(dockernet_client):
