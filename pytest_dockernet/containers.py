@@ -25,7 +25,7 @@ from .handles import Container, Network, check_grace, check_owned, engine_call
 from .image import ensure_image, image_on, provide_image
 from .readiness import check_ready, crash_report, wait_ready
 from .registry import Registry
-from .sidecars import Sidecars
+from .sidecars import Sidecars, with_net_raw
 
 if TYPE_CHECKING:
     from .context import Context
@@ -222,7 +222,7 @@ class Containers:
             network_mode=engine_mode or attachments[0].network.docker_name,
             port_bindings=dict(spec.ports) if spec.ports else None,
             links=launch.link_pairs or None,
-            cap_add=spec.cap_add,
+            cap_add=with_net_raw(context, spec.host, spec.cap_add, spec.privileged, launch.docker.host_config),
             privileged=spec.privileged,
             binds=launch.volumes.binds or None,
             **dns,

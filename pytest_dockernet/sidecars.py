@@ -8,8 +8,8 @@ namespace, so its sidecar is left behind in the old one and removed (:meth:`Side
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .engine import remove_container, remove_containers_named, undone_on_failure
 from .engine.gate import gate_for
@@ -79,9 +79,30 @@ def start_resident(
                 stdin_open=True,
                 name=name,
                 labels=labels,
-                host_config=engine.create_host_config(network_mode=f"container:{of.id}", cap_add=list(cap_add) or None),
+                host_config=engine.create_host_config(
+                    network_mode=f"container:{of.id}", cap_add=with_net_raw(context, of.host, list(cap_add) or None)
+                ),
                 detach=True,
             )
             engine.start(created["Id"])
     started: str = created["Id"]
     return started
+
+
+def with_net_raw(
+    context: Context,
+    engine: int,
+    cap_add: list[str] | None,
+    privileged: bool = False,
+    host_config: Mapping[str, Any] | None = None,
+) -> list[str] | None:
+    """``cap_add``, with NET_RAW where engine ``engine``'s default capabilities leave it out
+    (capability "icmp": Podman's do, Docker's do not), so that ICMP probes ping from the
+    containers the plugin starts on either; not for a privileged container, nor one whose
+    ``docker_options`` drop it."""
+    dropped = {str(c).upper().removeprefix("CAP_") for c in (host_config or {}).get("cap_drop") or ()}
+    if privileged or "NET_RAW" in {c.upper().removeprefix("CAP_") for c in cap_add or ()}:
+        return cap_add
+    if dropped & {"NET_RAW", "ALL"} or context.has("icmp", engine):
+        return cap_add
+    return [*(cap_add or []), "NET_RAW"]
