@@ -25,7 +25,11 @@ pytest_plugins = ["pytester"]
 # Tests of another engine than the default one need that engine up, which their own part of
 # .ci/run starts first: collected only when DOCKERNET_TEST_ENGINE names that engine
 # (`DOCKERNET_TEST_ENGINE=remote python -m pytest tests/test_remote_engine.py`).
-OTHER_ENGINE_FILES = {"test_remote_engine.py": "remote", "test_podman.py": "podman"}
+OTHER_ENGINE_FILES = {
+    "test_remote_engine.py": "remote",
+    "test_podman.py": "podman",
+    "test_podman_capabilities.py": "podman",
+}
 collect_ignore = [name for name, on in OTHER_ENGINE_FILES.items() if os.environ.get("DOCKERNET_TEST_ENGINE") != on]
 
 # Tests that change the engine as a whole (its swarm state, a lab of engines around it) or
