@@ -300,7 +300,7 @@ class Networks:
             try:
                 return create(subnet)
             except APIError as exc:
-                if "overlap" not in str(exc).lower():
+                if not subnet_taken(exc):
                     raise
                 refused = exc.explanation or str(exc)
             last = self._holders(subnet)
@@ -409,8 +409,16 @@ class Networks:
             try:
                 return create(candidate)
             except APIError as exc:
-                if "overlap" not in str(exc).lower():
+                if not subnet_taken(exc):
                     allocator.release(candidate)
                     raise
                 allocator.reject(candidate)  # another process took it first
         raise DockernetError(allocator.exhausted_message())
+
+
+def subnet_taken(exc: APIError) -> bool:
+    """Whether the engine refused a subnet because something has it: Docker says "Pool
+    overlaps with other one on this address space"; Podman (netavark) "subnet ... is already
+    used on the host or by another config" (a host route: its own bridge, another engine's)."""
+    text = str(exc).lower()
+    return "overlap" in text or "already used on the host" in text
