@@ -29,6 +29,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .engine.errors import APIError, ImageNotFound, NotFound
+from .engine.gate import open_lock
 from .errors import DockernetError
 from .labels import PREFIX, ROLE, SESSION
 
@@ -186,7 +187,7 @@ def build_lock(engine: Engine, key: str) -> Iterator[None]:
     digest = hashlib.sha1(f"{engine.base_url}\0{key}".encode()).hexdigest()[:16]
     path = os.path.join(tempfile.gettempdir(), f"pytest-dockernet-build-{digest}.lock")
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = open_lock(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             held = os.fstat(fd)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from . import capability_probes as probes
 from .engine import connect, where
 from .engine.errors import EngineException
+from .engine.gate import open_lock
 from .engine.info import EngineInfo, read_info
 from .errors import DockernetError, EngineUnavailable, ImageUnavailable, one_line
 from .labels import RunIdentity
@@ -194,7 +195,7 @@ def _machine_lock(key: str) -> Iterator[None]:
         yield
         return
     path = os.path.join(tempfile.gettempdir(), f"{CACHE_PREFIX}{key}.lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = open_lock(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

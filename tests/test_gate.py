@@ -3,13 +3,17 @@ on one engine, across processes; one gate per engine, however the engine is held
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import docker
 from relay import Relay
 
+from pytest_dockernet.engine import gate
 from pytest_dockernet.engine.docker_engine import DockerEngine
 from pytest_dockernet.engine.gate import EngineGate, gate_for
 
@@ -74,3 +78,35 @@ def test_two_urls_of_one_engine_share_its_gate(dockernet_client):
             over_tcp.close()
     finally:
         relay.close()
+
+
+ANOTHER_USERS_GATE = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("gate", sys.argv[1])
+gate = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(gate)
+shared = gate.EngineGate("id:shared")
+shared.path = sys.argv[2]
+with shared.removing(), shared.joining():
+    print("held", flush=True)
+"""
+
+
+def test_a_lock_file_another_user_made_is_taken_all_the_same():
+    # Root's run made the gate's files (0644 after its umask); another user sharing the
+    # engine (one in the docker group) takes the same locks: flock needs no write access.
+    # (pytest's tmp_path is root's alone: a directory like /tmp instead, sticky and open to all.)
+    shared = Path(tempfile.mkdtemp(prefix="dockernet-gate-"))
+    try:
+        shared.chmod(0o1777)
+        lock = shared / "pytest-dockernet-shared.lock"
+        for made in (lock, Path(f"{lock}.join")):
+            made.write_text("")
+            made.chmod(0o644)
+        done = subprocess.run(
+            ["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c", ANOTHER_USERS_GATE, gate.__file__, str(lock)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert (done.returncode, done.stdout) == (0, "held\n"), done.stderr
+    finally:
+        shutil.rmtree(shared)

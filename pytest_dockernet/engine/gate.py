@@ -37,6 +37,18 @@ except ImportError:  # Windows: no flock; the race stays possible there
     fcntl = None
 
 
+def open_lock(path: str) -> int:
+    """A descriptor of the lock file ``path`` to ``flock``, made when missing. Read-only:
+    flock needs no write access, and the file may be another user's (0644 after their
+    umask), e.g. root's CI run and a developer in the docker group on one engine; opening
+    it for writing failed with PermissionError. An existing file is opened without O_CREAT,
+    which fs.protected_regular refuses for another user's file in a sticky /tmp."""
+    try:
+        return os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+
+
 class EngineGate:
     def __init__(self, engine: str):
         digest = hashlib.sha1(engine.encode()).hexdigest()[:12]
@@ -49,7 +61,7 @@ class EngineGate:
             return
         # One open file per holder: flock belongs to the open file, so threads of one
         # process sharing a descriptor would share (and not wait for) the lock.
-        fd = os.open(path or self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = open_lock(path or self.path)
         try:
             fcntl.flock(fd, mode)
             yield
