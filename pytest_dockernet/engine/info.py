@@ -64,6 +64,8 @@ def read_info(engine: Engine) -> EngineInfo:
     components = [c for c in version.get("Components") or [] if isinstance(c, dict)]
     podman = any(str(c.get("Name", "")).startswith("Podman") for c in components)
     url = where(engine)
+    if url.startswith(("http://", "https://")):  # docker-py's spelling of the tcp:// users give
+        url = "tcp://" + url.partition("://")[2]
     security = [str(s) for s in info.get("SecurityOptions") or []]
     rootless = any("name=rootless" in s for s in security) or info.get("Rootless") is True
     shares_host, shares_network, how = _locality(url, info)
