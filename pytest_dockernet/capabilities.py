@@ -34,7 +34,7 @@ from .engine.errors import EngineException
 from .engine.gate import open_lock
 from .engine.info import EngineInfo, read_info
 from .errors import DockernetError, EngineUnavailable, ImageUnavailable, one_line
-from .labels import RunIdentity
+from .labels import SESSION, RunIdentity
 
 if TYPE_CHECKING:
     from .engine.port import Engine
@@ -178,7 +178,10 @@ class EngineCapabilities:
             if group in probes.KEPT and not self.fresh:
                 kept = self.store.get(key)
             if not all(n in kept for n in names):
-                probe = probes.Probe(self.engine, info, image, labels(), f"dn-cap-{os.getpid()}-{group}")
+                owner = labels()  # its run id names what it makes: unique on an engine shared by machines
+                probe = probes.Probe(
+                    self.engine, info, image, owner, f"dn-cap-{owner.get(SESSION, os.getpid())}-{group}"
+                )
                 with probes.cleaned(probe):
                     kept = {n: list(v) for n, v in run(probe).items()}
                 if group in probes.KEPT:
