@@ -11,6 +11,7 @@ with this checkout installed there. Collected only by .ci/run's remote-engine pa
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import textwrap
 from pathlib import Path
@@ -99,7 +100,7 @@ def test_a_published_port_is_reached_at_the_engines_address(tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stdout + done.stderr
     # The summary names the engine where it is.
-    assert f"at http://{ADDRESS}:2375" in done.stdout, done.stdout
+    assert re.search(rf"^engine: Docker \S+ at \w+://{re.escape(ADDRESS)}:2375 ", done.stdout, re.M), done.stdout
 
 
 FAULT_TEST = """
@@ -163,4 +164,4 @@ def test_host_only_features_skip_naming_the_engine(tmp_path: Path) -> None:
     skips = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED")]
     for capability in ("host-network", "lab"):
         assert any(f"'{capability}'" in line and ADDRESS in line for line in skips), skips
-    assert f"at http://{ADDRESS}:2375 (missing: bind-mounts, host-network, lab)" in done.stdout, done.stdout
+    assert f"{ADDRESS}:2375 (missing: bind-mounts, host-network, lab)" in done.stdout, done.stdout
