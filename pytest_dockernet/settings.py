@@ -70,8 +70,7 @@ def _host_address(value: str) -> str:
         return check_host_address(value)
     except ValueError as exc:
         raise pytest.UsageError(
-            f"--dockernet-host-address (ini dockernet_host_address): {exc}, "
-            "or leave it unset for the engine's host"
+            f"--dockernet-host-address (ini dockernet_host_address): {exc}, or leave it unset for the engine's host"
         ) from None
 
 
