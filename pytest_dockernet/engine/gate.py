@@ -10,7 +10,8 @@ engine (a socket and a TCP port, a socket mounted at another path) share it.
 
 Runs on other machines sharing the engine (CI jobs against one remote engine) do not see
 the file: between them the race stays possible. It is rare (one removal must fall into
-another run's network set-up), and the engine offers no lock a dead run would release.
+another run's network set-up: here none of 50 set-ups lost its records beside 80 removals
+under another gate), and the engine offers no lock that a run's death would release.
 """
 
 from __future__ import annotations
