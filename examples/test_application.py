@@ -63,6 +63,7 @@ def test_the_web_tier_cannot_reach_the_data_tier(stack):
     assert_isolated([stack["web"]], [stack["db"], stack["cache"]])
 
 
+@pytest.mark.dockernet(needs=["connect-disconnect"])  # an engine without it skips it, naming the capability
 def test_the_api_reports_a_lost_cache_and_recovers(stack, dockernet_module):
     cache, back = stack["cache"], dockernet_module.get_network("back")
     dockernet_module.disconnect(cache, back)

@@ -115,7 +115,7 @@ class Healthy(Word):
             )
         if health.get("Status") == "healthy":
             return True
-        if health.get("Log"):  # the engine runs the checks: its verdict stands
+        if health.get("Log") and not OWN_CHECKS.taken_over(container):  # the engine runs them: its verdict stands
             return False
         return OWN_CHECKS.passes(container)
 
@@ -134,6 +134,12 @@ class OwnChecks:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.due: dict[str, float] = {}  # container id -> when the plugin runs its check next
+        self.ran: set[str] = set()  # containers whose checks the plugin has run
+
+    def taken_over(self, container: Container) -> bool:
+        """Whether the checks of ``container`` are run from here (what they log is ours)."""
+        with self.lock:
+            return container.id in self.ran
 
     def passes(self, container: Container) -> bool:
         config = container.engine.inspect_container(container.id)["Config"].get("Healthcheck") or {}
@@ -147,6 +153,7 @@ class OwnChecks:
             if now < due:
                 return False
             self.due[container.id] = now + interval
+            self.ran.add(container.id)
         try:
             if container.engine.run_healthcheck(container.id):
                 state = container.engine.inspect_container(container.id)["State"]
@@ -154,9 +161,6 @@ class OwnChecks:
             code, _ = exec_in(container.engine, container.id, command)
         except APIError:
             return False
-        if code == 0:
-            with self.lock:
-                self.due.pop(container.id, None)
         return code == 0
 
 
