@@ -102,7 +102,8 @@ class Verdict:
 
 class Store:
     """Where the verdicts of the container probes are kept between runs: a file per engine
-    (its URL, name, data root, kind and version) and plugin version in this machine's
+    (its host's name, data root, kind and version, whatever address it is reached at) and
+    plugin version in this machine's
     temporary directory, so that later runs, xdist workers and pytester's inner runs on
     the same engine do not probe again. ``pytest --dockernet-capabilities`` probes afresh
     and rewrites it. ``directory=None``: nowhere."""

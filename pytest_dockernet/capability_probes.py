@@ -256,7 +256,7 @@ def _joins(probe: Probe, a: str, b: str, net: str, inner: str, other: str) -> Fo
         "internal networks unavailable: containers on an internal network "
         + ("do not resolve each other's names" if not internal["name"] else "do not reach each other"),
     )
-    with gate_for(engine).joining():
+    with gate_for(engine).building():
         engine.disconnect_container_from_network(b, other)
     left = probe.checks(b, {"name": resolves("dn-cap-a"), "reach": reaches("dn-cap-a")})
     result["connect-disconnect"] = probe.said(
@@ -265,7 +265,7 @@ def _joins(probe: Probe, a: str, b: str, net: str, inner: str, other: str) -> Fo
         "connect/disconnect unavailable: a container that left its first network "
         + ("resolves no name (its resolver was that network's)" if not left["name"] else "does not reach the others"),
     )
-    with gate_for(engine).joining():
+    with gate_for(engine).building():
         engine.rename(b, f"{probe.name}-b-again")
         engine.connect_container_to_network(b, other, aliases=["dn-cap-b-again"])
     after = probe.checks(

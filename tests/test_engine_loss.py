@@ -156,8 +156,16 @@ BACKGROUND = """
 
 @pytest.mark.skipif(not os.path.exists("/var/run/docker.sock"), reason="needs the engine's unix socket")
 def test_a_background_teardown_that_fails_fails_the_run(inner_runs, pytester, monkeypatch, tmp_path, dockernet_client):
+    from pytest_dockernet.capabilities import Capabilities
+    from pytest_dockernet.engine import as_engine
     from pytest_dockernet.engine.gate import gate_for
+    from pytest_dockernet.image import resolve_probe_image
+    from pytest_dockernet.labels import RunIdentity
 
+    # The engine's capabilities known (kept on this machine) before the gate is held below:
+    # the inner run's capability probe would wait on it like its teardown.
+    engine = as_engine(dockernet_client)
+    Capabilities().of(engine).verdict("warm-pool-joins", lambda: resolve_probe_image(engine).name, RunIdentity().labels)
     path = str(tmp_path / "engine.sock")
     forwarder = Forwarder(path)
     monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")

@@ -53,9 +53,10 @@ class EngineInfo:
 
     @property
     def cache_key(self) -> str:
-        """What identifies the engine across runs: where it answers, its host's name, its data
-        root, kind and version (not its ID: Podman's compat API makes up a new one per call)."""
-        return f"{self.url}\0{self.name}\0{self.root}\0{self.kind}\0{self.version}"
+        """What identifies the engine across runs, whichever address it is reached at: its
+        host's name, its data root, kind and version (not its ID: Podman's compat API makes
+        up a new one per call)."""
+        return f"{self.name}\0{self.root}\0{self.kind}\0{self.version}"
 
 
 def read_info(engine: Engine) -> EngineInfo:
