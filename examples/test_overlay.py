@@ -9,8 +9,9 @@ import pytest
 
 from pytest_dockernet import assert_isolated, assert_not_resolves, assert_reachable, assert_resolves, assert_unreachable
 
-# An engine without swarm mode (Podman) skips these, naming the capability.
-pytestmark = pytest.mark.dockernet(needs=["swarm"])
+# An engine without swarm mode (Podman), or whose overlay networks carry nothing (rootless
+# Docker), skips these, naming the capability.
+pytestmark = pytest.mark.dockernet(needs=["swarm", "overlay"])
 
 # Tasks serve their hostname over HTTP on port 80 with busybox httpd.
 HTTPD = "hostname > /tmp/index.html && exec httpd -f -p 80 -h /tmp"
@@ -93,7 +94,7 @@ def test_containers_on_two_engines_are_partitioned_and_a_task_degraded(dockernet
     assert_reachable(near, task)
 
 
-@pytest.mark.dockernet(needs=["swarm", "lab"])  # the lab: root on the engine's own host
+@pytest.mark.dockernet(needs=["swarm", "overlay", "lab"])  # the lab: root on the engine's own host
 def test_a_partitioned_engine_is_cut_off_until_healed(dockernet, dockernet_lab):
     net = dockernet.network("wan", driver="overlay")
     near = dockernet.container("near", networks=[net], host=1)

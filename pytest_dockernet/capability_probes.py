@@ -4,7 +4,7 @@ once per engine and run (see :mod:`.capabilities`).
 What the engine's version and info answers and this machine tell (:mod:`.engine.info`) is
 read without a container; the rest is asked of the engine with real resources, made and
 removed here: the topology probe (a network, an internal network, two probe-image
-containers) answers six capabilities at once. Each probe says, per capability, present
+containers) answers ten capabilities at once. Each probe says, per capability, present
 or missing and why: ``{name: (present, reason)}``.
 """
 
@@ -61,6 +61,7 @@ class Probe:
         """A probe-image container (not started) serving TCP on PORT, on ``network``."""
         engine = self.engine
         links, healthcheck = host.pop("endpoint_links", None), host.pop("healthcheck", None)
+        ports = list(host["port_bindings"]) if "port_bindings" in host else None
         with gate_for(engine).building():
             made = engine.create_container(
                 self.image(),
@@ -74,6 +75,7 @@ class Probe:
                     {network: engine.create_endpoint_config(aliases=aliases, links=links)}
                 ),
                 healthcheck=healthcheck,
+                ports=ports,
                 detach=True,
             )
         self.made.append(("container", made["Id"]))
@@ -120,12 +122,12 @@ def reaches(name: str) -> str:
     return f"timeout {WAIT + 1} nc -w {WAIT} {shlex.quote(name)} {PORT} </dev/null"
 
 
-def reaches_soon(address: str, token: str) -> str:
+def reaches_soon(address: str, token: str, port: int = PORT) -> str:
     """Gets ``token`` (the container's /id) from ``address`` within 0.3 s, in one of three
     tries (a bridge answers in milliseconds, but the first packet to a new neighbour may be
     lost): the check that expects no answer waits 0.9 s, not whole seconds per try."""
     got = shlex.quote(f"/tmp/got-{token}")
-    ask = f"printf 'GET /id HTTP/1.0\\r\\n\\r\\n' | nc -w 1 {shlex.quote(address)} {PORT} >{got}"
+    ask = f"printf 'GET /id HTTP/1.0\\r\\n\\r\\n' | nc -w 1 {shlex.quote(address)} {port} >{got}"
     one = f"{ask} & p=$!; sleep 0.3; kill $p 2>/dev/null && false || wait $p"
     return f"for _ in 1 2 3; do ( {one} ) && grep -qx {shlex.quote(token)} {got} && exit 0; done; exit 1"
 
@@ -178,7 +180,7 @@ def topology(probe: Probe) -> Found:
     with ThreadPoolExecutor(max_workers=3) as pool:
         made = pool.map(lambda n: probe.network(n, driver="bridge", internal=n == "inner"), ("net", "inner", "other"))
         net, inner, other = list(made)
-    a = probe.container("a", net, ["dn-cap-a"], **HERMETIC)
+    a = probe.container("a", net, ["dn-cap-a"], port_bindings={PORT: None}, **HERMETIC)
     b = probe.container("b", other, ["dn-cap-b-first"], healthcheck=HEALTHCHECK)
     probe.start(a, b)
     started = time.monotonic()
@@ -196,9 +198,20 @@ def topology(probe: Probe) -> Found:
 def _on_one_network(probe: Probe, a: str, b: str, net: str, other: str) -> Found:
     """network-isolation from ``a`` to ``b`` on its own network, once ``b`` serves; then ``b``
     joins ``a``'s network (with an alias and a link)."""
-    address = probe.engine.inspect_container(b)["NetworkSettings"]["Networks"][other]["IPAddress"]
-    probe.checks(b, {"up": f"for _ in 1 2 3 4 5 6 7 8 9 10; do {reaches('127.0.0.1')} && exit 0; sleep 0.2; done"})
-    across = probe.checks(a, {"across": reaches_soon(address, f"{probe.name}-b")})
+    engine = probe.engine
+    address, gateway = (
+        engine.inspect_container(b)["NetworkSettings"]["Networks"][other][k] for k in ("IPAddress", "Gateway")
+    )
+    published = engine.inspect_container(a)["NetworkSettings"]["Ports"][f"{PORT}/tcp"][0]["HostPort"]
+    up = f"for _ in 1 2 3 4 5 6 7 8 9 10; do {reaches('127.0.0.1')} && exit 0; sleep 0.2; done"
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        served = pool.submit(probe.checks, a, {"up": up})
+        probe.checks(b, {"up": up})
+        served.result()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        asked_across = pool.submit(probe.checks, a, {"across": reaches_soon(address, f"{probe.name}-b")})
+        gateway_ports = probe.checks(b, {"gateway": reaches_soon(gateway, f"{probe.name}-a", int(published))})
+        across = asked_across.result()
     with gate_for(probe.engine).building():
         probe.engine.connect_container_to_network(
             b, net, aliases=["dn-cap-b"], links=[(f"{probe.name}-a", "dn-cap-link")]
@@ -212,6 +225,12 @@ def _on_one_network(probe: Probe, a: str, b: str, net: str, other: str) -> Found
         )
         first = asked.result()
     return {
+        "gateway-ports": probe.said(
+            gateway_ports["gateway"],
+            "a container's published port is reachable from another network's container at that network's gateway",
+            f"published ports unreachable at a network's gateway: a container of another network is refused at "
+            f"its gateway {gateway}, port {published} (the engine's port forwarding listens elsewhere)",
+        ),
         "network-isolation": probe.said(
             not across["across"],
             "a container does not reach another network's containers",
@@ -297,6 +316,36 @@ def _healthy(probe: Probe, container: str, started: float) -> tuple[bool, str]:
     )
 
 
+def overlay(probe: Probe) -> Found:
+    """A container starts on an attachable overlay network (asked by a feature once the engine
+    is a swarm manager). Rootless Docker is answered from its info: Docker documents overlay
+    networks as unsupported in rootless mode, and there a container on one fails only after
+    20 s ("attaching to network failed ... context deadline exceeded")."""
+    if probe.info.rootless:
+        return {
+            "overlay": (
+                False,
+                "overlay networks unavailable: rootless mode has none (Docker documents them unsupported; a "
+                "container on one fails after 20 s, 'attaching to network failed', and a service's tasks with "
+                "'mkdir /var/lib/docker/network: permission denied')",
+            )
+        }
+    swarm = probe.engine.info().get("Swarm") or {}
+    if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
+        # Nothing to try it on; a feature asks only once a swarm is made (the run's first overlay network).
+        return {"overlay": (True, "untried: the engine is not a swarm manager now (a run's first overlay tries it)")}
+    net = probe.network("overlay", driver="overlay", attachable=True)
+    try:
+        probe.start(probe.container("overlay", net, []))
+    except APIError as exc:
+        return {
+            "overlay": probe.said(
+                False, "", f"overlay networks unavailable: a container on an attachable one fails: {one_line(exc)}"
+            )
+        }
+    return {"overlay": (True, "a container starts on an attachable overlay network")}
+
+
 def ipv6(probe: Probe) -> Found:
     """An IPv6 network (a random unique-local /64): made, and a container on it has an
     address in it."""
@@ -369,8 +418,9 @@ PROBES: dict[str, tuple[Callable[[Probe], Found], tuple[str, ...]]] = {
     "swarm": (swarm, ("swarm",)),
     "topology": (
         topology,
-        ("hermetic-dns", "aliases", "links", "icmp", "healthchecks", *JOINS),
+        ("hermetic-dns", "aliases", "links", "icmp", "healthchecks", "gateway-ports", *JOINS),
     ),
+    "overlay": (overlay, ("overlay",)),
     "ipv6": (ipv6, ("ipv6",)),
     "net-admin": (net_admin, ("net-admin",)),
 }

@@ -25,6 +25,8 @@ else:
 ALLOWED_SKIPS = ("IPVS", "netem")
 # How a skip for a missing capability names it (capabilities.Verdict.skip_reason).
 CAPABILITY = re.compile(r"\[capability '([a-z0-9-]+)'\]")
+# What a test's run needs of the engine because of its marker's driver, marked or not.
+DRIVER_NEEDS = {"overlay": ("swarm", "overlay")}
 
 
 class PluginSkip(Skipped):
@@ -50,8 +52,24 @@ def capability_of(reason: str) -> str | None:
 
 def needs(item: pytest.Item) -> set[str]:
     """The capabilities ``item`` is marked as needing (``needs=`` of every dockernet marker
-    on it: the function's, its class's, its module's)."""
-    return {str(n) for m in item.iter_markers("dockernet") for n in m.kwargs.get("needs") or ()}
+    on it: the function's, its class's, its module's), and those its run's driver needs:
+    the ``[overlay]`` run of ``drivers=["bridge", "overlay"]`` needs a swarm whose overlay
+    networks carry containers ("overlay"), its ``[bridge]`` run does not."""
+    marked = {str(n) for m in item.iter_markers("dockernet") for n in m.kwargs.get("needs") or ()}
+    return marked | set(DRIVER_NEEDS.get(run_driver(item) or "", ()))
+
+
+def run_driver(item: pytest.Item) -> str | None:
+    """The default driver of ``item``'s ``dockernet`` factory, when the marker sets one: this
+    run's of ``drivers=[...]``, else ``driver=``."""
+    if "dockernet" not in getattr(item, "fixturenames", ()):
+        return None
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if "dockernet" in params:
+        return str(params["dockernet"])
+    marker = item.get_closest_marker("dockernet")
+    driver = marker.kwargs.get("driver") if marker is not None else None
+    return driver if isinstance(driver, str) else None
 
 
 def judge(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport, require: bool) -> None:

@@ -282,6 +282,7 @@ def require_swarm(context: Context, what: str = "driver='overlay'", *, explicit:
             "to make a single-node swarm for the run, or --dockernet-lab N for a multi-engine lab",
             explicit,
         )
+    context.need("overlay", explicit=explicit)  # in a swarm now: whether its overlay networks carry containers
 
 
 def check_vip(context: Context, service: Service, explicit: bool) -> None:
