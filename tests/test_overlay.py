@@ -158,6 +158,9 @@ def test_swarm_auto_makes_a_single_node_swarm_for_the_run_and_leaves_it(inner_ru
             svc = dockernet.service("svc", networks=[net], replicas=2, endpoint_mode="dnsrr")
             c = dockernet.container("c", networks=[net])
             assert [t.host for t in svc.tasks()] == [0, 0] and dockernet.get_service("svc") is svc
+            # In a swarm, the capability is tried, not assumed.
+            tried = dockernet.context.capability("overlay")
+            assert tried.present and tried.reason == "a container starts on an attachable overlay network"
             assert_resolves(c, "svc", to=svc.tasks())
             assert_resolves(c, "tasks.svc", to=svc.tasks())
             assert_reachable(svc.tasks()[0], "c")
