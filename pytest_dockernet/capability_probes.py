@@ -114,8 +114,22 @@ class Probe:
         return {**self.labels, ROLE: ROLE_NAME}
 
 
+def lookup(name: str, seconds: int | None = None) -> str:
+    """nslookup of ``name`` as getaddrinfo asks DNS for it: a name without a dot with the
+    resolv.conf search list's domains first, then as given. busybox's nslookup asks only the
+    former; on Podman (``search dns.podman``, one nameserver per network in random order) a
+    network's aardvark-dns answers a name of another network the container is on, but says
+    NXDOMAIN for its NAME.dns.podman, so nslookup alone found nothing half the time where
+    the application resolves it. Without a search domain, one query as before."""
+    nslookup = f"timeout {seconds} nslookup" if seconds else "nslookup"
+    if "." in name:
+        return f"{nslookup} {shlex.quote(name)}"
+    searched = "grep -Eq '^search[[:space:]]+[^.[:space:]]' /etc/resolv.conf"
+    return f"{{ {nslookup} {shlex.quote(name)} || {{ {searched} && {nslookup} {shlex.quote(name + '.')}; }}; }}"
+
+
 def resolves(name: str) -> str:
-    return f"timeout {WAIT} nslookup {shlex.quote(name)} 2>&1 | grep -q '^Name:'"
+    return f"{lookup(name, WAIT)} 2>&1 | grep -q '^Name:'"
 
 
 def reaches(name: str) -> str:
@@ -330,8 +344,11 @@ def overlay(probe: Probe) -> Found:
                 "'mkdir /var/lib/docker/network: permission denied')",
             )
         }
-    swarm = probe.engine.info().get("Swarm") or {}
-    if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
+    has_swarm, why = swarm(probe)["swarm"]
+    if not has_swarm:
+        return {"overlay": (False, f"overlay networks unavailable: {why}")}
+    state = probe.engine.info().get("Swarm") or {}
+    if state.get("LocalNodeState") != "active" or not state.get("ControlAvailable"):
         # Nothing to try it on; a feature asks only once a swarm is made (the run's first overlay network).
         return {"overlay": (True, "untried: the engine is not a swarm manager now (a run's first overlay tries it)")}
     net = probe.network("overlay", driver="overlay", attachable=True)
