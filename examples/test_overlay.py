@@ -9,9 +9,10 @@ import pytest
 
 from pytest_dockernet import assert_isolated, assert_not_resolves, assert_reachable, assert_resolves, assert_unreachable
 
-# An engine without swarm mode (Podman), or whose overlay networks carry nothing (rootless
-# Docker), skips these, naming the capability.
-pytestmark = pytest.mark.dockernet(needs=["swarm", "overlay"])
+# Overlay networks by default here: a test run with the driver "overlay" needs the capabilities
+# "swarm" and "overlay", so an engine without swarm mode (Podman) or whose overlays carry nothing
+# (rootless Docker) skips it before it sets up, naming the capability.
+pytestmark = pytest.mark.dockernet(driver="overlay")
 
 # Tasks serve their hostname over HTTP on port 80 with busybox httpd.
 HTTPD = "hostname > /tmp/index.html && exec httpd -f -p 80 -h /tmp"

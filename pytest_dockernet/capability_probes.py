@@ -114,22 +114,8 @@ class Probe:
         return {**self.labels, ROLE: ROLE_NAME}
 
 
-def lookup(name: str, seconds: int | None = None) -> str:
-    """nslookup of ``name`` as getaddrinfo asks DNS for it: a name without a dot with the
-    resolv.conf search list's domains first, then as given. busybox's nslookup asks only the
-    former; on Podman (``search dns.podman``, one nameserver per network in random order) a
-    network's aardvark-dns answers a name of another network the container is on, but says
-    NXDOMAIN for its NAME.dns.podman, so nslookup alone found nothing half the time where
-    the application resolves it. Without a search domain, one query as before."""
-    nslookup = f"timeout {seconds} nslookup" if seconds else "nslookup"
-    if "." in name:
-        return f"{nslookup} {shlex.quote(name)}"
-    searched = "grep -Eq '^search[[:space:]]+[^.[:space:]]' /etc/resolv.conf"
-    return f"{{ {nslookup} {shlex.quote(name)} || {{ {searched} && {nslookup} {shlex.quote(name + '.')}; }}; }}"
-
-
 def resolves(name: str) -> str:
-    return f"{lookup(name, WAIT)} 2>&1 | grep -q '^Name:'"
+    return f"timeout {WAIT} nslookup {shlex.quote(name)} 2>&1 | grep -q '^Name:'"
 
 
 def reaches(name: str) -> str:

@@ -82,14 +82,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     what = "the lab (--dockernet-lab)" if state.settings.lab else "a swarm (--dockernet-swarm auto)"
     try:
         engine = state.engine()  # prunes first: a swarm the plugin made for a dead run is left
+        capabilities = state.facts.capabilities.of(engine)
         if state.settings.lab:
             for name in ("lab", "swarm"):  # the lab is a swarm of engine 0 and engines beside it
-                verdict = state.facts.capabilities.of(engine).verdict(name, state.probe_image, state.identity.labels)
+                verdict = capabilities.verdict(name, state.probe_image, state.identity.labels)
                 if not verdict.present:
                     state.setup_error = f"dockernet: no lab (--dockernet-lab): {verdict.skip_reason()}"
                     return
             with state.timings.measure("lab bring-up"):
                 state.lab = Lab.up(state.settings.lab)
+        elif not capabilities.verdict("swarm", state.probe_image, state.identity.labels).present:
+            return  # no swarm mode (Podman): no swarm, and what needs one skips naming the capability
         elif not in_swarm(engine) or made_by_plugin(engine) is not None:
             # The lease says, to later runs, that this run uses the swarm.
             state.hold_lease(engine, state.probe_image(), swarm_user=True)

@@ -136,6 +136,20 @@ def tools_check(tools: list[str]) -> str:
     return f"for t in {' '.join(tools)}; do command -v $t >/dev/null 2>&1 || echo @@missing=$t; done"
 
 
+def lookup(name: str) -> str:
+    """nslookup of ``name`` as getaddrinfo asks DNS for it: a name without a dot with the
+    resolv.conf search list's domains first, then as given. busybox's nslookup asks only the
+    former; on Podman (``search dns.podman``, one nameserver per network in random order) a
+    network's aardvark-dns answers a name of another network the container is on, but says
+    NXDOMAIN for its NAME.dns.podman, so nslookup alone found nothing half the time where
+    the application resolves it. Without a search domain, one query as before."""
+    n = shlex.quote(name)
+    if "." in name:
+        return f"nslookup {n}"
+    searched = "grep -Eq '^search[[:space:]]+[^.[:space:]]' /etc/resolv.conf"
+    return f"{{ nslookup {n} || {{ {searched} && nslookup {shlex.quote(name + '.')}; }}; }}"
+
+
 def resolve_command(name: str, control: str | None = None) -> str:
     """Resolve ``name`` as getaddrinfo does with ``hosts: files dns``: /etc/hosts first
     (link aliases, extra hosts, the container's own name), DNS only when it has no entry.
@@ -144,14 +158,13 @@ def resolve_command(name: str, control: str | None = None) -> str:
     source's DNS must answer), first ``@@dns=ok`` or ``@@dns=failed`` for that name.
     """
     n = shlex.quote(name)
-    check = tools_check(["awk", "nslookup"] + (["grep"] if control is not None else [])) + "; "
+    check = tools_check(["awk", "nslookup", "grep"]) + "; "
     if control is not None:
-        c = shlex.quote(control)
-        check += f"if nslookup {c} 2>&1 | grep -q '^Name:'; then echo @@dns=ok; else echo @@dns=failed; fi; "
+        check += f"if {lookup(control)} 2>&1 | grep -q '^Name:'; then echo @@dns=ok; else echo @@dns=failed; fi; "
     return check + (
         f"a=$(awk -v n={n} 'BEGIN {{n = tolower(n)}} /^[ \\t]*[^# \\t]/ "
         f"{{for (i = 2; i <= NF; i++) if (tolower($i) == n) {{print $1; next}}}}' /etc/hosts); "
-        f'if [ -n "$a" ]; then for x in $a; do echo "hosts $x"; done; else nslookup {n}; fi'
+        f'if [ -n "$a" ]; then for x in $a; do echo "hosts $x"; done; else {lookup(name)}; fi'
     )
 
 
@@ -311,7 +324,7 @@ def run_many(source: Container, commands: list[str], *, dns_control: str | None 
     if "ping" in tools:
         parts.append(f"{PING_CONTROL} >/dev/null 2>&1 || echo @@failed=ping")
     if dns_control is not None:
-        parts.append(f"nslookup {shlex.quote(dns_control)} 2>&1 | grep -q '^Name:' || echo @@failed=dns")
+        parts.append(f"{lookup(dns_control)} 2>&1 | grep -q '^Name:' || echo @@failed=dns")
     # each command and the echo of its code together in the background: all run at once
     parts += [f"{{ ( {cmd} ) >/dev/null 2>&1; echo @@rc{i}=$?; }} &" for i, cmd in enumerate(commands)]
     result = run(source, "\n".join(parts) + "\nwait")

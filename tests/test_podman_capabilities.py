@@ -11,6 +11,8 @@ import os
 
 import pytest
 
+from pytest_dockernet import assert_reachable, assert_resolves
+
 DOCKER_HOST = os.environ.get("DOCKER_HOST", "")
 # The inner runs' subnets: neither the default engine's pool (10.213/16) nor the outer run's.
 OWN_POOL = ("--dockernet-subnet-pool", "10.216.0.0/16", "-p", "no:cacheprovider")
@@ -110,3 +112,66 @@ def test_without_warm_pool_joins_the_pool_is_off_and_nothing_skips(pytester):
     assert "warm pool: 1 of the containers" not in result.stdout.str()
     result.stdout.no_fnmatch_line("warm pool: [1-9]* of the containers*")
     result.stdout.fnmatch_lines([f"engine: Podman 4.* at {DOCKER_HOST} (missing: *warm-pool-joins*)"])
+
+
+SWARM_AUTO = """
+import pytest
+
+@pytest.mark.dockernet(drivers=["bridge", "overlay"])
+def test_per_driver(dockernet):
+    net = dockernet.network("app")
+    dockernet.container("a", networks=[net])
+
+@pytest.mark.dockernet(driver="overlay")
+def test_overlay_by_default(dockernet):
+    raise AssertionError("set up although Podman has no swarm")
+
+@pytest.mark.dockernet(needs=["swarm"])
+def test_marked_overlay(dockernet):
+    dockernet.network("o", driver="overlay")
+
+def test_unmarked_overlay(dockernet):
+    dockernet.network("o", driver="overlay")
+
+def test_bridge(dockernet):
+    dockernet.container("a", networks=[dockernet.network("n")])
+"""
+SWARM_AUTO_ARGS = (*OWN_POOL, "--dockernet-dns", "host", "--dockernet-swarm", "auto")
+NO_SWARM = "Podman 4.*: no swarm mode: the engine does not serve GET /swarm * [[]capability 'swarm'[]]"
+
+
+def test_swarm_auto_makes_no_swarm_and_only_the_overlay_runs_skip(pytester):
+    pytester.makepyfile(SWARM_AUTO)
+    result = pytester.runpytest(*SWARM_AUTO_ARGS, "--dockernet-require")
+    # [overlay] and driver="overlay" need swarm without being marked; only the unmarked
+    # test that makes an overlay itself fails under --dockernet-require.
+    result.assert_outcomes(passed=2, skipped=3, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_unmarked_overlay: skipped by the plugin under --dockernet-require, * marked as needing "
+            f"(@pytest.mark.dockernet(needs=[[]'swarm'[]])): {NO_SWARM}"
+        ]
+    )
+    assert "could not make a swarm" not in result.stdout.str()
+    result = pytester.runpytest(*SWARM_AUTO_ARGS, "-rs", "-v")
+    result.assert_outcomes(passed=2, skipped=4)
+    result.stdout.fnmatch_lines(["*test_per_driver?bridge? PASSED*", "*test_per_driver?overlay? SKIPPED*"])
+    result.stdout.fnmatch_lines([f"SKIPPED [[]1[]] *: {NO_SWARM}"])
+
+
+def test_a_name_of_a_containers_second_network_resolves_whichever_resolver_is_first(dockernet):
+    # Podman lists one aardvark-dns per network, in random order; the first network's says
+    # NXDOMAIN for database.dns.podman (busybox nslookup's only question), though it answers
+    # "database", as the container's getaddrinfo asks next. Made until a container lists
+    # front's resolver first, the case that failed.
+    front, back = dockernet.network("front"), dockernet.network("back")
+    db = dockernet.container("db", networks={back: ["database"]})
+    for i in range(12):
+        api = dockernet.container(f"api{i}", networks=[front, back])
+        if api.exec(["sh", "-c", "grep -m1 '^nameserver' /etc/resolv.conf"])[1].split()[1] == front.gateway:
+            break
+    else:
+        pytest.fail("12 containers on front and back all listed back's resolver first")
+    assert api.exec(["sh", "-c", "nslookup database"])[0] != 0  # what the probe asked alone
+    assert_resolves(api, "database", to=db)
+    assert_reachable(api, "database")
