@@ -126,9 +126,12 @@ def prune(engine: Engine, me: RunIdentity, runs: Collection[str] | None = None) 
         try:
             remove(*args)
         except APIError as exc:
-            pruned.failed.append(f"{kind} {name}: {exc.explanation or exc}")
-            stuck.add(run)
-            return False
+            # A swarm-scoped network of a dead run (an overlay its capability probe made) is
+            # still listed when the swarm has dropped it: the removal's "not found" means gone.
+            if not (kind == "network" and "not found" in str(exc.explanation or exc)):
+                pruned.failed.append(f"{kind} {name}: {exc.explanation or exc}")
+                stuck.add(run)
+                return False
         pruned.runs.add(run)
         return True
 

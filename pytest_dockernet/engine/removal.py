@@ -82,6 +82,14 @@ def _remove_network_retrying(engine: Engine, network_id: str) -> None:
     engine.remove_network(network_id)
 
 
+def _network_exists(engine: Engine, network_id: str) -> bool:
+    try:
+        engine.inspect_network(network_id)
+    except NotFound:
+        return False
+    return True
+
+
 def remove_network(engine: Client, network_id: str) -> None:
     """Remove a network under the engine's gate; containers still on it that are not the
     caller's (e.g. made with the raw SDK) are disconnected first. Gone already is fine."""
@@ -93,6 +101,8 @@ def remove_network(engine: Client, network_id: str) -> None:
             pass
         except APIError as exc:
             if "active endpoints" not in str(exc):
+                if not _network_exists(engine, network_id):
+                    return  # a swarm's overlay the swarm took meanwhile: 500 "network ... not found"
                 raise
             for container_id in engine.inspect_network(network_id).get("Containers") or {}:
                 try:
