@@ -1,19 +1,32 @@
-"""A TCP port on loopback relayed to the engine's unix socket: the real engine, seen by an
-inner run as one reached over the network (``DOCKER_HOST=tcp://localhost:PORT``)."""
+"""The real engine's unix socket relayed from another address this test owns: a TCP port on
+loopback (``DOCKER_HOST=tcp://localhost:PORT``: the engine as one reached over the network),
+or a unix socket of its own (an engine whose host the test can take away: :meth:`Relay.close`
+cuts every connection under way). Nothing of Docker is imitated."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 
+ENGINE_SOCKET = "/var/run/docker.sock"
+
 
 class Relay:
-    """A TCP port on loopback relayed to the engine's unix socket, until closed."""
+    """Connections to ``path`` (a unix socket), or else to a free TCP port on loopback
+    (:attr:`port`), forwarded to the engine's socket until :meth:`close`."""
 
-    def __init__(self, target: str = "/var/run/docker.sock"):
-        self.target = target
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
+    def __init__(self, path: str | None = None, target: str = ENGINE_SOCKET):
+        self.path, self.target = path, target
+        if path is None:
+            self._listener = socket.create_server(("127.0.0.1", 0))
+            self.port = self._listener.getsockname()[1]
+        else:
+            self._listener = socket.socket(socket.AF_UNIX)
+            self._listener.bind(path)
+            self._listener.listen(64)
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -24,6 +37,8 @@ class Relay:
                 return  # closed
             upstream = socket.socket(socket.AF_UNIX)
             upstream.connect(self.target)
+            with self._lock:
+                self._open += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
@@ -42,4 +57,15 @@ class Relay:
                     pass
 
     def close(self) -> None:
+        """No new connection, and every one under way cut: seen from its clients, the engine
+        stopped answering."""
         self._listener.close()
+        if self.path is not None:
+            os.unlink(self.path)
+        with self._lock:
+            for s in self._open:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                    s.close()
+                except OSError:
+                    pass

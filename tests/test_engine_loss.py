@@ -8,62 +8,9 @@ when its host goes down); nothing of Docker itself is imitated.
 from __future__ import annotations
 
 import os
-import socket
-import threading
 
 import pytest
-
-
-class Forwarder:
-    """A unix socket that forwards every connection to the real engine's, until stopped."""
-
-    def __init__(self, path: str, target: str = "/var/run/docker.sock"):
-        self.path, self.target = path, target
-        self._listener = socket.socket(socket.AF_UNIX)
-        self._listener.bind(path)
-        self._listener.listen(64)
-        self._open: list[socket.socket] = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return  # stopped
-            upstream = socket.socket(socket.AF_UNIX)
-            upstream.connect(self.target)
-            with self._lock:
-                self._open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def stop(self) -> None:
-        self._listener.close()
-        os.unlink(self.path)
-        with self._lock:
-            for s in self._open:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                    s.close()
-                except OSError:
-                    pass
-
+from relay import Relay
 
 INNER = """
     import os
@@ -92,11 +39,11 @@ INNER = """
 @pytest.mark.skipif(not os.path.exists("/var/run/docker.sock"), reason="needs the engine's unix socket")
 def test_an_engine_that_stops_answering_gives_one_line_per_test(inner_runs, pytester, monkeypatch, tmp_path):
     path = str(tmp_path / "engine.sock")
-    forwarder = Forwarder(path)
+    forwarder = Relay(path)
     monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
     pytester.makepyfile(test_inner=INNER)
     proc = inner_runs.start("-p", "no:cacheprovider", "-rs", "test_inner.py")
-    forwarder.stop()
+    forwarder.close()
     (pytester.path / "engine-gone").touch()
     proc.wait(timeout=180)
     log = inner_runs.log(proc)
@@ -167,7 +114,7 @@ def test_a_background_teardown_that_fails_fails_the_run(inner_runs, pytester, mo
     engine = as_engine(dockernet_client)
     Capabilities().of(engine).verdict("warm-pool-joins", lambda: resolve_probe_image(engine).name, RunIdentity().labels)
     path = str(tmp_path / "engine.sock")
-    forwarder = Forwarder(path)
+    forwarder = Relay(path)
     monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
     pytester.makepyfile(test_inner=BACKGROUND)
     try:
@@ -178,7 +125,7 @@ def test_a_background_teardown_that_fails_fails_the_run(inner_runs, pytester, mo
         gate = gate_for(dockernet_client)
         with gate.building(), gate.joining():
             proc = inner_runs.start("-p", "no:cacheprovider", "test_inner.py")
-            forwarder.stop()
+            forwarder.close()
         (pytester.path / "engine-gone").touch()
         proc.wait(timeout=180)
         log = inner_runs.log(proc)
