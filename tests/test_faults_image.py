@@ -48,3 +48,33 @@ def test_one_fault_image_is_kept_a_stale_one_goes_once_unused(dockernet, dockern
                     dockernet_client.images.remove(tag)
                 except Exception:  # noqa: BLE001 - gone already (the stale one, if the test held)
                     pass
+
+
+def test_a_fault_image_another_run_removed_meanwhile_is_made_again(dockernet, monkeypatch):
+    """Another run (another plugin version, other host tools) builds its own fault image and
+    removes this run's while no helper uses it. The next helper's start, finding the image
+    gone after this run had seen it, makes it again instead of failing the test."""
+    from faults_support import HTTPD
+
+    from pytest_dockernet import assert_reachable, assert_unreachable
+    from pytest_dockernet.faults import helpers
+
+    a, b, c = (dockernet.container(n, command=HTTPD) for n in "abc")
+    with dockernet.partition(a, b):  # this run finds (or builds) its fault image
+        assert_unreachable(a, b, port=80)
+    real, removed = helpers.image_on, []
+
+    def removed_after_the_look(engine, image):
+        """The other run's removal lands between this run's look and the helper's start."""
+        if not removed and image.startswith("pytest-dockernet/faults:"):
+            assert real(engine, image)
+            engine.remove_image(image, force=True)  # a's and b's helpers hold it: untagged only
+            removed.append(image)
+            return True
+        return real(engine, image)
+
+    monkeypatch.setattr(helpers, "image_on", removed_after_the_look)
+    with dockernet.partition(c, a):  # c's helper: its start finds no image, and makes it again
+        assert_unreachable(c, a, port=80)
+    assert_reachable(c, a, port=80)
+    assert removed and real(dockernet.context.engine, removed[0])

@@ -245,10 +245,10 @@ def test_a_container_whose_engine_does_not_answer_is_said_so_and_the_failure_sta
 
 @pytest.mark.skipif(not os.path.exists("/var/run/docker.sock"), reason="needs the engine's unix socket")
 def test_an_engine_lost_before_the_report_is_said_in_one_section(inner_runs, pytester, monkeypatch, tmp_path):
-    from test_engine_loss import Forwarder
+    from relay import Relay
 
     path = str(tmp_path / "engine.sock")
-    forwarder = Forwarder(path)
+    relay = Relay(path)
     monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
     pytester.makepyfile(
         test_inner=f"""
@@ -264,7 +264,7 @@ def test_an_engine_lost_before_the_report_is_said_in_one_section(inner_runs, pyt
         """
     )
     proc = inner_runs.start("-p", "no:cacheprovider", "test_inner.py")
-    forwarder.stop()
+    relay.close()
     (pytester.path / "engine-gone").touch()
     proc.wait(timeout=180)
     log = inner_runs.log(proc)

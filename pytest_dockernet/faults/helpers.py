@@ -72,20 +72,35 @@ class FaultHelpers:
         context = self.context
         context.need("net-admin", member.host)
         member.reusable = False  # its network namespace gets rules: not for another test
-        with context.timings.measure("image"):
-            built = self._image(member)
-        image, self.ipv6, self._no_ipv6, self._preamble = built.tag, built.ipv6, built.no_ipv6, preamble(built.tools)
-        helper_id = start_resident(
-            context,
-            member,
-            image,
-            f"{member.docker_name}-fault{next(self._numbers)}",
-            context.labels_for("fault-helper", member.name),
-            doing=f"starting the fault helper of {member.name!r}",
-            cap_add=["NET_ADMIN", "NET_RAW"],
-        )
-        context.timings.count("fault helpers")
-        return helper_id
+        retried = False
+        while True:
+            with context.timings.measure("image"):
+                built = self._image(member)
+            image, self.ipv6, self._no_ipv6, self._preamble = (
+                built.tag,
+                built.ipv6,
+                built.no_ipv6,
+                preamble(built.tools),
+            )
+            try:
+                helper_id = start_resident(
+                    context,
+                    member,
+                    image,
+                    f"{member.docker_name}-fault{next(self._numbers)}",
+                    context.labels_for("fault-helper", member.name),
+                    doing=f"starting the fault helper of {member.name!r}",
+                    cap_add=["NET_ADMIN", "NET_RAW"],
+                )
+            except DockernetError:
+                # Another run (another version, other host tools) built its fault image and
+                # removed this one, unused at that moment (faults.image.fault_image): make it again.
+                if retried or image_on(member.engine, image):
+                    raise
+                retried = True
+                continue
+            context.timings.count("fault helpers")
+            return helper_id
 
     def _image(self, member: Container) -> FaultImage:
         """The helpers' image on ``member``'s engine: found (and checked) once per run and engine."""
