@@ -15,7 +15,6 @@ prune (:mod:`.reaper`). An image built with a tag is the user's and stays.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import hashlib
 import json
@@ -24,10 +23,20 @@ import re
 import stat
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from .build_runs import (
+    HOW_TO_GET_BUILDKIT,
+    BuildRequest,
+    check_frontend,
+    image_id_of,
+    needs_of,
+    refuse_without_buildkit,
+    run_buildkit,
+    run_legacy,
+)
+from .buildkit import Client, Progress, find_client
 from .engine.errors import APIError, ImageNotFound, NotFound
 from .engine.gate import open_lock
 from .errors import DockernetError
@@ -48,7 +57,10 @@ BUILD = f"{PREFIX}.build"  # label: the build's content key
 BUILD_RUN = f"{PREFIX}.build-run"  # label: the run it was built for
 BUILD_ROLE = "build"  # role of an image the run removes at its end (built without a tag)
 TAGGED_ROLE = "tagged-build"  # role of an image built with a tag (the user's: never removed)
-OUTPUT_LINES = 25  # lines of the build's output a failure shows
+BUILDER = f"{PREFIX}.builder"  # label: which builder made it (buildkit or legacy)
+BUILDERS = ("auto", "buildkit", "legacy")  # --dockernet-builder
+BUILD_NETWORKS = ("default", "host", "none")
+INLINE_NAME = ".dockerfile.inline"  # what an inline Dockerfile is called in the context's listing
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -59,17 +71,18 @@ _REFERENCE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class BuildRequest:
-    """A build's checked arguments: the context's absolute path, the Dockerfile's path in it."""
-
-    root: str
-    dockerfile: str
-    buildargs: dict[str, str]
-    tag: str | None
-
-
-def check_build(path: object, tag: object, dockerfile: object, buildargs: object) -> BuildRequest:
+def check_build(
+    path: object,
+    tag: object,
+    dockerfile: object,
+    buildargs: object,
+    *,
+    target: object = None,
+    labels: object = None,
+    dockerfile_inline: object = None,
+    network: object = None,
+    cache_from: object = None,
+) -> BuildRequest:
     """The arguments of ``build()``, checked before anything is read or built: each error
     names the argument and how to fix it."""
     if isinstance(path, os.PathLike):
@@ -83,7 +96,66 @@ def check_build(path: object, tag: object, dockerfile: object, buildargs: object
             f"path={path!r} {what}: give the build context, the directory holding the Dockerfile "
             "and the files it copies"
         )
-    return BuildRequest(root, _check_dockerfile(root, dockerfile), _check_buildargs(buildargs), _check_tag(tag))
+    if dockerfile_inline is not None:
+        if dockerfile is not None:
+            raise ValueError("dockerfile= and dockerfile_inline= exclude each other: give the file's path or its text")
+        if not isinstance(dockerfile_inline, str) or not dockerfile_inline.strip():
+            raise TypeError(f"dockerfile_inline must be a Dockerfile's text as a str, got {dockerfile_inline!r}")
+        checked = INLINE_NAME
+    else:
+        checked = _check_dockerfile(root, dockerfile)
+    return BuildRequest(
+        root,
+        checked,
+        _check_buildargs(buildargs),
+        _check_tag(tag),
+        _check_name(target, "target", "a stage of the Dockerfile ('FROM ... AS NAME')"),
+        _check_labels(labels),
+        dockerfile_inline,
+        _check_network(network),
+        _check_cache_from(cache_from),
+    )
+
+
+def _check_name(value: object, argument: str, what: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise TypeError(f"{argument} must be the name of {what} as a str, got {value!r}")
+    return value
+
+
+def _check_labels(labels: object) -> dict[str, str]:
+    if labels is None:
+        return {}
+    if not isinstance(labels, Mapping) or not all(
+        isinstance(k, str) and k and isinstance(v, str) for k, v in labels.items()
+    ):
+        raise TypeError(f"labels must be a dict of str to str such as {{'team': 'api'}}, got {labels!r}")
+    own = sorted(k for k in labels if k == PREFIX or k.startswith(PREFIX + "."))
+    if own:
+        raise ValueError(f"labels: {own} are pytest-dockernet's own labels (prefix {PREFIX!r}): choose other keys")
+    return dict(labels)
+
+
+def _check_network(network: object) -> str | None:
+    if network is None or network == "default":
+        return None
+    if network not in BUILD_NETWORKS:
+        raise ValueError(
+            f"network={network!r}: a build's RUN steps use 'default', 'host' or 'none'; a network of the "
+            "test's cannot be used (the image is built before, and apart from, the topology's networks)"
+        )
+    return str(network)
+
+
+def _check_cache_from(cache_from: object) -> tuple[str, ...]:
+    if cache_from is None:
+        return ()
+    if isinstance(cache_from, str) or not isinstance(cache_from, (list, tuple)):
+        raise TypeError(f"cache_from must be a list of image references such as ['myapp:cache'], got {cache_from!r}")
+    for ref in cache_from:
+        if not isinstance(ref, str) or not ref:
+            raise TypeError(f"cache_from: {ref!r} is not an image reference as a str")
+    return tuple(cache_from)
 
 
 def _check_dockerfile(root: str, dockerfile: object) -> str:
@@ -140,10 +212,18 @@ def _check_tag(tag: object) -> str | None:
 
 def content_key(engine: Engine, request: BuildRequest) -> str:
     """The build's key: a sha256 over the context's files as ``engine`` sends them (paths,
-    kinds, modes, contents or link targets; not times or owners), the Dockerfile's path, the
-    build arguments and the tag."""
+    kinds, modes, contents or link targets; not times or owners), the Dockerfile's path (or
+    an inline one's text), the build arguments, the target, the labels, the network and the
+    tag (not ``cache_from``: a cache changes how fast, not what)."""
     digest = hashlib.sha256()
-    header = {"v": 1, "dockerfile": request.dockerfile, "buildargs": sorted(request.buildargs.items())}
+    header: dict[str, object] = {
+        "v": 2,
+        "dockerfile": request.dockerfile,
+        "buildargs": sorted(request.buildargs.items()),
+    }
+    header.update(target=request.target, labels=sorted(request.labels.items()), network=request.network)
+    if request.inline is not None:
+        header["inline"] = hashlib.sha256(request.inline.encode()).hexdigest()
     digest.update(json.dumps({**header, "tag": request.tag}).encode() + b"\n")
     for rel in engine.build_context(request.root, request.dockerfile):
         full = os.path.join(request.root, rel)
@@ -219,94 +299,6 @@ def _labels_of(engine: Engine, ref: str) -> dict[str, str] | None:
     return labels
 
 
-def _image_id(engine: Engine, ref: str) -> str | None:
-    try:
-        image_id: str = engine.inspect_image(ref)["Id"]
-    except ImageNotFound:
-        return None
-    return image_id
-
-
-class _Output:
-    """What the (legacy) builder streams: its last lines, and the step images this build
-    committed itself (not a FROM's, not the cache's), to be undone if it fails."""
-
-    _STEP = re.compile(r"Step \d+/\d+ : (?P<instruction>\S+)")
-    _RESULT = re.compile(r"\s*---> (?P<id>[0-9a-f]{12,64})")
-
-    def __init__(self) -> None:
-        self.lines: collections.deque[str] = collections.deque(maxlen=OUTPUT_LINES)
-        self.committed: list[str] = []
-        self._partial = ""
-        self._new_step = False
-
-    def feed(self, text: str) -> None:
-        lines = (self._partial + text).split("\n")
-        self._partial = lines.pop()
-        for line in lines:
-            self._line(line.rstrip())
-
-    def close(self) -> None:
-        self._line(self._partial.rstrip())
-        self._partial = ""
-
-    def _line(self, line: str) -> None:
-        if not line.strip():
-            return
-        self.lines.append(line)
-        step = self._STEP.match(line)
-        result = self._RESULT.fullmatch(line)
-        if step is not None:
-            self._new_step = step["instruction"].upper() != "FROM"
-        elif line.strip() == "---> Using cache":
-            self._new_step = False
-        elif result is not None and self._new_step:
-            self.committed.append(result["id"])
-            self._new_step = False
-
-
-def run_build(engine: Engine, request: BuildRequest, ref: str, labels: dict[str, str]) -> str:
-    """Build ``request`` as ``ref`` with ``labels``; the image's id.
-
-    A failed build raises DockernetError with the error and the last lines of the build's
-    output, and removes the step images it committed (the cache it found stays).
-    """
-    image_id: str | None
-    output, error, image_id = _Output(), None, None
-    try:
-        for chunk in engine.build(
-            path=request.root,
-            tag=ref,
-            dockerfile=request.dockerfile,
-            buildargs=dict(request.buildargs),  # the SDK adds proxy settings to what it is given
-            labels=labels,
-            rm=True,
-            forcerm=True,
-        ):
-            if "stream" in chunk:
-                output.feed(chunk["stream"])
-            if "error" in chunk:
-                error = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
-            if "aux" in chunk:
-                image_id = (chunk["aux"] or {}).get("ID", image_id)
-    except APIError as exc:  # refused before it began (e.g. a Dockerfile it cannot parse)
-        error = str(exc.explanation or exc)
-    output.close()
-    if error is None and image_id is None:
-        image_id = _image_id(engine, ref)
-    if error is None and image_id is not None:
-        return image_id
-    for step_image in reversed(output.committed):  # children first; nothing else pruned
-        with contextlib.suppress(APIError):
-            engine.remove_image(step_image, noprune=True)
-    shown = "\n".join(f"  {line}" for line in output.lines) or "  (none)"
-    raise DockernetError(
-        f"building {request.root!r} (dockerfile {request.dockerfile!r}) failed: "
-        f"{(error or 'the engine reported no image').strip()}\n"
-        f"last lines of the build output:\n{shown}"
-    )
-
-
 def _drop_superseded(engine: Engine, image_id: str | None, now: str) -> None:
     """An earlier build of a tag whose tag moved to ``now``: gone unless something still
     holds it (another tag, a container, a child image)."""
@@ -363,16 +355,14 @@ def remove_builds(engine: Engine, run_id: str) -> list[str]:
 
 
 class Builds:
-    """What ``Topology.build()`` does: the checks, the key, the lock, the build."""
+    """What ``Topology.build()`` does: the checks, the key, the lock, the builder, the build."""
 
     def __init__(self, context: Context):
         self.context = context
 
-    def build(
-        self, path: object, *, tag: str | None, dockerfile: str | None, buildargs: Mapping[str, str] | None
-    ) -> str:
+    def build(self, path: object, *, tag: str | None, **options: Any) -> str:
         """See :meth:`.Topology.build`."""
-        request = check_build(path, tag, dockerfile, buildargs)
+        request = check_build(path, tag, options.pop("dockerfile", None), options.pop("buildargs", None), **options)
         context = self.context
         engine = context.engine  # engine 0
         # Labels of the process that ends the run: the xdist controller, else this one.
@@ -388,9 +378,43 @@ class Builds:
                         labels = {**owner, ROLE: BUILD_ROLE}
                     else:
                         labels = {ROLE: TAGGED_ROLE}  # a role of its own, not its base image's
-                    previous = None if request.tag is None else _image_id(engine, ref)
-                    image_id = run_build(engine, request, ref, {**labels, BUILD: key, BUILD_RUN: run_id})
+                    previous = None if request.tag is None else image_id_of(engine, ref)
+                    image_id = self._run(request, ref, {**labels, BUILD: key, BUILD_RUN: run_id})
                     context.timings.count("image builds")
                     _drop_superseded(engine, previous, image_id)
         context.facts.builds[key] = ref
         return ref
+
+    def _run(self, request: BuildRequest, ref: str, labels: dict[str, str]) -> str:
+        """Build with BuildKit where the run has it (see :func:`builder`), else with the
+        legacy builder; a Dockerfile that needs BuildKit then fails naming what needs it."""
+        context = self.context
+        client, why = builder(context)
+        progress = Progress(os.path.basename(request.root) or request.root, context.facts.build_progress)
+        if client is None:
+            needs = needs_of(request)
+            if needs:
+                raise refuse_without_buildkit(request, needs, why)
+            image_id = run_legacy(context.engine, request, ref, {**labels, BUILDER: "legacy"}, progress)
+            context.timings.count("legacy builds")
+            return image_id
+        check_frontend(context.engine, request)
+        image_id = run_buildkit(client, request, ref, {**labels, BUILDER: "buildkit"}, progress)
+        context.timings.count("BuildKit builds")
+        return image_id
+
+
+def builder(context: Context) -> tuple[Client | None, str]:
+    """The run's BuildKit client for engine 0 (found once per run), or None and why not;
+    ``--dockernet-builder buildkit`` without one is an error."""
+    facts = context.facts
+    if facts.builder == "legacy":
+        return None, "--dockernet-builder is 'legacy'"
+    url = context.engine.base_url
+    with context.lock:
+        if url not in facts.buildkit:
+            facts.buildkit[url] = find_client(url)
+    found = facts.buildkit[url]
+    if found.client is None and facts.builder == "buildkit":
+        raise DockernetError(f"--dockernet-builder is 'buildkit', but {found.why_not()}: {HOW_TO_GET_BUILDKIT}")
+    return found.client, found.why_not()

@@ -7,6 +7,7 @@ change during a run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,3 +26,6 @@ class RunFacts:
     builds: dict[str, str] = field(default_factory=dict)  # build() content key -> image reference, this process
     capabilities: Any = None  # a capabilities.Capabilities: each engine's, probed once per run
     fault_images: dict[int, Any] = field(default_factory=dict)  # engine index -> its faults.image.FaultImage
+    builder: str = "auto"  # --dockernet-builder: auto | buildkit | legacy
+    buildkit: dict[str, Any] = field(default_factory=dict)  # engine URL -> buildkit.Found, searched once per run
+    build_progress: Callable[[str], None] | None = None  # where a long build's progress lines go (the terminal)

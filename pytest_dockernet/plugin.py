@@ -22,6 +22,7 @@ from .image import resolve_probe_image
 from .lab import Lab
 from .labels import RunIdentity
 from .networks import DRIVERS
+from .progress import build_progress
 from .reaper import Judge, prune
 from .reports import failure_sections, kept_report
 from .settings import Settings, add_options
@@ -66,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     state = State(Settings.from_config(config))
     state.facts.capabilities = Capabilities()
+    state.facts.builder, state.facts.build_progress = state.settings.builder, build_progress(config)
     state.join_run(getattr(config, "workerinput", None))
     config.stash[STATE] = state
     # Only a run that talks to Docker has anything to tear down on SIGTERM.

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from .builds import BUILDERS
 from .containers import DNS_MODES
 from .handles import check_host_address
 from .image import DEFAULT_IMAGE
@@ -179,6 +180,14 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="ADDRESS",
     )
     option(
+        "builder",
+        "how build() and Compose's build: build images: 'auto': with BuildKit where a docker CLI on PATH (or "
+        "in the usual places) has it on the engine, else with the legacy builder; 'buildkit': BuildKit or an "
+        "error; 'legacy': the engine's legacy builder (a Dockerfile that needs BuildKit fails saying so)",
+        default="auto",
+        metavar="BUILDER",
+    )
+    option(
         "subnet-pool",
         "private range the networks' subnets come from, as CIDR or CIDR:PREFIXLEN",
         default=f"{DEFAULT_RANGE}:24",
@@ -204,6 +213,7 @@ class Settings:
     pool: int = WARM_POOL  # warm containers kept ready (0: none)
     fault_image: str | None = None  # the fault helpers' image (None: faults/image.py's order)
     host_address: str = ""  # where published ports are reached ("": found per engine, see handles.published_host)
+    builder: str = "auto"  # auto | buildkit | legacy (see builds.builder)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -234,7 +244,12 @@ class Settings:
             pool=_pool_size(get("pool")),
             fault_image=get("fault_image").strip() or None,
             host_address=_host_address(get("host_address")),
+            builder=get("builder").strip(),
         )
+        if settings.builder not in BUILDERS:
+            raise pytest.UsageError(
+                f"--dockernet-builder (ini dockernet_builder) is {settings.builder!r}: use one of {', '.join(BUILDERS)}"
+            )
         if settings.swarm not in SWARM_MODES:
             raise pytest.UsageError(
                 f"--dockernet-swarm (ini dockernet_swarm) is {settings.swarm!r}: use one of {', '.join(SWARM_MODES)}"

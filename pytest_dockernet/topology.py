@@ -348,14 +348,31 @@ class Topology:
         tag: str | None = None,
         dockerfile: str | None = None,
         buildargs: Mapping[str, str] | None = None,
+        target: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        dockerfile_inline: str | None = None,
+        network: str | None = None,
+        cache_from: Sequence[str] | None = None,
     ) -> str:
         """Build an image from the context directory ``path`` (on engine 0) and return a
-        reference for ``image=``: once per run for the same content, ``dockerfile``,
-        ``buildargs`` and ``tag``, also across xdist workers. A failed build raises
-        :class:`DockernetError` with its output. Tagged images stay; untagged ones are
-        removed at the run's end. See :mod:`pytest_dockernet.builds`."""
+        reference for ``image=``: once per run for the same content, ``dockerfile`` (or
+        ``dockerfile_inline``, its text), ``buildargs``, ``target``, ``labels``, ``network``
+        and ``tag``, also across xdist workers; with BuildKit where a docker CLI has it
+        (``--dockernet-builder``). A failed build raises :class:`DockernetError` with its
+        output. Tagged images stay; untagged ones are removed at the run's end. See
+        :mod:`pytest_dockernet.builds`."""
         self.context.check_open()
-        return self._builds.build(path, tag=tag, dockerfile=dockerfile, buildargs=buildargs)
+        return self._builds.build(
+            path,
+            tag=tag,
+            dockerfile=dockerfile,
+            buildargs=buildargs,
+            target=target,
+            labels=labels,
+            dockerfile_inline=dockerfile_inline,
+            network=network,
+            cache_from=cache_from,
+        )
 
     # -- teardown ----------------------------------------------------------------------
 
