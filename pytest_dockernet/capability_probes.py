@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 Found = dict[str, tuple[bool, str]]
 ROLE_NAME = "capability probe"
-# Settings of containers in hermetic DNS mode (containers.HERMETIC_DNS, a part above this layer).
+# Settings of containers in hermetic DNS mode (container_options.HERMETIC_DNS, a part above this layer).
 HERMETIC = {"dns": ["127.0.0.1"], "dns_opt": ["ndots:1"], "dns_search": ["."]}
 PORT = 8080  # where the probe containers' httpd listens
 WAIT = 2  # seconds a lookup or a connection may take in a probe

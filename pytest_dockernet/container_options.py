@@ -19,8 +19,10 @@ Each check raises before anything is made, naming the argument and how to fix it
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,9 +48,10 @@ _MANAGED = {
     "stdin_open": "the plugin decides it (the resident probe shell reads its stdin)",
     "auto_remove": "the plugin removes containers itself, and keeps a crashed one until teardown for its report",
     "remove": "the plugin removes containers itself at teardown",
-    "dns": "the plugin sets DNS (hermetic by default; --dockernet-dns host keeps the engine's)",
-    "dns_opt": "the plugin sets DNS (hermetic by default; --dockernet-dns host keeps the engine's)",
-    "dns_search": "the plugin sets DNS (hermetic by default; --dockernet-dns host keeps the engine's)",
+    "dns": "pass dns= to container() (hermetic DNS decides which servers are used)",
+    "dns_opt": "pass dns_opt= to container() (merged with the plugin's hermetic DNS options)",
+    "dns_search": "pass dns_search= to container() (in place of the plugin's hermetic search list)",
+    "stop_timeout": "pass stop_timeout= to container() (Container.stop() and restart() wait that long)",
     "version": "the plugin talks to the engine with its own client",
 }
 _HEALTH_KEYS = ("test", "interval", "timeout", "retries", "start_period")
@@ -223,3 +226,86 @@ def check_docker_options(value: object, engine: Engine) -> DockerOptions:
         except (TypeError, ValueError, EngineException) as exc:
             raise ValueError(f"docker_options: {exc}") from None
     return options
+
+
+# ndots:1 makes the embedded DNS answer unknown single-label names itself instead of
+# forwarding them; the loopback server means a dotted name that nobody here provides is
+# never sent to the host's resolvers either (it times out locally).
+HERMETIC_DNS: dict[str, Any] = {"dns": ["127.0.0.1"], "dns_opt": ["ndots:1"], "dns_search": ["."]}
+
+
+@dataclass
+class Resolver:
+    """``dns=``, ``dns_search=`` and ``dns_opt=`` as given (checked)."""
+
+    dns: list[str] | None = None
+    dns_search: list[str] | None = None
+    dns_opt: list[str] | None = None
+
+    def settings(self, hermetic: bool) -> dict[str, Any]:
+        """The host config's DNS settings: in hermetic mode the plugin's, the search list
+        and options given taking their place (an option by its name: ``ndots:2`` replaces
+        ``ndots:1``), and the servers given (checked to be the topology's own) in place of
+        the loopback one; otherwise what was given, as given."""
+        given = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        if not hermetic:
+            return given
+        options = {o.split(":")[0]: o for o in [*HERMETIC_DNS["dns_opt"], *(self.dns_opt or [])]}
+        return {
+            "dns": self.dns or HERMETIC_DNS["dns"],
+            "dns_search": self.dns_search or HERMETIC_DNS["dns_search"],
+            "dns_opt": list(options.values()),
+        }
+
+
+def check_resolver(
+    dns: object, dns_search: object, dns_opt: object, network_mode: str | None, hermetic: bool, subnets: Iterable[Any]
+) -> Resolver:
+    """``dns=`` (server addresses), ``dns_search=`` (domains), ``dns_opt=`` (resolver
+    options): lists of strings. In hermetic DNS mode a server must be an address on one of
+    the topology's networks (``subnets``: theirs, gateways excluded), where only the test's
+    own containers answer: a lookup is never sent off the machine."""
+    resolver = Resolver()
+    for argument, value in (("dns", dns), ("dns_search", dns_search), ("dns_opt", dns_opt)):
+        if value is None:
+            continue
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise TypeError(f"{argument} must be a list of strings, e.g. {_DNS_EXAMPLES[argument]}, got {value!r}")
+        for entry in value:
+            if not isinstance(entry, str) or not entry or any(c.isspace() for c in entry):
+                raise ValueError(f"{argument}: {entry!r} is not a {_DNS_EXAMPLES[argument]}-like value")
+        setattr(resolver, argument, list(value))
+    if resolver == Resolver():
+        return resolver
+    if network_mode == "host" or (network_mode or "").startswith("container:"):
+        raise ValueError(
+            f"dns, dns_search and dns_opt cannot be set for a container in another network namespace "
+            f"(network_mode={network_mode!r}): it uses that namespace's resolver"
+        )
+    for server in resolver.dns or []:
+        try:
+            address = ipaddress.ip_address(server)
+        except ValueError:
+            raise ValueError(f"dns: {server!r} is not an IP address of a DNS server") from None
+        if hermetic and not any(address in hosts for hosts in subnets):
+            raise ValueError(
+                f"dns: {server} is not an address on one of this topology's networks: in hermetic DNS mode "
+                "(--dockernet-dns=hermetic, the default) a container asks only the test's own containers; give "
+                "a container's address (e.g. a fixed ipv4_address), or run with --dockernet-dns=host"
+            )
+    return resolver
+
+
+_DNS_EXAMPLES = {"dns": "['10.9.0.53']", "dns_search": "['example.test']", "dns_opt": "['ndots:2', 'timeout:1']"}
+
+
+class Hosts:
+    """The container addresses of a subnet: not its own, its broadcast or its gateway."""
+
+    def __init__(self, subnet: str, gateway: str | None):
+        self.subnet = ipaddress.ip_network(subnet)
+        gateway_address = ipaddress.ip_address(gateway) if gateway else self.subnet.network_address + 1
+        self.taken = {self.subnet.network_address, self.subnet.broadcast_address, gateway_address}
+
+    def __contains__(self, address: object) -> bool:
+        return address in self.subnet and address not in self.taken

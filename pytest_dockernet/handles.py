@@ -64,11 +64,11 @@ def check_signal(signal: object) -> str | int:
     raise ValueError(f"signal={signal!r} is not a signal: give a name such as 'SIGTERM' or 'TERM', or a number 1-64")
 
 
-def check_grace(timeout: object) -> int:
+def check_grace(timeout: object, argument: str = "timeout") -> int:
     """``stop(timeout=...)``: seconds before SIGKILL, 0 or more; the engine counts whole
     seconds, so a fraction is rounded up."""
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not math.isfinite(timeout) or timeout < 0:
-        raise ValueError(f"timeout={timeout!r} must be a number of seconds, 0 or more (the wait before SIGKILL)")
+        raise ValueError(f"{argument}={timeout!r} must be a number of seconds, 0 or more (the wait before SIGKILL)")
     return math.ceil(timeout)
 
 
@@ -119,6 +119,7 @@ class Network:
     gateway: str | None = None
     internal: bool = False
     owned: bool = True  # created by the topology, so removed by it
+    subnet6: str | None = field(default=None, init=False)  # its IPv6 subnet (ipv6=True); the gateway is its first host
     allocated: bool = field(default=False, init=False)  # its subnet came from the subnet allocator, and goes back
     warm: bool = field(default=False, init=False)  # the warm pool's: it waits there for a later test (warm_pool.py)
 
@@ -256,6 +257,8 @@ class Container:
     pooled: bool = field(default=False, init=False)
     reusable: bool = field(default=True, init=False)
     logs_after: str = field(default="", init=False)
+    # Seconds stop() and restart() wait before SIGKILL when not told (container(stop_timeout=)).
+    stop_timeout: int | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.engine: Engine = self.context.engines[self.host]
@@ -386,15 +389,21 @@ class Container:
             return "removed"
         return state_text(state)
 
-    def stop(self, timeout: float = 10) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         """Stop the container: SIGTERM (or the image's stop signal), then SIGKILL after
-        ``timeout`` seconds (0 or more; the engine counts whole seconds). Returns once it
+        ``timeout`` seconds (0 or more; the engine counts whole seconds; None: the
+        container's ``stop_timeout``, 10 unless ``container()`` was given one). Returns once it
         has stopped; stopping a stopped container does nothing. Its DNS names stop resolving;
         :meth:`ip` keeps the address it last had (the engine reports none) until
         :meth:`start`."""
-        grace = check_grace(timeout)
+        grace = self._grace(timeout)
         self.reusable = False
         engine_call(self, "stopping", lambda engine: engine.stop(self.id, timeout=grace))
+
+    def _grace(self, timeout: object) -> int:
+        if timeout is None:
+            return 10 if self.stop_timeout is None else self.stop_timeout
+        return check_grace(timeout)
 
     def start(self, *, ready: Any = "running", ready_timeout: float = 60.0) -> None:
         """Start the stopped container again; returns once it runs and ``ready`` holds (the
@@ -411,12 +420,12 @@ class Container:
         self.reusable = False
         self._lifecycle().start(self, ready, ready_timeout)
 
-    def restart(self, timeout: float = 10, *, ready: Any = "running", ready_timeout: float = 60.0) -> None:
+    def restart(self, timeout: float | None = None, *, ready: Any = "running", ready_timeout: float = 60.0) -> None:
         """:meth:`stop` (``timeout`` as there), then :meth:`start` (``ready``,
         ``ready_timeout`` and all that follows a start, as there); a stopped container is
         started. ``ready=LogLine(...)`` is looked for in the new run's output only."""
         self.reusable = False
-        self._lifecycle().start(self, ready, ready_timeout, restart=timeout)
+        self._lifecycle().start(self, ready, ready_timeout, restart=self._grace(timeout))
 
     def pause(self) -> None:
         """Freeze the container's processes (the cgroup freezer). Its address and DNS names

@@ -60,6 +60,7 @@ class NetworkSpec:
     options: Mapping[str, str] | None = None
     labels: Mapping[str, str] | None = None
     encrypted: bool = False
+    ipv6_subnet: str | None = None  # with ipv6=True; else the /64 paired with its IPv4 subnet
 
 
 class Networks:
@@ -97,6 +98,7 @@ class Networks:
         options = check_str_map("options", spec.options)
         labels = check_str_map("labels", spec.labels)
         ipam_subnet = check_subnet(spec.subnet, spec.gateway)
+        subnet6 = check_ipv6_subnet(spec.ipv6_subnet, spec.ipv6)
 
         def make() -> Network:
             if driver == "host":
@@ -120,7 +122,7 @@ class Networks:
             overlay = context.timings.measure("overlay networks") if driver == "overlay" else contextlib.nullcontext()
             with overlay:
                 args = (name, driver, spec.internal, ipam_subnet, spec.gateway, spec.ipv6, opts, labels)
-                return self._create(*args, pool=pool)
+                return self._create(*args, pool=pool, subnet6=subnet6)
 
         network = self.registry.add(name, make)
         if network.owned:
@@ -223,6 +225,7 @@ class Networks:
         options: dict[str, str],
         labels: dict[str, str],
         pool: WarmPool | None = None,
+        subnet6: str | None = None,
     ) -> Network:
         context = self.context
         engine = context.engine
@@ -242,7 +245,8 @@ class Networks:
             chosen[:] = [str(ipv4), gateway or str(ipv4.network_address + 1)]
             configs = [{"Subnet": chosen[0], "Gateway": chosen[1]}]
             if ipv6:
-                configs.append({"Subnet": str(allocator.ipv6_for(ipv4))})
+                chosen.append(subnet6 or str(allocator.ipv6_for(ipv4)))
+                configs.append({"Subnet": chosen[2]})
             swarm_scoped: dict[str, Any] = {"attachable": True, "scope": "swarm"} if driver == "overlay" else {}
             with gate_for(engine).building():
                 return engine.create_network(
@@ -270,6 +274,7 @@ class Networks:
                 result = self._create_allocated(create)
         network = Network(context, name, docker_name, result["Id"], driver, chosen[0], chosen[1], internal)
         network.allocated, network.warm = subnet is None, pool is not None
+        network.subnet6 = chosen[2] if ipv6 else None
         if pool is not None:
             pool.lend(network)
         if driver == "overlay":
@@ -422,3 +427,18 @@ def subnet_taken(exc: APIError) -> bool:
     used on the host or by another config" (a host route: its own bridge, another engine's)."""
     text = str(exc).lower()
     return "overlap" in text or "already used on the host" in text
+
+
+def check_ipv6_subnet(subnet: object, ipv6: bool) -> str | None:
+    """``ipv6_subnet``: an IPv6 network (``fd00:9::/64``) of a network made with ``ipv6=True``."""
+    if subnet is None:
+        return None
+    if not ipv6:
+        raise ValueError(f"ipv6_subnet={subnet!r} needs ipv6=True as well")
+    try:
+        network = ipaddress.IPv6Network(subnet if isinstance(subnet, str) else "", strict=True)
+    except ValueError as exc:
+        raise ValueError(f"ipv6_subnet={subnet!r} is not an IPv6 network such as 'fd00:9::/64': {exc}") from None
+    if network.prefixlen > 124:
+        raise ValueError(f"ipv6_subnet={subnet!r} is too small: a network needs a gateway and hosts, /124 at the least")
+    return str(network)

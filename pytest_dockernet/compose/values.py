@@ -31,6 +31,8 @@ _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(us|ms|s|m|h)")
 _SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_BYTES = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$", re.IGNORECASE)
+_UNIT = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 # Mode flags of a volume's short syntax, as the engine takes them after ro/rw.
 SELINUX = ("z", "Z")
 PROPAGATION = ("shared", "slave", "private", "rshared", "rslave", "rprivate")
@@ -40,7 +42,7 @@ _MOUNT_KEYS = ("type", "source", "target", "read_only", "bind", "volume", "consi
 
 @dataclass
 class Mount:
-    kind: str  # "bind", "volume" (named) or "anonymous"
+    kind: str  # "bind", "volume" (named), "anonymous" or "tmpfs" (its flags: the engine's tmpfs options)
     source: str | None
     target: str
     read_only: bool = False
@@ -257,7 +259,9 @@ def healthcheck(value: object, where: str, ignored: list[str], path: str) -> dic
 
 def mount(value: object, where: str, root: Path) -> Mount:
     """One ``volumes:`` entry: ``source:/path/inside[:mode]``, a path alone (anonymous), or
-    the long syntax (bind and volume)."""
+    the long syntax (bind, volume and tmpfs)."""
+    if isinstance(value, Mapping) and value.get("type") == "tmpfs":
+        return tmpfs_mount(value, where)
     if isinstance(value, Mapping):
         kind, target, source, read_only, flags = _long_mount(value, where)
     elif isinstance(value, str):
@@ -319,7 +323,7 @@ def _long_mount(value: Mapping[str, Any], where: str) -> tuple[str, str, str | N
             )
     kind, target = value.get("type", "volume"), value.get("target")
     if kind not in ("bind", "volume") or not isinstance(target, str):
-        raise ComposeError(f"{where}: {dict(value)!r}: give 'target' and a type of 'bind' or 'volume'")
+        raise ComposeError(f"{where}: {dict(value)!r}: give 'target' and a type of 'bind', 'volume' or 'tmpfs'")
     source = text(value.get("source"), f"{where}.source")
     read_only = flag(value.get("read_only"), f"{where}.read_only")
     flags: list[str] = []
@@ -343,5 +347,50 @@ def _long_mount(value: Mapping[str, Any], where: str) -> tuple[str, str, str | N
             if option in ("propagation", "selinux"):
                 flags.append(setting)
             elif flag(setting, at) and option == "nocopy":
+
+
+def tmpfs_mount(value: Mapping[str, Any], where: str) -> Mount:
+    """A ``volumes:`` entry of ``type: tmpfs`` (``tmpfs.size`` in bytes, ``tmpfs.mode`` in
+    octal): the options its ``flags`` carry are the engine's tmpfs options."""
+    for key in value:
+        if key not in ("type", "target", "read_only", "tmpfs", "consistency"):
+            raise ComposeError(f"{where}: key {key!r} is not one of a tmpfs mount (type, target, read_only, tmpfs)")
+    target = value.get("target")
+    if not isinstance(target, str) or not target.startswith("/"):
+        raise ComposeError(f"{where}.target: {target!r}: give the absolute path inside the container")
+    flags = []
+    for key, setting in mapping(value.get("tmpfs"), f"{where}.tmpfs").items():
+        at = f"{where}.tmpfs.{key}"
+        if key == "size":
+            flags.append(f"size={byte_size(setting, at)}")
+        elif key == "mode":
+            flags.append(f"mode={_octal(setting, at)}")
+        else:
+            raise ComposeError(f"{at}: not supported; supported: size, mode")
+    read_only = value.get("read_only", False)
+    if not isinstance(read_only, bool):
+        raise ComposeError(f"{where}.read_only must be true or false, got {read_only!r}")
+    if read_only:
+        flags.append("ro")
+    return Mount("tmpfs", None, target, read_only, tuple(flags))
+
+
+def _octal(value: object, where: str) -> str:
+    digits = str(value).removeprefix("0o") if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    if isinstance(value, int) and not isinstance(value, bool) and set(digits) - set("01234567"):
+        digits = format(value, "o")  # a YAML octal literal (0755) read as its number
+    if not digits or set(digits) - set("01234567") or int(digits, 8) > 0o7777:
+        raise ComposeError(f"{where}: {value!r} is not a file mode in octal, such as 1777 or '0755'")
+    return digits
+
+
+def byte_size(value: object, where: str) -> int:
+    """A Compose byte value (``67108864``, ``"64m"``, ``"1gb"``) in bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = _BYTES.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ComposeError(f"{where}: {value!r} is not a size in bytes, such as 67108864, '64m' or '1gb'")
+    return int(float(match[1]) * _UNIT[match[2].lower()])
                 flags.append("nocopy")
     return kind, target, source, read_only, tuple(flags)

@@ -45,6 +45,7 @@ class EngineInfo:
     # A host-mode container is in this process's network namespace (its 127.0.0.1 is ours).
     shares_network: bool
     host_reason: str
+    runtimes: tuple[str, ...] = ()  # info's ``Runtimes``: what a container's ``runtime`` may name
 
     def describe(self) -> str:
         """e.g. "Podman 4.3.1", "Docker 20.10.24 (rootless)"."""
@@ -86,6 +87,7 @@ def read_info(engine: Engine) -> EngineInfo:
         shares_host=shares_host,
         shares_network=shares_network and not rootless,
         host_reason=how if not (shares_network and rootless) else f"{how}; rootless: its host network is its own",
+        runtimes=tuple(sorted(info.get("Runtimes") or {})),
     )
 
 

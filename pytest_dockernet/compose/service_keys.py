@@ -1,0 +1,368 @@
+"""The service keys that shape one container's kernel view, resolver and limits, read into
+a :class:`~.services.ServiceDef`: ``sysctls``, ``extra_hosts``, ``dns``, ``dns_search``,
+``dns_opt``, ``mac_address``, ``tmpfs``, ``shm_size``, ``ulimits``, ``stop_grace_period``,
+``platform`` and ``runtime`` (``init`` is :mod:`.services`'). Reading never talks to an
+engine; :func:`check_on_engine` checks what only the engine can tell (its platform, its
+runtimes, its API) and what the DNS mode decides, before ``compose()`` makes anything.
+
+Hermetic DNS (see docs/explanation/hermetic-dns.md): ``dns_search`` and ``dns_opt`` apply
+on top of the plugin's settings (they cannot make a lookup leave the machine); a ``dns``
+server is used when it is an address on one of the stack's networks (a subnet the file
+fixes: only the test's containers answer there), and listed in the ignored keys' warning
+otherwise. With ``--dockernet-dns=host`` all three apply as written.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..container_options import Hosts
+from ..errors import ComposeError
+from .values import byte_size, items, mapping, scalar, seconds, text
+
+if TYPE_CHECKING:
+    from ..context import Context
+    from .file import ComposeModel
+    from .services import ServiceDef
+
+KEYS = (
+    "sysctls extra_hosts dns dns_search dns_opt mac_address tmpfs shm_size ulimits stop_grace_period platform runtime"
+).split()
+# Sysctls of the IPC namespace: namespaced, but not the network's.
+IPC_SYSCTLS = ("kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue.")
+ULIMITS = "as core cpu data fsize locks memlock msgqueue nice nofile nproc rss rtprio rttime sigpending stack".split()
+HOST_GATEWAY = "host-gateway"  # the engine puts its host's address on the default bridge there
+_HOST = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
+_MAC = re.compile(r"^[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}$")
+_PLATFORM = re.compile(r"^[a-z0-9_]+/[a-z0-9_]+(/[a-z0-9_]+)?$")
+# Architectures as Go (and so the engine's version answer) names them, from uname's names.
+_ARCH = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm", "i386": "386"}
+
+
+def read_keys(service: ServiceDef, spec: Mapping[str, Any], where: str) -> None:
+    """The keys of :data:`KEYS` of one service's ``spec`` into ``service`` (after its
+    networks, network mode and mounts are read)."""
+    options = service.docker_options
+    if spec.get("sysctls") is not None:
+        options["sysctls"] = sysctls(spec["sysctls"], f"{where}.sysctls", service.network_mode)
+    if spec.get("extra_hosts") is not None:
+        options["extra_hosts"] = extra_hosts(spec["extra_hosts"], f"{where}.extra_hosts")
+    for key in ("dns", "dns_search", "dns_opt"):
+        value = spec.get(key)
+        if value is not None:
+            setattr(service, key, _dns_values(key, value, f"{where}.{key}"))
+            if service.network_mode == "host" or service.shares or str(service.network_mode).startswith("container:"):
+                raise ComposeError(
+                    f"{where}.{key}: a service in another network namespace (network_mode: {service.network_mode}) "
+                    "uses that namespace's resolver; the engine refuses DNS settings for it"
+                )
+    tmpfs = {m.target: ",".join(m.flags) for m in service.mounts if m.kind == "tmpfs"}
+    service.mounts = [m for m in service.mounts if m.kind != "tmpfs"]
+    for i, entry in enumerate([spec["tmpfs"]] if isinstance(spec.get("tmpfs"), str) else items(spec.get("tmpfs"), "")):
+        at = f"{where}.tmpfs" if isinstance(spec.get("tmpfs"), str) else f"{where}.tmpfs[{i}]"
+        target, options_text = _tmpfs_entry(entry, at)
+        if target in tmpfs:
+            raise ComposeError(f"{at}: {target} is mounted twice (tmpfs and a volume of type tmpfs); give it once")
+        tmpfs[target] = options_text
+    if tmpfs:
+        options["tmpfs"] = tmpfs
+    if spec.get("shm_size") is not None:
+        options["shm_size"] = byte_size(spec["shm_size"], f"{where}.shm_size")
+    if spec.get("ulimits") is not None:
+        options["ulimits"] = ulimits(spec["ulimits"], f"{where}.ulimits")
+    if spec.get("stop_grace_period") is not None:
+        service.stop_timeout = math.ceil(seconds(spec["stop_grace_period"], f"{where}.stop_grace_period"))
+    if spec.get("mac_address") is not None:
+        options["mac_address"] = mac_address(spec["mac_address"], f"{where}.mac_address")
+    for net, extra in service.endpoints.items():
+        mac = extra.pop("mac_address", None)
+        if mac is None:
+            continue
+        if net != next(iter(service.networks)):
+            extra["mac_address"] = mac  # needs engine API 1.44: check_on_engine decides
+        elif options.setdefault("mac_address", mac) != mac:
+            raise ComposeError(
+                f"{where}.networks.{net}.mac_address: {mac} differs from the service's mac_address "
+                f"{options['mac_address']}; give one of them"
+            )
+    if spec.get("platform") is not None:
+        platform = str(text(spec["platform"], f"{where}.platform"))
+        if not _PLATFORM.match(platform.lower()):
+            raise ComposeError(f"{where}.platform: {platform!r} is not os/arch[/variant], such as linux/amd64")
+        service.platform = platform
+    if spec.get("runtime") is not None:
+        options["runtime"] = text(spec["runtime"], f"{where}.runtime")
+
+
+def sysctls(value: object, where: str, network_mode: str | None) -> dict[str, str]:
+    """``{"net.ipv4.ip_forward": "1"}`` from the mapping or the list (``- name=value``)."""
+    found: dict[str, str] = {}
+    if isinstance(value, list):
+        for i, entry in enumerate(value):
+            if not isinstance(entry, str) or "=" not in entry:
+                raise ComposeError(f"{where}[{i}]: {entry!r} is not 'name=value', such as net.ipv4.ip_forward=1")
+            key, _, setting = entry.partition("=")
+            found[key.strip()] = setting.strip()
+    else:
+        for key, setting in mapping(value, where).items():
+            found[str(key)] = "" if setting is None else scalar(setting, f"{where}.{key}")
+    for key, setting in found.items():
+        at = f"{where}.{key}"
+        if not key.startswith("net."):
+            why = (
+                "an IPC namespace sysctl"
+                if key.startswith(IPC_SYSCTLS)
+                else "not namespaced: it would change the engine's kernel for every container (the engine refuses it)"
+            )
+            raise ComposeError(
+                f"{at}: {why}; compose() sets the network namespace's sysctls (net.*) only: drop it (e.g. in an "
+                "override file with !reset) or set it in the image"
+            )
+        if network_mode == "host" or (network_mode or "").startswith(("service:", "container:")):
+            whose = "the host's" if network_mode == "host" else "another service's"
+            raise ComposeError(
+                f"{at}: the service runs in {whose} network namespace (network_mode: {network_mode}): a net.* sysctl "
+                "there would change that namespace; set it on the service that owns it"
+            )
+        if not setting:
+            raise ComposeError(f"{at}: give a value, such as {key}=1")
+    return found
+
+
+def extra_hosts(value: object, where: str) -> list[str]:
+    """``["name:address", ...]`` as the engine takes them, from ``- name:address``,
+    ``- name=address`` or ``{name: address or [addresses]}``; an address is an IP address
+    or ``host-gateway``."""
+    pairs: list[tuple[str, Any, str]] = []
+    if isinstance(value, list):
+        for i, entry in enumerate(value):
+            at = f"{where}[{i}]"
+            if not isinstance(entry, str):
+                raise ComposeError(f"{at}: {entry!r} is not 'host:address' or 'host=address'")
+            separator = "=" if "=" in entry else ":"
+            host, _, address = entry.partition(separator)
+            pairs.append((host, address, at))
+    else:
+        for host, addresses in mapping(value, where).items():
+            at = f"{where}.{host}"
+            for i, address in enumerate(addresses if isinstance(addresses, list) else [addresses]):
+                pairs.append((str(host), address, f"{at}[{i}]" if isinstance(addresses, list) else at))
+    entries = []
+    for host, address, at in pairs:
+        if not _HOST.match(host):
+            raise ComposeError(f"{at}: {host!r} is not a host name (letters, digits, '.', '-', '_')")
+        entries.append(f"{host}:{_host_address(address, at)}")
+    return entries
+
+
+def _host_address(value: object, where: str) -> str:
+    if value == HOST_GATEWAY:
+        return HOST_GATEWAY
+    try:
+        return str(ipaddress.ip_address(str(value).strip().removeprefix("[").removesuffix("]")))
+    except ValueError:
+        raise ComposeError(
+            f"{where}: {value!r} is not an IP address (such as 10.9.0.5 or ::1) or {HOST_GATEWAY!r}"
+        ) from None
+
+
+def _dns_values(key: str, value: object, where: str) -> list[str]:
+    given = [value] if isinstance(value, str) and key != "dns_opt" else items(value, where)
+    found = []
+    for i, entry in enumerate(given):
+        at = where if isinstance(value, str) else f"{where}[{i}]"
+        if not isinstance(entry, str) or not entry.strip() or any(c.isspace() for c in entry):
+            raise ComposeError(f"{at}: {entry!r} is not a {_DNS_WHAT[key]}")
+        if key == "dns":
+            try:
+                entry = str(ipaddress.ip_address(entry))
+            except ValueError:
+                raise ComposeError(f"{at}: {entry!r} is not a DNS server's IP address, such as 10.9.0.53") from None
+        found.append(entry)
+    return found
+
+
+_DNS_WHAT = {
+    "dns": "DNS server's IP address",
+    "dns_search": "search domain such as example.test",
+    "dns_opt": "resolver option such as ndots:2 or timeout:1",
+}
+
+
+def _tmpfs_entry(entry: object, where: str) -> tuple[str, str]:
+    if not isinstance(entry, str) or not entry.startswith("/"):
+        raise ComposeError(f"{where}: {entry!r} is not '/path/inside' or '/path/inside:options' (such as size=64m)")
+    target, _, options = entry.partition(":")
+    return target, options
+
+
+def ulimits(value: object, where: str) -> list[dict[str, Any]]:
+    """``[{"Name": "nofile", "Soft": 1024, "Hard": 2048}]`` from ``{nofile: 1024}`` or
+    ``{nofile: {soft: 1024, hard: 2048}}``."""
+    limits = []
+    for limit, setting in mapping(value, where).items():
+        at = f"{where}.{limit}"
+        if limit not in ULIMITS:
+            raise ComposeError(f"{at}: not a ulimit; the ulimits are {', '.join(ULIMITS)}")
+        if isinstance(setting, Mapping):
+            keys = sorted(str(k) for k in setting)
+            if keys != ["hard", "soft"]:
+                raise ComposeError(f"{at}: give 'soft' and 'hard' (and nothing else), got {keys}")
+            soft, hard = _limit(setting["soft"], f"{at}.soft"), _limit(setting["hard"], f"{at}.hard")
+            if hard != -1 and (soft == -1 or soft > hard):
+                raise ComposeError(f"{at}: soft {soft} is above hard {hard}: the soft limit must not exceed the hard")
+        else:
+            soft = hard = _limit(setting, at)
+        limits.append({"Name": str(limit), "Soft": soft, "Hard": hard})
+    return limits
+
+
+def _limit(value: object, where: str) -> int:
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < -1:
+        raise ComposeError(f"{where}: {value!r} is not a limit: a whole number, 0 or more (-1 for unlimited)")
+    return value
+
+
+def mac_address(value: object, where: str) -> str:
+    if not isinstance(value, str) or not _MAC.match(value):
+        raise ComposeError(f"{where}: {value!r} is not a MAC address such as 02:42:0a:09:00:05")
+    mac = value.replace("-", ":").lower()
+    if int(mac[:2], 16) & 1:
+        raise ComposeError(f"{where}: {value} is a multicast address (its first byte is odd); give a unicast one")
+    return mac
+
+
+def ip_address(value: object, where: str, version: int) -> str:
+    """An ``ipv4_address`` or ``ipv6_address`` of a service's network."""
+    kind = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+    try:
+        return str(kind(value if isinstance(value, str) else ""))
+    except ValueError:
+        example = "10.9.0.5" if version == 4 else "fd00:9::5"
+        raise ComposeError(f"{where}: {value!r} is not an IPv{version} address such as {example}") from None
+
+
+def ipv6_config(configs: object, where: str, ipv6: bool) -> tuple[object, str | None]:
+    """A network's ``ipam.config`` without its IPv6 entry, and that entry's subnet."""
+    if not isinstance(configs, list):
+        return configs, None
+    rest, subnet6 = [], None
+    for i, config in enumerate(configs):
+        subnet = config.get("subnet") if isinstance(config, Mapping) else None
+        if not isinstance(subnet, str) or ":" not in subnet:
+            rest.append(config)
+            continue
+        at = f"{where}[{i}]"
+        if set(config) - {"subnet"}:
+            raise ComposeError(
+                f"{at}: an IPv6 entry takes 'subnet' only (the gateway is the subnet's first address), got {config}"
+            )
+        if not ipv6:
+            raise ComposeError(f"{at}.subnet: an IPv6 subnet needs the network's enable_ipv6: true")
+        if subnet6 is not None:
+            raise ComposeError(f"{at}.subnet: give one IPv6 subnet per network, got {subnet6} and {subnet}")
+        try:
+            network = ipaddress.IPv6Network(subnet, strict=True)
+        except ValueError as exc:
+            raise ComposeError(f"{at}.subnet: {subnet!r} is not an IPv6 network such as fd00:9::/64: {exc}") from None
+        if network.prefixlen > 124:
+            raise ComposeError(f"{at}.subnet: {subnet!r} is too small: /124 at the least")
+        subnet6 = str(network)
+    return rest, subnet6
+
+
+def check_ipv6_address(
+    at: str, service: str, net: str, extra: Mapping[str, str], network: Any, claimed: dict[tuple[str, str], str]
+) -> None:
+    """A service's ``ipv6_address`` on ``net``: a host address of the IPv6 subnet the file
+    gives the network, other than the gateway (its first), and no other service's."""
+    address = extra.get("ipv6_address")
+    if address is None:
+        return
+    where = f"{at}.networks.{net}.ipv6_address"
+    subnet6 = getattr(network, "subnet6", None)
+    if subnet6 is None:
+        raise ComposeError(
+            f"{where}: {address!r}: a fixed IPv6 address needs the network's own IPv6 subnet: give the network "
+            "enable_ipv6: true and ipam: {config: [{subnet: fd00:9::/64}]}"
+        )
+    subnet, ip = ipaddress.IPv6Network(subnet6), ipaddress.IPv6Address(address)
+    if ip not in subnet:
+        raise ComposeError(f"{where}: {address!r} is not in the network's IPv6 subnet {subnet6}")
+    if ip in (subnet.network_address, subnet.network_address + 1):
+        raise ComposeError(f"{where}: {address!r} is the subnet's own or its gateway's address: pick another")
+    other = claimed.setdefault((net, str(ip)), service)
+    if other != service:
+        raise ComposeError(f"{where}: {address!r} is services.{other}'s already: give each service its own")
+
+
+# -- on the engine, before anything is made --------------------------------------------
+
+
+def check_on_engine(model: ComposeModel, wanted: Iterable[str], context: Context) -> None:
+    """What the engine and the run decide for the ``wanted`` services of ``model``: their
+    ``platform`` and ``runtime`` against the engine's, a MAC address on a second network
+    against its API, and (hermetic DNS) which ``dns`` servers are the stack's own: the
+    others are dropped and listed in ``model.ignored``."""
+    info = context.capabilities.of(context.engine).info
+    engine_platform = f"{info.os}/{_ARCH.get(info.arch, info.arch)}"
+    file = model.files[0]
+    wanted = list(wanted)
+    subnets = _fixed_subnets(model, wanted)
+    for name in wanted:
+        service, where = model.services[name], f"{file}: services.{name}"
+        if service.platform is not None:
+            os_name, _, arch = service.platform.lower().partition("/")
+            arch = arch.split("/")[0]
+            if f"{os_name}/{_ARCH.get(arch, arch)}" != engine_platform:
+                raise ComposeError(
+                    f"{where}.platform: {service.platform!r} cannot run on this engine, whose platform is "
+                    f"{engine_platform} ({info.describe()}); drop the key, or run the test on a {service.platform} "
+                    "engine"
+                )
+        runtime = service.docker_options.get("runtime")
+        if runtime is not None and runtime not in info.runtimes:
+            raise ComposeError(
+                f"{where}.runtime: this engine ({info.describe()}) has no runtime {runtime!r}; it has "
+                f"{', '.join(info.runtimes) or 'none listed'}"
+            )
+        for net, extra in service.endpoints.items():
+            if "mac_address" in extra and _api(info.api_version) < (1, 44):
+                raise ComposeError(
+                    f"{where}.networks.{net}.mac_address: a MAC address on a service's second network needs engine "
+                    f"API 1.44; this engine speaks {info.api_version}: give it on the service's first network, or as "
+                    "the service's mac_address"
+                )
+        if service.dns and context.settings.dns == "hermetic":
+            outside = [s for s in service.dns if not any(ipaddress.ip_address(s) in net for net in subnets)]
+            if outside:
+                service.dns = [s for s in service.dns if s not in outside]
+                model.ignored.append(
+                    f"services.{name}.dns {', '.join(outside)} (hermetic DNS: a server outside the stack's networks "
+                    "is not asked; --dockernet-dns=host uses it)"
+                )
+
+
+def _fixed_subnets(model: ComposeModel, wanted: list[str]) -> list[Hosts]:
+    """The subnets the file fixes for the networks the ``wanted`` services join, without
+    their network, gateway and broadcast addresses (the host has the gateway's)."""
+    used = {net for name in wanted for net in model.services[name].networks or ["default"]}
+    found = []
+    for net in (model.networks[n] for n in sorted(used) if n in model.networks):
+        for subnet, gateway in ((net.subnet, net.gateway), (getattr(net, "subnet6", None), None)):
+            if subnet:
+                found.append(Hosts(subnet, gateway))
+    return found
+
+
+def _api(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return (0,)
