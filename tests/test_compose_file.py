@@ -223,8 +223,9 @@ def test_ignored_keys_are_collected(tmp_path):
     """)  # fmt: skip
     assert model.ignored == [
         "networks.back.name (the engine's name: a test's networks get unique names of their own)",
-        *(f"services.web.{key} ({IGNORED[key]})" for key in ("restart", "logging", "deploy")),
+        *(f"services.web.{key} ({IGNORED[key]})" for key in ("restart", "logging")),
         "services.web.depends_on.db.restart (the test restarts containers itself)",
+        "services.web.deploy.resources (resource limits are not applied)",
     ]
     assert list(model.networks) == ["back"]
 
@@ -242,8 +243,9 @@ def test_ignored_keys_are_collected(tmp_path):
          "services.web.privileged must be true or false, got 'yes'"),
         ({"services": {"web": {"image": "${DNT_IMAGE:?pick an image}"}}},
          "services.web.image: variable DNT_IMAGE is unset: pick an image"),
-        ({"services": {"web": {"image": "x", "deploy": {"replicas": 2}}}},
-         "services.web.deploy: ['replicas'] not supported (deploy.resources is accepted and ignored)"),
+        ({"services": {"web": {"image": "x", "deploy": {"replica": 2}}}},
+         "services.web.deploy: key 'replica' is not a deploy key of the Compose specification (did you mean "
+         "'replicas'?); compose() takes replicas, mode, endpoint_mode and ignores resources, restart_policy"),
         ({"services": {"web": {"image": "x", "networks": ["out"]}}, "networks": {"out": {"external": True}}},
          "networks.out: external: true is not supported: a test's networks are its own, made and removed by the test"),
         ({"services": {"a": {"image": "x", "depends_on": ["b"]}, "b": {"image": "x", "links": ["a"]}}},

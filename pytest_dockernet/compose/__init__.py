@@ -31,6 +31,7 @@ from ..errors import ComposeError, DockernetError
 from ..image import ensure_image
 from ..readiness import check_ready
 from .file import ComposeModel, NetworkDef, load
+from .replicas import check_replica_names, replica_names
 from .services import ServiceDef
 from .values import Mount
 
@@ -62,34 +63,54 @@ class Facade(Protocol):
 class ComposeStack:
     """A Compose file's services and networks in a test's topology.
 
-    ``containers`` are by service name, ``networks`` by the file's network names (the
-    ``default`` network is there when a service names none), ``volumes`` maps the file's
-    volume names to the engine's; ``stack["api"]`` is ``stack.containers["api"]``.
+    ``containers`` are by their names in the topology: a service's name, or ``api-1``,
+    ``api-2``, ... for a service of several replicas; ``services`` maps each service brought
+    up to those names (none for ``replicas: 0``). ``networks`` are by the file's network
+    names (the ``default`` network is there when a service names none), ``volumes`` maps the
+    file's volume names to the engine's. ``stack["api"]`` is the service's one container
+    (or a replica by its name); ``stack.replicas("api")`` every replica's, in order.
     """
 
     name: str  # the file's top-level ``name:`` (else its directory's name)
     files: list[Path]
     containers: dict[str, Container] = field(default_factory=dict)
+    services: dict[str, list[str]] = field(default_factory=dict)
     networks: dict[str, Network] = field(default_factory=dict)
     volumes: dict[str, str] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)  # keys accepted without effect (see the warning)
 
-    def __getitem__(self, service: str) -> Container:
-        try:
-            return self.containers[service]
-        except KeyError:
+    def __getitem__(self, name: str) -> Container:
+        if name in self.containers:
+            return self.containers[name]
+        # Several replicas (or none): picking one silently would let a fault or an assertion
+        # on "the api" touch one replica while the service name still answers from the others.
+        if name in self.services:
+            names = self.services[name]
+            have = f"{len(names)} replicas ({', '.join(names)})" if names else "no container (replicas: 0)"
             raise KeyError(
-                f"no service {service!r} in compose stack {self.name!r}; it has {', '.join(self.containers) or 'none'}"
-            ) from None
+                f"service {name!r} of compose stack {self.name!r} has {have}: stack[{name!r}] is a service's one "
+                f"container; use stack.replicas({name!r}) for the list of them, in order"
+            )
+        raise KeyError(
+            f"no service {name!r} in compose stack {self.name!r}; it has {', '.join(self.services) or 'none'}"
+        )
+
+    def replicas(self, service: str) -> list[Container]:
+        """Every container of ``service``, in replica order (``[]`` for ``replicas: 0``)."""
+        if service not in self.services:
+            raise KeyError(
+                f"no service {service!r} in compose stack {self.name!r}; it has {', '.join(self.services) or 'none'}"
+            )
+        return [self.containers[name] for name in self.services[service]]
 
     def __contains__(self, service: object) -> bool:
-        return service in self.containers
+        return service in self.services or service in self.containers
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.containers)
+        return iter(self.services)
 
     def __repr__(self) -> str:
-        return f"<ComposeStack {self.name}: services {', '.join(self.containers)}; networks {', '.join(self.networks)}>"
+        return f"<ComposeStack {self.name}: services {', '.join(self.services)}; networks {', '.join(self.networks)}>"
 
 
 def compose(
@@ -160,10 +181,29 @@ def _networks_of(model: ComposeModel, wanted: list[str]) -> list[NetworkDef]:
 
 def _check_free(context: Context, model: ComposeModel, wanted: list[str]) -> None:
     """The stack's names must be free in the topology (two stacks of one file in one
-    topology would resolve each other's names)."""
+    topology would resolve each other's names), and a replica's another service's; what
+    joins a service's container (``links``, ``network_mode: service:``) needs one."""
+    where = str(model.files[0])
+    counts = {name: service.replicas for name, service in model.services.items()}
+    check_replica_names(where, counts, wanted)
+    for name in wanted:
+        service = model.services[name]
+        joins = dict.fromkeys(service.links, "links")
+        if service.shares:
+            joins[service.shares] = "network_mode"
+        for other in [o for o in joins if counts[o] == 0]:
+            raise ComposeError(
+                f"{where}: services.{name}.{joins[other]}: service {other!r} has replicas: 0, so no container "
+                "to join: give it a replica or drop the reference"
+            )
     taken_containers = {c.name for c in context.containers}
     taken_networks = {n.name for n in context.networks}
-    clash = [f"service {s!r}" for s in wanted if s in taken_containers]
+    clash = [
+        f"service {s!r}" if c == s else f"container {c!r} (a replica of {s!r})"
+        for s in wanted
+        for c in replica_names(s, counts[s])
+        if c in taken_containers
+    ]
     clash += [f"network {n.name!r}" for n in _networks_of(model, wanted) if n.name in taken_networks]
     if clash:
         raise ComposeError(
@@ -246,19 +286,23 @@ def _readiness(model: ComposeModel, wanted: list[str]) -> dict[str, str]:
 
 
 def _arguments(
-    service: ServiceDef, stack: ComposeStack, image: str | None, ready: str, ready_timeout: float
+    service: ServiceDef, stack: ComposeStack, image: str | None, ready: str, ready_timeout: float, name: str
 ) -> dict[str, Any]:
-    """``container()``'s keyword arguments for ``service``."""
+    """``container()``'s keyword arguments for ``service``'s container ``name`` (a replica's
+    name, or the service's own): a replica resolves by the service's name too."""
     networks: dict[Any, Any] | None = None
     if service.network_mode is None:
         attached = service.networks or {"default": ([], None)}
+        shared = [service.name] if name != service.name else []
         networks = {
-            stack.networks[net]: {"aliases": [*service.aliases(), *aliases], "ipv4_address": address}
+            stack.networks[net]: {"aliases": [*shared, *service.aliases(), *aliases], "ipv4_address": address}
             for net, (aliases, address) in attached.items()
         }
     mode = service.network_mode
     if service.shares is not None:
-        mode = f"container:{service.shares}"
+        mode = f"container:{stack.services[service.shares][0]}"  # the first replica's, as under Compose
+    # A link to a replicated service is one to each replica under the alias, as Compose makes it.
+    links = {replica: alias for other, alias in service.links.items() for replica in stack.services[other]}
     volumes = [_volume_spec(m, stack.volumes) for m in service.mounts]
     return {
         "image": image,
@@ -269,7 +313,7 @@ def _arguments(
         "environment": service.environment or None,
         "ports": service.ports or None,
         "expose": service.expose or None,
-        "links": service.links or None,
+        "links": links or None,
         "cap_add": service.cap_add or None,
         "privileged": service.privileged,
         "user": service.user,
@@ -300,45 +344,54 @@ def _start(
     stack: ComposeStack,
     ready_timeout: float,
 ) -> None:
-    """Start every wanted service once all it requires is ready, independent ones at once."""
+    """Start every wanted service once all it requires is ready (each of its replicas),
+    independent ones and a service's replicas at once."""
     ready = _readiness(model, wanted)
+    stack.services = {name: replica_names(name, model.services[name].replicas) for name in wanted}
+    left = {name: len(names) for name, names in stack.services.items()}  # replicas not yet ready
     pending = list(wanted)
-    running: dict[Future[Container], str] = {}
+    running: dict[Future[Container], tuple[str, str]] = {}  # (service, container)
     errors: list[BaseException] = []
 
-    def start(name: str) -> Container:
+    def start(name: str, container: str) -> Container:
         service = model.services[name]
         image: str | None = images[name]
         if image == topology.context.probe_image and service.command is None and service.entrypoint is None:
             image = None  # the probe image's resident shell: it has no command of its own
-        return topology.container(name, **_arguments(service, stack, image, ready[name], ready_timeout))
+        arguments = _arguments(service, stack, image, ready[name], ready_timeout, container)
+        return topology.container(container, **arguments)
 
-    pool = ThreadPoolExecutor(max_workers=min(8, len(wanted)))
+    every = [container for names in stack.services.values() for container in names]
+    pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(every))))
     try:
         while (pending and not errors) or running:
-            for name in [n for n in pending if all(r in stack.containers for r in model.services[n].requires())]:
+            # A service of replicas: 0 has none left: what depends on it does not wait, as under Compose.
+            for name in [n for n in pending if all(left[r] == 0 for r in model.services[n].requires())]:
                 if errors:
                     break
                 pending.remove(name)
-                running[pool.submit(start, name)] = name
+                for container in stack.services[name]:
+                    running[pool.submit(start, name, container)] = (name, container)
             if not running:
                 break
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in done:
-                name = running.pop(future)
+                name, container = running.pop(future)
                 try:
-                    stack.containers[name] = future.result()
+                    stack.containers[container] = future.result()
                 except BaseException as exc:  # noqa: BLE001 - the first one is raised once all have ended
                     errors.append(exc)
+                else:
+                    left[name] -= 1
     except BaseException:  # an interrupt (Ctrl-C, SIGTERM): it lands in this thread
         pool.shutdown(wait=False, cancel_futures=True)
-        end_starts(topology.context, wanted, list(running))
+        end_starts(topology.context, every, list(running))
         raise
     pool.shutdown()
     if errors:
         raise errors[0]
-    # Keep the file's order, not the order they became ready in.
-    stack.containers = {name: stack.containers[name] for name in wanted}
+    # Keep the file's order (and the replicas'), not the order they became ready in.
+    stack.containers = {container: stack.containers[container] for container in every}
 
 
 def _undo(topology: Facade, stack: ComposeStack) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import ComposeError
 from ..labels import PREFIX
 from .env import Variables
+from .replicas import replica_count
 from .values import (
     Mount,
     expose,
@@ -34,12 +35,12 @@ from .values import (
 SUPPORTED = (
     "image build command entrypoint environment env_file ports expose networks network_mode links depends_on "
     "healthcheck volumes user working_dir hostname container_name cap_add privileged labels tty init stop_signal"
+    " scale deploy"  # deploy's own keys: compose/replicas.py
 ).split()
 # Accepted, and listed in a warning: they change neither networking nor start-up here.
 IGNORED = {
     "restart": "the test decides when containers stop and start",
     "logging": "logs stay with the engine's default driver, for the failure report",
-    "deploy": "only deploy.resources is accepted",
     "stop_grace_period": "teardown removes containers at once",
     "stdin_open": "stdin stays closed; tty: true keeps a shell running",
     "pull_policy": "images are pulled when missing",
@@ -95,6 +96,7 @@ class ServiceDef:
     privileged: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     docker_options: dict[str, Any] = field(default_factory=dict)
+    replicas: int = 1  # its containers (scale, deploy.replicas)
 
     def requires(self) -> list[str]:
         """The services this one needs first (``depends_on``, ``links``, ``network_mode``)."""
@@ -141,9 +143,6 @@ def check_service(
         raise ComposeError(f"{where} must be a mapping of service keys, got {spec!r}")
     for key in spec:
         if key in IGNORED:
-            if key == "deploy" and set(mapping(spec[key], f"{where}.deploy")) - {"resources"}:
-                extra = sorted(set(spec[key]) - {"resources"})
-                raise ComposeError(f"{where}.deploy: {extra} not supported (deploy.resources is accepted and ignored)")
             ignored.append(f"services.{service_name}.{key} ({IGNORED[key]})")
         elif key not in SUPPORTED and not str(key).startswith("x-"):
             raise ComposeError(unsupported(where, f"service {service_name!r}", str(key), SUPPORTED))
@@ -183,6 +182,7 @@ def check_service(
     if spec.get("stop_signal") is not None:
         service.docker_options["stop_signal"] = text(spec["stop_signal"], f"{where}.stop_signal")
     _check_network_mode(service, where)
+    service.replicas = replica_count(spec, where, ignored, service_name)
     return service
 
 
