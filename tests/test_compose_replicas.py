@@ -13,6 +13,7 @@ from test_compose import NOTHING, assert_nothing_made, env_of, on_engine
 from test_http import REDIS, ensure_app_base
 
 from pytest_dockernet import ComposeError
+from pytest_dockernet.compose.file import load
 
 
 def bring_up(dockernet, tmp_path, text: str, **kwargs):
@@ -291,3 +292,18 @@ def test_real_servers_behind_one_service_name_each_answer_as_itself(dockernet, d
     assert redis("-h", "cache-1", "SET", "key", "one") == "OK"
     assert redis("-h", "cache-2", "GET", "key") == ""  # two servers, not one under two names
     assert redis("-h", "cache-1", "GET", "key") == "one"
+
+
+def test_a_replica_name_longer_than_a_dns_label_is_refused_naming_it(tmp_path):
+    long = "s" * 62  # a service name that fits; its replica "sss...-2" does not
+    (tmp_path / "compose.yaml").write_text(f"services:\n  {long}:\n    image: x\n    scale: 2\n")
+    with pytest.raises(ComposeError, match=rf"services\.{long}: replica 2's name: '{long}-2' is not a name for a"):
+        load(tmp_path / "compose.yaml")
+
+
+def test_deploy_x_keys_and_mode_replicated_are_accepted_without_a_warning(tmp_path):
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  api:\n    image: x\n    deploy: {mode: replicated, replicas: 2, x-note: kept}\n"
+    )
+    model = load(tmp_path / "compose.yaml")
+    assert (model.services["api"].replicas, model.ignored) == (2, [])
