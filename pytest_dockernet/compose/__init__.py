@@ -30,7 +30,7 @@ from ..engine.errors import APIError, EngineException, NotFound
 from ..errors import ComposeError, DockernetError
 from ..image import ensure_image
 from ..readiness import check_ready
-from .file import ComposeModel, NetworkDef, load
+from .file import ComposeModel, NetworkDef, load, service_names
 from .replicas import check_replica_names, replica_names
 from .services import ServiceDef
 from .values import Mount
@@ -118,6 +118,7 @@ def compose(
     path: str | os.PathLike[str],
     *,
     services: Iterable[str] | None = None,
+    profiles: Iterable[str] | None = None,
     override: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] = (),
     env: Mapping[str, str] | None = None,
     project_dir: str | os.PathLike[str] | None = None,
@@ -127,13 +128,18 @@ def compose(
     ``docker compose -f path -f override...``) in this topology; returns its
     :class:`ComposeStack`.
 
-    ``services`` brings up only those and what they depend on. Variables come from
+    ``services`` brings up only those and what they depend on, whatever their profiles.
+    ``profiles`` (e.g. ``["debug"]``; ``["*"]`` for all) are the active profiles: a
+    service with ``profiles:`` starts only when one of them is active, one without always
+    does; without the argument they come from ``COMPOSE_PROFILES`` (comma-separated, a
+    variable as below). Variables come from
     ``env`` first, then the process environment, then ``.env`` in ``project_dir`` (the
     directory of ``path`` unless given), against which relative paths are resolved too.
     ``ready_timeout`` bounds each wait for a ``depends_on`` condition. See
     :mod:`pytest_dockernet.compose`.
     """
-    model = load(path, override, env, project_dir)
+    services = service_names(services)
+    model = load(path, override, env, project_dir, profiles=profiles, services=services)
     wanted = _check_services(model, services)
     stack = ComposeStack(model.name, model.files, ignored=list(model.ignored))
     seen = (topology.context.identity.run_id, *model.files, *model.ignored)

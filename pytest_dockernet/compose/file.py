@@ -1,6 +1,7 @@
 """Reading a Compose file for ``compose()``: YAML, variables, override files merged as
-Compose merges them, and every key checked. The result is a :class:`ComposeModel` of plain
-values; nothing here talks to an engine.
+Compose merges them (with ``include``, ``extends`` and ``!reset``/``!override``: see
+:mod:`.structure`), the services ``profiles`` select, and every key checked. The result is
+a :class:`ComposeModel` of plain values; nothing here talks to an engine.
 
 The checks are our own rather than the Compose specification's JSON schema: the schema
 accepts every Compose key, while ``compose()`` must refuse the ones that would change
@@ -18,11 +19,12 @@ from typing import Any
 
 from ..checks import check_subnet
 from ..errors import ComposeError
-from .env import Variables, interpolate, read_env_file
+from .env import Variables, read_env_file
 from .services import ServiceDef, check_service, unsupported
+from .structure import Project, active_profiles, enabled, pair, profiles_of, read_files
+from .structure import merge as merge  # where it was: tests and readers of this module use it
 from .values import entries, scalar
 from .values import name as checked_name
-from .yaml import read_yaml
 
 TOP_KEYS = ("name", "services", "networks", "volumes")
 TOP_IGNORED = ("version",)  # obsolete in Compose v2; said nothing about networking
@@ -65,6 +67,8 @@ class ComposeModel:
     networks: dict[str, NetworkDef]
     volumes: dict[str, VolumeDef]
     ignored: list[str]  # "services.web.restart", ...: accepted keys that change nothing here
+    profiles: list[str] = field(default_factory=list)  # the active ones
+    disabled: dict[str, list[str]] = field(default_factory=dict)  # services left out: their profiles
 
     def needed(self, services: Iterable[str] | None) -> list[str]:
         """``services`` and everything they depend on (all services for None), in file order."""
@@ -85,8 +89,12 @@ def load(
     override: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] = (),
     env: Mapping[str, str] | None = None,
     project_dir: str | os.PathLike[str] | None = None,
+    *,
+    profiles: Iterable[str] | None = None,
+    services: Iterable[str] | None = None,
 ) -> ComposeModel:
-    """Read, substitute, merge and check a Compose file and its overrides (see ``compose()``)."""
+    """Read, substitute, merge and check a Compose file and its overrides (see ``compose()``);
+    ``services`` (the names a call brings up) start whatever their ``profiles``."""
     files = [_check_path("path", path)]
     if isinstance(override, (str, os.PathLike)):
         override = [override]
@@ -101,11 +109,21 @@ def load(
     if dotenv.is_file():
         layers.append(read_env_file(dotenv, Variables(layers)))
     variables = Variables(layers)
-    merged: dict[str, Any] = {}
-    for file in files:
-        document = _read(file)
-        merged = merge(merged, _normalised(interpolate(document, variables, str(file)), file))
-    return _model(merged, files, root, variables)
+    active = active_profiles(profiles, variables)
+    merged = read_files(files, Project(root, variables))
+    return _model(merged, files, root, variables, active, service_names(services) or [])
+
+
+def service_names(services: object) -> list[str] | None:
+    """``services=``: None, or a list of names."""
+    if services is None:
+        return None
+    if isinstance(services, str) or not isinstance(services, Iterable):
+        raise TypeError(f"compose(): services must be a list of service names, got {services!r}")
+    names = list(services)
+    if not all(isinstance(s, str) for s in names):
+        raise TypeError(f"compose(): services must be a list of service names, got {services!r}")
+    return names
 
 
 def _check_path(argument: str, value: object) -> Path:
@@ -123,101 +141,8 @@ def _check_dir(value: object) -> Path:
     return Path(value).resolve()
 
 
-def _read(file: Path) -> dict[str, Any]:
-    document = read_yaml(file)
-    if document is None:
-        return {}
-    if not isinstance(document, dict):
-        raise ComposeError(f"{file}: a Compose file is a mapping with 'services:', got {type(document).__name__}")
-    return document
-
-
-def _normalised(document: dict[str, Any], file: Path) -> dict[str, Any]:
-    """Lists that Compose merges by key, as dicts (environment, labels, networks,
-    depends_on); everything else as written."""
-    services = document.get("services")
-    if isinstance(services, Mapping):
-        document = dict(document)
-        document["services"] = {
-            name: _normalised_service(spec, f"{file}: services.{name}") if isinstance(spec, Mapping) else spec
-            for name, spec in services.items()
-        }
-    return document
-
-
-def _normalised_service(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
-    spec = dict(spec)
-    for key in ("environment", "labels"):
-        if isinstance(spec.get(key), list):
-            spec[key] = dict(_pair(item, f"{where}.{key}[{i}]") for i, item in enumerate(spec[key]))
-    for key, value in (("networks", None), ("depends_on", {"condition": "service_started"})):
-        if isinstance(spec.get(key), list):
-            spec[key] = {_listed(item, f"{where}.{key}[{i}]", key): value for i, item in enumerate(spec[key])}
-    if isinstance(spec.get("env_file"), str):
-        spec["env_file"] = [spec["env_file"]]
-    if isinstance(spec.get("expose"), list):
-        spec["expose"] = [str(port) if isinstance(port, int) else port for port in spec["expose"]]
-    if isinstance(spec.get("build"), str):
-        spec["build"] = {"context": spec["build"]}
-    if isinstance(spec.get("build"), Mapping) and isinstance(spec["build"].get("args"), list):
-        args = spec["build"]["args"]
-        spec["build"] = {
-            **spec["build"],
-            "args": dict(_pair(a, f"{where}.build.args[{i}]") for i, a in enumerate(args)),
-        }
-    return spec
-
-
-def _listed(item: object, where: str, key: str) -> str:
-    """A name in the list form of ``networks`` or ``depends_on``."""
-    if isinstance(item, str) and item:
-        return item
-    what = "network" if key == "networks" else "service"
-    raise ComposeError(
-        f"{where}: {item!r} is not a {what} name; in the list form each entry is a name (for "
-        f"{'aliases or ipv4_address' if key == 'networks' else 'a condition'}, write {key} as a mapping: "
-        f"{key}: {{NAME: {{...}}}})"
-    )
-
-
-def _pair(item: object, where: str) -> tuple[str, Any]:
-    if not isinstance(item, str):
-        raise ComposeError(f"{where}: each entry must be a 'KEY=value' string, got {item!r}")
-    key, sep, value = item.partition("=")
-    if not key:
-        raise ComposeError(f"{where}: {item!r} has no name before its '='")
-    return key, (value if sep else None)
-
-
-# Sequences of a service that an override appends to (without repeats), as Compose does;
-# other sequences (command, entrypoint, healthcheck.test, ipam.config) are replaced.
-APPENDED = ("ports", "expose", "cap_add", "links", "env_file", "volumes")
-
-
-def merge(base: Any, override: Any, key: str = "") -> Any:
-    if isinstance(base, Mapping) and isinstance(override, Mapping):
-        merged = dict(base)
-        for k, v in override.items():
-            merged[k] = merge(base[k], v, k) if k in base else v
-        return merged
-    if key in APPENDED and isinstance(base, list) and isinstance(override, list):
-        if key == "volumes":  # unique by the path inside the container
-            targets = {_volume_target(v) for v in override}
-            return [v for v in base if _volume_target(v) not in targets] + override
-        return base + [item for item in override if item not in base]
-    return override
-
-
-def _volume_target(volume: object) -> object:
-    if isinstance(volume, Mapping):
-        return volume.get("target")
-    if isinstance(volume, str):
-        parts = volume.split(":")
-        return parts[1] if len(parts) > 1 else parts[0]
-    return volume
-
-
-def _model(merged: dict[str, Any], files: list[Path], root: Path, variables: Variables) -> ComposeModel:
+def _model(merged: dict[str, Any], files: list[Path], root: Path, variables: Variables, active: list[str],
+           explicit: list[str]) -> ComposeModel:  # fmt: skip
     where = str(files[0])
     ignored: list[str] = []
     for key in merged:
@@ -241,13 +166,34 @@ def _model(merged: dict[str, Any], files: list[Path], root: Path, variables: Var
         checked_name(vol, f"{where}: volumes", "volume name"): _volume(vol, spec, f"{where}: volumes.{vol}", ignored)
         for vol, spec in entries(merged.get("volumes"), f"{where}: volumes").items()
     }
+    # A service its profiles leave out is not checked (as under Compose: it is not in the model).
+    profiles = {s: profiles_of(spec, f"{where}: services.{s}") for s, spec in services_spec.items()}
+    on, active = enabled(profiles, active, explicit)
     services = {}
-    for service, spec in services_spec.items():
+    for service in on:
+        spec = services_spec[service]  # its profiles are read: what the service keys are checked without
+        spec = {k: v for k, v in spec.items() if k != "profiles"} if isinstance(spec, Mapping) else spec
         services[service] = check_service(
             service, spec, f"{where}: services.{service}", root, variables, ignored, read_env_file
         )
+    disabled = {s: profiles[s] for s in services_spec if s not in services}
+    _check_enabled(where, services, disabled, active)
     _check_references(where, services, networks, volumes)
-    return ComposeModel(name, root, files, services, networks, volumes, ignored)
+    return ComposeModel(name, root, files, services, networks, volumes, ignored, active, disabled)
+
+
+def _check_enabled(where: str, services: dict[str, ServiceDef], disabled: dict[str, list[str]],
+                   active: list[str]) -> None:  # fmt: skip
+    """No service that starts needs one that its profiles leave out (Compose refuses it too)."""
+    for service in services.values():
+        for other in service.requires():
+            if other in disabled and not service.depends_on.get(other, "").startswith("optional:"):
+                raise ComposeError(
+                    f"{where}: services.{service.name}.{service.requirement_of(other)}: service {other!r} is not "
+                    f"enabled: its profiles ({', '.join(disabled[other])}) are not active "
+                    f"({'active: ' + ', '.join(active) if active else 'none is active'}); activate one with "
+                    f"profiles=[...] or COMPOSE_PROFILES, or name {other!r} in services=[...]"
+                )
 
 
 def _known(spec: Mapping[str, Any], where: str, what: str, keys: Iterable[str], ignored_keys: Mapping[str, str],
@@ -329,7 +275,7 @@ def _strings(value: object, where: str) -> dict[str, str]:
 
 def _labels(value: object, where: str) -> dict[str, str]:
     if isinstance(value, list):
-        value = dict(_pair(item, where) for item in value)
+        value = dict(pair(item, where) for item in value)
     return {k: ("" if v is None else v) for k, v in _strings(value, where).items()}
 
 

@@ -9,6 +9,11 @@ stand for billions of nodes ("billion laughs"), which the interpolation and merg
 would then copy one by one. Compose (go-yaml) refuses such a file ("document contains
 excessive aliasing"); here the composed node graph is measured, without expanding it,
 before any value is constructed.
+
+Override files' ``!reset`` and ``!override`` tags are taken off the node graph before any
+value is constructed too: a ``!reset`` value is dropped, an ``!override`` one kept as if
+untagged, and the key path of each is handed to the caller, who clears that path from
+what the file overrides (as Compose does).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ MAX_DEPTH = 64
 ALIAS_FLOOR = 10_000
 ALIAS_FACTOR = 10
 MERGE_TAG = "tag:yaml.org,2002:merge"
+RESET, OVERRIDE = "!reset", "!override"
 
 
 class ComposeLoader(yaml.SafeLoader):
@@ -41,6 +47,7 @@ class ComposeLoader(yaml.SafeLoader):
         self.file = file
         self.depth = 0
         self.written = 0  # nodes spelled out in the file (an alias is not one)
+        self.replaced: list[tuple[object, ...]] = []  # key paths tagged !reset or !override
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         self.depth += 1
@@ -102,6 +109,7 @@ class ComposeLoader(yaml.SafeLoader):
         anchors = {id(anchored): name for name, anchored in self.anchors.items()}
         self.anchors = {}
         _Walk(self, anchors).check(node)
+        self.replaced = _Tags(self).paths(node)
         return node
 
 
@@ -119,9 +127,10 @@ ComposeLoader.add_implicit_resolver(
 )
 
 
-def read_yaml(file: Path) -> Any:
+def read_yaml(file: Path, replaced: list[tuple[object, ...]] | None = None) -> Any:
     """The one YAML document of ``file`` (None when empty), or a :class:`ComposeError`
-    naming the file."""
+    naming the file; the key paths of its ``!reset``/``!override`` values are added to
+    ``replaced``."""
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -130,11 +139,66 @@ def read_yaml(file: Path) -> Any:
         raise ComposeError(f"{file}: cannot be read: {exc.strerror}") from None
     loader = ComposeLoader(text, file)
     try:
-        return loader.get_single_data()
+        data = loader.get_single_data()
+        if replaced is not None:
+            replaced.extend(loader.replaced)
+        return data
     except yaml.YAMLError as exc:
         raise ComposeError(f"{file}: not valid YAML: {exc}") from None
     finally:
         loader.dispose()
+
+
+class _Tags:
+    """The ``!reset`` and ``!override`` tags taken off a node graph (see the module). An
+    anchored node is gone through once; where an alias repeats it, its paths are repeated
+    below the alias's path."""
+
+    def __init__(self, loader: ComposeLoader):
+        self.loader = loader
+        self.found: dict[int, list[tuple[object, ...]]] = {}  # by id(node): paths below it
+        self.tags: dict[int, str] = {}  # by id(node): an !override tag taken off
+
+    def paths(self, node: Node) -> list[tuple[object, ...]]:
+        if id(node) in self.found:
+            return self.found[id(node)]
+        below: list[tuple[object, ...]] = []
+        self.found[id(node)] = below
+        if isinstance(node, MappingNode):
+            kept = []
+            for key, value in node.value:
+                step: tuple[object, ...] = ()
+                if key.tag != MERGE_TAG:  # a merged mapping's keys are the mapping's own
+                    step = (self.loader.key(key) if isinstance(key, ScalarNode) else "?",)
+                if self._tagged(value, step, below):
+                    continue
+                below += [(*step, *path) for path in self.paths(value)]
+                kept.append((key, value))
+            node.value = kept
+        elif isinstance(node, SequenceNode):
+            items = []
+            for i, item in enumerate(node.value):
+                if not self._tagged(item, (i,), below):
+                    below += [(i, *path) for path in self.paths(item)]
+                    items.append(item)
+            node.value = items
+        return below
+
+    def _tagged(self, node: Node, step: tuple[object, ...], below: list[tuple[object, ...]]) -> bool:
+        """Whether ``node`` is a ``!reset`` one, to be dropped; an ``!override`` one loses its tag."""
+        tag = self.tags.get(id(node), node.tag)
+        if tag not in (RESET, OVERRIDE):
+            return False
+        below.append(step)
+        if tag == RESET:
+            return True
+        self.tags[id(node)] = tag
+        if isinstance(node, ScalarNode):
+            implicit = (node.style is None, node.style is not None)  # as if written plain or quoted
+            node.tag = self.loader.resolve(ScalarNode, node.value, implicit)  # type: ignore[no-untyped-call]
+        else:
+            node.tag = "tag:yaml.org,2002:map" if isinstance(node, MappingNode) else "tag:yaml.org,2002:seq"
+        return False
 
 
 class _Walk:
