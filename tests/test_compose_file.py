@@ -244,8 +244,8 @@ def test_ignored_keys_are_collected(tmp_path):
         ({"services": {"web": {"image": "${DNT_IMAGE:?pick an image}"}}},
          "services.web.image: variable DNT_IMAGE is unset: pick an image"),
         ({"services": {"web": {"image": "x", "deploy": {"replica": 2}}}},
-         "services.web.deploy: key 'replica' is not a deploy key of the Compose specification (did you mean "
-         "'replicas'?); compose() takes replicas, mode, endpoint_mode and ignores resources, restart_policy"),
+         "services.web.deploy: key 'replica' of deploy is not supported by pytest-dockernet's compose() (did you "
+         "mean 'replicas'?); supported: endpoint_mode, mode, replicas"),
         ({"services": {"web": {"image": "x", "networks": ["out"]}}, "networks": {"out": {"external": True}}},
          "networks.out: external: true is not supported: a test's networks are its own, made and removed by the test"),
         ({"services": {"a": {"image": "x", "depends_on": ["b"]}, "b": {"image": "x", "links": ["a"]}}},

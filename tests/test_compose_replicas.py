@@ -164,7 +164,7 @@ def test_depends_on_a_replicated_job_waits_until_every_replica_completed(dockern
         ("scale: true", r"services\.api\.scale: True is not a number of containers"),
         ("scale: 101", r"services\.api\.scale: 101 containers; compose\(\) starts at most 100 per service"),
         ("deploy: {replicas: 2, placment: {}}",
-         r"services\.api\.deploy: key 'placment' is not a deploy key .*\(did you mean 'placement'\?\)"),
+         r"services\.api\.deploy: key 'placment' of deploy is not supported .*\(did you mean 'placement'\?\)"),
         ("deploy: {endpoint_mode: round-robin}",
          r"services\.api\.deploy\.endpoint_mode: 'round-robin' is not one of vip, dnsrr"),
         ("scale: 2\n  api-2:\n    image: ${PROBE_IMAGE}",

@@ -11,45 +11,26 @@ refuse it half-way through ``docker compose up``.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import ComposeError
+from .spec_keys import check_keys
 from .values import items, mapping, name, port_range
 
 # Each replica is a container the engine keeps; a typo such as 1000 is refused rather than made.
 MAX_REPLICAS = 100
-DEPLOY_SUPPORTED = ("replicas", "mode", "endpoint_mode")
-# Accepted, and listed in compose()'s warning: under ``docker compose up`` they change
-# nothing about the network or the processes either (they are swarm's).
-DEPLOY_IGNORED = {
-    "resources": "resource limits are not applied",
-    "restart_policy": "the test decides when containers stop and start",
-    "update_config": "it paces updates of a running swarm service; compose() starts each container once",
-    "rollback_config": "it paces rollbacks of a swarm service; compose() starts each container once",
-    "placement": "one engine runs every replica, as under docker compose up",
-    "labels": "they label a swarm service, not its containers (as under docker compose up)",
-}
 MODES = ("replicated", "global")
 ENDPOINT_MODES = ("vip", "dnsrr")
 
 
 def replica_count(spec: Mapping[str, Any], where: str, ignored: list[str], service_name: str) -> int:
     """How many containers service ``service_name`` runs, from ``scale`` and ``deploy``
-    (1 when neither says); ``ignored`` collects the deploy keys that change nothing here."""
+    (1 when neither says); ``ignored`` collects the deploy keys that change nothing here
+    (spec_keys' table says which: those that change nothing under ``docker compose up`` either)."""
     scale = None if spec.get("scale") is None else _count(spec["scale"], f"{where}.scale")
     deploy = mapping(spec.get("deploy"), f"{where}.deploy")
-    for key in deploy:
-        if key in DEPLOY_IGNORED:
-            ignored.append(f"services.{service_name}.deploy.{key} ({DEPLOY_IGNORED[key]})")
-        elif key not in DEPLOY_SUPPORTED and not str(key).startswith("x-"):
-            close = difflib.get_close_matches(str(key), [*DEPLOY_SUPPORTED, *DEPLOY_IGNORED], n=1)
-            raise ComposeError(
-                f"{where}.deploy: key {key!r} is not a deploy key of the Compose specification"
-                + (f" (did you mean {close[0]!r}?)" if close else "")
-                + f"; compose() takes {', '.join(DEPLOY_SUPPORTED)} and ignores {', '.join(DEPLOY_IGNORED)}"
-            )
+    check_keys("deploy", deploy, f"{where}.deploy", "deploy", ignored, f"services.{service_name}.deploy")
     replicas = None if deploy.get("replicas") is None else _count(deploy["replicas"], f"{where}.deploy.replicas")
     mode = deploy.get("mode", "replicated")
     if mode not in MODES:
