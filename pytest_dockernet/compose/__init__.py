@@ -227,10 +227,10 @@ def _images(topology: Facade, model: ComposeModel, wanted: list[str]) -> dict[st
     for name in wanted:
         service = model.services[name]
         build = service.build
-        key: object = (build.context, build.dockerfile, tuple(sorted(build.args.items()))) if build else service.image
+        key: object = build.key() if build else service.image
         if key not in seen:
             if build is not None:
-                seen[key] = topology.build(build.context, dockerfile=build.dockerfile, buildargs=build.args or None)
+                seen[key] = topology.build(build.context, **build.options())
             else:
                 image = cast(str, service.image)  # check_service requires one of the two
                 try:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import ComposeError
 from ..labels import PREFIX
+from .build_keys import BuildDef, build_def
 from .env import Variables
 from .replicas import replica_count
 from .values import (
@@ -59,13 +60,6 @@ IGNORED = {
 CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 NETWORK_MODES = ("host", "none", "bridge")
 NETWORK_KEYS = ("aliases", "ipv4_address", "priority")
-
-
-@dataclass
-class BuildDef:
-    context: Path
-    dockerfile: str | None = None
-    args: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -150,7 +144,7 @@ def check_service(
     service.image = text(spec.get("image"), f"{where}.image")
     if service.image is not None and (service.image.strip() != service.image or " " in service.image):
         raise ComposeError(f"{where}.image: {service.image!r} is not an image reference such as 'redis:7'")
-    service.build = _build(spec.get("build"), f"{where}.build", root)
+    service.build = build_def(spec.get("build"), f"{where}.build", root, ignored)
     if service.image is None and service.build is None:
         raise ComposeError(f"{where}: give the service an 'image:' or a 'build:'")
     service.command = _command(spec.get("command"), f"{where}.command")
@@ -194,25 +188,6 @@ def _command(value: object, where: str) -> str | list[str] | None:
     if value == []:
         raise ComposeError(f"{where}: an empty list; give the command, or leave the key out for the image's own")
     raise ComposeError(f"{where} must be a string or a list of strings, got {value!r}")
-
-
-def _build(value: object, where: str, root: Path) -> BuildDef | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = {"context": value}
-    spec = mapping(value, where)
-    for key in spec:
-        if key not in ("context", "dockerfile", "args"):
-            raise ComposeError(unsupported(where, "build", str(key), ("context", "dockerfile", "args")))
-    context = (root / (text(spec.get("context"), f"{where}.context") or ".")).resolve()
-    if not context.is_dir():
-        raise ComposeError(f"{where}.context: {context} is not a directory")
-    args = {
-        str(k): "" if v is None else scalar(v, f"{where}.args.{k}")
-        for k, v in mapping(spec.get("args"), f"{where}.args").items()
-    }
-    return BuildDef(context, text(spec.get("dockerfile"), f"{where}.dockerfile"), args)
 
 
 def _environment(
