@@ -26,6 +26,7 @@ from .checks import (
     check_timeout,
     exposed_ports,
 )
+from .container_files import ContainerFile, check_files
 from .container_options import (
     DockerOptions,
     Volumes,
@@ -81,6 +82,7 @@ class ContainerSpec:
     ready: Any = field(default="running", metadata=POOL_NEUTRAL)  # the pool asks its strategy (Readiness.poolable)
     ready_timeout: float = field(default=60.0, metadata=POOL_NEUTRAL)  # a pooled one runs already
     docker_options: Mapping[str, Any] | None = None
+    files: Mapping[str, Any] | None = None  # put in before the start (container_files): never pooled
 
     @classmethod
     def of(cls, name: str, arguments: Mapping[str, Any], where: str) -> ContainerSpec:
@@ -116,6 +118,7 @@ class Launch:
     labels: dict[str, str]
     docker: DockerOptions  # docker_options, split into create and host-config arguments
     ready: Readiness  # when it is ready
+    files: dict[str, ContainerFile] = field(default_factory=dict)  # put into it between create and start
 
 
 class SpecChecker:
@@ -167,6 +170,7 @@ class SpecChecker:
         ready = check_ready(spec.ready)
         check_timeout(spec.ready_timeout, "ready_timeout")
         docker_options = check_docker_options(spec.docker_options, self.context.engines[engine])
+        files = check_files(spec.files, volumes.paths, docker_options.host_config)
         resident = image is None and command is None and entrypoint is None
         return Launch(
             spec,
@@ -183,6 +187,7 @@ class SpecChecker:
             labels,
             docker_options,
             ready,
+            files,
         )
 
     def _attachments(self, networks: object) -> list[Attachment]:

@@ -16,6 +16,7 @@ from .checks import (
     check_names,
     check_timeout,
 )
+from .container_files import archive
 from .container_specs import Attachment, ContainerSpec, Launch, SpecChecker
 from .engine import remove_container, remove_containers_named, undone_on_failure
 from .engine.errors import APIError, NotFound
@@ -273,6 +274,8 @@ class Containers:
                         ipv4_address=attachment.address,
                         links=launch.endpoint_links.get(attachment.network.docker_name),
                     )
+                if launch.files:
+                    engine.put_archive(container_id, "/", archive(launch.files))
                 engine.start(container_id)
             container = Container(context, name, docker_name, container_id, launch.image, network_mode, spec.host)
             container.resident = launch.resident

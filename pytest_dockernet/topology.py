@@ -214,6 +214,7 @@ class Topology:
         ready: Any = "running",
         ready_timeout: float = 60.0,
         docker_options: Mapping[str, Any] | None = None,
+        files: Mapping[str, Any] | None = None,
     ) -> Container:
         """Create and start a container; returns once it is ``ready``.
 
@@ -226,7 +227,8 @@ class Topology:
 
         ``entrypoint``, ``user``, ``working_dir``, ``hostname``, ``volumes``,
         ``healthcheck``, ``labels`` and ``docker_options`` go to the engine as docker-py
-        takes them; see :mod:`pytest_dockernet.container_options`.
+        takes them; see :mod:`pytest_dockernet.container_options`. ``files`` are put into it
+        before it starts, ``{path: content}`` (see :mod:`pytest_dockernet.container_files`).
 
         ``ready`` is ``"running"`` (the default), ``"healthy"`` (its healthcheck passes),
         :class:`LogLine` ``(pattern)``, :class:`Listening` ``(port)`` or a callable

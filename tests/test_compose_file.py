@@ -265,7 +265,8 @@ def test_ignored_keys_are_collected(tmp_path):
          "'ghost'"),
         ({"services": {"web": {"command": "true"}}}, "services.web: give the service an 'image:' or a 'build:'"),
         ({"services": {}}, "the file defines no services"),
-        ({"services": {"web": {"image": "x"}}, "secrets": {}}, "key 'secrets' of top level is not supported"),
+        ({"services": {"web": {"image": "x"}}, "secret": {}},
+         "key 'secret' of top level is not supported by pytest-dockernet's compose() (did you mean 'secrets'?)"),
     ],
 )  # fmt: skip
 def test_refused(tmp_path, document, message):

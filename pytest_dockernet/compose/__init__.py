@@ -331,6 +331,7 @@ def _arguments(
         "ready": ready,
         "ready_timeout": ready_timeout,
         "docker_options": service.docker_options or None,
+        "files": service.files or None,
     }
 
 

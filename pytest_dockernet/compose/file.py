@@ -20,13 +20,14 @@ from typing import Any
 from ..checks import check_subnet
 from ..errors import ComposeError
 from .env import Variables, read_env_file
+from .secrets import add_files
 from .services import ServiceDef, check_service, unsupported
 from .structure import Project, active_profiles, enabled, pair, profiles_of, read_files
 from .structure import merge as merge  # where it was: tests and readers of this module use it
 from .values import entries, scalar
 from .values import name as checked_name
 
-TOP_KEYS = ("name", "services", "networks", "volumes")
+TOP_KEYS = ("name", "services", "networks", "volumes", "secrets", "configs")
 TOP_IGNORED = ("version",)  # obsolete in Compose v2; said nothing about networking
 NETWORK_KEYS = ("driver", "internal", "attachable", "enable_ipv6", "ipam", "driver_opts", "labels", "external")
 NETWORK_IGNORED = {"name": "the engine's name: a test's networks get unique names of their own"}
@@ -178,6 +179,7 @@ def _model(merged: dict[str, Any], files: list[Path], root: Path, variables: Var
         )
     disabled = {s: profiles[s] for s in services_spec if s not in services}
     _check_enabled(where, services, disabled, active)
+    add_files(merged, services, where, root, variables, ignored)
     _check_references(where, services, networks, volumes)
     return ComposeModel(name, root, files, services, networks, volumes, ignored, active, disabled)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..container_files import ContainerFile
 from ..errors import ComposeError
 from ..labels import PREFIX
 from .build_keys import BuildDef, build_def
@@ -37,6 +38,7 @@ SUPPORTED = (
     "image build command entrypoint environment env_file ports expose networks network_mode links depends_on "
     "healthcheck volumes user working_dir hostname container_name cap_add privileged labels tty init stop_signal"
     " scale deploy"  # deploy's own keys: compose/replicas.py
+    " secrets configs"  # read with the top-level ones: compose/secrets.py
 ).split()
 # Accepted, and listed in a warning: they change neither networking nor start-up here.
 IGNORED = {
@@ -91,6 +93,7 @@ class ServiceDef:
     labels: dict[str, str] = field(default_factory=dict)
     docker_options: dict[str, Any] = field(default_factory=dict)
     replicas: int = 1  # its containers (scale, deploy.replicas)
+    files: dict[str, ContainerFile] = field(default_factory=dict)  # its secrets and configs, by path (secrets.py)
 
     def requires(self) -> list[str]:
         """The services this one needs first (``depends_on``, ``links``, ``network_mode``)."""

@@ -142,6 +142,9 @@ class DockerEngine:
     def port(self, container: str, private_port: int | str) -> list[Info] | None:
         return cast("list[Info] | None", self._api.port(container, private_port))
 
+    def put_archive(self, container: str, path: str, data: bytes) -> None:
+        self._api.put_archive(container, path, data)
+
     def run_option(self, key: str) -> str | None:
         if key in docker_models.RUN_HOST_CONFIG_KWARGS:
             return "host_config"

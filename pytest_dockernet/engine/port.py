@@ -55,6 +55,10 @@ class Engine(Protocol):
     def logs(self, container: str, **options: Any) -> bytes: ...
     def top(self, container: str) -> Info: ...
     def port(self, container: str, private_port: int | str) -> list[Info] | None: ...
+    def put_archive(self, container: str, path: str, data: bytes) -> None:
+        """Extract the tar ``data`` at ``path`` in ``container`` (created or running),
+        with the owners and modes its entries give."""
+
     def run_option(self, key: str) -> str | None:
         """Where option ``key`` of docker-py's ``containers.create`` (``docker_options=``)
         goes: ``"create"`` (the container's config), ``"host_config"``, or None (not one)."""
