@@ -19,7 +19,6 @@ from typing import Any
 
 from ..errors import ComposeError
 from .env import Variables, interpolate, read_env_file
-from .secrets import target_path
 from .yaml import read_yaml
 
 # What an included project brings into the model, and the keys its file may have.
@@ -86,7 +85,7 @@ def _drop(value: Any, path: Replaced) -> Any:
 # Sequences of a service that an override appends to (without repeats), as Compose does;
 # other sequences (command, entrypoint, healthcheck.test, ipam.config) are replaced.
 APPENDED = ("ports", "expose", "cap_add", "links", "env_file", "volumes", "dns", "dns_search", "dns_opt", "tmpfs",
-            "extra_hosts", "label_file", "secrets", "configs")  # fmt: skip
+            "extra_hosts", "label_file")  # fmt: skip
 
 
 def merge(base: Any, override: Any, key: str = "") -> Any:
@@ -101,9 +100,6 @@ def merge(base: Any, override: Any, key: str = "") -> Any:
         if key == "volumes":  # unique by the path inside the container
             targets = {_volume_target(v) for v in override}
             return [v for v in base if _volume_target(v) not in targets] + override
-        if key in ("secrets", "configs"):  # unique by the path inside the container
-            paths = {target_path(key, v) for v in override}
-            return [v for v in base if target_path(key, v) not in paths] + override
         return base + [item for item in override if item not in base]
     return override
 
@@ -382,6 +378,8 @@ class _Extender:
                 + (f"; it has {', '.join(map(str, base_services))}" if base_services else "")
             )
         base = self.service(base_file, ref, base_services, (*trail, (file, name)))
+        if base is None:  # "base:" with nothing: a service of no keys
+            base = {}
         if not isinstance(base, Mapping):
             raise ComposeError(f"{base_file}: services.{ref} must be a mapping of service keys, got {base!r}")
         # The extending file's !reset/!override of this service clear the base's keys too.
