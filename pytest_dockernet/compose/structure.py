@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import ComposeError
 from .env import Variables, interpolate, read_env_file
+from .secrets import target_path
 from .yaml import read_yaml
 
 # What an included project brings into the model, and the keys its file may have.
@@ -85,7 +86,7 @@ def _drop(value: Any, path: Replaced) -> Any:
 # Sequences of a service that an override appends to (without repeats), as Compose does;
 # other sequences (command, entrypoint, healthcheck.test, ipam.config) are replaced.
 APPENDED = ("ports", "expose", "cap_add", "links", "env_file", "volumes", "dns", "dns_search", "dns_opt", "tmpfs",
-            "extra_hosts", "label_file")  # fmt: skip
+            "extra_hosts", "label_file", "secrets", "configs")  # fmt: skip
 
 
 def merge(base: Any, override: Any, key: str = "") -> Any:
@@ -100,6 +101,9 @@ def merge(base: Any, override: Any, key: str = "") -> Any:
         if key == "volumes":  # unique by the path inside the container
             targets = {_volume_target(v) for v in override}
             return [v for v in base if _volume_target(v) not in targets] + override
+        if key in ("secrets", "configs"):  # unique by the path inside the container
+            paths = {target_path(key, v) for v in override}
+            return [v for v in base if target_path(key, v) not in paths] + override
         return base + [item for item in override if item not in base]
     return override
 
