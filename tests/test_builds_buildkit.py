@@ -5,6 +5,7 @@ run's BuildKit images removed at its end; Compose's build keys."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 import uuid
 from pathlib import Path
@@ -13,7 +14,9 @@ import docker.errors
 import pytest
 
 from pytest_dockernet import ComposeError, DockernetError
+from pytest_dockernet.buildkit import USUAL_PLACES, candidates, cli_environment, find_client
 from pytest_dockernet.builds import builder
+from pytest_dockernet.dockerfile_needs import buildkit_needs, syntax_image
 
 BUILDKIT_ONLY = """\
 FROM {image}
@@ -85,10 +88,12 @@ def test_without_buildkit_such_a_dockerfile_is_refused_naming_the_lines(inner_ru
     assert "image build" not in result.stdout.str()  # refused before anything was built
 
 
-def test_a_syntax_line_whose_frontend_cannot_be_pulled_says_so(dockernet, tmp_path):
-    if builder(dockernet.context)[0] is None:
-        pytest.fail("this machine's docker CLI (Debian's 20.10) has BuildKit: the builder search found none")
+def test_a_syntax_line_whose_frontend_cannot_be_pulled_says_so(dockernet, dockernet_client, tmp_path):
     context = context_with(tmp_path / "ctx", f"# syntax=docker/dockerfile:1\nFROM {dockernet.probe_image}\n")
+    if builder(dockernet.context)[0] is None:  # the legacy builder ignores the line, as docker build does
+        image = dockernet.build(context)
+        assert image_labels(dockernet_client, image)["pytest-dockernet.builder"] == "legacy"
+        return
     with pytest.raises(DockernetError) as failed:
         dockernet.build(context)
     message = str(failed.value)
@@ -98,17 +103,66 @@ def test_a_syntax_line_whose_frontend_cannot_be_pulled_says_so(dockernet, tmp_pa
 
 
 def test_a_heredoc_the_engines_frontend_lacks_gets_a_hint(dockernet, tmp_path):
-    if builder(dockernet.context)[0] is None:
-        pytest.fail("this machine's docker CLI (Debian's 20.10) has BuildKit: the builder search found none")
     dockerfile = f"FROM {dockernet.probe_image}\nRUN <<EOF\necho heredoc > /h\nEOF\n"
+    context = context_with(tmp_path / "ctx", dockerfile)
+    if builder(dockernet.context)[0] is None:
+        with pytest.raises(DockernetError, match=r"needs BuildKit \(line 2: a heredoc in RUN \(<<EOF\)\)"):
+            dockernet.build(context)
+        return
     try:
-        image = dockernet.build(context_with(tmp_path / "ctx", dockerfile))
+        image = dockernet.build(context)
     except DockernetError as exc:  # Docker 20.10's built-in frontend: no heredocs
         assert "line 2: a heredoc in RUN (<<EOF): the engine's built-in Dockerfile frontend may lack this" in str(exc)
         assert "a first line `# syntax=docker/dockerfile:1` loads a newer one" in str(exc)
     else:  # a newer engine's frontend has them
         code, output = dockernet.container("h", image=image, command=["sleep", "600"]).exec(["cat", "/h"])
         assert (code, output) == (0, "heredoc\n")
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "needs"),
+    [
+        ("FROM a\nCOPY --chown=1:1 --from=b x y\nRUN echo '<<' ok\n", []),
+        ("FROM a\nRUN --mount=type=cache,target=/c \\\n  --mount=type=secret,id=x make\n", ["line 2: RUN --mount"]),
+        ("FROM a\nADD --chmod=644 --link x y\n", ["line 2: ADD --chmod", "line 2: ADD --link"]),
+        ("FROM a\nCOPY <<-EOF /x\n  RUN --mount=not-an-instruction\nEOF\n", ["line 2: a heredoc in COPY (<<-EOF)"]),
+        ("# escape=`\n# syntax=img\nFROM a\nrun --network=none true\n", ["line 4: RUN --network"]),
+    ],
+)
+def test_what_needs_buildkit_is_read_from_the_dockerfile(dockerfile, needs):
+    assert [str(need) for need in buildkit_needs(dockerfile)] == needs
+    assert syntax_image("# escape=`\n# syntax=img:1\nFROM a\n") == (2, "img:1")
+    assert syntax_image("FROM a\n# syntax=img:1\n") is None  # a comment once an instruction came
+
+
+def test_the_cli_is_pointed_at_the_runs_engine():
+    environ = {"DOCKER_CONTEXT": "other", "DOCKER_TLS_VERIFY": "1", "PATH": "/bin"}
+    unix = cli_environment("unix:///run/engine.sock", environ)
+    assert (unix["DOCKER_HOST"], unix["DOCKER_BUILDKIT"], "DOCKER_CONTEXT" in unix) == (
+        "unix:///run/engine.sock",
+        "1",
+        False,
+    )
+    assert cli_environment("https://10.0.0.2:2376", environ)["DOCKER_HOST"] == "tcp://10.0.0.2:2376"
+    assert cli_environment("https://10.0.0.2:2376", environ)["DOCKER_TLS_VERIFY"] == "1"
+    plain = cli_environment("http://10.0.0.2:2375", environ)
+    assert (plain["DOCKER_HOST"], "DOCKER_TLS_VERIFY" in plain) == ("tcp://10.0.0.2:2375", False)
+    assert cli_environment("", {"DOCKER_HOST": "ssh://me@box"})["DOCKER_HOST"] == "ssh://me@box"
+
+
+def test_candidates_are_every_docker_on_path_then_the_usual_places(tmp_path):
+    for directory in ("a", "b"):
+        (tmp_path / directory).mkdir()
+        (tmp_path / directory / "docker").write_text("#!/bin/sh\nexit 1\n")
+        (tmp_path / directory / "docker").chmod(0o755)
+    (tmp_path / "c").mkdir()
+    path = os.pathsep.join(str(tmp_path / d) for d in ("a", "c", "b"))
+    found = candidates(path)
+    assert found[:2] == [str(tmp_path / "a" / "docker"), str(tmp_path / "b" / "docker")]
+    assert found[2:] == [p for p in USUAL_PLACES if os.path.isfile(p)]
+    nothing = find_client("unix:///nonexistent.sock", path=os.pathsep.join(str(tmp_path / d) for d in ("a", "b")))
+    assert nothing.client is None or nothing.client.path in USUAL_PLACES
+    assert f"{tmp_path / 'a' / 'docker'}: exit status 1" in nothing.why_not()
 
 
 def test_the_builder_option_takes_three_values(pytester):
