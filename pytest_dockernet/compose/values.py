@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ComposeError
+from .spec_keys import refusal
 
 # Each published or exposed port is a binding the engine keeps (and, for a published one,
 # a proxy process); a service asking for more is almost surely a range written by mistake.
@@ -30,9 +31,9 @@ _PORT = re.compile(
 _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(us|ms|s|m|h)")
 _SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _BYTES = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$", re.IGNORECASE)
 _UNIT = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Mode flags of a volume's short syntax, as the engine takes them after ro/rw.
 SELINUX = ("z", "Z")
 PROPAGATION = ("shared", "slave", "private", "rshared", "rslave", "rprivate")
@@ -317,10 +318,7 @@ def _short_mode(mode: str, kind: str, where: str) -> tuple[bool, tuple[str, ...]
 def _long_mount(value: Mapping[str, Any], where: str) -> tuple[str, str, str | None, bool, tuple[str, ...]]:
     for key in value:
         if key not in _MOUNT_KEYS:
-            raise ComposeError(
-                f"{where}: key {key!r} of a volume is not supported; supported: {', '.join(_MOUNT_KEYS)} (tmpfs, "
-                "npipe and cluster mounts are not)"
-            )
+            raise ComposeError(refusal(where, "a volume", str(key), "service volume", _MOUNT_KEYS))
     kind, target = value.get("type", "volume"), value.get("target")
     if kind not in ("bind", "volume") or not isinstance(target, str):
         raise ComposeError(f"{where}: {dict(value)!r}: give 'target' and a type of 'bind', 'volume' or 'tmpfs'")
@@ -347,6 +345,8 @@ def _long_mount(value: Mapping[str, Any], where: str) -> tuple[str, str, str | N
             if option in ("propagation", "selinux"):
                 flags.append(setting)
             elif flag(setting, at) and option == "nocopy":
+                flags.append("nocopy")
+    return kind, target, source, read_only, tuple(flags)
 
 
 def tmpfs_mount(value: Mapping[str, Any], where: str) -> Mount:
@@ -392,5 +392,3 @@ def byte_size(value: object, where: str) -> int:
     if match is None:
         raise ComposeError(f"{where}: {value!r} is not a size in bytes, such as 67108864, '64m' or '1gb'")
     return int(float(match[1]) * _UNIT[match[2].lower()])
-                flags.append("nocopy")
-    return kind, target, source, read_only, tuple(flags)
