@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,21 +30,25 @@ from .checks import (
 from .container_files import ContainerFile, check_files
 from .container_options import (
     DockerOptions,
+    Hosts,
+    Resolver,
     Volumes,
     check_docker_options,
     check_healthcheck,
     check_labels,
+    check_resolver,
     check_text,
     check_volumes,
 )
 from .context import POOL_NEUTRAL
-from .handles import Container, Network
+from .handles import Container, Network, check_grace
 from .probes import RESIDENT
 from .readiness import Readiness, check_ready
 from .registry import Registry
 
 if TYPE_CHECKING:
     from .context import Context
+    from .engine.port import Engine
     from .networks import Networks
 
 NETWORK_MODES = ("host", "bridge", "none")  # and "container:NAME" (another container's namespace)
@@ -83,6 +88,10 @@ class ContainerSpec:
     ready_timeout: float = field(default=60.0, metadata=POOL_NEUTRAL)  # a pooled one runs already
     docker_options: Mapping[str, Any] | None = None
     files: Mapping[str, Any] | None = None  # put in before the start (container_files): never pooled
+    dns: list[str] | None = None  # resolver settings, on top of hermetic DNS (container_options.Resolver)
+    dns_search: list[str] | None = None
+    dns_opt: list[str] | None = None
+    stop_timeout: float | None = None  # seconds stop() and restart() wait before SIGKILL
 
     @classmethod
     def of(cls, name: str, arguments: Mapping[str, Any], where: str) -> ContainerSpec:
@@ -94,10 +103,37 @@ class ContainerSpec:
         return cls(name, **arguments)
 
 
+_MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+
+
+def _version(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        return (0,)
+
+
+def check_ipv6_address(network: Network, address: object) -> None:
+    """``ipv6_address``: a host address of the network's IPv6 subnet, not its gateway."""
+    where = f"networks[{network.name!r}]: ipv6_address={address!r}"
+    if not network.subnet6:
+        raise ValueError(f"{where}: network {network.name!r} has no IPv6 subnet (make it with ipv6=True)")
+    subnet = ipaddress.IPv6Network(network.subnet6)
+    try:
+        ip = ipaddress.IPv6Address(address if isinstance(address, str) else "")
+    except ValueError:
+        raise ValueError(f"{where} is not an IPv6 address such as 'fd00:9::5'") from None
+    if ip not in subnet:
+        raise ValueError(f"{where} is not an address of that network's IPv6 subnet {network.subnet6}")
+    if ip in (subnet.network_address, subnet.network_address + 1):
+        raise ValueError(f"{where} is the subnet's own or its gateway's address: pick another host address")
+
+
 class Attachment(NamedTuple):
     network: Network
     aliases: list[str]
     address: str | None
+    extra: Mapping[str, str] = {}  # more of its endpoint config: ipv6_address, mac_address (API 1.44)
 
 
 @dataclass
@@ -119,6 +155,7 @@ class Launch:
     docker: DockerOptions  # docker_options, split into create and host-config arguments
     ready: Readiness  # when it is ready
     files: dict[str, ContainerFile] = field(default_factory=dict)  # put into it between create and start
+    resolver: Resolver = field(default_factory=Resolver)  # dns, dns_search, dns_opt as given
 
 
 class SpecChecker:
@@ -171,6 +208,17 @@ class SpecChecker:
         check_timeout(spec.ready_timeout, "ready_timeout")
         docker_options = check_docker_options(spec.docker_options, self.context.engines[engine])
         files = check_files(spec.files, volumes.paths, docker_options.host_config)
+        self._endpoint_options(attachments, docker_options, self.context.engines[engine])
+        subnets = [
+            Hosts(subnet, gateway)
+            for network in self.context.networks
+            for subnet, gateway in ((network.subnet, network.gateway), (network.subnet6, None))
+            if subnet
+        ]
+        hermetic = self.context.settings.dns == "hermetic"
+        resolver = check_resolver(spec.dns, spec.dns_search, spec.dns_opt, network_mode, hermetic, subnets)
+        if spec.stop_timeout is not None:
+            spec.stop_timeout = check_grace(spec.stop_timeout, "stop_timeout")
         resident = image is None and command is None and entrypoint is None
         return Launch(
             spec,
@@ -188,6 +236,7 @@ class SpecChecker:
             docker_options,
             ready,
             files,
+            resolver,
         )
 
     def _attachments(self, networks: object) -> list[Attachment]:
@@ -203,15 +252,16 @@ class SpecChecker:
             self.networks.check_own(network, "networks")
             aliases: object
             address: str | None
-            aliases, address = [], None
+            aliases, address, extra = [], None, {}
             if isinstance(spec, Mapping):
-                unknown = set(spec) - {"aliases", "ipv4_address"}
+                unknown = set(spec) - {"aliases", "ipv4_address", "ipv6_address", "mac_address"}
                 if unknown:
                     raise ValueError(
                         f"networks[{network.name!r}] has unknown keys {sorted(unknown)}: "
-                        "use 'aliases' and 'ipv4_address'"
+                        "use 'aliases', 'ipv4_address', 'ipv6_address' and 'mac_address'"
                     )
                 aliases, address = spec.get("aliases"), spec.get("ipv4_address")
+                extra = {k: spec[k] for k in ("ipv6_address", "mac_address") if spec.get(k) is not None}
             elif isinstance(spec, str):
                 raise TypeError(f"networks[{network.name!r}]: give aliases as a list, e.g. [{spec!r}]")
             else:
@@ -219,8 +269,35 @@ class SpecChecker:
             aliases = check_names(f"networks[{network.name!r}] aliases", aliases, f"alias on network {network.name!r}")
             if address is not None:
                 self._check_address(network, address)
-            result.append(Attachment(network, aliases, address))
+            if "ipv6_address" in extra:
+                check_ipv6_address(network, extra["ipv6_address"])
+            result.append(Attachment(network, aliases, address, extra))
         return result
+
+    def _endpoint_options(self, attachments: list[Attachment], docker: DockerOptions, engine: Engine) -> None:
+        """A MAC address on the first network is the container's (engine API 1.41 has no
+        other place for it: the address of the endpoint it is created on); on another
+        network it needs the endpoint's own (API 1.44)."""
+        for i, attachment in enumerate(attachments):
+            mac = attachment.extra.get("mac_address")
+            if mac is None:
+                continue
+            where = f"networks[{attachment.network.name!r}]: mac_address={mac!r}"
+            if not isinstance(mac, str) or not _MAC.match(mac):
+                raise ValueError(f"{where} is not a MAC address such as '02:42:0a:09:00:05'")
+            if i == 0:
+                if docker.create.setdefault("mac_address", mac) != mac:
+                    raise ValueError(f"{where} differs from docker_options['mac_address']: give one of them")
+                attachments[0] = attachment._replace(
+                    extra={k: v for k, v in attachment.extra.items() if k != "mac_address"}
+                )
+                continue
+            api = self.context.capabilities.of(engine).info.api_version
+            if _version(api) < (1, 44):
+                raise ValueError(
+                    f"{where}: a MAC address on a container's second network needs engine API 1.44; this engine "
+                    f"speaks {api}: give it on the first network"
+                )
 
     @staticmethod
     def _check_address(network: Network, address: object) -> None:

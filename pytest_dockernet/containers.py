@@ -33,11 +33,7 @@ if TYPE_CHECKING:
     from .engine.port import Engine
     from .networks import Networks
 
-DNS_MODES = ("hermetic", "host")  # see HERMETIC_DNS
-# ndots:1 makes the embedded DNS answer unknown single-label names itself instead of
-# forwarding them; the loopback server means a dotted name that nobody here provides is
-# never sent to the host's resolvers either (it times out locally).
-HERMETIC_DNS: dict[str, Any] = {"dns": ["127.0.0.1"], "dns_opt": ["ndots:1"], "dns_search": ["."]}
+DNS_MODES = ("hermetic", "host")  # see container_options.HERMETIC_DNS
 
 
 class Containers:
@@ -214,7 +210,7 @@ class Containers:
         name, docker_name = spec.name, context.docker_name_for(spec.name)
         hostname, labels, filters = keeper or (spec.hostname, context.labels_for("container", name), context.filters())
         network_mode, attachments = launch.network_mode, launch.attachments
-        dns = HERMETIC_DNS if context.settings.dns == "hermetic" and network_mode in (None, "bridge") else {}
+        dns = launch.resolver.settings(context.settings.dns == "hermetic" and network_mode in (None, "bridge"))
         engine_mode, own_namespace = network_mode, network_mode != "host"
         if network_mode is not None and network_mode.startswith("container:"):
             owner = cast(Container, self.registry.get(network_mode.partition(":")[2]))  # checked to exist
@@ -238,6 +234,7 @@ class Containers:
                         aliases=[name, *first.aliases],
                         ipv4_address=first.address,
                         links=launch.endpoint_links.get(first.network.docker_name),
+                        **first.extra,
                     )
                 }
             )
@@ -263,6 +260,7 @@ class Containers:
                     working_dir=spec.working_dir,
                     volumes=launch.volumes.paths or None,
                     healthcheck=launch.healthcheck,
+                    stop_timeout=spec.stop_timeout,
                     **launch.docker.create,
                 )
                 container_id = created["Id"]
@@ -273,12 +271,14 @@ class Containers:
                         aliases=[name, *attachment.aliases],
                         ipv4_address=attachment.address,
                         links=launch.endpoint_links.get(attachment.network.docker_name),
+                        **attachment.extra,
                     )
                 if launch.files:
                     engine.put_archive(container_id, "/", archive(launch.files))
                 engine.start(container_id)
             container = Container(context, name, docker_name, container_id, launch.image, network_mode, spec.host)
             container.resident = launch.resident
+            container.stop_timeout = None if spec.stop_timeout is None else int(spec.stop_timeout)  # checked: whole
             container.lifecycle = self.lifecycle
             state = container.refresh()
             if not state.get("Running") and not launch.ready.exit_is_success(state):

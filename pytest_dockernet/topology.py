@@ -178,14 +178,16 @@ class Topology:
         options: Mapping[str, str] | None = None,
         labels: Mapping[str, str] | None = None,
         encrypted: bool = False,
+        ipv6_subnet: str | None = None,
     ) -> Network:
         """Create a network; ``name`` is logical, the engine's name is unique per run.
 
         ``driver="overlay"``: an attachable overlay of engine 0's swarm (``encrypted``: IPsec
         for its data plane), which standalone containers on any of its engines and services join.
+        ``ipv6_subnet``: the IPv6 subnet of an ``ipv6=True`` network (else a /64 of the plugin's).
         """
         self.context.check_open()
-        spec = NetworkSpec(name, driver, internal, subnet, gateway, ipv6, options, labels, encrypted)
+        spec = NetworkSpec(name, driver, internal, subnet, gateway, ipv6, options, labels, encrypted, ipv6_subnet)
         return self._networks.create(spec)
 
     @_measured("set-up")
@@ -215,6 +217,10 @@ class Topology:
         ready_timeout: float = 60.0,
         docker_options: Mapping[str, Any] | None = None,
         files: Mapping[str, Any] | None = None,
+        dns: list[str] | None = None,
+        dns_search: list[str] | None = None,
+        dns_opt: list[str] | None = None,
+        stop_timeout: float | None = None,
     ) -> Container:
         """Create and start a container; returns once it is ``ready``.
 
@@ -229,6 +235,10 @@ class Topology:
         ``healthcheck``, ``labels`` and ``docker_options`` go to the engine as docker-py
         takes them; see :mod:`pytest_dockernet.container_options`. ``files`` are put into it
         before it starts, ``{path: content}`` (see :mod:`pytest_dockernet.container_files`).
+        ``dns``, ``dns_search`` and ``dns_opt`` set its resolver on top of hermetic DNS (a
+        server must be an address on one of the topology's networks, unless
+        ``--dockernet-dns=host``); ``stop_timeout`` is what :meth:`Container.stop` and
+        ``restart()`` wait before SIGKILL when not told.
 
         ``ready`` is ``"running"`` (the default), ``"healthy"`` (its healthcheck passes),
         :class:`LogLine` ``(pattern)``, :class:`Listening` ``(port)`` or a callable

@@ -32,6 +32,7 @@ from ..image import ensure_image
 from ..readiness import check_ready
 from .file import ComposeModel, NetworkDef, load, service_names
 from .replicas import check_replica_names, replica_names
+from .service_keys import check_on_engine
 from .services import ServiceDef
 from .values import Mount
 
@@ -141,6 +142,7 @@ def compose(
     services = service_names(services)
     model = load(path, override, env, project_dir, profiles=profiles, services=services)
     wanted = _check_services(model, services)
+    check_on_engine(model, wanted, topology.context)  # platform, runtime; hermetic DNS's servers
     stack = ComposeStack(model.name, model.files, ignored=list(model.ignored))
     seen = (topology.context.identity.run_id, *model.files, *model.ignored)
     if model.ignored and seen not in _WARNED:  # once per file in a run, not at every call
@@ -251,6 +253,7 @@ def _make_networks(topology: Facade, model: ComposeModel, wanted: list[str], sta
             subnet=net.subnet,
             gateway=net.gateway,
             ipv6=net.ipv6,
+            ipv6_subnet=net.subnet6,
             options=net.options or None,
             labels=net.labels or None,
         )
@@ -301,7 +304,11 @@ def _arguments(
         attached = service.networks or {"default": ([], None)}
         shared = [service.name] if name != service.name else []
         networks = {
-            stack.networks[net]: {"aliases": [*shared, *service.aliases(), *aliases], "ipv4_address": address}
+            stack.networks[net]: {
+                "aliases": [*shared, *service.aliases(), *aliases],
+                "ipv4_address": address,
+                **service.endpoints.get(net, {}),
+            }
             for net, (aliases, address) in attached.items()
         }
     mode = service.network_mode
@@ -332,6 +339,10 @@ def _arguments(
         "ready_timeout": ready_timeout,
         "docker_options": service.docker_options or None,
         "files": service.files or None,
+        "dns": service.dns or None,
+        "dns_search": service.dns_search or None,
+        "dns_opt": service.dns_opt or None,
+        "stop_timeout": service.stop_timeout,
     }
 
 

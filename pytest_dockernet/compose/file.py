@@ -21,6 +21,7 @@ from ..checks import check_subnet
 from ..errors import ComposeError
 from .env import Variables, read_env_file
 from .secrets import add_files
+from .service_keys import check_ipv6_address, ipv6_config
 from .services import ServiceDef, check_service, unsupported
 from .structure import Project, active_profiles, enabled, pair, profiles_of, read_files
 from .structure import merge as merge  # where it was: tests and readers of this module use it
@@ -44,6 +45,7 @@ class NetworkDef:
     ipv6: bool = False
     subnet: str | None = None
     gateway: str | None = None
+    subnet6: str | None = None  # an IPv6 entry of ipam.config (with enable_ipv6)
     options: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -150,7 +152,7 @@ def _model(merged: dict[str, Any], files: list[Path], root: Path, variables: Var
         if key in TOP_IGNORED or key.startswith("x-"):
             continue
         if key not in TOP_KEYS:
-            raise ComposeError(unsupported(where, "top level", key, TOP_KEYS))
+            raise ComposeError(unsupported(where, "top level", key, TOP_KEYS, "top"))
     name = merged.get("name", root.name)
     if not isinstance(name, str) or not name:
         raise ComposeError(f"{where}: name must be a non-empty string, got {name!r}")
@@ -199,17 +201,17 @@ def _check_enabled(where: str, services: dict[str, ServiceDef], disabled: dict[s
 
 
 def _known(spec: Mapping[str, Any], where: str, what: str, keys: Iterable[str], ignored_keys: Mapping[str, str],
-           ignored: list[str], path: str) -> None:  # fmt: skip
+           ignored: list[str], path: str, section: str) -> None:  # fmt: skip
     for key in spec:
         if key in ignored_keys:
             ignored.append(f"{path}.{key} ({ignored_keys[key]})")
         elif key not in keys and not str(key).startswith("x-"):
-            raise ComposeError(unsupported(where, what, str(key), keys))
+            raise ComposeError(unsupported(where, what, str(key), keys, section))
 
 
 def _network(name: str, spec: object, where: str, ignored: list[str]) -> NetworkDef:
     spec = entries(spec, where)
-    _known(spec, where, f"network {name!r}", NETWORK_KEYS, NETWORK_IGNORED, ignored, f"networks.{name}")
+    _known(spec, where, f"network {name!r}", NETWORK_KEYS, NETWORK_IGNORED, ignored, f"networks.{name}", "network")
     if spec.get("external"):
         raise ComposeError(
             f"{where}: external: true is not supported: a test's networks are its own, made and removed "
@@ -230,20 +232,22 @@ def _network(name: str, spec: object, where: str, ignored: list[str]) -> Network
     ipam = entries(spec.get("ipam"), f"{where}.ipam")
     for key in ipam:
         if key not in ("config", "driver"):
-            raise ComposeError(unsupported(f"{where}.ipam", "ipam", key, ("config", "driver")))
+            raise ComposeError(unsupported(f"{where}.ipam", "ipam", key, ("config", "driver"), "ipam"))
     if ipam.get("driver", "default") != "default":
         raise ComposeError(f"{where}.ipam: driver {ipam['driver']!r} is not supported: only 'default'")
-    configs = ipam.get("config") or []
+    configs, network.subnet6 = ipv6_config(ipam.get("config") or [], f"{where}.ipam.config", network.ipv6)
     if not isinstance(configs, list) or len(configs) > 1:
         raise ComposeError(
-            f"{where}.ipam.config: give at most one entry (one IPv4 subnet per network; with enable_ipv6 the "
-            f"IPv6 subnet comes from the plugin's pool), got {configs!r}"
+            f"{where}.ipam.config: give at most one IPv4 entry (one IPv4 subnet per network; with enable_ipv6 one "
+            f"IPv6 subnet too, else the plugin's), got {configs!r}"
         )
     for config in configs:
         config = entries(config, f"{where}.ipam.config[0]")
         for key in config:
             if key not in ("subnet", "gateway"):
-                raise ComposeError(unsupported(f"{where}.ipam.config[0]", "ipam.config", key, ("subnet", "gateway")))
+                raise ComposeError(
+                    unsupported(f"{where}.ipam.config[0]", "ipam.config", key, ("subnet", "gateway"), "ipam config")
+                )
         network.subnet, network.gateway = config.get("subnet"), config.get("gateway")
         if network.gateway is not None and network.subnet is None:
             raise ComposeError(f"{where}.ipam.config[0]: a gateway needs its subnet")
@@ -256,7 +260,7 @@ def _network(name: str, spec: object, where: str, ignored: list[str]) -> Network
 
 def _volume(name: str, spec: object, where: str, ignored: list[str]) -> VolumeDef:
     spec = entries(spec, where)
-    _known(spec, where, f"volume {name!r}", VOLUME_KEYS, VOLUME_IGNORED, ignored, f"volumes.{name}")
+    _known(spec, where, f"volume {name!r}", VOLUME_KEYS, VOLUME_IGNORED, ignored, f"volumes.{name}", "volume")
     external = spec.get("external", False)
     if not isinstance(external, bool):
         raise ComposeError(f"{where}: external must be true or false, got {external!r}")
@@ -320,6 +324,7 @@ def _check_references(
                 raise ComposeError(f"{at}.networks: network {net!r} is not defined under the top-level 'networks:'")
             if address is not None:
                 _check_address(f"{at}.networks.{net}.ipv4_address", address, networks.get(net))
+            check_ipv6_address(at, service.name, net, service.endpoints.get(net, {}), networks.get(net), claimed)
         for other in service.requires():
             if other not in services:
                 raise ComposeError(

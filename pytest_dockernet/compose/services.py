@@ -6,8 +6,6 @@ in :mod:`.values`).
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +15,13 @@ from ..container_files import ContainerFile
 from ..errors import ComposeError
 from ..labels import PREFIX
 from .build_keys import BuildDef, build_def
+from .engine_keys import engine_options
 from .env import Variables
 from .replicas import replica_count
+from .service_keys import ip_address, mac_address, read_keys
+from .spec_keys import check_keys, refusal
+from .spec_keys import ignored as ignored_keys
+from .spec_keys import supported as supported_keys
 from .values import (
     Mount,
     expose,
@@ -34,34 +37,12 @@ from .values import (
     text,
 )
 
-SUPPORTED = (
-    "image build command entrypoint environment env_file ports expose networks network_mode links depends_on "
-    "healthcheck volumes user working_dir hostname container_name cap_add privileged labels tty init stop_signal"
-    " scale deploy"  # deploy's own keys: compose/replicas.py
-    " secrets configs"  # read with the top-level ones: compose/secrets.py
-).split()
-# Accepted, and listed in a warning: they change neither networking nor start-up here.
-IGNORED = {
-    "restart": "the test decides when containers stop and start",
-    "logging": "logs stay with the engine's default driver, for the failure report",
-    "stop_grace_period": "teardown removes containers at once",
-    "stdin_open": "stdin stays closed; tty: true keeps a shell running",
-    "pull_policy": "images are pulled when missing",
-    "mem_limit": "resource limits are not applied",
-    "mem_reservation": "resource limits are not applied",
-    "memswap_limit": "resource limits are not applied",
-    "cpus": "resource limits are not applied",
-    "cpu_shares": "resource limits are not applied",
-    "cpuset": "resource limits are not applied",
-    "pids_limit": "resource limits are not applied",
-    "shm_size": "resource limits are not applied",
-    "ulimits": "resource limits are not applied",
-    "oom_score_adj": "resource limits are not applied",
-    "develop": "file watching is for docker compose watch",
-}
+# Each key's status (supported, ignored or refused) and why: compose/spec_keys.py's table.
+SUPPORTED = supported_keys("service")
+IGNORED = ignored_keys("service")
 CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 NETWORK_MODES = ("host", "none", "bridge")
-NETWORK_KEYS = ("aliases", "ipv4_address", "priority")
+NETWORK_KEYS = ("aliases", "ipv4_address", "ipv6_address", "mac_address", "priority")
 
 
 @dataclass
@@ -94,6 +75,13 @@ class ServiceDef:
     docker_options: dict[str, Any] = field(default_factory=dict)
     replicas: int = 1  # its containers (scale, deploy.replicas)
     files: dict[str, ContainerFile] = field(default_factory=dict)  # its secrets and configs, by path (secrets.py)
+    # By network: what its endpoint takes beyond aliases and ipv4 ({"ipv6_address": ...}).
+    endpoints: dict[str, dict[str, str]] = field(default_factory=dict)
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_opt: list[str] = field(default_factory=list)
+    stop_timeout: int | None = None  # stop_grace_period, in whole seconds
+    platform: str | None = None  # checked against the engine's (service_keys.check_on_engine)
 
     def requires(self) -> list[str]:
         """The services this one needs first (``depends_on``, ``links``, ``network_mode``)."""
@@ -115,13 +103,10 @@ class ServiceDef:
         return list(dict.fromkeys(n for n in (self.container_name, self.hostname) if n and n != self.name))
 
 
-def unsupported(where: str, what: str, key: str, supported: Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(supported), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return (
-        f"{where}: key {key!r} of {what} is not supported by pytest-dockernet's compose(){hint}; "
-        f"supported: {', '.join(supported)}"
-    )
+def unsupported(where: str, what: str, key: str, supported: Iterable[str], section: str) -> str:
+    """Why ``key`` is refused: the reason of compose/spec_keys.py's ``section`` for a key of
+    the specification, a "did you mean" for any other."""
+    return refusal(where, what, key, section, supported)
 
 
 def check_service(
@@ -138,11 +123,7 @@ def check_service(
     name(service_name, where, "service name")
     if not isinstance(spec, Mapping):
         raise ComposeError(f"{where} must be a mapping of service keys, got {spec!r}")
-    for key in spec:
-        if key in IGNORED:
-            ignored.append(f"services.{service_name}.{key} ({IGNORED[key]})")
-        elif key not in SUPPORTED and not str(key).startswith("x-"):
-            raise ComposeError(unsupported(where, f"service {service_name!r}", str(key), SUPPORTED))
+    check_keys("service", spec, where, f"service {service_name!r}", ignored, f"services.{service_name}")
     service = ServiceDef(service_name)
     service.image = text(spec.get("image"), f"{where}.image")
     if service.image is not None and (service.image.strip() != service.image or " " in service.image):
@@ -155,7 +136,7 @@ def check_service(
     service.environment = _environment(spec, where, root, variables, read_env_file)
     service.ports = ports(spec.get("ports"), f"{where}.ports")
     service.expose = expose(spec.get("expose"), f"{where}.expose")
-    service.networks = _networks(spec.get("networks"), f"{where}.networks")
+    service.networks, service.endpoints = _networks(spec.get("networks"), f"{where}.networks")
     service.network_mode = text(spec.get("network_mode"), f"{where}.network_mode")
     service.links = _links(spec.get("links"), f"{where}.links")
     service.depends_on = _depends_on(spec.get("depends_on"), f"{where}.depends_on", ignored, service_name)
@@ -178,7 +159,9 @@ def check_service(
             service.docker_options[key] = flag(spec[key], f"{where}.{key}")
     if spec.get("stop_signal") is not None:
         service.docker_options["stop_signal"] = text(spec["stop_signal"], f"{where}.stop_signal")
+    service.docker_options.update(engine_options(spec, where))
     _check_network_mode(service, where)
+    read_keys(service, spec, where)
     service.replicas = replica_count(spec, where, ignored, service_name)
     return service
 
@@ -202,7 +185,7 @@ def _environment(
         if isinstance(entry, Mapping):
             unknown = [str(k) for k in entry if k not in ("path", "required")]
             if unknown:
-                raise ComposeError(f"{at}: key {unknown[0]!r} is not supported; use 'path' (and 'required')")
+                raise ComposeError(unsupported(at, "an env_file entry", unknown[0], ("path", "required"), "env_file"))
             required, entry = flag(entry.get("required"), f"{at}.required", default=True), entry.get("path")
             at += ".path"
         if not isinstance(entry, str) or not entry:
@@ -238,26 +221,32 @@ def _labels(value: object, where: str) -> dict[str, str]:
     return labels
 
 
-def _networks(value: object, where: str) -> dict[str, tuple[list[str], str | None]]:
-    networks = {}
+def _networks(value: object, where: str) -> tuple[dict[str, tuple[list[str], str | None]], dict[str, dict[str, str]]]:
+    networks: dict[str, tuple[list[str], str | None]] = {}
+    endpoints: dict[str, dict[str, str]] = {}
+    priorities: dict[str, int] = {}
     for net, spec in mapping(value, where).items():
         at = f"{where}.{net}"
         spec = mapping(spec, at)
         for key in spec:
             if key not in NETWORK_KEYS:
-                raise ComposeError(unsupported(at, "a service's network", str(key), NETWORK_KEYS))
+                raise ComposeError(unsupported(at, "a service's network", str(key), NETWORK_KEYS, "service network"))
         aliases = [name(a, f"{at}.aliases[{i}]", "alias") for i, a in enumerate(items(spec.get("aliases"), at))]
         address = spec.get("ipv4_address")
         if address is not None:
-            try:
-                address = str(ipaddress.IPv4Address(address if isinstance(address, str) else ""))
-            except ValueError:
-                raise ComposeError(f"{at}.ipv4_address: {address!r} is not an IPv4 address such as 10.9.0.5") from None
+            address = ip_address(address, f"{at}.ipv4_address", 4)
+        extra = endpoints.setdefault(str(net), {})
+        if spec.get("ipv6_address") is not None:
+            extra["ipv6_address"] = ip_address(spec["ipv6_address"], f"{at}.ipv6_address", 6)
+        if spec.get("mac_address") is not None:
+            extra["mac_address"] = mac_address(spec["mac_address"], f"{at}.mac_address")
         priority = spec.get("priority")
         if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)):
             raise ComposeError(f"{at}.priority: {priority!r} is not a whole number")
         networks[str(net)] = (aliases, address)
-    return networks
+        priorities[str(net)] = priority or 0
+    # Joined in this order, as Compose joins them: the highest priority first (eth0).
+    return dict(sorted(networks.items(), key=lambda item: -priorities[item[0]])), endpoints
 
 
 def _check_network_mode(service: ServiceDef, where: str) -> None:
