@@ -1,0 +1,1 @@
+// stand-in (tests/compose/awesome/README.md)
