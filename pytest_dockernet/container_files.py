@@ -115,15 +115,15 @@ def _check_room(
     system refuses it."""
     if host_config.get("read_only") and files:
         raise ValueError(
-            "files= cannot go into a container whose root file system is read-only (docker_options read_only): "
-            "drop read_only, or mount the files as volumes"
+            "files cannot go into a container whose root file system is read-only (read_only): drop read_only, "
+            "or mount the files as volumes"
         )
     tmpfs = host_config.get("tmpfs") or {}
     mounts = [(m, "volumes") for m in mount_points]
     if isinstance(tmpfs, Mapping):
-        mounts += [(str(m), "the tmpfs of docker_options") for m in tmpfs]
+        mounts += [(str(m), "a tmpfs") for m in tmpfs]
     elif isinstance(tmpfs, (list, tuple)):
-        mounts += [(str(m).partition(":")[0], "the tmpfs of docker_options") for m in tmpfs]
+        mounts += [(str(m).partition(":")[0], "a tmpfs") for m in tmpfs]
     for path in files:
         for mount, what in mounts:
             mount = posixpath.normpath(mount)

@@ -319,6 +319,11 @@ REFUSALS = {
         "secrets: [pw]\n    configs: [{source: conf, target: /run/secrets/pw}]",
         r"services\.app\.configs\[0\]: /run/secrets/pw is the path of another of the service's secrets or configs",
     ),
+    "a volume over a secret": (
+        "secrets:\n  pw: {file: pw.txt}\n",
+        "secrets: [pw]\n    volumes: [/run/secrets]",
+        r"compose\.yaml: services\.app: files\['/run/secrets/pw'\]: /run/secrets is mounted over it \(volumes\)",
+    ),
 }
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from ..container_files import DEFAULT_MODE, ContainerFile
+from ..container_files import DEFAULT_MODE, ContainerFile, check_files
 from ..errors import ComposeError
 from .values import entries, items, mapping
 
@@ -44,8 +44,11 @@ _NAME = re.compile(r"^[a-zA-Z0-9._-]+$")  # the specification's pattern for secr
 
 
 class Service(Protocol):
-    """What is set of a service (a services.ServiceDef): its files, by path."""
+    """What is read and set of a service (a services.ServiceDef): its mounts and engine
+    options (where a file could not go), its files by path."""
 
+    mounts: list[Any]  # values.Mount
+    docker_options: dict[str, Any]
     files: dict[str, ContainerFile]
 
 
@@ -117,6 +120,10 @@ def add_files(
                     raise ComposeError(f"{at}[{i}]: {path} is the path of another of the service's secrets or configs")
                 content = definition.read(variables, root, f"services.{name}.{kind}[{i}]")
                 files[path] = ContainerFile(content, mode, uid, gid)
+        try:  # a tmpfs or a volume over a file's path would hide it: said now rather than at the start
+            check_files(files, [mount.target for mount in service.mounts], service.docker_options)
+        except ValueError as exc:
+            raise ComposeError(f"{where}: services.{name}: {exc}") from None
         service.files = files
 
 
