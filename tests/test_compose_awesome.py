@@ -231,11 +231,12 @@ class StandIns:
         self.holders = os.open(self.LOCKS / "holders", os.O_RDWR | os.O_CREAT, 0o666)
         with self._alone():
             fcntl.flock(self.holders, fcntl.LOCK_SH)
-            self.image = self._stand_in(probe_image)
-            for sample in BROUGHT_UP:
-                for service in Intent.read(sample).services.values():
-                    if service.image:
-                        self._tag(service.image)
+            self.image, earlier = self._stand_in(probe_image)
+            for name in stood_in_for():
+                self._tag(name, self.image)
+            if earlier is not None:  # another content's (a run with other stand-ins), now untagged
+                with contextlib.suppress(docker.errors.APIError):  # a live run's containers still use it
+                    self.client.images.remove(earlier)
 
     @contextlib.contextmanager
     def _alone(self) -> Iterator[None]:
@@ -247,7 +248,8 @@ class StandIns:
         finally:
             os.close(mutex)
 
-    def _stand_in(self, probe_image: str) -> str:
+    def _stand_in(self, probe_image: str) -> tuple[str, str | None]:
+        """The stand-in image for this content, built unless there; and the earlier one."""
         context = HERE / "stand-in"
         digest = hashlib.sha256(probe_image.encode())
         for path in sorted(p for p in context.rglob("*") if p.is_file()):
@@ -255,28 +257,28 @@ class StandIns:
             digest.update(path.read_bytes())
         key = digest.hexdigest()[:16]
         try:
-            image = self.client.images.get(STAND_IN)
-            if image.labels.get(STAND_IN_LABEL) == key:
-                return str(image.id)
+            earlier = self.client.images.get(STAND_IN)
+            if earlier.labels.get(STAND_IN_LABEL) == key:
+                return str(earlier.id), None
         except docker.errors.ImageNotFound:
-            pass
+            earlier = None
         image, _ = self.client.images.build(
             path=str(context), tag=STAND_IN, buildargs={"BASE": probe_image}, labels={STAND_IN_LABEL: key}, rm=True
         )
-        return str(image.id)
+        return str(image.id), None if earlier is None else str(earlier.id)
 
-    def _tag(self, name: str) -> None:
+    def _tag(self, name: str, image: str) -> None:
         repository, tag = _reference(name)
         try:
             found = self.client.images.get(f"{repository}:{tag}")
             if STAND_IN_LABEL not in found.labels:
                 self.foreign.add(name)
                 return
-            if found.id == self.image:
+            if found.id == image:
                 return
         except docker.errors.ImageNotFound:
             pass
-        self.client.api.tag(self.image, repository, tag)
+        self.client.api.tag(image, repository, tag)
 
     def close(self) -> None:
         with self._alone():
@@ -291,15 +293,29 @@ class StandIns:
             assert left == [], f"stand-in tags left on the engine: {left}"
 
 
+def stood_in_for() -> list[str]:
+    """The names tagged: every image a sample's service runs without building it (in
+    every sample, whichever this run brings up: a run with DOCKERNET_AWESOME_ALL=1 at the
+    same time needs the same)."""
+    names = {STAND_IN}
+    for sample in SAMPLES:
+        names.update(s.image for s in Intent.read(sample).services.values() if s.image and s.build is None)
+    return sorted(names)
+
+
 def remove_stand_ins(client: docker.DockerClient) -> list[str]:
-    """Untag every stand-in (the image goes once no build from it remains); the tags left."""
-    for image in client.images.list(filters={"label": STAND_IN_LABEL}):
-        for tag in image.tags:
-            try:
-                client.api.remove_image(tag)
-            except docker.errors.NotFound:
-                pass
-    return [t for image in client.images.list(filters={"label": STAND_IN_LABEL}) for t in image.tags]
+    """Untag the names the stand-in image has (it goes once no build from it remains;
+    builds inherit its label, so only these names are looked at); the ones left."""
+    left = []
+    for name in stood_in_for():
+        try:
+            if STAND_IN_LABEL in client.images.get(name).labels:
+                client.api.remove_image(name)
+        except docker.errors.ImageNotFound:
+            continue
+        except docker.errors.APIError as exc:
+            left.append(f"{name}: {exc}")
+    return left
 
 
 @pytest.fixture(scope="module")
@@ -339,7 +355,6 @@ def assert_isolated_from(dockernet, source, targets) -> None:
                 raise
 
 
-@pytest.mark.xdist_group("awesome-compose")
 @pytest.mark.filterwarnings(r"ignore:.*ignored by compose\(\):UserWarning")  # restart: ..., each file's own
 @pytest.mark.parametrize("sample", params(BROUGHT_UP))
 def test_a_sample_comes_up_as_its_file_says(dockernet, stand_ins, sample):
