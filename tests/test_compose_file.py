@@ -233,9 +233,9 @@ def test_ignored_keys_are_collected(tmp_path):
 @pytest.mark.parametrize(
     "document, message",
     [
-        ({"services": {"web": {"image": "x", "extra_hosts": ["a:1.2.3.4"]}}},
-         "services.web: key 'extra_hosts' of service 'web' is not supported by pytest-dockernet's compose(); "
-         "supported: image, build, command"),
+        ({"services": {"web": {"image": "x", "volumes_from": ["db"]}}},
+         "services.web: key 'volumes_from' of service 'web' is not supported by pytest-dockernet's compose(): "
+         "another container's volumes are not mounted"),
         ({"services": {"web": {"imgae": "x"}}},
          "services.web: key 'imgae' of service 'web' is not supported by pytest-dockernet's compose() "
          "(did you mean 'image'?)"),
