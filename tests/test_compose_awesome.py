@@ -25,6 +25,7 @@ from typing import Any
 import docker.errors
 import pytest
 import yaml
+from test_compose import assert_nothing_made
 
 from pytest_dockernet import ComposeError
 from pytest_dockernet.compose.file import load
@@ -108,7 +109,7 @@ def test_the_wasmedge_files_are_refused_naming_what_the_engine_lacks(dockernet, 
     assert "wasi/wasm" in message or "io.containerd.wasmedge.v1" in message, message
     assert "engine" in message, message
     assert "did you mean" not in message and "not supported by" not in message, message
-    assert (dockernet.containers_list, dockernet.networks_list) == ([], [])
+    assert_nothing_made(dockernet)
 
 
 # -- what the files say, read here -----------------------------------------------------
