@@ -199,6 +199,24 @@ def test_extends_resolves_build_contexts_and_env_files_of_another_directory(tmp_
     assert (web.build.context, web.environment) == ((tmp_path / "lib" / "app").resolve(), {"FROM": "lib"})
 
 
+def test_a_chain_of_extends_across_directories_resolves_each_file_against_its_own(tmp_path):
+    (tmp_path / "a" / "b" / "data").mkdir(parents=True)
+    write(tmp_path / "a" / "b", {"services": {"base": {"image": "busybox", "volumes": ["./data:/data"]}}}, "base.yaml")
+    write(tmp_path / "a", {"services": {"mid": {"extends": {"file": "b/base.yaml", "service": "base"}}}}, "mid.yaml")
+    path = write(tmp_path, {"services": {"top": {"extends": {"file": "a/mid.yaml", "service": "mid"}}}})
+    top = load(path).services["top"]
+    assert top.mounts == [Mount("bind", str((tmp_path / "a" / "b" / "data").resolve()), "/data")]
+
+
+def test_an_include_path_takes_variables(tmp_path):
+    write(tmp_path / "lib", {"services": {"db": {"image": "db"}}})
+    path = write(
+        tmp_path, {"include": ["${DNT_LIB:?name the library}/compose.yaml"], "services": {"app": {"image": "x"}}}
+    )
+    assert list(load(path, env={"DNT_LIB": "lib"}).services) == ["db", "app"]
+    refused(r"include\[0\]: variable DNT_LIB is unset: name the library", path)
+
+
 def test_an_extending_services_reset_clears_the_bases_key(tmp_path):
     path = write(tmp_path, """\
     services:
