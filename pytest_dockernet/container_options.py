@@ -264,7 +264,8 @@ def check_resolver(
     """``dns=`` (server addresses), ``dns_search=`` (domains), ``dns_opt=`` (resolver
     options): lists of strings. In hermetic DNS mode a server must be an address on one of
     the topology's networks (``subnets``: theirs, gateways excluded), where only the test's
-    own containers answer: a lookup is never sent off the machine."""
+    own containers answer, or a loopback one (the container itself): a lookup is never
+    sent off the machine."""
     resolver = Resolver()
     for argument, value in (("dns", dns), ("dns_search", dns_search), ("dns_opt", dns_opt)):
         if value is None:
@@ -287,11 +288,11 @@ def check_resolver(
             address = ipaddress.ip_address(server)
         except ValueError:
             raise ValueError(f"dns: {server!r} is not an IP address of a DNS server") from None
-        if hermetic and not any(address in hosts for hosts in subnets):
+        if hermetic and not address.is_loopback and not any(address in hosts for hosts in subnets):
             raise ValueError(
-                f"dns: {server} is not an address on one of this topology's networks: in hermetic DNS mode "
-                "(--dockernet-dns=hermetic, the default) a container asks only the test's own containers; give "
-                "a container's address (e.g. a fixed ipv4_address), or run with --dockernet-dns=host"
+                f"dns: {server} is neither a loopback address nor one on this topology's networks: in hermetic "
+                "DNS mode (--dockernet-dns=hermetic, the default) a container asks only the test's own containers; "
+                "give a container's address (e.g. a fixed ipv4_address), or run with --dockernet-dns=host"
             )
     return resolver
 

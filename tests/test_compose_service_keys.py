@@ -223,7 +223,8 @@ def resolver(container) -> tuple[list[str], list[str], list[str]]:
 
 
 def test_hermetic_dns_asks_the_stacks_own_server_and_never_an_outside_one(dockernet, tmp_path, app_base):
-    path = dns_file(tmp_path, dockernet.probe_image, [f"{NET4}.53", "192.0.2.1"])  # TEST-NET-1: never asked
+    # TEST-NET-1's 192.0.2.1 is outside: never asked; loopback is the container itself.
+    path = dns_file(tmp_path, dockernet.probe_image, [f"{NET4}.53", "192.0.2.1", "127.0.0.1"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         stack = dockernet.compose(path)
@@ -231,7 +232,7 @@ def test_hermetic_dns_asks_the_stacks_own_server_and_never_an_outside_one(docker
     assert "services.client.dns 192.0.2.1 (hermetic DNS: a server outside the stack's networks" in warned
     client = stack["client"]
     # The search list and options on top of the plugin's; its own server in place of the loopback one.
-    assert resolver(client) == ([f"{NET4}.53"], ["inside.test"], ["ndots:1", "timeout:1", "attempts:1"])
+    assert resolver(client) == ([f"{NET4}.53", "127.0.0.1"], ["inside.test"], ["ndots:1", "timeout:1", "attempts:1"])
     conf = out(client, "cat /etc/resolv.conf")
     assert "search inside.test" in conf and re.search(r"options .*timeout:1", conf)
     assert "nameserver 127.0.0.11" in conf  # the engine's resolver, which forwards to the file's server
@@ -268,8 +269,10 @@ def test_container_dns_keywords_in_both_modes(dockernet):
     server = dockernet.container("ns", networks={net: {"ipv4_address": f"{NET4}.53"}})
     client = dockernet.container("c", networks=[net], dns=[f"{NET4}.53"], dns_opt=["ndots:3"])
     assert resolver(client) == ([f"{NET4}.53"], ["."], ["ndots:3"])  # an option replaces the plugin's by name
+    itself = dockernet.container("self", networks=[net], dns=["127.0.0.1"], dns_search=["inside.test"])
+    assert resolver(itself) == (["127.0.0.1"], ["inside.test"], ["ndots:1"])  # loopback: the container itself
     assert not client.pooled and server.ip(net) == f"{NET4}.53"
-    with pytest.raises(ValueError, match=r"dns: 192\.0\.2\.1 is not an address on one of this topology's networks"):
+    with pytest.raises(ValueError, match=r"dns: 192\.0\.2\.1 is neither a loopback address nor one on this topology's"):
         dockernet.container("out", networks=[net], dns=["192.0.2.1"])
     with pytest.raises(ValueError, match=r"dns, dns_search and dns_opt cannot be set .*\(network_mode='host'\)"):
         dockernet.container("h", network_mode="host", dns_search=["inside.test"])

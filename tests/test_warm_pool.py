@@ -513,6 +513,11 @@ OWN_VALUES = {
     "healthcheck": {"test": ["CMD", "true"]},
     "labels": {"team": "a"},
     "docker_options": {"mem_limit": "64m"},
+    "files": {"/run/secrets/token": "s3cret"},
+    "dns": ["10.99.0.53"],
+    "dns_search": ["inside.test"],
+    "dns_opt": ["ndots:2"],
+    "stop_timeout": 5,
 }
 NEUTRAL = {"name", "networks", "ready", "ready_timeout"}  # the pool joins networks; ready asks its strategy
 
@@ -579,6 +584,7 @@ def test_a_network_spec_that_asks_for_anything_of_its_own_gets_a_network_of_its_
         "options": {"com.docker.network.bridge.enable_icc": "true"},
         "labels": {"team": "a"},
         "encrypted": True,
+        "ipv6_subnet": "fd00:99::/64",
     }
     assert set(own) == {f.name for f in dataclasses.fields(NetworkSpec)} - {"name", "driver"}
     for name, value in own.items():

@@ -340,13 +340,19 @@ def check_on_engine(model: ComposeModel, wanted: Iterable[str], context: Context
                     "the service's mac_address"
                 )
         if service.dns and context.settings.dns == "hermetic":
-            outside = [s for s in service.dns if not any(ipaddress.ip_address(s) in net for net in subnets)]
+            outside = [s for s in service.dns if not _own(ipaddress.ip_address(s), subnets)]
             if outside:
                 service.dns = [s for s in service.dns if s not in outside]
                 model.ignored.append(
                     f"services.{name}.dns {', '.join(outside)} (hermetic DNS: a server outside the stack's networks "
                     "is not asked; --dockernet-dns=host uses it)"
                 )
+
+
+def _own(address: ipaddress.IPv4Address | ipaddress.IPv6Address, subnets: list[Hosts]) -> bool:
+    """Whether a DNS server at ``address`` is the test's own: the container itself
+    (loopback) or a container of the stack."""
+    return address.is_loopback or any(address in hosts for hosts in subnets)
 
 
 def _fixed_subnets(model: ComposeModel, wanted: list[str]) -> list[Hosts]:
