@@ -185,7 +185,7 @@ SLOW_BUILD = """
 """
 
 
-@pytest.mark.parametrize("builder_option", ["auto", "legacy"])
+@pytest.mark.parametrize("builder_option", ["auto", "buildkit", "legacy"])
 def test_a_long_build_shows_progress_unless_quiet_and_its_image_goes_with_the_run(
     inner_runs, pytester, dockernet_client, builder_option
 ):
