@@ -257,6 +257,9 @@ def test_host_dns_mode_applies_the_files_dns_keys_as_written(pytester, tmp_path)
             assert config["Dns"] == ["{NET4}.53", "192.0.2.1"]
             assert config["DnsSearch"] == ["inside.test"]
             assert config["DnsOptions"] == ["timeout:1", "attempts:1"]
+            code, conf = stack["client"].exec(["cat", "/etc/resolv.conf"])
+            assert code == 0 and "search inside.test" in conf and "nameserver 127.0.0.11" in conf
+            assert "timeout:1" in conf and "ndots:1" not in conf, conf  # the plugin's option is not added
         """
     )
     pytester.runpytest("--dockernet-dns=host", "--dockernet-require", "-p", "no:cacheprovider").assert_outcomes(
