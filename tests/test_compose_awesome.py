@@ -233,9 +233,13 @@ class StandIns:
         self.holders = os.open(self.LOCKS / "holders", os.O_RDWR | os.O_CREAT, 0o666)
         with self._alone():
             fcntl.flock(self.holders, fcntl.LOCK_SH)
-            self.image, earlier = self._stand_in(probe_image)
-            for name in stood_in_for():
-                self._tag(name, self.image)
+            try:
+                self.image, earlier = self._stand_in(probe_image)
+                for name in stood_in_for():
+                    self._tag(name, self.image)
+            except BaseException:
+                self.close(locked=True)
+                raise
             if earlier is not None:  # another content's (a run with other stand-ins), now untagged
                 with contextlib.suppress(docker.errors.APIError):  # a live run's containers still use it
                     self.client.images.remove(earlier)
@@ -282,8 +286,9 @@ class StandIns:
             pass
         self.client.api.tag(image, repository, tag)
 
-    def close(self) -> None:
-        with self._alone():
+    def close(self, locked: bool = False) -> None:
+        """Give up this process's hold; the last one out removes the tags."""
+        with contextlib.nullcontext() if locked else self._alone():
             fcntl.flock(self.holders, fcntl.LOCK_UN)
             try:
                 fcntl.flock(self.holders, fcntl.LOCK_EX | fcntl.LOCK_NB)
