@@ -233,9 +233,9 @@ def test_ignored_keys_are_collected(tmp_path):
 @pytest.mark.parametrize(
     "document, message",
     [
-        ({"services": {"web": {"image": "x", "volumes_from": ["db"]}}},
-         "services.web: key 'volumes_from' of service 'web' is not supported by pytest-dockernet's compose(): "
-         "another container's volumes are not mounted"),
+        ({"services": {"web": {"image": "x", "devices": ["/dev/null:/dev/sample"]}}},
+         "services.web: key 'devices' of service 'web' is not supported by pytest-dockernet's compose(): "
+         "the machine's devices are not passed into a test's containers"),
         ({"services": {"web": {"imgae": "x"}}},
          "services.web: key 'imgae' of service 'web' is not supported by pytest-dockernet's compose() "
          "(did you mean 'image'?)"),

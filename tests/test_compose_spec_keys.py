@@ -555,3 +555,39 @@ def test_networks_are_joined_highest_priority_first(project):
         json.dumps({"services": {"app": {"image": "busybox", "networks": networks}}, "networks": dict.fromkeys("abcd")})
     )
     assert list(load(file).services["app"].networks) == ["c", "b", "a", "d"]
+
+
+def test_volumes_from_mounts_another_services_volumes(dockernet, tmp_path):
+    """volumes_from: the source's named and anonymous volumes at the same paths, read-only
+    with :ro; the source starts first."""
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n"
+        "  reader: {image: '${PROBE_IMAGE}', volumes_from: ['store:ro']}\n"
+        "  writer: {image: '${PROBE_IMAGE}', volumes_from: [store]}\n"
+        "  store: {image: '${PROBE_IMAGE}', volumes: ['data:/data', /scratch]}\n"
+        "volumes:\n"
+        "  data: {}\n"
+    )
+    stack = dockernet.compose(tmp_path / "compose.yaml", env={"PROBE_IMAGE": dockernet.probe_image})
+    assert stack["writer"].exec(["sh", "-c", "echo one > /data/x && echo two > /scratch/y"]) == (0, "")
+    assert stack["store"].exec(["cat", "/data/x", "/scratch/y"]) == (0, "one\ntwo\n")
+    assert stack["reader"].exec(["cat", "/data/x", "/scratch/y"]) == (0, "one\ntwo\n")
+    code, output = stack["reader"].exec(["sh", "-c", "echo three > /data/x"])
+    assert code != 0 and "Read-only file system" in output, output
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ("container:db", "services.app.volumes_from[0]: 'container:db': a container outside the file's services"),
+        ("other:rx", "services.app.volumes_from[0]: 'other:rx': the mode after the service is ro or rw"),
+        ("ghost", "services.app.volumes_from: service 'ghost' is not defined in the file"),
+    ],
+)
+def test_volumes_from_names_a_service_of_the_file(project, entry, message):
+    file = project / "compose.yaml"
+    services = {"app": {"image": "busybox", "volumes_from": [entry]}, "other": {"image": "busybox"}}
+    file.write_text(json.dumps({"services": services}))
+    with pytest.raises(ComposeError) as refused:
+        load(file)
+    assert f"{file}: {message}" in str(refused.value)

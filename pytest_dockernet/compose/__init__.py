@@ -196,7 +196,7 @@ def _check_free(context: Context, model: ComposeModel, wanted: list[str]) -> Non
     check_replica_names(where, counts, wanted)
     for name in wanted:
         service = model.services[name]
-        joins = dict.fromkeys(service.links, "links")
+        joins = dict.fromkeys(service.links, "links") | dict.fromkeys(service.volumes_from, "volumes_from")
         if service.shares:
             joins[service.shares] = "network_mode"
         for other in [o for o in joins if counts[o] == 0]:
@@ -317,6 +317,10 @@ def _arguments(
     # A link to a replicated service is one to each replica under the alias, as Compose makes it.
     links = {replica: alias for other, alias in service.links.items() for replica in stack.services[other]}
     volumes = [_volume_spec(m, stack.volumes) for m in service.mounts]
+    docker_options = dict(service.docker_options)
+    if service.volumes_from:  # the first replica's mounts, as under Compose
+        first = {other: stack.containers[stack.services[other][0]].id for other in service.volumes_from}
+        docker_options["volumes_from"] = [f"{first[other]}:{mode}" for other, mode in service.volumes_from.items()]
     return {
         "image": image,
         "command": service.command,
@@ -337,7 +341,7 @@ def _arguments(
         "labels": service.labels or None,
         "ready": ready,
         "ready_timeout": ready_timeout,
-        "docker_options": service.docker_options or None,
+        "docker_options": docker_options or None,
         "files": service.files or None,
         "dns": service.dns or None,
         "dns_search": service.dns_search or None,

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ComposeError
-from .values import flag, items, strings, text
+from .values import flag, items, name, strings, text
 
 # key: (docker-py's argument, the values taken). Another container's namespace
 # ("service:NAME", "container:NAME") would need that container made first, with its id.
@@ -60,3 +60,23 @@ def engine_options(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
             raise ComposeError(f"{where}.{key}: {value!r} is not one of {', '.join(values)}")
         options[option] = value
     return options
+
+
+def volumes_from(value: object, where: str) -> dict[str, str]:
+    """``volumes_from``: ``{service: "rw" or "ro"}``, the services of the file whose mounts
+    the service's containers get too (the first replica's, as under Compose)."""
+    sources = {}
+    for i, entry in enumerate(items(value, where)):
+        at = f"{where}[{i}]"
+        if not isinstance(entry, str) or not entry:
+            raise ComposeError(f"{at}: {entry!r} is not 'SERVICE' or 'SERVICE:ro'")
+        if entry.startswith("container:"):
+            raise ComposeError(
+                f"{at}: {entry!r}: a container outside the file's services; a test's containers are its own: "
+                "name a service of the file instead"
+            )
+        source, _, mode = entry.partition(":")
+        if mode not in ("", "ro", "rw"):
+            raise ComposeError(f"{at}: {entry!r}: the mode after the service is ro or rw")
+        sources[name(source, at, "service name")] = mode or "rw"
+    return sources

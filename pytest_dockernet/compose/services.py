@@ -15,7 +15,7 @@ from ..container_files import ContainerFile
 from ..errors import ComposeError
 from ..labels import PREFIX
 from .build_keys import BuildDef, build_def
-from .engine_keys import engine_options
+from .engine_keys import engine_options, volumes_from
 from .env import Variables
 from .replicas import replica_count
 from .service_keys import ip_address, mac_address, read_keys
@@ -73,6 +73,7 @@ class ServiceDef:
     privileged: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     docker_options: dict[str, Any] = field(default_factory=dict)
+    volumes_from: dict[str, str] = field(default_factory=dict)  # {service: "ro" or "rw"}
     replicas: int = 1  # its containers (scale, deploy.replicas)
     files: dict[str, ContainerFile] = field(default_factory=dict)  # its secrets and configs, by path (secrets.py)
     # By network: what its endpoint takes beyond aliases and ipv4 ({"ipv6_address": ...}).
@@ -84,8 +85,9 @@ class ServiceDef:
     platform: str | None = None  # checked against the engine's (service_keys.check_on_engine)
 
     def requires(self) -> list[str]:
-        """The services this one needs first (``depends_on``, ``links``, ``network_mode``)."""
-        needed = [*self.depends_on, *self.links]
+        """The services this one needs first (``depends_on``, ``links``, ``volumes_from``,
+        ``network_mode``)."""
+        needed = [*self.depends_on, *self.links, *self.volumes_from]
         if self.shares:
             needed.append(self.shares)
         return list(dict.fromkeys(needed))
@@ -93,7 +95,9 @@ class ServiceDef:
     def requirement_of(self, other: str) -> str:
         if other in self.depends_on:
             return "depends_on"
-        return "links" if other in self.links else "network_mode"
+        if other in self.links:
+            return "links"
+        return "volumes_from" if other in self.volumes_from else "network_mode"
 
     def named_volumes(self) -> list[str]:
         return [m.source for m in self.mounts if m.kind == "volume" and m.source]
@@ -160,6 +164,7 @@ def check_service(
     if spec.get("stop_signal") is not None:
         service.docker_options["stop_signal"] = text(spec["stop_signal"], f"{where}.stop_signal")
     service.docker_options.update(engine_options(spec, where))
+    service.volumes_from = volumes_from(spec.get("volumes_from"), f"{where}.volumes_from")
     _check_network_mode(service, where)
     read_keys(service, spec, where)
     service.replicas = replica_count(spec, where, ignored, service_name)

@@ -185,9 +185,7 @@ KEYS: dict[str, dict[str, Key]] = {
             "name of its own (its service's)"
         ),
         "volumes": _ok("bind, named and anonymous"),
-        "volumes_from": _refuse(
-            "another container's volumes are not mounted by compose(): name the volumes under volumes:"
-        ),
+        "volumes_from": _ok("services of the file (SERVICE, SERVICE:ro): their first container's mounts"),
         "working_dir": _ok(),
     },
     "build": {
