@@ -591,3 +591,35 @@ def test_volumes_from_names_a_service_of_the_file(project, entry, message):
     with pytest.raises(ComposeError) as refused:
         load(file)
     assert f"{file}: {message}" in str(refused.value)
+
+
+def test_label_file_labels_and_labels_win(project):
+    (project / "more.labels").write_text("# the team's labels\ncom.example.a=2\ncom.example.b=${DNT_SAMPLE_SECRET}\n")
+    file = project / "compose.yaml"
+    for label_file, expected in (("app.labels", "1"), (["app.labels", "more.labels"], "2")):
+        service = {"image": "busybox", "label_file": label_file, "labels": {"com.example.c": "3"}}
+        file.write_text(json.dumps({"services": {"app": service}}))
+        labels = load(file).services["app"].labels
+        assert labels["com.example.a"] == expected and labels["com.example.c"] == "3", labels
+    assert labels["com.example.b"] == "s3cret"  # variables substituted as in env files
+    service["labels"] = {"com.example.a": "from labels"}
+    file.write_text(json.dumps({"services": {"app": service}}))
+    assert load(file).services["app"].labels["com.example.a"] == "from labels"
+
+
+@pytest.mark.parametrize(
+    "label_file, text, message",
+    [
+        ("missing.labels", None, "services.app.label_file[0]: 'missing.labels': no such file"),
+        (["own.labels"], "pytest-dockernet.run=x\n", "services.app.label_file.pytest-dockernet.run: labels starting"),
+        ([7], None, "services.app.label_file[0]: each entry must be the path of a file of KEY=VALUE lines, got 7"),
+    ],
+)
+def test_label_file_is_checked(project, label_file, text, message):
+    if text is not None:
+        (project / label_file[0]).write_text(text)
+    file = project / "compose.yaml"
+    file.write_text(json.dumps({"services": {"app": {"image": "busybox", "label_file": label_file}}}))
+    with pytest.raises(ComposeError) as refused:
+        load(file)
+    assert f"{file}: {message}" in str(refused.value)

@@ -6,7 +6,8 @@ takes them, so the engine applies them as it does for Compose.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from ..errors import ComposeError
@@ -60,6 +61,25 @@ def engine_options(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
             raise ComposeError(f"{where}.{key}: {value!r} is not one of {', '.join(values)}")
         options[option] = value
     return options
+
+
+def label_files(value: object, where: str, root: Path, read: Callable[[Path], dict[str, str]]) -> dict[str, str]:
+    """``label_file`` (a path or a list): the labels of its ``KEY=VALUE`` files, read as env
+    files are, the later files winning; paths are relative to ``root``."""
+    labels: dict[str, str] = {}
+    paths = [value] if isinstance(value, str) else items(value, where)
+    for i, entry in enumerate(paths):
+        at = where if isinstance(value, str) else f"{where}[{i}]"
+        if not isinstance(entry, str) or not entry:
+            raise ComposeError(f"{at}: each entry must be the path of a file of KEY=VALUE lines, got {entry!r}")
+        path = (root / entry).resolve()
+        if not path.is_file():
+            raise ComposeError(f"{at}: {entry!r}: no such file ({path})")
+        try:
+            labels.update(read(path))
+        except ComposeError as exc:
+            raise ComposeError(f"{at}: {exc}") from None
+    return labels
 
 
 def volumes_from(value: object, where: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from ..container_files import ContainerFile
 from ..errors import ComposeError
 from ..labels import PREFIX
 from .build_keys import BuildDef, build_def
-from .engine_keys import engine_options, volumes_from
+from .engine_keys import engine_options, label_files, volumes_from
 from .env import Variables
 from .replicas import replica_count
 from .service_keys import ip_address, mac_address, read_keys
@@ -157,7 +157,8 @@ def check_service(
             setattr(service, key, name(spec[key], f"{where}.{key}", key.replace("_", " ")))
     service.cap_add = strings(spec.get("cap_add"), f"{where}.cap_add", "a capability name such as NET_ADMIN")
     service.privileged = flag(spec.get("privileged"), f"{where}.privileged")
-    service.labels = _labels(spec.get("labels"), f"{where}.labels")
+    from_files = label_files(spec.get("label_file"), f"{where}.label_file", root, lambda p: read_env_file(p, variables))
+    service.labels = {**_labels(from_files, f"{where}.label_file"), **_labels(spec.get("labels"), f"{where}.labels")}
     for key in ("tty", "init"):
         if key in spec:
             service.docker_options[key] = flag(spec[key], f"{where}.{key}")

@@ -130,7 +130,7 @@ KEYS: dict[str, dict[str, Key]] = {
         "init": _ok(),
         "ipc": _ok("host, private, shareable, none; another service's (service:NAME) is refused"),
         "isolation": _ignore(WINDOWS),
-        "label_file": _ignore("labels change nothing a test observes here; those of labels: are set"),
+        "label_file": _ok("KEY=VALUE files, read as env files; labels: wins over them"),
         "labels": _ok(),
         "links": _ok(),
         "logging": _ignore("logs stay with the engine's default driver, for the failure report"),
