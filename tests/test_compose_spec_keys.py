@@ -623,3 +623,15 @@ def test_label_file_is_checked(project, label_file, text, message):
     with pytest.raises(ComposeError) as refused:
         load(file)
     assert f"{file}: {message}" in str(refused.value)
+
+
+def test_an_ipv6_only_network_is_refused_saying_why(project):
+    file = project / "compose.yaml"
+    document = {"services": {"app": {"image": "busybox", "networks": ["v6"]}}, "networks": {"v6": {}}}
+    document["networks"]["v6"] = {"enable_ipv4": False, "enable_ipv6": True}
+    file.write_text(json.dumps(document))
+    with pytest.raises(ComposeError) as refused:
+        load(file)
+    assert f"{file}: networks.v6.enable_ipv4: False: a test's networks always have IPv4 (an IPv6-only network " in str(
+        refused.value
+    )

@@ -30,7 +30,7 @@ from .values import name as checked_name
 
 TOP_KEYS = ("name", "services", "networks", "volumes", "secrets", "configs")
 TOP_IGNORED = ("version",)  # obsolete in Compose v2; said nothing about networking
-NETWORK_KEYS = ("driver", "internal", "attachable", "enable_ipv6", "ipam", "driver_opts", "labels", "external")
+NETWORK_KEYS = tuple("driver internal attachable enable_ipv4 enable_ipv6 ipam driver_opts labels external".split())
 NETWORK_IGNORED = {"name": "the engine's name: a test's networks get unique names of their own"}
 VOLUME_KEYS = ("driver", "driver_opts", "labels", "external")
 VOLUME_IGNORED = {"name": "the engine's name: a test's volumes get unique names of their own"}
@@ -221,6 +221,11 @@ def _network(name: str, spec: object, where: str, ignored: list[str]) -> Network
     if driver not in NETWORK_DRIVERS:
         raise ComposeError(f"{where}: driver {driver!r} is not supported: use one of {', '.join(NETWORK_DRIVERS)}")
     network = NetworkDef(name, driver)
+    if spec.get("enable_ipv4", True) is not True:
+        raise ComposeError(
+            f"{where}.enable_ipv4: {spec['enable_ipv4']!r}: a test's networks always have IPv4 (an IPv6-only "
+            "network needs Docker Engine 28): drop the key, or set it true"
+        )
     for key, attr in (("internal", "internal"), ("enable_ipv6", "ipv6"), ("attachable", None)):
         value = spec.get(key, False)
         if not isinstance(value, bool):

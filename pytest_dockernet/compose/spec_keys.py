@@ -293,7 +293,7 @@ KEYS: dict[str, dict[str, Key]] = {
         "attachable": _ok(),
         "driver": _ok("bridge or overlay"),
         "driver_opts": _ok(),
-        "enable_ipv4": _refuse("a test's networks always have IPv4 (an IPv6-only network needs Docker Engine 28)"),
+        "enable_ipv4": _ok("true; false (an IPv6-only network) is refused: it needs Docker Engine 28"),
         "enable_ipv6": _ok("the IPv6 subnet from ipam.config, else from the plugin's pool"),
         "external": _refuse("a test's networks are its own, made and removed by the test"),
         "internal": _ok(),
