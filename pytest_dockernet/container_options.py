@@ -45,7 +45,8 @@ _MANAGED = {
     "networking_config": "pass networks={net: {'aliases': [...], 'ipv4_address': ...}} to container()",
     "network_disabled": "pass network_mode='none' to container()",
     "detach": "containers always start detached",
-    "stdin_open": "the plugin decides it (the resident probe shell reads its stdin)",
+    "stdin_open": "the plugin decides it (the resident probe shell reads its stdin); only True is taken, which "
+    "keeps the stdin of the container's command open",
     "auto_remove": "the plugin removes containers itself, and keeps a crashed one until teardown for its report",
     "remove": "the plugin removes containers itself at teardown",
     "dns": "pass dns= to container() (hermetic DNS decides which servers are used)",
@@ -194,6 +195,7 @@ def check_text(argument: str, value: object) -> str | None:
 class DockerOptions:
     create: dict[str, Any] = field(default_factory=dict)  # for create_container
     host_config: dict[str, Any] = field(default_factory=dict)  # for create_host_config
+    stdin_open: bool = False  # also for a container that does not run the resident probe shell
 
 
 def check_docker_options(value: object, engine: Engine) -> DockerOptions:
@@ -208,6 +210,9 @@ def check_docker_options(value: object, engine: Engine) -> DockerOptions:
     for key, item in value.items():
         if key in _OWN_ARGUMENTS:
             raise ValueError(f"docker_options[{key!r}]: pass {key}= to container() itself")
+        if key == "stdin_open" and item is True:
+            options.stdin_open = True
+            continue
         if key in _MANAGED:
             raise ValueError(f"docker_options[{key!r}] is managed by the plugin: {_MANAGED[key]}")
         kind = engine.run_option(key)

@@ -254,7 +254,7 @@ class Containers:
                     host_config=host_config,
                     networking_config=networking_config,
                     detach=True,
-                    stdin_open=launch.resident,
+                    stdin_open=launch.resident or launch.docker.stdin_open,
                     entrypoint=spec.entrypoint,
                     user=spec.user,
                     working_dir=spec.working_dir,

@@ -635,3 +635,23 @@ def test_an_ipv6_only_network_is_refused_saying_why(project):
     assert f"{file}: networks.v6.enable_ipv4: False: a test's networks always have IPv4 (an IPv6-only network " in str(
         refused.value
     )
+
+
+def test_stdin_open_keeps_the_commands_stdin_open(dockernet, tmp_path):
+    """A command that reads its stdin waits under stdin_open: true (a pipe nobody writes
+    to), as under docker compose up; without it, stdin is /dev/null."""
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n"
+        "  waits: {image: '${PROBE_IMAGE}', stdin_open: true, command: [sh, -c, 'read line; echo ended; sleep 60']}\n"
+        "  plain: {image: '${PROBE_IMAGE}', command: [sleep, '60']}\n"
+    )
+    stack = dockernet.compose(tmp_path / "compose.yaml", env={"PROBE_IMAGE": dockernet.probe_image})
+    code, output = stack["waits"].exec(["sh", "-c", "readlink /proc/1/fd/0"])
+    assert code == 0 and output.startswith("pipe:"), output
+    assert "ended" not in stack["waits"].logs()
+    assert stack["plain"].exec(["readlink", "/proc/1/fd/0"]) == (0, "/dev/null\n")
+
+
+def test_docker_options_take_stdin_open_true_only(dockernet):
+    with pytest.raises(ValueError, match=r"docker_options\['stdin_open'\] is managed by the plugin: .*only True"):
+        dockernet.container("c", docker_options={"stdin_open": False})

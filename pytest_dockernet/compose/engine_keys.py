@@ -26,6 +26,8 @@ NAMESPACES = {
 def engine_options(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
     """The ``docker_options`` of these keys of service ``spec`` (``where``: its path)."""
     options: dict[str, Any] = {}
+    if flag(spec.get("stdin_open"), f"{where}.stdin_open"):
+        options["stdin_open"] = True  # a pipe nobody writes to: a command reading it waits, as under Compose
     if spec.get("read_only") is not None:
         options["read_only"] = flag(spec["read_only"], f"{where}.read_only")
     if spec.get("cap_drop") is not None:

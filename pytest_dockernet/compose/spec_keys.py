@@ -166,7 +166,7 @@ KEYS: dict[str, dict[str, Key]] = {
         "secrets": _ok("read-only files at /run/secrets/TARGET (mode 0444, owner 0:0 unless mode, uid, gid say)"),
         "security_opt": _ok(),
         "shm_size": _ok(),
-        "stdin_open": _ignore("stdin stays closed; tty: true keeps a shell running"),
+        "stdin_open": _ok("the command's stdin stays open (nothing is written to it), as under docker compose up"),
         "stop_grace_period": _ok("the container's stop timeout: stop() and restart() wait that long"),
         "stop_signal": _ok(),
         "storage_opt": _ignore(LIMITS),
