@@ -10,9 +10,12 @@ needs no engine.
 
 import json
 import os
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from pytest_dockernet.compose.file import load
@@ -655,3 +658,32 @@ def test_stdin_open_keeps_the_commands_stdin_open(dockernet, tmp_path):
 def test_docker_options_take_stdin_open_true_only(dockernet):
     with pytest.raises(ValueError, match=r"docker_options\['stdin_open'\] is managed by the plugin: .*only True"):
         dockernet.container("c", docker_options={"stdin_open": False})
+
+
+@pytest.fixture
+def outside_volume(dockernet_client):
+    """A volume made outside the test (as an external one is), removed after the topology."""
+    volume = dockernet_client.volumes.create(f"dnt-spec-keys-{uuid.uuid4().hex[:12]}")
+    yield volume.name
+    deadline = time.monotonic() + 60
+    while True:  # the topology's containers go in the background, after the test
+        try:
+            volume.remove(force=True)
+            return
+        except docker.errors.APIError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_an_external_volumes_name_is_the_volume_used(outside_volume, dockernet, tmp_path):
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n"
+        "  app: {image: '${PROBE_IMAGE}', volumes: ['data:/data']}\n"
+        f"volumes:\n  data: {{external: true, name: {outside_volume}}}\n"
+    )
+    stack = dockernet.compose(tmp_path / "compose.yaml", env={"PROBE_IMAGE": dockernet.probe_image})
+    assert stack.volumes == {"data": outside_volume} and not [i for i in stack.ignored if i.startswith("volumes.")]
+    assert stack["app"].exec(["sh", "-c", "echo kept > /data/x"]) == (0, "")
+    mounts = dockernet.client.api.inspect_container(stack["app"].id)["Mounts"]
+    assert [m["Name"] for m in mounts if m["Destination"] == "/data"] == [outside_volume]

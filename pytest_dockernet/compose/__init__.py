@@ -264,13 +264,14 @@ def _make_volumes(context: Context, model: ComposeModel, wanted: list[str], stac
     for name in sorted(used):
         volume = model.volumes[name]
         if volume.external:
+            existing = volume.engine_name or name
             try:
-                context.engine.inspect_volume(name)
+                context.engine.inspect_volume(existing)
             except NotFound:
                 raise ComposeError(
-                    f"{model.files[0]}: volumes.{name} is external, but the engine has no volume {name!r}"
+                    f"{model.files[0]}: volumes.{name} is external, but the engine has no volume {existing!r}"
                 ) from None
-            stack.volumes[name] = name
+            stack.volumes[name] = existing
             continue
         engine_name = context.docker_name_for(f"volume-{name}")
         context.engine.create_volume(
@@ -424,8 +425,9 @@ def _undo(topology: Facade, stack: ComposeStack) -> None:
         topology.discard(*stack.containers.values(), *stack.networks.values())
     except (EngineException, DockernetError) as exc:
         warnings.warn(f"compose(): undoing a failed bring-up: {exc}; the topology's removal tries again", stacklevel=3)
-    for name, engine_name in stack.volumes.items():
-        if engine_name != name:  # not an external volume
+    made = topology.context.docker_name_for("volume-")
+    for engine_name in stack.volumes.values():
+        if engine_name.startswith(made):  # not an external volume
             try:
                 topology.context.engine.remove_volume(engine_name, force=True)
             except NotFound:

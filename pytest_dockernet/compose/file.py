@@ -23,6 +23,7 @@ from .env import Variables, read_env_file
 from .secrets import add_files
 from .service_keys import check_ipv6_address, ipv6_config
 from .services import ServiceDef, check_service, unsupported
+from .spec_keys import ignored as ignored_keys
 from .structure import Project, active_profiles, enabled, pair, profiles_of, read_files
 from .structure import merge as merge  # where it was: tests and readers of this module use it
 from .values import entries, scalar
@@ -31,9 +32,9 @@ from .values import name as checked_name
 TOP_KEYS = ("name", "services", "networks", "volumes", "secrets", "configs")
 TOP_IGNORED = ("version",)  # obsolete in Compose v2; said nothing about networking
 NETWORK_KEYS = tuple("driver internal attachable enable_ipv4 enable_ipv6 ipam driver_opts labels external".split())
-NETWORK_IGNORED = {"name": "the engine's name: a test's networks get unique names of their own"}
+NETWORK_IGNORED = ignored_keys("network")
 VOLUME_KEYS = ("driver", "driver_opts", "labels", "external")
-VOLUME_IGNORED = {"name": "the engine's name: a test's volumes get unique names of their own"}
+VOLUME_IGNORED = ignored_keys("volume")  # but an external volume's name is the engine's volume it is
 NETWORK_DRIVERS = ("bridge", "overlay")
 
 
@@ -57,6 +58,7 @@ class VolumeDef:
     driver: str | None = None
     options: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    engine_name: str | None = None  # an external volume's name on the engine (its name:), if not the file's
 
 
 @dataclass
@@ -265,15 +267,20 @@ def _network(name: str, spec: object, where: str, ignored: list[str]) -> Network
 
 def _volume(name: str, spec: object, where: str, ignored: list[str]) -> VolumeDef:
     spec = entries(spec, where)
-    _known(spec, where, f"volume {name!r}", VOLUME_KEYS, VOLUME_IGNORED, ignored, f"volumes.{name}", "volume")
     external = spec.get("external", False)
     if not isinstance(external, bool):
         raise ComposeError(f"{where}: external must be true or false, got {external!r}")
+    # An external volume's name is the engine's volume it is: taken, not ignored.
+    keys, skipped = ((*VOLUME_KEYS, "name"), {}) if external else (VOLUME_KEYS, VOLUME_IGNORED)
+    _known(spec, where, f"volume {name!r}", keys, skipped, ignored, f"volumes.{name}", "volume")
     driver = spec.get("driver")
     if driver is not None and not isinstance(driver, str):
         raise ComposeError(f"{where}: driver must be a string, got {driver!r}")
     options = _strings(spec.get("driver_opts"), f"{where}.driver_opts")
-    return VolumeDef(name, external, driver, options, _labels(spec.get("labels"), f"{where}.labels"))
+    volume = VolumeDef(name, external, driver, options, _labels(spec.get("labels"), f"{where}.labels"))
+    if external and spec.get("name") is not None:
+        volume.engine_name = checked_name(spec["name"], f"{where}.name", "volume name")
+    return volume
 
 
 def _strings(value: object, where: str) -> dict[str, str]:

@@ -317,7 +317,10 @@ KEYS: dict[str, dict[str, Key]] = {
         "driver_opts": _ok(),
         "external": _ok("used as it is"),
         "labels": _ok(),
-        "name": _ignore("the engine's name: a test's volumes get unique names of their own"),
+        "name": _ignore(
+            "the engine's name: a test's volumes get unique names of their own (an external volume's name is taken: "
+            "the engine's volume it is)"
+        ),
     },
     "secret": {
         "driver": _refuse("a secret store's driver: compose() reads secrets from files and variables only"),
