@@ -43,6 +43,7 @@ def _refuse(why: str) -> Key:
 LIMITS = "resource limits are not applied"
 OWN = "a test's containers are its own: nothing outside the test's topology is used"
 WINDOWS = "it applies to Windows containers only"
+PULLS = "a service with build: is built once per run; an image: alone is pulled when the engine lacks it"
 FILE_LABELS = "labels of the engine's secret or config object: here the file is put into the container"
 TEMPLATES = "templating is not done: the file's content is put in as it is"
 
@@ -157,8 +158,8 @@ KEYS: dict[str, dict[str, Key]] = {
         "provider": _refuse(
             "a service made by a provider plugin of the docker compose CLI: compose() runs no Compose CLI plugins"
         ),
-        "pull_policy": _ignore("images are pulled when missing"),
-        "pull_refresh_after": _ignore("images are pulled when missing"),
+        "pull_policy": _ignore(PULLS),
+        "pull_refresh_after": _ignore(PULLS),
         "read_only": _ok(),
         "restart": _ignore("the test decides when containers stop and start"),
         "runtime": _ok("when the engine has it; refused naming the engine's runtimes otherwise"),
