@@ -31,8 +31,8 @@ from ..errors import ComposeError, DockernetError
 from ..image import ensure_image
 from ..readiness import check_ready
 from .file import ComposeModel, NetworkDef, load, service_names
+from .on_engine import check_on_engine
 from .replicas import check_replica_names, replica_names
-from .service_keys import check_on_engine
 from .services import ServiceDef
 from .values import Mount
 

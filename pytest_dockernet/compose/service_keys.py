@@ -2,8 +2,9 @@
 a :class:`~.services.ServiceDef`: ``sysctls``, ``extra_hosts``, ``dns``, ``dns_search``,
 ``dns_opt``, ``mac_address``, ``tmpfs``, ``shm_size``, ``ulimits``, ``stop_grace_period``,
 ``platform`` and ``runtime`` (``init`` is :mod:`.services`'). Reading never talks to an
-engine; :func:`check_on_engine` checks what only the engine can tell (its platform, its
-runtimes, its API) and what the DNS mode decides, before ``compose()`` makes anything.
+engine; :func:`.on_engine.check_on_engine` checks what only the engine can tell (its
+platform, its runtimes, its API) and what the DNS mode decides, before ``compose()``
+makes anything.
 
 Hermetic DNS (see docs/explanation/hermetic-dns.md): ``dns_search`` and ``dns_opt`` apply
 on top of the plugin's settings (they cannot make a lookup leave the machine); a ``dns``
@@ -17,16 +18,13 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..container_options import Hosts
 from ..errors import ComposeError
 from .values import byte_size, items, mapping, scalar, seconds, text
 
 if TYPE_CHECKING:
-    from ..context import Context
-    from .file import ComposeModel
     from .services import ServiceDef
 
 KEYS = (
@@ -39,8 +37,6 @@ HOST_GATEWAY = "host-gateway"  # the engine puts its host's address on the defau
 _HOST = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}$")
 _PLATFORM = re.compile(r"^[a-z0-9_]+/[a-z0-9_]+(/[a-z0-9_]+)?$")
-# Architectures as Go (and so the engine's version answer) names them, from uname's names.
-_ARCH = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm", "i386": "386"}
 
 
 def read_keys(service: ServiceDef, spec: Mapping[str, Any], where: str) -> None:
@@ -83,7 +79,7 @@ def read_keys(service: ServiceDef, spec: Mapping[str, Any], where: str) -> None:
         if mac is None:
             continue
         if net != next(iter(service.networks)):
-            extra["mac_address"] = mac  # needs engine API 1.44: check_on_engine decides
+            extra["mac_address"] = mac  # needs engine API 1.44: on_engine.check_on_engine decides
         elif options.setdefault("mac_address", mac) != mac:
             raise ComposeError(
                 f"{where}.networks.{net}.mac_address: {mac} differs from the service's mac_address "
@@ -300,75 +296,3 @@ def check_ipv6_address(
     other = claimed.setdefault((net, str(ip)), service)
     if other != service:
         raise ComposeError(f"{where}: {address!r} is services.{other}'s already: give each service its own")
-
-
-# -- on the engine, before anything is made --------------------------------------------
-
-
-def check_on_engine(model: ComposeModel, wanted: Iterable[str], context: Context) -> None:
-    """What the engine and the run decide for the ``wanted`` services of ``model``: their
-    ``platform`` and ``runtime`` against the engine's, a MAC address on a second network
-    against its API, and (hermetic DNS) which ``dns`` servers are the stack's own: the
-    others are dropped and listed in ``model.ignored``."""
-    info = context.capabilities.of(context.engine).info
-    engine_platform = f"{info.os}/{_ARCH.get(info.arch, info.arch)}"
-    file = model.files[0]
-    wanted = list(wanted)
-    subnets = _fixed_subnets(model, wanted)
-    for name in wanted:
-        service, where = model.services[name], f"{file}: services.{name}"
-        if service.platform is not None:
-            os_name, _, arch = service.platform.lower().partition("/")
-            arch = arch.split("/")[0]
-            if f"{os_name}/{_ARCH.get(arch, arch)}" != engine_platform:
-                raise ComposeError(
-                    f"{where}.platform: {service.platform!r} cannot run on this engine, whose platform is "
-                    f"{engine_platform} ({info.describe()}); drop the key, or run the test on a {service.platform} "
-                    "engine"
-                )
-        runtime = service.docker_options.get("runtime")
-        if runtime is not None and runtime not in info.runtimes:
-            raise ComposeError(
-                f"{where}.runtime: this engine ({info.describe()}) has no runtime {runtime!r}; it has "
-                f"{', '.join(info.runtimes) or 'none listed'}"
-            )
-        for net, extra in service.endpoints.items():
-            if "mac_address" in extra and _api(info.api_version) < (1, 44):
-                raise ComposeError(
-                    f"{where}.networks.{net}.mac_address: a MAC address on a service's second network needs engine "
-                    f"API 1.44; this engine speaks {info.api_version}: give it on the service's first network, or as "
-                    "the service's mac_address"
-                )
-        if service.dns and context.settings.dns == "hermetic":
-            outside = [s for s in service.dns if not _own(ipaddress.ip_address(s), subnets)]
-            if outside:
-                service.dns = [s for s in service.dns if s not in outside]
-                model.ignored.append(
-                    f"services.{name}.dns {', '.join(outside)} (hermetic DNS: a server outside the stack's networks "
-                    "is not asked; --dockernet-dns=host uses it)"
-                )
-
-
-def _own(address: ipaddress.IPv4Address | ipaddress.IPv6Address, subnets: list[Hosts]) -> bool:
-    """Whether a DNS server at ``address`` is the test's own: the container itself
-    (loopback) or a container of the stack."""
-    return address.is_loopback or any(address in hosts for hosts in subnets)
-
-
-def _fixed_subnets(model: ComposeModel, wanted: list[str]) -> list[Hosts]:
-    """The subnets the file fixes for the networks the ``wanted`` services join, without
-    their network, gateway and broadcast addresses (the host has the gateway's)."""
-    used = {net for name in wanted for net in model.services[name].networks or ["default"]}
-    found = []
-    for net in (model.networks[n] for n in sorted(used) if n in model.networks):
-        for subnet, gateway in ((net.subnet, net.gateway), (getattr(net, "subnet6", None), None)):
-            if subnet:
-                found.append(Hosts(subnet, gateway))
-    return found
-
-
-def _api(version: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in version.split("."))
-    except ValueError:
-        return (0,)
