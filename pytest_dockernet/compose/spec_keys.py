@@ -247,7 +247,8 @@ KEYS: dict[str, dict[str, Key]] = {
             "endpoint driver options change the container's interface and are not passed to the engine by compose()"
         ),
         "gw_priority": _refuse(
-            "the network of the default route is chosen by priority: (gw_priority needs Docker Engine 28)"
+            "choosing the network of the default route needs Docker Engine 28 (priority: orders how the networks "
+            "are joined)"
         ),
         "interface_name": _refuse(
             "naming the container's interface needs Docker Engine 28, and compose() does not pass it on"
