@@ -1,5 +1,6 @@
-"""The service keys that shape one container's kernel view, resolver and limits, read into
-a :class:`~.services.ServiceDef`: ``sysctls``, ``extra_hosts``, ``dns``, ``dns_search``,
+"""The readers of the service keys that shape one container's kernel view, resolver and
+limits (``services.read_keys`` puts them into a :class:`~.services.ServiceDef`):
+``sysctls``, ``extra_hosts``, ``dns``, ``dns_search``,
 ``dns_opt``, ``mac_address``, ``tmpfs``, ``shm_size``, ``ulimits``, ``stop_grace_period``,
 ``platform`` and ``runtime`` (``init`` is :mod:`.services`'). Reading never talks to an
 engine; :func:`.on_engine.check_on_engine` checks what only the engine can tell (its
@@ -16,16 +17,12 @@ otherwise. With ``--dockernet-dns=host`` all three apply as written.
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import ComposeError
-from .values import byte_size, items, mapping, scalar, seconds, text
-
-if TYPE_CHECKING:
-    from .services import ServiceDef
+from .values import items, mapping, scalar
 
 KEYS = (
     "sysctls extra_hosts dns dns_search dns_opt mac_address tmpfs shm_size ulimits stop_grace_period platform runtime"
@@ -36,62 +33,7 @@ ULIMITS = "as core cpu data fsize locks memlock msgqueue nice nofile nproc rss r
 HOST_GATEWAY = "host-gateway"  # the engine puts its host's address on the default bridge there
 _HOST = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}$")
-_PLATFORM = re.compile(r"^[a-z0-9_]+/[a-z0-9_]+(/[a-z0-9_]+)?$")
-
-
-def read_keys(service: ServiceDef, spec: Mapping[str, Any], where: str) -> None:
-    """The keys of :data:`KEYS` of one service's ``spec`` into ``service`` (after its
-    networks, network mode and mounts are read)."""
-    options = service.docker_options
-    if spec.get("sysctls") is not None:
-        options["sysctls"] = sysctls(spec["sysctls"], f"{where}.sysctls", service.network_mode)
-    if spec.get("extra_hosts") is not None:
-        options["extra_hosts"] = extra_hosts(spec["extra_hosts"], f"{where}.extra_hosts")
-    for key in ("dns", "dns_search", "dns_opt"):
-        value = spec.get(key)
-        if value is not None:
-            setattr(service, key, _dns_values(key, value, f"{where}.{key}"))
-            if service.network_mode == "host" or service.shares or str(service.network_mode).startswith("container:"):
-                raise ComposeError(
-                    f"{where}.{key}: a service in another network namespace (network_mode: {service.network_mode}) "
-                    "uses that namespace's resolver; the engine refuses DNS settings for it"
-                )
-    tmpfs = {m.target: ",".join(m.flags) for m in service.mounts if m.kind == "tmpfs"}
-    service.mounts = [m for m in service.mounts if m.kind != "tmpfs"]
-    for i, entry in enumerate([spec["tmpfs"]] if isinstance(spec.get("tmpfs"), str) else items(spec.get("tmpfs"), "")):
-        at = f"{where}.tmpfs" if isinstance(spec.get("tmpfs"), str) else f"{where}.tmpfs[{i}]"
-        target, options_text = _tmpfs_entry(entry, at)
-        if target in tmpfs:
-            raise ComposeError(f"{at}: {target} is mounted twice (tmpfs and a volume of type tmpfs); give it once")
-        tmpfs[target] = options_text
-    if tmpfs:
-        options["tmpfs"] = tmpfs
-    if spec.get("shm_size") is not None:
-        options["shm_size"] = byte_size(spec["shm_size"], f"{where}.shm_size")
-    if spec.get("ulimits") is not None:
-        options["ulimits"] = ulimits(spec["ulimits"], f"{where}.ulimits")
-    if spec.get("stop_grace_period") is not None:
-        service.stop_timeout = math.ceil(seconds(spec["stop_grace_period"], f"{where}.stop_grace_period"))
-    if spec.get("mac_address") is not None:
-        options["mac_address"] = mac_address(spec["mac_address"], f"{where}.mac_address")
-    for net, extra in service.endpoints.items():
-        mac = extra.pop("mac_address", None)
-        if mac is None:
-            continue
-        if net != next(iter(service.networks)):
-            extra["mac_address"] = mac  # needs engine API 1.44: on_engine.check_on_engine decides
-        elif options.setdefault("mac_address", mac) != mac:
-            raise ComposeError(
-                f"{where}.networks.{net}.mac_address: {mac} differs from the service's mac_address "
-                f"{options['mac_address']}; give one of them"
-            )
-    if spec.get("platform") is not None:
-        platform = str(text(spec["platform"], f"{where}.platform"))
-        if not _PLATFORM.match(platform.lower()):
-            raise ComposeError(f"{where}.platform: {platform!r} is not os/arch[/variant], such as linux/amd64")
-        service.platform = platform
-    if spec.get("runtime") is not None:
-        options["runtime"] = text(spec["runtime"], f"{where}.runtime")
+PLATFORM = re.compile(r"^[a-z0-9_]+/[a-z0-9_]+(/[a-z0-9_]+)?$")
 
 
 def sysctls(value: object, where: str, network_mode: str | None) -> dict[str, str]:
@@ -166,7 +108,7 @@ def _host_address(value: object, where: str) -> str:
         ) from None
 
 
-def _dns_values(key: str, value: object, where: str) -> list[str]:
+def dns_values(key: str, value: object, where: str) -> list[str]:
     given = [value] if isinstance(value, str) and key != "dns_opt" else items(value, where)
     found = []
     for i, entry in enumerate(given):
@@ -189,7 +131,7 @@ _DNS_WHAT = {
 }
 
 
-def _tmpfs_entry(entry: object, where: str) -> tuple[str, str]:
+def tmpfs_entry(entry: object, where: str) -> tuple[str, str]:
     if not isinstance(entry, str) or not entry.startswith("/"):
         raise ComposeError(f"{where}: {entry!r} is not '/path/inside' or '/path/inside:options' (such as size=64m)")
     target, _, options = entry.partition(":")

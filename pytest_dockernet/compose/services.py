@@ -6,6 +6,7 @@ in :mod:`.values`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +19,22 @@ from .build_keys import BuildDef, build_def
 from .engine_keys import engine_options, label_files, volumes_from
 from .env import Variables
 from .replicas import replica_count
-from .service_keys import ip_address, mac_address, read_keys
+from .service_keys import (
+    PLATFORM,
+    dns_values,
+    extra_hosts,
+    ip_address,
+    mac_address,
+    sysctls,
+    tmpfs_entry,
+    ulimits,
+)
 from .spec_keys import check_keys, refusal
 from .spec_keys import ignored as ignored_keys
 from .spec_keys import supported as supported_keys
 from .values import (
     Mount,
+    byte_size,
     expose,
     flag,
     healthcheck,
@@ -33,6 +44,7 @@ from .values import (
     name,
     ports,
     scalar,
+    seconds,
     strings,
     text,
 )
@@ -314,3 +326,58 @@ def _depends_on(value: object, where: str, ignored: list[str], service_name: str
             condition = "optional:" + condition  # dropped when the service is not in the file
         depends[str(other)] = condition
     return depends
+
+
+def read_keys(service: ServiceDef, spec: Mapping[str, Any], where: str) -> None:
+    """The keys of :data:`KEYS` of one service's ``spec`` into ``service`` (after its
+    networks, network mode and mounts are read)."""
+    options = service.docker_options
+    if spec.get("sysctls") is not None:
+        options["sysctls"] = sysctls(spec["sysctls"], f"{where}.sysctls", service.network_mode)
+    if spec.get("extra_hosts") is not None:
+        options["extra_hosts"] = extra_hosts(spec["extra_hosts"], f"{where}.extra_hosts")
+    for key in ("dns", "dns_search", "dns_opt"):
+        value = spec.get(key)
+        if value is not None:
+            setattr(service, key, dns_values(key, value, f"{where}.{key}"))
+            if service.network_mode == "host" or service.shares or str(service.network_mode).startswith("container:"):
+                raise ComposeError(
+                    f"{where}.{key}: a service in another network namespace (network_mode: {service.network_mode}) "
+                    "uses that namespace's resolver; the engine refuses DNS settings for it"
+                )
+    tmpfs = {m.target: ",".join(m.flags) for m in service.mounts if m.kind == "tmpfs"}
+    service.mounts = [m for m in service.mounts if m.kind != "tmpfs"]
+    for i, entry in enumerate([spec["tmpfs"]] if isinstance(spec.get("tmpfs"), str) else items(spec.get("tmpfs"), "")):
+        at = f"{where}.tmpfs" if isinstance(spec.get("tmpfs"), str) else f"{where}.tmpfs[{i}]"
+        target, options_text = tmpfs_entry(entry, at)
+        if target in tmpfs:
+            raise ComposeError(f"{at}: {target} is mounted twice (tmpfs and a volume of type tmpfs); give it once")
+        tmpfs[target] = options_text
+    if tmpfs:
+        options["tmpfs"] = tmpfs
+    if spec.get("shm_size") is not None:
+        options["shm_size"] = byte_size(spec["shm_size"], f"{where}.shm_size")
+    if spec.get("ulimits") is not None:
+        options["ulimits"] = ulimits(spec["ulimits"], f"{where}.ulimits")
+    if spec.get("stop_grace_period") is not None:
+        service.stop_timeout = math.ceil(seconds(spec["stop_grace_period"], f"{where}.stop_grace_period"))
+    if spec.get("mac_address") is not None:
+        options["mac_address"] = mac_address(spec["mac_address"], f"{where}.mac_address")
+    for net, extra in service.endpoints.items():
+        mac = extra.pop("mac_address", None)
+        if mac is None:
+            continue
+        if net != next(iter(service.networks)):
+            extra["mac_address"] = mac  # needs engine API 1.44: on_engine.check_on_engine decides
+        elif options.setdefault("mac_address", mac) != mac:
+            raise ComposeError(
+                f"{where}.networks.{net}.mac_address: {mac} differs from the service's mac_address "
+                f"{options['mac_address']}; give one of them"
+            )
+    if spec.get("platform") is not None:
+        platform = str(text(spec["platform"], f"{where}.platform"))
+        if not PLATFORM.match(platform.lower()):
+            raise ComposeError(f"{where}.platform: {platform!r} is not os/arch[/variant], such as linux/amd64")
+        service.platform = platform
+    if spec.get("runtime") is not None:
+        options["runtime"] = text(spec["runtime"], f"{where}.runtime")
