@@ -106,13 +106,6 @@ class ContainerSpec:
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 
 
-def _version(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split("."))
-    except ValueError:
-        return (0,)
-
-
 def check_ipv6_address(network: Network, address: object) -> None:
     """``ipv6_address``: a host address of the network's IPv6 subnet, not its gateway."""
     where = f"networks[{network.name!r}]: ipv6_address={address!r}"
@@ -292,11 +285,11 @@ class SpecChecker:
                     extra={k: v for k, v in attachment.extra.items() if k != "mac_address"}
                 )
                 continue
-            api = self.context.capabilities.of(engine).info.api_version
-            if _version(api) < (1, 44):
+            info = self.context.capabilities.of(engine).info
+            if not info.api_at_least(1, 44):
                 raise ValueError(
                     f"{where}: a MAC address on a container's second network needs engine API 1.44; this engine "
-                    f"speaks {api}: give it on the first network"
+                    f"speaks {info.api_version}: give it on the first network"
                 )
 
     @staticmethod

@@ -25,3 +25,17 @@ def test_owner_liveness():
     assert not me.owner_is_gone(
         {**other.labels(), "pytest-dockernet.pid": str(os.getppid()), "pytest-dockernet.started": ""}
     )
+
+
+def test_an_engines_api_is_compared_as_numbers():
+    """API 1.9 is older than 1.41, and an API that does not say counts as older."""
+    import dataclasses
+
+    from pytest_dockernet.engine.info import EngineInfo
+
+    fields = {f.name: "" for f in dataclasses.fields(EngineInfo) if f.name != "runtimes"}
+    info = EngineInfo(**{**fields, "rootless": False, "shares_host": False, "shares_network": False})
+    assert dataclasses.replace(info, api_version="1.41").api_at_least(1, 9)
+    assert not dataclasses.replace(info, api_version="1.41").api_at_least(1, 44)
+    assert dataclasses.replace(info, api_version="1.44").api_at_least(1, 44)
+    assert not dataclasses.replace(info, api_version="unknown").api_at_least(1, 0)

@@ -48,7 +48,7 @@ def check_on_engine(model: ComposeModel, wanted: Iterable[str], context: Context
                 f"{', '.join(info.runtimes) or 'none listed'}"
             )
         for net, extra in service.endpoints.items():
-            if "mac_address" in extra and _api(info.api_version) < (1, 44):
+            if "mac_address" in extra and not info.api_at_least(1, 44):
                 raise ComposeError(
                     f"{where}.networks.{net}.mac_address: a MAC address on a service's second network needs engine "
                     f"API 1.44; this engine speaks {info.api_version}: give it on the service's first network, or as "
@@ -76,14 +76,7 @@ def _fixed_subnets(model: ComposeModel, wanted: list[str]) -> list[Hosts]:
     used = {net for name in wanted for net in model.services[name].networks or ["default"]}
     found = []
     for net in (model.networks[n] for n in sorted(used) if n in model.networks):
-        for subnet, gateway in ((net.subnet, net.gateway), (getattr(net, "subnet6", None), None)):
+        for subnet, gateway in ((net.subnet, net.gateway), (net.subnet6, None)):
             if subnet:
                 found.append(Hosts(subnet, gateway))
     return found
-
-
-def _api(version: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in version.split("."))
-    except ValueError:
-        return (0,)

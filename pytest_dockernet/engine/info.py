@@ -52,6 +52,14 @@ class EngineInfo:
         version = self.version.split("+")[0].split("~")[0]
         return f"{self.kind} {version}{' (rootless)' if self.rootless else ''}"
 
+    def api_at_least(self, *version: int) -> bool:
+        """Whether the engine speaks API ``version`` (e.g. ``1, 44``) or newer; an API that
+        does not say counts as older."""
+        try:
+            return tuple(int(part) for part in self.api_version.split(".")) >= version
+        except ValueError:
+            return False
+
     @property
     def cache_key(self) -> str:
         """What identifies the engine across runs, whichever address it is reached at: its
