@@ -12,7 +12,7 @@ import docker  # only for the dockernet_client fixture: users get docker-py's cl
 import pytest
 
 from . import hooks
-from .capabilities import CAPABILITIES, Capabilities, check_needs, probe_engines
+from .capabilities import CAPABILITIES, Capabilities, probe_engines
 from .engine import Engine, answers, as_engine, connect, lost, where
 from .engine.docker_engine import DockerEngine
 from .engine.errors import APIError
@@ -21,7 +21,7 @@ from .faults import marker as fault_marker
 from .image import resolve_probe_image
 from .lab import Lab
 from .labels import RunIdentity
-from .networks import DRIVERS
+from .markers import check_marker, marker_kwargs
 from .progress import build_progress
 from .reaper import Judge, prune
 from .reports import failure_sections, kept_report
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
 DOCKER_FIXTURES = (*FACTORY_FIXTURES, "dockernet_client")
-MARKER_KWARGS = ("driver", "drivers", "needs", *fault_marker.ARGUMENTS)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -92,7 +91,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                     state.setup_error = f"dockernet: no lab (--dockernet-lab): {verdict.skip_reason()}"
                     return
             with state.timings.measure("lab bring-up"):
-                state.lab = Lab.up(state.settings.lab)
+                state.lab = Lab.up(state.settings.lab, for_run=True)
         elif not capabilities.verdict("swarm", state.probe_image, state.identity.labels).present:
             return  # no swarm mode (Podman): no swarm, and what needs one skips naming the capability
         elif not in_swarm(engine) or made_by_plugin(engine) is not None:
@@ -182,53 +181,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker("dockernet")
 
 
-def _marker_kwargs(marker: pytest.Mark | None, where: str) -> dict[str, Any]:
-    if marker is None:
-        return {}
-    if marker.args:
-        pytest.fail(f"{where}: @pytest.mark.dockernet takes keyword arguments only (driver=, drivers=)", pytrace=False)
-    unknown = sorted(set(marker.kwargs) - set(MARKER_KWARGS))
-    if unknown:
-        pytest.fail(
-            f"{where}: @pytest.mark.dockernet got unknown arguments {unknown}; "
-            f"it takes {', '.join(f'{k}=' for k in MARKER_KWARGS[:-1])} and {MARKER_KWARGS[-1]}=",
-            pytrace=False,
-        )
-    driver, drivers = marker.kwargs.get("driver"), marker.kwargs.get("drivers")
-    if drivers is not None:
-        if not isinstance(drivers, (list, tuple)) or not drivers:
-            pytest.fail(
-                f"{where}: @pytest.mark.dockernet(drivers=...) takes a non-empty list such as ['bridge'], "
-                f"got {drivers!r}",
-                pytrace=False,
-            )
-        if driver is not None:
-            pytest.fail(f"{where}: @pytest.mark.dockernet takes driver= or drivers=, not both", pytrace=False)
-    for name in [driver or "bridge", *(drivers or [])]:
-        if name not in DRIVERS:
-            pytest.fail(
-                f"{where}: @pytest.mark.dockernet driver {name!r} is not one of {', '.join(DRIVERS)}", pytrace=False
-            )
-    needs = marker.kwargs.get("needs")
-    if needs is not None and check_needs(needs):
-        pytest.fail(f"{where}: @pytest.mark.dockernet(needs=...) {check_needs(needs)}", pytrace=False)
-    return dict(marker.kwargs)
-
-
-def _check_marker(node: pytest.Item | pytest.Function, fixturenames: list[str]) -> dict[str, Any]:
-    kwargs = _marker_kwargs(node.get_closest_marker("dockernet"), node.nodeid)
-    if kwargs.get("drivers") and "dockernet" not in fixturenames:
-        pytest.fail(
-            f"{node.nodeid}: @pytest.mark.dockernet(drivers=...) needs the test to use "
-            "the function-scoped dockernet fixture",
-            pytrace=False,
-        )
-    return kwargs
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
-        drivers = _check_marker(metafunc.definition, metafunc.fixturenames).get("drivers")
+        drivers = check_marker(metafunc.definition, metafunc.fixturenames).get("drivers")
     except pytest.fail.Exception:
         return  # a bad marker fails its own test, when that sets up (pytest_runtest_setup)
     if drivers:
@@ -239,7 +194,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("dockernet") is None:
         return
-    _check_marker(item, list(getattr(item, "fixturenames", ())))
+    check_marker(item, list(getattr(item, "fixturenames", ())))
     state = item.config.stash[STATE]
     if state.engine_lost is not None:
         _engine_back_or_fail(state)
@@ -363,7 +318,7 @@ def dockernet_client(pytestconfig: pytest.Config) -> docker.DockerClient:
 def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerClient) -> Iterator[Topology]:
     state = request.config.stash[STATE]
     marker = request.node.get_closest_marker("dockernet")
-    driver = getattr(request, "param", None) or _marker_kwargs(marker, request.node.nodeid).get("driver") or "bridge"
+    driver = getattr(request, "param", None) or marker_kwargs(marker, request.node.nodeid).get("driver") or "bridge"
     engines, why = [], None
     try:
         engines = state.engines()

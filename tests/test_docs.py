@@ -95,7 +95,8 @@ def test_every_public_name_has_its_api_reference():
 
 def test_every_fixture_hook_and_marker_argument_has_its_reference():
     from pytest_dockernet import hooks
-    from pytest_dockernet.plugin import DOCKER_FIXTURES, MARKER_KWARGS
+    from pytest_dockernet.markers import MARKER_KWARGS
+    from pytest_dockernet.plugin import DOCKER_FIXTURES
 
     reference = DOCS / "reference"
     fixtures, hook_page, marker = ((reference / f"{page}.md").read_text() for page in ("fixtures", "hooks", "marker"))

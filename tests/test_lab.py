@@ -198,6 +198,41 @@ def test_an_up_that_fails_half_way_removes_what_it_made(no_lab):
     assert leftovers() == []
 
 
+def test_a_killed_runs_lab_is_taken_down_by_the_next_run_that_wants_another(no_lab, pytester):
+    pytester.makepyfile(
+        test_waits="""
+        import time
+
+        def test_waits(dockernet_lab):
+            print("lab is up", flush=True)
+            time.sleep(120)
+        """
+    )
+    args = [sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider", "--dockernet-lab", "2", "test_waits.py"]
+    run = subprocess.Popen(args, cwd=pytester.path, stdout=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout is not None
+        for line in run.stdout:
+            if "lab is up" in line:
+                break
+        run.kill()  # SIGKILL: the run's own teardown never runs
+    finally:
+        run.kill()
+        run.wait(timeout=30)
+    orphan = Lab.load()
+    assert orphan is not None and orphan.engines == 2 and orphan.orphaned
+
+    # (One brought up by hand, `lab up`, outlives its process by design: test_cli_up_status_down.)
+    lab = Lab.up(3, for_run=True)
+    try:
+        assert (lab.engines, lab.reused) == (3, False)
+        assert all(status.running for status in lab.status())
+        assert not lab.orphaned
+    finally:
+        lab.down()
+    assert leftovers() == []
+
+
 def test_engine_0s_own_swarm_is_joined_and_left_as_it_was(no_lab, dockernet_client):
     if no_lab[0] != "inactive":
         pytest.skip("engine 0 is in a swarm already; this test makes one of its own")

@@ -241,20 +241,27 @@ class Lab:
     # Bring-up.
 
     @classmethod
-    def up(cls, engines: int = 3, *, base_url: str | None = None, timeout: float = START_TIMEOUT) -> Lab:
+    def up(
+        cls, engines: int = 3, *, base_url: str | None = None, timeout: float = START_TIMEOUT, for_run: bool = False
+    ) -> Lab:
         """Start engines 1..engines-1 and join them and engine 0 into one swarm.
 
         A lab that is up already is returned (healed of partitions, ``reused`` set) when it has
         as many engines on the same engine 0; otherwise this raises LabError: take it down first.
+        A lab brought up for a run that is gone (``for_run``, its process killed before it could
+        take the lab down) is taken down first: nobody else uses it.
         """
         check_engines(engines)
         check_host()
         _check_engine_here(base_url)
         existing = cls.load()
+        if existing is not None and existing.orphaned:
+            existing.down()
+            existing = None
         if existing is not None:
             return existing._reuse(engines, base_url, timeout)
         check_leftovers()
-        lab = cls(journal.fresh(engines, base_url))
+        lab = cls(journal.fresh(engines, base_url, for_run=for_run))
         # Swarm init and join change engine 0's networking under everyone using it: hold its
         # gate, as a network removal does (see pytest_dockernet.engine.gate).
         with lab._engine0_gate():
@@ -267,6 +274,11 @@ class Lab:
                     raise LabError(f"{exc}\n\nCleaning up after the failed bring-up failed too: {cleanup}") from exc
                 raise
         return lab
+
+    @property
+    def orphaned(self) -> bool:
+        """Brought up for a pytest run (``--dockernet-lab``) whose process is gone."""
+        return bool(self._state.get("for_run")) and not alive(self._state["pid"])
 
     def _engine0_gate(self) -> contextlib.AbstractContextManager[None]:
         return gate_for(self._engines.engine(0)).removing()

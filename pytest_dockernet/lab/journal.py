@@ -53,14 +53,16 @@ class Engines(Protocol):
 # --- the state file --------------------------------------------------------------------
 
 
-def fresh(engines: int, base_url: str | None) -> dict[str, Any]:
-    """The state of a lab about to be brought up: nothing made yet."""
+def fresh(engines: int, base_url: str | None, *, for_run: bool = False) -> dict[str, Any]:
+    """The state of a lab about to be brought up: nothing made yet. ``for_run``: the lab lives
+    only as long as this process (a pytest run's ``--dockernet-lab``), not until ``down``."""
     return {
         "version": STATE_VERSION,
         "engines": engines,
         "base_url": base_url,
         "complete": False,
         "pid": os.getpid(),
+        "for_run": for_run,
         "made": [],
         "partitioned": [],
         "timings": {},
