@@ -20,6 +20,7 @@ class Fault(Protocol):
     """One fault on a topology's containers."""
 
     lifted: bool
+    since: float | None  # time.monotonic() when it was put in force; None before
 
     def apply(self) -> None:
         """Put it in force in its members' network namespaces; if that fails, none of it stays."""
@@ -58,6 +59,8 @@ class FaultBase(ABC):
     def __init__(self, keeper: Keeper):
         self._keeper = keeper
         self.lifted = False
+        # time.monotonic() once put in force: failure messages and artifacts say since when
+        self.since: float | None = None
 
     @abstractmethod
     def apply(self) -> None: ...

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -47,13 +48,16 @@ class Faults:
         with self.lock:
             if fault in self._in_force:
                 self._in_force.remove(fault)
+                self.context.timeline.add(f"{fault.describe()}: lifted")
 
     def _of(self, kind: type[K]) -> list[K]:
         return [f for f in self._in_force if isinstance(f, kind)]
 
     def _add(self, fault: Fault) -> None:
         fault.apply()
+        fault.since = time.monotonic()
         self._in_force.append(fault)
+        self.context.timeline.add(f"{fault.describe()}: applied")
 
     def _lift(self, kind: type[K], fault: K | None, stranger: str) -> None:
         """Lift ``fault``, or every fault of ``kind`` in force."""
