@@ -274,7 +274,7 @@ def _expected_addresses(src: Container, to: Target | Iterable[Target]) -> set[st
 def _resolve(src: Container, name: str, control: str | None = None) -> tuple[ProbeResult, list[str]]:
     """The probe's result and the addresses found; ProbeFailed where its tools are missing,
     or the ``control`` name (see :func:`_dns_control`) did not resolve."""
-    result = probes.run(src, probes.resolve_command(name, control))
+    result = probes.run(src, probes.resolve_command(name, control), note=f"resolve {name}")
     missing = probes.missing_tools(result)
     if missing or "@@dns=failed" in result.output:
         if missing:

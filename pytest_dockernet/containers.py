@@ -21,7 +21,7 @@ from .container_specs import Attachment, ContainerSpec, Launch, SpecChecker
 from .engine import remove_container, remove_containers_named, undone_on_failure
 from .engine.errors import APIError, NotFound
 from .engine.gate import gate_for
-from .errors import DockernetError
+from .errors import DockernetError, one_line
 from .handles import Container, Network, check_grace, check_owned, engine_call
 from .image import ensure_image, image_on, provide_image
 from .readiness import check_ready, crash_report, wait_ready
@@ -68,7 +68,12 @@ class Containers:
                 raise
             return container
 
-        container = self.registry.add(spec.name, make)
+        try:
+            container = self.registry.add(spec.name, make)
+        except BaseException as exc:
+            self.context.timeline.add(f"container {spec.name} did not start: {one_line(exc)}")
+            raise
+        self.context.timeline.add(f"container {spec.name} started: {_addresses(container)}")
         self.context.hooks.pytest_dockernet_container_started(container=container)
         return container
 
@@ -321,6 +326,14 @@ class Containers:
         self.registry.discard(container.name)
 
 
+def _addresses(container: Container) -> str:
+    """Where ``container`` is, for the timeline: ``on front 10.0.0.2, back 10.0.1.2``."""
+    if container.network_mode:
+        return f"network_mode={container.network_mode}"
+    on = [f"{e.network.name if e.network else name} {e.ip or '-'}" for name, e in container.endpoints.items()]
+    return f"on {', '.join(on)}" if on else "on no network"
+
+
 class Lifecycle:
     """What ``Container.start()`` and ``restart()`` do, for the containers of one topology.
 
@@ -357,6 +370,8 @@ class Lifecycle:
             why = f"stopped before it was ready ({strategy})"  # as wait_ready says it
             raise DockernetError(crash_report(container, state, why))
         self.after_restart(container)
+        again = "started again" if grace is None else "restarted"
+        self.context.timeline.add(f"container {container.name} {again}: {_addresses(container)}")
         wait_ready(container, strategy, ready_timeout)
 
     def _forget_probes(self, container: Container) -> None:

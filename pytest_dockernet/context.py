@@ -22,6 +22,7 @@ from .image import provide_image, resolve_probe_image
 from .labels import NAME, ROLE, TOPOLOGY, RunIdentity
 from .registry import Registry
 from .shells import Shells
+from .timeline import Timeline
 from .timings import Timings
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ class Context:
     factory: Any = None  # the facade that made it: what ``handle.topology`` gives hooks and users
     allocator: Any = None  # the SubnetAllocator (the networks part makes one on first use without it)
     shells: Shells = field(default_factory=Shells)  # the resident probe shells of its containers
+    timeline: Timeline = field(default_factory=Timeline)  # what was done, for a failing test's artifacts
     lock: threading.RLock = field(default_factory=threading.RLock)
     closed: bool = False
     # Holds something a later topology may ask for by value (a published host port, a

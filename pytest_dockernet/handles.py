@@ -399,6 +399,7 @@ class Container:
         grace = self._grace(timeout)
         self.reusable = False
         engine_call(self, "stopping", lambda engine: engine.stop(self.id, timeout=grace))
+        self.context.timeline.add(f"container {self.name} stopped")
 
     def _grace(self, timeout: object) -> int:
         if timeout is None:
@@ -434,12 +435,14 @@ class Container:
         sidecar, for an image without tools, they go on)."""
         self.reusable = False
         engine_call(self, "pausing", lambda engine: engine.pause(self.id))
+        self.context.timeline.add(f"container {self.name} paused")
         self.context.shells.discard(self.id)  # a probe would wait on the frozen shell
 
     def unpause(self) -> None:
         """Let a paused container run on. Its network namespace is the one it had, and so
         are the faults in it (they are not applied again)."""
         engine_call(self, "unpausing", lambda engine: engine.unpause(self.id))
+        self.context.timeline.add(f"container {self.name} unpaused")
         self.context.shells.discard(self.id)  # one a probe gave up on while it was paused
 
     def kill(self, signal: str | int = "SIGKILL") -> None:
@@ -451,6 +454,7 @@ class Container:
         sent = check_signal(signal)
         self.reusable = False
         engine_call(self, f"sending {sent} to", lambda engine: engine.kill(self.id, signal=sent))
+        self.context.timeline.add(f"container {self.name} sent {sent}")
 
     def _lifecycle(self) -> Starter:
         if self.lifecycle is None:

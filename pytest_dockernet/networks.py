@@ -127,6 +127,8 @@ class Networks:
         network = self.registry.add(name, make)
         if network.owned:
             context.hooks.pytest_dockernet_network_created(network=network)
+        made = f"{network.driver} {network.subnet or ''}{' internal' * network.internal}"
+        context.timeline.add(f"network {name} {'made' if network.owned else 'used'}: {made}")
         return network
 
     def default(self) -> Network:

@@ -46,6 +46,7 @@ RESIDENT_PROCESSES = (" ".join(RESIDENT), "sh -s")
 DEADLINE_MARGIN = 30.0
 
 SHOWN_OUTPUT = 4000  # characters of a probe's output a failure message shows, at most
+NOTED_SCRIPT = 160  # characters of a probe's script its line of the timeline shows, at most
 
 _RC = re.compile(r"@@rc=(\d+)\s*$")
 
@@ -196,7 +197,9 @@ def _runner(source: Container) -> tuple[str, str, bool]:
     return source.context.sidecar_of(source), f"probe sidecar {source.docker_name}-probe", True
 
 
-def run(source: Container, script: str, *, counted: bool = True, seconds: float | None = None) -> ProbeResult:
+def run(
+    source: Container, script: str, *, counted: bool = True, seconds: float | None = None, note: str | None = None
+) -> ProbeResult:
     """Run a shell snippet in ``source``'s network namespace: through the resident shell
     where there is one, else one exec (two API calls).
 
@@ -209,13 +212,22 @@ def run(source: Container, script: str, *, counted: bool = True, seconds: float 
     source leaves its sidecar in a namespace without its networks, where every probe
     would answer "no". The probe notes when the namespace has no interface but loopback,
     and only then is the source's state asked (no API call on the usual path).
+
+    A counted probe is a line of the topology's timeline: ``note`` (what it asks, in a few
+    words), else the script itself, shortened; "" for none.
     """
     if source.can_probe:
-        return _run(source, script, counted, seconds)
-    result = _run(source, f"{_NO_NETWORK_CHECK}\n{script}", counted, seconds)
-    if _NO_NETWORK in result.output:
-        result.output = result.output.replace(_NO_NETWORK + "\n", "")
-        _check_source_runs(source)
+        result = _run(source, script, counted, seconds)
+    else:
+        result = _run(source, f"{_NO_NETWORK_CHECK}\n{script}", counted, seconds)
+        if _NO_NETWORK in result.output:
+            result.output = result.output.replace(_NO_NETWORK + "\n", "")
+            _check_source_runs(source)
+    if counted and note != "":
+        asked = note or (script if len(script) <= NOTED_SCRIPT else script[: NOTED_SCRIPT - 3] + "...")
+        source.context.timeline.add(
+            f"probe from {source.name}: {asked}: {'ok' if result.ok else f'exit {result.exit_code}'}"
+        )
     return result
 
 
@@ -327,8 +339,11 @@ def run_many(source: Container, commands: list[str], *, dns_control: str | None 
         parts.append(f"{lookup(dns_control)} 2>&1 | grep -q '^Name:' || echo @@failed=dns")
     # each command and the echo of its code together in the background: all run at once
     parts += [f"{{ ( {cmd} ) >/dev/null 2>&1; echo @@rc{i}=$?; }} &" for i, cmd in enumerate(commands)]
-    result = run(source, "\n".join(parts) + "\nwait")
+    result = run(source, "\n".join(parts) + "\nwait", note="")
     codes = {int(i): int(rc) for i, rc in re.findall(r"@@rc(\d+)=(\d+)", result.output)}
+    for i, command in enumerate(commands):
+        answer = "ok" if codes.get(i) == 0 else "no answer" if i in codes else "no exit code"
+        source.context.timeline.add(f"probe from {source.name}: {command}: {answer}")
     failed = re.findall(r"@@failed=(\S+)", result.output)
     why = None
     if missing_tools(result):

@@ -302,7 +302,7 @@ def _request(src: Container, u: _Url, timeout: float) -> _Attempt:
     seconds = probes.seconds(timeout)
     command, token = _command(u, seconds), f"@@http-{uuid.uuid4().hex}-"
     try:
-        result = probes.run(src, _script(command, token), seconds=seconds)  # nc's own bound
+        result = probes.run(src, _script(command, token), seconds=seconds, note=f"GET {u.url}")  # nc's own bound
     except DockernetError:  # no exec, no sidecar: a source that stopped says so itself
         fail_if_stopped(src, f"{src.name} cannot GET {u.url}")
         raise
