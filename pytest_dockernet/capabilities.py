@@ -63,6 +63,7 @@ CAPABILITIES: Mapping[str, str] = {
     "net-admin": "a container given NET_ADMIN changes its network namespace (faults' helpers)",
     "host-network": "a host-mode container shares this process's network namespace (its 127.0.0.1 is the test's)",
     "bind-mounts": "a bind mount of this machine's path reaches the engine's containers",
+    "capture": "a host-mode container sees a network's bridge (--dockernet-capture records it there)",
     "lab": "the multi-engine lab (--dockernet-lab): root on the engine's own host",
 }
 PROBE_OF = {name: group for group, (_, names) in probes.PROBES.items() for name in names}

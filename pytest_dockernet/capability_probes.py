@@ -412,6 +412,35 @@ def net_admin(probe: Probe) -> Found:
     }
 
 
+def capture(probe: Probe) -> Found:
+    """A host-mode container sees a network's bridge: where capture sidecars record it."""
+    engine = probe.engine
+    info = engine.inspect_network(probe.network("capture", driver="bridge"))
+    bridge = (info.get("Options") or {}).get("com.docker.network.bridge.name") or f"br-{info['Id'][:12]}"
+    with gate_for(engine).building():
+        made = engine.create_container(
+            probe.image(),
+            command=["sh", "-c", f"test -e /sys/class/net/{bridge} && echo bridge=1; ls /sys/class/net"],
+            name=f"{probe.name}-capture",
+            labels=probe._labels(),
+            host_config=engine.create_host_config(network_mode="host"),
+            detach=True,
+        )
+        probe.made.append(("container", made["Id"]))
+        engine.start(made["Id"])
+    state = engine.inspect_container
+    poll(lambda: state(made["Id"])["State"].get("Running"), _not, timeout=5, interval=0.05)
+    output = engine.logs(made["Id"], stdout=True, stderr=True).decode(errors="replace")
+    return {
+        "capture": probe.said(
+            "bridge=1" in output,
+            "a host-mode container sees a network's bridge (capture sidecars record it there)",
+            f"capture unavailable: a host-mode container does not see the network's bridge {bridge} "
+            f"(it sees: {' '.join(output.split())[:160] or 'nothing'})",
+        )
+    }
+
+
 def _said(present: bool, yes: str, no: str) -> tuple[bool, str]:
     return present, yes if present else no
 
@@ -435,7 +464,8 @@ PROBES: dict[str, tuple[Callable[[Probe], Found], tuple[str, ...]]] = {
     "overlay": (overlay, ("overlay",)),
     "ipv6": (ipv6, ("ipv6",)),
     "net-admin": (net_admin, ("net-admin",)),
+    "capture": (capture, ("capture",)),
 }
 # The probes whose verdicts are kept between runs (capabilities.Store): those that make
 # containers. The others cost a call or none, and depend on this process (its host, its user).
-KEPT = ("topology", "ipv6", "net-admin")
+KEPT = ("topology", "ipv6", "net-admin", "capture")

@@ -11,7 +11,7 @@ from .capabilities import check_needs
 from .faults import marker as fault_marker
 from .networks import DRIVERS
 
-MARKER_KWARGS = ("driver", "drivers", "needs", *fault_marker.ARGUMENTS)
+MARKER_KWARGS = ("driver", "drivers", "needs", "capture", *fault_marker.ARGUMENTS)
 
 
 def marker_kwargs(marker: pytest.Mark | None, where: str) -> dict[str, Any]:
@@ -41,6 +41,9 @@ def marker_kwargs(marker: pytest.Mark | None, where: str) -> dict[str, Any]:
             pytest.fail(
                 f"{where}: @pytest.mark.dockernet driver {name!r} is not one of {', '.join(DRIVERS)}", pytrace=False
             )
+    capture = marker.kwargs.get("capture")
+    if capture is not None and not isinstance(capture, bool):
+        pytest.fail(f"{where}: @pytest.mark.dockernet(capture=...) takes True or False, got {capture!r}", pytrace=False)
     needs = marker.kwargs.get("needs")
     if needs is not None and check_needs(needs):
         pytest.fail(f"{where}: @pytest.mark.dockernet(needs=...) {check_needs(needs)}", pytrace=False)

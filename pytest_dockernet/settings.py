@@ -122,6 +122,13 @@ def add_options(parser: pytest.Parser) -> None:
         default=str(DEFAULT_LOG_LINES),
         metavar="N",
     )
+    option(
+        "capture",
+        "record each test's traffic on every network of its topology (a tcpdump sidecar per network, "
+        "the last 4-5 MB); a failing test keeps it as <network>.pcap in its artifacts folder and its report "
+        "gains a flow summary; also per test: @pytest.mark.dockernet(capture=True)",
+        flag=True,
+    )
     option("keep", "after a failure, keep that test's networks and containers and say how to remove them", flag=True)
     option(
         "teardown",
@@ -214,6 +221,7 @@ class Settings:
     fault_image: str | None = None  # the fault helpers' image (None: faults/image.py's order)
     host_address: str = ""  # where published ports are reached ("": found per engine, see handles.published_host)
     builder: str = "auto"  # auto | buildkit | legacy (see builds.builder)
+    capture: bool = False  # record every test's traffic (see capture.py); the marker's capture= per test
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -245,6 +253,7 @@ class Settings:
             fault_image=get("fault_image").strip() or None,
             host_address=_host_address(get("host_address")),
             builder=get("builder").strip(),
+            capture=bool(get("capture")),
         )
         if settings.builder not in BUILDERS:
             raise pytest.UsageError(

@@ -145,6 +145,10 @@ class DockerEngine:
     def put_archive(self, container: str, path: str, data: bytes) -> None:
         self._api.put_archive(container, path, data)
 
+    def get_archive(self, container: str, path: str) -> bytes:
+        stream, _ = self._api.get_archive(container, path)
+        return b"".join(stream)
+
     def run_option(self, key: str) -> str | None:
         if key in docker_models.RUN_HOST_CONFIG_KWARGS:
             return "host_config"

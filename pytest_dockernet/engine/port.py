@@ -59,6 +59,10 @@ class Engine(Protocol):
         """Extract the tar ``data`` at ``path`` in ``container`` (created or running),
         with the owners and modes its entries give."""
 
+    def get_archive(self, container: str, path: str) -> bytes:
+        """A tar of ``path`` in ``container`` (running or stopped), as the engine sends it
+        (so it works with an engine on another machine)."""
+
     def run_option(self, key: str) -> str | None:
         """Where option ``key`` of docker-py's ``containers.create`` (``docker_options=``)
         goes: ``"create"`` (the container's config), ``"host_config"``, or None (not one)."""
