@@ -41,6 +41,7 @@ from .handles import state_text
 if TYPE_CHECKING:
     from .context import Context
     from .handles import Container, Network
+    from .timeline import Timeline
 
 VERSION = 1
 
@@ -82,7 +83,7 @@ def snapshot(contexts: Iterable[Context], *, failing: FailingProbe | None = None
             doc["services"].append(entry)
             doc["containers"] += tasks
         for fault in context.faults_in_force():
-            entry, links = _fault(fault, names, k, _origin(context))
+            entry, links = _fault(fault, names, k, context.timeline)
             doc["faults"].append(entry)
             doc["links"] += links
     if failing is not None:
@@ -178,20 +179,10 @@ def _service(service: Any, names: _Names, k: int) -> tuple[dict[str, Any], list[
     return entry, tasks
 
 
-def _origin(context: Context) -> float | None:
-    """The monotonic time the test's call phase started at, when its timeline knows it."""
-    timeline = getattr(context, "timeline", None)
-    origin = getattr(timeline, "origin", None)
-    return origin if isinstance(origin, (int, float)) else None
-
-
-def _fault(fault: Any, names: _Names, k: int, origin: float | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _fault(fault: Any, names: _Names, k: int, timeline: Timeline) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A fault in force and the links it cuts or degrades between containers."""
-    since = getattr(fault, "since", None)
-    entry: dict[str, Any] = {
-        "text": fault.describe(),
-        "since": round(since - origin, 3) if isinstance(since, (int, float)) and origin is not None else None,
-    }
+    since = None if fault.since is None else timeline.relative(fault.since)
+    entry: dict[str, Any] = {"text": fault.describe(), "since": None if since is None else round(since, 3)}
     if isinstance(fault, Partition):
         a = [names.of(k, c.name) for c in fault.a]
         b = [names.of(k, c.name) for c in fault.b]

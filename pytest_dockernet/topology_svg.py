@@ -231,6 +231,7 @@ def label_point(p: list[Point], buses: list[float]) -> Point:
     return bezier(p, min(clear, key=lambda t: abs(t - 0.5)) if clear else 0.5)
 
 
+Rect = tuple[float, float, float, float]  # left, top, right, bottom
 Link = tuple[Box, Box, str, str, bool]  # from, to, css class, label, whether it has an arrow
 
 
@@ -243,6 +244,7 @@ class Drawing:
         for c in doc.get("containers", []):  # a network not of the topology gets a bus too
             self.nets += [e["network"] for e in c.get("endpoints", []) if e["network"] not in self.nets]
         self.boxes = place(doc, self.nets)
+        self.taken: list[Rect] = []  # where labels over lines may not go: boxes, labels put
         self.by_name = {b.name: b for b in self.boxes}
         self.faults: list[Mapping[str, Any]] = doc.get("faults", [])
         self.failing: Mapping[str, Any] | None = doc.get("failing")
@@ -311,6 +313,7 @@ class Drawing:
         for b in self.boxes:
             b.y = self.row_bottom - b.h if b.above else self.below_top
             cls = "box" + (" hot" if b.name in hot else "") + ("" if state_class(b.lines[1][0]) != "bad" else " down")
+            self.taken.append((b.x, b.y, b.x + BOX_W, b.y + b.h))
             self.cv.add("rect", "mid", x=b.x, y=f"{b.y:.1f}", width=BOX_W, height=f"{b.h:.1f}", rx=5, class_=cls)
             for k, (text, tcls) in enumerate(b.lines):
                 self.cv.text(b.x + 7, b.y + 18 + k * LINE, text, tcls, room=BOX_W - 12)
@@ -360,7 +363,21 @@ class Drawing:
         self.cv.add("polyline", "front", points=line, class_="path", marker_end=self.cv.marker("arrow"))
         for box in (src, dst):
             ip = next((e.get("ip") for e in box.c.get("endpoints", []) if e["network"] == network), None)
-            self.cv.text(box.wire_x + 7, y + (-7 if box.above else 16), ip or "-", "mono probe", layer="top", halo=True)
+            self.label(box.wire_x + 9, y + (-7 if box.above else 16), ip or "-", "mono probe")
+
+    def label(self, x: float, y: float, text: str, cls: str, anchor: str = "start") -> None:
+        """A label over lines, on a white ground, moved up or down a line or two where it
+        would cover a box or a label put before it."""
+        w = width_of(text, 11, "mono" in cls, "b" in cls.split()) + 6
+        left = x - w / 2 if anchor == "middle" else x - 3
+        for dy in (0, -15, 15, -30, 30, -45, 45):
+            rect = (left, y + dy - 11, left + w, y + dy + 4)
+            if not any(rect[0] < r[2] and r[0] < rect[2] and rect[1] < r[3] and r[1] < rect[3] for r in self.taken):
+                break
+        else:
+            dy = 0  # crowded: where it was asked for
+        self.taken.append((left, y + dy - 11, left + w, y + dy + 4))
+        self.cv.text(x, y + dy, text, cls, layer="top", halo=True, anchor=anchor)
 
     def link_curves(self) -> None:
         """Within a row: an arc outside the row from a rail; across the buses: an S-curve."""
@@ -389,9 +406,9 @@ class Drawing:
                 self.cv.add("path", "top", d=f"M{mx - 7:.1f},{my - 7:.1f} l14,14 m0,-14 l-14,14", class_="xmark")
             tcls = {"cut": "bad b", "deg": "warn b"}.get(cls, "probe b")
             if a.above == b.above:  # over the arc's top; else beside the mark, between two buses
-                self.cv.text(mx, my - 10, label, tcls, layer="top", halo=True, anchor="middle")
+                self.label(mx, my - 10, label, tcls, anchor="middle")
             else:
-                self.cv.text(mx + 12, my + 4, label, tcls, layer="top", halo=True)
+                self.label(mx + 12, my + 4, label, tcls)
 
     def legend(self) -> float:
         """The legend, then a line per fault in force; returns the drawing's height."""

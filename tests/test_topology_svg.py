@@ -8,6 +8,7 @@ import json
 import shutil
 import struct
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 import zlib
 from pathlib import Path
@@ -82,10 +83,12 @@ def test_the_snapshot_has_each_network_and_container_with_addresses_aliases_and_
 @pytest.mark.dockernet
 def test_faults_in_force_are_cut_and_degraded_links_and_go_once_lifted(dockernet):
     t = shop(dockernet)
+    dockernet.context.timeline.origin = origin = time.monotonic()  # the call phase's start, as the plugin sets it
     partition = dockernet.partition(t["api"], [t["web"], t["db"]], one_way=True)
     dockernet.degrade(t["db"], loss=0.3, rate="1mbit", to=[t["web"]])
     doc = snapshot([dockernet.context])
     cut, degraded = doc["faults"]
+    assert 0 <= cut["since"] <= degraded["since"] <= time.monotonic() - origin  # seconds from the origin
     assert cut["kind"] == "partition" and cut["id"] == f"partition {partition.number}"
     assert (cut["a"], cut["b"], cut["one_way"], cut["text"]) == (["api"], ["web", "db"], True, partition.describe())
     assert degraded["kind"] == "degradation"
@@ -102,7 +105,7 @@ def test_faults_in_force_are_cut_and_degraded_links_and_go_once_lifted(dockernet
     assert len(of_class(root, "path", "deg")) == 1
     said = texts(root)
     assert f"partition {partition.number}" in said and "loss 0.3, rate 1mbit" in said
-    assert f"in force: {partition.describe()}" in " ".join(said)
+    assert f"in force: {partition.describe()} (since {cut['since']:.1f} s)" in said
     dockernet.heal()
     dockernet.restore()
     doc = snapshot([dockernet.context])
