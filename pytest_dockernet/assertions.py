@@ -1,7 +1,8 @@
 """Assertion helpers: reachability, name resolution and isolation, seen from a container.
 
-Each failure message says what was probed, from where, with which command and output,
-and shows the whole topology.
+Each failure message starts with a diagnosis line (:mod:`.diagnosis`), then says what was
+probed, from where, with which command and output; the whole topology follows where no
+report shows it (a topology the plugin's fixtures did not make).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from collections.abc import Callable, Collection, ItemsView, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Optional, TypeVar, Union, cast
 
-from . import probes
+from . import diagnosis, probes
 from .checks import check_list, check_port, check_timeout
 from .description import describe
-from .engine.errors import NotFound
-from .errors import DockernetError, ProbeFailed
+from .diagnosis import fail_if_stopped, named_container
+from .errors import ProbeFailed
 from .handles import Container, Network
 from .probes import ProbeResult
 from .retry import poll
@@ -111,56 +112,24 @@ def _addresses(src: Container, dst: object, argument: str = "dst") -> tuple[str,
     return dst.name, shared or every
 
 
-def not_running(container: Container) -> str | None:
-    """Why ``container`` can take no part in a probe (its container is gone, or it is not
-    running: its state, exit code and last output lines), or None while it runs."""
-    try:
-        state = container.engine.inspect_container(container.id)["State"]
-    except NotFound:
-        return "its container no longer exists"
-    if state.get("Running"):
-        return None
-    logs = "\n".join("  " + line for line in container.logs().strip().splitlines()[-10:]) or "  (none)"
-    status = f"{state.get('Status')}, exit code {state.get('ExitCode')}"
-    return f"it is not running ({status}); the end of its output:\n{logs}"
-
-
-def named_container(src: Container, name: str) -> Container | None:
-    """The other container of ``src``'s topology that ``name`` means (its logical name, or
-    an alias on a network it shares with ``src``), if any."""
-    for container in src.context.containers:
-        if container is src:
-            continue
-        if container.name == name or any(
-            name in e.aliases for docker_name, e in container.endpoints.items() if docker_name in src.endpoints
-        ):
-            return container
-    return None
-
-
-def _target_container(src: Container, dst: Target) -> Container | None:
-    return dst if isinstance(dst, Container) else named_container(src, dst)
-
-
-def fail_if_stopped(container: Container | None, failing: str) -> None:
-    """Raise ``FAILING: why`` (a DockernetError) when ``container`` (a source, or the target
-    a name means) is not running: waiting cannot help one that has exited."""
-    __tracebackhide__ = True
-    why = None if container is None else not_running(container)
-    if why is not None:
-        raise DockernetError(f"{failing}: {why}") from None
-
-
 def _how(port: int | None) -> str:
     return "by ICMP echo" if port is None else f"on TCP port {port}"
 
 
-def fail(summary: str, results: Sequence[ProbeResult], context: Context) -> None:
-    """Raise the AssertionError a helper fails with: ``summary``, each probe as
-    :meth:`ProbeResult.describe` shows it, then the whole topology (of ``context``)."""
+def fail(why: str, summary: str, results: Sequence[ProbeResult], context: Context) -> None:
+    """Raise the AssertionError a helper fails with: the diagnosis line ``why``, ``summary``,
+    each probe as :meth:`ProbeResult.describe` shows it, then the topology unless a report
+    shows it (see :func:`unreported`)."""
     __tracebackhide__ = True
     details = "\n".join(r.describe() for r in results)
-    raise AssertionError(f"{summary}\n{details}\n{describe(context)}")
+    raise AssertionError(f"{why}\n{summary}\n{details}{unreported(context)}")
+
+
+def unreported(context: Context) -> str:
+    """The topology, on a line of its own, for a message whose test report will not show it:
+    the plugin's report shows its fixtures' topologies in a section (they appear once); a
+    topology made outside them (``Topology(client)``) is shown by its failures alone."""
+    return "" if context.reported else "\n" + describe(context)
 
 
 @timed
@@ -178,13 +147,17 @@ def assert_reachable(src: Container, dst: Target, *, port: int | None = None, ti
     def attempt() -> ProbeResult:
         result = probes.run(src, script)
         if not result.ok:
-            target = _target_container(src, dst)
+            target = dst if isinstance(dst, Container) else named_container(src, dst)
             fail_if_stopped(target, f"{src.name} cannot reach {target.name if target else dst}")
         return result
 
     result, attempts = poll(attempt, lambda r: r.ok, timeout=timeout)
     if not result.ok:
+        why = diagnosis.unreached(src, dst, port, addresses)
+        kind = "icmp" if port is None else "tcp"
+        diagnosis.record(src, label, kind, addresses[0], f"no answer within {timeout:g} s", why, port)
         fail(
+            why,
             f"{src.name} did not reach {label} ({', '.join(addresses)}) {_how(port)} "
             f"within {timeout:g} s ({counted(attempts, 'attempts')})",
             [result],
@@ -222,7 +195,13 @@ def assert_unreachable(
         result = probes.run(src, answered[0][1])  # again, for its output
         hit = {label for label, _ in answered}
         reached = [f"{label} ({', '.join(addresses)})" for label, addresses in probed if label in hit]
-        fail(f"{src.name} reached {' and '.join(reached)} {_how(port)}, expected it not to", [result], src.context)
+        first = next(t for t, (label, _) in zip(targets, probed) if label in hit)
+        fail(
+            diagnosis.reached(src, first, port),
+            f"{src.name} reached {' and '.join(reached)} {_how(port)}, expected it not to",
+            [result],
+            src.context,
+        )
 
 
 def _several(dst: object) -> list[Target]:
@@ -307,7 +286,10 @@ def assert_resolves(
         target = named_container(src, name)  # a stopped one has no record
         fail_if_stopped(target, f"{src.name} cannot resolve {target.name if target else name}")
         wanted = "to resolve" if expected is None else f"to resolve to {', '.join(sorted(expected))}"
+        why = diagnosis.unresolved(src, name, expected)
+        diagnosis.record(src, name, "dns", got[0] if got else None, f"resolved to {', '.join(got) or 'nothing'}", why)
         fail(
+            why,
             f"expected {name!r} {wanted} from {src.name} within {timeout:g} s; "
             f"it resolved to {', '.join(got) or 'nothing'} ({counted(attempts, 'attempts')})",
             [result],
@@ -327,7 +309,10 @@ def assert_not_resolves(src: Container, name: str, *, timeout: float = 2.0) -> N
     (result, got), attempts = poll(lambda: _resolve(src, name, control), lambda r: not r[1], timeout=timeout)
     if got:
         fail(
-            f"expected {name!r} not to resolve from {src.name}; it resolved to {', '.join(got)}", [result], src.context
+            diagnosis.resolves_anyway(src, name, got),
+            f"expected {name!r} not to resolve from {src.name}; it resolved to {', '.join(got)}",
+            [result],
+            src.context,
         )
 
 
@@ -363,6 +348,33 @@ class ReachabilityMatrix:
 
     def unreachable(self) -> list[tuple[str, str]]:
         return [pair for pair, ok in self._cells.items() if not ok]
+
+    def why(self, src: object, dst: object) -> str:
+        """The diagnosis line of cell ``[src, dst]``: why it was reached, or why not (taking
+        the few looks on the engine a failing helper takes)."""
+        cell = self._label(src), self._label(dst)
+        if cell not in self._cells:
+            raise KeyError(f"no cell {cell[0]} -> {cell[1]} in {self!r}")
+        source = next(s for s in self.sources if s.name == cell[0])
+        target, port = _matrix_target(next(key for label, key in self.targets if label == cell[1]), self.port)
+        if self._cells[cell]:
+            return diagnosis.reached(source, cast(Target, target), port)
+        return diagnosis.unreached(source, cast(Target, target), port, _addresses(source, target)[1])
+
+    def compared(self, expected: object) -> list[str] | None:
+        """What ``matrix == expected`` (a ``{(src, dst): bool}`` dict) shows when it fails:
+        each cell that differs with its diagnosis line (pytest_assertrepr_compare)."""
+        if not isinstance(expected, dict):
+            return None
+        lines = ["the reachability matrix differs from the expected cells:"]
+        for (src, dst), want in expected.items():
+            got = self._cells.get((self._label(src), self._label(dst)))
+            if got is not None and got != want:
+                lines.append(
+                    f"{self._label(src)} -> {self._label(dst)}: {'yes' if got else 'no'}, expected "
+                    f"{'yes' if want else 'no'}; {self.why(src, dst)}"
+                )
+        return [*lines, *str(self).splitlines()]
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, ReachabilityMatrix):
@@ -566,7 +578,10 @@ def assert_isolated(
         matrix_ab = ReachabilityMatrix(side_a, [(t.name, t) for t in side_b], forward, None)
         matrix_ba = ReachabilityMatrix(side_b, [(t.name, t) for t in side_a], backward, None)
         context = (side_a + side_b)[0].context
+        leak = next((s, d) for (s, d), ok in {**forward, **backward}.items() if ok)
+        source = next(c for c in side_a + side_b if c.name == leak[0])
+        why = diagnosis.reached(source, next(c for c in side_a + side_b if c.name == leak[1]), None)
         raise AssertionError(
-            f"expected {name(side_a, net_a)} and {name(side_b, net_b)} to be isolated, "
-            f"but {', '.join(leaks)} answered ICMP echo\n{matrix_ab}\n{matrix_ba}\n{describe(context)}"
+            f"{why}\nexpected {name(side_a, net_a)} and {name(side_b, net_b)} to be isolated, "
+            f"but {', '.join(leaks)} answered ICMP echo\n{matrix_ab}\n{matrix_ba}{unreported(context)}"
         )

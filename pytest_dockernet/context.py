@@ -102,6 +102,10 @@ class Context:
     probe: Callable[[Container, str], Any] = field(default_factory=lambda: _not_wired("a probe"))
     faults_in_force: Callable[[], list[Any]] = field(default_factory=lambda: list)  # partitions, then degradations
     faults: Any = None  # the faults part (faults.Faults): what the marker's faults are applied through
+    # A failing test's report shows this topology (the plugin's fixtures make it so):
+    # failure messages then leave it out, so that it appears once.
+    reported: bool = False
+    failed_probe: Any = None  # the last probe a helper failed on (a snapshot.FailingProbe), for artifacts
 
     def __post_init__(self) -> None:
         self.networks: Registry[Network] = Registry("network", self.lock)

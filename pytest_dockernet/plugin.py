@@ -12,6 +12,7 @@ import docker  # only for the dockernet_client fixture: users get docker-py's cl
 import pytest
 
 from . import capturing, hooks
+from .assertions import ReachabilityMatrix
 from .capabilities import CAPABILITIES, Capabilities, probe_engines
 from .engine import Engine, answers, as_engine, connect, lost, where
 from .engine.docker_engine import DockerEngine
@@ -279,6 +280,11 @@ def pytest_runtest_makereport(
             _add_failure_sections(item, report, state)
 
 
+def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
+    """``matrix == {(src, dst): bool}`` that fails: each differing cell with its diagnosis."""
+    return left.compared(right) if op == "==" and isinstance(left, ReachabilityMatrix) else None
+
+
 def _used_topologies(item: pytest.Item) -> list[tuple[str, Topology]]:
     """The factories a test uses, its own first: any made for one of its nodes by a
     dockernet fixture in its closure (requested directly or through another fixture)."""
@@ -353,6 +359,7 @@ def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerCl
         host_address=state.settings.host_address,
         fault_image=state.settings.fault_image,
     )
+    topology.context.reported = True  # a failing test's report shows it: messages leave it out
     if driver == "overlay":
         require_swarm(topology.context, "@pytest.mark.dockernet(driver='overlay')")
     state.live.add(topology)

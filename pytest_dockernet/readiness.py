@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .checks import check_timeout
+from .diagnosis import not_ready, sockets
 from .engine import exec_in
 from .engine.errors import APIError, NotFound
 from .errors import DockernetError
@@ -284,15 +285,7 @@ class Listening(Readiness):
 
 def listening_ports(table: str, proto: str = "tcp") -> set[int]:
     """The local ports of listening sockets in /proc/net/tcp(6) or bound ones in udp(6)."""
-    ports = set()
-    for line in table.splitlines():
-        fields = line.split()
-        if len(fields) < 4 or ":" not in fields[1] or fields[0] == "sl":
-            continue
-        state = fields[3]
-        if (proto == "tcp" and state == "0A") or (proto == "udp" and state == "07"):
-            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
+    return {port for _, port in sockets(table, proto)}
 
 
 def check_ready(ready: object, argument: str = "ready") -> Readiness:
@@ -408,6 +401,7 @@ def wait_ready(
     except NotFound:
         state = {"Status": "removed"}
     raise DockernetError(
+        f"{not_ready(container, strategy)}\n"
         f"container {container.name!r} ({container.image}) was not ready ({strategy}) within "
         f"{timeout:g} s{why}; it is {state_text(state)}{_and_output(container, state)}"
     )

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, TypeVar, cast, overload
 from urllib.parse import quote, urlsplit
 
-from . import probes
-from .assertions import check_source, fail, fail_if_stopped, named_container, timed
+from . import diagnosis, probes
+from .assertions import check_source, fail, timed
 from .checks import check_timeout
+from .diagnosis import fail_if_stopped, named_container
 from .errors import DockernetError, ProbeFailed
 from .probes import ProbeResult
 from .retry import poll
@@ -420,7 +421,11 @@ def assert_http(
     tally = ", ".join(f"{n} {outcome}" for outcome, n in outcomes.most_common())
     summary = f"GET {url} from {src.name}: expected {wanted} within {timeout:g} s "
     summary += f"({counted(sum(outcomes.values()), 'attempts')}: {tally})"
-    fail(f"{summary}; {_verdict(attempt, answered, status)}", _shown(attempt, answered), src.context)
+    seen = cast(HttpResponse, answered[0][1].response).status if answered else None
+    why = diagnosis.http_failed(src, u.host, u.port, seen)
+    verdict = _verdict(attempt, answered, status)
+    diagnosis.record(src, u.host, "http", None, verdict, why, u.port)
+    fail(why, f"{summary}; {verdict}", _shown(attempt, answered), src.context)
 
 
 def _verdict(attempt: _Attempt, answered: list[tuple[int, _Attempt]], status: int) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_dockernet import DockernetError, assert_reachable, assert_resolves
-from pytest_dockernet.assertions import named_container
+from pytest_dockernet.diagnosis import named_container
 
 pytestmark = pytest.mark.dockernet
 

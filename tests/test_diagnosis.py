@@ -1,0 +1,276 @@
+"""The diagnosis line a failing helper's message starts with: each kind provoked on the
+engine and its line checked, then in inner runs that it comes first and that the
+topology appears once in the report."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pytest_dockernet import (
+    DockernetError,
+    Listening,
+    assert_http,
+    assert_isolated,
+    assert_not_resolves,
+    assert_reachable,
+    assert_resolves,
+    assert_unreachable,
+    reachability,
+)
+from pytest_dockernet.diagnosis import sockets
+
+HTTPD = ["httpd", "-f", "-p", "80"]
+
+
+def why(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """The first line of the message, which must be the diagnosis."""
+    first = str(excinfo.value).splitlines()[0]
+    assert first.startswith("why: "), str(excinfo.value)
+    return first
+
+
+@pytest.fixture
+def tiers(dockernet):
+    """api on front, db on back (aliased 'database'), web on front: the docs' example."""
+    front, back = dockernet.network("front"), dockernet.network("back")
+    web = dockernet.container("web", networks=[front], command=HTTPD, ready=Listening(80))
+    api = dockernet.container("api", networks=[front])
+    db = dockernet.container("db", networks={back: ["database"]}, command=HTTPD, ready=Listening(80))
+    return front, back, web, api, db
+
+
+def test_two_containers_that_share_no_network(tiers):
+    front, back, web, api, db = tiers
+    with pytest.raises(AssertionError) as excinfo:
+        assert_reachable(api, db, timeout=1)
+    assert why(excinfo) == "why: api and db share no network: api is on front, db on back"
+    message = str(excinfo.value)
+    assert message.splitlines()[1].startswith("api did not reach db")
+    assert "topology " not in message  # the plugin's report shows it, once
+
+
+def test_an_alias_on_a_network_the_source_is_not_on(tiers):
+    _, _, _, api, _ = tiers
+    with pytest.raises(AssertionError) as excinfo:
+        assert_reachable(api, "database", timeout=1)
+    assert why(excinfo) == "why: 'database' is an alias of db on back, not on a network of api (api is on front)"
+    with pytest.raises(AssertionError) as excinfo:
+        assert_resolves(api, "database", timeout=1)
+    assert "'database' is an alias of db on back" in why(excinfo)
+
+
+def test_a_partition_in_force_is_named_with_since_when(dockernet, tiers):
+    _, _, web, api, _ = tiers
+    partition = dockernet.partition(api, web)
+    assert partition.since is not None
+    with pytest.raises(AssertionError) as excinfo:
+        assert_reachable(api, web, port=80, timeout=1)
+    line = why(excinfo)
+    assert re.fullmatch(
+        r"why: partition \d+: \[api\] <-> \[web\] dropped \(in force since \d\d:\d\d:\d\d, \d+\.\d s\): "
+        r"in force between api and web",
+        line,
+    ), line
+    partition.heal()
+    assert_reachable(api, web, port=80)
+
+
+def test_a_degradation_in_force_is_named(dockernet, tiers):
+    _, _, web, api, _ = tiers
+    dockernet.degrade(web, loss=1.0)  # what web sends: the replies
+    with pytest.raises(AssertionError) as excinfo:
+        assert_reachable(api, web, timeout=1)
+    assert re.fullmatch(
+        r"why: degrade web: loss 1 \(in force since [\d:]+, [\d.]+ s\): in force between api and web", why(excinfo)
+    )
+
+
+def test_a_target_not_listening_on_the_port_says_where_it_listens(tiers):
+    _, _, web, api, _ = tiers
+    with pytest.raises(AssertionError) as excinfo:
+        assert_reachable(api, web, port=81, timeout=1)
+    assert why(excinfo) == "why: web is not listening on TCP port 81: it listens on 80"
+
+
+def test_a_server_bound_to_loopback_only(dockernet, tiers):
+    front, _, _, api, _ = tiers
+    local = dockernet.container(
+        "local", networks=[front], command=["httpd", "-f", "-p", "127.0.0.1:8080"], ready=Listening(8080)
+    )
+    with pytest.raises(AssertionError) as excinfo:
+        assert_reachable(api, local, port=8080, timeout=1)
+    assert why(excinfo) == (
+        "why: local listens on TCP port 8080 only at 127.0.0.1 (loopback): "
+        "nothing outside its own namespace reaches that"
+    )
+
+
+def test_a_paused_target_is_not_running(tiers):
+    _, _, web, api, _ = tiers
+    web.pause()
+    try:
+        with pytest.raises(AssertionError) as excinfo:
+            assert_http(api, "http://web/", timeout=1)
+        assert why(excinfo) == "why: web is not running (paused)"
+    finally:
+        web.unpause()
+
+
+def test_a_stopped_target_probed_at_its_address_gives_its_state_and_exit_code(tiers):
+    _, _, web, api, _ = tiers
+    address = web.ip()
+    web.kill()
+    with pytest.raises(AssertionError) as excinfo:
+        assert_reachable(api, address, timeout=1)
+    assert why(excinfo) == "why: web is not running (exited (137))"
+
+
+def test_a_resolver_that_does_not_answer(tiers):
+    _, _, _, api, _ = tiers
+    # Loopback, where nothing listens: the resolver refuses at once (no traffic leaves).
+    assert api.exec(["sh", "-c", "echo nameserver 127.0.0.1 > /etc/resolv.conf"])[0] == 0
+    with pytest.raises(AssertionError) as excinfo:
+        assert_resolves(api, "web", timeout=1)
+    assert why(excinfo) == "why: api's resolver does not answer: not even its own name 'api' resolved"
+
+
+def test_a_resolver_that_answers_another_address(tiers):
+    _, _, web, api, _ = tiers
+    with pytest.raises(AssertionError) as excinfo:
+        assert_resolves(api, "web", to=api, timeout=1)
+    assert why(excinfo) == f"why: api resolves 'web' to {web.ip()} (web's), not to {api.ip()} (api's)"
+
+
+def test_a_name_nothing_has(tiers):
+    _, _, _, api, _ = tiers
+    with pytest.raises(AssertionError) as excinfo:
+        assert_resolves(api, "nobody", timeout=1)
+    nobody = "the topology has no container or alias 'nobody'"
+    assert why(excinfo) == f"why: api's resolver has no address for 'nobody'; {nobody}"
+
+
+def test_an_internal_network_does_not_reach_a_published_port(dockernet, dockernet_client):
+    internal = dockernet.network("internal", internal=True)
+    app = dockernet.container("app", networks=[internal])
+    outside = dockernet.network("outside")
+    server = dockernet.container("server", networks=[outside], command=HTTPD, ports={"80/tcp": None})
+    published = int(dockernet_client.api.port(server.id, 80)[0]["HostPort"])
+    with pytest.raises(AssertionError) as excinfo:
+        assert_reachable(app, internal.gateway, port=published, timeout=1)
+    assert why(excinfo) == (
+        "why: app is only on internal network internal: its gateway reaches the host's own sockets, "
+        "not a port the host forwards (one a container of another network publishes)"
+    )
+
+
+def test_the_host_network_has_none_of_the_topology_s_names(dockernet, tiers):
+    hosted = dockernet.container("hosted", network_mode="host")
+    with pytest.raises(AssertionError) as excinfo:
+        assert_reachable(hosted, "database", timeout=1)
+    assert why(excinfo).startswith("why: 'database' is an alias of db on back, not on a network of hosted")
+    with pytest.raises(AssertionError) as excinfo:
+        assert_resolves(hosted, "database", timeout=1)
+    assert "'database' is an alias of db on back" in why(excinfo)
+
+
+def test_nothing_explains_it(dockernet, tiers):
+    front, _, _, api, _ = tiers
+    # Its kernel ignores echo requests: nothing the plugin knows of explains the silence.
+    deaf = dockernet.container(
+        "deaf", networks=[front], docker_options={"sysctls": {"net.ipv4.icmp_echo_ignore_all": "1"}}
+    )
+    with pytest.raises(AssertionError) as excinfo:
+        assert_reachable(api, deaf, timeout=1)
+    assert why(excinfo) == (
+        f"why: both on front, no fault in force, deaf ({deaf.ip()}) running: the probe itself got no answer"
+    )
+
+
+def test_an_answer_where_none_was_expected(tiers):
+    _, _, web, api, _ = tiers
+    with pytest.raises(AssertionError) as excinfo:
+        assert_unreachable(api, web)
+    assert why(excinfo) == "why: api and web are both on front, and no fault in force cuts them apart"
+    with pytest.raises(AssertionError) as excinfo:
+        assert_not_resolves(api, "web")
+    assert why(excinfo) == "why: 'web' is its name on front, which api is on too, so web answers"
+
+
+def test_an_isolation_leak(dockernet, tiers):
+    front, back, web, api, db = tiers
+    dockernet.connect(api, back)
+    with pytest.raises(AssertionError) as excinfo:
+        assert_isolated(front, back)
+    assert why(excinfo) == "why: api and db are both on back, and no fault in force cuts them apart"
+
+
+def test_a_readiness_timeout_says_where_it_listens(dockernet, tiers):
+    _, _, web, _, _ = tiers
+    with pytest.raises(DockernetError) as excinfo:
+        web.wait_until(Listening(81), timeout=1)
+    assert why(excinfo) == "why: web is not listening on TCP port 81: it listens on 80"
+
+
+def test_a_reachability_cell_has_its_diagnosis(tiers):
+    _, _, web, api, db = tiers
+    matrix = reachability([api], [web, db, (web, 81)], timeout=1)
+    assert matrix.why(api, db) == "why: api and db share no network: api is on front, db on back"
+    assert matrix.why(api, (web, 81)) == "why: web is not listening on TCP port 81: it listens on 80"
+    assert matrix.why(api, web) == "why: api and web are both on front, and no fault in force cuts them apart"
+    shown = matrix.compared({(api, web): True, (api, db): True})
+    assert shown is not None
+    assert shown[1] == "api -> db: no, expected yes; why: api and db share no network: api is on front, db on back"
+    assert len(shown) == 2 + len(str(matrix).splitlines())  # the one differing cell, then the grid
+
+
+def test_sockets_reads_the_kernel_s_tables():
+    table = (
+        "  sl  local_address rem_address   st\n"
+        "   0: 0100007F:1F90 00000000:0000 0A\n"
+        "   1: 00000000:0050 00000000:0000 0A\n"
+        "   2: 0200000A:C350 0300000A:0050 01\n"
+    )
+    assert sockets(table) == [("127.0.0.1", 8080), ("0.0.0.0", 80)]
+    six = "   0: 00000000000000000000000001000000:0016 00000000000000000000000000000000:0000 0A\n"
+    assert sockets(six) == [("::1", 22)]
+
+
+FAILING = """
+from pytest_dockernet import assert_reachable
+
+def test_tiers(dockernet):
+    front, back = dockernet.network("front"), dockernet.network("back")
+    api = dockernet.container("api", networks=[front])
+    db = dockernet.container("db", networks=[back])
+    assert_reachable(api, db, timeout=1)
+"""
+
+
+def test_the_line_comes_first_and_the_topology_once(inner_runs, pytester):
+    pytester.makepyfile(test_tiers=FAILING)
+    result = inner_runs.run()
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "E       AssertionError: why: api and db share no network: api is on front, db on back",
+            "E       api did not reach db (*) by ICMP echo within 1 s (*)",
+        ]
+    )
+    assert out.count("topology test_tiers.py::test_tiers:") == 1, out  # in its section only
+    assert re.search(r"^-+ dockernet topology -+$", out, re.M)
+    result.stdout.fnmatch_lines(["FAILED test_tiers.py::test_tiers - AssertionError: why: api and db share no*"])
+
+
+def test_a_topology_made_outside_the_fixtures_is_shown_in_the_message(dockernet_client):
+    from pytest_dockernet import Topology
+
+    with Topology(dockernet_client) as t:
+        a = t.container("a", networks=[t.network("one")])
+        b = t.container("b", networks=[t.network("two")])
+        with pytest.raises(AssertionError) as excinfo:
+            assert_reachable(a, b, timeout=1)
+    assert why(excinfo) == "why: a and b share no network: a is on one, b on two"
+    assert f"topology {t.label}:" in str(excinfo.value)  # no report will show it
