@@ -213,36 +213,33 @@ def _fault(fault: Any, names: _Names, k: int, timeline: Timeline) -> tuple[dict[
 
 
 def _failing(probe: FailingProbe, doc: dict[str, Any]) -> dict[str, Any]:
-    """The failing probe, with the container it was aimed at (by name or alias) and the
-    network it went over (the first the two share; null when they share none)."""
-    containers = {c["name"]: c for c in doc["containers"]}
-    source = containers.get(probe.source)
-    target = containers.get(probe.target)
-    if target is None:  # an alias, or an address of one of them
-        target = next(
-            (
-                c
-                for c in doc["containers"]
-                for e in c["endpoints"]
-                if probe.target in e["aliases"] or probe.target == e["ip"]
-            ),
-            None,
-        )
-    mine = [e["network"] for e in source["endpoints"]] if source is not None else []
-    service = next((s for s in doc["services"] if s["name"] == probe.target), None)
+    """The failing probe, with the container it was aimed at (by name, alias or address, in
+    the source's topology) and the network it went over (the first the two share; null when
+    they share none). Names are the document's: ``api#2`` for the probe's ``api`` when two
+    topologies have one (the first such source counts)."""
+    source = next((c for c in doc["containers"] if c["name"].split("#")[0] == probe.source), None)
+    k = source["topology"] if source is not None else 0
+    ours = [c for c in doc["containers"] if c["topology"] == k]
+    target = next((c for c in ours if c["name"].split("#")[0] == probe.target), None)
+    theirs = [e["network"] for e in target["endpoints"]] if target is not None else []
+    if target is None:  # an alias or an address: the networks it is one on
+        for c in ours:
+            theirs = [e["network"] for e in c["endpoints"] if probe.target in (*e["aliases"], e["ip"])]
+            if theirs:
+                target = c
+                break
+    service = next((v for v in doc["services"] if v["topology"] == k and v["name"].split("#")[0] == probe.target), None)
     if service is not None:
-        theirs = [v["network"] for v in service["vips"]]
-    else:
-        theirs = [e["network"] for e in target["endpoints"]] if target is not None else []
-    network = next((n for n in mine if n in theirs), None)
+        theirs = [vip["network"] for vip in service["vips"]]
+    mine = [e["network"] for e in source["endpoints"]] if source is not None else []
     return {
-        "source": probe.source,
+        "source": source["name"] if source is not None else probe.source,
         "target": probe.target,
         "target_container": target["name"] if target is not None else None,
         "address": probe.address,
         "kind": probe.kind,
         "port": probe.port,
-        "network": network,
+        "network": next((n for n in mine if n in theirs), None),
         "verdict": probe.verdict,
         "diagnosis": probe.diagnosis,
     }

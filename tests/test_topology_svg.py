@@ -160,6 +160,11 @@ def test_the_failing_probe_is_highlighted_over_the_network_it_went_or_between_tw
 
     by_alias = snapshot([dockernet.context], failing=FailingProbe("web", "database", "dns"))["failing"]
     assert (by_alias["target_container"], by_alias["network"]) == ("db", "back")
+    # An alias on a network the source is not on: no network to go over, though the two share one.
+    dockernet.container("cache", networks={t["front"]: [], t["back"]: ["store"]})
+    elsewhere = snapshot([dockernet.context], failing=FailingProbe("api", "store", "dns"))["failing"]
+    assert (elsewhere["target_container"], elsewhere["network"]) == ("cache", None)
+    assert snapshot([dockernet.context], failing=FailingProbe("api", "cache", "dns"))["failing"]["network"] == "front"
 
 
 @pytest.mark.dockernet
@@ -201,6 +206,9 @@ def test_two_topologies_of_one_test_keep_their_names_apart(dockernet, dockernet_
     assert [c["endpoints"][0]["network"] for c in doc["containers"]] == ["front", "front-m"]
     said = texts(parse(render_svg(doc)))
     assert "api#1" in said and "api#2" in said
+    dockernet.container("web", networks=[first])
+    failing = snapshot([dockernet.context, dockernet_module.context], failing=FailingProbe("api", "web", "tcp"))
+    assert (failing["failing"]["source"], failing["failing"]["network"]) == ("api#1", "front")
 
 
 def test_names_are_escaped_and_a_service_is_framed_with_its_tasks():
