@@ -76,13 +76,23 @@ def _header(data: bytes) -> tuple[int, int]:
     return int(reader.datalink()), int(reader.snaplen)
 
 
+class _Whole(io.BytesIO):
+    """A file whose reads give all that was asked or nothing: a last packet tcpdump was
+    still writing when the file was copied ends the file instead of coming out short."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        if size is not None and 0 < len(data) < size:
+            raise EOFError
+        return data
+
+
 def _packets(data: bytes) -> Iterable[tuple[float, bytes]]:
-    """A ring file's packets; a file tcpdump has just opened, or a last packet it is
-    writing while the file is copied, ends the list quietly."""
+    """A ring file's packets; a file tcpdump has just opened (no header yet) has none."""
     dpkt = dpkt_module()
     try:
-        yield from dpkt.pcap.Reader(io.BytesIO(data))
-    except (ValueError, dpkt.dpkt.NeedData, dpkt.dpkt.UnpackError):
+        yield from dpkt.pcap.Reader(_Whole(data))
+    except (EOFError, ValueError, dpkt.dpkt.NeedData, dpkt.dpkt.UnpackError):
         return
 
 
