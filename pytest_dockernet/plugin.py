@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 import docker  # only for the dockernet_client fixture: users get docker-py's client
 import pytest
 
-from . import capturing, hooks
+from . import artifacts, capturing, hooks
 from .assertions import ReachabilityMatrix
 from .capabilities import CAPABILITIES, Capabilities, probe_engines
 from .engine import Engine, answers, as_engine, connect, lost, where
@@ -70,6 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state.facts.builder, state.facts.build_progress = state.settings.builder, build_progress(config)
     state.join_run(getattr(config, "workerinput", None))
     config.stash[STATE] = state
+    artifacts.register(config, state.settings, _used_topologies)  # --dockernet-artifacts, JUnit, pytest-html
     capturing.register(config, state.settings)  # --dockernet-capture, marker capture=
     # Only a run that talks to Docker has anything to tear down on SIGTERM.
     state.on_connect.append(lambda: _install_sigterm_handler(config))

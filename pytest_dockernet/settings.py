@@ -7,6 +7,7 @@ values it takes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,6 +65,23 @@ def _log_lines(value: str) -> int:
             "test's report shows per container, or 0 for no log sections"
         )
     return lines
+
+
+def _artifacts(config: pytest.Config) -> Path | None:
+    """--dockernet-artifacts from the current directory, or ini dockernet_artifacts from the
+    ini file's (the rootdir's without one); None when neither is set."""
+    given, base = config.getoption("dockernet_artifacts"), config.invocation_params.dir
+    if given is None:
+        given, base = config.getini("dockernet_artifacts"), config.inipath.parent if config.inipath else config.rootpath
+    if not str(given).strip():
+        return None
+    folder = (base / str(given).strip()).resolve()
+    if folder.exists() and not folder.is_dir():
+        raise pytest.UsageError(
+            f"--dockernet-artifacts (ini dockernet_artifacts) is {str(given)!r}: {folder} is a file; "
+            "name a folder (made when a test first fails)"
+        )
+    return folder
 
 
 def _host_address(value: str) -> str:
@@ -165,6 +183,15 @@ def add_options(parser: pytest.Parser) -> None:
         default=str(WARM_POOL),
         metavar="N",
     )
+    option(
+        "artifacts",
+        "write, for each failing test, a folder named after its node id in DIR with its topology as "
+        "topology.svg and topology.json, each container's full log and timeline.txt (what the plugin did, "
+        "in seconds from the start of the test's call phase); a relative DIR is taken from the current "
+        "directory (from the ini file's for the ini key)",
+        shown="none",
+        metavar="DIR",
+    )
     # A command, not a setting: no ini key (one would turn every run into this command).
     group.addoption(
         "--dockernet-capabilities",
@@ -217,6 +244,7 @@ class Settings:
     hosts: tuple[str, ...] = ()
     lab: int = 0
     logs: int = DEFAULT_LOG_LINES  # log lines per container in a failing test's report
+    artifacts: Path | None = None  # where failing tests' artifacts go (see artifacts.py); None: nowhere
     pool: int = WARM_POOL  # warm containers kept ready (0: none)
     fault_image: str | None = None  # the fault helpers' image (None: faults/image.py's order)
     host_address: str = ""  # where published ports are reached ("": found per engine, see handles.published_host)
@@ -249,6 +277,7 @@ class Settings:
             hosts=tuple(h.strip() for h in get("hosts").split(",") if h.strip()),
             lab=_lab_size(get("lab")),
             logs=_log_lines(get("logs")),
+            artifacts=_artifacts(config),
             pool=_pool_size(get("pool")),
             fault_image=get("fault_image").strip() or None,
             host_address=_host_address(get("host_address")),

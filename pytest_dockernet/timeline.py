@@ -55,11 +55,16 @@ class Timeline:
         return None if self.origin is None else at - self.origin
 
 
-def render(timelines: Sequence[tuple[str, Timeline]], origin: float) -> str:
+CALL = "the start of the test's call phase (set-up before it: negative)"
+SET_UP = "the start of the test's set-up (the test failed there: it has no call phase)"
+
+
+def render(timelines: Sequence[tuple[str, Timeline]], origin: float, since: str = CALL) -> str:
     """The events of ``timelines`` (``(label, timeline)`` pairs) merged in time order, one a
-    line, in seconds from ``origin``; a label, when given, says whose event it is."""
+    line, in seconds from ``origin`` (which ``since`` names); a label, when given, says whose
+    event it is."""
     merged: list[tuple[Event, str]] = []
-    lines = ["seconds from the start of the test's call phase (set-up before it: negative)"]
+    lines = [f"seconds from {since}"]
     lines += [
         f"({label or 'this topology'}: its first {t.dropped} events are not kept)"
         for label, t in timelines
