@@ -23,22 +23,34 @@ from typing import Any
 
 SANS = "DejaVu Sans, Verdana, Helvetica, Arial, sans-serif"
 MONO = "DejaVu Sans Mono, Menlo, Consolas, monospace"
-STYLE = f"""
-text {{ font-family: {SANS}; font-size: 11px; fill: #222; }}
-.mono {{ font-family: {MONO}; }} .b {{ font-weight: bold; }} .small {{ font-size: 10px; fill: #555; }}
-.title {{ font-size: 15px; font-weight: bold; }} .ok {{ fill: #1a7f37; }} .bad {{ fill: #c62828; }}
-.warn {{ fill: #b26a00; }} .probe {{ fill: #1f5fbf; }}
-.box {{ fill: #f7f9fc; stroke: #6b7a90; stroke-width: 1.2; }} .box.hot {{ stroke: #1f5fbf; stroke-width: 3; }}
-.box.down {{ fill: #fdecea; }}
-.frame {{ fill: none; stroke: #7a5cc4; stroke-width: 1.2; stroke-dasharray: 6 3; }}
-.bus {{ stroke: #37474f; stroke-width: 4; }} .bus.internal {{ stroke-dasharray: 10 5; }}
-.wire {{ stroke: #8a96a8; stroke-width: 1.6; fill: none; }} .wire.deg {{ stroke: #e68a00; stroke-width: 2.5; }}
-.dot {{ fill: #37474f; }} .cut {{ stroke: #c62828; stroke-width: 2.2; stroke-dasharray: 7 4; fill: none; }}
-.xmark {{ stroke: #c62828; stroke-width: 3; }}
-.deg {{ stroke: #e68a00; stroke-width: 2.5; stroke-dasharray: 2 4; fill: none; }}
-.path {{ stroke: #1f5fbf; stroke-width: 4; fill: none; opacity: .85; }} .path.none {{ stroke-dasharray: 8 5; }}
-.halo {{ fill: #fff; opacity: .9; }}
-"""
+SCOPE = "dockernet-topology"  # the root's class: the rules reach no other part of a page it is inline in
+RULES = (
+    ("text", f"font-family: {SANS}; font-size: 11px; fill: #222"),
+    (".mono", f"font-family: {MONO}"),
+    (".b", "font-weight: bold"),
+    (".small", "font-size: 10px; fill: #555"),
+    (".title", "font-size: 15px; font-weight: bold"),
+    (".ok", "fill: #1a7f37"),
+    (".bad", "fill: #c62828"),
+    (".warn", "fill: #b26a00"),
+    (".probe", "fill: #1f5fbf"),
+    (".box", "fill: #f7f9fc; stroke: #6b7a90; stroke-width: 1.2"),
+    (".box.hot", "stroke: #1f5fbf; stroke-width: 3"),
+    (".box.down", "fill: #fdecea"),
+    (".frame", "fill: none; stroke: #7a5cc4; stroke-width: 1.2; stroke-dasharray: 6 3"),
+    (".bus", "stroke: #37474f; stroke-width: 4"),
+    (".bus.internal", "stroke-dasharray: 10 5"),
+    (".wire", "stroke: #8a96a8; stroke-width: 1.6; fill: none"),
+    (".wire.deg", "stroke: #e68a00; stroke-width: 2.5"),
+    (".dot", "fill: #37474f"),
+    (".cut", "stroke: #c62828; stroke-width: 2.2; stroke-dasharray: 7 4; fill: none"),
+    (".xmark", "stroke: #c62828; stroke-width: 3"),
+    (".deg", "stroke: #e68a00; stroke-width: 2.5; stroke-dasharray: 2 4; fill: none"),
+    (".path", "stroke: #1f5fbf; stroke-width: 4; fill: none; opacity: .85"),
+    (".path.none", "stroke-dasharray: 8 5"),
+    (".halo", "fill: #fff; opacity: .9"),
+)
+STYLE = "\n" + "\n".join(f"svg.{SCOPE} {selector} {{ {rules}; }}" for selector, rules in RULES) + "\n"
 COLUMN, BOX_W, LINE, BUS_GAP, GUTTER, PAD = 180.0, 160.0, 14.0, 40.0, 250.0, 16.0
 MIN_WIDTH = 780.0
 Point = tuple[float, float]
@@ -111,7 +123,7 @@ class Canvas:
 
     def svg(self, width: float, height: float) -> str:
         size = {"width": f"{width:.0f}", "height": f"{height:.0f}", "viewBox": f"0 0 {width:.0f} {height:.0f}"}
-        root = ET.Element("svg", {"xmlns": "http://www.w3.org/2000/svg", **size})
+        root = ET.Element("svg", {"xmlns": "http://www.w3.org/2000/svg", "class": SCOPE, **size})
         ET.SubElement(root, "style").text = STYLE
         defs = ET.SubElement(root, "defs")
         for name, colour in (("arrow", "#1f5fbf"), ("redarrow", "#c62828"), ("orangearrow", "#e68a00")):

@@ -247,7 +247,12 @@ def test_names_are_escaped_and_a_service_is_framed_with_its_tasks():
     assert {"web.1", "web.2", 'a<b>&"c"'} <= set(said)
     assert "service web · vip 10.0.9.2 on mesh · 2/2 tasks" in said
     assert len(of_class(root, "rect", "frame")) == 1
+    # Inline in an HTML page (pytest-html) beside other drawings: its ids and rules are its own.
     assert {m.get("id") for m in root.iter(SVG + "marker")} == {"t1-arrow", "t1-redarrow", "t1-orangearrow"}
+    (style,) = root.iter(SVG + "style")
+    rules = (style.text or "").strip().splitlines()
+    assert rules and all(rule.startswith("svg.dockernet-topology ") for rule in rules)
+    assert root.get("class") == "dockernet-topology"
     assert "tasks: web.1, web.2" in render_text(doc)
 
 
