@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .engine.errors import EngineException, NotFound
+from .errors import DockernetError
 from .faults.degradation import Degradation
 from .faults.partition import Partition
 from .handles import state_text
@@ -173,7 +174,7 @@ def _service(service: Any, names: _Names, k: int) -> tuple[dict[str, Any], list[
             if network is not None:  # the ingress network's VIP is the swarm's, not the test's
                 entry["vips"].append({"network": names.of(k, network.name), "ip": vip.get("Addr", "").split("/")[0]})
         tasks = [_container(task, names, k, service=name) for task in service.tasks()]
-    except EngineException:
+    except (EngineException, DockernetError):  # the engine not answering, a task on an engine not the run's
         return entry, []
     entry["tasks"] = [task["name"] for task in tasks]
     return entry, tasks

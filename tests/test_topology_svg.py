@@ -81,6 +81,16 @@ def test_the_snapshot_has_each_network_and_container_with_addresses_aliases_and_
 
 
 @pytest.mark.dockernet
+def test_a_container_removed_behind_the_plugins_back_is_shown_removed(dockernet):
+    gone = dockernet.container("gone")
+    dockernet.client.api.remove_container(gone.id, force=True)
+    (entry,) = snapshot([dockernet.context])["containers"]
+    assert (entry["name"], entry["state"], entry["exit_code"]) == ("gone", "removed", None)
+    root = parse(render_svg(snapshot([dockernet.context])))
+    assert "removed" in texts(root) and len(of_class(root, "rect", "box down")) == 1
+
+
+@pytest.mark.dockernet
 def test_faults_in_force_are_cut_and_degraded_links_and_go_once_lifted(dockernet):
     t = shop(dockernet)
     dockernet.context.timeline.origin = origin = time.monotonic()  # the call phase's start, as the plugin sets it
