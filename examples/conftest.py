@@ -15,7 +15,7 @@ LOG_DIR = Path(tempfile.gettempdir()) / "dockernet-logs"
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_dockernet_topology_teardown(factory):
-    """Keep the logs of every container of a failed test (they are removed right after)."""
+    """Keep the logs of every container of a failed test (removed right after)."""
     if factory.failed:
         LOG_DIR.mkdir(exist_ok=True)
         for container in factory.containers_list:

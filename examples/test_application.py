@@ -1,25 +1,36 @@
-"""Testing your own application: an API in front of PostgreSQL and redis, on two networks.
+"""Testing your own application: an API in front of PostgreSQL and redis, two networks.
 
-The image is built from examples/app (a Dockerfile, the API's code, a start script), once
-per run. Each server is waited for the way it tells that it is ready: PostgreSQL by a
-healthcheck, redis by a line of its log, the API by its image's own HEALTHCHECK.
+The image is built from examples/app (a Dockerfile, the API's code, a start script),
+once per run. Each server is waited for the way it tells that it is ready: PostgreSQL by
+a healthcheck, redis by a line of its log, the API by its image's own HEALTHCHECK.
 """
 
 from pathlib import Path
 
 import pytest
 
-from pytest_dockernet import LogLine, assert_http, assert_isolated, assert_unreachable, http_get, reachability
+from pytest_dockernet import (
+    LogLine,
+    assert_http,
+    assert_isolated,
+    assert_unreachable,
+    http_get,
+    reachability,
+)
 
 APP = Path(__file__).parent / "app"
-LOCAL_BASE = "pytest-dockernet/app-base:bookworm"  # made by scripts/app-base-image (no registry here)
+# Made by scripts/app-base-image (no registry here)
+LOCAL_BASE = "pytest-dockernet/app-base:bookworm"
 NO_HEALTHCHECK = {"test": ["NONE"]}  # the image's HEALTHCHECK is the API's
 
 
 @pytest.fixture(scope="module")
 def stack(dockernet_module, dockernet_client):
-    # Without a registry, build FROM the local Debian base; with one, the Dockerfile's default.
-    buildargs = {"BASE": LOCAL_BASE} if dockernet_client.images.list(name=LOCAL_BASE) else {}
+    # Without a registry, build FROM the local Debian base; with one, the Dockerfile's
+    # default.
+    buildargs = (
+        {"BASE": LOCAL_BASE} if dockernet_client.images.list(name=LOCAL_BASE) else {}
+    )
     image = dockernet_module.build(APP, buildargs=buildargs)
 
     front = dockernet_module.network("front")
@@ -31,7 +42,11 @@ def stack(dockernet_module, dockernet_client):
                 "command": ["/app/start-postgres"],
                 "user": "postgres",
                 "networks": {back: ["database"]},
-                "healthcheck": {"test": "pg_isready -q -h 127.0.0.1", "interval": 0.5, "retries": 120},
+                "healthcheck": {
+                    "test": "pg_isready -q -h 127.0.0.1",
+                    "interval": 0.5,
+                    "retries": 120,
+                },
                 "ready": "healthy",
             },
             "cache": {
@@ -63,7 +78,8 @@ def test_the_web_tier_cannot_reach_the_data_tier(stack):
     assert_isolated([stack["web"]], [stack["db"], stack["cache"]])
 
 
-@pytest.mark.dockernet(needs=["connect-disconnect"])  # an engine without it skips it, naming the capability
+# An engine without it skips it, naming the capability
+@pytest.mark.dockernet(needs=["connect-disconnect"])
 def test_the_api_reports_a_lost_cache_and_recovers(stack, dockernet_module):
     cache, back = stack["cache"], dockernet_module.get_network("back")
     dockernet_module.disconnect(cache, back)

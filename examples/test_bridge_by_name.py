@@ -5,8 +5,11 @@ from pytest_dockernet import assert_reachable, assert_resolves
 
 def test_containers_reach_each_other_by_name(dockernet):
     net = dockernet.network("app")
-    # Without image=, a container runs the probe image (busybox), so busybox httpd serves.
-    web = dockernet.container("web", networks=[net], command=["httpd", "-f", "-p", "8080"])
+    # Without image=, a container runs the probe image (busybox), so busybox httpd
+    # serves.
+    web = dockernet.container(
+        "web", networks=[net], command=["httpd", "-f", "-p", "8080"]
+    )
     client = dockernet.container("client", networks=[net])
 
     assert_reachable(client, "web")  # ICMP echo

@@ -1,4 +1,5 @@
-"""Test the topology you ship: the application's own Compose file, in the test's networks.
+"""Test the topology you ship: the application's own Compose file, in the test's own
+networks.
 
 compose() brings the file up under names of the test's own (so parallel runs never
 collide), starts each service once what it depends on is healthy, and hands back its
@@ -12,13 +13,19 @@ import pytest
 from pytest_dockernet import assert_http, assert_isolated, assert_resolves, reachability
 
 COMPOSE_FILE = Path(__file__).parent / "compose" / "compose.yaml"
-LOCAL_BASE = "pytest-dockernet/app-base:bookworm"  # made by scripts/app-base-image (no registry here)
+# Made by scripts/app-base-image (no registry here)
+LOCAL_BASE = "pytest-dockernet/app-base:bookworm"
 
 
 @pytest.fixture(scope="module")
 def shop(dockernet_module, dockernet_client):
-    # Without a registry, the image builds FROM the local Debian base; with one, the file's default.
-    env = {"APP_BASE": LOCAL_BASE} if dockernet_client.images.list(name=LOCAL_BASE) else {}
+    # Without a registry, the image builds FROM the local Debian base; with one, the
+    # file's default.
+    env = (
+        {"APP_BASE": LOCAL_BASE}
+        if dockernet_client.images.list(name=LOCAL_BASE)
+        else {}
+    )
     return dockernet_module.compose(COMPOSE_FILE, env=env)
 
 
@@ -37,7 +44,11 @@ def test_the_web_tier_cannot_reach_the_data_tier(shop):
 
 
 def test_the_api_alone_brings_up_what_it_depends_on(dockernet, dockernet_client):
-    env = {"APP_BASE": LOCAL_BASE} if dockernet_client.images.list(name=LOCAL_BASE) else {}
+    env = (
+        {"APP_BASE": LOCAL_BASE}
+        if dockernet_client.images.list(name=LOCAL_BASE)
+        else {}
+    )
     stack = dockernet.compose(COMPOSE_FILE, services=["api"], env=env)
     assert sorted(stack) == ["api", "cache", "db"]
     assert stack["db"].status() == "running (healthy)"

@@ -2,10 +2,16 @@
 
 import pytest
 
-from pytest_dockernet import assert_not_resolves, assert_reachable, assert_resolves, assert_unreachable
+from pytest_dockernet import (
+    assert_not_resolves,
+    assert_reachable,
+    assert_resolves,
+    assert_unreachable,
+)
 
 
-@pytest.mark.dockernet(needs=["connect-disconnect"])  # an engine without it skips it, naming the capability
+# An engine without it skips it, naming the capability
+@pytest.mark.dockernet(needs=["connect-disconnect"])
 def test_disconnect_and_connect(dockernet):
     net = dockernet.network("app")
     api = dockernet.container("api", networks=[net])

@@ -7,16 +7,26 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dockernet import Listening, assert_http, assert_reachable, assert_resolves, assert_unreachable
+from pytest_dockernet import (
+    Listening,
+    assert_http,
+    assert_reachable,
+    assert_resolves,
+    assert_unreachable,
+)
 
 APP = Path(__file__).parent / "app"
-LOCAL_BASE = "pytest-dockernet/app-base:bookworm"  # made by scripts/app-base-image (no registry here)
+# Made by scripts/app-base-image (no registry here)
+LOCAL_BASE = "pytest-dockernet/app-base:bookworm"
 
 
 @pytest.fixture(scope="module")
 def stack(dockernet_module, dockernet_client):
-    buildargs = {"BASE": LOCAL_BASE} if dockernet_client.images.list(name=LOCAL_BASE) else {}
-    image = dockernet_module.build(APP, buildargs=buildargs)  # the same build as test_application's
+    buildargs = (
+        {"BASE": LOCAL_BASE} if dockernet_client.images.list(name=LOCAL_BASE) else {}
+    )
+    # The same build as test_application's
+    image = dockernet_module.build(APP, buildargs=buildargs)
     net = dockernet_module.network("app")
     no_healthcheck = {"test": ["NONE"]}
     return dockernet_module.containers(
@@ -37,32 +47,49 @@ def stack(dockernet_module, dockernet_client):
                 "ready": Listening(6379),
             },
             "api": {"image": image, "networks": [net], "ready": "healthy"},
-            "client": {"networks": [net]},  # the probe image: stands in for the API's users
+            # The probe image: stands in for the API's users
+            "client": {"networks": [net]},
         }
     )
 
 
-def test_the_api_reports_the_database_partitioned_away_and_recovers(stack, dockernet_module):
+def test_the_api_reports_the_database_partitioned_away_and_recovers(
+    stack, dockernet_module
+):
     api, database = stack["api"], stack["database"]
     with dockernet_module.partition(api, database):
         assert_unreachable(api, database, port=5432)
-        assert_resolves(api, "database", to=database)  # still on the network: only traffic is cut
-        assert_http(stack["client"], "http://api:8080/health", status=503, contains="no database")
-    assert_http(stack["client"], "http://api:8080/health", status=200)  # healed on leaving the block
+        # Still on the network: only traffic is cut
+        assert_resolves(api, "database", to=database)
+        assert_http(
+            stack["client"],
+            "http://api:8080/health",
+            status=503,
+            contains="no database",
+        )
+    # Healed on leaving the block
+    assert_http(stack["client"], "http://api:8080/health", status=200)
 
 
 @pytest.mark.dockernet(partition=[["api"], ["cache"]])
 def test_the_marker_partitions_for_the_test_body_only(stack):
-    assert_http(stack["client"], "http://api:8080/health", status=503, contains="no cache")
+    assert_http(
+        stack["client"], "http://api:8080/health", status=503, contains="no cache"
+    )
 
 
 def test_lost_packets_are_measured(stack, dockernet_module):
     with dockernet_module.degrade(stack["api"], loss=0.3, to=[stack["client"]]):
         measured = dockernet_module.measure(stack["client"], stack["api"], count=200)
         assert 0.15 <= measured.loss <= 0.45
-        assert_reachable(stack["api"], stack["database"])  # only what goes to client is lost
+        # Only what goes to client is lost
+        assert_reachable(stack["api"], stack["database"])
 
 
 def test_a_slow_link_is_measured(stack, dockernet_module):
     with dockernet_module.degrade(stack["api"], rate="1mbit"):
-        assert 0.5e6 <= dockernet_module.throughput(stack["api"], stack["client"], seconds=1) <= 2e6
+        assert (
+            0.5e6
+            <= dockernet_module.throughput(stack["api"], stack["client"], seconds=1)
+            <= 2e6
+        )

@@ -1,16 +1,19 @@
-"""Hermetic DNS (--dockernet-dns=hermetic, the default): names no container provides fail
-inside the engine instead of being asked of the host's resolvers."""
+"""Hermetic DNS (--dockernet-dns=hermetic, the default): names no container provides
+fail inside the engine instead of being asked of the host's resolvers."""
 
 import pytest
 
 from pytest_dockernet import assert_not_resolves, assert_resolves
 
 
-@pytest.mark.dockernet(needs=["hermetic-dns"])  # an engine without it skips it, naming the capability
+# An engine without it skips it, naming the capability
+@pytest.mark.dockernet(needs=["hermetic-dns"])
 def test_unknown_names_fail_inside_the_engine(dockernet):
-    api = dockernet.container("api")  # no networks=: joins the factory's "default" network
+    # No networks=: joins the factory's "default" network
+    api = dockernet.container("api")
     dockernet.container("db")
 
     assert_resolves(api, "db", to=dockernet.get_container("db"))
-    assert_not_resolves(api, "no-such-service")  # an empty answer from the engine's own DNS
+    # An empty answer from the engine's own DNS
+    assert_not_resolves(api, "no-such-service")
     assert_not_resolves(api, "db.example", timeout=6)  # dotted: asked of no one outside

@@ -20,13 +20,17 @@ def test_internal_network_keeps_its_containers_in(dockernet, dockernet_client):
 
     outside = dockernet.network("outside")
     server = dockernet.container(
-        "server", networks=[outside], command=["httpd", "-f", "-p", "8080"], ports={"8080/tcp": None}
+        "server",
+        networks=[outside],
+        command=["httpd", "-f", "-p", "8080"],
+        ports={"8080/tcp": None},
     )
     published = int(dockernet_client.api.port(server.id, 8080)[0]["HostPort"])
 
     assert_reachable(app, "cache")
     assert_unreachable(app, server, port=8080)  # directly
-    assert_unreachable(app, internal.gateway, port=published)  # through the published port
+    # Through the published port
+    assert_unreachable(app, internal.gateway, port=published)
 
     # The same published port, seen from a container of an ordinary bridge network.
     lan = dockernet.network("lan")

@@ -21,10 +21,12 @@ def test_separate_networks_are_isolated(dockernet):
     assert_reachable(web, proxy)
     assert_resolves(web, "proxy")
 
-    assert_isolated(front, back)  # no container of one reaches any of the other, both ways
+    # No container of one reaches any of the other, both ways
+    assert_isolated(front, back)
     assert_unreachable(web, db)  # db's address on back
     cache = dockernet.container("cache", networks=[back])
-    assert_unreachable(web, [db, cache], port=6379)  # several targets: probed at once, one timeout
+    # Several targets: probed at once, one timeout
+    assert_unreachable(web, [db, cache], port=6379)
     assert_not_resolves(web, "db")
 
 

@@ -18,10 +18,10 @@ from pytest_dockernet import (
 
 @pytest.fixture(scope="session")
 def no_shell_image(dockernet_session, tmp_path_factory):
-    """FROM scratch with nothing but a busybox binary, serving HTTP on port 80. busybox is
-    copied out of the probe image, so this builds wherever the plugin works; it must keep
-    a name starting with "busybox" to run applets named in its arguments. Built once per
-    run and, without a tag, removed at the run's end."""
+    """FROM scratch with nothing but a busybox binary, serving HTTP on port 80. busybox
+    is copied out of the probe image, so this builds wherever the plugin works; it must
+    keep a name starting with "busybox" to run applets named in its arguments. Built
+    once per run and, without a tag, removed at the run's end."""
     context = tmp_path_factory.mktemp("no-shell")
     (context / "Dockerfile").write_text(f"""\
 FROM {dockernet_session.probe_image} AS tools
@@ -35,8 +35,12 @@ ENTRYPOINT ["/busybox", "httpd", "-f", "-p", "80"]
 def test_every_helper_works_from_a_source_without_shell(dockernet, no_shell_image):
     app = dockernet.network("app")
     web = dockernet.container("web", image=no_shell_image, networks=[app])
-    peer = dockernet.container("peer", networks=[app], command=["httpd", "-f", "-p", "8080"])
-    stranger = dockernet.container("stranger", networks=[dockernet.network("elsewhere")])
+    peer = dockernet.container(
+        "peer", networks=[app], command=["httpd", "-f", "-p", "8080"]
+    )
+    stranger = dockernet.container(
+        "stranger", networks=[dockernet.network("elsewhere")]
+    )
 
     exit_code, _ = web.exec(["sh", "-c", "true"])
     assert exit_code != 0  # really no shell

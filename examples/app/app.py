@@ -16,8 +16,14 @@ import urllib.request
 
 PORT = int(os.environ.get("PORT", "8080"))
 DEPENDENCIES = {
-    "database": (os.environ.get("DB_HOST", "database"), int(os.environ.get("DB_PORT", "5432"))),
-    "cache": (os.environ.get("CACHE_HOST", "cache"), int(os.environ.get("CACHE_PORT", "6379"))),
+    "database": (
+        os.environ.get("DB_HOST", "database"),
+        int(os.environ.get("DB_PORT", "5432")),
+    ),
+    "cache": (
+        os.environ.get("CACHE_HOST", "cache"),
+        int(os.environ.get("CACHE_PORT", "6379")),
+    ),
 }
 
 
@@ -35,7 +41,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/health":
             down = missing()
-            status, body = (503, f"unavailable: no {', '.join(down)}\n") if down else (200, "ok\n")
+            status, body = (
+                (503, f"unavailable: no {', '.join(down)}\n") if down else (200, "ok\n")
+            )
         else:
             status, body = 200, f"hello from {socket.gethostname()}\n"
         data = body.encode()
@@ -52,7 +60,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def main() -> int:
     if sys.argv[1:] == ["--check"]:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/health", timeout=2) as response:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{PORT}/health", timeout=2
+            ) as response:
                 return 0 if response.status == 200 else 1
         except OSError:
             return 1

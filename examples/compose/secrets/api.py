@@ -1,6 +1,6 @@
-"""The API of examples/compose/secrets: GET /health answers 200 while it can log in to the
-database with the password of its secret (the file DB_PASSWORD_FILE names), 503 with the
-database's answer otherwise. It reads the password when it starts, as servers do."""
+"""The API of examples/compose/secrets: GET /health answers 200 while it can log in to
+the database with the password of its secret (the file DB_PASSWORD_FILE names), 503 with
+the database's answer otherwise. It reads the password when it starts, as servers do."""
 
 import http.server
 import os
@@ -8,12 +8,25 @@ import subprocess
 from pathlib import Path
 
 PASSWORD = Path(os.environ["DB_PASSWORD_FILE"]).read_text().strip()
-LOGIN = ["psql", "-h", os.environ.get("DB_HOST", "db"), "-U", "postgres", "-tAc", "select 1"]
+LOGIN = [
+    "psql",
+    "-h",
+    os.environ.get("DB_HOST", "db"),
+    "-U",
+    "postgres",
+    "-tAc",
+    "select 1",
+]
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        result = subprocess.run(LOGIN, env={**os.environ, "PGPASSWORD": PASSWORD}, capture_output=True, text=True)
+        result = subprocess.run(
+            LOGIN,
+            env={**os.environ, "PGPASSWORD": PASSWORD},
+            capture_output=True,
+            text=True,
+        )
         status, body = (200, "ok\n") if result.returncode == 0 else (503, result.stderr)
         data = body.encode()
         self.send_response(status)
