@@ -47,3 +47,30 @@ def test_readme_links_lead_to_files_that_exist():
 
 def test_readme_is_short():
     assert len(README.splitlines()) < 200, "the README is the pitch, the install and links: the rest goes in docs/"
+
+
+def section(title: str) -> str:
+    """The README's text under `## title`, up to the next section."""
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README, re.M | re.S)
+    assert match, f"README.md has no section '## {title}'"
+    return match.group(1)
+
+
+def test_readme_installs_from_a_clone_or_a_wheel_until_the_first_release():
+    import pytest_dockernet
+
+    install = section("Install")
+    commands = re.findall(r"```sh\n(.*?)```", install, re.S)
+    assert not any(re.search(r"^pip install pytest-dockernet\s*$", c, re.M) for c in commands), (
+        "the package is not on PyPI yet: `pip install pytest-dockernet` cannot work"
+    )
+    assert "pip install ./pytest-dockernet" in install
+    wheel = f"dist/pytest_dockernet-{pytest_dockernet.__version__}-py3-none-any.whl"
+    assert f"pip install {wheel}" in install, f"the wheel's name is {wheel} now"
+
+
+def test_readme_says_what_the_neighbours_do_and_what_this_adds():
+    why = section("Why this one")
+    for neighbour in ("testcontainers-python", "pytest-docker]", "pytest-docker-tools", "Toxiproxy"):
+        assert neighbour in why, f"'## Why this one' does not name {neighbour.strip(']')}"
+    assert "What this plugin adds" in why
