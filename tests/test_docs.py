@@ -119,6 +119,170 @@ def test_every_page_is_in_the_nav():
     assert not left_out, f"pages missing from nav: in mkdocs.yml: {left_out}"
 
 
+# -- how the pages show ---------------------------------------------------------------------
+
+MERMAID = re.compile(r"^```mermaid\n(.*?)^```$", re.M | re.S)
+# What a code box of the site holds (docs/stylesheets/extra.css; Chromium, from 1280 px up).
+CODE_BOX_COLUMNS = 88
+
+
+def how_to_pages() -> list[Path]:
+    return [*sorted(set((DOCS / "how-to").glob("*.md")) - {DOCS / "how-to" / "index.md"}), DOCS / "compose.md"]
+
+
+@pytest.mark.parametrize("page", how_to_pages(), ids=lambda page: page.name)
+def test_every_how_to_opens_with_a_diagram_and_has_subheadings(page):
+    text = page.read_text()
+    first_section = text.split("\n## ", 1)[0]
+    assert MERMAID.search(first_section), (
+        f"{page.relative_to(ROOT)}: no ```mermaid diagram of its topology before its first ## heading"
+    )
+    assert len(re.findall(r"^## ", text, re.M)) >= 2, f"{page.relative_to(ROOT)}: sections under ## subheadings"
+
+
+@pytest.mark.parametrize("example", example_files())
+def test_every_example_line_fits_the_code_box(example):
+    path = ROOT / example
+    if path.suffix not in {".py", ".yaml", ".yml", ".sh", ""} and path.name != "Dockerfile":
+        return  # data the examples read (a password file), not shown as code
+    long = [
+        f"{number}: {line}"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if len(line) > CODE_BOX_COLUMNS
+    ]
+    assert not long, f"{example}: lines wider than the docs' code box ({CODE_BOX_COLUMNS}): {long}"
+
+
+def test_the_site_renders_its_diagrams_without_network_access():
+    config = (ROOT / "mkdocs.yml").read_text()
+    assert re.search(r"- name: mermaid\n\s+class: mermaid\n\s+format: !!python/name:pymdownx", config)
+    scripts = re.findall(r"^extra_javascript:\n((?:\s+- .*\n)+)", config, re.M)
+    assert scripts, "mkdocs.yml has no extra_javascript: Material would load mermaid.js from unpkg.com"
+    mermaid = [line.strip()[2:] for line in scripts[0].splitlines() if "mermaid" in line]
+    assert mermaid and (DOCS / mermaid[0]).is_file(), f"docs/{mermaid} is missing"
+    assert 'globalThis["mermaid"]' in (DOCS / mermaid[0]).read_text()[-2000:], "not a browser build of mermaid"
+    assert re.search(r"^  font: false$", config, re.M), "the theme would fetch its fonts from Google Fonts"
+
+
+def test_every_mermaid_diagram_renders(tmp_path):
+    """Mermaid's own parser and renderer, in headless Chromium (scripts/ensure-chromium), on
+    every diagram of the pages: a diagram with an error is shown on the site as its source."""
+    import json
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium on PATH: scripts/ensure-chromium installs it")
+    diagrams = [(str(page.relative_to(ROOT)), d) for page in pages() for d in MERMAID.findall(page.read_text())]
+    assert len(diagrams) >= len(how_to_pages())
+    page = tmp_path / "diagrams.html"
+    page.write_text(
+        f'''<html><head><script src="{(DOCS / "javascripts" / "mermaid.tiny.js").as_uri()}"></script></head>
+<body><script>
+mermaid.initialize({{startOnLoad: false}});
+(async () => {{
+  const results = [];
+  for (const [i, [page, source]] of {json.dumps(diagrams)}.entries()) {{
+    try {{ await mermaid.render("d" + i, source); results.push("ok"); }}
+    catch (e) {{ results.push(page + ": " + String(e.message || e).split("\\n")[0]); }}
+  }}
+  document.title = "RESULTS " + JSON.stringify(results);
+}})();
+</script></body></html>'''
+    )
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+         "--proxy-server=127.0.0.1:9", "--virtual-time-budget=20000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False,
+    ).stdout  # fmt: skip
+    found = re.search(r"<title>RESULTS (.*?)</title>", dom, re.S)
+    assert found, f"Chromium did not run the diagrams' page: {dom[-500:]!r}"
+    results = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert len(results) == len(diagrams)
+    assert results == ["ok"] * len(diagrams), [r for r in results if r != "ok"]
+
+
+def test_no_page_installs_from_pypi_before_the_first_release():
+    import pytest_dockernet
+
+    if not pytest_dockernet.__version__.startswith("0.1."):
+        pytest.skip("released: pip install pytest-dockernet works")  # pragma: no cover
+    command = re.compile(r"pip install (--\S+ )*pytest-dockernet\b(?! @)")
+    found = [
+        str(page.relative_to(ROOT))
+        for page in [*pages(), ROOT / "README.md"]
+        if any(command.search(line) and "does not work" not in line for line in page.read_text().splitlines())
+    ]
+    assert not found, f"not on PyPI yet: install from a clone or a wheel (README's Install) in {found}"
+
+
+# Public members of the classes the API reference lists member by member that are the
+# plugin's own bookkeeping, not for tests: left out of the page on purpose.
+API_INTERNALS = {
+    "Topology": {"client", "id", "label", "context"},
+    "Network": {"context", "owned", "allocated", "warm", "topology", "ref"},
+    "Container": {
+        *("context", "endpoints", "sidecar_id", "resident", "lifecycle", "pooled", "reusable"),
+        *("logs_after", "stop_timeout", "topology", "client", "last_output_stamp", "refresh"),
+    },
+    "ReachabilityMatrix": {"compared"},
+    "LogLine": {"holds"},
+    "Listening": {"holds"},
+    "Partition": {"lifted_as", "number", "chain", "apply", "reapply"},
+    "Degradation": {"lifted_as", "apply", "reapply"},
+    "Service": {"context", "topology"},
+    "Remover": set(),
+    "RunIdentity": {"pid", "host", "boot", "pidns", "started", "owner_is_gone"},
+}
+
+
+def public_members(cls: type) -> set[str]:
+    """What mkdocstrings (griffe, statically) sees as the class's public members: its
+    methods, properties and class-level names, and the attributes ``__init__`` sets."""
+    import ast
+    import inspect
+
+    tree = ast.parse(Path(inspect.getsourcefile(cls) or "").read_text())
+    (node,) = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == cls.__name__]
+    names = set()
+    for item in node.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(item.name)
+            if item.name == "__init__":
+                names |= {
+                    t.attr
+                    for t in ast.walk(item)
+                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"
+                    and isinstance(t.ctx, ast.Store)
+                }  # fmt: skip
+        elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+            names.add(item.target.id)
+        elif isinstance(item, ast.Assign):
+            names |= {t.id for t in item.targets if isinstance(t, ast.Name)}
+    return {name for name in names if not name.startswith("_")}
+
+
+def test_the_api_reference_lists_what_tests_call_first_and_leaves_out_the_bookkeeping():
+    api = (DOCS / "reference" / "api.md").read_text()
+    order = re.findall(r"^::: pytest_dockernet\.(\w+)$", api, re.M)
+    assert order[:3] == ["Topology", "Network", "Container"], "the factory and its handles come first"
+    listed = dict(
+        re.findall(
+            r"^::: pytest_dockernet\.(\w+)\n    options:\n(?:      .*\n)*?      members:\n((?:        - \w+\n)+)",
+            api,
+            re.M,
+        )
+    )
+    assert set(listed) == set(API_INTERNALS), "API_INTERNALS names the classes listed member by member"
+    for name, block in listed.items():
+        members = re.findall(r"- (\w+)", block)
+        public = public_members(getattr(pytest_dockernet, name))
+        assert not set(members) - public, f"{name}: the page lists members it does not have: {set(members) - public}"
+        unplaced = public - set(members) - API_INTERNALS[name]
+        assert not unplaced, f"{name}: public members neither on the page nor named internal: {unplaced}"
+
+
 # -- captured outputs (Docker) -------------------------------------------------------------
 
 SEPARATOR = re.compile(r"^([=_-])\1{2,} (.*?) \1{2,}$")
