@@ -16,8 +16,8 @@ ignore keys they do not know, so it can grow)::
               | {"kind": "degradation", "id", "text", "since", "container", "to",
                  "network", "loss", "rate", "delay", "jitter"}],
      "links": [{"kind": "cut" | "degraded", "from", "to", "fault", "one_way"}],
-     "failing": {"source", "target", "target_container", "address", "kind", "port",
-                 "network", "verdict", "diagnosis"} | null}
+     "failing": {"source", "target", "target_container", "target_service", "address",
+                 "kind", "port", "network", "verdict", "diagnosis"} | null}
 
 Names are the test's (logical); a network an endpoint is on that is not the topology's
 (``bridge``) goes by its engine name. With several topologies in one test, a name two of
@@ -237,6 +237,7 @@ def _failing(probe: FailingProbe, doc: dict[str, Any]) -> dict[str, Any]:
         "source": source["name"] if source is not None else probe.source,
         "target": probe.target,
         "target_container": target["name"] if target is not None else None,
+        "target_service": service["name"] if service is not None else None,
         "address": probe.address,
         "kind": probe.kind,
         "port": probe.port,

@@ -38,6 +38,7 @@ RULES = (
     (".box.hot", "stroke: #1f5fbf; stroke-width: 3"),
     (".box.down", "fill: #fdecea"),
     (".frame", "fill: none; stroke: #7a5cc4; stroke-width: 1.2; stroke-dasharray: 6 3"),
+    (".frame.hot", "stroke: #1f5fbf; stroke-width: 3"),
     (".bus", "stroke: #37474f; stroke-width: 4"),
     (".bus.internal", "stroke-dasharray: 10 5"),
     (".wire", "stroke: #8a96a8; stroke-width: 1.6; fill: none"),
@@ -347,9 +348,9 @@ class Drawing:
             x0, x1 = min(t.x for t in tasks) - 6, max(t.x for t in tasks) + BOX_W + 6
             y0 = min(t.y for t in tasks) - (pad if up else 6)
             y1 = max(t.y + t.h for t in tasks) + (6 if up else pad)
-            self.cv.add(
-                "rect", "back", x=x0, y=f"{y0:.1f}", width=x1 - x0, height=f"{y1 - y0:.1f}", rx=8, class_="frame"
-            )
+            hot = self.failing is not None and self.failing.get("target_service") == s["name"]
+            frame = "frame hot" if hot else "frame"
+            self.cv.add("rect", "back", x=x0, y=f"{y0:.1f}", width=x1 - x0, height=f"{y1 - y0:.1f}", rx=8, class_=frame)
             vips = ", ".join(f"{v['ip']} on {v['network']}" for v in s.get("vips", []))
             label = f"service {s['name']} · {s.get('endpoint_mode') or 'vip'}{' ' + vips if vips else ''}"
             label += f" · {len(tasks)}/{s.get('replicas') or len(tasks)} tasks"
@@ -361,6 +362,11 @@ class Drawing:
         if not failing or failing.get("network") not in self.nets:
             return
         src, dst = self.by_name.get(failing["source"]), self.by_name.get(failing.get("target_container") or "")
+        if dst is None:  # a service's name: to its first task on that network
+            named = [s for s in self.doc.get("services", []) if s["name"] == failing.get("target_service")]
+            tasks = [self.by_name[t] for s in named for t in s.get("tasks", []) if t in self.by_name]
+            index = self.nets.index(failing["network"])
+            dst = next((t for t in tasks if index in t.nets), None)
         if src is None or dst is None:
             return
         network = failing["network"]

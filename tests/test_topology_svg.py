@@ -146,6 +146,7 @@ def test_the_failing_probe_is_highlighted_over_the_network_it_went_or_between_tw
         "source": "api",
         "target": "db",
         "target_container": "db",
+        "target_service": None,
         "address": t["db"].ip(),
         "kind": "icmp",
         "port": None,
@@ -236,7 +237,10 @@ def test_names_are_escaped_and_a_service_is_framed_with_its_tasks():
             }
             for i in (1, 2)
         ]
-        + [{"name": 'a<b>&"c"', "state": "exited (1)", "exit_code": 1, "endpoints": []}],
+        + [
+            {"name": 'a<b>&"c"', "state": "exited (1)", "exit_code": 1, "endpoints": []},
+            {"name": "client", "state": "running", "endpoints": [{"network": "mesh", "ip": "10.0.9.9", "aliases": []}]},
+        ],
         "services": [
             {
                 "name": "web",
@@ -248,7 +252,7 @@ def test_names_are_escaped_and_a_service_is_framed_with_its_tasks():
         ],  # fmt: skip
         "faults": [],
         "links": [],
-        "failing": None,
+        "failing": {"source": "client", "target": "web", "target_service": "web", "kind": "tcp", "network": "mesh"},
     }
     svg = render_svg(doc, id_prefix="t1-")
     assert "&lt;b&gt;&amp;" in svg
@@ -256,7 +260,11 @@ def test_names_are_escaped_and_a_service_is_framed_with_its_tasks():
     said = texts(root)
     assert {"web.1", "web.2", 'a<b>&"c"'} <= set(said)
     assert "service web · vip 10.0.9.2 on mesh · 2/2 tasks" in said
-    assert len(of_class(root, "rect", "frame")) == 1
+    assert len(of_class(root, "rect", "frame hot")) == 1  # the failing probe's target
+    (path,) = of_class(root, "polyline", "path")  # to its first task, over mesh
+    box_x = next(float(e.get("x", 0)) - 7 for e in root.iter(SVG + "text") if e.text == "web.1")
+    end_x = float(path.get("points", "").split()[-1].split(",")[0])
+    assert end_x in (box_x + 0.3 * 160, box_x + 0.7 * 160)  # down web.1's wire (as drawn above or below the buses)
     # Inline in an HTML page (pytest-html) beside other drawings: its ids and rules are its own.
     assert {m.get("id") for m in root.iter(SVG + "marker")} == {"t1-arrow", "t1-redarrow", "t1-orangearrow"}
     (style,) = root.iter(SVG + "style")
