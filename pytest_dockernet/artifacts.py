@@ -154,8 +154,6 @@ class Artifacts:
         write("topology.json", lambda: json.dumps(doc, indent=2) + "\n")
         for fixture, topology in used:
             for container in topology.containers_list:
-                if container is None:  # its name is reserved, the container not made (yet)
-                    continue
                 name = container.name if fixture == OWN_FIXTURE else f"{fixture}.{container.name}"
                 write(f"{safe_name(name)}.log", lambda c=container: c.logs())  # type: ignore[misc]
         timelines: list[tuple[str, Timeline]] = [

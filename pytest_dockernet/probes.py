@@ -224,11 +224,23 @@ def run(
             result.output = result.output.replace(_NO_NETWORK + "\n", "")
             _check_source_runs(source)
     if counted and note != "":
-        asked = note or (script if len(script) <= NOTED_SCRIPT else script[: NOTED_SCRIPT - 3] + "...")
-        source.context.timeline.add(
-            f"probe from {source.name}: {asked}: {'ok' if result.ok else f'exit {result.exit_code}'}"
-        )
+        code = result.exit_code
+        verdict = "answered" if code == 0 else "no answer" if code == 1 else f"no answer (exit {code})"
+        source.context.timeline.add(f"probe from {source.name}: {note or noted(script)}: {verdict}")
     return result
+
+
+_PING = re.compile(r"\bping -c1 -W\d+ (\S+)")
+_NC = re.compile(r"\bnc -w\d+ (\S+) (\d+)")
+
+
+def noted(script: str) -> str:
+    """A probe's script as the timeline shows it: what :func:`connect_command` asks
+    ("TCP 10.0.0.3:5432", "ICMP echo 10.0.0.3"), else the script, shortened."""
+    asked = [f"ICMP echo {a}" for a in _PING.findall(script)] + [f"TCP {a}:{p}" for a, p in _NC.findall(script)]
+    if asked:
+        return " or ".join(asked)
+    return script if len(script) <= NOTED_SCRIPT else script[: NOTED_SCRIPT - 3] + "..."
 
 
 _NO_NETWORK = "@@no-network"
@@ -342,8 +354,8 @@ def run_many(source: Container, commands: list[str], *, dns_control: str | None 
     result = run(source, "\n".join(parts) + "\nwait", note="")
     codes = {int(i): int(rc) for i, rc in re.findall(r"@@rc(\d+)=(\d+)", result.output)}
     for i, command in enumerate(commands):
-        answer = "ok" if codes.get(i) == 0 else "no answer" if i in codes else "no exit code"
-        source.context.timeline.add(f"probe from {source.name}: {command}: {answer}")
+        answer = "answered" if codes.get(i) == 0 else "no answer" if i in codes else "no exit code"
+        source.context.timeline.add(f"probe from {source.name}: {noted(command)}: {answer}")
     failed = re.findall(r"@@failed=(\S+)", result.output)
     why = None
     if missing_tools(result):

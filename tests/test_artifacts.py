@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html.parser
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -95,13 +96,13 @@ def test_a_failing_test_leaves_its_folder_and_a_passing_one_nothing(inner_runs, 
         "container db started: on back 10.",
         "partition 1: [api] <-> [web] dropped: applied",
         "partition 1: [api] <-> [web] dropped: lifted",
-        "probe from api: ping -c1 -W1 10.",
+        "probe from api: ICMP echo 10.",
     ]
     seen = [next(what for what in at if what.startswith(prefix)) for prefix in order]
     assert [at[what] for what in seen] == sorted(at[what] for what in seen), timeline
     signs = {m.group(2): m.group(1)[0] for m in events if m}
     assert signs[seen[0]] == "-" and signs[seen[1]] == "+", "set-up's events before the call's start, the call's after"
-    assert seen[-1].endswith(": exit 1") or "exit 1  (x" in seen[-1], seen[-1]
+    assert seen[-1].endswith(": no answer") or ": no answer  (x" in seen[-1], seen[-1]
 
     listed = section(result, "dockernet artifacts").splitlines()
     assert listed[0] == f"{folder}/"
@@ -246,3 +247,48 @@ def test_a_node_id_becomes_one_file_name(nodeid, name):
         assert made == name
     else:
         assert made != safe_name(nodeid + "x")  # cut, and told apart by a digest
+
+
+ROOT = Path(__file__).resolve().parent.parent
+SNIPPET = ROOT / "docs" / "snippets" / "artifacts-run.txt"
+PICTURE = ROOT / "docs" / "snippets" / "artifacts-topology.svg"  # that run's topology.svg
+EXAMPLE = ROOT / "examples" / "test_artifacts.py"
+# The change docs/how-to/artifacts.md makes to the example: the last check moves into the partition.
+HEALED, STILL_CUT = "\n    assert_reachable(api, db, port=5432)\n", "\n        assert_reachable(api, db, port=5432)\n"
+
+
+def normalised(text: str) -> str:
+    """What stays the same from run to run: no times, addresses or counts of repeats."""
+    text = re.sub(r"^\s*[+-]\d+\.\d{3}  ", "T  ", text, flags=re.M)
+    text = re.sub(r"\b\d{1,3}(\.\d{1,3}){3}(/\d+)?\b", "IP", text)
+    return re.sub(r"  \(x\d+, the last at [+-]\d+\.\d{3}\)", "  (xN)", text)
+
+
+def test_the_how_tos_failing_run_is_what_the_example_leaves(inner_runs, pytester):
+    """docs/snippets/artifacts-run.txt and its picture, shown by docs/how-to/artifacts.md,
+    are a real run's (``DOCKERNET_UPDATE_DOCS=1`` rewrites them; else the picture names the
+    same containers and networks); the example itself passes (examples/)."""
+    source = EXAMPLE.read_text()
+    assert source.count(HEALED) == 1
+    (pytester.path / "examples").mkdir()
+    (pytester.path / "examples" / "test_artifacts.py").write_text(source.replace(HEALED, STILL_CUT))
+    # In a process of its own: this module is test_artifacts too.
+    result = inner_runs.run_subprocess("examples/test_artifacts.py", "--dockernet-artifacts=artifacts")
+    result.assert_outcomes(failed=1)
+    listed = section(result, "dockernet artifacts").replace(f"{pytester.path}/", "")
+    folder = listed.splitlines()[0]
+    timeline = (pytester.path / folder / "timeline.txt").read_text()
+    output = f"{listed.rstrip()}\n\n$ cat {folder}timeline.txt\n{timeline}"
+    assert "partition 1: [api] <-> [db] dropped: applied" in output and ": lifted" in output
+    assert_nothing_left(inner_runs)
+    svg = (pytester.path / folder / "topology.svg").read_text()
+    if os.environ.get("DOCKERNET_UPDATE_DOCS") == "1":
+        SNIPPET.write_text(output)
+        PICTURE.write_text(svg)
+        return
+    names = {"api", "db", "front"}
+    assert names <= set(" ".join(ET.fromstring(svg.encode()).itertext()).split())
+    assert names <= set(" ".join(ET.parse(PICTURE).getroot().itertext()).split())
+    assert normalised(SNIPPET.read_text()) == normalised(output), (
+        f"{SNIPPET} is not what a run leaves now; if the new output is right, run with DOCKERNET_UPDATE_DOCS=1"
+    )
