@@ -120,7 +120,7 @@ def test_a_failing_test_leaves_its_folder_and_a_passing_one_nothing(inner_runs, 
     assert_nothing_left(inner_runs)
 
 
-def test_a_failing_set_up_leaves_a_folder_and_the_attachments_join_pytests_system_out(inner_runs, pytester):
+def test_a_failing_set_up_leaves_a_folder_and_the_attachments_join_pytests_system_out_under_xdist(inner_runs, pytester):
     pytester.makepyfile(
         test_setup="""
         import pytest
@@ -145,7 +145,8 @@ def test_a_failing_set_up_leaves_a_folder_and_the_attachments_join_pytests_syste
     # The ini key, from the ini file's folder; pytest's own <system-out> (junit_logging) gets the lines.
     (pytester.path / "sub").mkdir()
     pytester.makeini("[pytest]\ndockernet_artifacts = sub/arts\njunit_logging = system-out\n")
-    result = inner_runs.run("--junitxml=report.xml")
+    # Under xdist: the controller writes the XML from the reports its workers send.
+    result = inner_runs.run_subprocess("--junitxml=report.xml", "-n", "2", "-p", "xdist")
     result.assert_outcomes(errors=1, failed=1)
     root = pytester.path / "sub" / "arts"
     assert folders(root) == ["test_setup.py__test_app", "test_setup.py__test_prints_then_fails"]
