@@ -52,7 +52,7 @@ Used = Callable[[pytest.Item], Sequence[tuple[str, "Topology"]]]
 def register(config: pytest.Config, settings: Settings, used: Used) -> None:
     """Register the artifacts' hooks for this run; ``used`` gives the factories a test used
     (``(fixture name, topology)`` pairs, its own first)."""
-    config.stash[WRITERS] = []
+    config.stash.setdefault(WRITERS, [])  # the capture may register its writer first
     config.pluginmanager.register(Artifacts(config, settings, used), PLUGIN)
 
 
