@@ -10,9 +10,11 @@ instead of comparing.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -40,6 +42,10 @@ def includes() -> dict[str, list[str]]:
     return found
 
 
+# Not examples: ruff's settings for them (their width, that of the docs' code box).
+NOT_EXAMPLES = {"examples/ruff.toml"}
+
+
 def example_files() -> list[str]:
     return sorted(
         str(path.relative_to(ROOT))
@@ -47,6 +53,7 @@ def example_files() -> list[str]:
         if path.is_file()
         and "__pycache__" not in path.parts
         and not any(part.startswith(".") for part in path.relative_to(ROOT).parts)
+        and str(path.relative_to(ROOT)) not in NOT_EXAMPLES
     )
 
 
@@ -167,7 +174,6 @@ def test_the_site_renders_its_diagrams_without_network_access():
 def test_every_mermaid_diagram_renders(tmp_path):
     """Mermaid's own parser and renderer, in headless Chromium (scripts/ensure-chromium), on
     every diagram of the pages: a diagram with an error is shown on the site as its source."""
-    import json
     import shutil
     import subprocess
 
@@ -386,9 +392,9 @@ def inner_run(inner_runs, pytester, monkeypatch):
     monkeypatch.delenv("BUILD_NUMBER", raising=False)
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
 
-    def run(test_file: str, source: str) -> pytest.RunResult:
+    def run(test_file: str, source: str, *args: str) -> pytest.RunResult:
         pytester.makepyfile(**{test_file: source})
-        return inner_runs.run_subprocess("--no-header", "-p", "no:cacheprovider", "-p", "no:xdist")
+        return inner_runs.run_subprocess("--no-header", "-p", "no:cacheprovider", "-p", "no:xdist", *args)
 
     return run
 
@@ -400,7 +406,38 @@ def test_the_first_run_shown_in_getting_started_is_what_a_run_prints(inner_run, 
 
 
 def test_the_failure_shown_in_the_docs_is_what_a_run_prints(inner_run, pytester):
-    result = inner_run("test_tiers", (SNIPPETS / "failure-test.py").read_text())
+    result = inner_run("test_tiers", (SNIPPETS / "failure-test.py").read_text(), "--dockernet-artifacts", "artifacts")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*AssertionError: why: api and db share no network*", "E       api did not reach db*"])
     check_capture("failure-output.txt", cleaned(result.stdout.str(), pytester.path))
+
+    folder = pytester.path / "artifacts" / "test_tiers.py__test_the_api_reaches_the_database"
+    check_picture(folder / "topology.svg", json.loads((folder / "topology.json").read_text()))
+
+
+def svg_texts(svg: str) -> set[str]:
+    """Every text the picture shows (and the whole of each text it had to shorten)."""
+    ns = "{http://www.w3.org/2000/svg}"
+    root = ElementTree.fromstring(svg.encode())
+    return {"".join(e.itertext()).strip() for e in root.iter() if e.tag in (f"{ns}text", f"{ns}title")}
+
+
+def check_picture(drawn: Path, doc: dict) -> None:
+    """The failure page's picture (snippets/failure-topology.svg) is the topology a run
+    draws now: rewritten under DOCKERNET_UPDATE_DOCS=1; otherwise it must show the run's
+    networks and containers by their names, and no other container or network."""
+    names = {n["name"] for n in doc["networks"]} | {c["name"] for c in doc["containers"]}
+    assert names >= {"front", "back", "web", "api", "db"}, names
+    now = drawn.read_text()
+    assert names <= svg_texts(now), f"the run's topology.svg does not show {names - svg_texts(now)}"
+    path = SNIPPETS / "failure-topology.svg"
+    if UPDATE:
+        path.write_text(now)
+        return
+    assert path.exists(), f"{path} is missing: run with DOCKERNET_UPDATE_DOCS=1 to draw it"
+    shown = svg_texts(path.read_text())
+    assert names <= shown, f"{path.relative_to(ROOT)} does not show {names - shown}: DOCKERNET_UPDATE_DOCS=1 redraws it"
+    # Names of the page's own picture that the run has no longer (a container taken out).
+    drawn_names = {t for t in svg_texts(now) if t in names}
+    extra = {t for t in shown - svg_texts(now) if re.fullmatch(r"[a-z][a-z_-]*", t)} - drawn_names
+    assert not extra, f"{path.relative_to(ROOT)} shows {extra}, which a run no longer draws: DOCKERNET_UPDATE_DOCS=1"
