@@ -15,7 +15,7 @@ ignore keys they do not know, so it can grow)::
      "faults": [{"kind": "partition", "id", "text", "since", "a", "b", "one_way"}
               | {"kind": "degradation", "id", "text", "since", "container", "to",
                  "network", "loss", "rate", "delay", "jitter"}],
-     "links": [{"kind": "cut" | "degraded", "from", "to", "fault", "one_way"}],
+     "links": [{"kind": "cut" | "degraded", "from", "to", "fault", "one_way", "since"}],
      "failing": {"source", "target", "target_container", "target_service", "address",
                  "kind", "port", "network", "verdict", "diagnosis"} | null}
 
@@ -86,7 +86,7 @@ def snapshot(contexts: Iterable[Context], *, failing: FailingProbe | None = None
         for fault in context.faults_in_force():
             entry, links = _fault(fault, names, k, context.timeline)
             doc["faults"].append(entry)
-            doc["links"] += links
+            doc["links"] += [{**link, "since": entry["since"]} for link in links]
     if failing is not None:
         doc["failing"] = _failing(failing, doc)
     return doc

@@ -105,9 +105,16 @@ def test_faults_in_force_are_cut_and_degraded_links_and_go_once_lifted(dockernet
     assert (degraded["container"], degraded["to"], degraded["loss"], degraded["rate"]) == ("db", ["web"], 0.3, "1mbit")
     assert (degraded["delay"], degraded["network"]) == (None, None)
     assert doc["links"] == [
-        {"kind": "cut", "from": "api", "to": "web", "fault": cut["id"], "one_way": True},
-        {"kind": "cut", "from": "api", "to": "db", "fault": cut["id"], "one_way": True},
-        {"kind": "degraded", "from": "db", "to": "web", "fault": "degrade db", "one_way": True},
+        {"kind": "cut", "from": "api", "to": "web", "fault": cut["id"], "one_way": True, "since": cut["since"]},
+        {"kind": "cut", "from": "api", "to": "db", "fault": cut["id"], "one_way": True, "since": cut["since"]},
+        {
+            "kind": "degraded",
+            "from": "db",
+            "to": "web",
+            "fault": "degrade db",
+            "one_way": True,
+            "since": degraded["since"],
+        },
     ]
     root = parse(render_svg(doc))
     assert len(of_class(root, "path", "cut")) == 2  # one red dashed link per pair
