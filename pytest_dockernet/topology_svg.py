@@ -327,7 +327,9 @@ class Drawing:
             b.y = self.row_bottom - b.h if b.above else self.below_top
             cls = "box" + (" hot" if b.name in hot else "") + ("" if state_class(b.lines[1][0]) != "bad" else " down")
             self.taken.append((b.x, b.y, b.x + BOX_W, b.y + b.h))
-            self.cv.add("rect", "mid", x=b.x, y=f"{b.y:.1f}", width=BOX_W, height=f"{b.h:.1f}", rx=5, class_=cls)
+            box = self.cv.add("rect", "mid", x=b.x, y=f"{b.y:.1f}", width=BOX_W, height=f"{b.h:.1f}", rx=5, class_=cls)
+            if b.c.get("docker_name"):  # the engine's name, for `docker logs` and the like: the box's tooltip
+                ET.SubElement(box, "title").text = f"{b.name} [{b.c['docker_name']}]"
             for k, (text, tcls) in enumerate(b.lines):
                 self.cv.text(b.x + 7, b.y + 18 + k * LINE, text, tcls, room=BOX_W - 12)
             if not b.nets:
@@ -472,7 +474,9 @@ def render_text(doc: Mapping[str, Any]) -> str:
     if failing:
         port = f":{failing['port']}" if failing.get("port") else ""
         over = f"over {failing['network']}" if failing.get("network") else "over no shared network"
-        lines.append(f"failing probe: {failing['source']} -> {failing['target']}{port} by {failing['kind']} {over}")
+        address = f" ({failing['address']}{port})" if failing.get("address") else port
+        target = f"{failing['target']}{address}"
+        lines.append(f"failing probe: {failing['source']} -> {target} by {failing.get('kind', '?')} {over}")
         lines += [f"  {failing['verdict']}"] if failing.get("verdict") else []
         lines += [f"  why: {failing['diagnosis']}"] if failing.get("diagnosis") else []
     lines.append("networks:")

@@ -204,11 +204,13 @@ def test_every_container_is_drawn_with_its_state_addresses_and_aliases_and_the_j
     for name, network in (("api", "front"), ("db", "back"), ("web", "front"), ("web", "back")):
         assert f"{network}: {t[name].ip(network)}" in said
     assert "  aka database" in said
+    assert f"db [{t['db'].docker_name}]" in said  # the box's tooltip: the engine's name
     assert "exited (137)" in said or "exited (0)" in said
     assert len(of_class(root, "rect", "box down")) == 1  # the stopped one
     buses = {e.get("class") for e in root.iter(SVG + "line") if "bus" in e.get("class", "")}
     assert buses == {"bus", "bus internal"}  # back is internal: dashed
     text = render_text(doc)
+    assert "failing probe: api -> web:8080 by tcp over front\n  refused\n" in text
     for name in ("api", "db", "web", long_name, "front", "back", t["db"].docker_name):
         assert name in text
 
