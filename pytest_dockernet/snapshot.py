@@ -42,6 +42,7 @@ from .handles import state_text
 if TYPE_CHECKING:
     from .context import Context
     from .handles import Container, Network
+    from .swarm import Service
     from .timeline import Timeline
 
 VERSION = 1
@@ -103,8 +104,9 @@ class _Names:
                     seen.setdefault(handle.name, set()).add(k)
         self.shared = {name for name, where in seen.items() if len(where) > 1}
 
-    def of(self, k: int, name: str) -> str:
-        return f"{name}#{k + 1}" if name in self.shared else name
+    def of(self, k: int, name: str, owner: str | None = None) -> str:
+        """``name`` of topology ``k``; a task's (``web.1``) is qualified with its ``owner`` service's."""
+        return f"{name}#{k + 1}" if (owner or name) in self.shared else name
 
 
 def _network(network: Network, name: str, k: int) -> dict[str, Any]:
@@ -132,27 +134,28 @@ def _state(container: Container) -> tuple[str, int | None]:
     return text, state.get("ExitCode") if text.startswith("exited") else None
 
 
-def _container(container: Container, names: _Names, k: int, service: str | None = None) -> dict[str, Any]:
+def _container(container: Container, names: _Names, k: int, service: Service | None = None) -> dict[str, Any]:
+    """A container's entry; a swarm task's names ``service``."""
     state, exit_code = _state(container)
     endpoints = []
     for docker_name, endpoint in container.endpoints.items():
         network = names.of(k, endpoint.network.name) if endpoint.network is not None else docker_name
         endpoints.append({"network": network, "ip": endpoint.ip, "aliases": list(endpoint.aliases)})
     return {
-        "name": names.of(k, container.name),
+        "name": names.of(k, container.name, service.name if service is not None else None),
         "docker_name": container.docker_name,
         "image": container.image,
         "state": state,
         "exit_code": exit_code,
         "network_mode": container.network_mode,
         "engine": container.host,
-        "service": service,
+        "service": names.of(k, service.name) if service is not None else None,
         "topology": k,
         "endpoints": endpoints,
     }
 
 
-def _service(service: Any, names: _Names, k: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _service(service: Service, names: _Names, k: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A swarm service's entry and its running tasks' containers (named ``web.1``)."""
     name = names.of(k, service.name)
     entry: dict[str, Any] = {
@@ -173,7 +176,7 @@ def _service(service: Any, names: _Names, k: int) -> tuple[dict[str, Any], list[
             network = by_id.get(vip.get("NetworkID"))
             if network is not None:  # the ingress network's VIP is the swarm's, not the test's
                 entry["vips"].append({"network": names.of(k, network.name), "ip": vip.get("Addr", "").split("/")[0]})
-        tasks = [_container(task, names, k, service=name) for task in service.tasks()]
+        tasks = [_container(task, names, k, service=service) for task in service.tasks()]
     except (EngineException, DockernetError):  # the engine not answering, a task on an engine not the run's
         return entry, []
     entry["tasks"] = [task["name"] for task in tasks]
