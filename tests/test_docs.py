@@ -288,6 +288,17 @@ def test_the_api_reference_lists_what_tests_call_first_and_leaves_out_the_bookke
         unplaced = public - set(members) - API_INTERNALS[name]
         assert not unplaced, f"{name}: public members neither on the page nor named internal: {unplaced}"
 
+    # The factory's constructor as the page writes it out (its signature is not generated:
+    # most of its arguments are the plugin's wiring).
+    import inspect
+
+    (written,) = re.findall(r"`Topology\(client, \*, ([^`]*)\)`", api.replace("\n", " "))
+    parameters = inspect.signature(pytest_dockernet.Topology).parameters
+    for argument in written.split(", "):
+        keyword, default = argument.split("=")
+        assert keyword in parameters, f"Topology() has no argument {keyword}"
+        assert repr(parameters[keyword].default) == default, f"Topology({keyword}=...) defaults to something else"
+
 
 # -- captured outputs (Docker) -------------------------------------------------------------
 
