@@ -363,17 +363,19 @@ class ReachabilityMatrix:
 
     def compared(self, expected: object) -> list[str] | None:
         """What ``matrix == expected`` (a ``{(src, dst): bool}`` dict) shows when it fails:
-        each cell that differs with its diagnosis line (pytest_assertrepr_compare)."""
-        if not isinstance(expected, dict):
+        each cell that differs with its diagnosis line, then the grid (for
+        pytest_assertrepr_compare; None for anything else, which pytest then shows itself)."""
+        if not isinstance(expected, dict) or not all(isinstance(k, tuple) and len(k) == 2 for k in expected):
             return None
-        lines = ["the reachability matrix differs from the expected cells:"]
-        for (src, dst), want in expected.items():
-            got = self._cells.get((self._label(src), self._label(dst)))
-            if got is not None and got != want:
-                lines.append(
-                    f"{self._label(src)} -> {self._label(dst)}: {'yes' if got else 'no'}, expected "
-                    f"{'yes' if want else 'no'}; {self.why(src, dst)}"
-                )
+        wanted = {(self._label(s), self._label(d)): (s, d, want) for (s, d), want in expected.items()}
+        differ = [cell for cell, (_, _, want) in wanted.items() if self._cells.get(cell, want) != want]
+        lines = [f"{self!r} == {{...}}: differing cells: {len(differ)} of {len(wanted)}"]
+        for cell in differ:
+            src, dst, want = wanted[cell]
+            got = "yes" if self._cells[cell] else "no"
+            lines.append(f"{cell[0]} -> {cell[1]}: {got}, expected {'yes' if want else 'no'}; {self.why(src, dst)}")
+        if set(wanted) != set(self._cells):
+            lines.append(f"cells not in both: {', '.join(f'{s} -> {d}' for s, d in set(wanted) ^ set(self._cells))}")
         return [*lines, *str(self).splitlines()]
 
     def __eq__(self, other: object) -> bool:

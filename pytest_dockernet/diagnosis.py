@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from . import probes
 from .engine.errors import NotFound
@@ -28,11 +28,22 @@ if TYPE_CHECKING:
     from .handles import Network
 
 Target = Union[Container, str]
+T = TypeVar("T")
 PREFIX = "why: "
 # The ports a line lists at most (a server with many listeners would fill the line).
 SHOWN_PORTS = 8
 # The engine's embedded DNS listens in every container's namespace there, on ports of its own.
 EMBEDDED_DNS = "127.0.0.11"
+NO_PROBLEM: tuple[str | None, str] = (None, "")  # what a look at the sockets that failed leaves
+
+
+def look(taken: Callable[[], T], otherwise: T) -> T:
+    """What one look on the engine found, or ``otherwise`` when it could not be taken (the
+    engine refused, the probe could not run): the line then says less, not nothing."""
+    try:
+        return taken()
+    except Exception:  # noqa: BLE001 - a diagnosis never raises
+        return otherwise
 
 
 def line(diagnose: Callable[[], str]) -> str:
@@ -223,7 +234,8 @@ def listening(container: Container, proto: str = "tcp") -> list[tuple[str, int]]
     """What listens in ``container``'s network namespace (one probe, through its sidecar
     when its image has no shell)."""
     tables = f"/proc/net/{proto} /proc/net/{proto}6"
-    found = sockets(probes.run(container, f"cat {tables} 2>/dev/null; true").output, proto)
+    # Not counted: the diagnosis's looks are the plugin's, not the test's probes.
+    found = sockets(probes.run(container, f"cat {tables} 2>/dev/null; true", counted=False).output, proto)
     return [(address, port) for address, port in found if address != EMBEDDED_DNS]
 
 
@@ -259,7 +271,7 @@ def resolved(src: Container, name: str) -> tuple[list[str], bool | None]:
     """What ``src`` resolves ``name`` to (hosts file, then DNS), and whether its resolver
     answers its own name (None where it has no embedded DNS to ask)."""
     control = own_name(src)
-    result = probes.run(src, probes.resolve_command(name, control))
+    result = probes.run(src, probes.resolve_command(name, control), counted=False)
     answers = None if control is None else "@@dns=ok" in result.output
     return probes.parse_addresses(result.output), answers
 
@@ -299,12 +311,12 @@ def _unreached(src: Container, dst: Target, port: int | None, addresses: list[st
     target = target_of(src, dst)
     if src.network_mode == "none":
         return whereabouts(src)
-    if target is None and isinstance(dst, str) and not _is_ip(dst):
+    if isinstance(dst, str) and not _is_ip(dst) and (target is None or src.network_mode == "host"):
         why = _name_problem(src, dst, None)
         if why is not None:
             return why
     if target is not None:
-        stopped = not_running(target)
+        stopped = look(lambda: not_running(target), None)
         if stopped is not None:
             return stopped
     host = "host" in (src.network_mode, getattr(target, "network_mode", None))
@@ -320,7 +332,7 @@ def _unreached(src: Container, dst: Target, port: int | None, addresses: list[st
             return f"{'; '.join(faults)}: in force between {src.name} and {target.name}"
     listens = ""
     if target is not None and port is not None:
-        problem, listens = port_problem(target, port)
+        problem, listens = look(lambda: port_problem(target, port), NO_PROBLEM)
         if problem is not None:
             return problem
     internal = _internal_only(src)
@@ -361,21 +373,24 @@ def _name_problem(src: Container, name: str, expected: set[str] | None) -> str |
     """Why ``name`` does not resolve from ``src`` (to ``expected``), where that is known:
     it names something only on other networks, the source has no embedded DNS, the resolver
     answers nothing, or other addresses."""
-    elsewhere = _named_elsewhere(src, name)
-    if elsewhere is not None and target_of(src, name) is None:
+    elsewhere, target = _named_elsewhere(src, name), target_of(src, name)
+    if elsewhere is not None and (target is None or not shared_networks(src, target)):
         return elsewhere
     if src.network_mode == "host":
         return (
             f"{src.name} runs in the host's network namespace: it asks the host's resolvers, "
             f"which know none of the topology's names"
         )
-    found, answers = resolved(src, name)
+    outcome = look(lambda: resolved(src, name), None)
+    if outcome is None:  # the lookup could not be made: nothing to say about it
+        return None
+    found, answers = outcome
     if answers is False:
         return f"{src.name}'s resolver does not answer: not even its own name {own_name(src)!r} resolved"
     v6 = expected is not None and any(":" in a for a in expected)
     found = [a for a in found if v6 or ":" not in a]
     if not found:
-        unknown = "" if target_of(src, name) is not None else f"; the topology has no container or alias {name!r}"
+        unknown = "" if target is not None else f"; the topology has no container or alias {name!r}"
         return f"{src.name}'s resolver has no address for {name!r}{unknown}"
     if expected is not None and set(found) != expected:
         wanted = _addresses_of(sorted(expected), src)
@@ -391,7 +406,7 @@ def unresolved(src: Container, name: str, expected: set[str] | None) -> str:
             return whereabouts(src)
         target = target_of(src, name)
         if target is not None:
-            stopped = not_running(target)
+            stopped = look(lambda: not_running(target), None)
             if stopped is not None:
                 return f"{stopped}: the embedded DNS has no record of a container that does not run"
         why = _name_problem(src, name, expected)
@@ -427,12 +442,12 @@ def not_ready(container: Container, strategy: object) -> str:
     """Why ``strategy`` (a Readiness) did not hold for ``container`` in time."""
 
     def diagnose() -> str:
-        stopped = not_running(container)
+        stopped = look(lambda: not_running(container), None)
         if stopped is not None:
             return stopped
         port, proto = getattr(strategy, "port", None), getattr(strategy, "proto", "tcp")
         if isinstance(port, int):
-            problem, _ = port_problem(container, port, proto)
+            problem, _ = look(lambda: port_problem(container, port, proto), NO_PROBLEM)
             if problem is not None:
                 return problem
         faults = faults_on(container)

@@ -195,6 +195,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    _in_report(item, True)
     if item.get_closest_marker("dockernet") is None:
         return
     check_marker(item, list(getattr(item, "fixturenames", ())))
@@ -206,6 +207,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         verdict = state.facts.capabilities.of(engine).verdict(name, state.probe_image, state.identity.labels)
         if not verdict.present:
             skip(verdict.skip_reason())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    _in_report(item, False)
+
+
+def _in_report(item: pytest.Item, shown: bool) -> None:
+    """Whether the report of a failure shows the topologies the test uses (so its message
+    leaves them out): in set-up and call, not in teardown, where they are going away."""
+    for _, topology in _used_topologies(item):
+        topology.context.reported = shown
 
 
 def _engine_answers(state: State) -> bool:

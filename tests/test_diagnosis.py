@@ -59,6 +59,9 @@ def test_an_alias_on_a_network_the_source_is_not_on(tiers):
     with pytest.raises(AssertionError) as excinfo:
         assert_resolves(api, "database", timeout=1)
     assert "'database' is an alias of db on back" in why(excinfo)
+    with pytest.raises(AssertionError) as excinfo:
+        assert_resolves(api, "db", timeout=1)  # its logical name: known, but not from api
+    assert why(excinfo) == "why: db is on back, not on a network of api (api is on front)"
 
 
 def test_a_partition_in_force_is_named_with_since_when(dockernet, tiers):
@@ -221,8 +224,10 @@ def test_a_reachability_cell_has_its_diagnosis(tiers):
     assert matrix.why(api, web) == "why: api and web are both on front, and no fault in force cuts them apart"
     shown = matrix.compared({(api, web): True, (api, db): True})
     assert shown is not None
+    assert shown[0] == "<ReachabilityMatrix 1x3> == {...}: differing cells: 1 of 2"
     assert shown[1] == "api -> db: no, expected yes; why: api and db share no network: api is on front, db on back"
-    assert len(shown) == 2 + len(str(matrix).splitlines())  # the one differing cell, then the grid
+    assert shown[2] == "cells not in both: api -> web:81"
+    assert shown[3:] == str(matrix).splitlines()
 
 
 def test_sockets_reads_the_kernel_s_tables():
@@ -245,13 +250,19 @@ def test_tiers(dockernet):
     api = dockernet.container("api", networks=[front])
     db = dockernet.container("db", networks=[back])
     assert_reachable(api, db, timeout=1)
+
+def test_matrix(dockernet):
+    front, back = dockernet.network("front"), dockernet.network("back")
+    api = dockernet.container("api", networks=[front])
+    db = dockernet.container("db", networks=[back])
+    assert dockernet.reachability([api], [db]) == {(api, db): True}
 """
 
 
-def test_the_line_comes_first_and_the_topology_once(inner_runs, pytester):
+def test_the_line_comes_first_and_the_topology_once_per_report(inner_runs, pytester):
     pytester.makepyfile(test_tiers=FAILING)
     result = inner_runs.run()
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=2)
     out = result.stdout.str()
     result.stdout.fnmatch_lines(
         [
@@ -260,8 +271,16 @@ def test_the_line_comes_first_and_the_topology_once(inner_runs, pytester):
         ]
     )
     assert out.count("topology test_tiers.py::test_tiers:") == 1, out  # in its section only
-    assert re.search(r"^-+ dockernet topology -+$", out, re.M)
+    assert len(re.findall(r"^-+ dockernet topology -+$", out, re.M)) == 2  # one per failed test
     result.stdout.fnmatch_lines(["FAILED test_tiers.py::test_tiers - AssertionError: why: api and db share no*"])
+    # a matrix compared with the cells expected: each differing cell with its line, then the grid
+    result.stdout.fnmatch_lines(
+        [
+            "E       assert <ReachabilityMatrix 1x1> == {...}: differing cells: 1 of 1",
+            "E         api -> db: no, expected yes; why: api and db share no network: api is on front, db on back",
+            "E         reachability (ICMP):",
+        ]
+    )
 
 
 def test_a_topology_made_outside_the_fixtures_is_shown_in_the_message(dockernet_client):
@@ -274,3 +293,29 @@ def test_a_topology_made_outside_the_fixtures_is_shown_in_the_message(dockernet_
             assert_reachable(a, b, timeout=1)
     assert why(excinfo) == "why: a and b share no network: a is on one, b on two"
     assert f"topology {t.label}:" in str(excinfo.value)  # no report will show it
+
+
+TEARDOWN = """
+import pytest
+from pytest_dockernet import assert_reachable
+
+@pytest.fixture
+def pair(dockernet):
+    api = dockernet.container("api", networks=[dockernet.network("front")])
+    db = dockernet.container("db", networks=[dockernet.network("back")])
+    yield api, db
+    assert_reachable(api, db, timeout=1)  # in the teardown, where the report has no sections
+
+def test_pair(pair):
+    pass
+"""
+
+
+def test_a_failure_in_a_teardown_shows_the_topology_in_its_message(inner_runs, pytester):
+    pytester.makepyfile(test_teardown=TEARDOWN)
+    result = inner_runs.run()
+    result.assert_outcomes(passed=1, errors=1)
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines(["E       AssertionError: why: api and db share no network: api is on front, db on *"])
+    assert out.count("topology test_teardown.py::test_pair:") == 1, out  # in the message, once
+    assert not re.search(r"^-+ dockernet topology -+$", out, re.M)

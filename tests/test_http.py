@@ -202,7 +202,12 @@ def test_assert_http_keeps_its_traceback_short(inner_runs):
     )
     result = inner_runs.run("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*AssertionError: GET http://srv:8080/nothing-here from client: *status 404*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*AssertionError: why: srv:8080 answered with status 404: the network is not the cause",
+            "E       GET http://srv:8080/nothing-here from client: *status 404*",
+        ]
+    )
     assert "web.py" not in result.stdout.str() and "retry.py" not in result.stdout.str()
 
 
