@@ -283,6 +283,14 @@ def test_names_are_escaped_and_a_service_is_framed_with_its_tasks():
     assert "tasks: web.1, web.2" in render_text(doc)
 
 
+def test_a_topology_with_nothing_made_yet_still_draws():
+    """A set-up that failed before its first network: the document has no networks or containers."""
+    doc = {"version": 1, "label": "t.py::test_x", "networks": [], "containers": [], "faults": [], "failing": None}
+    said = texts(parse(render_svg(doc)))
+    assert "dockernet topology · t.py::test_x" in said
+    assert render_text(doc) == "dockernet topology · t.py::test_x\nnetworks:\ncontainers:\n"
+
+
 # -- a screenshot in headless Chromium ------------------------------------------------------
 
 
