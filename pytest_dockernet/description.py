@@ -1,8 +1,8 @@
 """A topology as failure messages show it: its networks, containers (each with its state),
 faults in force and services, read from its run :class:`~pytest_dockernet.context.Context`.
 
-Helpers that fail (assertions, HTTP, measurements) show it from the context of the
-container they probed from; ``Topology.describe()`` shows it on request.
+A failing test's report shows it in a section; a failing helper's message shows it only
+where no report will (see ``assertions.unreported``); ``Topology.describe()`` on request.
 """
 
 from __future__ import annotations
