@@ -181,6 +181,8 @@ def box_lines(c: Mapping[str, Any], degraded: list[Mapping[str, Any]]) -> list[t
 
 @dataclass
 class Box:
+    """A container's box: its entry, the buses it is on, its row and place, its lines."""
+
     c: Mapping[str, Any]
     nets: list[int]  # the buses it is on, by index
     above: bool
