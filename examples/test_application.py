@@ -28,9 +28,8 @@ NO_HEALTHCHECK = {"test": ["NONE"]}  # the image's HEALTHCHECK is the API's
 def stack(dockernet_module, dockernet_client):
     # Without a registry, build FROM the local Debian base; with one, the Dockerfile's
     # default.
-    buildargs = (
-        {"BASE": LOCAL_BASE} if dockernet_client.images.list(name=LOCAL_BASE) else {}
-    )
+    local = dockernet_client.images.list(name=LOCAL_BASE)
+    buildargs = {"BASE": LOCAL_BASE} if local else {}
     image = dockernet_module.build(APP, buildargs=buildargs)
 
     front = dockernet_module.network("front")

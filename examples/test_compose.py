@@ -21,11 +21,8 @@ LOCAL_BASE = "pytest-dockernet/app-base:bookworm"
 def shop(dockernet_module, dockernet_client):
     # Without a registry, the image builds FROM the local Debian base; with one, the
     # file's default.
-    env = (
-        {"APP_BASE": LOCAL_BASE}
-        if dockernet_client.images.list(name=LOCAL_BASE)
-        else {}
-    )
+    local = dockernet_client.images.list(name=LOCAL_BASE)
+    env = {"APP_BASE": LOCAL_BASE} if local else {}
     return dockernet_module.compose(COMPOSE_FILE, env=env)
 
 
@@ -44,11 +41,8 @@ def test_the_web_tier_cannot_reach_the_data_tier(shop):
 
 
 def test_the_api_alone_brings_up_what_it_depends_on(dockernet, dockernet_client):
-    env = (
-        {"APP_BASE": LOCAL_BASE}
-        if dockernet_client.images.list(name=LOCAL_BASE)
-        else {}
-    )
+    local = dockernet_client.images.list(name=LOCAL_BASE)
+    env = {"APP_BASE": LOCAL_BASE} if local else {}
     stack = dockernet.compose(COMPOSE_FILE, services=["api"], env=env)
     assert sorted(stack) == ["api", "cache", "db"]
     assert stack["db"].status() == "running (healthy)"

@@ -22,11 +22,8 @@ LOCAL_BASE = "pytest-dockernet/app-base:bookworm"
 def vault(dockernet_module, dockernet_client):
     # Without a registry, the image builds FROM the local Debian base; with one, the
     # file's default.
-    env = (
-        {"APP_BASE": LOCAL_BASE}
-        if dockernet_client.images.list(name=LOCAL_BASE)
-        else {}
-    )
+    local = dockernet_client.images.list(name=LOCAL_BASE)
+    env = {"APP_BASE": LOCAL_BASE} if local else {}
     return dockernet_module.compose(COMPOSE_FILE, env=env)
 
 
@@ -38,39 +35,20 @@ def test_the_api_started_after_the_database_was_healthy_and_logs_in_with_its_sec
 
 
 def test_each_service_has_the_secret_where_and_as_the_file_says(vault):
-    assert vault["db"].exec(["stat", "-c", "%a %U", "/run/secrets/db_password"]) == (
-        0,
-        "444 root\n",
-    )
-    assert vault["api"].exec(
-        ["stat", "-c", "%a %U", "/run/secrets/api/db_password"]
-    ) == (0, "400 root\n")
-    assert vault["api"].exec(["cat", "/run/secrets/api/db_password"]) == (
-        0,
-        PASSWORD + "\n",
-    )
+    stat = ["stat", "-c", "%a %U"]
+    assert vault["db"].exec([*stat, "/run/secrets/db_password"]) == (0, "444 root\n")
+    secret = "/run/secrets/api/db_password"
+    assert vault["api"].exec([*stat, secret]) == (0, "400 root\n")
+    assert vault["api"].exec(["cat", secret]) == (0, PASSWORD + "\n")
 
 
 def test_the_database_refuses_a_wrong_password(vault):
-    code, out = vault["api"].exec(
-        [
-            "env",
-            "PGPASSWORD=wrong",
-            "psql",
-            "-h",
-            "db",
-            "-U",
-            "postgres",
-            "-c",
-            "select 1",
-        ]
-    )
+    psql = ["psql", "-h", "db", "-U", "postgres", "-c", "select 1"]
+    code, out = vault["api"].exec(["env", "PGPASSWORD=wrong", *psql])
     assert code != 0 and "password authentication failed" in out, out
 
 
 def test_the_password_is_in_no_environment(vault, dockernet_client):
     for service in ("db", "api"):
-        environment = dockernet_client.api.inspect_container(vault[service].id)[
-            "Config"
-        ]["Env"]
-        assert not any(PASSWORD in variable for variable in environment)
+        config = dockernet_client.api.inspect_container(vault[service].id)["Config"]
+        assert not any(PASSWORD in variable for variable in config["Env"])

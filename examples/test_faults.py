@@ -22,9 +22,8 @@ LOCAL_BASE = "pytest-dockernet/app-base:bookworm"
 
 @pytest.fixture(scope="module")
 def stack(dockernet_module, dockernet_client):
-    buildargs = (
-        {"BASE": LOCAL_BASE} if dockernet_client.images.list(name=LOCAL_BASE) else {}
-    )
+    local = dockernet_client.images.list(name=LOCAL_BASE)
+    buildargs = {"BASE": LOCAL_BASE} if local else {}
     # The same build as test_application's
     image = dockernet_module.build(APP, buildargs=buildargs)
     net = dockernet_module.network("app")
@@ -88,8 +87,5 @@ def test_lost_packets_are_measured(stack, dockernet_module):
 
 def test_a_slow_link_is_measured(stack, dockernet_module):
     with dockernet_module.degrade(stack["api"], rate="1mbit"):
-        assert (
-            0.5e6
-            <= dockernet_module.throughput(stack["api"], stack["client"], seconds=1)
-            <= 2e6
-        )
+        rate = dockernet_module.throughput(stack["api"], stack["client"], seconds=1)
+        assert 0.5e6 <= rate <= 2e6

@@ -60,9 +60,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def main() -> int:
     if sys.argv[1:] == ["--check"]:
         try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{PORT}/health", timeout=2
-            ) as response:
+            url = f"http://127.0.0.1:{PORT}/health"
+            with urllib.request.urlopen(url, timeout=2) as response:
                 return 0 if response.status == 200 else 1
         except OSError:
             return 1

@@ -8,25 +8,14 @@ import subprocess
 from pathlib import Path
 
 PASSWORD = Path(os.environ["DB_PASSWORD_FILE"]).read_text().strip()
-LOGIN = [
-    "psql",
-    "-h",
-    os.environ.get("DB_HOST", "db"),
-    "-U",
-    "postgres",
-    "-tAc",
-    "select 1",
-]
+DB_HOST = os.environ.get("DB_HOST", "db")
+LOGIN = ["psql", "-h", DB_HOST, "-U", "postgres", "-tAc", "select 1"]
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        result = subprocess.run(
-            LOGIN,
-            env={**os.environ, "PGPASSWORD": PASSWORD},
-            capture_output=True,
-            text=True,
-        )
+        env = {**os.environ, "PGPASSWORD": PASSWORD}
+        result = subprocess.run(LOGIN, env=env, capture_output=True, text=True)
         status, body = (200, "ok\n") if result.returncode == 0 else (503, result.stderr)
         data = body.encode()
         self.send_response(status)
