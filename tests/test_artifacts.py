@@ -173,6 +173,16 @@ def test_without_the_option_nothing_is_written_and_a_file_is_refused(inner_runs,
     assert folders(pytester.path / "dockernet-artifacts") == []
     assert_nothing_left(inner_runs)
 
+    # A folder that cannot be written: one line in the section, the report is as before.
+    (pytester.path / "out").mkdir()
+    (pytester.path / "out" / "test_app.py__test_fails").write_text("a file where the folder goes")
+    result = inner_runs.run("--dockernet-artifacts=out")
+    result.assert_outcomes(failed=1, passed=1)
+    (line,) = section(result, "dockernet artifacts").strip().splitlines()
+    assert line.startswith("not written: ") and "test_app.py__test_fails" in line, line
+    result.stdout.fnmatch_lines(["*why: api and db share no network*", "*- dockernet topology -*"])
+    assert_nothing_left(inner_runs)
+
     (pytester.path / "taken").write_text("a file")
     result = pytester.runpytest("--dockernet-artifacts=taken")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
