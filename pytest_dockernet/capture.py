@@ -1,19 +1,24 @@
 """Packet capture of a topology's networks (``--dockernet-capture``, marker ``capture=True``):
-one sidecar per network running tcpdump in the engine host's network namespace on the
-network's bridge, into a bounded ring of files (:data:`RING`), kept only when the test fails.
+a tcpdump per network, in the engine host's network namespace on the network's bridge,
+into a bounded ring of files (:data:`RING_FILES` of :data:`RING_FILE_MB` MB), kept only
+when the test fails.
 
-Why the bridge, seen from the host's namespace: one sidecar sees every container of the
+Why the bridge, seen from the host's namespace: one tcpdump sees every container of the
 network, it can start before any container does (it joins none), and it works wherever the
 engine runs (the sidecar runs on the engine's host; the files come back through the engine's
 archive API). What it misses: the embedded DNS (answered inside each container's namespace),
 and a packet sent to another network shows only in its sender's network's file (the
 engine's isolation rules drop it before the other bridge).
 
-A sidecar starts in a thread when its network is made (:meth:`Capture.start`), beside the
-topology's own work; :meth:`Capture.ready` waits for those still starting (before a
-container counts as started, and before the test body), so that the test's traffic is
-recorded. A passing test's sidecars go with its topology (they carry its labels); a
-failing test's files are fetched and merged (:meth:`Capture.save`).
+The tcpdumps run in one resident sidecar per process and engine (:class:`CaptureHost`),
+started and stopped through its resident shell: a write on its attach stream, not a
+container made and removed per network, which on a busy engine costs a passing test more
+than the target allows. A network's tcpdump starts in a thread when the network is made
+(:meth:`Capture.start`), beside the topology's own work; :meth:`Capture.ready` waits for
+those still starting (before a container counts as started, and before the test body), so
+that the test's traffic is recorded. A failing test's files are fetched and merged
+(:meth:`Capture.save`); at the topology's teardown each tcpdump is stopped and its files
+removed (:meth:`Capture.close`).
 """
 
 from __future__ import annotations
@@ -21,51 +26,58 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import itertools
 import os
+import shlex
 import shutil
 import subprocess
 import tarfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import flows
-from .engine import remove_containers_named, undone_on_failure
+from .engine import exec_in, remove_container, remove_containers_named, undone_on_failure
 from .engine.errors import APIError, EngineException
-from .engine.gate import gate_for
 from .errors import DockernetError, one_line
 from .image import image_on, remove_stale_builds
-from .retry import poll
+from .labels import ROLE
+from .probes import RESIDENT
+from .shells import NotSent, Shell
 
 if TYPE_CHECKING:
     from .context import Context
     from .engine.port import Engine
     from .handles import Network
+    from .labels import RunIdentity
+    from .timings import Timings
 
 CAPTURE_REPOSITORY = "pytest-dockernet/capture"
 CAPTURE_BASE = "pytest-dockernet.capture-base"  # label: the probe image it was built on
+CAPTURE_ROLE = "capture"
 RING_FILES = 5  # -W: files of the ring
 RING_FILE_MB = 1  # -C: millions of bytes per file; the ring keeps the last 4 to 5 MB
 SNAPLEN = 256  # every header and the start of a payload; whole frames drop packets under load
-DIRECTORY = "/capture"  # in the sidecar: the ring's files (the writable layer: fetched after a stop too)
+DIRECTORY = "/capture"  # in the sidecar: a folder per network (the writable layer: fetched after a stop too)
 READY_WITHIN = 10.0  # seconds for tcpdump to say it listens
 BRIDGE_OPTION = "com.docker.network.bridge.name"
 # Debian's tcpdump drops privileges to this user, which must exist; uid 0, so that it may
 # still write the ring's files.
 PASSWD = b"root:x:0:0:root:/:/bin/sh\ntcpdump:x:0:0:tcpdump:/:/bin/false\n"
-_building = threading.Lock()
 INSTALL = "capture needs tcpdump on this machine to build its sidecar image (Debian: apt-get install tcpdump)"
+_building = threading.Lock()
 
 
 @dataclass
 class Recorder:
-    """One network's running capture sidecar."""
+    """One network's running tcpdump."""
 
     network: Network
-    container: str  # the sidecar's id
-    bridge: str
+    folder: str  # its ring's folder in the capture sidecar
+    listening: bool = False  # seen listening (see Capture.ready)
 
 
 @dataclass
@@ -86,14 +98,137 @@ class Saved:
         return "\n".join(lines) or "no network was captured"
 
 
-class Capture:
-    """The capture sidecars of one topology's networks."""
+def start_script(bridge: str, folder: str) -> str:
+    """Start tcpdump on ``bridge`` into ``folder`` (its pid and what it says go there too),
+    without waiting for it (:func:`listening_script` does, for several at once); exit 3 when
+    there is no such bridge. tcpdump leaves the script's session and drops the script's
+    mark (shells.contained), so that it outlives the script."""
+    f, options = shlex.quote(folder), f"-U --immediate-mode -n -Z root -s {SNAPLEN} -C {RING_FILE_MB} -W {RING_FILES}"
+    tcpdump = f"env -u DN_PROBE setsid /usr/bin/tcpdump -i {shlex.quote(bridge)} {options} -w {f}/ring.pcap"
+    return (
+        f"[ -e /sys/class/net/{shlex.quote(bridge)} ] || exit 3; rm -rf {f}; mkdir -p {f} || exit 1; "
+        f"{tcpdump} </dev/null >/dev/null 2>{f}/said & p=$!; echo $p >{f}/pid; "
+        # Not before it is a session of its own: the script's end kills the script's session.
+        f"for i in $(seq {int(READY_WITHIN * 200)}); do read -r _ _ _ _ _ sid _ </proc/$p/stat || break; "
+        f'[ "$sid" = "$p" ] && break; sleep 0.005; done'
+    )
 
-    def __init__(self, context: Context):
+
+def listening_script(folders: list[str]) -> str:
+    """Wait until each tcpdump of ``folders`` has opened its first file (it does once it
+    listens); print ``@@FOLDER what it said`` for each that ended instead or kept silent."""
+    waits = []
+    for folder in folders:
+        f = shlex.quote(folder)
+        waits.append(
+            f"p=$(cat {f}/pid); for i in $(seq {int(READY_WITHIN * 200)}); do [ -e {f}/ring.pcap0 ] && break; "
+            f"kill -0 $p 2>/dev/null || break; sleep 0.005; done; "
+            f"[ -e {f}/ring.pcap0 ] || echo @@{f} $(cat {f}/said)"
+        )
+    return "; ".join(waits)
+
+
+def stop_script(folder: str) -> str:
+    f = shlex.quote(folder)
+    return f"kill $(cat {f}/pid) 2>/dev/null; rm -rf {f}"
+
+
+class CaptureHost:
+    """The capture sidecar of one process on one engine: a resident shell in the engine
+    host's network namespace that starts and stops a tcpdump per recorded network. Made on
+    first use, labelled with the run's identity (a dead run's is pruned with the rest of
+    it), removed by :meth:`close` at the end of the run."""
+
+    def __init__(self, engine: Engine, identity: RunIdentity):
+        self.engine = engine
+        self.identity = identity
+        self._id: str | None = None
+        self._shell: Shell | None = None
+        self._lock = threading.Lock()
+        self._marks = itertools.count()
+        self._images: dict[str, str] = {}  # probe image -> the capture image built on it
+
+    def run(self, image: str, script: str) -> tuple[int, str]:
+        """Run ``script`` in the sidecar (started on first use, of ``image``)."""
+        with self._lock:
+            if self._id is None:
+                self._id = self._start(image)
+                self._shell = Shell(self.engine, self._id)
+            shell = self._shell
+            if shell is not None and not shell.broken:
+                try:
+                    return shell.run(script, f"capture{os.getpid()}-{next(self._marks)}", READY_WITHIN + 5)
+                except NotSent:
+                    shell.close()  # an exec instead, from now on
+            return exec_in(self.engine, self._id, ["sh", "-c", script])
+
+    def image(self, probe_image: str, timings: Timings) -> str:
+        """The sidecar's image (see :func:`capture_image`): found or built once."""
+        with self._lock:
+            if probe_image not in self._images:
+                with timings.measure("image"):
+                    self._images[probe_image] = capture_image(self.engine, probe_image)
+            return self._images[probe_image]
+
+    def stop(self, folder: str) -> None:
+        """Stop the tcpdump writing into ``folder`` and remove its files, if the sidecar runs."""
+        with self._lock:
+            running = self._id is not None
+        if running:
+            self.run("", stop_script(folder))
+
+    def fetch(self, folder: str) -> list[bytes]:
+        """The ring's files in ``folder``, read live: tcpdump writes each packet whole as it comes (-U)."""
+        if self._id is None:
+            return []
+        data = self.engine.get_archive(self._id, folder)
+        ring = []
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            for member in tar.getmembers():
+                extracted = tar.extractfile(member) if member.isfile() and ".pcap" in member.name else None
+                if extracted is not None:
+                    ring.append(extracted.read())
+        return ring
+
+    def close(self) -> None:
+        with self._lock:
+            container, self._id = self._id, None
+            if self._shell is not None:
+                self._shell.close()
+            if container is not None:
+                remove_container(self.engine, container)
+
+    def _start(self, image: str) -> str:
+        engine, name = self.engine, f"dn-{self.identity.run_id}-capture-{os.getpid()}"
+        labels = {**self.identity.labels(), ROLE: CAPTURE_ROLE}
+        undo = functools.partial(remove_containers_named, engine, name, {"label": f"{ROLE}={CAPTURE_ROLE}"})
+        # No gate (engine.gate): the sidecar joins no network, so it cannot race a removal's DNS.
+        with undone_on_failure("starting the capture sidecar", undo):
+            created = engine.create_container(
+                image,
+                command=RESIDENT,
+                stdin_open=True,
+                name=name,
+                labels=labels,
+                host_config=engine.create_host_config(network_mode="host", cap_add=["NET_RAW"]),
+                detach=True,
+            )
+            engine.start(created["Id"])
+        started: str = created["Id"]
+        return started
+
+
+class Capture:
+    """The recorded networks of one topology."""
+
+    def __init__(self, context: Context, host: Callable[[], CaptureHost]):
         self.context = context
+        self.host = host  # the process's capture sidecar on the topology's engine
         self._lock = threading.Lock()
         self._jobs: dict[str, Future[Recorder | str]] = {}  # network's logical name -> recorder, or why none
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dockernet-capture")
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dockernet-capture")
+        self._ready = threading.Lock()  # one wait for listening tcpdumps at a time
+        self._failed: dict[str, str] = {}  # network's logical name -> why its tcpdump did not listen
 
     def start(self, network: Network) -> None:
         """Start recording ``network`` in the background (once per network)."""
@@ -102,31 +237,41 @@ class Capture:
                 self._jobs[network.name] = self._pool.submit(self._record, network)
 
     def ready(self, timeout: float = 2 * READY_WITHIN) -> None:
-        """Wait for the sidecars still starting (their failures are said by :meth:`save`)."""
+        """Wait for the recordings still starting, all at once (their failures are said by
+        :meth:`save`)."""
         with self._lock:
             pending = [job for job in self._jobs.values() if not job.done()]
-        if pending:
-            wait(pending, timeout=timeout)
+        with self._ready, self.context.timings.measure("capture"):
+            if pending:
+                wait(pending, timeout=timeout)
+            starting = [r for r in self._done().values() if isinstance(r, Recorder) and not r.listening]
+            if not starting:
+                return
+            try:
+                _, said = self.host().run("", listening_script([r.folder for r in starting]))
+            except (OSError, EngineException, DockernetError) as exc:
+                said = "\n".join(f"@@{r.folder} {one_line(exc)}" for r in starting)
+            for recorder in starting:
+                recorder.listening = True
+                mark = f"@@{recorder.folder}"
+                failed = next((line for line in said.splitlines() if line.split(" ", 1)[0] == mark), None)
+                if failed is not None:
+                    why = failed.partition(" ")[2].strip() or "no output"
+                    self._failed[recorder.network.name] = f"tcpdump did not start listening: {why[-300:]}"
 
     def save(self, folder: Path) -> Saved:
         """Fetch each network's ring into ``folder/<network>.pcap`` and summarize its flows;
         never raises (a report is being made): what fails is a line of :attr:`Saved.missing`."""
         self.ready()
         saved = Saved()
-        with self._lock:
-            jobs = dict(self._jobs)
         names = flows.names_of(self.context)
-        for name, job in jobs.items():
-            try:
-                done = job.result(timeout=0)
-            except Exception as exc:  # noqa: BLE001 - said in the report
-                done = f"the capture sidecar did not start: {one_line(exc)}"
+        for name, done in self._done().items():
             if isinstance(done, str):
                 saved.missing.append(f"{name}: not captured: {done}")
                 continue
             try:
                 path = folder / f"{name}.pcap"
-                ring = self._fetch(done)
+                ring = self.host().fetch(done.folder)
                 folder.mkdir(parents=True, exist_ok=True)
                 with open(path, "wb") as out:
                     flows.merge(ring, out)
@@ -137,75 +282,48 @@ class Capture:
         return saved
 
     def close(self) -> None:
-        """Stop starting sidecars (those running go with the topology's containers)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop each tcpdump and remove its files (the topology's scope ends)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for done in self._done().values():
+            if isinstance(done, Recorder):
+                try:
+                    self.host().stop(done.folder)
+                except (OSError, EngineException, DockernetError):
+                    pass  # the sidecar is gone: so is its tcpdump
 
-    def _fetch(self, recorder: Recorder) -> list[bytes]:
-        """The ring's files, read live: tcpdump writes each packet whole as it comes (-U)."""
-        engine = self.context.engine
-        data = engine.get_archive(recorder.container, DIRECTORY)
-        ring = []
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            for member in tar.getmembers():
-                if member.isfile():
-                    extracted = tar.extractfile(member)
-                    if extracted is not None:
-                        ring.append(extracted.read())
-        return ring
+    def _done(self) -> dict[str, Recorder | str]:
+        with self._lock:
+            jobs = dict(self._jobs)
+        done: dict[str, Recorder | str] = {}
+        for name, job in jobs.items():
+            try:
+                done[name] = self._failed.get(name) or job.result(timeout=0)
+            except Exception as exc:  # noqa: BLE001 - said in the report
+                done[name] = f"it did not start: {one_line(exc)}"
+        return done
 
     def _record(self, network: Network) -> Recorder | str:
-        """Start ``network``'s sidecar and wait until tcpdump listens; or say why there is none."""
+        """Start ``network``'s tcpdump (:meth:`ready` waits until it listens); or say why there is none."""
         context = self.context
         if network.driver != "bridge":
-            return f"a {network.driver} network has no bridge in the engine host's namespace"
+            return f"its driver {network.driver!r} has no bridge in the engine host's namespace"
         verdict = context.capability("capture")
         if not verdict.present:
             return verdict.skip_reason()
         engine = context.engine
         try:
-            with context.timings.measure("image"):
-                image = capture_image(engine, context.probe_image)
-            info = engine.inspect_network(network.id)
-        except (DockernetError, EngineException) as exc:
+            image = self.host().image(context.probe_image, context.timings)
+            folder, bridge = f"{DIRECTORY}/{network.id[:12]}", f"br-{network.id[:12]}"
+            code, said = self.host().run(image, start_script(bridge, folder))
+            if code == 3:  # a bridge named by the network's options
+                bridge = (engine.inspect_network(network.id).get("Options") or {}).get(BRIDGE_OPTION) or bridge
+                code, said = self.host().run(image, start_script(bridge, folder))
+        except (DockernetError, EngineException, OSError) as exc:
             return one_line(exc)
-        bridge = (info.get("Options") or {}).get(BRIDGE_OPTION) or f"br-{network.id[:12]}"
-        name = f"{network.docker_name}-capture"
-        command = [
-            "/usr/bin/tcpdump", "-i", bridge, "-U", "--immediate-mode", "-n", "-Z", "root",
-            "-s", str(SNAPLEN), "-C", str(RING_FILE_MB), "-W", str(RING_FILES), "-w", f"{DIRECTORY}/ring.pcap",
-        ]  # fmt: skip
-        doing = f"starting the capture sidecar of network {network.name!r}"
-        with undone_on_failure(doing, lambda: remove_containers_named(engine, name, context.filters())):
-            with gate_for(engine).building():
-                created = engine.create_container(
-                    image,
-                    command=command,
-                    name=name,
-                    labels=context.labels_for("capture", network.name),
-                    host_config=engine.create_host_config(network_mode="host", cap_add=["NET_RAW"]),
-                    detach=True,
-                )
-                engine.start(created["Id"])
-        listening = _listening(engine, created["Id"])
-        if listening is not None:
-            return listening
-        context.timings.count("capture sidecars")
-        return Recorder(network, created["Id"], bridge)
-
-
-def _listening(engine: Engine, container: str) -> str | None:
-    """None once tcpdump says it listens; else why it does not (it exited, or is silent)."""
-
-    def look() -> tuple[str, bool]:  # what it said, and whether that is the end of the wait
-        said = engine.logs(container, stdout=False, stderr=True).decode(errors="replace")
-        return said, "listening on" in said or not engine.inspect_container(container)["State"].get("Running")
-
-    (said, ended), _ = poll(look, lambda seen: seen[1], timeout=READY_WITHIN, interval=0.005)
-    if "listening on" in said:
-        return None
-    if ended:
-        return f"tcpdump exited: {said.strip()[-300:] or 'no output'}"
-    return f"tcpdump did not start listening within {READY_WITHIN:g} s: {said.strip()[-300:]}"
+        if code != 0:
+            return f"tcpdump could not be started on {bridge}: {' '.join(said.split())[-300:] or 'no output'}"
+        context.timings.count("captures")
+        return Recorder(network, folder)
 
 
 def find_tcpdump() -> str | None:

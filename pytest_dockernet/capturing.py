@@ -1,7 +1,8 @@
 """pytest glue of packet capture (:mod:`.capture`): which tests record their traffic
 (``--dockernet-capture``, or the marker's ``capture=``, which wins), a capture sidecar
 started as each of their networks is made, and for a failing test its networks' pcaps in
-its artifacts folder and their flows in a report section.
+its artifacts folder (written when :mod:`.artifacts` writes that folder) and their flows in
+a report section.
 
 A network is recorded when it is made while such a test sets up or runs (a module's
 topology made for an earlier test that did not ask is not). Registered by the plugin at
@@ -11,13 +12,15 @@ configure time, it reaches the topologies through the plugin's own hooks
 
 from __future__ import annotations
 
-import re
+import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .capture import Capture
+from .artifacts import WRITERS
+from .capture import Capture, CaptureHost
 from .errors import DockernetError, one_line
 from .flows import dpkt_module
 
@@ -30,40 +33,30 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 SECTION = "dockernet capture"
-DEFAULT_ROOT = "dockernet-artifacts"  # under the rootdir, when --dockernet-artifacts is not given
+SAVED = pytest.StashKey[str]()  # on a failing test: what its capture section says
 
 
 def register(config: pytest.Config, settings: Settings) -> None:
-    config.pluginmanager.register(CapturePlugin(config, settings), "dockernet-capture")
-
-
-def artifacts_folder(config: pytest.Config, nodeid: str) -> Path:
-    """A test's artifacts folder: under ``--dockernet-artifacts`` (ini ``dockernet_artifacts``),
-    else ``<rootdir>/dockernet-artifacts``; named after its node id made safe for file names."""
-    root: Any = config.getoption("dockernet_artifacts", None)
-    if not root:
-        try:
-            root = config.getini("dockernet_artifacts")
-        except ValueError:  # no such key (yet)
-            root = None
-    base = Path(root) if root else Path(config.rootpath) / DEFAULT_ROOT
-    return base / re.sub(r"[^A-Za-z0-9._-]", "_", nodeid)
+    plugin = CapturePlugin(settings)
+    config.pluginmanager.register(plugin, "dockernet-capture")
+    config.stash.setdefault(WRITERS, []).append(plugin.write)
 
 
 class CapturePlugin:
     """The run's capture: one :class:`~.capture.Capture` per topology that records."""
 
-    def __init__(self, config: pytest.Config, settings: Settings):
-        self.config = config
+    def __init__(self, settings: Settings):
         self.settings = settings
         self.current: pytest.Item | None = None  # the test setting up or running, if it records
         self.captures: dict[Context, Capture] = {}
+        self.hosts: dict[int, CaptureHost] = {}  # id(engine) -> the process's capture sidecar there
+        self._lock = threading.Lock()
         self.off: str | None = None  # why nothing can be recorded in this process
 
     def wanted(self, item: pytest.Item) -> bool:
         marker = item.get_closest_marker("dockernet")
         asked = marker.kwargs.get("capture") if marker is not None else None
-        return self.settings.capture if asked is None else bool(asked)
+        return self.settings.capture if asked is None else asked is True  # a bad value fails the test
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -82,8 +75,23 @@ class CapturePlugin:
             return
         context = network.context
         if context not in self.captures:
-            self.captures[context] = Capture(context)
+            self.captures[context] = Capture(context, lambda: self.host_for(context))
         self.captures[context].start(network)
+
+    def host_for(self, context: Context) -> CaptureHost:
+        with self._lock:
+            if id(context.engine) not in self.hosts:
+                self.hosts[id(context.engine)] = CaptureHost(context.engine, context.identity)
+            return self.hosts[id(context.engine)]
+
+    # Before the plugin's own, which closes the engine's connection.
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_unconfigure(self) -> None:
+        for host in self.hosts.values():
+            try:
+                host.close()
+            except Exception as exc:  # noqa: BLE001 - after the summary: one line
+                print(f"dockernet: removing the capture sidecar failed: {one_line(exc)}", file=sys.stderr)
 
     def pytest_dockernet_container_started(self, container: Any) -> None:
         capture = self.captures.get(container.context)
@@ -101,7 +109,13 @@ class CapturePlugin:
             capture.ready()
         yield
 
-    @pytest.hookimpl(hookwrapper=True)
+    def write(self, item: pytest.Item, folder: Path) -> None:
+        """The artifacts' writer: ``item`` failed, its folder is ``folder``."""
+        if self.wanted(item):
+            item.stash[SAVED] = self._saved(item, folder)
+
+    # Outermost: what it adds comes after the artifacts' own section, whose writing saved it.
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
@@ -109,10 +123,7 @@ class CapturePlugin:
         report = outcome.get_result()
         if not (report.failed and report.when in ("setup", "call") and self.wanted(item)):
             return
-        try:
-            text = self._saved(item)
-        except Exception as exc:  # noqa: BLE001 - the report of a failure must not fail
-            text = f"the capture could not be saved: {one_line(exc)}"
+        text = item.stash.get(SAVED, None) or self._unsaved(item)
         add = getattr(report.longrepr, "addsection", None)
         if add is not None:
             add(SECTION, text)
@@ -125,11 +136,19 @@ class CapturePlugin:
         labels = {node.nodeid or "session" for node in item.listchain()}
         return [capture for context, capture in self.captures.items() if context.label in labels]
 
-    def _saved(self, item: pytest.Item) -> str:
+    def _unsaved(self, item: pytest.Item) -> str:
+        """Why a failing test that recorded has no capture saved."""
         if self.off is not None:
             return f"nothing recorded: {self.off}"
-        captures = self._used(item)
-        if not captures:
+        if not self._used(item):
             return "nothing recorded: the test made no network while it recorded"
-        folder = artifacts_folder(self.config, item.nodeid)
-        return "\n".join(capture.save(folder).describe() for capture in captures)
+        return "not saved: the test's artifacts folder was not written (see its section)"
+
+    def _saved(self, item: pytest.Item, folder: Path) -> str:
+        captures = self._used(item)
+        if self.off is not None or not captures:
+            return self._unsaved(item)
+        try:
+            return "\n".join(capture.save(folder).describe() for capture in captures)
+        except Exception as exc:  # noqa: BLE001 - the report of a failure must not fail
+            return f"the capture could not be saved: {one_line(exc)}"
