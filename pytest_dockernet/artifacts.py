@@ -96,6 +96,7 @@ class Artifacts:
         item.stash[CALLED] = started = time.monotonic()
         for _, topology in self.used(item):
             topology.context.timeline.origin = started
+            topology.context.timeline.add(f"{item.name}: its call phase starts")  # a module's topology serves many
         yield
 
     @pytest.hookimpl(hookwrapper=True)
@@ -113,6 +114,9 @@ class Artifacts:
             used = list(self.used(item))
             if not used:
                 return
+            failed = call.excinfo.typename if call.excinfo is not None else "failed"
+            for _, topology in used:
+                topology.context.timeline.add(f"{item.name}: {report.when} failed ({failed})")
             lines = self._write(item, report, used, folder)
         except Exception as exc:  # noqa: BLE001 - the report of a failure must not fail
             lines = [f"not written: {type(exc).__name__}: {one_line(exc)}"]

@@ -90,6 +90,7 @@ def test_a_failing_test_leaves_its_folder_and_a_passing_one_nothing(inner_runs, 
     at = {m.group(2): float(m.group(1)) for m in events if m}
     order = [
         "network front made",
+        "test_fails: its call phase starts",
         "network back made",
         "container api started: on front 10.",
         "container web started",
@@ -97,12 +98,14 @@ def test_a_failing_test_leaves_its_folder_and_a_passing_one_nothing(inner_runs, 
         "partition 1: [api] <-> [web] dropped: applied",
         "partition 1: [api] <-> [web] dropped: lifted",
         "probe from api: ICMP echo 10.",
+        "test_fails: call failed (AssertionError)",
     ]
     seen = [next(what for what in at if what.startswith(prefix)) for prefix in order]
     assert [at[what] for what in seen] == sorted(at[what] for what in seen), timeline
     signs = {m.group(2): m.group(1)[0] for m in events if m}
-    assert signs[seen[0]] == "-" and signs[seen[1]] == "+", "set-up's events before the call's start, the call's after"
-    assert seen[-1].endswith(": no answer") or ": no answer  (x" in seen[-1], seen[-1]
+    assert signs[seen[0]] == "-" and signs[seen[2]] == "+", "set-up's events before the call's start, the call's after"
+    assert at[seen[1]] == 0.0
+    assert seen[-2].endswith(": no answer") or ": no answer  (x" in seen[-2], seen[-2]
 
     listed = section(result, "dockernet artifacts").splitlines()
     assert listed[0] == f"{folder}/"
@@ -155,6 +158,7 @@ def test_a_failing_set_up_leaves_a_folder_and_the_attachments_join_pytests_syste
     timeline = (setup / "timeline.txt").read_text()
     assert timeline.startswith("seconds from the start of the test's set-up (the test failed there")
     assert re.search(r"^\s*\+\d+\.\d{3}  container crashes did not start: .*exit code 3", timeline, re.M), timeline
+    assert timeline.rstrip().endswith("test_app: setup failed (DockernetError)")
     assert "steady" in " ".join(ET.parse(setup / "topology.svg").getroot().itertext())
     cases = attachments(pytester.path / "report.xml")
     assert sorted(cases["test_app"]) == sorted(str(p) for p in setup.iterdir())
