@@ -149,18 +149,33 @@ class CaptureHost:
         self._images: dict[str, str] = {}  # probe image -> the capture image built on it
 
     def run(self, image: str, script: str) -> tuple[int, str]:
-        """Run ``script`` in the sidecar (started on first use, of ``image``)."""
+        """Run ``script`` in the sidecar (started on first use, of ``image``; started again
+        once when it is gone, e.g. removed by hand: its tcpdumps went with it)."""
         with self._lock:
-            if self._id is None:
-                self._id = self._start(image)
-                self._shell = Shell(self.engine, self._id)
-            shell = self._shell
-            if shell is not None and not shell.broken:
+            for again in (False, True):
+                if self._id is None:
+                    self._id = self._start(image)
+                    self._shell = Shell(self.engine, self._id)
+                shell = self._shell
+                if shell is None or shell.broken:
+                    break
                 try:
                     return shell.run(script, f"capture{os.getpid()}-{next(self._marks)}", READY_WITHIN + 5)
                 except NotSent:
-                    shell.close()  # an exec instead, from now on
+                    shell.close()  # not given the script: gone, or it cannot attach (then an exec)
+                    if again or not image or self._running():
+                        break
+                    remove_container(self.engine, self._id)
+                    self._id = None
+            if self._id is None:
+                raise DockernetError("the capture sidecar is gone")
             return exec_in(self.engine, self._id, ["sh", "-c", script])
+
+    def _running(self) -> bool:
+        try:
+            return bool(self._id and self.engine.inspect_container(self._id)["State"].get("Running"))
+        except EngineException:
+            return False
 
     def image(self, probe_image: str, timings: Timings) -> str:
         """The sidecar's image (see :func:`capture_image`): found or built once."""

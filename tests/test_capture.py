@@ -177,3 +177,72 @@ def test_the_capture_image_runs_tcpdump_as_root_into_its_directory(dockernet):
     assert "x" in output.split()
     with tarfile.open(fileobj=io.BytesIO(engine.get_archive(tool.id, DIRECTORY))) as tar:
         assert f"{Path(DIRECTORY).name}/x" in tar.getnames()
+
+
+def test_a_bridge_named_by_the_network_s_options_is_recorded_and_a_missing_dpkt_is_said(inner_runs, pytester):
+    # com.docker.network.bridge.name: the bridge is not br-<id>. And where dpkt cannot be
+    # imported, nothing is recorded and the report says what to install.
+    pytester.makepyfile(
+        """
+        from inner_run_spy import record
+
+        def test_named_bridge(dockernet):
+            net = dockernet.network("n", options={"com.docker.network.bridge.name": "dnh4cap0"})
+            a, b = dockernet.container("a", networks=[net]), dockernet.container("b", networks=[net])
+            record(net, a, b)
+            dockernet.assert_reachable(a, b)
+            dockernet.assert_reachable(a, b, port=9, timeout=1)
+        """
+    )
+    result = inner_runs.run("--dockernet-capture", "--dockernet-require")
+    result.assert_outcomes(failed=1)
+    [pcap] = (pytester.path / "dockernet-artifacts").glob("*/n.pcap")
+    summary = section(result, CAPTURE)
+    assert f"n: {pcap}" in summary
+    assert re.search(r"a \S+ -> b \S+ ICMP echo x\d+, reply x\d+", summary), summary
+    assert re.search(r"a \S+ -> b \S+:9 TCP SYN x\d+, RST x\d+", summary), summary
+
+    (pytester.path / "dpkt").mkdir()
+    (pytester.path / "dpkt" / "__init__.py").write_text("raise ImportError('dpkt is not installed here')\n")
+    shutil.rmtree(pytester.path / "dockernet-artifacts")
+    result = inner_runs.run_subprocess("--dockernet-capture", "--dockernet-require")
+    result.assert_outcomes(failed=1)
+    assert section(result, CAPTURE).strip() == (
+        "nothing recorded: capture needs dpkt to read what it recorded: "
+        "pip install 'pytest-dockernet[capture]' (or dpkt)"
+    )
+    assert not list((pytester.path / "dockernet-artifacts").glob("*/*.pcap"))
+    assert_nothing_left(inner_runs)
+
+
+def test_a_capture_sidecar_removed_by_hand_is_started_again_for_the_next_test(inner_runs, pytester):
+    pytester.makepyfile(
+        """
+        from inner_run_spy import record
+
+        from pytest_dockernet.labels import ROLE, SESSION
+
+        def test_first(dockernet):
+            net = dockernet.network("n")
+            a, b = dockernet.container("a", networks=[net]), dockernet.container("b", networks=[net])
+            record(net, a, b)
+            dockernet.assert_reachable(a, b)
+
+        def test_second(dockernet, dockernet_client):
+            # This run's own sidecar: other runs on the engine may record too.
+            run = f"{SESSION}={dockernet.context.identity.run_id}"
+            [sidecar] = dockernet_client.containers.list(filters={"label": [run, f"{ROLE}=capture"]})
+            sidecar.remove(force=True)
+            net = dockernet.network("m")
+            a, b = dockernet.container("a", networks=[net]), dockernet.container("b", networks=[net])
+            record(net, a, b)
+            dockernet.assert_reachable(a, b, port=9, timeout=1)
+        """
+    )
+    result = inner_runs.run("--dockernet-capture", "--dockernet-require", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    [pcap] = (pytester.path / "dockernet-artifacts").glob("*test_second*/m.pcap")
+    summary = section(result, CAPTURE)
+    assert f"m: {pcap}" in summary
+    assert re.search(r"a \S+ -> b \S+:9 TCP SYN x\d+, RST x\d+", summary), summary
+    assert_nothing_left(inner_runs)
