@@ -37,6 +37,7 @@ def test_fails(dockernet, front):
     record(front, back, api, web, db)
     with dockernet.partition(api, web):
         pass
+    web.restart(timeout=0)
     dockernet.assert_reachable(api, db, timeout=1)
 
 def test_passes(dockernet):
@@ -97,6 +98,7 @@ def test_a_failing_test_leaves_its_folder_and_a_passing_one_nothing(inner_runs, 
         "container db started: on back 10.",
         "partition 1: [api] <-> [web] dropped: applied",
         "partition 1: [api] <-> [web] dropped: lifted",
+        "container web restarted: on front 10.",
         "probe from api: ICMP echo 10.",
         "test_fails: call failed (AssertionError)",
     ]
@@ -139,8 +141,9 @@ def test_a_failing_set_up_leaves_a_folder_and_the_attachments_join_pytests_syste
         def test_app(app):
             pass
 
-        def test_prints_then_fails(dockernet):
+        def test_prints_then_fails(dockernet, dockernet_module):
             dockernet.container("one", command=["sh", "-c", "echo one; exec sleep 600"])
+            dockernet_module.container("one", command=["sh", "-c", "echo module; exec sleep 600"])
             print("the test's own output")
             assert False
         """
@@ -165,6 +168,11 @@ def test_a_failing_set_up_leaves_a_folder_and_the_attachments_join_pytests_syste
     (out,) = [c for c in ET.parse(pytester.path / "report.xml").iter("testcase") if c.get("name") != "test_app"]
     text = out.find("system-out").text
     assert "the test's own output" in text and "one.log]]" in text
+    # Two factories' containers of one name: the module's log is named after its fixture too.
+    called = root / "test_setup.py__test_prints_then_fails"
+    assert (called / "one.log").read_text() == "one\n"
+    assert (called / "dockernet_module.one.log").read_text() == "module\n"
+    assert "[dockernet_module] network " in (called / "timeline.txt").read_text()
     assert_nothing_left(inner_runs)
 
 
