@@ -112,6 +112,10 @@ def _addresses(src: Container, dst: object, argument: str = "dst") -> tuple[str,
     return dst.name, shared or every
 
 
+def _kind(port: int | None) -> str:
+    return "icmp" if port is None else "tcp"
+
+
 def _how(port: int | None) -> str:
     return "by ICMP echo" if port is None else f"on TCP port {port}"
 
@@ -154,8 +158,7 @@ def assert_reachable(src: Container, dst: Target, *, port: int | None = None, ti
     result, attempts = poll(attempt, lambda r: r.ok, timeout=timeout)
     if not result.ok:
         why = diagnosis.unreached(src, dst, port, addresses)
-        kind = "icmp" if port is None else "tcp"
-        diagnosis.record(src, label, kind, addresses[0], f"no answer within {timeout:g} s", why, port)
+        diagnosis.record(src, label, _kind(port), addresses[0], f"no answer within {timeout:g} s", why, port)
         fail(
             why,
             f"{src.name} did not reach {label} ({', '.join(addresses)}) {_how(port)} "
@@ -195,9 +198,10 @@ def assert_unreachable(
         result = probes.run(src, answered[0][1])  # again, for its output
         hit = {label for label, _ in answered}
         reached = [f"{label} ({', '.join(addresses)})" for label, addresses in probed if label in hit]
-        first = next(t for t, (label, _) in zip(targets, probed) if label in hit)
+        why = diagnosis.reached(src, next(t for t, (label, _) in zip(targets, probed) if label in hit), port)
+        diagnosis.record(src, answered[0][0], _kind(port), None, "answered, expected not to", why, port)
         fail(
-            diagnosis.reached(src, first, port),
+            why,
             f"{src.name} reached {' and '.join(reached)} {_how(port)}, expected it not to",
             [result],
             src.context,
@@ -583,6 +587,7 @@ def assert_isolated(
         leak = next((s, d) for (s, d), ok in {**forward, **backward}.items() if ok)
         source = next(c for c in side_a + side_b if c.name == leak[0])
         why = diagnosis.reached(source, next(c for c in side_a + side_b if c.name == leak[1]), None)
+        diagnosis.record(source, leak[1], "icmp", None, "answered, expected not to", why)
         raise AssertionError(
             f"{why}\nexpected {name(side_a, net_a)} and {name(side_b, net_b)} to be isolated, "
             f"but {', '.join(leaks)} answered ICMP echo\n{matrix_ab}\n{matrix_ba}{unreported(context)}"

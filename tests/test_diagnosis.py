@@ -49,6 +49,9 @@ def test_two_containers_that_share_no_network(tiers):
     message = str(excinfo.value)
     assert message.splitlines()[1].startswith("api did not reach db")
     assert "topology " not in message  # the plugin's report shows it, once
+    probe = api.context.failed_probe  # for the artifacts' picture
+    assert (probe.source, probe.target, probe.kind, probe.port, probe.address) == ("api", "db", "icmp", None, db.ip())
+    assert probe.diagnosis == "api and db share no network: api is on front, db on back"
 
 
 def test_an_alias_on_a_network_the_source_is_not_on(tiers):
@@ -207,6 +210,8 @@ def test_an_isolation_leak(dockernet, tiers):
     with pytest.raises(AssertionError) as excinfo:
         assert_isolated(front, back)
     assert why(excinfo) == "why: api and db are both on back, and no fault in force cuts them apart"
+    probe = api.context.failed_probe
+    assert (probe.source, probe.target, probe.verdict) == ("api", "db", "answered, expected not to")
 
 
 def test_a_readiness_timeout_says_where_it_listens(dockernet, tiers):
