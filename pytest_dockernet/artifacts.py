@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import timeline
+from .engine import answers, lost, where
 from .errors import one_line
 from .snapshot import snapshot
 from .timeline import Timeline, render
@@ -114,10 +115,15 @@ class Artifacts:
             used = list(self.used(item))
             if not used:
                 return
-            failed = call.excinfo.typename if call.excinfo is not None else "failed"
-            for _, topology in used:
-                topology.context.timeline.add(f"{item.name}: {report.when} failed ({failed})")
-            lines = self._write(item, report, used, folder)
+            gone = lost(call.excinfo.value) if call.excinfo is not None else None
+            if gone is not None and not answers(where(used[0][1].context.engine)):
+                # Each question would wait out its timeout: one line instead.
+                lines = [f"not written: the Docker engine stopped answering ({gone})"]
+            else:
+                failed = call.excinfo.typename if call.excinfo is not None else "failed"
+                for _, topology in used:
+                    topology.context.timeline.add(f"{item.name}: {report.when} failed ({failed})")
+                lines = self._write(item, report, used, folder)
         except Exception as exc:  # noqa: BLE001 - the report of a failure must not fail
             lines = [f"not written: {type(exc).__name__}: {one_line(exc)}"]
         if lines:

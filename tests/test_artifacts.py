@@ -315,3 +315,41 @@ def test_the_how_tos_failing_run_is_what_the_example_leaves(inner_runs, pytester
     assert normalised(SNIPPET.read_text()) == normalised(output), (
         f"{SNIPPET} is not what a run leaves now; if the new output is right, run with DOCKERNET_UPDATE_DOCS=1"
     )
+
+
+@pytest.mark.skipif(not os.path.exists("/var/run/docker.sock"), reason="needs the engine's unix socket")
+def test_an_engine_that_stopped_answering_gets_one_line_not_a_folder(inner_runs, pytester, monkeypatch, tmp_path):
+    from relay import Relay  # a socket forwarder to the real engine, stopped half-way (test_engine_loss)
+
+    path = str(tmp_path / "engine.sock")
+    forwarder = Relay(path)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+    pytester.makepyfile(
+        test_inner="""
+        import os
+        import time
+
+        from inner_run_spy import ready, record
+
+        def test_first(dockernet):
+            net = dockernet.network("n")
+            record(net, dockernet.container("c", networks=[net]))
+            ready()
+            while not os.path.exists("engine-gone"):
+                time.sleep(0.1)
+            dockernet.container("late")
+        """
+    )
+    proc = inner_runs.start("-p", "no:cacheprovider", "--dockernet-artifacts=out", "test_inner.py")
+    forwarder.close()
+    (pytester.path / "engine-gone").touch()
+    proc.wait(timeout=180)
+    log = inner_runs.log(proc)
+    try:
+        assert proc.returncode == pytest.ExitCode.TESTS_FAILED, log
+        assert re.search(
+            r"^-+ dockernet artifacts -+\nnot written: the Docker engine stopped answering \(", log, re.M
+        ), log
+        assert folders(pytester.path / "out") == [], log
+    finally:
+        inner_runs.remove_resources()  # what the run could not remove, through the real socket
