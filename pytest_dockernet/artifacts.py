@@ -10,6 +10,7 @@ what cannot be written is said in one line of the section instead.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import re
@@ -63,8 +64,6 @@ def safe_name(nodeid: str) -> str:
     name = re.sub(r"[^A-Za-z0-9._-]", "_", nodeid.replace("::", "__")).strip("._") or "test"
     if len(name) <= MAX_NAME:
         return name
-    import hashlib  # only for names this long
-
     return f"{name[: MAX_NAME - 13]}-{hashlib.sha256(nodeid.encode()).hexdigest()[:12]}"
 
 
@@ -83,7 +82,7 @@ class Artifacts:
         if self.settings.artifacts is not None:
             return self.settings.artifacts
         marker = item.get_closest_marker("dockernet")
-        if getattr(self.settings, "capture", False) or (marker is not None and marker.kwargs.get("capture")):
+        if self.settings.capture or (marker is not None and marker.kwargs.get("capture")):
             return self.config.rootpath / DEFAULT_FOLDER
         return None
 
