@@ -15,8 +15,9 @@ started and stopped through its resident shell: a write on its attach stream, no
 container made and removed per network, which on a busy engine costs a passing test more
 than the target allows. A network's tcpdump starts in a thread when the network is made
 (:meth:`Capture.start`), beside the topology's own work; :meth:`Capture.ready` waits for
-those still starting (before a container counts as started, and before the test body), so
-that the test's traffic is recorded. A failing test's files are fetched and merged
+those still being started (before a container counts as started) and until they listen
+(before the test body, and before their files are fetched), so that the test's traffic is
+recorded. A failing test's files are fetched and merged
 (:meth:`Capture.save`); at the topology's teardown each tcpdump is stopped and its files
 removed (:meth:`Capture.close`).
 """
@@ -251,16 +252,17 @@ class Capture:
             if network.name not in self._jobs:
                 self._jobs[network.name] = self._pool.submit(self._record, network)
 
-    def ready(self, timeout: float = 2 * READY_WITHIN) -> None:
-        """Wait for the recordings still starting, all at once (their failures are said by
-        :meth:`save`)."""
+    def ready(self, *, listening: bool = True, timeout: float = 2 * READY_WITHIN) -> None:
+        """Wait for the tcpdumps still being started and, with ``listening``, until they all
+        listen (their failures are said by :meth:`save`). Without: a tcpdump started listens
+        within milliseconds, before a container just started sends much."""
         with self._lock:
             pending = [job for job in self._jobs.values() if not job.done()]
         with self._ready, self.context.timings.measure("capture"):
             if pending:
                 wait(pending, timeout=timeout)
             starting = [r for r in self._done().values() if isinstance(r, Recorder) and not r.listening]
-            if not starting:
+            if not starting or not listening:
                 return
             try:
                 _, said = self.host().run("", listening_script([r.folder for r in starting]))

@@ -96,7 +96,7 @@ class CapturePlugin:
     def pytest_dockernet_container_started(self, container: Any) -> None:
         capture = self.captures.get(container.context)
         if capture is not None:
-            capture.ready()  # its traffic is recorded from the start
+            capture.ready(listening=False)  # its traffic is recorded from (about) the start
 
     def pytest_dockernet_topology_teardown(self, factory: Any) -> None:
         capture = self.captures.pop(factory.context, None)

@@ -158,7 +158,10 @@ def test_marker_drivers_runs_the_test_once_per_driver(inner_runs, pytester):
 
 
 NOT_A_LIST = "@pytest.mark.dockernet(drivers=...) takes a non-empty list such as ['bridge']"
-UNKNOWN = "@pytest.mark.dockernet got unknown arguments {}; it takes driver=, drivers=, needs=, partition= and degrade="
+UNKNOWN = (
+    "@pytest.mark.dockernet got unknown arguments {}; "
+    "it takes driver=, drivers=, needs=, capture=, partition= and degrade="
+)
 NOT_A_DRIVER = "@pytest.mark.dockernet driver {!r} is not one of bridge, host, overlay"
 
 
@@ -173,6 +176,7 @@ NOT_A_DRIVER = "@pytest.mark.dockernet driver {!r} is not one of bridge, host, o
         ("dockernet(drivers=[])", NOT_A_LIST),
         ('dockernet(driver="host", drivers=["bridge"])', "@pytest.mark.dockernet takes driver= or drivers=, not both"),
         ('dockernet("bridge")', "@pytest.mark.dockernet takes keyword arguments only (driver=, drivers=)"),
+        ('dockernet(capture="yes")', "@pytest.mark.dockernet(capture=...) takes True or False, got 'yes'"),
     ],
     ids=[
         "unknown-argument",
@@ -183,6 +187,7 @@ NOT_A_DRIVER = "@pytest.mark.dockernet driver {!r} is not one of bridge, host, o
         "drivers-empty",
         "driver-and-drivers",
         "positional",
+        "capture-not-a-bool",
     ],
 )
 def test_a_bad_marker_fails_its_own_test(pytester, marker, message):
