@@ -254,17 +254,19 @@ def port_problem(target: Container, port: int, proto: str = "tcp") -> tuple[str 
     there for others), and what listens there, for a line that finds nothing else."""
     found = listening(target, proto)
     on_port = [address for address, p in found if p == port]
-    what = "listening" if proto == "tcp" else "bound"
+    kind = proto.upper()
+    # A TCP server listens; UDP has no listening state, only a bound socket.
+    listens, on = ("listens on", "listening on") if proto == "tcp" else ("has bound", "bound to")
     if not on_port:
-        others = f"it listens on {_ports(found)}" if found else f"nothing listens on any {proto.upper()} port"
-        return f"{target.name} is not {what} on {proto.upper()} port {port}: {others}", ""
+        others = f"it {listens} {_ports(found)}" if found else f"it {listens} no {kind} port"
+        return f"{target.name} is not {on} {kind} port {port}: {others}", ""
     if all(_loopback(a) for a in on_port):
         return (
-            f"{target.name} listens on {proto.upper()} port {port} only at {_and(sorted(set(on_port)))}"
+            f"{target.name} {listens} {kind} port {port} only at {_and(sorted(set(on_port)))}"
             " (loopback): nothing outside its own namespace reaches that",
             "",
         )
-    return None, f"{what} on {port}"
+    return None, f"{on} {port}"
 
 
 def resolved(src: Container, name: str) -> tuple[list[str], bool | None]:

@@ -131,6 +131,12 @@ def test_a_stopped_target_probed_at_its_address_gives_its_state_and_exit_code(ti
     with pytest.raises(AssertionError) as excinfo:
         assert_reachable(api, address, timeout=1)
     assert why(excinfo) == "why: web is not running (exited (137))"
+    # Given as a container, it is found stopped at the first attempt: no waiting, the same cause first.
+    with pytest.raises(DockernetError) as excinfo:
+        assert_reachable(api, web, timeout=1)
+    assert str(excinfo.value).splitlines()[0] == (
+        "api cannot reach web: it is not running (exited, exit code 137); the end of its output:"
+    )
 
 
 def test_a_resolver_that_does_not_answer(tiers):
@@ -219,6 +225,9 @@ def test_a_readiness_timeout_says_where_it_listens(dockernet, tiers):
     with pytest.raises(DockernetError) as excinfo:
         web.wait_until(Listening(81), timeout=1)
     assert why(excinfo) == "why: web is not listening on TCP port 81: it listens on 80"
+    with pytest.raises(DockernetError) as excinfo:
+        web.wait_until(Listening(5353, proto="udp"), timeout=1)
+    assert why(excinfo) == "why: web is not bound to UDP port 5353: it has bound no UDP port"
 
 
 def test_a_reachability_cell_has_its_diagnosis(tiers):
