@@ -240,10 +240,21 @@ def bezier(p: list[Point], t: float) -> Point:
     return (sum(k[i] * p[i][0] for i in range(4)), sum(k[i] * p[i][1] for i in range(4)))
 
 
-def label_point(p: list[Point], buses: list[float]) -> Point:
-    """The point of curve ``p`` nearest its middle that is clear of every bus (else its middle)."""
-    clear = [t / 40 for t in range(4, 37) if all(abs(bezier(p, t / 40)[1] - y) >= 14 for y in buses)]
-    return bezier(p, min(clear, key=lambda t: abs(t - 0.5)) if clear else 0.5)
+def overlaps(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def label_point(p: list[Point], buses: list[float], taken: list[Rect]) -> Point:
+    """The point of curve ``p`` nearest its middle that is clear of every bus and of what is
+    ``taken`` (else clear of the buses only; else its middle): where its mark goes."""
+    steps = [t / 40 for t in range(4, 37)]
+    clear = [t for t in steps if all(abs(bezier(p, t)[1] - y) >= 14 for y in buses)]
+    free = [t for t in clear if not any(overlaps(square(bezier(p, t), 9), r) for r in taken)]
+    return bezier(p, min(free or clear, key=lambda t: abs(t - 0.5)) if free or clear else 0.5)
+
+
+def square(at: Point, half: float) -> Rect:
+    return (at[0] - half, at[1] - half, at[0] + half, at[1] + half)
 
 
 Rect = tuple[float, float, float, float]  # left, top, right, bottom
@@ -272,8 +283,11 @@ class Drawing:
         h_above = max([b.h for b in self.boxes if b.above] or [0])
         h_below = max([b.h for b in self.boxes if not b.above] or [0])
         self.row_bottom = self.top_rail + self.frame + h_above
-        self.bus_y = [self.row_bottom + 34 + i * BUS_GAP for i in range(len(self.nets))] or [self.row_bottom + 34]
-        self.below_top = self.bus_y[-1] + 34
+        # Room between the rows and the buses for the labels of links that cross them.
+        margin = 46.0 if any(a.above != b.above for a, b, *_ in self.links) or failing else 34.0
+        self.bus_y = [self.row_bottom + margin + i * BUS_GAP for i in range(len(self.nets))]
+        self.bus_y = self.bus_y or [self.row_bottom + margin]
+        self.below_top = self.bus_y[-1] + margin
         self.bottom_rail = self.below_top + h_below + self.frame + 10
         self.legend_y = self.bottom_rail + (50 + 18 * same[1] if same[1] else 0) + 20
         columns = max(sum(b.above for b in self.boxes), sum(not b.above for b in self.boxes), 1)
@@ -388,18 +402,22 @@ class Drawing:
             self.label(box.wire_x + 9, y + (-7 if box.above else 16), ip or "-", "mono probe")
 
     def label(self, x: float, y: float, text: str, cls: str, anchor: str = "start") -> None:
-        """A label over lines, on a white ground, moved up or down a line or two where it
-        would cover a box or a label put before it."""
+        """A label over lines, on a white ground, moved a line or two up or down, or to the
+        right, where it would cover a box, a mark or a label put before it."""
         w = width_of(text, 11, "mono" in cls, "b" in cls.split()) + 6
         left = x - w / 2 if anchor == "middle" else x - 3
-        for dy in (0, -15, 15, -30, 30, -45, 45):
-            rect = (left, y + dy - 11, left + w, y + dy + 4)
-            if not any(rect[0] < r[2] and r[0] < rect[2] and rect[1] < r[3] and r[1] < rect[3] for r in self.taken):
+        moves = sorted(
+            ((dx, dy) for dx in range(0, 181, 30) for dy in (0, -15, 15, -30, 30)),
+            key=lambda m: abs(m[0]) + 2 * abs(m[1]),
+        )
+        for dx, dy in moves:
+            rect = (left + dx, y + dy - 11, left + dx + w, y + dy + 4)
+            if not any(overlaps(rect, r) for r in self.taken):
                 break
         else:
-            dy = 0  # crowded: where it was asked for
-        self.taken.append((left, y + dy - 11, left + w, y + dy + 4))
-        self.cv.text(x, y + dy, text, cls, layer="top", halo=True, anchor=anchor)
+            dx, dy = 0, 0  # crowded: where it was asked for
+        self.taken.append((left + dx, y + dy - 11, left + dx + w, y + dy + 4))
+        self.cv.text(x + dx, y + dy, text, cls, layer="top", halo=True, anchor=anchor)
 
     def link_curves(self) -> None:
         """Within a row: an arc outside the row from a rail; across the buses: an S-curve."""
@@ -423,9 +441,10 @@ class Drawing:
             d = "M{:.1f},{:.1f} C{:.1f},{:.1f} {:.1f},{:.1f} {:.1f},{:.1f}".format(*[v for q in p for v in q])
             end = {"path none": "arrow", "deg": "orangearrow", "cut": "redarrow"}[cls] if arrow else None
             self.cv.add("path", "front", d=d, class_=cls, marker_end=self.cv.marker(end) if end else None)
-            mx, my = label_point(p, [] if a.above == b.above else self.bus_y)
+            mx, my = label_point(p, [] if a.above == b.above else self.bus_y, self.taken)
             if cls == "cut":
                 self.cv.add("path", "top", d=f"M{mx - 7:.1f},{my - 7:.1f} l14,14 m0,-14 l-14,14", class_="xmark")
+                self.taken.append(square((mx, my), 9))
             tcls = {"cut": "bad b", "deg": "warn b"}.get(cls, "probe b")
             if a.above == b.above:  # over the arc's top; else beside the mark, between two buses
                 self.label(mx, my - 10, label, tcls, anchor="middle")
