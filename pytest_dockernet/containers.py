@@ -146,6 +146,7 @@ class Containers:
             ) from None
         container.refresh()
         container.endpoints[network.docker_name].aliases = [container.name, *aliases]
+        self.context.timeline.add(f"container {container.name} connected to {network.name}: {_addresses(container)}")
 
     def disconnect(self, container: Container, network: Network) -> None:
         self.check(container, "container")
@@ -158,6 +159,9 @@ class Containers:
                 f"disconnecting {container.name!r} from {network.name!r} failed: {exc.explanation or exc}"
             ) from None
         container.refresh()
+        self.context.timeline.add(
+            f"container {container.name} disconnected from {network.name}: {_addresses(container)}"
+        )
 
     # -- making ------------------------------------------------------------------------
 

@@ -38,6 +38,8 @@ def test_fails(dockernet, front):
     with dockernet.partition(api, web):
         pass
     web.restart(timeout=0)
+    dockernet.connect(web, back)
+    dockernet.disconnect(web, back)
     dockernet.assert_reachable(api, db, timeout=1)
 
 def test_passes(dockernet):
@@ -99,6 +101,8 @@ def test_a_failing_test_leaves_its_folder_and_a_passing_one_nothing(inner_runs, 
         "partition 1: [api] <-> [web] dropped: applied",
         "partition 1: [api] <-> [web] dropped: lifted",
         "container web restarted: on front 10.",
+        "container web connected to back: on ",
+        "container web disconnected from back: on front 10.",
         "probe from api: ICMP echo 10.",
         "test_fails: call failed (AssertionError)",
     ]
