@@ -139,6 +139,15 @@ def test_a_stopped_target_probed_at_its_address_gives_its_state_and_exit_code(ti
     )
 
 
+def test_a_target_removed_behind_the_topology_s_back(tiers, dockernet_client):
+    _, _, web, api, _ = tiers
+    address = web.ip()
+    dockernet_client.api.remove_container(web.id, force=True)
+    with pytest.raises(AssertionError) as excinfo:
+        assert_reachable(api, address, timeout=1)
+    assert why(excinfo) == "why: web no longer exists (its container was removed)"
+
+
 def test_a_resolver_that_does_not_answer(tiers):
     _, _, _, api, _ = tiers
     # Loopback, where nothing listens: the resolver refuses at once (no traffic leaves).

@@ -242,7 +242,7 @@ def test_ipv6_network(dockernet):
     assert code == 0 and "fd0d:e7e7:213:" in out
 
 
-def test_failure_message_shows_probe_and_topology(dockernet):
+def test_failure_message_shows_diagnosis_and_probe(dockernet):
     front, back = dockernet.network("front"), dockernet.network("back")
     web = dockernet.container("web", networks=[front])
     db = dockernet.container("db", networks={back: ["database"]})
@@ -257,17 +257,10 @@ def test_failure_message_shows_probe_and_topology(dockernet):
             break
     else:
         pytest.fail("web reached db, on another network, in each of 5 tries")
-    for expected in (
-        "web did not reach db",
-        "ping -c1",
-        "exit code",
-        front.docker_name,
-        back.docker_name,
-        str(back.subnet),
-        db.ip(back),
-        "database",
-    ):
+    assert message.splitlines()[0] == "why: web and db share no network: web is on front, db on back"
+    for expected in ("web did not reach db", "ping -c1", "exit code", db.ip(back)):
         assert expected in message, expected
+    assert back.docker_name not in message  # the topology: in the report's section, once
 
     with pytest.raises(AssertionError, match="expected 'db' to resolve"):
         assert_resolves(web, "db", timeout=0.5)
