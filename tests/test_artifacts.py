@@ -302,10 +302,13 @@ def test_the_how_tos_failing_run_is_what_the_example_leaves(inner_runs, pytester
     # In a process of its own: this module is test_artifacts too.
     result = inner_runs.run_subprocess("examples/test_artifacts.py", "--dockernet-artifacts=artifacts")
     result.assert_outcomes(failed=1)
-    listed = section(result, "dockernet artifacts").replace(f"{pytester.path}/", "")
-    folder = listed.splitlines()[0]
+    listed = section(result, "dockernet artifacts")
+    folder = listed.splitlines()[0].replace(f"{pytester.path}/", "")
+    listed = listed.replace(f"{pytester.path}/", "/home/you/project/")  # the folder's absolute path
     timeline = (pytester.path / folder / "timeline.txt").read_text()
-    output = f"{listed.rstrip()}\n\n$ cat {folder}timeline.txt\n{timeline}"
+    (header,) = re.findall(r"^-+ dockernet artifacts -+$", result.stdout.str(), re.M)
+    command = "$ pytest examples/test_artifacts.py --dockernet-artifacts=artifacts"
+    output = f"{command}\n(...)\n{header}\n{listed.rstrip()}\n(...)\n\n$ cat {folder}timeline.txt\n{timeline}"
     assert "partition 1: [api] <-> [db] dropped: applied" in output and ": lifted" not in output
     assert_nothing_left(inner_runs)
     svg = (pytester.path / folder / "topology.svg").read_text()
