@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Optional, TypeVar, Union, cast
 
 from . import diagnosis, probes
 from .checks import check_list, check_port, check_timeout
-from .description import describe
+from .description import unreported
 from .diagnosis import fail_if_stopped, named_container
 from .errors import ProbeFailed
 from .handles import Container, Network
@@ -123,17 +123,11 @@ def _how(port: int | None) -> str:
 def fail(why: str, summary: str, results: Sequence[ProbeResult], context: Context) -> None:
     """Raise the AssertionError a helper fails with: the diagnosis line ``why``, ``summary``,
     each probe as :meth:`ProbeResult.describe` shows it, then the topology unless a report
-    shows it (see :func:`unreported`)."""
+    shows it (see :func:`.description.unreported`)."""
     __tracebackhide__ = True
     details = "\n".join(r.describe() for r in results)
     raise AssertionError(f"{why}\n{summary}\n{details}{unreported(context)}")
 
-
-def unreported(context: Context) -> str:
-    """The topology, on a line of its own, for a message whose test report will not show it:
-    the plugin's report shows its fixtures' topologies in a section (they appear once); a
-    topology made outside them (``Topology(client)``) is shown by its failures alone."""
-    return "" if context.reported else "\n" + describe(context)
 
 
 @timed

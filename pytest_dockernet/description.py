@@ -2,7 +2,7 @@
 faults in force and services, read from its run :class:`~pytest_dockernet.context.Context`.
 
 A failing test's report shows it in a section; a failing helper's message shows it only
-where no report will (see ``assertions.unreported``); ``Topology.describe()`` on request.
+where no report will (:func:`unreported`); ``Topology.describe()`` on request.
 """
 
 from __future__ import annotations
@@ -47,6 +47,13 @@ def describe(context: Context) -> str:
         for v in services:
             lines.append(f"    {v.name}  [{v.docker_name}]  {v.image}  endpoint_mode={v.endpoint_mode}")
     return "\n".join(lines)
+
+
+def unreported(context: Context) -> str:
+    """The topology, on a line of its own, for a failure message whose test report will not
+    show it: the plugin's report shows its fixtures' topologies in a section (once), except
+    in a teardown; a topology made outside them (``Topology(client)``) has no report."""
+    return "" if context.reported else "\n" + describe(context)
 
 
 def status_of(container: Container) -> str:
