@@ -148,7 +148,10 @@ class Artifacts:
         if folder is None:
             return []
         test_folder = folder / safe_name(item.nodeid)
-        if test_folder.exists():  # an earlier run's, of this test
+        if test_folder.exists():
+            # An earlier run's, of this test, is written afresh; anything else stays untouched.
+            if not (test_folder.is_dir() and (test_folder / "timeline.txt").is_file()):
+                raise FileExistsError(f"{test_folder} is in the way (not a folder of this option's)")
             shutil.rmtree(test_folder)
         test_folder.mkdir(parents=True)
         problems: list[str] = []

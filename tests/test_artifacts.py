@@ -190,12 +190,14 @@ def test_without_the_option_nothing_is_written_and_a_file_is_refused(inner_runs,
     assert_nothing_left(inner_runs)
 
     # A folder that cannot be written: one line in the section, the report is as before.
-    (pytester.path / "out").mkdir()
-    (pytester.path / "out" / "test_app.py__test_fails").write_text("a file where the folder goes")
+    # Nor is a folder of the same name that this option did not write (its files stay).
+    (pytester.path / "out" / "test_app.py__test_fails").mkdir(parents=True)
+    (pytester.path / "out" / "test_app.py__test_fails" / "mine.txt").write_text("the user's")
     result = inner_runs.run("--dockernet-artifacts=out")
     result.assert_outcomes(failed=1, passed=1)
     (line,) = section(result, "dockernet artifacts").strip().splitlines()
-    assert line.startswith("not written: ") and "test_app.py__test_fails" in line, line
+    assert line.startswith("not written: ") and "test_app.py__test_fails is in the way" in line, line
+    assert [p.name for p in (pytester.path / "out" / "test_app.py__test_fails").iterdir()] == ["mine.txt"]
     result.stdout.fnmatch_lines(["*why: api and db share no network*", "*- dockernet topology -*"])
     assert_nothing_left(inner_runs)
 
