@@ -457,6 +457,18 @@ def not_ready(container: Container, strategy: object) -> str:
             return f"{'; '.join(faults)}: in force on {container.name}"
         if isinstance(port, int):
             return f"{container.name} runs and listens on {port}: the check itself did not pass"
+        # The strategies are told apart by what they have: readiness imports this module.
+        if getattr(strategy, "word", None) == "healthy":
+            health = look(lambda: container.engine.inspect_container(container.id)["State"].get("Health"), None)
+            if health:
+                streak = health.get("FailingStreak") or 0
+                failing = f", {streak} failing checks in a row" if streak else ""
+                return f"{container.name} runs, and its healthcheck says {health.get('Status')}{failing}"
+        pattern = getattr(strategy, "pattern", None)
+        if isinstance(pattern, str):
+            printed = look(lambda: bool(container.logs(tail=1).strip()), True)
+            said = "no line of its output" if printed else "it has printed nothing, so no line"
+            return f"{container.name} runs, and {said} matches {pattern!r}"
         return f"{container.name} runs, and no fault is in force on it: {strategy} did not hold"
 
     return line(diagnose)

@@ -11,6 +11,7 @@ import pytest
 from pytest_dockernet import (
     DockernetError,
     Listening,
+    LogLine,
     assert_http,
     assert_isolated,
     assert_not_resolves,
@@ -237,6 +238,21 @@ def test_a_readiness_timeout_says_where_it_listens(dockernet, tiers):
     with pytest.raises(DockernetError) as excinfo:
         web.wait_until(Listening(5353, proto="udp"), timeout=1)
     assert why(excinfo) == "why: web is not bound to UDP port 5353: it has bound no UDP port"
+
+
+def test_a_readiness_timeout_on_a_healthcheck_or_a_log_line(dockernet, tiers):
+    front, _, web, _, _ = tiers
+    sick = dockernet.container(
+        "sick", networks=[front], command=["sleep", "600"], healthcheck={"test": "exit 1", "interval": 0.2}
+    )
+    with pytest.raises(DockernetError) as excinfo:
+        sick.wait_until("healthy", timeout=2)
+    assert re.fullmatch(
+        r"why: sick runs, and its healthcheck says (starting|unhealthy, \d+ failing checks in a row)", why(excinfo)
+    )
+    with pytest.raises(DockernetError) as excinfo:
+        web.wait_until(LogLine("ready to serve"), timeout=1)
+    assert why(excinfo) == "why: web runs, and it has printed nothing, so no line matches 'ready to serve'"
 
 
 def test_a_reachability_cell_has_its_diagnosis(tiers):
