@@ -129,9 +129,11 @@ def listening_script(folders: list[str]) -> str:
     return "; ".join(waits)
 
 
-def stop_script(folder: str) -> str:
-    f = shlex.quote(folder)
-    return f"kill $(cat {f}/pid) 2>/dev/null; rm -rf {f}"
+def stop_script(folders: list[str]) -> str:
+    """Stop the tcpdumps of ``folders`` and remove their files (one process: ``rm``)."""
+    quoted = [shlex.quote(f) for f in folders]
+    kills = "".join(f"read -r p <{f}/pid && kill $p 2>/dev/null; " for f in quoted)
+    return f"{kills}rm -rf {' '.join(quoted)}"
 
 
 class CaptureHost:
@@ -162,11 +164,15 @@ class CaptureHost:
                     break
                 try:
                     return shell.run(script, f"capture{os.getpid()}-{next(self._marks)}", READY_WITHIN + 5)
-                except NotSent:
-                    shell.close()  # not given the script: gone, or it cannot attach (then an exec)
-                    if again or not image or self._running():
-                        break
-                    remove_container(self.engine, self._id)
+                except OSError as exc:  # NotSent too
+                    shell.close()
+                    if self._running():  # it cannot attach (then an exec), or the script hangs
+                        if isinstance(exc, NotSent):
+                            break
+                        raise
+                    if again or not image:
+                        raise DockernetError("the capture sidecar is gone") from None
+                    remove_container(self.engine, self._id)  # gone: made again, once
                     self._id = None
             if self._id is None:
                 raise DockernetError("the capture sidecar is gone")
@@ -186,12 +192,12 @@ class CaptureHost:
                     self._images[probe_image] = capture_image(self.engine, probe_image)
             return self._images[probe_image]
 
-    def stop(self, folder: str) -> None:
-        """Stop the tcpdump writing into ``folder`` and remove its files, if the sidecar runs."""
+    def stop(self, folders: list[str]) -> None:
+        """Stop the tcpdumps writing into ``folders`` and remove their files, if the sidecar runs."""
         with self._lock:
             running = self._id is not None
-        if running:
-            self.run("", stop_script(folder))
+        if running and folders:
+            self.run("", stop_script(folders))
 
     def fetch(self, folder: str) -> list[bytes]:
         """The ring's files in ``folder``, read live: tcpdump writes each packet whole as it comes (-U)."""
@@ -276,37 +282,35 @@ class Capture:
                     why = failed.partition(" ")[2].strip() or "no output"
                     self._failed[recorder.network.name] = f"tcpdump did not start listening: {why[-300:]}"
 
-    def save(self, folder: Path) -> Saved:
-        """Fetch each network's ring into ``folder/<network>.pcap`` and summarize its flows;
-        never raises (a report is being made): what fails is a line of :attr:`Saved.missing`."""
+    def save(self, folder: Path, prefix: str = "") -> Saved:
+        """Fetch each network's ring into ``folder/<prefix><network>.pcap`` and summarize its
+        flows; never raises (a report is being made): what fails is a line of :attr:`Saved.missing`."""
         self.ready()
         saved = Saved()
         names = flows.names_of(self.context)
         for name, done in self._done().items():
             if isinstance(done, str):
-                saved.missing.append(f"{name}: not captured: {done}")
+                saved.missing.append(f"{prefix}{name}: not captured: {done}")
                 continue
             try:
-                path = folder / f"{name}.pcap"
+                path = folder / f"{prefix}{name}.pcap"
                 ring = self.host().fetch(done.folder)
                 folder.mkdir(parents=True, exist_ok=True)
                 with open(path, "wb") as out:
                     flows.merge(ring, out)
-                saved.files[name] = path
-                saved.summaries[name] = flows.summarize(path, names)
+                saved.files[prefix + name] = path
+                saved.summaries[prefix + name] = flows.summarize(path, names)
             except Exception as exc:  # noqa: BLE001 - the report of a failure must not fail
-                saved.missing.append(f"{name}: capture not saved: {one_line(exc)}")
+                saved.missing.append(f"{prefix}{name}: capture not saved: {one_line(exc)}")
         return saved
 
     def close(self) -> None:
         """Stop each tcpdump and remove its files (the topology's scope ends)."""
         self._pool.shutdown(wait=True, cancel_futures=True)
-        for done in self._done().values():
-            if isinstance(done, Recorder):
-                try:
-                    self.host().stop(done.folder)
-                except (OSError, EngineException, DockernetError):
-                    pass  # the sidecar is gone: so is its tcpdump
+        try:
+            self.host().stop([done.folder for done in self._done().values() if isinstance(done, Recorder)])
+        except (OSError, EngineException, DockernetError):
+            pass  # the sidecar is gone: so are its tcpdumps
 
     def _done(self) -> dict[str, Recorder | str]:
         with self._lock:

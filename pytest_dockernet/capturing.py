@@ -49,7 +49,7 @@ class CapturePlugin:
         self.settings = settings
         self.current: pytest.Item | None = None  # the test setting up or running, if it records
         self.captures: dict[Context, Capture] = {}
-        self.hosts: dict[int, CaptureHost] = {}  # id(engine) -> the process's capture sidecar there
+        self.hosts: dict[str, CaptureHost] = {}  # engine's URL -> the process's capture sidecar there
         self._lock = threading.Lock()
         self.off: str | None = None  # why nothing can be recorded in this process
 
@@ -79,10 +79,12 @@ class CapturePlugin:
         self.captures[context].start(network)
 
     def host_for(self, context: Context) -> CaptureHost:
+        # By URL: each factory has an Engine of its own over the same client.
+        where = context.engine.base_url or str(id(context.engine))
         with self._lock:
-            if id(context.engine) not in self.hosts:
-                self.hosts[id(context.engine)] = CaptureHost(context.engine, context.identity)
-            return self.hosts[id(context.engine)]
+            if where not in self.hosts:
+                self.hosts[where] = CaptureHost(context.engine, context.identity)
+            return self.hosts[where]
 
     # Before the plugin's own, which closes the engine's connection.
     @pytest.hookimpl(tryfirst=True)
@@ -131,10 +133,11 @@ class CapturePlugin:
             report.sections.append((SECTION, text))
 
     def _used(self, item: pytest.Item) -> list[Capture]:
-        """The captures of the topologies ``item`` may use: its own, its module's, the session's
-        (a topology's label is the node id of the node its fixture was made for)."""
-        labels = {node.nodeid or "session" for node in item.listchain()}
-        return [capture for context, capture in self.captures.items() if context.label in labels]
+        """The captures of the topologies ``item`` may use: its own first, its module's, the
+        session's (a topology's label is the node id of the node its fixture was made for)."""
+        labels = [node.nodeid or "session" for node in reversed(item.listchain())]
+        used = [(labels.index(c.label), capture) for c, capture in self.captures.items() if c.label in labels]
+        return [capture for _, capture in sorted(used, key=lambda pair: pair[0])]
 
     def _unsaved(self, item: pytest.Item) -> str:
         """Why a failing test that recorded has no capture saved."""
@@ -148,7 +151,16 @@ class CapturePlugin:
         captures = self._used(item)
         if self.off is not None or not captures:
             return self._unsaved(item)
+
+        # Two factories' networks may share a name: then the test's own keep theirs, the
+        # module's and the session's are prefixed ("module-front.pcap").
+        def prefix(capture: Capture) -> str:
+            label = capture.context.label
+            if len(captures) == 1 or label == item.nodeid:
+                return ""
+            return "session-" if label == "session" else "module-"
+
         try:
-            return "\n".join(capture.save(folder).describe() for capture in captures)
+            return "\n".join(capture.save(folder, prefix(capture)).describe() for capture in captures)
         except Exception as exc:  # noqa: BLE001 - the report of a failure must not fail
             return f"the capture could not be saved: {one_line(exc)}"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 # The order the summary shows them in.
-PHASES = ("image", "lab bring-up", "swarm init", "set-up", "overlay networks", "probes", "teardown")
+PHASES = ("image", "lab bring-up", "swarm init", "set-up", "overlay networks", "capture", "probes", "teardown")
 # What the warm pool gave (see warm_pool.py), shown in a line of its own.
 POOL_AGAIN, POOL_NETWORKS_AGAIN = "pool: used again", "pool: networks used again"
 

@@ -246,3 +246,36 @@ def test_a_capture_sidecar_removed_by_hand_is_started_again_for_the_next_test(in
     assert f"m: {pcap}" in summary
     assert re.search(r"a \S+ -> b \S+:9 TCP SYN x\d+, RST x\d+", summary), summary
     assert_nothing_left(inner_runs)
+
+
+def test_a_module_s_topology_and_the_test_s_own_keep_their_networks_of_one_name_apart(inner_runs, pytester):
+    pytester.makepyfile(
+        """
+        import pytest
+        from inner_run_spy import record
+
+        @pytest.fixture(scope="module")
+        def shared(dockernet_module):
+            net = dockernet_module.network("front")
+            server = dockernet_module.container("server", networks=[net], command=["httpd", "-f", "-p", "80"])
+            record(net, server)
+            return dockernet_module, server
+
+        def test_both(shared, dockernet):
+            module, server = shared
+            client = module.container("client", networks=[module.get_network("front")])
+            own = dockernet.network("front")
+            a, b = dockernet.container("a", networks=[own]), dockernet.container("b", networks=[own])
+            record(client, own, a, b)
+            module.assert_reachable(client, server, port=80)
+            dockernet.assert_reachable(a, b, port=7, timeout=1)
+        """
+    )
+    result = inner_runs.run("--dockernet-capture", "--dockernet-require")
+    result.assert_outcomes(failed=1)
+    [folder] = (pytester.path / "dockernet-artifacts").iterdir()
+    assert sorted(p.name for p in folder.glob("*.pcap")) == ["front.pcap", "module-front.pcap"]
+    summary = section(result, CAPTURE)
+    assert re.search(r"a \S+ -> b \S+:7 TCP SYN x\d+, RST x\d+", summary.split("module-front:")[0]), summary
+    assert re.search(r"client \S+ -> server \S+:80 TCP SYN x1, SYN-ACK x1", summary.split("module-front:")[1]), summary
+    assert_nothing_left(inner_runs)
