@@ -426,10 +426,17 @@ def reached(src: Container, dst: Target, port: int | None) -> str:
         target = target_of(src, dst)
         for c in (src, target):
             if c is not None and c.network_mode == "host":
-                return f"{c.name} runs in the host's network namespace, which reaches every bridge network's gateway"
+                return f"{c.name} runs in the host's network namespace, which has a route to every bridge network"
         if target is None:
             return f"{dst} is not a container of the topology: {whereabouts(src)}, and it is routed from there"
         shared = shared_networks(src, target)
+        for fault in src.context.faults_in_force():
+            if isinstance(fault, Partition) and fault.one_way and src in fault.b and target in fault.a:
+                starters = _and([c.name for c in fault.a]) + (" starts" if len(fault.a) == 1 else " start")
+                return f"{fault.describe()}{_since(fault)} is one-way: it drops what {starters}, not {src.name}"
+        lossy = [f for f in faults_between(src, target, shared) if not f.startswith("partition")]
+        if lossy:
+            return f"{'; '.join(lossy)}: in force between them, but it lets some packets through"
         if shared:
             return f"{src.name} and {target.name} are both on {_and(shared)}, and no fault in force cuts them apart"
         return (

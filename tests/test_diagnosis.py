@@ -220,6 +220,18 @@ def test_an_answer_where_none_was_expected(tiers):
     assert why(excinfo) == "why: 'web' is its name on front, which api is on too, so web answers"
 
 
+def test_an_answer_past_a_one_way_partition(dockernet, tiers):
+    _, _, web, api, _ = tiers
+    dockernet.partition(web, api, one_way=True)  # what web starts towards api
+    with pytest.raises(AssertionError) as excinfo:
+        assert_unreachable(api, web)
+    assert re.fullmatch(
+        r"why: partition \d+: \[web\] -> \[api\] dropped \(in force since [\d:]+, [\d.]+ s\) is one-way: "
+        r"it drops what web starts, not api",
+        why(excinfo),
+    ), why(excinfo)
+
+
 def test_an_isolation_leak(dockernet, tiers):
     front, back, web, api, db = tiers
     dockernet.connect(api, back)
