@@ -219,6 +219,8 @@ def _in_report(item: pytest.Item, shown: bool) -> None:
     leaves them out): in set-up and call, not in teardown, where they are going away."""
     for _, topology in _used_topologies(item):
         topology.context.reported = shown
+        if shown:  # a module's or session's topology: an earlier test's failed probe is not this one's
+            topology.context.failed_probe = None
 
 
 def _engine_answers(state: State) -> bool:

@@ -370,3 +370,24 @@ def test_a_failure_in_a_teardown_shows_the_topology_in_its_message(inner_runs, p
     result.stdout.fnmatch_lines(["E       AssertionError: why: api and db share no network: api is on front, db on *"])
     assert out.count("topology test_teardown.py::test_pair:") == 1, out  # in the message, once
     assert not re.search(r"^-+ dockernet topology -+$", out, re.M)
+
+
+MODULE = """
+import pytest
+from pytest_dockernet import assert_reachable
+
+def test_first(dockernet_module):
+    a = dockernet_module.container("a", networks=[dockernet_module.network("one")])
+    b = dockernet_module.container("b", networks=[dockernet_module.network("two")])
+    with pytest.raises(AssertionError):
+        assert_reachable(a, b, timeout=1)
+    assert a.context.failed_probe.target == "b"
+
+def test_second(dockernet_module):
+    assert dockernet_module.context.failed_probe is None  # the first test's is not this one's
+"""
+
+
+def test_a_module_s_topology_forgets_an_earlier_test_s_failed_probe(inner_runs, pytester):
+    pytester.makepyfile(test_module=MODULE)
+    inner_runs.run().assert_outcomes(passed=2)
