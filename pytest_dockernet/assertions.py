@@ -129,7 +129,6 @@ def fail(why: str, summary: str, results: Sequence[ProbeResult], context: Contex
     raise AssertionError(f"{why}\n{summary}\n{details}{unreported(context)}")
 
 
-
 @timed
 def assert_reachable(src: Container, dst: Target, *, port: int | None = None, timeout: float = 5.0) -> None:
     """``dst`` answers ICMP echo (``port=None``) or accepts TCP on ``port``, from ``src``'s
