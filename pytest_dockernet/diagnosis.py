@@ -224,9 +224,12 @@ def sockets(table: str, proto: str = "tcp") -> list[tuple[str, int]]:
         if fields[3] != ("0A" if proto == "tcp" else "07"):
             continue
         hexed, _, port = fields[1].rpartition(":")
-        # The kernel prints each 32-bit word of the address in host (little-endian) order.
-        raw = b"".join(bytes.fromhex(hexed[i : i + 8])[::-1] for i in range(0, len(hexed), 8))
-        found.append((str(ipaddress.ip_address(raw)), int(port, 16)))
+        try:
+            # The kernel prints each 32-bit word of the address in host (little-endian) order.
+            raw = b"".join(bytes.fromhex(hexed[i : i + 8])[::-1] for i in range(0, len(hexed), 8))
+            found.append((str(ipaddress.ip_address(raw)), int(port, 16)))
+        except ValueError:
+            continue  # not a socket's row (a table cut short): a readiness wait reads it again
     return found
 
 

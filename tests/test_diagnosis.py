@@ -295,6 +295,7 @@ def test_sockets_reads_the_kernel_s_tables():
     assert sockets(table) == [("127.0.0.1", 8080), ("0.0.0.0", 80)]
     six = "   0: 00000000000000000000000001000000:0016 00000000000000000000000000000000:0000 0A\n"
     assert sockets(six) == [("::1", 22)]
+    assert sockets("   0: 0100007F:1F9\n   1: 0100:1F90 00000000:0000 0A\n") == []  # rows cut short
 
 
 FAILING = """
