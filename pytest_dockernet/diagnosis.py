@@ -35,6 +35,7 @@ SHOWN_PORTS = 8
 # The engine's embedded DNS listens in every container's namespace there, on ports of its own.
 EMBEDDED_DNS = "127.0.0.11"
 NO_PROBLEM: tuple[str | None, str] = (None, "")  # what a look at the sockets that failed leaves
+UNREAD: str | None = ""  # what a look at a container's state that failed leaves
 
 
 def look(taken: Callable[[], T], otherwise: T) -> T:
@@ -320,9 +321,10 @@ def _unreached(src: Container, dst: Target, port: int | None, addresses: list[st
         why = _name_problem(src, dst, None)
         if why is not None:
             return why
+    stopped: str | None = None
     if target is not None:
-        stopped = look(lambda: not_running(target), None)
-        if stopped is not None:
+        stopped = look(lambda: not_running(target), UNREAD)
+        if stopped:
             return stopped
     host = "host" in (src.network_mode, getattr(target, "network_mode", None))
     shared: list[str] = []
@@ -358,7 +360,8 @@ def _unreached(src: Container, dst: Target, port: int | None, addresses: list[st
             "nothing the plugin knows explains it"
         )
     at = f"{target.name} ({', '.join(addresses)})" if addresses else target.name
-    return f"{where}, no fault in force, {at} {listens or 'running'}: the probe itself got no answer"
+    state = "running" if stopped is None else "in a state the engine did not say"
+    return f"{where}, no fault in force, {at} {listens or state}: the probe itself got no answer"
 
 
 def _outside(address: str, src: Container) -> bool:
