@@ -230,3 +230,43 @@ def test_sigterm_under_xdist_leaves_nothing(inner_runs, pytester):
     proc.wait(timeout=90)
     assert inner_runs.existing(inner_runs.made()) == []
     assert inner_runs.resources() == []
+
+
+@pytest.fixture
+def one_packet_each_way(dockernet_client):
+    """Let exactly one ICMP echo request from network a's bridge into b's, and one reply
+    back, through Docker's isolation: what a packet sent while the engine rewrites those
+    rules (any network made or removed on it) gets. The rules are this test's own, in
+    DOCKER-USER (before the isolation chains), and go at its end."""
+    added: list[list[str]] = []
+
+    def open_once(a, b) -> None:
+        bridges = ["br-" + dockernet_client.api.inspect_network(n.docker_name)["Id"][:12] for n in (a, b)]
+        for into, out, kind in ((*bridges, "echo-request"), (*reversed(bridges), "echo-reply")):
+            rule = ["DOCKER-USER", "-i", into, "-o", out, "-p", "icmp", "--icmp-type", kind]
+            rule += ["-m", "limit", "--limit", "1/hour", "--limit-burst", "1", "-j", "ACCEPT"]
+            subprocess.run(["iptables", "-w", "-I", *rule], check=True)
+            added.append(rule)
+
+    yield open_once
+    for rule in added:
+        subprocess.run(["iptables", "-w", "-D", *rule], check=True)
+
+
+def test_one_answer_across_isolated_networks_is_not_taken_for_reachability(dockernet, one_packet_each_way):
+    """Never a wrong answer: a packet that got through between two networks the containers
+    do not share (Docker's isolation rules are rewritten whenever a network is made, by
+    this run or another) makes neither a false 'reachable' nor a false 'leak'."""
+    front, back = dockernet.network("front"), dockernet.network("back")
+    api = dockernet.container("api", networks=[front])
+    db = dockernet.container("db", networks=[back])
+
+    one_packet_each_way(front, back)
+    with pytest.raises(AssertionError) as failed:
+        assert_reachable(api, db, timeout=2)
+    assert "an answer across networks the two do not share did not hold when asked again: not counted" in str(failed.value)
+    assert "why: api and db share no network" in str(failed.value)
+
+    one_packet_each_way(front, back)
+    assert_unreachable(api, db)
+    assert reachability([api], [db]) == {(api, db): False}
