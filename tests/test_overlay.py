@@ -164,6 +164,19 @@ def test_swarm_auto_makes_a_single_node_swarm_for_the_run_and_leaves_it(inner_ru
             assert_resolves(c, "svc", to=svc.tasks())
             assert_resolves(c, "tasks.svc", to=svc.tasks())
             assert_reachable(svc.tasks()[0], "c")
+            # The artifacts' picture and JSON (issue 24): the service, its tasks on the overlay.
+            from xml.etree import ElementTree
+            from pytest_dockernet.snapshot import snapshot
+            from pytest_dockernet.topology_svg import render_svg
+
+            doc = snapshot([dockernet.context])
+            (entry,) = doc["services"]
+            tasks = [c for c in doc["containers"] if c["service"] == "svc"]
+            assert (entry["name"], entry["endpoint_mode"], len(entry["tasks"])) == ("svc", "dnsrr", 2)
+            assert sorted(entry["tasks"]) == sorted(c["name"] for c in tasks)
+            assert all(c["state"] == "running" and c["endpoints"][0]["network"] == "o" for c in tasks)
+            drawn = "".join(ElementTree.fromstring(render_svg(doc).partition("?>")[2]).itertext())
+            assert all(name in drawn for name in ["svc", "c", "o", *entry["tasks"]]), drawn
             svc.scale(1)
             assert len(svc.tasks()) == 1 and svc.replicas == 1
             assert_resolves(c, "tasks.svc", to=svc.tasks())
