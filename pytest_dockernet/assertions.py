@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Optional, TypeVar, Union, cast
 
 from . import diagnosis, probes
-from .checks import check_list, check_port, check_timeout
+from .checks import check_list, check_port, check_timeout, is_ip
 from .description import unreported
 from .diagnosis import fail_if_stopped, named_container
 from .errors import ProbeFailed
@@ -192,7 +192,7 @@ def assert_unreachable(
             )
         probed.append((label, addresses))
     commands = [(label, probes.connect_command(a, port, timeout)) for label, addresses in probed for a in addresses]
-    names = any(isinstance(t, str) and not _is_ip(t) for t in targets)
+    names = any(isinstance(t, str) and not is_ip(t) for t in targets)
     control = _dns_control(src) if names else None
     oks = probes.run_many(src, [cmd for _, cmd in commands], dns_control=control)
     answered = [(label, cmd) for (label, cmd), ok in zip(commands, oks) if ok]
@@ -218,14 +218,6 @@ def _several(dst: object) -> list[Target]:
             raise ValueError("dst is empty: give a container, a name or an IP address, or a list of them")
         return list(dst)
     return [cast(Target, dst)]
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _dns_control(src: Container) -> str | None:
@@ -459,7 +451,7 @@ def _probe_matrix(plan: Plan, timeout: float) -> Cells:
                 commands.append(probes.connect_command(a, port, timeout))
                 owners.append((label, suspicious))
                 commands_addresses.append(a)
-        names = any(not _is_ip(a) for a in commands_addresses)
+        names = any(not is_ip(a) for a in commands_addresses)
         answered = probes.run_many(src, commands, dns_control=_dns_control(src) if names else None)
         recheck = [i for i, ok in enumerate(answered) if ok and owners[i][1]]
         for i, ok in zip(recheck, _confirmed(src, [commands[i] for i in recheck])):

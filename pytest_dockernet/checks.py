@@ -20,6 +20,15 @@ MAX_NAME = 63
 PROTOCOLS = ("tcp", "udp", "sctp")
 
 
+def is_ip(text: str) -> bool:
+    """``text`` is an IPv4 or IPv6 address (not a name to resolve)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def check_name(what: str, name: object) -> str:
     """A Docker-safe name (network, container, service, alias)."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from . import probes
+from .checks import is_ip
 from .engine.errors import NotFound
 from .errors import DockernetError, one_line
 from .faults.degradation import Degradation
@@ -82,14 +83,6 @@ def _and(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def owner_of(context_of: Container, address: str) -> Container | None:
     """The container of ``context_of``'s topology with ``address`` on one of its networks."""
     for container in context_of.context.containers:
@@ -116,7 +109,7 @@ def target_of(src: Container, dst: Target) -> Container | None:
     :func:`named_container`."""
     if isinstance(dst, Container):
         return dst
-    return owner_of(src, dst) if _is_ip(dst) else named_container(src, dst)
+    return owner_of(src, dst) if is_ip(dst) else named_container(src, dst)
 
 
 def _named_elsewhere(src: Container, name: str) -> str | None:
@@ -317,7 +310,7 @@ def _unreached(src: Container, dst: Target, port: int | None, addresses: list[st
     target = target_of(src, dst)
     if src.network_mode == "none":
         return whereabouts(src)
-    if isinstance(dst, str) and not _is_ip(dst) and (target is None or src.network_mode == "host"):
+    if isinstance(dst, str) and not is_ip(dst) and (target is None or src.network_mode == "host"):
         why = _name_problem(src, dst, None)
         if why is not None:
             return why
@@ -366,7 +359,7 @@ def _unreached(src: Container, dst: Target, port: int | None, addresses: list[st
 
 def _outside(address: str, src: Container) -> bool:
     """Whether ``address`` is on none of ``src``'s networks' subnets nor a gateway."""
-    if not _is_ip(address):
+    if not is_ip(address):
         return False
     ip = ipaddress.ip_address(address)
     for network in src.networks:
@@ -492,7 +485,7 @@ def http_failed(src: Container, host: str, port: int, status: int | None) -> str
     not the one expected."""
     if status is not None:
         return PREFIX + f"{host}:{port} answered with status {status}: the network is not the cause"
-    return unreached(src, host, port, [host] if _is_ip(host) else [])
+    return unreached(src, host, port, [host] if is_ip(host) else [])
 
 
 def resolves_anyway(src: Container, name: str, got: list[str]) -> str:
