@@ -433,27 +433,13 @@ class Lab:
         def waiting(states: dict[int, tuple[str, str]]) -> list[int]:
             return [e for e in range(self.engines) if states.get(e, ("-", "-"))[0] != "ready"]
 
-        states, _ = poll(self._node_states, lambda states: not waiting(states), timeout=timeout)
+        engine0 = self._engines.engine(0)
+        states, _ = poll(lambda: node_states(self._state, engine0), lambda states: not waiting(states), timeout=timeout)
         if waiting(states):
             raise LabError(
                 f"the swarm's nodes were not all ready after {timeout:.0f}s: "
                 + ", ".join(f"engine {e} {states.get(e, ('not in the swarm',))[0]}" for e in waiting(states))
             )
-
-    def _node_states(self) -> dict[int, tuple[str, str]]:
-        """Engine index -> (state, role) of its swarm node, as engine 0 (the manager) sees it."""
-        ids = {e["node_id"]: e["engine"] for e in self._state["made"] if e["kind"] == "swarm-node" and e["node_id"]}
-        engine0 = self._engines.engine(0)
-        info = engine0.info()["Swarm"]
-        if info.get("NodeID"):
-            ids[info["NodeID"]] = 0
-        if not info.get("ControlAvailable"):
-            return {}
-        found = {}
-        for node in engine0.nodes():
-            if node["ID"] in ids:
-                found[ids[node["ID"]]] = (node["Status"]["State"], node["Spec"]["Role"])
-        return found
 
     # Faults.
 
@@ -500,7 +486,7 @@ class Lab:
     def status(self) -> list[EngineStatus]:
         """Each engine's process, socket and swarm node, engine 0 first."""
         try:
-            nodes = self._node_states()
+            nodes = node_states(self._state, self._engines.engine(0))
         except UNREACHABLE:
             nodes = {}
         ids = {e["engine"]: e["node_id"] for e in self._state["made"] if e["kind"] == "swarm-node"}
@@ -579,6 +565,21 @@ class Lab:
         self.swarm_left = journal.swarm_outcome(made)
         if errors:
             raise LabError("the lab could not be removed completely:\n  " + "\n  ".join(errors))
+
+
+def node_states(state: dict[str, Any], engine0: DockerEngine) -> dict[int, tuple[str, str]]:
+    """Engine index -> (state, role) of its swarm node, as engine 0 (the manager) sees it."""
+    ids = {e["node_id"]: e["engine"] for e in state["made"] if e["kind"] == "swarm-node" and e["node_id"]}
+    info = engine0.info()["Swarm"]
+    if info.get("NodeID"):
+        ids[info["NodeID"]] = 0
+    if not info.get("ControlAvailable"):
+        return {}
+    found = {}
+    for node in engine0.nodes():
+        if node["ID"] in ids:
+            found[ids[node["ID"]]] = (node["Status"]["State"], node["Spec"]["Role"])
+    return found
 
 
 def _check_engine_here(base_url: str | None) -> None:
