@@ -368,12 +368,12 @@ def test_pair(pair):
 
 
 def test_a_failure_in_a_teardown_shows_the_topology_in_its_message(inner_runs, pytester):
-    pytester.makepyfile(test_teardown=TEARDOWN)
+    pytester.makepyfile(test_failing_teardown=TEARDOWN)
     result = inner_runs.run()
     result.assert_outcomes(passed=1, errors=1)
     out = result.stdout.str()
     result.stdout.fnmatch_lines(["E       AssertionError: why: api and db share no network: api is on front, db on *"])
-    assert out.count("topology test_teardown.py::test_pair:") == 1, out  # in the message, once
+    assert out.count("topology test_failing_teardown.py::test_pair:") == 1, out  # in the message, once
     assert not re.search(r"^-+ dockernet topology -+$", out, re.M)
 
 
