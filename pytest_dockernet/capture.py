@@ -31,7 +31,6 @@ import itertools
 import os
 import shlex
 import shutil
-import subprocess
 import tarfile
 import threading
 from collections.abc import Callable
@@ -44,7 +43,7 @@ from . import flows
 from .engine import exec_in, remove_container, remove_containers_named, undone_on_failure
 from .engine.errors import APIError, EngineException
 from .errors import DockernetError, one_line
-from .image import image_on, remove_stale_builds
+from .image import image_on, libraries_of, remove_stale_builds
 from .labels import ROLE
 from .probes import RESIDENT
 from .shells import NotSent, Shell
@@ -363,14 +362,10 @@ def host_files() -> dict[str, str]:
     tcpdump = os.path.realpath(found)
     files = {tcpdump: "usr/bin/tcpdump"}
     try:
-        ldd = subprocess.run(["ldd", tcpdump], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        libraries = libraries_of(tcpdump)
+    except OSError as exc:
         raise DockernetError(f"capture: cannot list the libraries of {tcpdump} (ldd: {exc})") from None
-    for line in ldd.splitlines():
-        parts = line.split()
-        path = parts[2] if "=>" in parts and len(parts) > 3 else parts[0] if parts and parts[0].startswith("/") else ""
-        if path and os.path.exists(path):
-            files[os.path.realpath(path)] = path.lstrip("/")
+    files.update({os.path.realpath(path): path.lstrip("/") for path in libraries})
     return files
 
 

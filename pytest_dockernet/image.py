@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import struct
+import subprocess
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +86,24 @@ def is_static_elf(path: str) -> bool:
         return False
     PT_INTERP = 3
     return all(struct.unpack_from(end + "I", table, i * phentsize)[0] != PT_INTERP for i in range(phnum))
+
+
+def libraries_of(binary: str) -> list[str]:
+    """The shared libraries ``binary`` loads, the dynamic loader included (``ldd`` lists it
+    without an arrow), as paths that exist here: what an image built around a host tool
+    (the fault helpers' iptables and tc, the capture's tcpdump) must carry. OSError when
+    ``ldd`` cannot be run."""
+    try:
+        listed = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=30).stdout
+    except subprocess.TimeoutExpired as exc:
+        raise OSError(f"ldd {binary} did not finish within {exc.timeout:g} s") from None
+    found = []
+    for line in listed.splitlines():
+        parts = line.split()
+        path = parts[2] if "=>" in parts and len(parts) > 3 else parts[0] if parts and parts[0].startswith("/") else ""
+        if path and os.path.exists(path):
+            found.append(path)
+    return found
 
 
 def find_busybox(explicit: str | None) -> tuple[str | None, str]:

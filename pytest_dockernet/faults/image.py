@@ -21,7 +21,6 @@ import hashlib
 import io
 import os
 import shutil
-import subprocess
 import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from ..engine.errors import APIError
 from ..errors import DockernetError, DriverUnavailable
-from ..image import ensure_image, image_on, remove_stale_builds
+from ..image import ensure_image, image_on, libraries_of, remove_stale_builds
 from .tools import PACKAGES, TOOLS, check_tools
 
 if TYPE_CHECKING:
@@ -146,28 +145,19 @@ def host_files() -> dict[str, str]:
         if real != f"/usr/sbin/{tool}":
             files[f"@link:{tool}"] = real  # the tool's own name (iptables: a multi-call binary)
         try:
-            ldd = subprocess.run(["ldd", real], capture_output=True, text=True, timeout=30).stdout
-        except (OSError, subprocess.TimeoutExpired) as exc:
+            libraries = libraries_of(real)
+        except OSError as exc:
             raise DriverUnavailable(f"faults: cannot list the libraries of {real} (ldd: {exc})") from None
-        for line in ldd.splitlines():
-            parts = line.split()
-            path = (
-                parts[2]
-                if "=>" in parts and len(parts) > 3
-                else parts[0]
-                if parts and parts[0].startswith("/")
-                else None
-            )
-            if path and os.path.exists(path):
-                files[os.path.realpath(path)] = path.lstrip("/")
-                for module_dir in _LIB_DIRS:
-                    # Where the tool looks for them: the directory's real path (/usr/lib/...).
-                    candidate = os.path.realpath(os.path.join(os.path.dirname(path), module_dir))
-                    if os.path.isdir(candidate):
-                        for name in os.listdir(candidate):
-                            full = os.path.join(candidate, name)
-                            if os.path.isfile(full):
-                                files.setdefault(os.path.realpath(full), full.lstrip("/"))
+        for path in libraries:
+            files[os.path.realpath(path)] = path.lstrip("/")
+            for module_dir in _LIB_DIRS:
+                # Where the tool looks for them: the directory's real path (/usr/lib/...).
+                candidate = os.path.realpath(os.path.join(os.path.dirname(path), module_dir))
+                if os.path.isdir(candidate):
+                    for name in os.listdir(candidate):
+                        full = os.path.join(candidate, name)
+                        if os.path.isfile(full):
+                            files.setdefault(os.path.realpath(full), full.lstrip("/"))
     return files
 
 
