@@ -78,3 +78,21 @@ def test_a_fault_image_another_run_removed_meanwhile_is_made_again(dockernet, mo
         assert_unreachable(c, a, port=80)
     assert_reachable(c, a, port=80)
     assert removed and real(dockernet.context.engine, removed[0])
+
+
+def test_the_fault_image_keeps_the_xtables_modules_symlinks(dockernet):
+    """Debian's libxt_REDIRECT.so, libxt_DNAT.so, ... are symlinks to libxt_NAT.so: the image
+    has them, so a helper can put a nat REDIRECT (the DNS faults' rules) and list Docker's
+    own DNAT rules in a container's namespace ("target extension not found" without them)."""
+    a = dockernet.container("a")
+    helpers = dockernet.context.faults.helpers
+    script = (
+        "iptables -w -t nat -A OUTPUT -p udp -d 192.0.2.1 --dport 53 -j REDIRECT --to-ports 5353 && "
+        "iptables -w -t nat -S 2>&1; iptables -w -t nat -D OUTPUT -p udp -d 192.0.2.1 --dport 53 "
+        "-j REDIRECT --to-ports 5353"
+    )
+    code, output = helpers.run(a, script)
+    assert code == 0, output
+    assert "--to-ports 5353" in output
+    assert "DNAT" in output  # Docker's embedded DNS rules, listed
+    assert "not found" not in output

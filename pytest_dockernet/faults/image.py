@@ -48,6 +48,7 @@ PUBLIC_DOCKERFILE = (
     f"FROM {PUBLIC_BASE}\nRUN apk add --no-cache iptables iproute2\n"
     f"LABEL pytest-dockernet.image=faults {FAULT_BASE}={PUBLIC_BASE}\n"
 )
+SYMLINK = "@symlink:"  # host_files: a symlink in a module directory, kept as one
 _LIB_DIRS = ("xtables", "tc")  # iptables' match/target modules, tc's distribution tables
 _PACKAGES = {"iptables": "iptables", "ip6tables": "iptables", "tc": "iproute2"}
 IP6TABLES_MISSING = (
@@ -133,7 +134,8 @@ def ip6tables_for(iptables: str) -> str | None:
 
 def host_files() -> dict[str, str]:
     """``{path on this machine: path in the image}`` for the fault tools, their libraries
-    and modules (``@link:NAME``: a symlink ``/usr/sbin/NAME`` to a path in the image);
+    and modules (``@link:NAME``: a symlink ``/usr/sbin/NAME`` to a path in the image;
+    ``@symlink:PATH``: a symlink at ``PATH`` in the image to what it says, as on this machine);
     DriverUnavailable naming a required tool that is missing."""
     tools = {"iptables": _required("iptables"), "tc": _required("tc")}
     ip6tables = ip6tables_for(tools["iptables"])
@@ -156,7 +158,11 @@ def host_files() -> dict[str, str]:
                 if os.path.isdir(candidate):
                     for name in os.listdir(candidate):
                         full = os.path.join(candidate, name)
-                        if os.path.isfile(full):
+                        if os.path.islink(full):
+                            # Debian's libxt_DNAT.so, libxt_REDIRECT.so, ... -> libxt_NAT.so: without
+                            # the link, iptables -t nat knows no REDIRECT (nor prints Docker's DNAT).
+                            files[f"{SYMLINK}{full}"] = os.readlink(full)
+                        elif os.path.isfile(full):
                             files.setdefault(os.path.realpath(full), full.lstrip("/"))
     return files
 
@@ -172,7 +178,7 @@ def fault_image(engine: Engine, probe_image: str) -> FaultImage:
     digest = hashlib.sha256(dockerfile)
     for source in sorted(files):
         digest.update(source.encode())
-        if source.startswith("@link:"):
+        if source.startswith("@"):
             digest.update(files[source].encode())
         else:
             digest.update(str(os.stat(source).st_size).encode())
@@ -200,6 +206,10 @@ def _build(engine: Engine, dockerfile: bytes, files: dict[str, str], tag: str) -
             if source.startswith("@link:"):
                 link = tarfile.TarInfo(f"root/usr/sbin/{source[len('@link:') :]}")
                 link.type, link.linkname = tarfile.SYMTYPE, "/" + target.lstrip("/")
+                tar.addfile(link)
+            elif source.startswith(SYMLINK):
+                link = tarfile.TarInfo(f"root/{source[len(SYMLINK) :].lstrip('/')}")
+                link.type, link.linkname = tarfile.SYMTYPE, target
                 tar.addfile(link)
             else:
                 tar.add(source, arcname=f"root/{target}")
