@@ -16,7 +16,7 @@ from typing import Any
 
 from .image import TC
 
-Settings = dict[str, Any]  # degrade()'s loss, rate, delay and jitter
+Settings = dict[str, Any]  # degrade()'s loss, rate, delay, jitter, duplicate, corrupt, reorder, direction
 FAMILIES = ("iptables", "ip6tables")
 # IPv6's neighbour discovery passes every fault, as IPv4's ARP (which iptables never sees)
 # does: dropped, it would outlive the fault (a neighbour marked failed drops the first
@@ -41,35 +41,79 @@ def link_local(mac: str) -> str | None:
     return str(ipaddress.IPv6Address(bytes([0xFE, 0x80, *[0] * 6, *eui])))
 
 
-def partition_script(chain: str, peers4: list[str], peers6: list[str], one_way: bool) -> str:
+# What "reject" answers with, per family: TCP gets a reset, everything else an ICMP error.
+_UNREACHABLE = {"iptables": "icmp-port-unreachable", "ip6tables": "icmp6-port-unreachable"}
+# The answers REJECT itself sends go through the namespace's OUTPUT chain (the reset it sends
+# to b) and INPUT chain (the reset it hands to a's own socket, as if from b): a partition's
+# chains let them pass, or the rejecting side's answer would be rejected in turn (a drop).
+_ANSWERS = {
+    "iptables": ("-p tcp --tcp-flags RST RST", "-p icmp --icmp-type port-unreachable"),
+    "ip6tables": ("-p tcp --tcp-flags RST RST", "-p ipv6-icmp --icmpv6-type port-unreachable"),
+}
+
+
+def _cuts(tool: str, mode: str, towards: str, ports: list[int] | None, one_way: bool) -> list[tuple[str, str]]:
+    """A partition's rules for one peer in one chain, as ``(match, target)``; ``towards`` is
+    ``-d PEER`` (what the member sends) or ``-s PEER`` (what it gets). With ``ports``, the
+    packets of connections to those ports, TCP and UDP: those of the member's connections to
+    the peer's ports (its packets go to ``--dport``, the peer's replies come from ``--sport``)
+    and of the peer's connections to the member's ports (the other way round); one way, only
+    what the member sends to the peer's ports."""
+    reject = {"tcp": "REJECT --reject-with tcp-reset", "udp": f"REJECT --reject-with {_UNREACHABLE[tool]}"}
+    other = f"REJECT --reject-with {_UNREACHABLE[tool]}" if mode == "reject" else "DROP"
+    if ports is None:
+        return [(f"{towards} -p tcp", reject["tcp"]), (towards, other)] if mode == "reject" else [(towards, "DROP")]
+    listed = ",".join(str(port) for port in ports)
+    sides = ("--dports",) if one_way else ("--dports", "--sports")
+    return [
+        (f"{towards} -p {protocol} -m multiport {side} {listed}", reject[protocol] if mode == "reject" else "DROP")
+        for protocol in ("tcp", "udp")
+        for side in sides
+    ]
+
+
+def partition_script(
+    chain: str, peers4: list[str], peers6: list[str], one_way: bool, mode: str = "drop", ports: list[int] | None = None
+) -> str:
     """Put a partition's chains in place towards ``peers4``/``peers6``; what may be there
-    already goes first (re-applied after a restart or a new network: idempotent). It ends
-    by printing, per family it covers, how many DROP rules the chain lists: the kernel's
-    word that the rules are in place."""
+    already goes first (re-applied after a restart or a new network: idempotent). ``mode``
+    is ``"drop"`` or ``"reject"`` (a TCP reset, else ICMP port unreachable: the sender fails
+    at once); ``ports`` narrows it to connections to those ports. It ends by printing, per
+    family it covers, how many rules of the cut (DROP or REJECT) the outgoing chain lists:
+    the kernel's word that the rules are in place (:func:`partition_counts`)."""
     lines = [lift_script(chain)]
+    target = "REJECT" if mode == "reject" else "DROP"
     for tool, peers in (("iptables", peers4), ("ip6tables", peers6)):
         if tool == "ip6tables" and not peers:
             continue
         lines += [f"{tool} -w -N {chain}-o", f"{tool} -w -N {chain}-i"]
         if tool == "ip6tables":
             lines += _neighbour_discovery(f"{chain}-o") + _neighbour_discovery(f"{chain}-i")
+        if mode == "reject":
+            lines += [f"{tool} -w -A {chain}-{d} {match} -j RETURN" for d in "oi" for match in _ANSWERS[tool]]
         for address in peers:
             if one_way:
                 lines.append(
                     f"{tool} -w -A {chain}-o -d {address} -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN"
                 )
-                lines.append(f"{tool} -w -A {chain}-o -d {address} -j DROP")
-            else:
-                lines.append(f"{tool} -w -A {chain}-o -d {address} -j DROP")
-                lines.append(f"{tool} -w -A {chain}-i -s {address} -j DROP")
+            lines += [
+                f"{tool} -w -A {chain}-o {m} -j {t}" for m, t in _cuts(tool, mode, f"-d {address}", ports, one_way)
+            ]
+            if not one_way:
+                lines += [
+                    f"{tool} -w -A {chain}-i {m} -j {t}" for m, t in _cuts(tool, mode, f"-s {address}", ports, False)
+                ]
         lines += [f"{tool} -w -I OUTPUT -j {chain}-o", f"{tool} -w -I INPUT -j {chain}-i"]
-        lines.append(f"{tool} -w -S {chain}-o | {{ grep -c -- '-j DROP' || true; }}")  # 0 peers: a stopped b
+        lines.append(f"{tool} -w -S {chain}-o | {{ grep -c -- '-j {target}' || true; }}")  # 0 peers: a stopped b
     return " && ".join(lines)
 
 
-def partition_counts(peers4: list[str], peers6: list[str]) -> list[str]:
+def partition_counts(
+    peers4: list[str], peers6: list[str], one_way: bool = False, mode: str = "drop", ports: list[int] | None = None
+) -> list[str]:
     """What :func:`partition_script` prints last when every rule is in place."""
-    return [str(len(peers4))] + ([str(len(peers6))] if peers6 else [])
+    each = len(_cuts("iptables", mode, "", ports, one_way))
+    return [str(each * len(peers4))] + ([str(each * len(peers6))] if peers6 else [])
 
 
 def lift_script(chain: str) -> str:
@@ -93,6 +137,84 @@ def lift_script(chain: str) -> str:
     )
 
 
+def ifb_of(interface: str) -> str:
+    """The IFB device that carries what ``interface`` receives to an ingress degradation's
+    queueing discipline (a name of at most 15 characters)."""
+    return f"dn-ifb-{interface}"[:15]
+
+
+def netem_of(settings: Settings) -> str:
+    """netem's arguments for ``settings`` (``delay`` ± ``jitter``, ``duplicate``, ``corrupt``,
+    ``reorder`` as percentages), or "" when it has none of them."""
+    words = [f"delay {settings['delay']}" + (f" {settings['jitter']}" if settings.get("jitter") else "")]
+    words = words if settings["delay"] else []
+    words += [
+        f"{key} {float(settings[key]) * 100:g}%"
+        for key in ("duplicate", "corrupt", "reorder")
+        if settings.get(key) is not None
+    ]
+    return " ".join(words)
+
+
+def _shaping(device: str, settings: Settings, peers: tuple[list[str], list[str]] | None, egress: bool) -> list[str]:
+    """The root queueing discipline of ``device``: netem, a token bucket, or (towards some
+    ``peers`` on egress) an HTB class for them."""
+    rate, netem = settings["rate"], netem_of(settings)
+    if netem:
+        return [f"{TC} qdisc replace dev {device} root netem {netem}" + (f" rate {rate}" if rate else "")]
+    if not rate:
+        return []
+    if peers is None or not egress:
+        return [f"{TC} qdisc replace dev {device} root tbf rate {rate} burst 32kbit latency 400ms"]
+    return [
+        f"{TC} qdisc replace dev {device} root handle 1: htb default 1",
+        f"{TC} class add dev {device} parent 1: classid 1:1 htb rate 10gbit",
+        f"{TC} class add dev {device} parent 1: classid 1:10 htb rate {rate}",
+        *(
+            f"{TC} filter add dev {device} parent 1: protocol ip prio 1 u32 match ip dst {peer}/32 flowid 1:10"
+            for peer in peers[0]
+        ),
+        *(
+            f"{TC} filter add dev {device} parent 1: protocol ipv6 prio 2 u32 match ip6 dst {peer}/128 flowid 1:10"
+            for peer in peers[1]
+        ),
+    ]
+
+
+def _ingress(interface: str, peers: tuple[list[str], list[str]] | None) -> list[str]:
+    """What ``interface`` receives (from ``peers`` only, when given) redirected to its IFB
+    device, whose root queueing discipline then shapes it as an egress one would."""
+    ifb = ifb_of(interface)
+    redirect = f"action mirred egress redirect dev {ifb}"
+    lines = [
+        f"ip link add {ifb} type ifb",
+        f"ip link set {ifb} up",
+        f"{TC} qdisc add dev {interface} handle ffff: ingress",
+    ]
+    if peers is None:
+        return [
+            *lines,
+            f"{TC} filter add dev {interface} parent ffff: protocol all prio 1 u32 match u32 0 0 {redirect}",
+        ]
+    return [
+        *lines,
+        *(
+            f"{TC} filter add dev {interface} parent ffff: protocol ip prio 1 u32 match ip src {peer}/32 {redirect}"
+            for peer in peers[0]
+        ),
+        *(
+            f"{TC} filter add dev {interface} parent ffff: protocol ipv6 prio 2 u32 match ip6 src {peer}/128 {redirect}"
+            for peer in peers[1]
+        ),
+    ]
+
+
+def directions(settings: Settings) -> list[str]:
+    """``"o"`` (egress) and/or ``"i"`` (ingress): the chains and hooks ``settings`` use."""
+    direction = settings.get("direction") or "egress"
+    return {"egress": ["o"], "ingress": ["i"], "both": ["o", "i"]}[direction]
+
+
 def degrade_script(
     settings: Settings,
     every: list[str],
@@ -100,44 +222,36 @@ def degrade_script(
     peers: tuple[list[str], list[str]] | None,
     ipv6: bool,
 ) -> str:
-    """Put a degradation on ``interfaces`` (what was on ``every`` interface goes first):
-    towards ``peers`` (IPv4, IPv6) only, or towards everyone when None. ``ipv6``: the loss
+    """Put a degradation on ``interfaces`` (what was on ``every`` interface goes first), on
+    what they send (egress: chain DN-D-o from OUTPUT, their root queueing discipline), what
+    they receive (ingress: chain DN-D-i from INPUT, an IFB device per interface) or both:
+    from/towards ``peers`` (IPv4, IPv6) only, or everyone when None. ``ipv6``: the loss
     rules go in ip6tables too."""
-    loss, rate, delay, jitter = settings["loss"], settings["rate"], settings["delay"], settings["jitter"]
     families = FAMILIES if ipv6 else FAMILIES[:1]
+    ways = directions(settings)
     lines = [restore_script(every)]
-    for tool in families:
-        lines += [f"{tool} -w -N DN-D-o", f"{tool} -w -I OUTPUT -j DN-D-o"]
-    if ipv6:
-        lines += _neighbour_discovery("DN-D-o")
-    if loss:
-        chance = f"-m statistic --mode random --probability {float(loss):.6f}"
-        for tool, towards in zip(families, [None, None] if peers is None else peers):
-            for interface in interfaces:
-                for peer in [None] if towards is None else towards:
-                    match = f"-o {interface}" + (f" -d {peer}" if peer else "")
-                    lines.append(f"{tool} -w -A DN-D-o {match} {chance} -j DROP")
+    for way in ways:
+        hook = {"o": "OUTPUT", "i": "INPUT"}[way]
+        lines += [
+            line for tool in families for line in (f"{tool} -w -N DN-D-{way}", f"{tool} -w -I {hook} -j DN-D-{way}")
+        ]
+        if ipv6:
+            lines += _neighbour_discovery(f"DN-D-{way}")
+    if settings["loss"]:
+        chance = f"-m statistic --mode random --probability {float(settings['loss']):.6f}"
+        for way in ways:
+            on, peer_flag = ("-o", "-d") if way == "o" else ("-i", "-s")
+            for tool, towards in zip(families, [None, None] if peers is None else peers):
+                for interface in interfaces:
+                    for peer in [None] if towards is None else towards:
+                        match = f"{on} {interface}" + (f" {peer_flag} {peer}" if peer else "")
+                        lines.append(f"{tool} -w -A DN-D-{way} {match} {chance} -j DROP")
     for interface in interfaces:
-        if delay:
-            netem = f"netem delay {delay}" + (f" {jitter}" if jitter else "")
-            lines.append(f"{TC} qdisc replace dev {interface} root {netem}" + (f" rate {rate}" if rate else ""))
-        elif rate and peers is None:
-            lines.append(f"{TC} qdisc replace dev {interface} root tbf rate {rate} burst 32kbit latency 400ms")
-        elif rate and peers is not None:
-            lines += [
-                f"{TC} qdisc replace dev {interface} root handle 1: htb default 1",
-                f"{TC} class add dev {interface} parent 1: classid 1:1 htb rate 10gbit",
-                f"{TC} class add dev {interface} parent 1: classid 1:10 htb rate {rate}",
-            ]
-            lines += [
-                f"{TC} filter add dev {interface} parent 1: protocol ip prio 1 u32 match ip dst {peer}/32 flowid 1:10"
-                for peer in peers[0]
-            ]
-            lines += [
-                f"{TC} filter add dev {interface} parent 1: protocol ipv6 prio 2 u32 "
-                f"match ip6 dst {peer}/128 flowid 1:10"
-                for peer in peers[1]
-            ]
+        if "o" in ways:
+            lines += _shaping(interface, settings, peers, egress=True)
+        shaping = _shaping(ifb_of(interface), settings, peers, egress=False)
+        if "i" in ways and shaping:
+            lines += _ingress(interface, peers) + shaping
     return " && ".join(lines)
 
 
@@ -162,19 +276,29 @@ def qdisc_script(interfaces: list[str], qdisc: str) -> str:
 
 
 def restore_script(interfaces: Iterable[str]) -> str:
-    """Remove a degradation: its chains and jumps, and the root qdisc of each interface."""
+    """Remove a degradation: its chains and jumps, and of each interface the root and ingress
+    queueing disciplines and the IFB device."""
     return "; ".join(
         [
             *(
                 line
                 for tool in FAMILIES
+                for way, hook in (("o", "OUTPUT"), ("i", "INPUT"))
                 for line in (
-                    f"{tool} -w -D OUTPUT -j DN-D-o 2>/dev/null",
-                    f"{tool} -w -F DN-D-o 2>/dev/null",
-                    f"{tool} -w -X DN-D-o 2>/dev/null",
+                    f"{tool} -w -D {hook} -j DN-D-{way} 2>/dev/null",
+                    f"{tool} -w -F DN-D-{way} 2>/dev/null",
+                    f"{tool} -w -X DN-D-{way} 2>/dev/null",
                 )
             ),
-            *(f"{TC} qdisc del dev {interface} root 2>/dev/null" for interface in interfaces),
+            *(
+                line
+                for interface in interfaces
+                for line in (
+                    f"{TC} qdisc del dev {interface} root 2>/dev/null",
+                    f"{TC} qdisc del dev {interface} ingress 2>/dev/null",
+                    f"ip link del {ifb_of(interface)} 2>/dev/null",
+                )
+            ),
             "true",
         ]
     )
