@@ -101,6 +101,7 @@ class Context:
     wait_ready: Callable[[Container, Any, float], None] = field(default_factory=lambda: _not_wired("a readiness wait"))
     probe: Callable[[Container, str], Any] = field(default_factory=lambda: _not_wired("a probe"))
     faults_in_force: Callable[[], list[Any]] = field(default_factory=lambda: list)  # partitions, then degradations
+    faults_lifted: Callable[[], list[Any]] = field(default_factory=lambda: list)  # during the current test
     faults: Any = None  # the faults part (faults.Faults): what the marker's faults are applied through
     # A failing test's report shows this topology (the plugin's fixtures make it so):
     # failure messages then leave it out, so that it appears once.

@@ -41,6 +41,10 @@ def describe(context: Context) -> str:
     if faults:
         lines.append("  faults in force:")
         lines.extend(f"    {f.describe()}" for f in faults)
+    lifted = context.faults_lifted()
+    if lifted:
+        lines.append("  faults lifted during the test:")
+        lines.extend(f"    {f.describe()}" for f in lifted)
     services = list(context.services)
     if services:
         lines.append("  services:")

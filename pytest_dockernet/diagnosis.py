@@ -146,14 +146,14 @@ def faults_between(src: Container, dst: Container, shared: list[str]) -> list[st
     for fault in src.context.faults_in_force():
         if isinstance(fault, Partition):
             if (src in fault.a and dst in fault.b) or (not fault.one_way and src in fault.b and dst in fault.a):
-                found.append(fault.describe() + _since(fault))
+                found.append(fault.title() + _since(fault))
         elif isinstance(fault, Degradation):
             # a degradation is of what its container sends: the probe's packets, or the replies
             other = dst if fault.container is src else src if fault.container is dst else None
             if other is None or (fault.to and other not in fault.to):
                 continue
             if fault.network is None or fault.network.name in shared:
-                found.append(fault.describe() + _since(fault))
+                found.append(fault.title() + _since(fault))
     return found
 
 
@@ -166,7 +166,7 @@ def faults_on(container: Container) -> list[str]:
         else:
             members = [fault.container, *fault.to] if isinstance(fault, Degradation) else []
         if container in members:
-            found.append(fault.describe() + _since(fault))
+            found.append(fault.title() + _since(fault))
     return found
 
 
@@ -432,7 +432,7 @@ def reached(src: Container, dst: Target, port: int | None) -> str:
         for fault in src.context.faults_in_force():
             if isinstance(fault, Partition) and fault.one_way and src in fault.b and target in fault.a:
                 starters = _and([c.name for c in fault.a]) + (" starts" if len(fault.a) == 1 else " start")
-                return f"{fault.describe()}{_since(fault)} is one-way: it drops what {starters}, not {src.name}"
+                return f"{fault.title()}{_since(fault)} is one-way: it drops what {starters}, not {src.name}"
         lossy = [f for f in faults_between(src, target, shared) if not f.startswith("partition")]
         if lossy:
             return f"{'; '.join(lossy)}: in force between them, but it lets some packets through"

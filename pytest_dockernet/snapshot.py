@@ -186,11 +186,15 @@ def _service(service: Service, names: _Names, k: int) -> tuple[dict[str, Any], l
 def _fault(fault: Any, names: _Names, k: int, timeline: Timeline) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A fault in force and the links it cuts or degrades between containers."""
     since = None if fault.since is None else timeline.relative(fault.since)
-    entry: dict[str, Any] = {"text": fault.describe(), "since": None if since is None else round(since, 3)}
+    entry: dict[str, Any] = {
+        "text": fault.title(),
+        "since": None if since is None else round(since, 3),
+        "measured": fault.measured,
+    }
     if isinstance(fault, Partition):
         a = [names.of(k, c.name) for c in fault.a]
         b = [names.of(k, c.name) for c in fault.b]
-        fid = f"partition {fault.number}"
+        fid = f"partition #{fault.number}"
         entry.update({"kind": "partition", "id": fid, "a": a, "b": b, "one_way": fault.one_way})
         links = [{"kind": "cut", "from": x, "to": y, "fault": fid, "one_way": fault.one_way} for x in a for y in b]
         return entry, links

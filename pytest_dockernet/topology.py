@@ -128,7 +128,7 @@ class Topology:
         self._containers.make, self._containers.hand_back = warm.start, warm.give_back
         self._services = Services(self.context, self._networks)
         self._builds = Builds(self.context)
-        self._faults = Faults(self.context)
+        self._faults = Faults(self.context, measurements.measure, measurements.throughput)
         self._containers.lifecycle.after_restart = self._faults.reapply
         self._removal = Removal(self.context, self._containers, self._networks)
 

@@ -466,7 +466,8 @@ class Drawing:
         for f in self.faults:
             y += 15
             since = f" (since {f['since']:.1f} s)" if isinstance(f.get("since"), (int, float)) else ""
-            text = f"in force: {f.get('text') or f.get('id', '?')}{since}"
+            measured = f", measured {f['measured']}" if f.get("measured") else ""
+            text = f"in force: {f.get('text') or f.get('id', '?')}{since}{measured}"
             self.cv.text(PAD, y + 9, text, "small", room=self.width - 2 * PAD)
         return y + 30
 
@@ -524,5 +525,6 @@ def render_text(doc: Mapping[str, Any]) -> str:
         lines.append("faults in force:")
         for f in doc["faults"]:
             since = f"  (since {f['since']:.1f} s)" if isinstance(f.get("since"), (int, float)) else ""
-            lines.append(f"  {f.get('text') or f.get('id')}{since}")
+            measured = f"  (measured {f['measured']})" if f.get("measured") else ""
+            lines.append(f"  {f.get('text') or f.get('id')}{since}{measured}")
     return "\n".join(lines) + "\n"

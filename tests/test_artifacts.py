@@ -98,8 +98,8 @@ def test_a_failing_test_leaves_its_folder_and_a_passing_one_nothing(inner_runs, 
         "container api started: on front 10.",
         "container web started",
         "container db started: on back 10.",
-        "partition 1: [api] <-> [web] dropped: applied",
-        "partition 1: [api] <-> [web] dropped: lifted",
+        "partition #1 [api] | [web], drop: applied",
+        "partition #1 [api] | [web], drop: lifted",
         "container web restarted: on front 10.",
         "container web connected to back: on ",
         "container web disconnected from back: on front 10.",
@@ -311,7 +311,7 @@ def test_the_how_tos_failing_run_is_what_the_example_leaves(inner_runs, pytester
     (header,) = re.findall(r"^-+ dockernet artifacts -+$", result.stdout.str(), re.M)
     command = "$ pytest examples/test_artifacts.py --dockernet-artifacts=artifacts"
     output = f"{command}\n(...)\n{header}\n{listed.rstrip()}\n(...)\n\n$ cat {folder}timeline.txt\n{timeline}"
-    assert "partition 1: [api] <-> [db] dropped: applied" in output and ": lifted" not in output
+    assert "partition #1 [api] | [db], drop: applied" in output and ": lifted" not in output
     assert_nothing_left(inner_runs)
     svg = (pytester.path / folder / "topology.svg").read_text()
     if os.environ.get("DOCKERNET_UPDATE_DOCS") == "1":

@@ -80,7 +80,7 @@ def test_a_partition_in_force_is_named_with_since_when(dockernet, tiers):
         assert_reachable(api, web, port=80, timeout=1)
     line = why(excinfo)
     assert re.fullmatch(
-        r"why: partition \d+: \[api\] <-> \[web\] dropped \(in force since \d\d:\d\d:\d\d, \d+\.\d s\): "
+        r"why: partition #\d+ \[api\] \| \[web\], drop \(in force since \d\d:\d\d:\d\d, \d+\.\d s\): "
         r"in force between api and web",
         line,
     ), line
@@ -94,7 +94,7 @@ def test_a_degradation_in_force_is_named(dockernet, tiers):
     with pytest.raises(AssertionError) as excinfo:
         assert_reachable(api, web, timeout=1)
     assert re.fullmatch(
-        r"why: degrade web: loss 1 \(in force since [\d:]+, [\d.]+ s\): in force between api and web", why(excinfo)
+        r"why: degrade #\d+ web: loss 1 \(in force since [\d:]+, [\d.]+ s\): in force between api and web", why(excinfo)
     )
 
 
@@ -230,7 +230,7 @@ def test_an_answer_past_a_one_way_partition(dockernet, tiers):
     with pytest.raises(AssertionError) as excinfo:
         assert_unreachable(api, web)
     assert re.fullmatch(
-        r"why: partition \d+: \[web\] -> \[api\] dropped \(in force since [\d:]+, [\d.]+ s\) is one-way: "
+        r"why: partition #\d+ \[web\] -> \[api\], drop \(in force since [\d:]+, [\d.]+ s\) is one-way: "
         r"it drops what web starts, not api",
         why(excinfo),
     ), why(excinfo)

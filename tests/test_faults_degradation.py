@@ -41,7 +41,7 @@ def test_total_loss_cuts_a_peer_off_and_restore_brings_it_back(dockernet, three)
         assert dockernet.faults == [degradation]
         assert_unreachable(b, a)  # a's answers are lost
         assert_unreachable(a, b, port=80)
-        assert "degrade a: loss 1" in dockernet.describe()
+        assert "degrade #1 a: loss 1, since " in dockernet.describe()
     assert degradation.restored and dockernet.faults == []
     assert_reachable(b, a)
 
@@ -172,26 +172,26 @@ def test_delay_towards_some_peers_is_refused_before_anything(dockernet, dockerne
     assert fault_helpers(dockernet_client, dockernet) == []
 
 
-def test_verify_passes_while_the_rules_are_in_force_and_names_what_is_missing(dockernet, dockernet_client, three):
-    """verify() looks in the container's namespace: the loss chain, and the queueing
+def test_check_passes_while_the_rules_are_in_force_and_names_what_is_missing(dockernet, dockernet_client, three):
+    """check() looks in the container's namespace: the loss chain, and the queueing
     discipline of a rate cap; each removed behind the plugin's back fails it, naming it."""
     a, b, _ = three
     interface = a.interface(a.networks[0])
     with dockernet.degrade(a, loss=1.0) as loss:
-        loss.verify()
+        loss.check()
         helper = helper_of(dockernet_client, dockernet, a)
         run_in_helper(dockernet_client, helper, "iptables -w -D OUTPUT -j DN-D-o")
         with pytest.raises(
             DockernetError,
-            match=r"^degrade a: loss 1: its rules are not in force in 'a''s network namespace: "
+            match=r"^degrade #\d+ a: loss 1: its rules are not in force in 'a''s network namespace: "
             r"iptables: no DN-D-o from OUTPUT$",
         ):
-            loss.verify()
+            loss.check()
     with dockernet.degrade(a, rate="1mbit") as cap:
-        cap.verify()
+        cap.check()
         run_in_helper(dockernet_client, helper, f"/usr/sbin/tc qdisc del dev {interface} root")
         with pytest.raises(
-            DockernetError, match=rf"^degrade a: rate 1mbit: .* in 'a''s network namespace: no tbf on {interface}$"
+            DockernetError, match=rf"^degrade #\d+ a: rate 1mbit: .* in 'a''s network namespace: no tbf on {interface}$"
         ):
-            cap.verify()
+            cap.check()
     assert_reachable(b, a)

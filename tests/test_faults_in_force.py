@@ -109,7 +109,7 @@ def test_without_ip6tables_a_fault_that_needs_it_is_refused_whole(dockernet_clie
             c, d = (topology.container(n, networks=[v6], command=HTTPD) for n in "cd")
             with pytest.raises(
                 DriverUnavailable,
-                match=r"^partition 1: \[d\] have IPv6 addresses, which needs ip6tables: .*"
+                match=r"^partition #1: \[d\] have IPv6 addresses, which needs ip6tables: .*"
                 r"apt-get install iptables\); nothing was applied$",
             ):
                 topology.partition(c, d)
@@ -159,7 +159,7 @@ def test_faults_go_with_a_failed_and_an_interrupted_run(inner_runs, pytester):
     )
     result = inner_runs.run("-k", "fails")
     result.assert_outcomes(failed=1)
-    assert "partition 1: [a] <-> [b] dropped" in result.stdout.str()  # the report shows the faults
+    assert "partition #1 [a] | [b], drop, since " in result.stdout.str()  # the report shows the faults
     proc = inner_runs.start("-k", "interrupted")
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=90)

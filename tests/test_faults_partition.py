@@ -30,10 +30,12 @@ def test_a_partition_cuts_two_containers_apart_and_heal_restores_them(dockernet,
     assert_reachable(a, c)
     assert_reachable(b, c, port=80)
     assert_resolves(a, "b", to=b)  # still on the network: the name resolves
-    assert "partition 1: [a] <-> [b] dropped" in dockernet.describe()
+    assert "partition #1 [a] | [b], drop, since " in dockernet.describe()
     partition.heal()
     assert partition.healed and dockernet.faults == []
     assert "faults in force" not in dockernet.describe()
+    assert "partition #1 [a] | [b], drop, since " in dockernet.describe()  # lifted during the test
+    assert ", lifted after " in dockernet.describe()
     assert reachability(three, three).unreachable() == []
     assert host_rules() == before == []  # faults never touch the host's own rules
 
@@ -170,12 +172,12 @@ def test_one_way_over_ipv6_drops_what_a_starts_and_lets_b_in(dockernet, three6):
     assert_reachable(a, b6, port=80)
 
 
-def test_verify_passes_while_the_rules_are_in_force_and_names_a_member_without_them(dockernet, dockernet_client, three):
-    """verify() looks in each member's namespace: it passes after the partition is applied;
+def test_check_passes_while_the_rules_are_in_force_and_names_a_member_without_them(dockernet, dockernet_client, three):
+    """check() looks in each member's namespace: it passes after the partition is applied;
     with one member's rules removed behind the plugin's back, it fails naming that member."""
     a, b, c = three
     partition = dockernet.partition([a, c], b)
-    partition.verify()
+    partition.check()
     run_in_helper(
         dockernet_client,
         helper_of(dockernet_client, dockernet, c),
@@ -183,9 +185,10 @@ def test_verify_passes_while_the_rules_are_in_force_and_names_a_member_without_t
     )
     with pytest.raises(
         DockernetError,
-        match=r"^partition 1: its rules are not in force in 'c''s network namespace: iptables: no DN-P1-o from OUTPUT$",
+        match=r"^partition #1 \[a, c\] \| \[b\], drop: its rules are not in force in 'c''s network namespace: "
+        r"iptables: no DN-P1-o from OUTPUT$",
     ):
-        partition.verify()
+        partition.check()
     assert_unreachable(a, b)  # a's rules are still there
     partition.heal()
     assert_reachable(c, b)

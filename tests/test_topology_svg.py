@@ -99,8 +99,8 @@ def test_faults_in_force_are_cut_and_degraded_links_and_go_once_lifted(dockernet
     doc = snapshot([dockernet.context])
     cut, degraded = doc["faults"]
     assert 0 <= cut["since"] <= degraded["since"] <= time.monotonic() - origin  # seconds from the origin
-    assert cut["kind"] == "partition" and cut["id"] == f"partition {partition.number}"
-    assert (cut["a"], cut["b"], cut["one_way"], cut["text"]) == (["api"], ["web", "db"], True, partition.describe())
+    assert cut["kind"] == "partition" and cut["id"] == f"partition #{partition.number}"
+    assert (cut["a"], cut["b"], cut["one_way"], cut["text"]) == (["api"], ["web", "db"], True, partition.title())
     assert degraded["kind"] == "degradation"
     assert (degraded["container"], degraded["to"], degraded["loss"], degraded["rate"]) == ("db", ["web"], 0.3, "1mbit")
     assert (degraded["delay"], degraded["network"]) == (None, None)
@@ -121,8 +121,8 @@ def test_faults_in_force_are_cut_and_degraded_links_and_go_once_lifted(dockernet
     assert len(of_class(root, "path", "xmark")) == 2
     assert len(of_class(root, "path", "deg")) == 1
     said = texts(root)
-    assert f"partition {partition.number}" in said and "loss 0.3, rate 1mbit" in said
-    assert f"in force: {partition.describe()} (since {cut['since']:.1f} s)" in said
+    assert f"partition #{partition.number}" in said and "loss 0.3, rate 1mbit" in said
+    assert f"in force: {partition.title()} (since {cut['since']:.1f} s)" in said
     dockernet.heal()
     dockernet.restore()
     doc = snapshot([dockernet.context])
@@ -390,7 +390,7 @@ def test_a_real_runs_svg_is_legible_in_headless_chromium(inner_runs, pytester, t
     chromium("--no-pdf-header-footer", f"--print-to-pdf={pdf}", html.as_uri(), profile=tmp_path / "p2")
     laid_out = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True)
     shown = laid_out.stdout
-    for name in ("api", "db", "web", "front", "back", "partition 1", "no shared network", "aka database"):
+    for name in ("api", "db", "web", "front", "back", "partition #1", "no shared network", "aka database"):
         assert name in shown, f"{name!r} not legible in:\n{shown}"
     assert f"front: {address['api']}" in shown and f"back: {address['db']}" in shown
     assert "why: api and db share no network" in shown

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DockernetError
 from ..probes import parse_ip_addresses
@@ -97,9 +97,15 @@ class Degradation(FaultBase):
     lifted_as = "restored"
 
     def __init__(
-        self, keeper: Keeper, container: Container, settings: Settings, to: list[Container], network: Network | None
+        self,
+        keeper: Keeper,
+        number: int,
+        container: Container,
+        settings: Settings,
+        to: list[Container],
+        network: Network | None,
     ):
-        super().__init__(keeper)
+        super().__init__(keeper, number)
         self.container = container
         self.loss, self.rate = settings["loss"], settings["rate"]
         self.delay, self.jitter = settings["delay"], settings["jitter"]
@@ -113,13 +119,41 @@ class Degradation(FaultBase):
         """Lift this degradation; a no-op once restored."""
         self.lift()
 
-    def describe(self) -> str:
+    def title(self) -> str:
         parts = [f"loss {self.loss:g}" if self.loss is not None else "", f"rate {self.rate}" if self.rate else ""]
         if self.delay:
             parts.append(f"delay {self.delay}" + (f" ± {self.jitter}" if self.jitter else ""))
-        where = f" on {self.network.name}" if self.network is not None else ""
-        towards = f" to [{', '.join(c.name for c in self.to)}]" if self.to else ""
-        return f"degrade {self.container.name}: {', '.join(p for p in parts if p)}{where}{towards}"
+        parts.append(f"on {self.network.name}" if self.network is not None else "")
+        parts.append(f"to [{', '.join(c.name for c in self.to)}]" if self.to else "")
+        return f"degrade #{self.number} {self.container.name}: {', '.join(p for p in parts if p)}"
+
+    def _measure(self) -> tuple[Any, str]:
+        """From the container to a peer (the first of ``to``, else one it shares a network
+        with): the loss (and round-trip time) with ``measure()``, the rate with ``throughput()``."""
+        peer = self.to[0] if self.to else self._peer()
+        found: list[Any] = []
+        said: list[str] = []
+        if self.loss is not None or self.delay:
+            measured = self._keeper.measure(self.container, peer)
+            found.append(measured)
+            said.append(f"loss {round(measured.loss, 2)}" if self.loss is not None else "")
+            if self.delay and measured.rtt_avg is not None:
+                said.append(f"round trip {measured.rtt_avg * 1000:.0f} ms")
+        if self.rate:
+            bits = self._keeper.throughput(self.container, peer)
+            found.append(bits)
+            said.append(f"rate {bits / 1e6:.2f} mbit/s")
+        return found[0] if len(found) == 1 else tuple(found), ", ".join(s for s in said if s)
+
+    def _peer(self) -> Container:
+        mine = set(self.container.endpoints)
+        for other in self.container.context.containers:
+            if other is not self.container and mine & set(other.endpoints) and other.status().startswith("running"):
+                return other
+        raise DockernetError(
+            f"{self.title()}: verify() needs a running container that shares a network with "
+            f"{self.container.name!r} to measure towards; make one, or degrade(..., to=...)"
+        )
 
     def apply(self) -> None:
         """Put it on the container; if that fails, nothing of it stays."""
@@ -136,7 +170,7 @@ class Degradation(FaultBase):
         if self.container is container or container in self.to:
             put_again(self.container, self._put)
 
-    def verify(self) -> None:
+    def check(self) -> None:
         """DockernetError unless its loss chain, and the queueing discipline of its rate cap
         or delay, are on the container's interfaces (none while it is off its network)."""
         helpers = self._keeper.helpers
@@ -150,7 +184,7 @@ class Degradation(FaultBase):
         code, output = helpers.run(self.container, script)
         if code != 0:
             raise DockernetError(
-                f"{self.describe()}: its rules are not in force in {self.container.name!r}'s network "
+                f"{self.title()}: its rules are not in force in {self.container.name!r}'s network "
                 f"namespace: {output.strip()[-300:]}"
             )
 

@@ -9,7 +9,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import DockernetError
 from ..handles import Container, check_owned
@@ -25,18 +25,36 @@ if TYPE_CHECKING:
 
 KINDS: tuple[type, ...] = (Partition, Degradation)  # the order they are listed in
 K = TypeVar("K", Partition, Degradation)
+MAX_LIFTED = 200  # a session's topology lives through many tests: its oldest lifted faults go
+
+
+def _not_given(what: str) -> Callable[..., Any]:
+    def refuse(*args: object, **kwargs: object) -> Any:
+        raise DockernetError(f"verify() needs {what}(), which this topology's faults part was not given")
+
+    return refuse
 
 
 class Faults:
     """The faults in force on one topology's containers, and their helpers."""
 
-    def __init__(self, context: Context):
+    def __init__(
+        self,
+        context: Context,
+        measure: Callable[..., Any] | None = None,
+        throughput: Callable[..., Any] | None = None,
+    ):
         self.context = context
         self.helpers = FaultHelpers(context)
         self.lock = threading.RLock()
+        self.measure = measure or _not_given("measure")
+        self.throughput = throughput or _not_given("throughput")
         self._in_force: list[Fault] = []
-        self._numbers = itertools.count(1)  # partitions'
+        self._lifted: list[Fault] = []  # for the report: those lifted during the current test
+        self._numbers = itertools.count(1)  # every kind's #n: partitions' chains are named after it
+        self._started = time.monotonic()
         context.faults_in_force = self.in_force
+        context.faults_lifted = self.lifted
         context.faults = self
 
     def in_force(self) -> list[Fault]:
@@ -44,20 +62,47 @@ class Faults:
         with self.lock:
             return sorted(self._in_force, key=lambda f: KINDS.index(type(f)))
 
+    def lifted(self) -> list[Fault]:
+        """The faults lifted since the current test's call phase began (all of them outside
+        a test), in the order lifted."""
+        origin = self.context.timeline.origin
+        with self.lock:
+            return [f for f in self._lifted if origin is None or (f.lifted_at or 0.0) >= origin]
+
     def forget(self, fault: Fault) -> None:
         with self.lock:
             if fault in self._in_force:
                 self._in_force.remove(fault)
-                self.context.timeline.add(f"{fault.describe()}: lifted")
+                self._lifted.append(fault)
+                del self._lifted[:-MAX_LIFTED]
+                self.record(fault, "lifted")
+
+    def relative(self, at: float) -> float:
+        seconds = self.context.timeline.relative(at)
+        return at - self._started if seconds is None else seconds
+
+    def record(self, fault: Fault, what: str) -> None:
+        self.context.timeline.add(f"{fault.title()}: {what}")
+
+    def number(self) -> int:
+        """The next fault's ``#n`` (a kind calls it when it makes one)."""
+        return next(self._numbers)
 
     def _of(self, kind: type[K]) -> list[K]:
         return [f for f in self._in_force if isinstance(f, kind)]
 
     def _add(self, fault: Fault) -> None:
+        """Apply ``fault`` and prove it took (``check()``): if not, what was applied is lifted
+        and the error raised."""
         fault.apply()
+        try:
+            fault.check()
+        except BaseException:
+            fault.lift()  # not in force yet: lifting it only takes its rules off
+            raise
         fault.since = time.monotonic()
         self._in_force.append(fault)
-        self.context.timeline.add(f"{fault.describe()}: applied")
+        self.record(fault, "applied")
 
     def _lift(self, kind: type[K], fault: K | None, stranger: str) -> None:
         """Lift ``fault``, or every fault of ``kind`` in force."""
@@ -79,7 +124,7 @@ class Faults:
         if both:
             raise ValueError(f"partition: {sorted(both)} in both groups: a container cannot be cut off from itself")
         with self.lock:
-            partition = Partition(self, next(self._numbers), group_a, group_b, one_way)
+            partition = Partition(self, self.number(), group_a, group_b, one_way)
             self._add(partition)
             return partition
 
@@ -98,7 +143,7 @@ class Faults:
             for previous in self._of(Degradation):
                 if previous.container is member:
                     previous.lift()  # a second degrade replaces the first
-            degradation = Degradation(self, member, settings, targets, network)
+            degradation = Degradation(self, self.number(), member, settings, targets, network)
             self._add(degradation)
             return degradation
 

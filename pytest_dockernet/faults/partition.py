@@ -7,7 +7,7 @@ pass, so ``b`` can still open connections to ``a`` and get the replies."""
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DockernetError
 from .fault import FaultBase, Keeper
@@ -29,8 +29,7 @@ class Partition(FaultBase):
     lifted_as = "healed"
 
     def __init__(self, keeper: Keeper, number: int, a: list[Container], b: list[Container], one_way: bool):
-        super().__init__(keeper)
-        self.number = number
+        super().__init__(keeper, number)
         self.a, self.b, self.one_way = a, b, one_way
 
     @property
@@ -45,9 +44,9 @@ class Partition(FaultBase):
         """Lift this partition (others stay in force); a no-op once healed."""
         self.lift()
 
-    def describe(self) -> str:
-        arrow = "->" if self.one_way else "<->"
-        return f"partition {self.number}: {_names(self.a)} {arrow} {_names(self.b)} dropped"
+    def title(self) -> str:
+        between = f"{_names(self.a)} -> {_names(self.b)}" if self.one_way else f"{_names(self.a)} | {_names(self.b)}"
+        return f"partition #{self.number} {between}, drop"
 
     def apply(self) -> None:
         """Put the rules in each member of ``a``; if one fails, those put are lifted."""
@@ -70,7 +69,7 @@ class Partition(FaultBase):
         elif container in self.a:
             put_again(container, partial(self._put, container))
 
-    def verify(self) -> None:
+    def check(self) -> None:
         """DockernetError naming the first member of ``a`` whose namespace lacks its chains
         (or their jumps), IPv6 ones too where ``b`` has IPv6 addresses."""
         families = FAMILIES if addresses(self.b)[1] else FAMILIES[:1]
@@ -79,9 +78,14 @@ class Partition(FaultBase):
             code, output = self._keeper.helpers.run(member, jumps_script(chains, families))
             if code != 0:
                 raise DockernetError(
-                    f"partition {self.number}: its rules are not in force in {member.name!r}'s network "
+                    f"{self.title()}: its rules are not in force in {member.name!r}'s network "
                     f"namespace: {output.strip()[-300:]}"
                 )
+
+    def _measure(self) -> tuple[Any, str]:
+        """Loss of ICMP echoes from the first member of ``a`` to the first of ``b``: 1.0 while cut."""
+        measured = self._keeper.measure(self.a[0], self.b[0], count=20)
+        return measured, f"loss {round(measured.loss, 2)}"
 
     def _take_off(self) -> None:
         for member in self.a:
@@ -91,13 +95,13 @@ class Partition(FaultBase):
         helpers = self._keeper.helpers
         peers4, peers6 = addresses(self.b)
         if peers6:
-            helpers.require_ipv6(member, f"partition {self.number}", f"{_names(self.b)} have IPv6 addresses")
+            helpers.require_ipv6(member, f"partition #{self.number}", f"{_names(self.b)} have IPv6 addresses")
         code, output = helpers.run(member, partition_script(self.chain, peers4, peers6, self.one_way))
         expected = partition_counts(peers4, peers6)
         if code != 0 or output.strip().splitlines()[-len(expected) :] != expected:
             helpers.run(member, lift_script(self.chain))
             raise DockernetError(
-                f"partition {self.number}: the rules could not be put in {member.name!r}'s network namespace "
+                f"partition #{self.number}: the rules could not be put in {member.name!r}'s network namespace "
                 f"(exit {code}): {output.strip()[-800:]}"
             )
 
