@@ -19,6 +19,7 @@ from .faults import Degradation, Partition  # noqa: E402
 from .handles import Container, Network, PublishedPort  # noqa: E402
 from .labels import RunIdentity  # noqa: E402
 from .measurements import Measurement, measure, throughput  # noqa: E402
+from .nemesis import Nemesis, NemesisEvent  # noqa: E402
 from .readiness import Listening, LogLine  # noqa: E402
 from .swarm import Service  # noqa: E402
 from .topology import Remover, Topology  # noqa: E402
@@ -36,6 +37,8 @@ __all__ = [
     "HttpResponse",
     "ImageUnavailable",
     "Measurement",
+    "Nemesis",
+    "NemesisEvent",
     "Listening",
     "LogLine",
     "Network",

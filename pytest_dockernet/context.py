@@ -103,6 +103,7 @@ class Context:
     faults_in_force: Callable[[], list[Any]] = field(default_factory=lambda: list)  # partitions, then degradations
     faults_lifted: Callable[[], list[Any]] = field(default_factory=lambda: list)  # during the current test
     faults: Any = None  # the faults part (faults.Faults): what the marker's faults are applied through
+    nemeses: Any = None  # the nemesis part (nemesis.Nemeses): this test's nemeses and their seeds
     # A failing test's report shows this topology (the plugin's fixtures make it so):
     # failure messages then leave it out, so that it appears once.
     reported: bool = False

@@ -23,6 +23,7 @@ from .image import resolve_probe_image
 from .lab import Lab
 from .labels import RunIdentity
 from .markers import check_marker, marker_kwargs
+from .nemesis import SECTION, base_seed
 from .progress import build_progress
 from .reaper import Judge, prune
 from .reports import failure_sections, kept_report
@@ -255,6 +256,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, None]:
     """@pytest.mark.dockernet(partition=..., degrade=...): the faults right before the test
     body, lifted right after it (a module's topology goes on to its next test unharmed)."""
     marker = item.get_closest_marker("dockernet")
+    seed = base_seed(item.config.stash[STATE].settings.seed if STATE in item.config.stash else None)
+    for _, topology in _used_topologies(item):
+        topology.context.nemeses.begin(seed)  # the test's nemeses draw from it: --dockernet-seed replays them
     applied = []
     if marker is not None and set(fault_marker.ARGUMENTS) & set(marker.kwargs):
         contexts = [topology.context for _, topology in _used_topologies(item)]
@@ -322,6 +326,8 @@ def _add_failure_sections(item: pytest.Item, report: pytest.TestReport, state: S
     if silent is None and not _engine_answers(state):
         silent = f"the Docker engine at {where(state.connected)} did not answer"
     sections = failure_sections(used, log_lines=state.settings.logs, engine_silent=silent)
+    nemeses = "\n".join(filter(None, (t.context.nemeses.report(item.nodeid) for _, t in used)))
+    sections += [(SECTION, nemeses)] if nemeses else []
     # Beside the traceback when there is one: pytest's JUnit XML writes the traceback (its
     # sections too) but no report section other than captured output.
     add = getattr(report.longrepr, "addsection", None)

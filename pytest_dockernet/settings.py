@@ -93,6 +93,18 @@ def _host_address(value: str) -> str:
         ) from None
 
 
+def _seed(value: str) -> int | None:
+    text, number = _integer(value)
+    if not text:
+        return None
+    if number < 0:
+        raise pytest.UsageError(
+            f"--dockernet-seed (ini dockernet_seed) is {text!r}: give a whole number 0 or more, as a failing "
+            "test's report prints it"
+        )
+    return number
+
+
 def add_options(parser: pytest.Parser) -> None:
     """The dockernet option group, and an ini key per option."""
     group = parser.getgroup("dockernet", "Docker network tests (pytest-dockernet)")
@@ -222,6 +234,13 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="BUILDER",
     )
     option(
+        "seed",
+        "base seed of the tests' nemeses (dockernet.nemesis() without seed=): the k-th nemesis of a test "
+        "draws from N + k - 1, so a failing test's report gives the N that replays it",
+        shown="a random one per test",
+        metavar="N",
+    )
+    option(
         "subnet-pool",
         "private range the networks' subnets come from, as CIDR or CIDR:PREFIXLEN",
         default=f"{DEFAULT_RANGE}:24",
@@ -250,6 +269,7 @@ class Settings:
     host_address: str = ""  # where published ports are reached ("": found per engine, see handles.published_host)
     builder: str = "auto"  # auto | buildkit | legacy (see builds.builder)
     capture: bool = False  # record every test's traffic (see capture.py); the marker's capture= per test
+    seed: int | None = None  # the nemeses' base seed (see nemesis.py); None: one drawn per test
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -283,6 +303,7 @@ class Settings:
             host_address=_host_address(get("host_address")),
             builder=get("builder").strip(),
             capture=bool(get("capture")),
+            seed=_seed(get("seed")),
         )
         if settings.builder not in BUILDERS:
             raise pytest.UsageError(

@@ -33,6 +33,7 @@ from .facts import RunFacts
 from .faults import Degradation, Faults, Partition
 from .handles import Container, Network, check_host_address
 from .labels import RunIdentity
+from .nemesis import KINDS, Nemeses, Nemesis
 from .networks import DRIVERS, Networks, NetworkSpec
 from .remover import Remover as Remover  # re-exported: the type of close(later=)
 from .subnets import SubnetAllocator
@@ -131,6 +132,7 @@ class Topology:
         self._faults = Faults(self.context, measurements.measure, measurements.throughput)
         self._containers.lifecycle.after_restart = self._faults.reapply
         self._removal = Removal(self.context, self._containers, self._networks)
+        self._nemeses = Nemeses(self.context)
 
     @property
     def probe_image(self) -> str:
@@ -336,6 +338,20 @@ class Topology:
         """Lift ``degradation``, or every degradation in force."""
         self._faults.restore(degradation)
 
+    def nemesis(
+        self,
+        members: Sequence[Container],
+        *,
+        seed: int | None = None,
+        faults: Sequence[str] = KINDS,
+        every: tuple[float, float] = (1.0, 3.0),
+    ) -> Nemesis:
+        """Random faults on ``members``, one at a time, while ``with dockernet.nemesis(...):`` runs;
+        all lifted when it ends. ``seed`` (else the test's: ``--dockernet-seed``) fixes the schedule;
+        ``every``: the seconds (low, high) each calm and each fault lasts. See :mod:`.nemesis`."""
+        self.context.check_open()
+        return self._nemeses.make(self, members, seed, faults, every)
+
     @property
     def faults(self) -> list[Partition | Degradation]:
         """The faults in force: partitions, then degradations."""
@@ -403,6 +419,7 @@ class Topology:
         removal that was interrupted (Ctrl-C, SIGTERM) and is otherwise a no-op.
         """
         context = self.context
+        self._nemeses.stop()  # its thread would act on what is being removed
         if not context.closed:
             context.closed = True
             try:
