@@ -15,7 +15,7 @@ from .assertions import (  # noqa: E402
 )
 from .compose import ComposeStack  # noqa: E402
 from .errors import ComposeError, DockernetError, DriverUnavailable, ImageUnavailable  # noqa: E402
-from .faults import Degradation, Partition  # noqa: E402
+from .faults import Degradation, DnsFault, Partition  # noqa: E402
 from .handles import Container, Network, PublishedPort  # noqa: E402
 from .labels import RunIdentity  # noqa: E402
 from .measurements import Measurement, measure, throughput  # noqa: E402
@@ -32,6 +32,7 @@ __all__ = [
     "ComposeStack",
     "Container",
     "Degradation",
+    "DnsFault",
     "DockernetError",
     "DriverUnavailable",
     "HttpResponse",

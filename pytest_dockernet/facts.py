@@ -26,6 +26,7 @@ class RunFacts:
     builds: dict[str, str] = field(default_factory=dict)  # build() content key -> image reference, this process
     capabilities: Any = None  # a capabilities.Capabilities: each engine's, probed once per run
     fault_images: dict[int, Any] = field(default_factory=dict)  # engine index -> its faults.image.FaultImage
+    dns_images: dict[int, Any] = field(default_factory=dict)  # engine index -> its faults.dns_image.ResponderImage
     builder: str = "auto"  # --dockernet-builder: auto | buildkit | legacy
     buildkit: dict[str, Any] = field(default_factory=dict)  # engine URL -> buildkit.Found, searched once per run
     build_progress: Callable[[str], None] | None = None  # where a long build's progress lines go (the terminal)

@@ -30,7 +30,7 @@ from .context import Context, Hooks, NoHooks, Settings
 from .description import describe
 from .engine import Client, as_engine
 from .facts import RunFacts
-from .faults import Degradation, Faults, Partition
+from .faults import Degradation, DnsFault, Faults, Partition
 from .handles import Container, Network, check_host_address
 from .labels import RunIdentity
 from .nemesis import KINDS, Nemeses, Nemesis
@@ -337,6 +337,21 @@ class Topology:
     def restore(self, degradation: Degradation | None = None) -> None:
         """Lift ``degradation``, or every degradation in force."""
         self._faults.restore(degradation)
+
+    def dns_fault(
+        self,
+        container: Container,
+        name: str,
+        *,
+        nxdomain: bool = False,
+        servfail: bool = False,
+        delay: str | float | None = None,
+        answer: str | Container | None = None,
+    ) -> DnsFault:
+        """From ``container``, ``name`` fails (NXDOMAIN, SERVFAIL), answers after ``delay`` (``"2s"``)
+        or resolves to ``answer`` (an address, a container); ``lift()`` ends it. See :mod:`.faults.dns`."""
+        self.context.check_open()
+        return self._faults.dns_fault(container, name, nxdomain=nxdomain, servfail=servfail, delay=delay, answer=answer)
 
     def nemesis(
         self,

@@ -58,7 +58,7 @@ def test_the_marker_applies_faults_before_the_body_and_lifts_them_after(inner_ru
         "use loss, rate, delay, jitter, to, network",
         "::test_one_group: @pytest.mark.dockernet: partition=[['web']] must be a list of two or more groups",
         "::test_unknown_marker_argument: @pytest.mark.dockernet got unknown arguments ['chaos']; "
-        "it takes driver=, drivers=, needs=, capture=, partition= and degrade=",
+        "it takes driver=, drivers=, needs=, capture=, partition=, degrade= and dns_faults=",
     ):
         assert text in output, text
     assert inner_runs.resources() == []  # helpers included

@@ -160,7 +160,7 @@ def test_marker_drivers_runs_the_test_once_per_driver(inner_runs, pytester):
 NOT_A_LIST = "@pytest.mark.dockernet(drivers=...) takes a non-empty list such as ['bridge']"
 UNKNOWN = (
     "@pytest.mark.dockernet got unknown arguments {}; "
-    "it takes driver=, drivers=, needs=, capture=, partition= and degrade="
+    "it takes driver=, drivers=, needs=, capture=, partition=, degrade= and dns_faults="
 )
 NOT_A_DRIVER = "@pytest.mark.dockernet driver {!r} is not one of bridge, host, overlay"
 

@@ -18,8 +18,9 @@ in :mod:`.marker`.
 from __future__ import annotations
 
 from .degradation import Degradation
+from .dns import DnsFault, Lookup
 from .fault import Fault, FaultBase
 from .in_force import Faults
 from .partition import Partition
 
-__all__ = ["Degradation", "Fault", "FaultBase", "Faults", "Partition"]
+__all__ = ["Degradation", "DnsFault", "Fault", "FaultBase", "Faults", "Lookup", "Partition"]

@@ -45,7 +45,7 @@ HOST_TOOLS = {tool: f"/usr/sbin/{tool}" for tool in TOOLS}  # in the image built
 # The public base and what its package manager adds, for a machine without the tools.
 PUBLIC_BASE = "alpine:3.20"
 PUBLIC_DOCKERFILE = (
-    f"FROM {PUBLIC_BASE}\nRUN apk add --no-cache iptables iproute2\n"
+    f"FROM {PUBLIC_BASE}\nRUN apk add --no-cache iptables iproute2 python3\n"
     f"LABEL pytest-dockernet.image=faults {FAULT_BASE}={PUBLIC_BASE}\n"
 )
 SYMLINK = "@symlink:"  # host_files: a symlink in a module directory, kept as one
@@ -92,7 +92,7 @@ def public_image(engine: Engine, check: tuple[str, dict[str, str]]) -> FaultImag
     named = f"the fault helper image built FROM {PUBLIC_BASE} ({tag})"
     if not image_on(engine, tag):
         try:
-            _build(engine, PUBLIC_DOCKERFILE.encode(), {}, tag)
+            build_image(engine, PUBLIC_DOCKERFILE.encode(), {}, tag)
         except (DockernetError, APIError) as exc:
             raise DriverUnavailable(
                 "faults need iptables, ip6tables and tc in their helper image: this machine has none to build "
@@ -186,7 +186,7 @@ def fault_image(engine: Engine, probe_image: str) -> FaultImage:
     built = FaultImage(tag, ipv6, {t: p for t, p in HOST_TOOLS.items() if ipv6 or t != "ip6tables"})
     if image_on(engine, tag):
         return built
-    _build(engine, dockerfile, files, tag)
+    build_image(engine, dockerfile, files, tag)
     # One fault image on the engine, not one per version of the plugin or of the host's tools.
     # (Those of another probe image are another run's; one without the label, an earlier version's.)
     remove_stale_builds(
@@ -195,7 +195,7 @@ def fault_image(engine: Engine, probe_image: str) -> FaultImage:
     return built
 
 
-def _build(engine: Engine, dockerfile: bytes, files: dict[str, str], tag: str) -> None:
+def build_image(engine: Engine, dockerfile: bytes, files: dict[str, str], tag: str) -> None:
     """Build ``tag`` from ``dockerfile`` and ``files`` (see :func:`host_files`) under ``root/``."""
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import DockernetError
 from ..handles import Container, check_owned
 from .degradation import Degradation, check_degrade, check_settings
+from .dns import DnsFault, Responders, check_dns_fault
 from .fault import Fault
 from .helpers import FaultHelpers
 from .partition import Partition
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from ..context import Context
     from ..handles import Network
 
-KINDS: tuple[type, ...] = (Partition, Degradation)  # the order they are listed in
+KINDS: tuple[type, ...] = (Partition, Degradation, DnsFault)  # the order they are listed in
 K = TypeVar("K", Partition, Degradation)
 MAX_LIFTED = 200  # a session's topology lives through many tests: its oldest lifted faults go
 
@@ -46,6 +47,7 @@ class Faults:
     ):
         self.context = context
         self.helpers = FaultHelpers(context)
+        self.dns = Responders(context, self.helpers)
         self.lock = threading.RLock()
         self.measure = measure or _not_given("measure")
         self.throughput = throughput or _not_given("throughput")
@@ -150,6 +152,27 @@ class Faults:
     def restore(self, degradation: Degradation | None = None) -> None:
         """Lift ``degradation``, or every degradation in force."""
         self._lift(Degradation, degradation, "is not a degradation in force in this topology")
+
+    # -- DNS faults ----------------------------------------------------------------------
+
+    def dns_fault(self, container: object, name: object, **settings: Any) -> DnsFault:
+        """From ``container``, ``name`` fails, answers late or resolves elsewhere (:mod:`.dns`)."""
+        if isinstance(container, Container) and container.network_mode == "host":
+            raise ValueError(
+                f"container: {container.name!r} runs in the host's network namespace; "
+                "a DNS fault there would redirect the host's own lookups"
+            )
+        (member,) = self._group(container, "container")
+        check_dns_fault(name, **settings)
+        if isinstance(settings["answer"], Container):
+            check_owned(settings["answer"], self.context, "answer")
+        with self.lock:
+            fault = DnsFault(self, self.number(), self.dns, member, str(name), **settings)
+            for previous in [f for f in self._in_force if isinstance(f, DnsFault)]:
+                if previous.container is member and previous.name == fault.name:
+                    previous.lift()  # a second fault on one name replaces the first
+            self._add(fault)
+            return fault
 
     # -- following the containers --------------------------------------------------------
 

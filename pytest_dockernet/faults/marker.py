@@ -1,4 +1,4 @@
-"""The faults of ``@pytest.mark.dockernet(partition=..., degrade=...)``: each marker argument
+"""The faults of ``@pytest.mark.dockernet(partition=..., degrade=..., dns_faults=...)``: each marker argument
 of :data:`KINDS` read into faults to apply (names found among the containers of the test's
 topologies), all of it checked before anything is applied. The plugin applies them right
 before the test body (:func:`apply_marked`) and lifts them right after (:func:`lift_all`).
@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
+
+from .dns import check_dns_fault
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -94,8 +96,54 @@ def degradations(degrade: object, names: Names) -> list[Apply]:
     return [partial(faults_of(c).degrade, c, **arguments) for c, arguments in found]
 
 
+DNS_KEYS = ("nxdomain", "servfail", "delay", "answer")
+
+
+def dns_faults(faults: object, names: Names) -> list[Apply]:
+    """A container's name mapped to ``{name to fault: "nxdomain" | "servfail" | dns_fault()'s
+    keyword arguments}`` (``answer`` an address or a container's name)."""
+    if not isinstance(faults, dict):
+        raise ValueError(f"dns_faults={faults!r} must be a dict {{container: {{name: 'nxdomain'}}}}")
+    found: list[tuple[Container, str, dict[str, Any]]] = []
+    for container_name, names_faulted in faults.items():
+        container = names.container(container_name, "dns_faults")
+        where = f"dns_faults[{container_name!r}]"
+        if not isinstance(names_faulted, dict) or not names_faulted:
+            raise ValueError(f"{where} must be a non-empty dict {{name: 'nxdomain' | 'servfail' | {{...}}}}")
+        for name, fault in names_faulted.items():
+            if fault in ("nxdomain", "servfail"):
+                arguments: dict[str, Any] = {str(fault): True}
+            elif isinstance(fault, dict):
+                unknown = sorted(set(fault) - set(DNS_KEYS))
+                if unknown:
+                    raise ValueError(f"{where}[{name!r}] has unknown keys {unknown}: use {', '.join(DNS_KEYS)}")
+                arguments = dict(fault)
+            else:
+                raise ValueError(
+                    f"{where}[{name!r}]={fault!r} must be 'nxdomain', 'servfail' or a dict of dns_fault() "
+                    "arguments, e.g. {'delay': '2s'} or {'answer': 'other'}"
+                )
+            answer = arguments.get("answer")
+            if isinstance(answer, str) and not any(c in answer for c in ".:"):
+                arguments["answer"] = names.container(answer, f"{where}[{name!r}]['answer']")
+            try:
+                check_dns_fault(name, **_dns_defaults(arguments))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{where}[{name!r}]: {exc}") from None
+            found.append((container, name, arguments))
+    return [partial(faults_of(c).dns_fault, c, name, **_dns_defaults(a)) for c, name, a in found]
+
+
+def _dns_defaults(arguments: dict[str, Any]) -> dict[str, Any]:
+    return {"nxdomain": False, "servfail": False, "delay": None, "answer": None, **arguments}
+
+
 # The marker's fault arguments, in the order their faults are applied.
-KINDS: dict[str, Callable[[object, Names], list[Apply]]] = {"partition": partitions, "degrade": degradations}
+KINDS: dict[str, Callable[[object, Names], list[Apply]]] = {
+    "partition": partitions,
+    "degrade": degradations,
+    "dns_faults": dns_faults,
+}
 ARGUMENTS = tuple(KINDS)
 
 

@@ -1,0 +1,217 @@
+"""DNS faults (``dockernet.dns_fault``): a name fails (NXDOMAIN, SERVFAIL), answers late or
+resolves elsewhere from one container; other names and other containers resolve as before;
+images without tools; a real application's getaddrinfo; hermetic and host DNS; restarts;
+the marker form; bad input."""
+
+from __future__ import annotations
+
+import pytest
+from faults_support import NO_SHELL
+
+from pytest_dockernet import DnsFault
+from pytest_dockernet.faults import Lookup
+from pytest_dockernet.labels import ROLE
+
+pytestmark = pytest.mark.dockernet
+
+APP_BASE = "pytest-dockernet/app-base:bookworm"  # python3 (scripts/app-base-image)
+# getaddrinfo as an application calls it: the addresses, or the error's number
+# (EAI_NONAME -2: the name does not exist; EAI_AGAIN -3: the server failed or did not answer).
+RESOLVE = (
+    "import socket, sys\n"
+    "try:\n"
+    "    print(' '.join(sorted({a[4][0] for a in socket.getaddrinfo(sys.argv[1], 80, socket.AF_INET)})))\n"
+    "except socket.gaierror as exc:\n"
+    "    print('gaierror', exc.errno)\n"
+)
+NONAME, AGAIN = "gaierror -2", "gaierror -3"
+
+
+def resolve(container, name: str) -> str:
+    code, output = container.exec(["python3", "-c", RESOLVE, name])
+    assert code == 0, output
+    return output.strip()
+
+
+@pytest.fixture
+def app(dockernet):
+    """An application container (Debian, python3) that resolves ``db`` and ``cache``, with
+    a resolver that gives up after one second (a delayed answer is a timeout for it)."""
+    net = dockernet.network("n")
+    db = dockernet.container("db", networks=[net])
+    cache = dockernet.container("cache", networks=[net])
+    api = dockernet.container(
+        "api",
+        image=APP_BASE,
+        command=["sleep", "infinity"],
+        networks=[net],
+        dns_opt=["timeout:1", "attempts:1"],
+    )
+    return api, db, cache
+
+
+def test_each_mode_as_an_applications_getaddrinfo_sees_it(dockernet, app):
+    api, db, cache = app
+    assert resolve(api, "db") == db.ip()
+    with dockernet.dns_fault(api, "db", nxdomain=True) as fault:
+        assert isinstance(fault, DnsFault)
+        assert resolve(api, "db") == NONAME
+        assert resolve(api, "cache") == cache.ip()  # other names as before
+    assert resolve(api, "db") == db.ip()
+    with dockernet.dns_fault(api, "db", servfail=True):
+        assert resolve(api, "db") == AGAIN
+    with dockernet.dns_fault(api, "db", answer="10.1.2.3"):
+        assert resolve(api, "db") == "10.1.2.3"
+    with dockernet.dns_fault(api, "db", answer=cache):  # another container: its address
+        assert resolve(api, "db") == cache.ip()
+    with dockernet.dns_fault(api, "db", delay="3s"):
+        assert resolve(api, "db") == AGAIN  # its resolver's one second ran out
+        assert resolve(api, "cache") == cache.ip()
+    assert resolve(api, "db") == db.ip()
+    assert dockernet.faults == []
+
+
+def test_other_containers_resolve_as_before(dockernet, app):
+    api, db, cache = app
+    other = dockernet.container("other", image=APP_BASE, command=["sleep", "infinity"], networks=api.networks)
+    with dockernet.dns_fault(api, "db", nxdomain=True), dockernet.dns_fault(api, "cache", answer="10.9.9.9"):
+        assert resolve(api, "db") == NONAME
+        assert resolve(api, "cache") == "10.9.9.9"
+        assert resolve(other, "db") == db.ip()
+        assert resolve(other, "cache") == cache.ip()
+        code, output = db.exec(["nslookup", "cache"])  # busybox: DNS only, another resolver
+        assert code == 0 and cache.ip() in output, output
+
+
+def test_proof_verify_and_the_description(dockernet, app):
+    api, db, _ = app
+    fault = dockernet.dns_fault(api, "db", nxdomain=True)
+    assert fault.title() == f"dns fault #{fault.number} api: db nxdomain"
+    lookup = fault.verify()
+    assert isinstance(lookup, Lookup) and lookup.rcode == "nxdomain" and lookup.addresses == ()
+    assert fault.measured is not None and fault.measured.startswith("nxdomain in ")
+    assert ", measured nxdomain in " in fault.describe()
+    answered = dockernet.dns_fault(api, "cache", answer=db)
+    assert answered.title().endswith("api: cache -> db")
+    assert answered.verify().addresses == (db.ip(),)
+    delayed = dockernet.dns_fault(api, "other", delay="2s", nxdomain=True)
+    assert delayed.title().endswith("api: other nxdomain, delayed 2s")
+    assert delayed.verify().rcode == "nxdomain"  # after the delay
+    assert [f.title() for f in dockernet.faults] == [fault.title(), answered.title(), delayed.title()]
+    dockernet.dns_fault(api, "db", servfail=True)  # a second fault on one name replaces the first
+    assert fault.lifted and resolve(api, "db") == AGAIN
+
+
+def test_a_target_without_any_tools(dockernet, tmp_path, dockernet_client):
+    """Everything runs in helpers: a FROM-scratch target with one static binary (no shell,
+    no resolver tools) gets the fault; a process of its namespace sees it."""
+    (tmp_path / "Dockerfile").write_text(NO_SHELL)
+    image = dockernet.build(tmp_path, buildargs={"PROBE": dockernet.probe_image})
+    net = dockernet.network("n")
+    bare = dockernet.container("bare", image=image, networks=[net])
+    db = dockernet.container("db", networks=[net])
+    with dockernet.dns_fault(bare, "db", servfail=True) as fault:
+        assert fault.verify().rcode == "servfail"
+        with dockernet.dns_fault(bare, "cache", answer="192.0.2.7") as answered:
+            assert answered.verify().addresses == ("192.0.2.7",)
+    assert fault.lifted
+    (responder,) = dockernet_client.api.containers(
+        filters={"label": [f"{ROLE}=dns-responder", dockernet.context.filters()["label"]]}
+    )
+    assert responder["HostConfig"]["NetworkMode"] == f"container:{bare.id}"
+    assert db.status().startswith("running")
+
+
+def test_a_restart_keeps_it_and_lift_restores(dockernet, app):
+    api, db, _ = app
+    fault = dockernet.dns_fault(api, "db", nxdomain=True)
+    api.restart()
+    assert resolve(api, "db") == NONAME  # a new namespace, a new responder
+    fault.check()
+    api.stop()
+    api.start()
+    assert resolve(api, "db") == NONAME
+    fault.lift()
+    assert resolve(api, "db") == db.ip()
+    assert fault.describe().startswith(f"dns fault #{fault.number} api: db nxdomain, since ")
+
+
+def test_an_answer_container_that_restarts_is_followed(dockernet, app):
+    api, db, cache = app
+    with dockernet.dns_fault(api, "db", answer=cache):
+        cache.restart()
+        assert resolve(api, "db") == cache.ip()
+
+
+def test_bad_input_is_refused_naming_the_argument(dockernet, app):
+    api, db, _ = app
+    lonely = dockernet.container("lonely", network_mode="none")
+    for kwargs, message in (
+        ({"name": "bad name!", "nxdomain": True}, "name='bad name!' must be a DNS name"),
+        ({"name": "db"}, "dns_fault() needs one of nxdomain=True, servfail=True, delay= or answer="),
+        ({"name": "db", "nxdomain": True, "servfail": True}, "nxdomain and servfail exclude each other"),
+        ({"name": "db", "delay": "soon"}, "delay='soon' must be a duration such as '2s'"),
+        ({"name": "db", "answer": "db.example"}, "answer='db.example' must be an IPv4 or IPv6 address"),
+        ({"name": "db", "answer": lonely}, "answer='lonely' shares no network with 'api'"),
+    ):
+        with pytest.raises(ValueError, match=None) as raised:
+            dockernet.dns_fault(api, **kwargs)
+        assert message in str(raised.value)
+    with pytest.raises(TypeError, match="nxdomain must be True or False, got 'yes'"):
+        dockernet.dns_fault(api, "db", nxdomain="yes")
+    with pytest.raises(TypeError, match="container must be a container"):
+        dockernet.dns_fault("api", "db", nxdomain=True)
+    assert dockernet.faults == []
+    assert resolve(api, "db") == db.ip()
+
+
+INNER = """
+import pytest
+
+@pytest.fixture(scope="module")
+def stack(dockernet_module):
+    net = dockernet_module.network("n")
+    return dockernet_module.containers({n: {"networks": [net]} for n in ("api", "db", "cache")})
+
+def lookup(container, name):
+    code, output = container.exec(["nslookup", name])
+    return output
+
+@pytest.mark.dockernet(dns_faults={"api": {"db": "nxdomain", "cache": {"answer": "db"}}})
+def test_marked(stack, dockernet_module):
+    api, db, cache = stack["api"], stack["db"], stack["cache"]
+    assert "NXDOMAIN" in lookup(api, "db")
+    assert db.ip() in lookup(api, "cache")
+    assert db.ip() in lookup(cache, "db")  # another container: as before
+    assert len(dockernet_module.faults) == 2
+
+def test_lifted_afterwards(stack, dockernet_module):
+    api, db = stack["api"], stack["db"]
+    assert dockernet_module.faults == []
+    assert db.ip() in lookup(api, "db")
+
+def test_called(stack, dockernet_module):
+    api, db = stack["api"], stack["db"]
+    with dockernet_module.dns_fault(api, "db", servfail=True) as fault:
+        assert fault.verify().rcode == "servfail"
+        assert "SERVFAIL" in lookup(api, "db")
+    assert db.ip() in lookup(api, "db")
+
+@pytest.mark.dockernet(dns_faults={"api": {"db": "wrong"}})
+def test_bad_value(stack):
+    pass
+
+@pytest.mark.dockernet(dns_faults={"api": {"db": {"nxdomain": True, "ttl": 3}}})
+def test_bad_key(stack):
+    pass
+"""
+
+
+@pytest.mark.parametrize("mode", ["hermetic", "host"])
+def test_the_marker_and_both_dns_modes(inner_runs, pytester, mode):
+    pytester.makepyfile(test_inner=INNER)
+    result = inner_runs.run("-rf", f"--dockernet-dns={mode}")
+    result.assert_outcomes(passed=3, failed=2)
+    output = result.stdout.str()
+    assert "dns_faults['api']['db']='wrong' must be 'nxdomain', 'servfail' or a dict of dns_fault() arguments" in output
+    assert "dns_faults['api']['db'] has unknown keys ['ttl']: use nxdomain, servfail, delay, answer" in output
