@@ -32,6 +32,8 @@ KINDS = ("partition-halves", "isolate-one", "kill-restart", "pause", "loss")
 CUTS = ("partition-halves", "isolate-one")  # the kinds that need two members or more
 LOSS = (0.2, 0.8)  # the loss of a "loss" fault, drawn from this range
 SECTION = "dockernet nemesis"  # the failing test's report section
+EVERY = (1.0, 3.0)  # seconds: each calm and each fault lasts from 1 to 3
+Every = tuple[float, float]
 
 
 def base_seed(given: int | None = None) -> int:

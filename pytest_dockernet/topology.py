@@ -33,7 +33,7 @@ from .facts import RunFacts
 from .faults import Degradation, DnsFault, Faults, Partition
 from .handles import Container, Network, check_host_address
 from .labels import RunIdentity
-from .nemesis import KINDS, Nemeses, Nemesis
+from .nemesis import EVERY, KINDS, Every, Nemeses, Nemesis
 from .networks import DRIVERS, Networks, NetworkSpec
 from .remover import Remover as Remover  # re-exported: the type of close(later=)
 from .subnets import SubnetAllocator
@@ -354,16 +354,10 @@ class Topology:
         return self._faults.dns_fault(container, name, nxdomain=nxdomain, servfail=servfail, delay=delay, answer=answer)
 
     def nemesis(
-        self,
-        members: Sequence[Container],
-        *,
-        seed: int | None = None,
-        faults: Sequence[str] = KINDS,
-        every: tuple[float, float] = (1.0, 3.0),
+        self, members: Group, *, seed: int | None = None, faults: Sequence[str] = KINDS, every: Every = EVERY
     ) -> Nemesis:
-        """Random faults on ``members``, one at a time, while ``with dockernet.nemesis(...):`` runs;
-        all lifted when it ends. ``seed`` (else the test's: ``--dockernet-seed``) fixes the schedule;
-        ``every``: the seconds (low, high) each calm and each fault lasts. See :mod:`.nemesis`."""
+        """Random faults on ``members``, one at a time, in ``with dockernet.nemesis(...):``; all lifted at its end.
+        ``seed`` (else ``--dockernet-seed``'s) fixes them; ``every``: (low, high) seconds. See :mod:`.nemesis`."""
         self.context.check_open()
         return self._nemeses.make(self, members, seed, faults, every)
 

@@ -1,0 +1,75 @@
+"""Chaos that replays: while the API serves its clients, a nemesis cuts it off from its
+database, kills and restarts one of them, or pauses one, at random, one fault at a time.
+The API (examples/app) must answer 200 while it reaches its database and 503 naming the
+database while it does not; nothing else. A failure's report gives the seed and the
+command that replays the same faults (`--dockernet-seed N`).
+"""
+
+from pathlib import Path
+
+import pytest
+
+from pytest_dockernet import DockernetError, Listening, assert_http, http_get
+
+APP = Path(__file__).parent / "app"
+# Made by scripts/app-base-image (no registry here)
+LOCAL_BASE = "pytest-dockernet/app-base:bookworm"
+# What the API may answer: its design, whatever the nemesis does to the database
+DESIGNED = {(200, "ok\n"), (503, "unavailable: no database\n")}
+
+
+@pytest.fixture
+def stack(dockernet, dockernet_client):
+    local = dockernet_client.images.list(name=LOCAL_BASE)
+    buildargs = {"BASE": LOCAL_BASE} if local else {}
+    # The same build as test_application's
+    image = dockernet.build(APP, buildargs=buildargs)
+    net = dockernet.network("app")
+    no_healthcheck = {"test": ["NONE"]}
+    return dockernet.containers(
+        {
+            "database": {
+                "image": image,
+                "command": ["/app/start-postgres"],
+                "user": "postgres",
+                "networks": [net],
+                "healthcheck": no_healthcheck,
+                "ready": Listening(5432),
+            },
+            "cache": {
+                "image": image,
+                "command": ["redis-server", "--protected-mode", "no"],
+                "networks": [net],
+                "healthcheck": no_healthcheck,
+                "ready": Listening(6379),
+            },
+            "api": {"image": image, "networks": [net], "ready": "healthy"},
+            # The probe image: stands in for the API's users
+            "client": {"networks": [net]},
+        }
+    )
+
+
+def test_the_api_answers_as_designed_under_random_faults(stack, dockernet):
+    api, database, client = stack["api"], stack["database"], stack["client"]
+    answers, unanswered = [], 0
+    with dockernet.nemesis(
+        [api, database],
+        faults=("isolate-one", "kill-restart", "pause"),
+        every=(0.5, 1.5),  # each calm and each fault: 0.5 to 1.5 seconds
+    ) as nemesis:
+        while nemesis.running and len(nemesis.history) < 6:
+            try:
+                response = http_get(client, "http://api:8080/health", timeout=2)
+            except DockernetError:
+                unanswered += 1  # the API itself was killed or paused
+                continue
+            answers.append((response.status, response.body))
+    # Every fault is lifted here; a fault the nemesis could not apply is raised above
+    assert set(answers) <= DESIGNED, answers
+    assert [e.fault for e in nemesis.history] == [
+        s.fault for s in nemesis.plan(len(nemesis.history))
+    ]  # what ran is what the seed drew: the same in a replay
+    # The API recovers by itself once its database is back
+    api.wait_until("healthy", timeout=60)
+    assert_http(client, "http://api:8080/health", status=200)
