@@ -220,6 +220,7 @@ class Nemesis:
 
     def _hold(self, step: Step) -> None:
         """Apply ``step``'s fault, hold it (cut short by stop()), lift it."""
+        self.context.timeline.add(f"nemesis (seed {self.seed}): {step.fault} {step.detail}")
         lift = self._apply(step)
         with self._lock:
             index = len(self._history)

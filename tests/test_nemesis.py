@@ -223,9 +223,22 @@ SIGTERMED = """
 """
 
 
-@pytest.mark.parametrize("kind", ["partition-halves", "kill-restart", "pause"])
-def test_sigterm_in_the_middle_of_a_fault_leaves_nothing(inner_runs, pytester, kind):
+# What the topology holds when its teardown begins: after the nemesis's block has ended.
+AT_TEARDOWN = """
+    import json
+    from pathlib import Path
+
+    def pytest_dockernet_topology_teardown(factory):
+        seen = {"faults": [f.describe() for f in factory.faults]}
+        seen["states"] = [c.status() for c in factory.containers_list]
+        (Path(__file__).parent / "at-teardown").write_text(json.dumps(seen))
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sigterm_in_the_middle_of_a_fault_lifts_it_and_leaves_nothing(inner_runs, pytester, kind):
     pytester.makepyfile(SIGTERMED.replace("{kind}", kind))
+    pytester.makeconftest(AT_TEARDOWN)
     proc = inner_runs.start()
     run_id = inner_runs.run_id_of(proc)
     assert inner_runs.resources(run_id)  # its network, containers, fault helpers, lease
@@ -235,3 +248,5 @@ def test_sigterm_in_the_middle_of_a_fault_leaves_nothing(inner_runs, pytester, k
     assert "KeyboardInterrupt" in log
     assert "Exception in thread" not in log, log
     assert inner_runs.resources(run_id) == []
+    at_teardown = json.loads((pytester.path / "at-teardown").read_text())
+    assert at_teardown == {"faults": [], "states": ["running"] * 3}  # killed: started again; paused: unpaused
