@@ -27,6 +27,8 @@ class RunFacts:
     capabilities: Any = None  # a capabilities.Capabilities: each engine's, probed once per run
     fault_images: dict[int, Any] = field(default_factory=dict)  # engine index -> its faults.image.FaultImage
     dns_images: dict[int, Any] = field(default_factory=dict)  # engine index -> its faults.dns_image.ResponderImage
+    # (engine index, kernel feature a fault needs) -> "" if it has it, else why not (faults.degradation)
+    kernel_features: dict[tuple[int, str], str] = field(default_factory=dict)
     builder: str = "auto"  # --dockernet-builder: auto | buildkit | legacy
     buildkit: dict[str, Any] = field(default_factory=dict)  # engine URL -> buildkit.Found, searched once per run
     build_progress: Callable[[str], None] | None = None  # where a long build's progress lines go (the terminal)

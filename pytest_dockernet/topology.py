@@ -307,11 +307,13 @@ class Topology:
         spec = ServiceSpec(name, image, command, networks, replicas, endpoint_mode, constraints, timeout)
         return self._services.create(spec)
 
-    def partition(self, a: Group, b: Group, *, one_way: bool = False) -> Partition:
-        """Drop traffic between ``a`` and ``b`` (containers or groups), IPv4 and IPv6, or with
-        ``one_way`` only what ``a`` starts towards ``b``; names still resolve. See :mod:`.faults`."""
+    def partition(
+        self, a: Group, b: Group, *, one_way: bool = False, mode: str = "drop", ports: Iterable[int] | None = None
+    ) -> Partition:
+        """Drop (``mode="reject"``: refuse) traffic between ``a`` and ``b`` (containers, groups), or what ``a``
+        starts towards ``b`` (``one_way``), or connections to ``ports``; names still resolve. See :mod:`.faults`."""
         self.context.check_open()
-        return self._faults.partition(a, b, one_way)
+        return self._faults.partition(a, b, one_way, mode, ports)
 
     def heal(self, partition: Partition | None = None) -> None:
         """Lift ``partition``, or every partition in force."""
@@ -327,11 +329,16 @@ class Topology:
         jitter: str | None = None,
         to: Group | None = None,
         network: Network | None = None,
+        direction: str = "egress",
+        duplicate: float | None = None,
+        corrupt: float | None = None,
+        reorder: float | None = None,
     ) -> Degradation:
-        """Loss (0.0-1.0), a rate cap (``"1mbit"``), a delay (``"100ms"``, needs netem; not with ``to``)
-        on what ``container`` sends (IPv4, IPv6); a second call replaces the first. See :mod:`.faults`."""
+        """Loss (0.0-1.0), a rate cap (``"1mbit"``), netem's delay, duplicate, corrupt, reorder (not with ``to``)
+        on what ``container`` sends, receives or both (``direction``); replaces a former. See :mod:`.faults`."""
         self.context.check_open()
-        settings = {"loss": loss, "rate": rate, "delay": delay, "jitter": jitter}
+        settings = dict(loss=loss, rate=rate, delay=delay, jitter=jitter, duplicate=duplicate, corrupt=corrupt)
+        settings |= {"reorder": reorder, "direction": direction}
         return self._faults.degrade(container, settings, to, network)
 
     def restore(self, degradation: Degradation | None = None) -> None:

@@ -55,7 +55,7 @@ def test_the_marker_applies_faults_before_the_body_and_lifts_them_after(inner_ru
         "::test_unknown_name: @pytest.mark.dockernet: partition: no container named 'nobody' among those "
         "the test's dockernet fixtures made (api, db, web)",
         "::test_unknown_key: @pytest.mark.dockernet: degrade['api'] has unknown keys ['lost']: "
-        "use loss, rate, delay, jitter, to, network",
+        "use loss, rate, delay, jitter, duplicate, corrupt, reorder, direction, to, network",
         "::test_one_group: @pytest.mark.dockernet: partition=[['web']] must be a list of two or more groups",
         "::test_unknown_marker_argument: @pytest.mark.dockernet got unknown arguments ['chaos']; "
         "it takes driver=, drivers=, needs=, capture=, partition=, degrade= and dns_faults=",

@@ -17,7 +17,7 @@ from .degradation import Degradation, check_degrade, check_settings
 from .dns import DnsFault, Responders, check_dns_fault
 from .fault import Fault
 from .helpers import FaultHelpers
-from .partition import Partition
+from .partition import Partition, check_partition
 from .rules import Settings
 
 if TYPE_CHECKING:
@@ -118,15 +118,16 @@ class Faults:
 
     # -- partitions ----------------------------------------------------------------------
 
-    def partition(self, a: object, b: object, one_way: bool) -> Partition:
+    def partition(self, a: object, b: object, one_way: bool, mode: object = "drop", ports: object = None) -> Partition:
         if not isinstance(one_way, bool):
             raise TypeError(f"one_way must be True or False, got {one_way!r}")
+        checked = check_partition(mode, ports)
         group_a, group_b = self._group(a, "a"), self._group(b, "b")
         both = {c.name for c in group_a} & {c.name for c in group_b}
         if both:
             raise ValueError(f"partition: {sorted(both)} in both groups: a container cannot be cut off from itself")
         with self.lock:
-            partition = Partition(self, self.number(), group_a, group_b, one_way)
+            partition = Partition(self, self.number(), group_a, group_b, one_way, str(mode), checked)
             self._add(partition)
             return partition
 

@@ -11,6 +11,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from .dns import check_dns_fault
+from .partition import check_partition
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -52,8 +53,23 @@ def faults_of(container: Container) -> Faults:
     return cast("Faults", context.faults)
 
 
+PARTITION_KEYS = ("groups", "mode", "ports")
+
+
 def partitions(partition: object, names: Names) -> list[Apply]:
-    """A list of groups (each a list of names, or one name): every group cut off from every other."""
+    """A list of groups (each a list of names, or one name): every group cut off from every
+    other; or a dict of ``groups`` and ``partition()``'s ``mode`` and ``ports``."""
+    options: dict[str, Any] = {}
+    if isinstance(partition, dict):
+        unknown = sorted(set(partition) - set(PARTITION_KEYS))
+        if unknown or "groups" not in partition:
+            raise ValueError(
+                f"partition={partition!r}: a dict has the keys {', '.join(PARTITION_KEYS)} (groups required), "
+                "e.g. {'groups': [['api'], ['db']], 'mode': 'reject', 'ports': [5432]}"
+            )
+        options = {key: partition[key] for key in ("mode", "ports") if key in partition}
+        check_partition(options.get("mode", "drop"), options.get("ports"))  # before anything is applied
+        partition = partition["groups"]
     if not isinstance(partition, (list, tuple)) or len(partition) < 2:
         raise ValueError(f"partition={partition!r} must be a list of two or more groups, e.g. [['web'], ['db']]")
     groups: list[list[Container]] = []
@@ -66,10 +82,10 @@ def partitions(partition: object, names: Names) -> list[Apply]:
     for a, b in pairs:
         if any(c.context is not a[0].context for c in a + b):
             raise ValueError("partition: the containers of one partition must come from one dockernet fixture")
-    return [partial(faults_of(a[0]).partition, a, b, False) for a, b in pairs]
+    return [partial(faults_of(a[0]).partition, a, b, False, **options) for a, b in pairs]
 
 
-DEGRADE_KEYS = ("loss", "rate", "delay", "jitter", "to", "network")
+DEGRADE_KEYS = ("loss", "rate", "delay", "jitter", "duplicate", "corrupt", "reorder", "direction", "to", "network")
 
 
 def degradations(degrade: object, names: Names) -> list[Apply]:

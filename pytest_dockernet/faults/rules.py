@@ -275,6 +275,17 @@ def qdisc_script(interfaces: list[str], qdisc: str) -> str:
     return " && ".join(checks or ["true"])
 
 
+def ingress_script(interfaces: list[str]) -> str:
+    """Exit 0 when each of ``interfaces`` has an ingress queueing discipline (what redirects
+    its traffic to its IFB device); else exit 1, naming the first that has none."""
+    checks = [
+        f"{{ {TC} qdisc show dev {i} ingress | grep -q '^qdisc ingress ' || "
+        f"{{ echo 'no ingress qdisc on {i}'; exit 1; }}; }}"
+        for i in interfaces
+    ]
+    return " && ".join(checks or ["true"])
+
+
 def restore_script(interfaces: Iterable[str]) -> str:
     """Remove a degradation: its chains and jumps, and of each interface the root and ingress
     queueing disciplines and the IFB device."""
