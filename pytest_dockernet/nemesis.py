@@ -146,6 +146,7 @@ class Nemesis:
         self.context, self._injector = context, injector
         self.members, self.seed, self.faults, self.every = members, seed, faults, every
         self.error: BaseException | None = None  # what stopped the thread, raised at the block's end
+        self.failed_at = ""  # the step it stopped at: "pause db"
         self._history: list[NemesisEvent] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -189,7 +190,9 @@ class Nemesis:
     def __exit__(self, kind: type[BaseException] | None, *exc_info: object) -> None:
         self.stop()
         if self.error is not None and kind is None:
-            raise DockernetError(f"nemesis (seed {self.seed}) failed: {one_line(self.error)}") from self.error
+            raise DockernetError(
+                f"nemesis (seed {self.seed}) failed at {self.failed_at}: {one_line(self.error)}"
+            ) from self.error
 
     def stop(self) -> None:
         """End the schedule: the fault in force is lifted, the thread joined. Idempotent."""
@@ -209,14 +212,16 @@ class Nemesis:
 
     def _run(self) -> None:
         rng = random.Random(self.seed)
+        step: Step | None = None
         try:
-            while not self._stopping.wait(0):
+            while not self._stopping.is_set():
                 step = self._draw(rng)
                 if self._stopping.wait(step.calm):
                     return
                 self._hold(step)
         except BaseException as exc:  # noqa: BLE001 - raised in the test at the block's end
             self.error = exc
+            self.failed_at = f"{step.fault} {step.detail}" if step is not None else ""
 
     def _hold(self, step: Step) -> None:
         """Apply ``step``'s fault, hold it (cut short by stop()), lift it."""
@@ -255,7 +260,7 @@ class Nemesis:
         lines = [f"seed {self.seed}: {', '.join(self.faults)} on {names}, every {low:g}-{high:g} s"]
         lines += [f"  {event.describe()}" for event in self.history] or ["  (no fault applied yet)"]
         if self.error is not None:
-            lines.append(f"  stopped by an error: {one_line(self.error)}")
+            lines.append(f"  stopped by an error at {self.failed_at}: {one_line(self.error)}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

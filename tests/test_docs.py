@@ -237,7 +237,7 @@ API_INTERNALS = {
     "Listening": {"holds"},
     "Partition": {"lifted_as", "number", "chain", "apply", "reapply"},
     "Degradation": {"lifted_as", "apply", "reapply"},
-    "Nemesis": {"context", "error", "stop", "started", "describe"},
+    "Nemesis": {"context", "error", "failed_at", "stop", "started", "describe"},
     "Service": {"context", "topology"},
     "Remover": set(),
     "RunIdentity": {"pid", "host", "boot", "pidns", "started", "owner_is_gone"},

@@ -90,11 +90,11 @@ def test_a_block_that_raises_lifts_the_fault_in_force(dockernet, three, kind):
 def test_an_error_of_the_nemesis_is_raised_at_the_end_of_the_block(dockernet, three):
     a = three[0]
     a.stop(timeout=0)
-    with pytest.raises(DockernetError, match=r"nemesis \(seed 4\) failed: .*'a'"):
+    with pytest.raises(DockernetError, match=r"nemesis \(seed 4\) failed at pause a: .*'a'"):
         with dockernet.nemesis([a], seed=4, faults=["pause"], every=FAST) as nemesis:
             wait_for(lambda: not nemesis.running, "the nemesis to stop")  # pausing a stopped container failed
     assert nemesis.history == []
-    assert "stopped by an error" in dockernet.context.nemeses.report("t.py::t")
+    assert "stopped by an error at pause a: " in dockernet.context.nemeses.report("t.py::t")
     a.start()
     assert_all_lifted(dockernet, three)
 
