@@ -181,20 +181,24 @@ def test_a_failing_test_reports_seed_history_and_replay_command_which_replays_it
     assert inner_runs.resources() == []
 
 
-def test_a_passing_test_has_no_nemesis_section_and_a_bad_seed_is_a_usage_error(inner_runs, pytester):
+def test_the_seed_option_and_ini_key_and_a_passing_test_without_a_nemesis_section(inner_runs, pytester):
     pytester.makepyfile(
         test_calm="""
+        import time
+
         def test_calm(dockernet):
             a, b = dockernet.container("a"), dockernet.container("b")
             with dockernet.nemesis([a, b], faults=["pause"], every=(0.05, 0.1)) as nemesis:
                 while not nemesis.history:
-                    pass
+                    time.sleep(0.05)
             assert nemesis.seed == 12
         """
     )
     result = inner_runs.run("--dockernet-seed", "12")
     result.assert_outcomes(passed=1)
     assert "dockernet nemesis" not in result.stdout.str()
+    pytester.makeini("[pytest]\ndockernet_seed = 12\n")
+    inner_runs.run().assert_outcomes(passed=1)
     for bad in ("x", "-3"):
         result = inner_runs.run("--dockernet-seed", bad)
         assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -22,6 +22,7 @@ OPTIONS = [
     ("prune", None, "bool"),
     ("subnet-pool", "CIDR", "string"),
     ("host-address", "ADDRESS", "string"),
+    ("seed", "N", "string"),
 ]
 NO_ENGINE = "unix:///nonexistent/pytest-dockernet-test.sock"
 
