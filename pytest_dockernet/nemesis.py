@@ -56,8 +56,9 @@ class NemesisEvent:
     detail: str = ""
 
     def describe(self) -> str:
-        until = f"{self.lifted:6.2f}" if self.lifted is not None else "  (in force)"
-        return f"{self.applied:6.2f} -{until} s  {self.fault} {self.detail}".rstrip()
+        if self.lifted is None:
+            return f"{self.applied:6.2f} s on   {self.fault} {self.detail} (in force)"
+        return f"{self.applied:6.2f} -{self.lifted:6.2f} s  {self.fault} {self.detail}"
 
 
 @dataclass(frozen=True)

@@ -254,3 +254,12 @@ def test_sigterm_in_the_middle_of_a_fault_lifts_it_and_leaves_nothing(inner_runs
     assert inner_runs.resources(run_id) == []
     at_teardown = json.loads((pytester.path / "at-teardown").read_text())
     assert at_teardown == {"faults": [], "states": ["running"] * 3}  # killed: started again; paused: unpaused
+
+
+def test_a_history_entry_reads_as_the_report_shows_it():
+    lifted = NemesisEvent("isolate-one", ("db",), 0.5, 1.75, "[db] | [api]")
+    assert lifted.describe() == "  0.50 -  1.75 s  isolate-one [db] | [api]"
+    in_force = NemesisEvent("pause", ("api",), 12.0, None, "api")
+    assert in_force.describe() == " 12.00 s on   pause api (in force)"
+    with pytest.raises(AttributeError):
+        lifted.lifted = 2.0  # frozen: the history is a record
