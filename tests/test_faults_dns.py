@@ -10,6 +10,7 @@ from faults_support import NO_SHELL
 
 from pytest_dockernet import DnsFault
 from pytest_dockernet.faults import Lookup
+from pytest_dockernet.errors import DockernetError
 from pytest_dockernet.labels import ROLE
 
 pytestmark = pytest.mark.dockernet
@@ -100,6 +101,19 @@ def test_proof_verify_and_the_description(dockernet, app):
     assert [f.title() for f in dockernet.faults] == [fault.title(), answered.title(), delayed.title()]
     dockernet.dns_fault(api, "db", servfail=True)  # a second fault on one name replaces the first
     assert fault.lifted and resolve(api, "db") == AGAIN
+
+
+def test_rules_that_vanish_fail_the_check_naming_the_container(dockernet, app):
+    api, db, _ = app
+    fault = dockernet.dns_fault(api, "db", nxdomain=True)
+    fault.check()
+    helper = dockernet.context.faults.helpers
+    code, output = helper.run(api, "iptables -w -t nat -D OUTPUT -j DN-DNS")
+    assert code == 0, output
+    with pytest.raises(DockernetError, match=r"dns fault #\d+ api: db nxdomain: its rules are not in force in 'api'"):
+        fault.verify()
+    assert resolve(api, "db") == db.ip()  # what the check saw
+    fault.lift()
 
 
 def test_a_target_without_any_tools(dockernet, tmp_path, dockernet_client):
@@ -215,3 +229,52 @@ def test_the_marker_and_both_dns_modes(inner_runs, pytester, mode):
     output = result.stdout.str()
     assert "dns_faults['api']['db']='wrong' must be 'nxdomain', 'servfail' or a dict of dns_fault() arguments" in output
     assert "dns_faults['api']['db'] has unknown keys ['ttl']: use nxdomain, servfail, delay, answer" in output
+
+
+GIVEN = """
+import pytest
+
+def test_dns_fault(dockernet):
+    net = dockernet.network("n")
+    api, db = dockernet.container("api", networks=[net]), dockernet.container("db", networks=[net])
+    with dockernet.dns_fault(api, "db", nxdomain=True) as fault:
+        assert fault.verify().rcode == "nxdomain"
+"""
+
+
+@pytest.fixture
+def given_images(dockernet, dockernet_client):
+    """Two images for --dockernet-fault-image: the plugin's fault image (iptables, tc, no
+    Python), and the same with this machine's Python as ``python3`` on its PATH and no ``nc``."""
+    import io
+    import uuid
+
+    from pytest_dockernet.engine.docker_engine import DockerEngine
+    from pytest_dockernet.faults.dns_image import python_image
+    from pytest_dockernet.faults.image import fault_image
+
+    engine = DockerEngine(dockernet_client)
+    tools = fault_image(engine, dockernet.probe_image).tag
+    with_python = python_image(engine, tools)
+    tag = f"dockernet-test/faults-python:{uuid.uuid4().hex[:10]}"
+    # Without nc too: the rules and lookups then go to the responder through a Python exec.
+    dockerfile = f"FROM {with_python.tag}\nRUN ln -s {with_python.python} /bin/python3 && rm /bin/nc\n"
+    dockernet_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, forcerm=True)
+    yield tools, tag
+    dockernet_client.images.remove(tag)
+    dockernet_client.images.remove(with_python.tag)
+
+
+def test_a_given_fault_image_runs_the_responder_with_its_python3(inner_runs, pytester, given_images):
+    tools, with_python = given_images
+    pytester.makepyfile(test_given=GIVEN)
+    inner_runs.run("--dockernet-require", "--dockernet-fault-image", with_python).assert_outcomes(passed=1)
+    result = inner_runs.run("--dockernet-require", "--dockernet-fault-image", tools)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"*DNS faults run a small Python responder in the target's network namespace: "
+            f"--dockernet-fault-image {tools} has no working python3*give --dockernet-fault-image an image "
+            "with python3*"
+        ]
+    )

@@ -19,6 +19,7 @@ import ipaddress
 import itertools
 import json
 import re
+import shlex
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -100,6 +101,7 @@ class Responder:
     id: str
     image: ResponderImage
     port: int
+    control: int  # the responder's control port on 127.0.0.1 (dns_responder.serve)
     servers: list[str]
     pid: int  # the target's process when it started: another one means a new namespace
     redirected: bool = False  # the nat rules are in place
@@ -125,20 +127,26 @@ class Responders:
                 return
             responder = responder or self._start(member)
             responder.faults = list(faults)
-            self._write(member, responder)
+            rules = {"rules": {f.name: f.rule() for f in faults}}
+            # One exec of the fault helper: the rules to the responder, and the nat rules
+            # put (or removed with the last fault).
             if faults and not responder.redirected:
-                script = redirect_script(responder.port, responder.servers)
-                code, output = self.helpers.run(member, script)
-                if code != 0:
-                    self.helpers.run(member, unredirect_script())
-                    raise DockernetError(
-                        f"dns fault: the nat rules could not be put in {member.name!r}'s network namespace "
-                        f"(exit {code}): {output.strip()[-600:]}"
-                    )
-                responder.redirected = True
+                then = redirect_script(responder.port, responder.servers)
             elif not faults and responder.redirected:
-                self.helpers.run(member, unredirect_script())
-                responder.redirected = False
+                then = unredirect_script()
+            else:
+                then = ""
+            said, code, output = self._control(member, responder, rules, then)
+            if "ok" not in said or code != 0:
+                if then and faults:
+                    self.helpers.run(member, unredirect_script())
+                    responder.redirected = False
+                raise DockernetError(
+                    f"dns fault: the rules could not be put in {member.name!r}'s network namespace "
+                    f"(exit {code}): {said.get('error') or output.strip()[-600:]}"
+                )
+            if then:
+                responder.redirected = bool(faults)
 
     def faults_of(self, member: Container) -> list[DnsFault]:
         with self._lock:
@@ -159,19 +167,45 @@ class Responders:
             del self._of[member.id]
         remove_container(member.engine, found.id)
 
-    def lookup(self, member: Container, name: str, qtype: str, timeout: float) -> Lookup:
+    def lookup(self, member: Container, name: str, qtype: str, timeout: float, first: str = "") -> Lookup:
         """One lookup of ``name`` from ``member``'s namespace through its resolv.conf
-        nameserver, as root in the responder's container (so through the redirection)."""
+        nameserver, from a root socket of the responder (so through the redirection), after
+        the helper's script ``first`` (a check) exited 0."""
         responder = self._of.get(member.id)
         if responder is None:
             raise DockernetError(f"dns fault: {member.name!r} has no DNS responder")
-        found = self._exec(member, responder, "query", name, qtype, f"{timeout:g}")
-        if found.get("error"):
-            raise DockernetError(f"dns fault: a lookup from {member.name!r} failed: {found['error']}")
+        found, code, output = self._control(member, responder, {"query": [name, qtype, timeout]}, "", first)
+        if code != 0:
+            raise DockernetError(output.strip()[-300:] or f"exit {code}")
+        if found.get("error") or not found:
+            raise DockernetError(
+                f"dns fault: a lookup from {member.name!r} failed: {found.get('error') or output.strip()[-300:]}"
+            )
         if found.get("timeout"):
             return Lookup(name, None)
         rcode = int(found["rcode"])
         return Lookup(name, RCODES.get(rcode, str(rcode)), tuple(found["addresses"]), float(found["ms"]) / 1000)
+
+    def _control(
+        self, member: Container, responder: Responder, message: dict[str, Any], then: str, first: str = ""
+    ) -> tuple[dict[str, Any], int, str]:
+        """``message`` to the responder's control port from the fault helper's shell (``nc``),
+        then the script ``then``; after the script ``first``. (What it said, exit code, output.)
+        Through a Python exec in the responder's container where the helper has no ``nc``."""
+        line = shlex.quote(json.dumps(message))
+        send = f"{{ printf '%s\\n' {line} | nc 127.0.0.1 {responder.control}; }}"
+        script = " && ".join(p for p in (first, send, then) if p)
+        code, output = self.helpers.run(member, "command -v nc >/dev/null || exit 127; " + script)
+        if code == 127:
+            if first:
+                code, output = self.helpers.run(member, first)
+                if code != 0:
+                    return {}, code, output
+            said = self._exec(member, responder, "control", json.dumps(message))
+            code, output = self.helpers.run(member, then) if then else (0, "")
+            return said, code, output
+        said = _said(output)
+        return said, code, output
 
     def _exec(self, member: Container, responder: Responder, *arguments: str) -> Any:
         try:
@@ -186,10 +220,6 @@ class Responders:
                 f"the DNS responder of {member.name!r}: {arguments[0]} failed: {output.strip()[-400:]}"
             )
         return json.loads(output.strip().splitlines()[-1])
-
-    def _write(self, member: Container, responder: Responder) -> None:
-        rules = {f.name: f.rule() for f in responder.faults}
-        self._exec(member, responder, "write", json.dumps(rules, sort_keys=True))
 
     def _start(self, member: Container) -> Responder:
         context, engine = self.context, member.engine
@@ -209,10 +239,11 @@ class Responders:
                     detach=True,
                 )
                 engine.start(created["Id"])
-        responder = Responder(created["Id"], image, 0, [], _pid(member))
+        responder = Responder(created["Id"], image, 0, 0, [], _pid(member))
         try:
             started = self._exec(member, responder, "port")
-            responder.port, responder.servers = int(started["port"]), list(started["servers"])
+            responder.port, responder.control = int(started["port"]), int(started["control"])
+            responder.servers = list(started["servers"])
             if not responder.servers:
                 raise DockernetError(f"dns fault: {member.name!r}'s /etc/resolv.conf names no nameserver")
             if any(":" in s for s in responder.servers):
@@ -243,6 +274,18 @@ class Responders:
             raise
         context.facts.dns_images[host] = built
         return built
+
+
+def _said(output: str) -> dict[str, Any]:
+    """The responder's answer: the last line of ``output`` that is a JSON object, or {}."""
+    for line in reversed(output.strip().splitlines()):
+        try:
+            said = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(said, dict):
+            return said
+    return {}
 
 
 def _image_on(member: Container, tag: str) -> bool:
@@ -388,15 +431,16 @@ class DnsFault(FaultBase):
         lookup of the name shows the faulted answer (a delayed one: no answer within
         :data:`HELD` seconds)."""
         member, responders = self.container, self._responders
-        servers = responders.servers_of(member)
-        code, output = responders.helpers.run(member, redirected_script(servers))
-        if code != 0:
-            raise DockernetError(
-                f"{self.title()}: its rules are not in force in {member.name!r}'s network namespace: "
-                f"{output.strip()[-300:]}"
-            )
         held = self.seconds is not None and self.seconds > 2 * HELD
-        lookup = responders.lookup(member, self.name, self._qtype(), HELD if held else 5.0 + (self.seconds or 0))
+        timeout = HELD if held else 5.0 + (self.seconds or 0)
+        try:
+            # One exec: the nat rules checked, then the lookup.
+            first = redirected_script(responders.servers_of(member))
+            lookup = responders.lookup(member, self.name, self._qtype(), timeout, first)
+        except DockernetError as exc:
+            raise DockernetError(
+                f"{self.title()}: its rules are not in force in {member.name!r}'s network namespace: {exc}"
+            ) from None
         if not self._shows(lookup, held):
             raise DockernetError(
                 f"{self.title()}: a lookup of {self.name!r} from {member.name!r} did not show the fault "

@@ -2,15 +2,20 @@
 container that shares the target's network namespace (:mod:`.dns`); stdlib only, imported
 by nothing (its source is passed to ``python -S -I -c``).
 
-``serve``: binds UDP and TCP on one port (IPv4 and IPv6), writes it to ``/dn/port``, drops
-to uid/gid :data:`UID` (the target's nat rules redirect the queries of every other uid to
-it, so its own upstream queries pass), and answers each query: a name of the rules file
-(``/dn/rules.json``, re-read when it is replaced) with NXDOMAIN, SERVFAIL or an address
-(TTL 0; the other family's type: no answers), optionally after a delay; every other query
-forwarded unchanged to the nameservers of ``/etc/resolv.conf``.
-``port``: prints the port once it is known. ``write RULES``: replaces the rules file
-atomically. ``query NAME TYPE TIMEOUT``: one lookup through the resolv.conf nameserver, as
-the application would make it, printed as JSON. ``modules``: the files of what it imports.
+``serve``: binds UDP and TCP on one port (IPv4 and IPv6) and a control port on 127.0.0.1,
+writes both to ``/dn/port``, and forks. The child drops to uid/gid :data:`UID` (the
+target's nat rules redirect the DNS queries of every other uid to it, so its own upstream
+queries pass) and answers each query: a name of the rules file (``/dn/rules.json``,
+re-read when it is replaced) with NXDOMAIN, SERVFAIL or an address (TTL 0; the other
+family's type: no answers), optionally after a delay; every other query forwarded
+unchanged to the nameservers of ``/etc/resolv.conf``. The parent stays root and serves the
+control port, one JSON line per connection: ``{"rules": {...}}`` replaces the rules file
+(atomically); ``{"query": [NAME, TYPE, TIMEOUT]}`` makes one lookup through the resolv.conf
+nameserver from a socket of its own (root's: redirected, as the application's are).
+By a control port rather than an exec of Python per change: the fault helper's shell
+reaches it with ``nc`` in one exec that also puts the nat rules.
+``port``: prints the ports once known. ``control MESSAGE``: one control message (where the
+helper has no ``nc``). ``modules``: the files of what it imports.
 """
 
 from __future__ import annotations
@@ -178,13 +183,51 @@ def listeners() -> tuple[int, list[socket.socket]]:
 
 def serve() -> None:
     port, sockets = listeners()
+    control = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    control.bind(("127.0.0.1", 0))
+    control.listen(16)
     os.makedirs(HOME, mode=0o755, exist_ok=True)
     with open(PORT + ".new", "w") as f:
-        f.write(str(port))
+        f.write(json.dumps({"port": port, "control": control.getsockname()[1]}))
     os.replace(PORT + ".new", PORT)
-    os.setgroups([])
-    os.setgid(UID)
-    os.setuid(UID)
+    child = os.fork()
+    if child == 0:
+        control.close()
+        os.setgroups([])
+        os.setgid(UID)
+        os.setuid(UID)
+        answer_queries(sockets)
+        os._exit(0)
+    for sock in sockets:
+        sock.close()
+    # Without its answering child, the responder is of no use: the container ends.
+    threading.Thread(target=lambda: (os.waitpid(child, 0), os._exit(1)), daemon=True).start()
+    while True:
+        conn, _ = control.accept()
+        threading.Thread(target=controlled, args=(conn,), daemon=True).start()
+
+
+def controlled(conn: socket.socket) -> None:
+    with conn:
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        try:
+            message = json.loads(data)
+            if "rules" in message:
+                write(json.dumps(message["rules"]))
+                said: Any = {"ok": True}
+            else:
+                said = query(*message["query"])
+        except Exception as exc:  # noqa: BLE001 - said to the caller, who names it
+            said = {"error": f"{type(exc).__name__}: {exc}"}
+        conn.sendall((json.dumps(said) + "\n").encode())
+
+
+def answer_queries(sockets: list[socket.socket]) -> None:
     responder = Responder()
 
     def udp(sock: socket.socket, data: bytes, peer: Any) -> None:
@@ -221,37 +264,46 @@ def serve() -> None:
 
 
 def wait_port() -> int:
-    for _ in range(200):
+    """The ports and the nameservers, once ``serve`` has bound them (it starts with the
+    container, a moment before)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
         try:
             with open(PORT) as f:
-                port = int(f.read().strip())
+                ports = json.load(f)
         except (OSError, ValueError):
-            time.sleep(0.05)
+            time.sleep(0.02)
             continue
-        print(json.dumps({"port": port, "servers": resolv_conf()[0]}))
+        print(json.dumps({**ports, "servers": resolv_conf()[0]}))
         return 0
     print("the responder wrote no port within 10 s")
     return 1
 
 
-def write(rules: str) -> int:
+def write(rules: str) -> None:
     os.makedirs(HOME, mode=0o755, exist_ok=True)
     with open(RULES + ".new", "w") as f:
         f.write(rules)
     os.chmod(RULES + ".new", 0o644)
     os.replace(RULES + ".new", RULES)
-    print("{}")
+
+
+def send(message: str) -> int:
+    with open(PORT) as f:
+        control = json.load(f)["control"]
+    with socket.create_connection(("127.0.0.1", control)) as conn:
+        conn.sendall(message.encode() + b"\n")
+        print(conn.makefile().readline().strip())
     return 0
 
 
-def query(name: str, qtype: str, timeout: str) -> int:
+def query(name: str, qtype: str, timeout: float) -> dict[str, Any]:
     """One lookup of ``name`` through the first resolv.conf nameserver, as a stub resolver
     sends it: rcode, addresses, milliseconds; or timeout."""
     servers, _ = resolv_conf()
     if not servers:
-        print(json.dumps({"error": "no nameserver in /etc/resolv.conf"}))
-        return 1
-    ident = os.getpid() & 0xFFFF
+        return {"error": "no nameserver in /etc/resolv.conf"}
+    ident = int.from_bytes(os.urandom(2), "big")
     labels = b"".join(bytes([len(p)]) + p.encode() for p in name.strip(".").split(".") if p)
     packet = struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + labels + b"\0" + struct.pack("!HH", TYPES[qtype], 1)
     family = socket.AF_INET6 if ":" in servers[0] else socket.AF_INET
@@ -265,11 +317,9 @@ def query(name: str, qtype: str, timeout: str) -> int:
                 if data[:2] == packet[:2]:
                     break
         except socket.timeout:
-            print(json.dumps({"timeout": True, "server": servers[0]}))
-            return 0
+            return {"timeout": True, "server": servers[0]}
     ms = (time.monotonic() - started) * 1000
-    print(json.dumps({"rcode": data[3] & 0x0F, "addresses": addresses(data), "ms": round(ms, 1)}))
-    return 0
+    return {"rcode": data[3] & 0x0F, "addresses": addresses(data), "ms": round(ms, 1)}
 
 
 def addresses(data: bytes) -> list[str]:
@@ -303,13 +353,11 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "port":
         return wait_port()
-    if command == "write":
-        return write(argv[1])
-    if command == "query":
-        return query(argv[1], argv[2], argv[3])
+    if command == "control":
+        return send(argv[1])
     if command == "modules":
         return modules()
-    print(f"usage: serve | port | write RULES | query NAME A|AAAA TIMEOUT | modules, not {argv}")
+    print(f"usage: serve | port | control MESSAGE | modules, not {argv}")
     return 2
 
 
