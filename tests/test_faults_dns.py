@@ -9,8 +9,8 @@ import pytest
 from faults_support import NO_SHELL
 
 from pytest_dockernet import DnsFault
-from pytest_dockernet.faults import Lookup
 from pytest_dockernet.errors import DockernetError
+from pytest_dockernet.faults import Lookup
 from pytest_dockernet.labels import ROLE
 
 pytestmark = pytest.mark.dockernet
