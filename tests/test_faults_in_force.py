@@ -122,7 +122,7 @@ def test_without_ip6tables_a_fault_that_needs_it_is_refused_whole(dockernet_clie
             cap = topology.degrade(c, rate="10mbit")
             partition = topology.partition(a, b)
             assert_unreachable(b, a)
-            with pytest.raises(DriverUnavailable, match=r"^partition 2: \[b\] have IPv6 addresses.*ip6tables"):
+            with pytest.raises(DriverUnavailable, match=r"^partition #4: \[b\] have IPv6 addresses.*ip6tables"):
                 topology.connect(b, v6)  # a's rules would have to name b's IPv6 addresses
             assert v6.docker_name not in b.endpoints  # the join was undone
             assert_unreachable(b, a)
