@@ -237,6 +237,7 @@ API_INTERNALS = {
     "Listening": {"holds"},
     "Partition": {"lifted_as", "number", "chain", "apply", "reapply"},
     "Degradation": {"lifted_as", "apply", "reapply"},
+    "DnsFault": {"seconds", "answer_of", "rule", "apply", "reapply"},
     "Nemesis": {"context", "error", "failed_at", "stop", "started", "describe"},
     "Service": {"context", "topology"},
     "Remover": set(),
