@@ -119,16 +119,21 @@ def check_degrade(
                 explicit=False,
             )
     if "i" in directions(settings) and (settings["rate"] is not None or netem):
-        for piece, probe in _INGRESS_NEEDS:
-            why = _kernel_lacks(
-                helpers, member, piece, probe, f"; {TC} qdisc del dev lo ingress; ip link del dn-ifb-check"
+        # Each piece in turn (each needs those before it), in one exec; the first missing is named.
+        steps = " && ".join(
+            f'{{ o=$({p} 2>&1) || {{ echo "@@{i} $o"; false; }}; }}' for i, (_, p) in enumerate(_INGRESS_NEEDS)
+        )
+        why = _kernel_lacks(
+            helpers, member, "ingress", steps, f"{TC} qdisc del dev lo ingress; ip link del dn-ifb-check"
+        )
+        found = re.search(r"@@(\d) (.*)", why, re.S)
+        if why:
+            piece, why = (_INGRESS_NEEDS[int(found[1])][0], found[2].strip()) if found else ("an IFB device", why)
+            missing(
+                f"direction={settings['direction']!r} with rate= or netem needs {piece}, which this machine's "
+                f"kernel lacks: {why}",
+                explicit=False,
             )
-            if why:
-                missing(
-                    f"direction={settings['direction']!r} with rate= or netem needs {piece}, which this machine's "
-                    f"kernel lacks: {why}",
-                    explicit=False,
-                )
 
 
 def _kernel_lacks(helpers: FaultHelpers, member: Container, feature: str, probe: str, cleanup: str = "") -> str:
@@ -139,7 +144,7 @@ def _kernel_lacks(helpers: FaultHelpers, member: Container, feature: str, probe:
     if key not in known:
         code, output = helpers.run(
             member,
-            f'out=$({probe} 2>&1); code=$?; {cleanup.lstrip("; ") or "true"} 2>/dev/null; echo "$out"; exit $code',
+            f'out=$({probe} 2>&1); code=$?; {{ {cleanup or "true"}; }} 2>/dev/null; echo "$out"; exit $code',
         )
         known[key] = "" if code == 0 else output.strip()[-200:] or f"exit {code}"
     return known[key]
