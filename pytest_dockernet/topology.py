@@ -369,9 +369,9 @@ class Topology:
         return self._nemeses.make(self, members, seed, faults, every)
 
     @property
-    def faults(self) -> list[Partition | Degradation]:
-        """The faults in force: partitions, then degradations."""
-        return cast("list[Partition | Degradation]", self.context.faults_in_force())
+    def faults(self) -> list[Partition | Degradation | DnsFault]:
+        """The faults in force: partitions, then degradations, then DNS faults (each ``describe()``s itself)."""
+        return cast("list[Partition | Degradation | DnsFault]", self.context.faults_in_force())
 
     # The helpers of pytest_dockernet.assertions as methods: one source for their arguments.
     assert_reachable = staticmethod(assertions.assert_reachable)
