@@ -150,6 +150,53 @@ def test_a_restart_keeps_it_and_lift_restores(dockernet, app):
     assert fault.describe().startswith(f"dns fault #{fault.number} api: db nxdomain, since ")
 
 
+def test_lifted_while_stopped_then_a_new_fault_after_the_start(dockernet, app):
+    """The last fault lifted while the container is stopped: its responder is of the old
+    namespace; the next fault after the start gets a new one."""
+    api, db, _ = app
+    fault = dockernet.dns_fault(api, "db", nxdomain=True)
+    api.stop()
+    fault.lift()
+    api.start()
+    assert resolve(api, "db") == db.ip()
+    with dockernet.dns_fault(api, "db", servfail=True):
+        assert resolve(api, "db") == AGAIN
+
+
+# One query over TCP, as a resolver falls back to it for a truncated answer: the rcode and
+# the first answer's address (an A record's last four bytes).
+TCP_QUERY = (
+    "import os, socket, struct, sys\n"
+    "name = b''.join(bytes([len(p)]) + p.encode() for p in sys.argv[1].split('.'))\n"
+    "query = os.urandom(2) + struct.pack('!HHHHH', 0x0100, 1, 0, 0, 0) + name + b'\\0\\0\\1\\0\\1'\n"
+    "server = [l.split()[1] for l in open('/etc/resolv.conf') if l.startswith('nameserver')][0]\n"
+    "with socket.create_connection((server, 53), timeout=5) as s:\n"
+    "    s.sendall(struct.pack('!H', len(query)) + query)\n"
+    "    size = struct.unpack('!H', s.recv(2))[0]\n"
+    "    data = b''\n"
+    "    while len(data) < size:\n"
+    "        data += s.recv(size - len(data))\n"
+    "answers = struct.unpack('!H', data[6:8])[0]\n"
+    "print(data[3] & 15, socket.inet_ntoa(data[-4:]) if answers else '-')\n"
+)
+
+
+def test_queries_over_tcp_are_faulted_and_forwarded_too(dockernet, app):
+    api, db, cache = app
+
+    def over_tcp(name: str) -> str:
+        code, output = api.exec(["python3", "-c", TCP_QUERY, name])
+        assert code == 0, output
+        return output.strip()
+
+    assert over_tcp("db") == f"0 {db.ip()}"
+    with dockernet.dns_fault(api, "db", nxdomain=True), dockernet.dns_fault(api, "cache", answer="10.4.4.4"):
+        assert over_tcp("db") == "3 -"
+        assert over_tcp("cache") == "0 10.4.4.4"
+        assert over_tcp("api") == f"0 {api.ip()}"  # forwarded over TCP
+    assert over_tcp("cache") == f"0 {cache.ip()}"
+
+
 def test_an_answer_container_that_restarts_is_followed(dockernet, app):
     api, db, cache = app
     with dockernet.dns_fault(api, "db", answer=cache):

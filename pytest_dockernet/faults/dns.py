@@ -419,8 +419,7 @@ class DnsFault(FaultBase):
         if container is self.answer_of:
             self.answer = self._address()
         if container is self.container or container is self.answer_of:
-            self._responders.renew(self.container)
-            put_again(self.container, self._put_again)
+            put_again(self.container, self._put_again)  # after a restart, Faults.reapply renewed the responder
 
     def _put_again(self) -> None:
         faults = [f for f in self._responders.faults_of(self.container) if f is not self]

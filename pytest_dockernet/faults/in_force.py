@@ -182,6 +182,7 @@ class Faults:
         a new helper, and every fault it takes part in put back."""
         with self.lock:
             self.helpers.renew(container)
+            self.dns.renew(container)  # also with none of its DNS faults in force now
             self._put_again(container)
 
     def follow(self, container: Container, undo: Callable[[], None] | None = None) -> None:
