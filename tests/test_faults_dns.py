@@ -95,6 +95,10 @@ def test_proof_verify_and_the_description(dockernet, app):
     answered = dockernet.dns_fault(api, "cache", answer=db)
     assert answered.title().endswith("api: cache -> db")
     assert answered.verify().addresses == (db.ip(),)
+    six = dockernet.dns_fault(api, "six", answer="fd00::9")  # an AAAA answer; A: none
+    assert six.verify().addresses == ("fd00::9",)
+    assert resolve(api, "six") in (NONAME, "gaierror -5")  # no IPv4 address (EAI_NODATA on some libcs)
+    six.lift()
     delayed = dockernet.dns_fault(api, "other", delay="2s", nxdomain=True)
     assert delayed.title().endswith("api: other nxdomain, delayed 2s")
     assert delayed.verify().rcode == "nxdomain"  # after the delay
