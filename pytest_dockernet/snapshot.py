@@ -74,6 +74,7 @@ def snapshot(contexts: Iterable[Context], *, failing: FailingProbe | None = None
         "containers": [],
         "services": [],
         "faults": [],
+        "lifted": [],  # the faults lifted during the test: what was in force for a while
         "links": [],
         "failing": None,
     }
@@ -88,6 +89,7 @@ def snapshot(contexts: Iterable[Context], *, failing: FailingProbe | None = None
             entry, links = _fault(fault, names, k, context.timeline)
             doc["faults"].append(entry)
             doc["links"] += [{**link, "since": entry["since"]} for link in links]
+        doc["lifted"] += [_lifted(fault, context.timeline) for fault in context.faults_lifted()]
     if failing is not None:
         doc["failing"] = _failing(failing, doc)
     return doc
@@ -181,6 +183,21 @@ def _service(service: Service, names: _Names, k: int) -> tuple[dict[str, Any], l
         return entry, []
     entry["tasks"] = [task["name"] for task in tasks]
     return entry, tasks
+
+
+def _seconds(timeline: Timeline, at: float | None) -> float | None:
+    seconds = None if at is None else timeline.relative(at)
+    return None if seconds is None else round(seconds, 3)
+
+
+def _lifted(fault: Any, timeline: Timeline) -> dict[str, Any]:
+    """A fault lifted during the test: what it was, when it was applied and lifted."""
+    return {
+        "text": fault.title(),
+        "since": _seconds(timeline, fault.since),
+        "lifted": _seconds(timeline, fault.lifted_at),
+        "measured": fault.measured,
+    }
 
 
 def _fault(fault: Any, names: _Names, k: int, timeline: Timeline) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -273,6 +273,7 @@ class Drawing:
         self.taken: list[Rect] = []  # where labels over lines may not go: boxes, labels put
         self.by_name = {b.name: b for b in self.boxes}
         self.faults: list[Mapping[str, Any]] = doc.get("faults", [])
+        self.lifted: list[Mapping[str, Any]] = doc.get("lifted", [])
         self.failing: Mapping[str, Any] | None = doc.get("failing")
         self.links = self.link_list()
         same = [sum(1 for a, b, *_ in self.links if a.above == b.above == row) for row in (True, False)]
@@ -469,6 +470,9 @@ class Drawing:
             measured = f", measured {f['measured']}" if f.get("measured") else ""
             text = f"in force: {f.get('text') or f.get('id', '?')}{since}{measured}"
             self.cv.text(PAD, y + 9, text, "small", room=self.width - 2 * PAD)
+        for f in self.lifted:
+            y += 15
+            self.cv.text(PAD, y + 9, f"lifted: {lifted_line(f)}", "small", room=self.width - 2 * PAD)
         return y + 30
 
 
@@ -486,6 +490,13 @@ def render_svg(doc: Mapping[str, Any], *, id_prefix: str = "") -> str:
     ):
         step()
     return drawing.cv.svg(drawing.width, drawing.legend())
+
+
+def lifted_line(fault: Mapping[str, Any]) -> str:
+    """A lifted fault of a snapshot: ``partition #1 [a] | [b], drop (0.3 s to 1.6 s, measured loss 1.0)``."""
+    when = [f"{fault[k]:.1f} s" if isinstance(fault.get(k), (int, float)) else "?" for k in ("since", "lifted")]
+    measured = f", measured {fault['measured']}" if fault.get("measured") else ""
+    return f"{fault.get('text', '?')} ({when[0]} to {when[1]}{measured})"
 
 
 def render_text(doc: Mapping[str, Any]) -> str:
@@ -527,4 +538,7 @@ def render_text(doc: Mapping[str, Any]) -> str:
             since = f"  (since {f['since']:.1f} s)" if isinstance(f.get("since"), (int, float)) else ""
             measured = f"  (measured {f['measured']})" if f.get("measured") else ""
             lines.append(f"  {f.get('text') or f.get('id')}{since}{measured}")
+    if doc.get("lifted"):
+        lines.append("faults lifted during the test:")
+        lines.extend(f"  {lifted_line(f)}" for f in doc["lifted"])
     return "\n".join(lines) + "\n"

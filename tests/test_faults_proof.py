@@ -11,6 +11,8 @@ import pytest
 from faults_support import helper_of, run_in_helper
 
 from pytest_dockernet import DockernetError, Measurement, assert_reachable, assert_unreachable
+from pytest_dockernet.snapshot import snapshot
+from pytest_dockernet.topology_svg import render_svg, render_text
 
 pytestmark = pytest.mark.dockernet
 
@@ -119,6 +121,16 @@ def test_lifted_faults_are_described_with_how_long_they_were_in_force(dockernet,
         said,
     ), said
     assert repr(partition).endswith(" (healed)>")
+    doc = snapshot([dockernet.context])  # what a failing test's artifacts draw
+    (lifted,) = doc["lifted"]
+    assert (lifted["text"], lifted["measured"]) == (partition.title(), "loss 1.0")
+    assert 0 <= lifted["since"] <= lifted["lifted"]
+    assert re.search(
+        r"\nfaults lifted during the test:\n  partition #1 \[a\] \| \[b\], drop \(\d+\.\d s to \d+\.\d s, "
+        r"measured loss 1\.0\)\n",
+        render_text(doc),
+    ), render_text(doc)
+    assert f"lifted: {partition.title()} (" in render_svg(doc)
     degradation.restore()
     assert "faults in force" not in dockernet.describe()
     assert [line for line in timeline_of(dockernet) if line.startswith("degrade")] == [
