@@ -21,6 +21,7 @@ from .checks import is_ip
 from .engine.errors import NotFound
 from .errors import DockernetError, one_line
 from .faults.degradation import Degradation
+from .faults.dns import DnsFault
 from .faults.partition import Partition
 from .handles import Container, state_text
 from .snapshot import FailingProbe
@@ -157,12 +158,24 @@ def faults_between(src: Container, dst: Container, shared: list[str]) -> list[st
     return found
 
 
+def dns_faults(src: Container, name: str) -> list[str]:
+    """The DNS faults in force that answer ``name`` when ``src`` looks it up."""
+    wanted = name.rstrip(".").lower()
+    return [
+        fault.title() + _since(fault)
+        for fault in src.context.faults_in_force()
+        if isinstance(fault, DnsFault) and fault.container is src and fault.name == wanted
+    ]
+
+
 def faults_on(container: Container) -> list[str]:
     """The faults in force that ``container`` takes part in."""
     found = []
     for fault in container.context.faults_in_force():
         if isinstance(fault, Partition):
             members = [*fault.a, *fault.b]
+        elif isinstance(fault, DnsFault):
+            members = [fault.container]  # its lookups of that name fail
         else:
             members = [fault.container, *fault.to] if isinstance(fault, Degradation) else []
         if container in members:
@@ -310,6 +323,9 @@ def _unreached(src: Container, dst: Target, port: int | None, addresses: list[st
     target = target_of(src, dst)
     if src.network_mode == "none":
         return whereabouts(src)
+    faulted = dns_faults(src, dst) if isinstance(dst, str) and not is_ip(dst) else []
+    if faulted:  # the probe went where the faulted answer sent it, or nowhere
+        return f"{'; '.join(faulted)}: in force on {src.name}"
     if isinstance(dst, str) and not is_ip(dst) and (target is None or src.network_mode == "host"):
         why = _name_problem(src, dst, None)
         if why is not None:
@@ -373,7 +389,10 @@ def _outside(address: str, src: Container) -> bool:
 def _name_problem(src: Container, name: str, expected: set[str] | None) -> str | None:
     """Why ``name`` does not resolve from ``src`` (to ``expected``), where that is known:
     it names something only on other networks, the source has no embedded DNS, the resolver
-    answers nothing, or other addresses."""
+    answers nothing, or other addresses; a DNS fault in force first."""
+    faulted = dns_faults(src, name)
+    if faulted:
+        return f"{'; '.join(faulted)}: in force on {src.name}"
     elsewhere, target = _named_elsewhere(src, name), target_of(src, name)
     if elsewhere is not None and (target is None or not shared_networks(src, target)):
         return elsewhere
@@ -492,6 +511,9 @@ def resolves_anyway(src: Container, name: str, got: list[str]) -> str:
     """Why ``name`` resolved from ``src`` to ``got`` where it was expected not to."""
 
     def diagnose() -> str:
+        faulted = dns_faults(src, name)
+        if faulted:
+            return f"{'; '.join(faulted)}: in force on {src.name}"
         target = named_container(src, name)
         shared = shared_networks(src, target) if target is not None else []
         if target is not None and shared:

@@ -398,3 +398,22 @@ def test_second(dockernet_module):
 def test_a_module_s_topology_forgets_an_earlier_test_s_failed_probe(inner_runs, pytester):
     pytester.makepyfile(test_module=MODULE)
     inner_runs.run().assert_outcomes(passed=2)
+
+
+def test_a_dns_fault_in_force_is_named(dockernet, tiers):
+    """A name that fails, or resolves where it should not, because of a DNS fault: the
+    fault is the line, whatever else is true of the name."""
+    _, _, web, api, _ = tiers
+    named = r"\(in force since [\d:]+, [\d.]+ s\): in force on api"
+    with dockernet.dns_fault(api, "web", nxdomain=True):
+        with pytest.raises(AssertionError) as excinfo:
+            assert_resolves(api, "web", timeout=1)
+        assert re.fullmatch(rf"why: dns fault #\d+ api: web nxdomain {named}", why(excinfo)), why(excinfo)
+        with pytest.raises(AssertionError) as excinfo:
+            assert_reachable(api, "web", port=80, timeout=1)
+        assert re.fullmatch(rf"why: dns fault #\d+ api: web nxdomain {named}", why(excinfo)), why(excinfo)
+    with dockernet.dns_fault(api, "ghost", answer=web):
+        with pytest.raises(AssertionError) as excinfo:
+            assert_not_resolves(api, "ghost")
+        assert re.fullmatch(rf"why: dns fault #\d+ api: ghost -> web {named}", why(excinfo)), why(excinfo)
+    assert_resolves(api, "web", to=web)
