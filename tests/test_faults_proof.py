@@ -168,3 +168,30 @@ def test_a_failing_tests_report_shows_what_was_applied_lifted_and_measured(inner
         "partition #2 [api] | [db], drop: measured loss 1.0",
     ):
         assert event in lines, lines
+
+
+def test_a_marked_fault_shows_in_the_report_of_the_test_it_was_applied_to(inner_runs, pytester):
+    """The marker's faults are lifted right after the test body, before the report is
+    made: the report lists them as lifted during the test, with how long they were in force."""
+    pytester.makepyfile(
+        test_marked="""
+        import pytest
+
+        @pytest.fixture
+        def pair(dockernet):
+            return dockernet.container("api"), dockernet.container("db")
+
+        @pytest.mark.dockernet(partition=[["api"], ["db"]])
+        def test_fails(dockernet, pair):
+            assert False, "the application did not cope"
+        """
+    )
+    result = inner_runs.run()
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    assert re.search(
+        r"\n  faults lifted during the test:\n    partition #1 \[api\] \| \[db\], drop, since \d+\.\d\d s, "
+        r"lifted after \d+\.\d s\n",
+        output,
+    ), output
+    assert "faults in force" not in output
