@@ -89,12 +89,17 @@ class FaultBase(ABC):
     def __init__(self, keeper: Keeper, number: int):
         self._keeper = keeper
         self.number = number
+        """Its ``#n`` in reports: one counter per topology for every kind."""
         self.lifted = False
-        # time.monotonic() once put in force: failure messages and artifacts say since when
+        """Whether it was lifted (``lift()``, ``heal()``, ``restore()``, the end of the test)."""
         self.since: float | None = None
+        """``time.monotonic()`` when it was put in force (None before): reports say since when."""
         self.lifted_at: float | None = None
+        """``time.monotonic()`` when it was lifted (None before)."""
         self.measured: str | None = None
-        self.measurement: Any = None  # what the last verify() returned
+        """What the last ``verify()`` measured, in short (``"loss 1.0"``); None before."""
+        self.measurement: Any = None
+        """What the last ``verify()`` returned."""
 
     @abstractmethod
     def apply(self) -> None: ...
