@@ -120,6 +120,23 @@ def test_rules_that_vanish_fail_the_check_naming_the_container(dockernet, app):
     fault.lift()
 
 
+def test_a_fault_whose_proof_fails_leaves_nothing(dockernet, app, dockernet_client, monkeypatch):
+    """The lookup right after apply does not show the fault (here: made to disagree): the
+    call raises naming it, and neither the nat rules nor the responder stay."""
+    api, db, _ = app
+    monkeypatch.setattr(DnsFault, "_shows", lambda self, lookup, held: False)
+    with pytest.raises(DockernetError, match=r"api: db nxdomain: a lookup of 'db' from 'api' did not show the fault"):
+        dockernet.dns_fault(api, "db", nxdomain=True)
+    assert dockernet.faults == []
+    code, output = dockernet.context.faults.helpers.run(api, "iptables -w -t nat -S")
+    assert code == 0 and "DN-DNS" not in output, output
+    responders = dockernet_client.api.containers(
+        all=True, filters={"label": [f"{ROLE}=dns-responder", dockernet.context.filters()["label"]]}
+    )
+    assert responders == []
+    assert resolve(api, "db") == db.ip()
+
+
 def test_a_target_without_any_tools(dockernet, tmp_path, dockernet_client):
     """Everything runs in helpers: a FROM-scratch target with one static binary (no shell,
     no resolver tools) gets the fault; a process of its namespace sees it."""

@@ -158,6 +158,16 @@ class Responders:
             found = self._of.get(member.id)
             return list(found.servers) if found is not None else []
 
+    def drop_idle(self, member: Container) -> None:
+        """Remove ``member``'s responder if no DNS fault of it is in force: after a first
+        fault that did not take, nothing of it stays."""
+        with self._lock:
+            found = self._of.get(member.id)
+            if found is None or found.faults:
+                return
+            del self._of[member.id]
+        remove_container(member.engine, found.id)
+
     def renew(self, member: Container) -> None:
         """``member`` restarted: a responder of its old namespace goes (the next is made on use)."""
         with self._lock:
@@ -409,6 +419,7 @@ class DnsFault(FaultBase):
         except BaseException:
             try:
                 self._responders.put(self.container, others)
+                self._responders.drop_idle(self.container)
             except DockernetError:
                 pass  # the first error says what is wrong
             raise
@@ -475,3 +486,7 @@ class DnsFault(FaultBase):
         except DockernetError:
             if self.container.status().startswith("running"):
                 raise  # a stopped container's rules went with its namespace
+        if self.since is None:
+            # It never took (its proof failed): no responder kept for it. One kept after a
+            # lift makes the next fault on the container quick.
+            self._responders.drop_idle(self.container)
