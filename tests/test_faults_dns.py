@@ -346,3 +346,17 @@ def test_a_given_fault_image_runs_the_responder_with_its_python3(inner_runs, pyt
             "with python3*"
         ]
     )
+
+
+def test_the_default_bridge_where_resolv_conf_names_127_0_0_1(dockernet):
+    """No embedded DNS there: hermetic mode's resolv.conf names 127.0.0.1, where nothing
+    listens. The faulted name answers; another still fails at once (refused), not by a
+    timeout."""
+    x = dockernet.container("x", network_mode="bridge")
+    code, output = x.exec(["cat", "/etc/resolv.conf"])
+    assert "nameserver 127.0.0.1" in output, output
+    with dockernet.dns_fault(x, "db", answer="10.7.7.7"):
+        code, output = x.exec(["nslookup", "-type=a", "db"])
+        assert code == 0 and "Address: 10.7.7.7" in output, output
+        code, output = x.exec(["nslookup", "-type=a", "other"])
+        assert code != 0 and "REFUSED" in output, output

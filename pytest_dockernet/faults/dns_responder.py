@@ -126,6 +126,7 @@ class Responder:
         return self.forward(query, tcp)
 
     def forward(self, query: bytes, tcp: bool) -> bytes | None:
+        refused = False
         for server in self.servers:
             family = socket.AF_INET6 if ":" in server else socket.AF_INET
             try:
@@ -135,10 +136,21 @@ class Responder:
                         upstream.connect((server, 53))
                         upstream.sendall(struct.pack("!H", len(query)) + query)
                         return read_message(upstream)
-                    upstream.sendto(query, (server, 53))
+                    # Connected: a server that refuses (nothing listens, as on a hermetic
+                    # default bridge) says so at once, as it did to the client before.
+                    upstream.connect((server, 53))
+                    upstream.send(query)
                     return upstream.recv(65535)
+            except ConnectionRefusedError:
+                refused = True
+                continue
             except OSError:
                 continue
+        if refused:
+            try:
+                return reply(query, question(query)[2], 5)  # REFUSED: fails as fast as before
+            except (ValueError, IndexError):
+                return None
         return None  # no answer upstream: the client's own timeout says so
 
 
