@@ -35,6 +35,7 @@ from .helpers import FaultHelpers, put_again
 
 if TYPE_CHECKING:
     from ..context import Context
+    from ..engine.port import AttachStream
 
 UID = 65153  # the responder's uid (below 65536: rootless Docker maps a 65536-wide range)
 CHAIN = "DN-DNS"
@@ -211,7 +212,7 @@ class Responders:
                 code, output = self.helpers.run(member, first)
                 if code != 0:
                     return {}, code, output
-            said = self._exec(member, responder, "control", json.dumps(message))
+            said = self._exec(member, responder, "control", str(responder.control), json.dumps(message))
             code, output = self.helpers.run(member, then) if then else (0, "")
             return said, code, output
         said = _said(output)
@@ -248,10 +249,16 @@ class Responders:
                     host_config=engine.create_host_config(network_mode=f"container:{member.id}"),
                     detach=True,
                 )
-                engine.start(created["Id"])
+                # Attached before it starts, so that its first line (ports, nameservers) is read.
+                stream = engine.attach(created["Id"], stdout=True, stderr=True)
+                try:
+                    engine.start(created["Id"])
+                except BaseException:
+                    stream.close()
+                    raise
         responder = Responder(created["Id"], image, 0, 0, [], _pid(member))
         try:
-            started = self._exec(member, responder, "port")
+            started = _first_line(stream, member)
             responder.port, responder.control = int(started["port"]), int(started["control"])
             responder.servers = list(started["servers"])
             if not responder.servers:
@@ -284,6 +291,28 @@ class Responders:
             raise
         context.facts.dns_images[host] = built
         return built
+
+
+def _first_line(stream: AttachStream, member: Container) -> dict[str, Any]:
+    """What the responder prints when it is ready; DockernetError with its output if it ends first."""
+    output = b""
+    try:
+        stream.sock.settimeout(30)
+        while not output.endswith(b"\n"):
+            frame = stream.read_frame()
+            if frame is None:
+                break
+            output += frame
+    except OSError as exc:
+        output += f"\n({exc})".encode()
+    finally:
+        stream.close()
+    said = _said(output.decode(errors="replace"))
+    if "port" not in said:
+        raise DockernetError(
+            f"the DNS responder of {member.name!r} did not start: {output.decode(errors='replace').strip()[-400:]}"
+        )
+    return said
 
 
 def _said(output: str) -> dict[str, Any]:

@@ -3,7 +3,8 @@ container that shares the target's network namespace (:mod:`.dns`); stdlib only,
 by nothing (its source is passed to ``python -S -I -c``).
 
 ``serve``: binds UDP and TCP on one port (IPv4 and IPv6) and a control port on 127.0.0.1,
-writes both to ``/dn/port``, and forks. The child drops to uid/gid :data:`UID` (the
+prints both and the nameservers as one JSON line (read through an attach made before the
+container starts: no polling), and forks. The child drops to uid/gid :data:`UID` (the
 target's nat rules redirect the DNS queries of every other uid to it, so its own upstream
 queries pass) and answers each query: a name of the rules file (``/dn/rules.json``,
 re-read when it is replaced) with NXDOMAIN, SERVFAIL or an address (TTL 0; the other
@@ -14,8 +15,8 @@ control port, one JSON line per connection: ``{"rules": {...}}`` replaces the ru
 nameserver from a socket of its own (root's: redirected, as the application's are).
 By a control port rather than an exec of Python per change: the fault helper's shell
 reaches it with ``nc`` in one exec that also puts the nat rules.
-``port``: prints the ports once known. ``control MESSAGE``: one control message (where the
-helper has no ``nc``). ``modules``: the files of what it imports.
+``control PORT MESSAGE``: one control message (where the helper has no ``nc``).
+``modules``: the files of what it imports.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from typing import Any
 UID = 65153
 HOME = "/dn"
 RULES = HOME + "/rules.json"
-PORT = HOME + "/port"
 TYPES = {"A": 1, "AAAA": 28}
 UPSTREAM_TIMEOUT = 4.0
 
@@ -198,10 +198,8 @@ def serve() -> None:
     control = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     control.bind(("127.0.0.1", 0))
     control.listen(16)
-    os.makedirs(HOME, mode=0o755, exist_ok=True)
-    with open(PORT + ".new", "w") as f:
-        f.write(json.dumps({"port": port, "control": control.getsockname()[1]}))
-    os.replace(PORT + ".new", PORT)
+    said = {"port": port, "control": control.getsockname()[1], "servers": resolv_conf()[0]}
+    print(json.dumps(said), flush=True)
     child = os.fork()
     if child == 0:
         control.close()
@@ -275,23 +273,6 @@ def answer_queries(sockets: list[socket.socket]) -> None:
                 continue
 
 
-def wait_port() -> int:
-    """The ports and the nameservers, once ``serve`` has bound them (it starts with the
-    container, a moment before)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with open(PORT) as f:
-                ports = json.load(f)
-        except (OSError, ValueError):
-            time.sleep(0.02)
-            continue
-        print(json.dumps({**ports, "servers": resolv_conf()[0]}))
-        return 0
-    print("the responder wrote no port within 10 s")
-    return 1
-
-
 def write(rules: str) -> None:
     os.makedirs(HOME, mode=0o755, exist_ok=True)
     with open(RULES + ".new", "w") as f:
@@ -300,10 +281,8 @@ def write(rules: str) -> None:
     os.replace(RULES + ".new", RULES)
 
 
-def send(message: str) -> int:
-    with open(PORT) as f:
-        control = json.load(f)["control"]
-    with socket.create_connection(("127.0.0.1", control)) as conn:
+def send(control: str, message: str) -> int:
+    with socket.create_connection(("127.0.0.1", int(control))) as conn:
         conn.sendall(message.encode() + b"\n")
         print(conn.makefile().readline().strip())
     return 0
@@ -363,13 +342,11 @@ def main(argv: list[str]) -> int:
     if command == "serve":
         serve()
         return 0
-    if command == "port":
-        return wait_port()
     if command == "control":
-        return send(argv[1])
+        return send(argv[1], argv[2])
     if command == "modules":
         return modules()
-    print(f"usage: serve | port | control MESSAGE | modules, not {argv}")
+    print(f"usage: serve | control PORT MESSAGE | modules, not {argv}")
     return 2
 
 
