@@ -236,7 +236,7 @@ API_INTERNALS = {
     "LogLine": {"holds"},
     "Listening": {"holds"},
     "Partition": {"lifted_as", "number", "chain", "apply", "reapply"},
-    "Degradation": {"lifted_as", "apply", "reapply"},
+    "Degradation": {"lifted_as", "apply", "reapply", "settings"},
     "DnsFault": {"seconds", "answer_of", "rule", "apply", "reapply"},
     "Nemesis": {"context", "error", "failed_at", "stop", "started", "describe"},
     "Service": {"context", "topology"},

@@ -203,7 +203,7 @@ def test_a_given_image_without_ip6tables_refuses_what_needs_it(dockernet_client,
             c, d = (topology.container(n, networks=[v6]) for n in "cd")
             with pytest.raises(
                 DriverUnavailable,
-                match=rf"^partition 1: \[d\] have IPv6 addresses, which needs ip6tables: --dockernet-fault-image "
+                match=rf"^partition #1: \[d\] have IPv6 addresses, which needs ip6tables: --dockernet-fault-image "
                 rf"{re.escape(tag)} has no working ip6tables \(install iptables and iproute2\); nothing was applied$",
             ):
                 topology.partition(c, d)

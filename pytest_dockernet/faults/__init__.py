@@ -21,6 +21,6 @@ from .degradation import Degradation
 from .dns import DnsFault, Lookup
 from .fault import Fault, FaultBase
 from .in_force import Faults
-from .partition import Partition
+from .partition import Connections, Partition
 
-__all__ = ["Degradation", "DnsFault", "Fault", "FaultBase", "Faults", "Lookup", "Partition"]
+__all__ = ["Connections", "Degradation", "DnsFault", "Fault", "FaultBase", "Faults", "Lookup", "Partition"]

@@ -49,8 +49,11 @@ PACKAGES = "iptables and iproute2"
 
 
 def preamble(tools: Mapping[str, str]) -> str:
-    """Shell functions naming each tool's path in the image, for a script's start."""
-    return "".join(f'{tool}() {{ {path} "$@"; }}; ' for tool, path in sorted(tools.items()))
+    """Shell functions naming each tool's path in the image, for a script's start; the path
+    also in ``DN_PATH_<TOOL>`` (a script that needs a command beside it: iptables-restore)."""
+    return "".join(
+        f'{tool}() {{ {path} "$@"; }}; DN_PATH_{tool.upper()}={path}; ' for tool, path in sorted(tools.items())
+    )
 
 
 def parse_check(output: str) -> tuple[dict[str, str], dict[str, str]]:
