@@ -141,11 +141,14 @@ def _since(fault: Any) -> str:
     return f" (in force since {time.strftime('%H:%M:%S', time.localtime(time.time() - age))}, {age:.1f} s)"
 
 
-def faults_between(src: Container, dst: Container, shared: list[str]) -> list[str]:
-    """The faults in force that drop or degrade what goes from ``src`` to ``dst`` or back."""
+def faults_between(src: Container, dst: Container, shared: list[str], port: int | None = None) -> list[str]:
+    """The faults in force that drop or degrade what goes from ``src`` to ``dst`` or back (a
+    partition of some ports only when the probe is a connect to one of them)."""
     found = []
     for fault in src.context.faults_in_force():
         if isinstance(fault, Partition):
+            if fault.ports and port not in fault.ports:
+                continue  # ping and other ports pass it
             if (src in fault.a and dst in fault.b) or (not fault.one_way and src in fault.b and dst in fault.a):
                 found.append(fault.title() + _since(fault))
         elif isinstance(fault, Degradation):
@@ -343,7 +346,7 @@ def _unreached(src: Container, dst: Target, port: int | None, addresses: list[st
             others = _and(network_names(target))
             return f"{src.name} and {target.name} share no network: {whereabouts(src)}, {target.name} on {others}"
     if target is not None:
-        faults = faults_between(src, target, shared)
+        faults = faults_between(src, target, shared, port)
         if faults:
             return f"{'; '.join(faults)}: in force between {src.name} and {target.name}"
     listens = ""

@@ -12,7 +12,7 @@ from pathlib import Path
 import docker
 import docker.errors
 import pytest
-from faults_support import host_rules
+from faults_support import host_rules, ipv6_of
 
 from pytest_dockernet import assert_reachable, assert_unreachable
 from pytest_dockernet.faults.partition import Connections
@@ -209,3 +209,31 @@ def test_the_markers_dict_form_takes_mode_and_ports(pair, dockernet_module):
 def test_the_markers_faults_are_lifted_afterwards(pair, dockernet_module):
     assert dockernet_module.faults == []
     assert nc(pair["web"], "db", 5432) == ""
+
+
+def why(excinfo) -> str:
+    return next(line for line in str(excinfo.value).splitlines() if line.startswith("why: "))
+
+
+def test_a_failure_names_a_port_partition_for_its_ports_only(dockernet):
+    net = dockernet.network("n")
+    a, b = (dockernet.container(name, networks=[net], command=BOTH) for name in "ab")
+    with dockernet.partition(a, b, ports=[5432]):
+        with pytest.raises(AssertionError) as cut:
+            assert_reachable(a, b, port=5432, timeout=1)
+        assert why(cut).startswith("why: partition #1 [a] | [b], drop, ports 5432 (in force since "), why(cut)
+        with pytest.raises(AssertionError) as elsewhere:
+            assert_reachable(a, b, port=81, timeout=1)  # nothing listens there: not the partition's doing
+        assert "partition" not in why(elsewhere), why(elsewhere)
+
+
+def test_reject_and_ports_cover_ipv6(dockernet, three6):
+    net, (a, b, c) = three6
+    with dockernet.partition(a, b, mode="reject"):
+        assert "Connection refused" in nc(a, ipv6_of(b, net), 80)
+        assert "Connection refused" in nc(b, ipv6_of(a, net), 80)  # a's reset, over ICMPv6's rules
+        assert nc(a, ipv6_of(c, net), 80) == ""
+    with dockernet.partition(a, b, ports=[80]):
+        assert nc(a, ipv6_of(b, net), 80) == "nc: timed out"
+        assert_reachable(a, ipv6_of(b, net))  # ping6 passes
+    assert nc(a, ipv6_of(b, net), 80) == ""
