@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from .handles import Container
 
 
+# A nemesis lifts a fault every second or so: the report shows the last ones.
+LIFTED_SHOWN = 20
+
+
 def describe(context: Context) -> str:
     """The topology of ``context`` as failure messages show it."""
     lines = [f"topology {context.label}:", "  networks:"]
@@ -44,7 +48,9 @@ def describe(context: Context) -> str:
     lifted = context.faults_lifted()
     if lifted:
         lines.append("  faults lifted during the test:")
-        lines.extend(f"    {f.describe()}" for f in lifted)
+        if len(lifted) > LIFTED_SHOWN:
+            lines.append(f"    ({len(lifted) - LIFTED_SHOWN} earlier ones: the timeline has them)")
+        lines.extend(f"    {f.describe()}" for f in lifted[-LIFTED_SHOWN:])
     services = list(context.services)
     if services:
         lines.append("  services:")

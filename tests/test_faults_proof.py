@@ -11,6 +11,7 @@ import pytest
 from faults_support import helper_of, run_in_helper
 
 from pytest_dockernet import DockernetError, Measurement, assert_reachable, assert_unreachable
+from pytest_dockernet.description import LIFTED_SHOWN
 from pytest_dockernet.snapshot import snapshot
 from pytest_dockernet.topology_svg import render_svg, render_text
 
@@ -136,6 +137,18 @@ def test_lifted_faults_are_described_with_how_long_they_were_in_force(dockernet,
     assert [line for line in timeline_of(dockernet) if line.startswith("degrade")] == [
         "degrade #2 c: loss 0.5: applied",
         "degrade #2 c: loss 0.5: lifted",
+    ]
+
+
+def test_the_description_shows_the_last_lifted_faults_only(dockernet, three):
+    """A nemesis lifts a fault every second or so: the report shows the last 20."""
+    a, b, _ = three
+    for _ in range(LIFTED_SHOWN + 2):
+        dockernet.partition(a, b).heal()
+    said = dockernet.describe().split("  faults lifted during the test:\n")[1].splitlines()
+    assert said[0] == "    (2 earlier ones: the timeline has them)"
+    assert [line.split(",")[0] for line in said[1:]] == [
+        f"    partition #{n} [a] | [b]" for n in range(3, LIFTED_SHOWN + 3)
     ]
 
 
