@@ -54,6 +54,7 @@ RULES = (
 STYLE = "\n" + "\n".join(f"svg.{SCOPE} {selector} {{ {rules}; }}" for selector, rules in RULES) + "\n"
 COLUMN, BOX_W, LINE, BUS_GAP, GUTTER, PAD = 180.0, 160.0, 14.0, 40.0, 250.0, 16.0
 MIN_WIDTH = 780.0
+LIFTED_DRAWN = 10  # the last faults lifted during the test (a nemesis lifts many)
 Point = tuple[float, float]
 
 
@@ -470,7 +471,11 @@ class Drawing:
             measured = f", measured {f['measured']}" if f.get("measured") else ""
             text = f"in force: {f.get('text') or f.get('id', '?')}{since}{measured}"
             self.cv.text(PAD, y + 9, text, "small", room=self.width - 2 * PAD)
-        for f in self.lifted:
+        earlier = len(self.lifted) - LIFTED_DRAWN
+        if earlier > 0:
+            y += 15
+            self.cv.text(PAD, y + 9, f"lifted: {earlier} earlier faults (topology.json has them)", "small")
+        for f in self.lifted[-LIFTED_DRAWN:]:
             y += 15
             self.cv.text(PAD, y + 9, f"lifted: {lifted_line(f)}", "small", room=self.width - 2 * PAD)
         return y + 30

@@ -6,6 +6,7 @@ its timeline and a failing test's report."""
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
 from faults_support import helper_of, run_in_helper
@@ -13,7 +14,7 @@ from faults_support import helper_of, run_in_helper
 from pytest_dockernet import DockernetError, Measurement, assert_reachable, assert_unreachable
 from pytest_dockernet.description import LIFTED_SHOWN
 from pytest_dockernet.snapshot import snapshot
-from pytest_dockernet.topology_svg import render_svg, render_text
+from pytest_dockernet.topology_svg import LIFTED_DRAWN, render_svg, render_text
 
 pytestmark = pytest.mark.dockernet
 
@@ -22,6 +23,10 @@ def chains_in(client, dockernet, container) -> list[str]:
     """The plugin's fault chains and jumps in ``container``'s namespace, read behind its back."""
     rules = run_in_helper(client, helper_of(client, dockernet, container), "iptables -w -S")
     return [rule for rule in rules.splitlines() if "DN-" in rule]
+
+
+def texts(svg: str) -> list[str]:
+    return [e.text or "" for e in ET.fromstring(svg.encode()).iter() if e.tag.endswith("}text")]
 
 
 def timeline_of(dockernet) -> list[str]:
@@ -149,6 +154,20 @@ def test_the_description_shows_the_last_lifted_faults_only(dockernet, three):
     assert said[0] == "    (2 earlier ones: the timeline has them)"
     assert [line.split(",")[0] for line in said[1:]] == [
         f"    partition #{n} [a] | [b]" for n in range(3, LIFTED_SHOWN + 3)
+    ]
+
+
+def test_the_drawing_shows_the_last_lifted_faults_only():
+    lifted = [
+        {"text": f"partition #{n} [a] | [b], drop", "since": n * 0.1, "lifted": n * 0.1 + 0.05, "measured": None}
+        for n in range(1, LIFTED_DRAWN + 4)
+    ]
+    doc = {"version": 1, "label": "t", "networks": [], "containers": [], "faults": [], "lifted": lifted}
+    said = texts(render_svg(doc))
+    assert "lifted: 3 earlier faults (topology.json has them)" in said
+    assert [t for t in said if t.startswith("lifted: partition")] == [
+        f"lifted: partition #{n} [a] | [b], drop ({n * 0.1:.1f} s to {n * 0.1 + 0.05:.1f} s)"
+        for n in range(4, LIFTED_DRAWN + 4)
     ]
 
 
