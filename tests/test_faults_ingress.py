@@ -177,3 +177,17 @@ def test_the_markers_degrade_takes_a_direction(pair, dockernet_module):
 def test_the_markers_degradation_is_lifted_afterwards(pair, dockernet_module):
     assert dockernet_module.faults == []
     assert_reachable(pair["web"], pair["db"])
+
+
+def test_an_ingress_cap_follows_a_network_left_and_joined_again(dockernet, dockernet_client):
+    """The IFB device of an interface that went with its network goes too: when the
+    container joins that network again, its interface gets the cap afresh."""
+    front, back = dockernet.network("front"), dockernet.network("back")
+    a = dockernet.container("a", networks=[front, back])
+    b = dockernet.container("b", networks=[back])
+    with dockernet.degrade(a, rate="1mbit", direction="ingress") as cap:
+        dockernet.disconnect(a, back)
+        dockernet.connect(a, back)
+        cap.check()
+        assert 0.5e6 <= dockernet.throughput(b, a, seconds=2) <= 2e6
+    assert shaping_left(dockernet_client, dockernet, a) == ""

@@ -297,6 +297,13 @@ def ingress_script(interfaces: list[str]) -> str:
     return " && ".join(checks or ["true"])
 
 
+# Every IFB device of ours, also one whose interface went with its network (it would be in
+# the way when the container joins that network again).
+_IFBS_REMOVED = (
+    f"for d in $(ip -o link show | sed -n 's/^[0-9]*: *\\({ifb_of('')}[^:@]*\\).*/\\1/p'); do ip link del $d; done"
+)
+
+
 def restore_script(interfaces: Iterable[str]) -> str:
     """Remove a degradation: its chains and jumps, and of each interface the root and ingress
     queueing disciplines and the IFB device."""
@@ -311,9 +318,9 @@ def restore_script(interfaces: Iterable[str]) -> str:
                 for line in (
                     f"{TC} qdisc del dev {interface} root 2>/dev/null",
                     f"{TC} qdisc del dev {interface} ingress 2>/dev/null",
-                    f"ip link del {ifb_of(interface)} 2>/dev/null",
                 )
             ),
+            _IFBS_REMOVED,
             "true",
         ]
     )
