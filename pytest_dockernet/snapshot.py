@@ -12,9 +12,10 @@ ignore keys they do not know, so it can grow)::
                      "endpoints": [{"network", "ip", "aliases"}]}],
      "services": [{"name", "docker_name", "image", "endpoint_mode", "replicas",
                    "vips": [{"network", "ip"}], "tasks": [container name, ...], "topology"}],
-     "faults": [{"kind": "partition", "id", "text", "since", "a", "b", "one_way"}
+     "faults": [{"kind": "partition", "id", "text", "since", "a", "b", "one_way", "mode", "ports"}
               | {"kind": "degradation", "id", "text", "since", "container", "to",
-                 "network", "loss", "rate", "delay", "jitter"}],
+                 "network", "loss", "rate", "delay", "jitter", "duplicate", "corrupt",
+                 "reorder", "direction"}],
      "links": [{"kind": "cut" | "degraded", "from", "to", "fault", "one_way", "since"}],
      "failing": {"source", "target", "target_container", "target_service", "address",
                  "kind", "port", "network", "verdict", "diagnosis"} | null}
@@ -213,6 +214,7 @@ def _fault(fault: Any, names: _Names, k: int, timeline: Timeline) -> tuple[dict[
         b = [names.of(k, c.name) for c in fault.b]
         fid = f"partition #{fault.number}"
         entry.update({"kind": "partition", "id": fid, "a": a, "b": b, "one_way": fault.one_way})
+        entry.update({"mode": fault.mode, "ports": fault.ports})
         links = [{"kind": "cut", "from": x, "to": y, "fault": fid, "one_way": fault.one_way} for x in a for y in b]
         return entry, links
     if not isinstance(fault, Degradation):  # a kind this version does not draw: its line only
@@ -232,9 +234,13 @@ def _fault(fault: Any, names: _Names, k: int, timeline: Timeline) -> tuple[dict[
             "rate": fault.rate,
             "delay": fault.delay,
             "jitter": fault.jitter,
+            **{key: getattr(fault, key) for key in ("duplicate", "corrupt", "reorder", "direction")},
         }
     )
-    return entry, [{"kind": "degraded", "from": source, "to": peer, "fault": fid, "one_way": True} for peer in to]
+    # A link of what the container sends (egress), receives (ingress: from the peer) or both.
+    ends = [(peer, source) if fault.direction == "ingress" else (source, peer) for peer in to]
+    one_way = fault.direction != "both"
+    return entry, [{"kind": "degraded", "from": x, "to": y, "fault": fid, "one_way": one_way} for x, y in ends]
 
 
 def _failing(probe: FailingProbe, doc: dict[str, Any]) -> dict[str, Any]:

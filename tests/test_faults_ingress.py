@@ -12,6 +12,7 @@ from faults_support import fault_helpers, helper_of, run_in_helper
 
 from pytest_dockernet import DockernetError, DriverUnavailable, Topology, assert_reachable, assert_unreachable
 from pytest_dockernet.faults.rules import degrade_script
+from pytest_dockernet.snapshot import snapshot
 
 pytestmark = pytest.mark.dockernet
 
@@ -191,3 +192,15 @@ def test_an_ingress_cap_follows_a_network_left_and_joined_again(dockernet, docke
         cap.check()
         assert 0.5e6 <= dockernet.throughput(b, a, seconds=2) <= 2e6
     assert shaping_left(dockernet_client, dockernet, a) == ""
+
+
+def test_the_snapshot_draws_an_ingress_link_from_the_peer_and_a_port_partitions_ports(dockernet, three):
+    a, b, c = three
+    dockernet.degrade(a, loss=0.2, direction="ingress", to=[b])
+    dockernet.partition(b, c, mode="reject", ports=[5432])
+    doc = snapshot([dockernet.context])
+    cut, degraded = doc["faults"]
+    assert (cut["mode"], cut["ports"]) == ("reject", [5432])
+    assert (degraded["direction"], degraded["duplicate"]) == ("ingress", None)
+    (link,) = [link for link in doc["links"] if link["kind"] == "degraded"]
+    assert (link["from"], link["to"], link["one_way"]) == ("b", "a", True)  # what a receives from b
