@@ -61,6 +61,7 @@ CAPABILITIES: Mapping[str, str] = {
     "overlay": "overlay networks carry containers and services (tried once the engine is a swarm manager)",
     "ipv6": "IPv6 networks (ipv6=True) give their containers addresses",
     "net-admin": "a container given NET_ADMIN changes its network namespace (faults' helpers)",
+    "pause": "a container is paused and unpaused (the cgroup freezer): pause(), a nemesis's pause",
     "host-network": "a host-mode container shares this process's network namespace (its 127.0.0.1 is the test's)",
     "bind-mounts": "a bind mount of this machine's path reaches the engine's containers",
     "capture": "a host-mode container sees a network's bridge (--dockernet-capture records it there)",

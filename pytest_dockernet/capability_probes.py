@@ -412,6 +412,36 @@ def net_admin(probe: Probe) -> Found:
     }
 
 
+def pause(probe: Probe) -> Found:
+    """A container is paused and unpaused: the cgroup freezer, which rootless Docker on
+    cgroup v1 (cgroup driver "none") has not."""
+    engine = probe.engine
+    with gate_for(engine).building():
+        made = engine.create_container(
+            probe.image(),
+            command=["sleep", "60"],
+            name=f"{probe.name}-pause",
+            labels=probe._labels(),
+            host_config=engine.create_host_config(network_mode="none"),
+            detach=True,
+        )
+        probe.made.append(("container", made["Id"]))
+        engine.start(made["Id"])
+    try:
+        engine.pause(made["Id"])
+        engine.unpause(made["Id"])
+        said = ""
+    except APIError as exc:
+        said = one_line(exc).replace(made["Id"], made["Id"][:12])[-200:]
+    return {
+        "pause": _said(
+            not said,
+            "a container pauses and unpauses",
+            f"pause unavailable: the engine cannot pause a container ({said})",
+        )
+    }
+
+
 def capture(probe: Probe) -> Found:
     """A host-mode container sees a network's bridge: where capture sidecars record it."""
     engine = probe.engine
@@ -464,8 +494,9 @@ PROBES: dict[str, tuple[Callable[[Probe], Found], tuple[str, ...]]] = {
     "overlay": (overlay, ("overlay",)),
     "ipv6": (ipv6, ("ipv6",)),
     "net-admin": (net_admin, ("net-admin",)),
+    "pause": (pause, ("pause",)),
     "capture": (capture, ("capture",)),
 }
 # The probes whose verdicts are kept between runs (capabilities.Store): those that make
 # containers. The others cost a call or none, and depend on this process (its host, its user).
-KEPT = ("topology", "ipv6", "net-admin", "capture")
+KEPT = ("topology", "ipv6", "net-admin", "pause", "capture")

@@ -433,6 +433,7 @@ class Container:
         stay, and its kernel still answers ping and completes TCP handshakes: what stops is
         every answer from its processes. Probes from it fail until :meth:`unpause` (from a
         sidecar, for an image without tools, they go on)."""
+        self.context.need("pause", self.host)  # rootless Docker on cgroup v1 cannot: a skip naming it
         self.reusable = False
         engine_call(self, "pausing", lambda engine: engine.pause(self.id))
         self.context.timeline.add(f"container {self.name} paused")

@@ -290,6 +290,8 @@ class Nemeses:
         chosen = check_members(members, self.context)
         kinds = check_faults(faults, len(chosen))
         for member in chosen:
+            if "pause" in kinds:
+                self.context.need("pause", member.host)  # before the block, not in its thread
             if "kill-restart" in kinds and member.lifecycle is None:
                 raise ValueError(f"members: {member.name!r} is a swarm task, which kill-restart cannot start again")
         self._count += 1
