@@ -87,6 +87,16 @@ def test_a_block_that_raises_lifts_the_fault_in_force(dockernet, three, kind):
     assert_all_lifted(dockernet, three)
 
 
+def test_ctrl_c_in_the_block_lifts_the_fault_in_force(dockernet, three):
+    with pytest.raises(KeyboardInterrupt):
+        with dockernet.nemesis(three, seed=5, faults=["kill-restart", "pause"], every=(0.2, 1.0)) as nemesis:
+            wait_for(lambda: in_force(nemesis), "a fault in force")
+            raise KeyboardInterrupt  # what Ctrl-C (and the plugin's SIGTERM handler) raise
+    assert not nemesis.running
+    assert nemesis.history and all(e.lifted is not None for e in nemesis.history)
+    assert_all_lifted(dockernet, three)
+
+
 def test_an_error_of_the_nemesis_is_raised_at_the_end_of_the_block(dockernet, three):
     a = three[0]
     a.stop(timeout=0)
