@@ -143,9 +143,11 @@ class Nemesis:
         seed: int,
         faults: tuple[str, ...],
         every: tuple[float, float],
+        seed_given: bool = False,
     ):
         self.context, self._injector = context, injector
         self.members, self.seed, self.faults, self.every = members, seed, faults, every
+        self.seed_given = seed_given  # seed= given, not drawn from the test's base seed
         self.error: BaseException | None = None  # what stopped the thread, raised at the block's end
         self.failed_at = ""  # the step it stopped at: "pause db"
         self._history: list[NemesisEvent] = []
@@ -258,7 +260,8 @@ class Nemesis:
     def describe(self) -> str:
         names = ", ".join(m.name for m in self.members)
         low, high = self.every
-        lines = [f"seed {self.seed}: {', '.join(self.faults)} on {names}, every {low:g}-{high:g} s"]
+        given = " (given)" if self.seed_given else ""
+        lines = [f"seed {self.seed}{given}: {', '.join(self.faults)} on {names}, every {low:g}-{high:g} s"]
         lines += [f"  {event.describe()}" for event in self.history] or ["  (no fault applied yet)"]
         if self.error is not None:
             lines.append(f"  stopped by an error at {self.failed_at}: {one_line(self.error)}")
@@ -295,8 +298,9 @@ class Nemeses:
             if "kill-restart" in kinds and member.lifecycle is None:
                 raise ValueError(f"members: {member.name!r} is a swarm task, which kill-restart cannot start again")
         self._count += 1
+        drawn = self.base + self._count - 1
         nemesis = Nemesis(
-            self.context, injector, chosen, self.base + self._count - 1 if seed is None else seed, kinds, low_high
+            self.context, injector, chosen, drawn if seed is None else seed, kinds, low_high, seed is not None
         )
         self.made.append(nemesis)
         return nemesis
@@ -313,5 +317,7 @@ class Nemeses:
         if not started:
             return ""
         lines = [f"nemesis {i}, {n.describe()}" for i, n in enumerate(started, 1)]
-        lines.append(f"replay: pytest '{test}' --dockernet-seed {self.base}")
+        # Where every one was given its seed, the base changes nothing: the first one's reads best.
+        base = self.base if not all(n.seed_given for n in started) else started[0].seed
+        lines.append(f"replay: pytest '{test}' --dockernet-seed {base}")
         return "\n".join(lines)

@@ -238,7 +238,7 @@ API_INTERNALS = {
     "Partition": {"lifted_as", "number", "chain", "apply", "reapply"},
     "Degradation": {"lifted_as", "apply", "reapply", "settings"},
     "DnsFault": {"seconds", "answer_of", "rule", "apply", "reapply"},
-    "Nemesis": {"context", "error", "failed_at", "stop", "started", "describe"},
+    "Nemesis": {"context", "error", "failed_at", "seed_given", "stop", "started", "describe"},
     "Service": {"context", "topology"},
     "Remover": set(),
     "RunIdentity": {"pid", "host", "boot", "pidns", "started", "owner_is_gone"},

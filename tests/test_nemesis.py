@@ -105,7 +105,10 @@ def test_an_error_of_the_nemesis_is_raised_at_the_end_of_the_block(dockernet, th
         with dockernet.nemesis([a], seed=4, faults=["pause"], every=FAST) as nemesis:
             wait_for(lambda: not nemesis.running, "the nemesis to stop")  # pausing a stopped container failed
     assert nemesis.history == []
-    assert "stopped by an error at pause a: " in dockernet.context.nemeses.report("t.py::t")
+    report = dockernet.context.nemeses.report("t.py::t")
+    assert "stopped by an error at pause a: " in report
+    assert re.search(r"^nemesis 1, seed 4 \(given\): pause on a, every", report, re.M)
+    assert report.endswith("replay: pytest 't.py::t' --dockernet-seed 4")  # only given seeds: the first's
     a.start()
     assert_all_lifted(dockernet, three)
 
