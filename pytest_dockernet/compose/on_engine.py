@@ -10,14 +10,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..container_options import Hosts
+from ..engine.info import go_arch
 from ..errors import ComposeError
 
 if TYPE_CHECKING:
     from ..context import Context
     from .file import ComposeModel
-
-# Architectures as Go (and so the engine's version answer) names them, from uname's names.
-_ARCH = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm", "i386": "386"}
 
 
 def check_on_engine(model: ComposeModel, wanted: Iterable[str], context: Context) -> None:
@@ -26,7 +24,7 @@ def check_on_engine(model: ComposeModel, wanted: Iterable[str], context: Context
     against its API, and (hermetic DNS) which ``dns`` servers are the stack's own: the
     others are dropped and listed in ``model.ignored``."""
     info = context.capabilities.of(context.engine).info
-    engine_platform = f"{info.os}/{_ARCH.get(info.arch, info.arch)}"
+    engine_platform = f"{info.os}/{go_arch(info.arch)}"
     file = model.files[0]
     wanted = list(wanted)
     subnets = _fixed_subnets(model, wanted)
@@ -35,7 +33,7 @@ def check_on_engine(model: ComposeModel, wanted: Iterable[str], context: Context
         if service.platform is not None:
             os_name, _, arch = service.platform.lower().partition("/")
             arch = arch.split("/")[0]
-            if f"{os_name}/{_ARCH.get(arch, arch)}" != engine_platform:
+            if f"{os_name}/{go_arch(arch)}" != engine_platform:
                 raise ComposeError(
                     f"{where}.platform: {service.platform!r} cannot run on this engine, whose platform is "
                     f"{engine_platform} ({info.describe()}); drop the key, or run the test on a {service.platform} "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import platform
 import socket
 import struct
 import sys
@@ -21,6 +22,15 @@ from .port import Engine, Info
 
 # Docker Desktop's engine runs in a VM: host-mode containers and bind mounts are the VM's.
 VM_ENGINES = ("Docker Desktop", "Rancher Desktop", "OrbStack", "colima")
+
+
+# Architectures as Go (and so the engine's version answer) names them, from uname's names.
+GO_ARCH = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm", "i386": "386"}
+
+
+def go_arch(machine: str) -> str:
+    """``machine`` (uname's name or Go's) as Go names it: the engine's spelling."""
+    return GO_ARCH.get(machine, machine)
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,13 @@ class EngineInfo:
         """e.g. "Podman 4.3.1", "Docker 20.10.24 (rootless)"."""
         version = self.version.split("+")[0].split("~")[0]
         return f"{self.kind} {version}{' (rootless)' if self.rootless else ''}"
+
+    @property
+    def runs_this_machines_programs(self) -> bool:
+        """Whether a program of this machine (a Linux ELF) runs in the engine's containers:
+        both Linux, one architecture (not so for Docker Desktop's host, nor across arm64/amd64)."""
+        native = go_arch(platform.machine()) == go_arch(self.arch)
+        return sys.platform.startswith("linux") and self.os == "linux" and native
 
     def api_at_least(self, *version: int) -> bool:
         """Whether the engine speaks API ``version`` (e.g. ``1, 44``) or newer; an API that

@@ -285,7 +285,8 @@ class Responders:
             context.labels_for("dns-check", "python"),
         )
         try:
-            built = responder_image(member.engine, context.probe_image, context.settings.fault_image, check)
+            native = context.capabilities.of(member.engine).info.runs_this_machines_programs
+            built = responder_image(member.engine, context.probe_image, context.settings.fault_image, check, native)
         except DockernetError as exc:
             context.facts.dns_images[host] = exc
             raise

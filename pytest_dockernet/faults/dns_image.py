@@ -1,21 +1,24 @@
 """The DNS responders' image (:mod:`.dns`): a Python to run :mod:`.dns_responder` in.
 
 A separate image from the fault helpers', made only when a test first asks for a DNS fault,
-so that partitions and degradations do not carry (nor build) a Python. Chosen in the
-order of :mod:`.image`:
+so that partitions and degradations do not carry (nor build) a Python. The first that works:
 
-1. ``--dockernet-fault-image``, when given, runs the responder too: it needs ``python3``
-   (DriverUnavailable naming the option and python3 otherwise);
+1. ``--dockernet-fault-image``, when given and it has ``python3``;
 2. the probe image plus the Python running these tests, copied from this machine at the
    same absolute paths: the interpreter, its libraries (``ldd``), the standard library
-   files the responder imports (asked of a ``-S -I`` run of it) and ``encodings``;
+   files the responder imports (asked of a ``-S -I`` run of it) and ``encodings``; built
+   through the API, so a remote engine gets it too (a CI job's ``docker:dind``), when the
+   engine runs this machine's programs (Linux, one architecture);
 3. the public-base fault image (:data:`.image.PUBLIC_DOCKERFILE` adds ``python3``).
+
+Else DriverUnavailable naming why each did not.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -26,7 +29,7 @@ from ..engine import exec_in, remove_container
 from ..engine.errors import APIError
 from ..errors import DockernetError, DriverUnavailable
 from ..image import image_on, libraries_of, remove_stale_builds
-from .image import OPTION, build_image, find_tool, public_image
+from .image import OPTION, build_image, public_image
 
 if TYPE_CHECKING:
     from ..engine.port import Engine
@@ -48,19 +51,36 @@ def responder_command(image: ResponderImage, *arguments: str) -> list[str]:
 
 
 def responder_image(
-    engine: Engine, probe_image: str, given: str | None, check: tuple[str, dict[str, str]]
+    engine: Engine, probe_image: str, given: str | None, check: tuple[str, dict[str, str]], native: bool
 ) -> ResponderImage:
-    """The responders' image on ``engine`` in the module's order."""
+    """The responders' image on ``engine`` in the module's order; ``native``: the engine runs
+    this machine's programs (:attr:`.EngineInfo.runs_this_machines_programs`)."""
+    tried: list[str] = []
     if given:
         image = ResponderImage(given, "python3")
-        _check_python(engine, image, f"{OPTION} {given}", check)
+        try:
+            _check_python(engine, image, f"{OPTION} {given}", check)
+            return image
+        except DriverUnavailable as exc:
+            tried.append(str(exc))
+    if native:
+        try:
+            return python_image(engine, probe_image)
+        except DriverUnavailable as exc:
+            tried.append(str(exc))
+    else:
+        tried.append(f"the Python running these tests ({sys.platform}, {platform.machine()}) cannot run on the engine")
+    try:
+        public = public_image(engine, check)
+        image = ResponderImage(public.tag, "python3")
+        _check_python(engine, image, f"the fault helper image {public.tag}", check)
         return image
-    if find_tool("iptables") and find_tool("tc"):
-        return python_image(engine, probe_image)
-    public = public_image(engine, check)
-    image = ResponderImage(public.tag, "python3")
-    _check_python(engine, image, f"the fault helper image {public.tag}", check)
-    return image
+    except DriverUnavailable as exc:
+        tried.append(str(exc).splitlines()[0])
+    raise DriverUnavailable(
+        "DNS faults run a small Python responder in the target's network namespace, and no image for it "
+        f"could be had: {'; '.join(tried)}. Give {OPTION} an image with python3 (and iptables, ip6tables, tc)"
+    )
 
 
 def _check_python(engine: Engine, image: ResponderImage, named: str, check: tuple[str, dict[str, str]]) -> None:
@@ -86,8 +106,7 @@ def _check_python(engine: Engine, image: ResponderImage, named: str, check: tupl
     if code != 0:
         raise DriverUnavailable(
             f"DNS faults run a small Python responder in the target's network namespace: {named} has no "
-            f"working python3 ({output.strip()[-200:]}); give {OPTION} an image with python3 (and iptables, "
-            "ip6tables, tc), or leave the option out to build one from this machine's Python"
+            f"working python3 ({output.strip()[-200:]})"
         )
 
 

@@ -170,20 +170,25 @@ def read_exactly(conn: socket.socket, size: int) -> bytes | None:
 
 
 def listeners() -> tuple[int, list[socket.socket]]:
-    """UDP and TCP sockets on one port, IPv4 and (where there is IPv6) IPv6."""
+    """UDP and TCP sockets on one port, IPv4 and (where there is IPv6) IPv6: on the loopback
+    addresses, where REDIRECT sends a namespace's own queries. Bound there, a UDP answer
+    leaves from the address the redirected query went to, so conntrack undoes the redirect
+    (bound to any address, an answer to a query for a nameserver off the loopback, as
+    Podman's, would leave from the container's own address and be dropped by the client);
+    and the port is not open to other containers."""
     udp4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp4.bind(("0.0.0.0", 0))
+    udp4.bind(("127.0.0.1", 0))
     port = udp4.getsockname()[1]
     tcp4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     tcp4.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    tcp4.bind(("0.0.0.0", port))
+    tcp4.bind(("127.0.0.1", port))
     found = [udp4, tcp4]
     for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
         try:
             sock = socket.socket(socket.AF_INET6, kind)
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("::", port))
+            sock.bind(("::1", port))
             found.append(sock)
         except OSError:
             pass  # no IPv6 in this namespace
@@ -301,7 +306,10 @@ def query(name: str, qtype: str, timeout: float) -> dict[str, Any]:
     started = time.monotonic()
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.settimeout(float(timeout))
-        sock.sendto(packet, (servers[0], 53))
+        # Connected, as stub resolvers are: only an answer from the nameserver's own address
+        # and port counts (one from elsewhere, as a redirect not undone would give, is dropped).
+        sock.connect((servers[0], 53))
+        sock.send(packet)
         try:
             while True:
                 data = sock.recv(65535)
