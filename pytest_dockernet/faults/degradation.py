@@ -236,10 +236,10 @@ class Degradation(FaultBase):
         peer = self.to[0] if self.to else self._peer()
         found: list[Any] = []
         said: list[str] = []
-        if self.loss is not None or self.delay:
+        if self.loss is not None or self.delay or not self.rate:  # netem's extras: what ping sees of them
             measured = self._keeper.measure(self.container, peer)
             found.append(measured)
-            said.append(f"loss {round(measured.loss, 2)}" if self.loss is not None else "")
+            said.append(f"loss {round(measured.loss, 2)}" if self.loss is not None or not self.delay else "")
             if self.delay and measured.rtt_avg is not None:
                 said.append(f"round trip {measured.rtt_avg * 1000:.0f} ms")
         if self.rate:
