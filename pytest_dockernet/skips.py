@@ -22,7 +22,7 @@ else:
 
 # Kernel features a machine may lack: the only reasons a skip of the plugin's passes under
 # --dockernet-require (a test cannot make the kernel grow them).
-ALLOWED_SKIPS = ("IPVS", "netem")
+ALLOWED_SKIPS = ("IPVS", "netem", "CONFIG_IFB", "sch_ingress", "act_mirred")  # the last three: ingress shaping
 # How a skip for a missing capability names it (capabilities.Verdict.skip_reason).
 CAPABILITY = re.compile(r"\[capability '([a-z0-9-]+)'\]")
 # What a test's run needs of the engine because of its marker's driver, marked or not.

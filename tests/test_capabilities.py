@@ -99,7 +99,8 @@ def test_under_require_a_missing_capability_skips_only_a_test_marked_as_needing_
     result.stdout.fnmatch_lines(
         [
             "*test_unmarked: skipped by the plugin under --dockernet-require, which allows its skips only for a "
-            "missing kernel feature (IPVS, netem) or a capability the test is marked as needing "
+            "missing kernel feature (IPVS, netem, CONFIG_IFB, sch_ingress, act_mirred) or a capability the test is "
+            "marked as needing "
             f"(@pytest.mark.dockernet(needs=[[]'lab'[]])): dockernet: no lab (--dockernet-lab): {LAB_MISSING}",
         ]
     )

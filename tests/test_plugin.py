@@ -471,7 +471,8 @@ def test_a_users_skips_stay_skips_under_require_and_the_plugins_are_judged_at_th
             # The plugin's skip is shown where the test asked for what is missing.
             f"SKIPPED [[]1[]] test_skips.py:{kernel_line}: netem is not in this kernel",
             "test_skips.py::test_something_else: skipped by the plugin under "
-            "--dockernet-require, which allows its skips only for a missing kernel feature (IPVS, netem) "
+            "--dockernet-require, which allows its skips only for a missing kernel feature "
+            "(IPVS, netem, CONFIG_IFB, sch_ingress, act_mirred) "
             "or a capability the test is marked as needing: no frobnicator on this engine",
         ]
     )
