@@ -3,49 +3,12 @@ resolves to the wrong host, or the resolver fails. The API (examples/app) looks 
 database and cache up on every /health request, answers 503 naming what it cannot
 reach, and recovers by itself once names resolve again. Only the API's lookups are
 faulted: the other containers, and the API's other names, resolve as before.
+The `stack` fixture is in examples/conftest.py.
 """
-
-from pathlib import Path
 
 import pytest
 
-from pytest_dockernet import Listening, assert_http, assert_resolves
-
-APP = Path(__file__).parent / "app"
-# Made by scripts/app-base-image (no registry here)
-LOCAL_BASE = "pytest-dockernet/app-base:bookworm"
-
-
-@pytest.fixture(scope="module")
-def stack(dockernet_module, dockernet_client):
-    local = dockernet_client.images.list(name=LOCAL_BASE)
-    buildargs = {"BASE": LOCAL_BASE} if local else {}
-    # The same build as test_application's
-    image = dockernet_module.build(APP, buildargs=buildargs)
-    net = dockernet_module.network("app")
-    no_healthcheck = {"test": ["NONE"]}
-    return dockernet_module.containers(
-        {
-            "database": {
-                "image": image,
-                "command": ["/app/start-postgres"],
-                "user": "postgres",
-                "networks": [net],
-                "healthcheck": no_healthcheck,
-                "ready": Listening(5432),
-            },
-            "cache": {
-                "image": image,
-                "command": ["redis-server", "--protected-mode", "no"],
-                "networks": [net],
-                "healthcheck": no_healthcheck,
-                "ready": Listening(6379),
-            },
-            "api": {"image": image, "networks": [net], "ready": "healthy"},
-            # The probe image: stands in for the API's users
-            "client": {"networks": [net]},
-        }
-    )
+from pytest_dockernet import assert_http, assert_resolves
 
 
 def test_the_database_name_stops_resolving(stack, dockernet_module):

@@ -1,48 +1,11 @@
 """One port blocked, a firewall that refuses, traffic slowed on the way in. The API
 (examples/app) answers /health with 503 while it cannot reach its database or cache.
+The `stack` fixture is in examples/conftest.py.
 """
-
-from pathlib import Path
 
 import pytest
 
-from pytest_dockernet import Listening, assert_http, assert_reachable
-
-APP = Path(__file__).parent / "app"
-# Made by scripts/app-base-image (no registry here)
-LOCAL_BASE = "pytest-dockernet/app-base:bookworm"
-
-
-@pytest.fixture(scope="module")
-def stack(dockernet_module, dockernet_client):
-    local = dockernet_client.images.list(name=LOCAL_BASE)
-    buildargs = {"BASE": LOCAL_BASE} if local else {}
-    # The same build as test_application's
-    image = dockernet_module.build(APP, buildargs=buildargs)
-    net = dockernet_module.network("app")
-    no_healthcheck = {"test": ["NONE"]}
-    return dockernet_module.containers(
-        {
-            "database": {
-                "image": image,
-                "command": ["/app/start-postgres"],
-                "user": "postgres",
-                "networks": [net],
-                "healthcheck": no_healthcheck,
-                "ready": Listening(5432),
-            },
-            "cache": {
-                "image": image,
-                "command": ["redis-server", "--protected-mode", "no"],
-                "networks": [net],
-                "healthcheck": no_healthcheck,
-                "ready": Listening(6379),
-            },
-            "api": {"image": image, "networks": [net], "ready": "healthy"},
-            # The probe image: stands in for the API's users
-            "client": {"networks": [net]},
-        }
-    )
+from pytest_dockernet import assert_http, assert_reachable
 
 
 def test_only_the_database_port_is_blocked(stack, dockernet_module):

@@ -1,55 +1,17 @@
 """What my service does when the network misbehaves: the database partitioned away, lost
 packets, a slow link. The API (examples/app) answers /health with 503 while it cannot
 reach its database or cache, and recovers by itself: each request tries them afresh.
+The `stack` fixture is in examples/conftest.py.
 """
-
-from pathlib import Path
 
 import pytest
 
 from pytest_dockernet import (
-    Listening,
     assert_http,
     assert_reachable,
     assert_resolves,
     assert_unreachable,
 )
-
-APP = Path(__file__).parent / "app"
-# Made by scripts/app-base-image (no registry here)
-LOCAL_BASE = "pytest-dockernet/app-base:bookworm"
-
-
-@pytest.fixture(scope="module")
-def stack(dockernet_module, dockernet_client):
-    local = dockernet_client.images.list(name=LOCAL_BASE)
-    buildargs = {"BASE": LOCAL_BASE} if local else {}
-    # The same build as test_application's
-    image = dockernet_module.build(APP, buildargs=buildargs)
-    net = dockernet_module.network("app")
-    no_healthcheck = {"test": ["NONE"]}
-    return dockernet_module.containers(
-        {
-            "database": {
-                "image": image,
-                "command": ["/app/start-postgres"],
-                "user": "postgres",
-                "networks": [net],
-                "healthcheck": no_healthcheck,
-                "ready": Listening(5432),
-            },
-            "cache": {
-                "image": image,
-                "command": ["redis-server", "--protected-mode", "no"],
-                "networks": [net],
-                "healthcheck": no_healthcheck,
-                "ready": Listening(6379),
-            },
-            "api": {"image": image, "networks": [net], "ready": "healthy"},
-            # The probe image: stands in for the API's users
-            "client": {"networks": [net]},
-        }
-    )
 
 
 def test_the_api_reports_the_database_partitioned_away_and_recovers(

@@ -3,17 +3,11 @@ database, or kills one of them and starts it again, at random, one fault at a ti
 The API (examples/app) must answer 200 while it reaches its database and 503 naming the
 database while it does not; nothing else. A failure's report gives the seed and the
 command that replays the same faults (`--dockernet-seed N`).
+The `fresh_stack` fixture is in examples/conftest.py.
 """
 
-from pathlib import Path
+from pytest_dockernet import DockernetError, assert_http, http_get
 
-import pytest
-
-from pytest_dockernet import DockernetError, Listening, assert_http, http_get
-
-APP = Path(__file__).parent / "app"
-# Made by scripts/app-base-image (no registry here)
-LOCAL_BASE = "pytest-dockernet/app-base:bookworm"
 # What the API may answer, whatever the nemesis does: 200, or 503 naming what it misses
 # (the cache too while its names do not resolve: see Podman in docs/engines.md)
 DESIGNED = {
@@ -24,39 +18,8 @@ DESIGNED = {
 }
 
 
-@pytest.fixture
-def stack(dockernet, dockernet_client):
-    local = dockernet_client.images.list(name=LOCAL_BASE)
-    buildargs = {"BASE": LOCAL_BASE} if local else {}
-    # The same build as test_application's
-    image = dockernet.build(APP, buildargs=buildargs)
-    net = dockernet.network("app")
-    no_healthcheck = {"test": ["NONE"]}
-    return dockernet.containers(
-        {
-            "database": {
-                "image": image,
-                "command": ["/app/start-postgres"],
-                "user": "postgres",
-                "networks": [net],
-                "healthcheck": no_healthcheck,
-                "ready": Listening(5432),
-            },
-            "cache": {
-                "image": image,
-                "command": ["redis-server", "--protected-mode", "no"],
-                "networks": [net],
-                "healthcheck": no_healthcheck,
-                "ready": Listening(6379),
-            },
-            "api": {"image": image, "networks": [net], "ready": "healthy"},
-            # The probe image: stands in for the API's users
-            "client": {"networks": [net]},
-        }
-    )
-
-
-def test_the_api_answers_as_designed_under_random_faults(stack, dockernet):
+def test_the_api_answers_as_designed_under_random_faults(fresh_stack, dockernet):
+    stack = fresh_stack
     api, database, client = stack["api"], stack["database"], stack["client"]
     answers, unanswered = [], 0
     with dockernet.nemesis(
