@@ -38,6 +38,7 @@ def includes() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for page in pages():
         for path in INCLUDE.findall(page.read_text()):
+            path = path.split(":")[0]  # "file:section" includes a part of it
             found.setdefault(path, []).append(str(page.relative_to(ROOT)))
     return found
 
