@@ -16,6 +16,7 @@ import os
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +29,7 @@ import wholeprocess
 from harness import (
     HERE,
     PEERS_PACKAGES,
+    REPO,
     TOOLS,
     Ledger,
     Row,
@@ -172,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         log(f"benchmark: Docker is not available ({exc}); start it with scripts/ensure-docker")
         return 2
     image = resolve_probe_image(client).name
+    # The suites' runs write no bytecode (PYTHONDONTWRITEBYTECODE): compile this checkout's
+    # now, as a user's earlier run would have. Else every run after an edit of the package
+    # (other work in the same tree) compiles it again, about 0.2 s per process.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "pytest_dockernet")], check=False)
     run = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory(prefix="dockernet-bench-") as tmp:
         ctx = Context(client, image, run, tmp, Ledger(client, run), importlib.util.find_spec("xdist") is not None)
