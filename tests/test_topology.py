@@ -8,10 +8,11 @@ from pytest_dockernet import Topology
 
 
 def test_the_facade_has_only_what_a_test_calls():
-    """Plumbing goes on the run context (``Topology.context``), not on the facade: at most 35
-    public members, each one a call a test makes."""
+    """Plumbing goes on the run context (``Topology.context``), not on the facade: at most 40
+    public members (37 now: issue 21 left 35, issue 25 added dns_fault and nemesis), each
+    one a call a test makes."""
     public = sorted(name for name in dir(Topology) if not name.startswith("_"))
-    assert len(public) <= 35, public
+    assert len(public) <= 40, public
     assert not {"labels_for", "docker_name_for", "filters", "sidecar_of", "clients", "shells"} & set(public)
 
 
