@@ -329,8 +329,9 @@ def given_images(dockernet, dockernet_client):
     dockerfile = f"FROM {with_python.tag}\nRUN ln -s {with_python.python} /bin/python3 && rm /bin/nc\n"
     dockernet_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, forcerm=True)
     yield tools, tag
+    # Only the test's own tag: the other two are the plugin's (content-addressed, kept across
+    # runs as the probe image is), which other tests and xdist workers use at the same time.
     dockernet_client.images.remove(tag)
-    dockernet_client.images.remove(with_python.tag)
 
 
 def test_a_given_fault_image_runs_the_responder_with_its_python3(inner_runs, pytester, given_images):
