@@ -43,7 +43,7 @@ from . import flows
 from .engine import exec_in, remove_container, remove_containers_named, undone_on_failure
 from .engine.errors import APIError, EngineException
 from .errors import DockernetError, one_line
-from .image import image_on, libraries_of, remove_stale_builds
+from .image import image_on, library_files, remove_stale_builds
 from .labels import ROLE
 from .probes import RESIDENT
 from .shells import NotSent, Shell
@@ -361,11 +361,7 @@ def host_files() -> dict[str, str]:
         raise DockernetError(INSTALL)
     tcpdump = os.path.realpath(found)
     files = {tcpdump: "usr/bin/tcpdump"}
-    try:
-        libraries = libraries_of(tcpdump)
-    except OSError as exc:
-        raise DockernetError(f"capture: cannot list the libraries of {tcpdump} (ldd: {exc})") from None
-    files.update({os.path.realpath(path): path.lstrip("/") for path in libraries})
+    files.update(library_files(tcpdump, DockernetError, "capture"))
     return files
 
 

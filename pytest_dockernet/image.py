@@ -106,6 +106,17 @@ def libraries_of(binary: str) -> list[str]:
     return found
 
 
+def library_files(binary: str, error: type[Exception], doing: str) -> dict[str, str]:
+    """``{real path here: path in the image}`` of ``binary``'s shared libraries
+    (:func:`libraries_of`): an image built around a host binary carries them at the paths
+    the binary names. ``error`` (``doing: cannot list ...``) when ``ldd`` cannot be run."""
+    try:
+        libraries = libraries_of(binary)
+    except OSError as exc:
+        raise error(f"{doing}: cannot list the libraries of {binary} (ldd: {exc})") from None
+    return {os.path.realpath(path): path.lstrip("/") for path in libraries}
+
+
 def find_busybox(explicit: str | None) -> tuple[str | None, str]:
     """The static busybox to build from, and why there is none when there isn't."""
     if explicit:

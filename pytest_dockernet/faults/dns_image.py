@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from ..engine import exec_in, remove_container
 from ..engine.errors import APIError
 from ..errors import DockernetError, DriverUnavailable
-from ..image import image_on, libraries_of, remove_stale_builds
+from ..image import image_on, library_files, remove_stale_builds
 from .image import OPTION, build_image, public_image
 
 if TYPE_CHECKING:
@@ -129,12 +129,7 @@ def python_files() -> dict[str, str]:
     files: dict[str, str] = {}
     for binary in [python, *(p for p in modules if p.endswith(".so"))]:
         files[binary] = binary.lstrip("/")
-        try:
-            libraries = libraries_of(binary)
-        except OSError as exc:
-            raise DriverUnavailable(f"DNS faults: cannot list the libraries of {binary} (ldd: {exc})") from None
-        for library in libraries:
-            files[os.path.realpath(library)] = library.lstrip("/")
+        files.update(library_files(binary, DriverUnavailable, "DNS faults"))
     for module in modules:
         files.setdefault(os.path.realpath(module), module.lstrip("/"))
     return files

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from ..engine.errors import APIError
 from ..errors import DockernetError, DriverUnavailable
-from ..image import ensure_image, image_on, libraries_of, remove_stale_builds
+from ..image import ensure_image, image_on, library_files, remove_stale_builds
 from .tools import PACKAGES, TOOLS, check_tools
 
 if TYPE_CHECKING:
@@ -146,12 +146,9 @@ def host_files() -> dict[str, str]:
         files[real] = real.lstrip("/")
         if real != f"/usr/sbin/{tool}":
             files[f"@link:{tool}"] = real  # the tool's own name (iptables: a multi-call binary)
-        try:
-            libraries = libraries_of(real)
-        except OSError as exc:
-            raise DriverUnavailable(f"faults: cannot list the libraries of {real} (ldd: {exc})") from None
-        for path in libraries:
-            files[os.path.realpath(path)] = path.lstrip("/")
+        libraries = library_files(real, DriverUnavailable, "faults")
+        files.update(libraries)
+        for path in ("/" + in_image for in_image in libraries.values()):
             for module_dir in _LIB_DIRS:
                 # Where the tool looks for them: the directory's real path (/usr/lib/...).
                 candidate = os.path.realpath(os.path.join(os.path.dirname(path), module_dir))
