@@ -82,6 +82,24 @@ class Probe:
         self.made.append(("container", made["Id"]))
         return str(made["Id"])
 
+    def run(self, suffix: str, command: list[str], **host: Any) -> str:
+        """A started probe-image container running ``command``, off every network but
+        ``host``'s ``network_mode`` (default none); its id."""
+        engine = self.engine
+        host.setdefault("network_mode", "none")
+        with gate_for(engine).building():
+            made = engine.create_container(
+                self.image(),
+                command=command,
+                name=f"{self.name}-{suffix}",
+                labels=self._labels(),
+                host_config=engine.create_host_config(**host),
+                detach=True,
+            )
+            self.made.append(("container", made["Id"]))
+            engine.start(made["Id"])
+        return str(made["Id"])
+
     def start(self, *containers: str) -> None:
         """Start ``containers`` at once (a start is most of a probe's time)."""
         with gate_for(self.engine).building(), ThreadPoolExecutor(max_workers=len(containers)) as pool:
@@ -387,21 +405,11 @@ def ipv6(probe: Probe) -> Found:
 def net_admin(probe: Probe) -> Found:
     """A container given NET_ADMIN changes its own network namespace (what fault helpers do)."""
     engine = probe.engine
-    name = f"{probe.name}-admin"
-    with gate_for(engine).building():
-        made = engine.create_container(
-            probe.image(),
-            command=["sh", "-c", "ip link set lo mtu 65535 && ip link set lo mtu 65536 && echo admin=1"],
-            name=name,
-            labels=probe._labels(),
-            host_config=engine.create_host_config(network_mode="none", cap_add=["NET_ADMIN"]),
-            detach=True,
-        )
-        probe.made.append(("container", made["Id"]))
-        engine.start(made["Id"])
+    command = ["sh", "-c", "ip link set lo mtu 65535 && ip link set lo mtu 65536 && echo admin=1"]
+    made = probe.run("admin", command, cap_add=["NET_ADMIN"])
     state = engine.inspect_container
-    running, _ = poll(lambda: state(made["Id"])["State"].get("Running"), _not, timeout=5, interval=0.1)
-    output = "" if running else engine.logs(made["Id"], stdout=True, stderr=True).decode(errors="replace")
+    running, _ = poll(lambda: state(made)["State"].get("Running"), _not, timeout=5, interval=0.1)
+    output = "" if running else engine.logs(made, stdout=True, stderr=True).decode(errors="replace")
     ok = "admin=1" in output
     return {
         "net-admin": _said(
@@ -416,23 +424,13 @@ def pause(probe: Probe) -> Found:
     """A container is paused and unpaused: the cgroup freezer, which rootless Docker on
     cgroup v1 (cgroup driver "none") has not."""
     engine = probe.engine
-    with gate_for(engine).building():
-        made = engine.create_container(
-            probe.image(),
-            command=["sleep", "60"],
-            name=f"{probe.name}-pause",
-            labels=probe._labels(),
-            host_config=engine.create_host_config(network_mode="none"),
-            detach=True,
-        )
-        probe.made.append(("container", made["Id"]))
-        engine.start(made["Id"])
+    made = probe.run("pause", ["sleep", "60"])
     try:
-        engine.pause(made["Id"])
-        engine.unpause(made["Id"])
+        engine.pause(made)
+        engine.unpause(made)
         said = ""
     except APIError as exc:
-        said = one_line(exc).replace(made["Id"], made["Id"][:12])[-200:]
+        said = one_line(exc).replace(made, made[:12])[-200:]
     return {
         "pause": _said(
             not said,
@@ -447,20 +445,11 @@ def capture(probe: Probe) -> Found:
     engine = probe.engine
     info = engine.inspect_network(probe.network("capture", driver="bridge"))
     bridge = (info.get("Options") or {}).get("com.docker.network.bridge.name") or f"br-{info['Id'][:12]}"
-    with gate_for(engine).building():
-        made = engine.create_container(
-            probe.image(),
-            command=["sh", "-c", f"test -e /sys/class/net/{bridge} && echo bridge=1; ls /sys/class/net"],
-            name=f"{probe.name}-capture",
-            labels=probe._labels(),
-            host_config=engine.create_host_config(network_mode="host"),
-            detach=True,
-        )
-        probe.made.append(("container", made["Id"]))
-        engine.start(made["Id"])
+    command = ["sh", "-c", f"test -e /sys/class/net/{bridge} && echo bridge=1; ls /sys/class/net"]
+    made = probe.run("capture", command, network_mode="host")
     state = engine.inspect_container
-    poll(lambda: state(made["Id"])["State"].get("Running"), _not, timeout=5, interval=0.05)
-    output = engine.logs(made["Id"], stdout=True, stderr=True).decode(errors="replace")
+    poll(lambda: state(made)["State"].get("Running"), _not, timeout=5, interval=0.05)
+    output = engine.logs(made, stdout=True, stderr=True).decode(errors="replace")
     return {
         "capture": probe.said(
             "bridge=1" in output,
