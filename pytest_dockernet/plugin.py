@@ -211,8 +211,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtest_teardown(item: pytest.Item) -> None:
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     _in_report(item, False)
+    state = item.config.stash.get(STATE, None)
+    if nextitem is None and state is not None and state.pool is not None:
+        state.pool.ending = True  # this process's last test: its pooled containers stay put
 
 
 def _in_report(item: pytest.Item, shown: bool) -> None:

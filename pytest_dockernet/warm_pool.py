@@ -178,6 +178,10 @@ class WarmPool:
         self._busy = 0  # returns under way (close() waits for them)
         self._settled = threading.Condition(self._lock)
         self.closed = False
+        # Set before the run's last test ends (per process: an xdist worker's own last test):
+        # its containers and networks stay as they are, removed with the pool's at the end,
+        # since leaving a network (about 60 ms each) for a test that never comes is waste.
+        self.ending = False
 
     @property
     def idle(self) -> int:
@@ -265,7 +269,10 @@ class WarmPool:
     def give_back(self, container: Container) -> None:
         """``container``'s topology has ended: it waits for the next test if nothing but
         probes ran in it, it runs just what a fresh one runs (no process a probe or anything
-        else left) and the pool has room; else it is removed."""
+        else left) and the pool has room; else it is removed. At the end of the run it stays
+        as it is: close() removes it."""
+        if self.ending:
+            return
         with self._lock:
             name = self._names.get(container.id, "")
             keep = bool(name) and not self.closed and container.reusable and len(self._idle) < self.size
@@ -378,7 +385,10 @@ class WarmPool:
     def give_back_network(self, network: Network) -> None:
         """``network``'s topology is removed (its containers first): it waits for the next
         test if nothing is on it, the pool has room and no explicit subnet asked for since
-        overlaps it (see make_room); else it is removed."""
+        overlaps it (see make_room); else it is removed. At the end of the run it stays as
+        it is: close() removes it (its containers first)."""
+        if self.ending:
+            return
         subnet = ipaddress.IPv4Network(network.subnet) if network.subnet else None
         held = self.allocator is not None and subnet is not None and self.allocator.overlaps_held(subnet)
         with self._lock:
