@@ -563,12 +563,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     for step in (
         lambda: _finish_teardowns(state),
         *(lambda t=t: _close_at_exit(state, t) for t in list(state.live)),
-        state.close_pool,  # after every topology: none holds one of its containers now
         lambda: _leave_swarm(state),
         state.remove_builds,  # in the process that ends the run; workers are gone by now
-        # Last: all is made and removed. Resources kept after a failure keep the (ended) lease
-        # beside them, so that whichever run comes next knows they are a dead run's.
-        lambda: state.lease is not None and state.lease.close(remove=not state.kept),  # type: ignore[func-returns-value]  # `and` guards the call
+        state.end,  # last, after every topology: the pool, the last test's containers, the lease
     ):
         try:
             cast("Callable[[], object]", step)()  # to mypy, a `lambda t=t:` makes them untyped

@@ -77,9 +77,12 @@ class Pruned:
 class Judge:
     """Tells dead runs from live ones, from the engine's leases (read once)."""
 
-    def __init__(self, engine: Engine, me: RunIdentity, runs: Collection[str] | None = None):
+    def __init__(
+        self, engine: Engine, me: RunIdentity, runs: Collection[str] | None = None, ended: Collection[str] = ()
+    ):
         self.me = me
         self.runs = runs  # judge only these (None: all)
+        self.ended = ended  # runs known to be over, whatever their leases say (see .end_of_run)
         self._engine = engine
         self.leases = lease_states(engine)
         self._asked_again: set[str] = set()
@@ -88,6 +91,8 @@ class Judge:
         run = labels.get(SESSION)
         if not run or run == self.me.run_id or (self.runs is not None and run not in self.runs):
             return False
+        if run in self.ended:
+            return True
         if run not in self.leases and run not in self._asked_again:
             # A run that started after the leases were read has one now: its lease comes
             # before anything it makes.
@@ -105,13 +110,14 @@ class Judge:
         return sorted(r for r in runs if r and self.leases.get(r) and not (but_me and r == self.me.run_id))
 
 
-def prune(engine: Engine, me: RunIdentity, runs: Collection[str] | None = None) -> Pruned:
+def prune(engine: Engine, me: RunIdentity, runs: Collection[str] | None = None, ended: Collection[str] = ()) -> Pruned:
     """Remove every labelled service, container, network and volume whose run is dead, then the
     images ``build()`` named for such a run, and leave a swarm the plugin made that no live
     run uses.
 
-    ``runs`` limits it to those runs (a run found holding something this one needs), and
-    then leaves the swarm alone. Resources of live runs (this one included), and of runs
+    ``runs`` limits it to those runs (a run found holding something this one needs, or the
+    run whose end :mod:`.end_of_run` removes: it is in ``ended`` too, dead whatever its lease
+    says), and then leaves the swarm alone. Resources of live runs (this one included), and of runs
     that cannot be judged, are never touched. A dead run's lease goes last, so that a
     prune cut short still knows it is dead next time. What the engine refuses to remove
     (e.g. Docker 20.10 now and then keeps a network's endpoint after its container is
@@ -119,7 +125,7 @@ def prune(engine: Engine, me: RunIdentity, runs: Collection[str] | None = None) 
     run tries again.
     """
     pruned = Pruned()
-    judge = Judge(engine, me, runs)
+    judge = Judge(engine, me, runs, ended)
     stuck: set[str] = set()  # runs something of which the engine would not remove
 
     def removed(kind: str, name: str, run: str, remove: Callable[..., object], *args: Any) -> bool:

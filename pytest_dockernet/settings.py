@@ -162,8 +162,10 @@ def add_options(parser: pytest.Parser) -> None:
     option("keep", "after a failure, keep that test's networks and containers and say how to remove them", flag=True)
     option(
         "teardown",
-        "'background': a test's own networks and containers are removed while the next test sets up "
-        "(all before the session ends); 'wait': before the test's teardown ends",
+        "'background': a test's own networks and containers are removed while the next test sets up, "
+        "and what is left after the summary (the warm pool, the last test's, the run's lease) by a "
+        "detached process after pytest exits (not under CI); 'wait': before the test's teardown ends, "
+        "and all of it before pytest exits",
         default="background",
         metavar="MODE",
     )

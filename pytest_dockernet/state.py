@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from .builds import is_run_build, remove_builds
-from .engine import connect, engine_subnets
+from .end_of_run import detachable, hand_over
+from .engine import connect, engine_subnets, where
 from .errors import EngineUnavailable, ImageUnavailable
 from .facts import RunFacts
 from .image import ProbeImage, resolve_probe_image
@@ -154,10 +155,20 @@ class State:
             return self._engines
 
     def hold_lease(self, engine: Engine, image: str, *, swarm_user: bool = False) -> None:
-        """Start this run's lease before it makes anything (once)."""
+        """Create this run's lease before it makes anything (once); it starts in the background
+        while the first test sets up, and the next call raises if it could not start."""
         with self.lock:
             if self.lease is None:
                 self.lease = Lease(engine, self.identity, image, {USER: "1"} if swarm_user else None)
+                return
+            lease = self.lease
+        try:
+            lease.wait_started()
+        except BaseException:
+            with self.lock:  # the next test makes another
+                if self.lease is lease:
+                    self.lease = None
+            raise
 
     def warm_pool(self, engine: Engine, image: str) -> WarmPool | None:
         """The process's warm pool (see .warm_pool); None when turned off (``--dockernet-pool 0``)
@@ -170,11 +181,31 @@ class State:
                 self.pool = WarmPool(engine, self.identity, settings.pool, image, settings.dns, self.allocator)
             return self.pool
 
-    def close_pool(self) -> None:
-        """At the end of the run, after every topology: remove the pool's containers."""
+    def end(self) -> None:
+        """The run's last step, after every topology: remove the pool's containers and networks
+        (the last test's among them), then end the lease; or end the lease and leave the
+        removal to a detached process, which nobody waits for (see .end_of_run)."""
         pool, self.pool = self.pool, None
+        lease = self.lease
+        if lease is not None and self._detachable(lease):
+            lease.close(remove=False)  # from now on the run is a dead one's to every prune
+            if hand_over(self.identity.run_id):
+                return
         if pool is not None:
             pool.close()
+        if lease is not None:
+            lease.close(remove=not self.kept)  # kept resources keep their ended lease beside them
+
+    def _detachable(self, lease: Lease) -> bool:
+        return (
+            self.settings.teardown == "background"
+            and not self.kept
+            and lease.running
+            and not self._engines  # engine 0 only: the others have no lease
+            and self.lab is None
+            and where(lease.engine) == where()  # the detached process connects as the environment says
+            and detachable()
+        )
 
     def probe_image(self) -> str:
         engine = self.engine()

@@ -270,12 +270,16 @@ class WarmPool:
         """``container``'s topology has ended: it waits for the next test if nothing but
         probes ran in it, it runs just what a fresh one runs (no process a probe or anything
         else left) and the pool has room; else it is removed. At the end of the run it stays
-        as it is: close() removes it."""
-        if self.ending:
+        as it is when only the pool's networks hold it (close() removes it, then them); on a
+        network of its topology's own it is removed, which that network's removal needs."""
+        with self._lock:
+            pool_networks = {n.docker_name for n in self._lent.values()}
+        if self.ending and set(container.endpoints) <= pool_networks:
             return
         with self._lock:
             name = self._names.get(container.id, "")
-            keep = bool(name) and not self.closed and container.reusable and len(self._idle) < self.size
+            ending = self.closed or self.ending
+            keep = bool(name) and not ending and container.reusable and len(self._idle) < self.size
             self._busy += 1
         try:
             if keep and self._leave_networks(container, name):

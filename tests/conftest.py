@@ -16,6 +16,7 @@ import docker
 import docker.errors
 import pytest
 
+from pytest_dockernet import end_of_run
 from pytest_dockernet.labels import SESSION
 from pytest_dockernet.plugin import STATE
 from pytest_dockernet.skips import PluginSkip
@@ -192,10 +193,16 @@ class InnerRuns:
         pytester.plugins.append("inner_run_spy")
 
     def run(self, *args: str) -> pytest.RunResult:
-        return self.pytester.runpytest(*args)
+        return self.settled(self.pytester.runpytest(*args))
 
     def run_subprocess(self, *args: str, timeout: float = 120) -> pytest.RunResult:
-        return self.pytester.runpytest_subprocess(*args, timeout=timeout)
+        return self.settled(self.pytester.runpytest_subprocess(*args, timeout=timeout))
+
+    def settled(self, result: pytest.RunResult) -> pytest.RunResult:
+        """``result``, once the end of its run's removal, left to a detached process after
+        pytest's exit (pytest_dockernet.end_of_run), is done: tests judge what is left then."""
+        assert end_of_run.wait(self.run_ids()), "an inner run's end-of-run removal took over 60 s"
+        return result
 
     def pytest_command(self, *args: str, host: str | None = None) -> list[str]:
         """``python -m pytest ARGS`` with the spy, on the host name ``host`` if given (see own_host)."""
@@ -221,7 +228,7 @@ class InnerRuns:
 
     def run_on(self, host: str | None, *args: str, timeout: float = 120) -> pytest.RunResult:
         """A run in a separate process, on the host name ``host``."""
-        return self.pytester.run(*self.pytest_command(*args, host=host), timeout=timeout)
+        return self.settled(self.pytester.run(*self.pytest_command(*args, host=host), timeout=timeout))
 
     def start(self, *args: str, host: str | None = None, timeout: float = 60) -> subprocess.Popen:
         """Start a run in the background; return once its test has called ``inner_run_spy.ready()``."""
@@ -263,7 +270,9 @@ class InnerRuns:
 
     def resources(self, *run_ids: str) -> list[str]:
         """``container NAME``, ``network NAME`` and ``volume NAME`` for each resource of these
-        runs (all runs so far when none are named) that exists on the engine now."""
+        runs (all runs so far when none are named) that exists on the engine now (once
+        their end-of-run removals are done)."""
+        end_of_run.wait(run_ids or self.run_ids())
         found = []
         for run_id in run_ids or self.run_ids():
             filters = {"label": f"{SESSION}={run_id}"}
@@ -277,7 +286,9 @@ class InnerRuns:
         return (self.client.api.volumes(filters=filters) or {}).get("Volumes") or []
 
     def existing(self, docker_names: list[str]) -> list[str]:
-        """Which of these container or network names exist on the engine now."""
+        """Which of these container or network names exist on the engine now (once the
+        inner runs' end-of-run removals are done)."""
+        end_of_run.wait(self.run_ids())
         present = []
         for name in docker_names:
             for lookup in (self.client.api.inspect_container, self.client.api.inspect_network):

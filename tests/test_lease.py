@@ -46,6 +46,8 @@ def test_a_lease_runs_while_held_and_goes_when_closed(dockernet_client, pytestco
     identity = RunIdentity()  # a run of its own, not this one
     lease = Lease(DockerEngine(dockernet_client), identity, pytestconfig.stash[STATE].probe_image())
     try:
+        assert lease_states(dockernet_client)[identity.run_id] is True  # created: alive already
+        lease.wait_started()  # started in its thread
         assert dockernet_client.api.inspect_container(lease.id)["State"]["Running"]
         assert lease_states(dockernet_client)[identity.run_id] is True
         lease.close()
