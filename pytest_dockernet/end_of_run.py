@@ -23,13 +23,20 @@ process (``docker run ... pytest``: the container ends with pytest, and every pr
 from __future__ import annotations
 
 import os
-import select
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
+
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, and the run waits for its removal itself
+    fcntl = None
 
 MARK = "pytest-dockernet-ending-"
 LOG = "pytest-dockernet-ending.log"  # what a detached removal could not do, appended
@@ -44,101 +51,93 @@ def detachable(env: dict[str, str] | None = None) -> bool:
     (the run's own settings aside: see the module's docstring)."""
     env = dict(os.environ if env is None else env)
     ci = bool(env.get("CI") or env.get("BUILD_NUMBER"))
-    return not ci and os.getppid() != 1 and _waitable()
-
-
-def _waitable() -> bool:
-    """Whether a process's end can be waited for without being its parent (Linux 5.3 on):
-    what :func:`wait` needs."""
-    try:
-        os.close(os.pidfd_open(os.getpid()))
-    except (AttributeError, OSError):
-        return False
-    return True
+    return fcntl is not None and not ci and os.getppid() != 1
 
 
 def hand_over(run_id: str) -> bool:
     """Start the detached removal of ``run_id`` (whose lease has ended); False when it could
-    not start (then the caller removes what is left itself)."""
+    not start (then the caller removes what is left itself).
+
+    The marker is locked before the process starts, which inherits the lock's open file: the
+    lock holds exactly as long as the process lives, however it ends, whatever pid namespace
+    it or a reader is in."""
+    assert fcntl is not None  # detachable() said so
     try:
+        fd = os.open(marker(run_id), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         process = subprocess.Popen(
             [sys.executable, "-m", "pytest_dockernet.end_of_run", run_id],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C in the terminal after pytest's exit does not reach it
-            close_fds=True,
+            pass_fds=(fd,),
         )
+        os.write(fd, str(process.pid).encode())  # for a person who looks; the lock is what tells
     except OSError:
+        marker(run_id).unlink(missing_ok=True)
         return False
-    try:  # the process removes it when done (if that was before this line: a dead pid, below)
-        marker(run_id).write_text(str(process.pid))
-    except OSError:
-        pass  # then nothing says it is under way; it is no less done
+    finally:
+        os.close(fd)  # the process's copy holds the lock now
     return True
 
 
 def pending(run_ids: Iterable[str] | None = None) -> list[str]:
-    """The runs (of ``run_ids``, or all) whose end is being removed by a live detached process."""
+    """The runs (of ``run_ids``, or all) whose end a detached process is removing now."""
     wanted = None if run_ids is None else set(run_ids)
     found = []
     for path in Path(tempfile.gettempdir()).glob(MARK + "*"):
         run_id = path.name[len(MARK) :]
-        if wanted is not None and run_id not in wanted:
-            continue
-        try:
-            pid = int(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if _alive(pid):
+        if (wanted is None or run_id in wanted) and _held(path, wait=None):
             found.append(run_id)
-        else:  # killed before it could say it was done: the next run's prune takes the rest
-            path.unlink(missing_ok=True)
     return found
 
 
 def wait(run_ids: Iterable[str] | None = None, timeout: float = 60.0) -> bool:
     """Wait until no detached removal of ``run_ids`` (or of any run) is under way; False if
     one still is after ``timeout`` seconds."""
-    runs = None if run_ids is None else list(run_ids)
     deadline = time.monotonic() + timeout
-    for run_id in pending(runs):
-        try:
-            pid = int(marker(run_id).read_text())
-        except (OSError, ValueError):
-            continue  # done meanwhile
-        if not _exited(pid, deadline - time.monotonic()):
+    for run_id in pending(run_ids):
+        if _held(marker(run_id), wait=max(deadline - time.monotonic(), 0)):
             return False
-    return not pending(runs)
+    return True
 
 
-def _exited(pid: int, timeout: float) -> bool:
-    """Whether process ``pid`` (not necessarily a child) ends within ``timeout`` seconds."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    except (AttributeError, OSError):  # no pidfd here: then no run handed its end over (detachable)
-        return not _alive(pid)
-    try:  # readable once the process has exited
-        return bool(select.select([fd], [], [], max(timeout, 0))[0])
-    finally:
-        os.close(fd)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+def _held(path: Path, *, wait: float | None) -> bool:
+    """Whether the marker's lock is held (after waiting up to ``wait`` seconds for it to be
+    let go); a marker nobody holds is a removal that ended, and goes."""
+    if fcntl is None:
         return False
-    except PermissionError:  # another user's process: alive
-        return True
-    # A finished child of this process stays a zombie until reaped; it is done.
+    flock = fcntl.flock
     try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:  # not our child: alive, since kill() reached it
-        return True
-    return done == 0
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False  # gone: done
+    if wait is None:
+        try:
+            flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+    else:  # a blocking flock has no timeout: taken in a thread, which is waited for with one
+
+        def take() -> None:
+            try:
+                flock(fd, fcntl.LOCK_SH)
+            finally:
+                os.close(fd)
+
+        taker = threading.Thread(target=take, name="dockernet-end-of-run", daemon=True)
+        taker.start()
+        taker.join(wait)
+        if taker.is_alive():
+            return True
+    path.unlink(missing_ok=True)
+    return False
 
 
 def remove(run_id: str) -> str:

@@ -193,7 +193,8 @@ class InnerRuns:
         pytester.plugins.append("inner_run_spy")
 
     def run(self, *args: str) -> pytest.RunResult:
-        return self.settled(self.pytester.runpytest(*args))
+        # The spy by name: pytester's in-process runs do not load its `plugins` list.
+        return self.settled(self.pytester.runpytest("-p", "inner_run_spy", *args))
 
     def run_subprocess(self, *args: str, timeout: float = 120) -> pytest.RunResult:
         return self.settled(self.pytester.runpytest_subprocess(*args, timeout=timeout))
