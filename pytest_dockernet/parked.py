@@ -100,7 +100,8 @@ def as_launched(engine: Engine, unit: Unit) -> bool:
         if not state.get("Running") or state.get("Paused") or list(joined) != [network.docker_name]:
             return False
         endpoint = joined[network.docker_name]
-        aliases = set(endpoint.get("Aliases") or []) - {member.id[:12]}
+        # The engine adds the short id and the hostname (the pool's name: see WarmPool.new).
+        aliases = set(endpoint.get("Aliases") or []) - {member.id[:12], member.pool_name}
         fixed = (endpoint.get("IPAMConfig") or {}).get("IPv4Address")
         return not fixed and aliases == {member.name, *member.aliases} and idle_shell_only(engine, member.id)
 

@@ -197,9 +197,9 @@ class WarmPool(Parking):
 
     @property
     def idle(self) -> int:
-        """How many containers wait to be handed out now."""
+        """How many containers wait to be handed out now (idle, or parked with their topology)."""
         with self._lock:
-            return len(self._idle)
+            return self._held()
 
     def fits(self, context: Context, spec: Any, launch: Launching) -> bool:
         return (
