@@ -117,7 +117,8 @@ def hand_over(context: Context, member: Member, network: Network, image: str) ->
     container = Container(context, member.name, docker_name, member.id, image, None, 0)
     container.resident = container.pooled = True
     try:
-        context.engine.rename(member.id, docker_name)
+        with gate_for(context.engine).building():  # the network's DNS records change, as in a join
+            context.engine.rename(member.id, docker_name)
         running = container.refresh().get("Running")
         container.logs_after = container.last_output_stamp()
     except APIError:
@@ -266,7 +267,10 @@ class Parking:
             engine = context.engine
             if not as_launched(engine, unit):
                 return False
-            with ThreadPoolExecutor(max_workers=4, thread_name_prefix="dockernet-pool-park") as ex:
+            with (
+                ThreadPoolExecutor(max_workers=4, thread_name_prefix="dockernet-pool-park") as ex,
+                gate_for(engine).building(),
+            ):  # the network's DNS records change, as in a join
                 list(ex.map(lambda member: engine.rename(member.id, member.pool_name), unit.members))
             with self._lock:
                 if self.closed:  # close() removes them with the rest
@@ -306,6 +310,9 @@ class Parking:
     def _take_parked(self, context: Context, name: str) -> Network | None:
         """A parked unit's network whose logical name was ``name``, for ``context``'s topology,
         its containers provisional there; None when none is parked."""
+        provisional: Provisional | None = context.provisional
+        if provisional is not None:  # another network's (a batch's default network is made first)
+            provisional.end()
         with self._lock:
             if self.closed:
                 return None
@@ -342,7 +349,7 @@ class Parking:
             self._remove(member.id)
         for member in left:
             with self._lock:
-                if not self.closed and len(self._idle) < self.size:
+                if not self.closed and self._held() < self.size:
                     self._idle.append((member.id, member.pool_name))
                     continue
             self._remove(member.id)
