@@ -13,8 +13,10 @@ leaves its networks and waits for the next test, up to ``size`` of them; any oth
 removed. Networks likewise: a ``network()`` call with no options of its own gets an
 empty network an earlier test left, and such a network goes back to the pool once its
 topology's other containers are removed (removing a network costs about 190 ms, and no
-network or container can be set up meanwhile, see :mod:`.engine.gate`). The pool makes nothing
-ahead of need: a run never starts more containers or makes more networks than it would
+network or container can be set up meanwhile, see :mod:`.engine.gate`). A topology that is one
+network of the pool's with only the pool's containers on it may instead wait whole, its
+containers still joined, for a later test of the same shape (:mod:`.parked`). The pool makes
+nothing ahead of need: a run never starts more containers or makes more networks than it would
 without it.
 
 What stays true of a pooled container: it resolves by its logical name, its aliases and
