@@ -57,6 +57,7 @@ CAPABILITIES: Mapping[str, str] = {
     "network-isolation": "containers on different networks do not reach each other; the plugin isolates where not",
     "connect-disconnect": "a running container joins and leaves networks and still reaches the others",
     "warm-pool-joins": "the warm pool's way: a renamed running container leaves networks and joins others",
+    "warm-pool-parking": "a container renamed while on its networks answers to its new name only (the pool's parking)",
     "swarm": "swarm mode: overlay networks, services, --dockernet-swarm auto",
     "overlay": "overlay networks carry containers and services (tried once the engine is a swarm manager)",
     "ipv6": "IPv6 networks (ipv6=True) give their containers addresses",

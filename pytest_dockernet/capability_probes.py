@@ -41,7 +41,7 @@ WAIT = 2  # seconds a lookup or a connection may take in a probe
 # The topology probe's healthcheck: an engine that runs healthchecks reports it healthy soon.
 HEALTHCHECK = {"test": ["CMD", "true"], "interval": 500_000_000, "timeout": 2_000_000_000, "retries": 1}
 HEALTHY_WITHIN = 3.0
-JOINS = ("internal-dns", "network-isolation", "connect-disconnect", "warm-pool-joins")
+JOINS = ("internal-dns", "network-isolation", "connect-disconnect", "warm-pool-joins", "warm-pool-parking")
 
 
 class Probe:
@@ -205,7 +205,7 @@ def swarm(probe: Probe) -> Found:
 
 def topology(probe: Probe) -> Found:
     """hermetic-dns, aliases, links, icmp, healthchecks, network-isolation, internal-dns,
-    connect-disconnect, warm-pool-joins: container ``a`` on a network, ``b`` on another,
+    connect-disconnect, warm-pool-joins, warm-pool-parking: container ``a`` on a network, ``b`` on another,
     which then joins ``a``'s (with an alias and a link) and the internal network, leaves its
     first network, and is renamed and joins it again, as a warm pool's container does."""
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -293,7 +293,7 @@ def _on_one_network(probe: Probe, a: str, b: str, net: str, other: str) -> Found
 
 
 def _joins(probe: Probe, a: str, b: str, net: str, inner: str, other: str) -> Found:
-    """internal-dns, connect-disconnect, warm-pool-joins: both join the internal network;
+    """internal-dns, connect-disconnect, warm-pool-joins, warm-pool-parking: both join the internal network;
     ``b`` leaves its first network, then is renamed and joins it again."""
     engine, result = probe.engine, {}
     with gate_for(engine).building():
@@ -327,6 +327,14 @@ def _joins(probe: Probe, a: str, b: str, net: str, inner: str, other: str) -> Fo
         "a renamed running container leaves networks and joins others under a new alias",
         "warm pool joins unavailable: a renamed container that left its first network and joined another "
         + ("is not found by its new alias" if all(left.values()) and after["name"] else "does not resolve the others"),
+    )
+    # b was renamed while on a's networks: their resolvers answer to its new name, not its old.
+    renamed = probe.checks(a, {"new": resolves(f"{probe.name}-b-again"), "old": resolves(f"{probe.name}-b")})
+    result["warm-pool-parking"] = probe.said(
+        renamed["new"] and not renamed["old"],
+        "a container renamed while on its networks answers to its new name there, not its old",
+        "warm pool parking unavailable: a container renamed while on its networks "
+        + ("still answers to its old name" if renamed["old"] else "does not answer to its new name"),
     )
     return result
 

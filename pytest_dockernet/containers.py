@@ -24,6 +24,7 @@ from .engine.gate import gate_for
 from .errors import DockernetError, one_line
 from .handles import Container, Network, check_grace, check_owned, engine_call
 from .image import ensure_image, image_on, provide_image
+from .parked import end, settle
 from .readiness import check_ready, crash_report, wait_ready
 from .registry import Registry
 from .sidecars import Sidecars, with_net_raw
@@ -55,7 +56,15 @@ class Containers:
 
     def start(self, spec: ContainerSpec) -> Container:
         """Create and start one container; returns once it is ready (see Topology.container)."""
-        launch = self.checker.check(spec)
+        try:
+            return self._start(spec)
+        finally:
+            end(self.context)  # a parked topology's containers this call did not take
+
+    def _start(self, spec: ContainerSpec, launch: Launch | None = None) -> Container:
+        if launch is None:
+            launch = self.checker.check(spec)
+            settle(self.context, [launch])  # a parked topology's containers: claimed, or evicted now
 
         def make() -> Container:
             container = self._launch(launch)
@@ -92,6 +101,7 @@ class Containers:
         batch = {name: ContainerSpec.of(name, args or {}, f"containers()[{name!r}]") for name, args in specs.items()}
         if any(s.networks is None and s.network_mode is None and not s.links for s in batch.values()):
             self.networks.default()  # once, before the threads that would race to make it
+        launches = self._claim(batch)
         started: dict[str, Container] = {}
         errors: list[BaseException] = []
         starts: list[Future[Container]] = []
@@ -100,7 +110,7 @@ class Containers:
         pool = ThreadPoolExecutor(max_workers=min(8, len(batch)))
         try:
             for wave in waves:
-                futures = {spec.name: pool.submit(self.start, spec) for spec in wave}
+                futures = {spec.name: pool.submit(self._start, spec, launches.get(spec.name)) for spec in wave}
                 starts += futures.values()
                 for name, future in futures.items():
                     wait([future])  # an interrupt (Ctrl-C, SIGTERM) lands here, in this thread
@@ -114,12 +124,35 @@ class Containers:
             pool.shutdown(wait=False, cancel_futures=True)
             end_starts(self.context, list(batch), starts)
             raise
+        finally:
+            end(self.context)
         pool.shutdown()
         if errors:
             for container in started.values():
                 self.forget(container)
             raise errors[0]
         return {name: started[name] for name in batch}
+
+    def _claim(self, batch: Mapping[str, ContainerSpec]) -> dict[str, Launch]:
+        """Before a batch starts anything: a parked topology's containers handed out with a
+        network (parked.py) are claimed by the launches that ask for them exactly, the others
+        evicted. The checked launches (those of containers without links: those with links
+        start after the others and are never the pool's) go to the starts; a spec that fails
+        its check fails there."""
+        if self.context.provisional is None:
+            return {}
+        launches = {}
+        default = self.networks.registry.find("default")
+        for spec in (s for s in batch.values() if not s.links):
+            try:
+                launch = self.checker.check(spec)
+            except Exception:  # noqa: BLE001 - raised again by its start, in its turn
+                continue
+            if default and launch.network_mode is None and not launch.attachments and default.driver != "host":
+                launch.attachments = [Attachment(default, [], None)]  # as _launch gives it
+            launches[spec.name] = launch
+        settle(self.context, list(launches.values()))
+        return launches
 
     def check(self, container: object, argument: str) -> Container:
         """``container`` must be a container of this topology; else an error naming ``argument``."""
@@ -207,7 +240,13 @@ class Containers:
 
     def return_pooled(self) -> None:
         """Give the warm pool back the containers it handed this topology, or remove them:
-        their labels are the pool's, so the topology's removal by label would miss them."""
+        their labels are the pool's, so the topology's removal by label would miss them.
+        Provisional ones (parked.py) no call took are evicted first; then, when its shape
+        allows, the topology waits in the pool whole (WarmPool.park) and nothing is given back."""
+        end(self.context)
+        pool = self.context.warm_pool
+        if pool is not None and pool.park(self.context):
+            return
         for container in [c for c in self.registry if c.pooled]:  # one by one: at once is no quicker
             self.hand_back(container)
 

@@ -108,6 +108,9 @@ class Context:
     # failure messages then leave it out, so that it appears once.
     reported: bool = False
     failed_probe: Any = None  # the last probe a helper failed on (a snapshot.FailingProbe), for artifacts
+    # A parked topology's containers handed out with its network (a parked.Provisional), until
+    # the next container() call claims them or any other call evicts them: see check_open.
+    provisional: Any = None
 
     def __post_init__(self) -> None:
         self.networks: Registry[Network] = Registry("network", self.lock)
@@ -190,6 +193,11 @@ class Context:
             self.on_unavailable(reason, explicit)
         raise DriverUnavailable(reason)
 
-    def check_open(self) -> None:
+    def check_open(self, *, claiming: bool = False) -> None:
+        """Every call of the facade starts here: on a closed topology it fails; else the
+        provisional containers of a parked topology (handed out with its network) are evicted
+        before the call acts, unless it is ``claiming`` them (``container()``, ``containers()``)."""
         if self.closed:
             raise DockernetError(f"topology {self.label} is closed (its scope has ended)")
+        if self.provisional is not None and not claiming:
+            self.provisional.end()

@@ -20,6 +20,7 @@ from .engine.gate import gate_for
 from .errors import DockernetError
 from .handles import Network, check_owned
 from .labels import ROLE, SESSION
+from .parked import end
 from .reaper import Judge, prune
 from .registry import Registry
 from .retry import poll
@@ -176,6 +177,7 @@ class Networks:
     def discard(self, network: object) -> None:
         """Remove one network the topology made now (its subnet goes back to the allocator)."""
         network = self.check_own(network, "discard()")
+        end(self.context)  # a parked topology's containers handed out with it leave it first
         pool = self.warm_pool
         if network.warm and pool is not None:
             pool.drop_network(network)

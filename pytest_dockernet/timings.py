@@ -12,6 +12,8 @@ from contextlib import contextmanager
 PHASES = ("image", "lab bring-up", "swarm init", "set-up", "overlay networks", "capture", "probes", "teardown")
 # What the warm pool gave (see warm_pool.py), shown in a line of its own.
 POOL_AGAIN, POOL_NETWORKS_AGAIN = "pool: used again", "pool: networks used again"
+POOL_WHOLE = "pool: used again whole"  # of POOL_AGAIN: a parked topology's, on its network already (no join)
+POOL_COUNTS = (POOL_AGAIN, POOL_NETWORKS_AGAIN, POOL_WHOLE)
 
 
 def counted(n: int, noun: str) -> str:
@@ -63,7 +65,7 @@ class Timings:
 
     def describe(self) -> str:
         phases = ", ".join(f"{p} {self.seconds[p]:.2f} s" for p in PHASES if p in self.seconds)
-        counts = sorted((what, n) for what, n in self.counts.items() if what not in (POOL_AGAIN, POOL_NETWORKS_AGAIN))
+        counts = sorted((what, n) for what, n in self.counts.items() if what not in POOL_COUNTS)
         made = ", ".join(counted(n, what) for what, n in counts)
         over = f" (summed over {self.workers} workers)" if self.workers else ""
         return f"time{over}: {phases or 'none'}; made: {made or 'nothing'}"
@@ -73,4 +75,7 @@ class Timings:
         again, networks = self.counts.get(POOL_AGAIN, 0), self.counts.get(POOL_NETWORKS_AGAIN, 0)
         if not (again or networks):
             return ""
-        return f"warm pool: {again} of the containers and {networks} of the networks were earlier tests', used again"
+        whole = self.counts.get(POOL_WHOLE, 0)
+        joins = f" ({whole} of them with no network join: parked whole)" if whole else ""
+        said = f"warm pool: {again} of the containers and {networks} of the networks were earlier tests'"
+        return f"{said}, used again{joins}"

@@ -252,7 +252,7 @@ class Topology:
         """
         arguments = dict(locals())  # exactly the keyword arguments above, as given
         del arguments["self"]
-        self.context.check_open()
+        self.context.check_open(claiming=True)
         spec = ContainerSpec(**arguments)
         return self._containers.start(spec)
 
@@ -265,7 +265,7 @@ class Topology:
         """Start several containers at once, ``{name: {container() arguments}}``; returns them
         by name once all are ready. Those with ``links=`` start after the others. If one
         fails, the others are removed too and the first error is raised."""
-        self.context.check_open()
+        self.context.check_open(claiming=True)
         return self._containers.start_batch(specs)
 
     def discard(self, *handles: Container | Network) -> None:

@@ -13,8 +13,10 @@ leaves its networks and waits for the next test, up to ``size`` of them; any oth
 removed. Networks likewise: a ``network()`` call with no options of its own gets an
 empty network an earlier test left, and such a network goes back to the pool once its
 topology's other containers are removed (removing a network costs about 190 ms, and no
-network or container can be set up meanwhile, see :mod:`.engine.gate`). The pool makes nothing
-ahead of need: a run never starts more containers or makes more networks than it would
+network or container can be set up meanwhile, see :mod:`.engine.gate`). A topology that is one
+network of the pool's with only the pool's containers on it may instead wait whole, its
+containers still joined, for a later test of the same shape (:mod:`.parked`). The pool makes
+nothing ahead of need: a run never starts more containers or makes more networks than it would
 without it.
 
 What stays true of a pooled container: it resolves by its logical name, its aliases and
@@ -47,7 +49,7 @@ from .engine.gate import gate_for
 from .errors import ProbeFailed
 from .handles import Container, Network
 from .labels import NAME, ROLE, TOPOLOGY, RunIdentity
-from .probes import RESIDENT_PROCESSES
+from .parked import Parking, Provisional, Unit, idle_shell_only
 from .probes import run as run_probe
 from .timings import POOL_AGAIN, POOL_NETWORKS_AGAIN
 
@@ -136,15 +138,25 @@ class WarmStarts(Generic[L]):
     def start(self, launch: L) -> Container:
         context, name = self.context, launch.spec.name
         pool: WarmPool | None = context.warm_pool
+        provisional: Provisional | None = context.provisional
+        if provisional is not None:  # a parked unit's network was handed out: its containers are claimed or evicted
+            provisional.settle([launch])
+            taken = provisional.take(launch)
+            if taken is not None:
+                context.timings.count("containers")
+                pool.shape(taken, launch.attachments)  # type: ignore[union-attr]  # a provisional is a pool's
+                return taken
         if pool is None or not pool.fits(context, launch.spec, launch):
             return self.create(launch, None)
         taken = pool.take(context, name, launch.attachments)
         if taken is not None:
             context.timings.count("containers")
+            pool.shape(taken, launch.attachments)
             return taken
         hostname, labels = pool.new(name)
         container = self.create(launch, (hostname, labels, pool.filters()))
         pool.started(container, hostname)
+        pool.shape(container, launch.attachments)
         return container
 
     def give_back(self, container: Container) -> None:
@@ -154,7 +166,7 @@ class WarmStarts(Generic[L]):
         pool.give_back(container)
 
 
-class WarmPool:
+class WarmPool(Parking):
     """The pooled containers of one pytest process: handed out, and waiting (up to ``size``)."""
 
     def __init__(
@@ -174,6 +186,8 @@ class WarmPool:
         self._names: dict[str, str] = {}  # every pooled container's id: its name while it waits
         self._networks: deque[Network] = deque()  # empty networks waiting, as their last topology had them
         self._lent: dict[str, Network] = {}  # networks handed out (or made) for a topology, by id
+        self._parked: deque[Unit] = deque()  # topologies waiting whole, oldest first (see parked.py)
+        self._shapes: dict[str, list[tuple[str, list[str], str | None]]] = {}  # see Parking
         self._lock = threading.Lock()
         self._busy = 0  # returns under way (close() waits for them)
         self._settled = threading.Condition(self._lock)
@@ -185,9 +199,9 @@ class WarmPool:
 
     @property
     def idle(self) -> int:
-        """How many containers wait to be handed out now."""
+        """How many containers wait to be handed out now (idle, or parked with their topology)."""
         with self._lock:
-            return len(self._idle)
+            return self._held()
 
     def fits(self, context: Context, spec: Any, launch: Launching) -> bool:
         return (
@@ -214,11 +228,19 @@ class WarmPool:
 
     def take(self, context: Context, name: str, attachments: Sequence[Joining]) -> Container | None:
         """A waiting container for ``context``'s topology, on ``attachments`` under ``name``;
-        None when none waits or the hand-over failed (then ``container()`` starts one)."""
+        None when none waits or the hand-over failed (then ``container()`` starts one). When
+        none waits but a topology is parked, the oldest is broken up for it."""
         while True:
             with self._lock:
-                if self.closed or not self._idle:
+                if self.closed or not (self._idle or self._parked):
                     return None
+                unit = None if self._idle else self._parked.popleft()
+            if unit is not None:
+                self._break(unit)
+                continue
+            with self._lock:
+                if not self._idle:
+                    continue
                 container_id, _ = self._idle.popleft()
             container = self._hand_over(container_id, context, name, attachments)
             if container is not None:
@@ -279,7 +301,7 @@ class WarmPool:
         with self._lock:
             name = self._names.get(container.id, "")
             ending = self.closed or self.ending
-            keep = bool(name) and not ending and container.reusable and len(self._idle) < self.size
+            keep = bool(name) and not ending and container.reusable and self._held() < self.size
             self._busy += 1
         try:
             if keep and self._leave_networks(container, name):
@@ -303,7 +325,7 @@ class WarmPool:
             # Its processes are listed while it leaves its networks (about 20 ms, which the
             # test's teardown need not wait for on top of the leaving).
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dockernet-pool-top") as ex:
-                idle = ex.submit(self._idle_shell_only, engine, container.id)
+                idle = ex.submit(idle_shell_only, engine, container.id)
                 with gate_for(engine).joining():
                     for network in info["NetworkSettings"].get("Networks") or {}:
                         engine.disconnect_container_from_network(container.id, network)
@@ -312,20 +334,10 @@ class WarmPool:
         except APIError:
             return False
 
-    @staticmethod
-    def _idle_shell_only(engine: Engine, container_id: str) -> bool:
-        """Whether the container runs exactly what a fresh one runs: its resident shell,
-        idle. A process left running (a listener on a port, a loop) would meet the next test."""
-        listing = engine.top(container_id)
-        titles = listing.get("Titles") or []
-        column = next((i for i, title in enumerate(titles) if title in ("CMD", "COMMAND")), None)
-        if column is None:  # an engine that lists them otherwise: not known to be idle
-            return False
-        return sorted(p[column] for p in listing.get("Processes") or []) == sorted(RESIDENT_PROCESSES)
-
     def _remove(self, container_id: str) -> None:
         with self._lock:
             self._names.pop(container_id, None)
+            self._shapes.pop(container_id, None)
         try:
             remove_container(self.engine, container_id)
         except APIError:
@@ -347,11 +359,23 @@ class WarmPool:
 
     def take_network(self, context: Context, name: str) -> Network | None:
         """An empty network of an earlier test for ``context``'s topology under ``name``; None
-        when none waits."""
+        when none waits. A parked topology whose network had that name comes first: its
+        containers become provisional members of ``context``'s (see parked.py); when no
+        network waits, the oldest parked topology is broken up for one."""
+        parked = self._take_parked(context, name)
+        if parked is not None:
+            return parked
         while True:
             with self._lock:
-                if self.closed or not self._networks:
+                if self.closed or not (self._networks or self._parked):
                     return None
+                unit = None if self._networks else self._parked.popleft()
+            if unit is not None:
+                self._break(unit)
+                continue
+            with self._lock:
+                if not self._networks:
+                    continue
                 last = self._networks.popleft()
             try:
                 attached = context.engine.inspect_network(last.id).get("Containers")
@@ -381,7 +405,14 @@ class WarmPool:
             waiting = [n for n in self._networks if _overlaps(n, subnet)]
             for network in waiting:
                 self._networks.remove(network)
+            units = [u for u in self._parked if _overlaps(u.network, subnet)]
+            for unit in units:
+                self._parked.remove(unit)
             returning = any(n.context.closed and _overlaps(n, subnet) for n in self._lent.values())
+        for unit in units:  # its containers first: a network with containers on it stays
+            for member in unit.members:
+                self._remove(member.id)
+            waiting.append(unit.network)
         for network in waiting:
             self._remove_network(network)
         return bool(waiting) or returning
@@ -393,10 +424,13 @@ class WarmPool:
         it is: close() removes it (its containers first)."""
         if self.ending:
             return
+        with self._lock:
+            if self._lent.get(network.id) is not network:  # parked with its containers (or handed on since)
+                return
         subnet = ipaddress.IPv4Network(network.subnet) if network.subnet else None
         held = self.allocator is not None and subnet is not None and self.allocator.overlaps_held(subnet)
         with self._lock:
-            keep = not self.closed and len(self._networks) < self.size and not held
+            keep = not self.closed and len(self._networks) + len(self._parked) < self.size and not held
         try:
             empty = not self.engine.inspect_network(network.id).get("Containers")
         except NotFound:
@@ -432,6 +466,8 @@ class WarmPool:
             self._settled.wait_for(lambda: self._busy == 0, 30.0)  # a return under way ends first
             self._idle.clear()
             networks, self._networks = list(self._networks), deque()
+            networks += [unit.network for unit in self._parked]  # removed after their containers, below
+            self._parked.clear()
         left = [c["Id"] for c in self.engine.containers(all=True, filters=self.filters())]
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="dockernet-pool") as ex:
             list(ex.map(lambda container_id: remove_container(self.engine, container_id), left))

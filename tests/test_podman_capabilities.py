@@ -17,7 +17,7 @@ DOCKER_HOST = os.environ.get("DOCKER_HOST", "")
 # The inner runs' subnets: neither the default engine's pool (10.213/16) nor the outer run's.
 OWN_POOL = ("--dockernet-subnet-pool", "10.216.0.0/16", "-p", "no:cacheprovider")
 # (Internal networks depend on the host's FORWARD rules beside Docker's: not listed either way.)
-MISSING = ("hermetic-dns", "links", "connect-disconnect", "warm-pool-joins", "swarm")
+MISSING = ("hermetic-dns", "links", "connect-disconnect", "warm-pool-joins", "warm-pool-parking", "swarm")
 PRESENT = ("aliases", "ipv6", "net-admin", "host-network", "bind-mounts")
 
 
