@@ -15,6 +15,8 @@ from .engine import connect, engine_subnets
 from .errors import EngineUnavailable, ImageUnavailable
 from .facts import RunFacts
 from .image import ProbeImage, resolve_probe_image
+from .keep_warm import Keeper, match_key
+from .keep_warm import hold as hold_keeper
 from .lab import Lab
 from .labels import RunIdentity
 from .lease import Lease
@@ -167,8 +169,17 @@ class State:
             return None
         with self.lock:
             if self.pool is None:
-                self.pool = WarmPool(engine, self.identity, settings.pool, image, settings.dns, self.allocator)
+                keeper = self._keeper(engine, image) if settings.keep_warm else None
+                self.pool = WarmPool(engine, self.identity, settings.pool, image, settings.dns, self.allocator, keeper)
             return self.pool
+
+    def _keeper(self, engine: Engine, image: str) -> Keeper:
+        """With ``--dockernet-keep-warm``: the keeper this process's pool adopts or starts (see .keep_warm)."""
+        from . import __version__  # the package is whole by now
+
+        settings = self.settings
+        key = match_key(__version__, engine.inspect_image(image)["Id"], settings.dns, settings.subnet_pool)
+        return hold_keeper(engine, self.identity, image, key, settings.keep_warm)
 
     def close_pool(self) -> None:
         """At the end of the run, after every topology: remove the pool's containers."""

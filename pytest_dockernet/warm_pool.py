@@ -34,11 +34,12 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import itertools
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from .context import POOL_NEUTRAL
 from .engine import remove_container, remove_network
@@ -54,6 +55,7 @@ from .timings import POOL_AGAIN, POOL_NETWORKS_AGAIN
 if TYPE_CHECKING:
     from .context import Context
     from .engine.port import Engine
+    from .keep_warm import Keeper as WarmKeeper
     from .subnets import SubnetAllocator
 
 POOLED_ROLE = "pooled"
@@ -165,10 +167,14 @@ class WarmPool:
         image: str,
         dns: str,
         allocator: SubnetAllocator | None = None,
+        keeper: WarmKeeper | None = None,
     ):
         self.engine, self.identity, self.allocator = engine, identity, allocator  # engine 0 only
         self.size, self.image, self.dns = size, image, dns
-        self.id = f"{identity.run_id}-pool"
+        # With keep-warm (see keep_warm.py) what the pool makes is its keeper's from the start.
+        self.keeper = keeper
+        self.labels = identity.labels() if keeper is None else keeper.labels()
+        self.id = f"{identity.run_id if keeper is None else keeper.id}-pool"
         self._numbers = itertools.count(1)
         self._idle: deque[tuple[str, str]] = deque()  # (id, name) of those waiting, oldest first
         self._names: dict[str, str] = {}  # every pooled container's id: its name while it waits
@@ -182,6 +188,8 @@ class WarmPool:
         # its containers and networks stay as they are, removed with the pool's at the end,
         # since leaving a network (about 60 ms each) for a test that never comes is waste.
         self.ending = False
+        if keeper is not None and keeper.adopted:
+            self._adopt(keeper)
 
     @property
     def idle(self) -> int:
@@ -204,7 +212,7 @@ class WarmPool:
         and its labels."""
         number = next(self._numbers)
         hostname = f"dn-{self.id}-{number}"
-        labels = {**self.identity.labels(), TOPOLOGY: self.id, ROLE: POOLED_ROLE, NAME: f"{name}-{number}"}
+        labels = {**self.labels, TOPOLOGY: self.id, ROLE: POOLED_ROLE, NAME: f"{name}-{number}"}
         return hostname, labels
 
     def started(self, container: Container, hostname: str) -> None:
@@ -339,7 +347,7 @@ class WarmPool:
         """For a pooled network made now: its engine name and labels."""
         number = next(self._numbers)
         name = f"dn-{self.id}-net{number}"
-        return name, {**self.identity.labels(), TOPOLOGY: self.id, ROLE: NETWORK_ROLE, NAME: name}
+        return name, {**self.labels, TOPOLOGY: self.id, ROLE: NETWORK_ROLE, NAME: name}
 
     def take_network(self, context: Context, name: str) -> Network | None:
         """An empty network of an earlier test for ``context``'s topology under ``name``; None
@@ -420,20 +428,41 @@ class WarmPool:
         if self.allocator is not None and network.subnet is not None:
             self.allocator.release(ipaddress.IPv4Network(network.subnet))
 
+    def _adopt(self, keeper: WarmKeeper) -> None:
+        """Take the idle containers and empty networks of an adopted keeper as this pool's."""
+        adopted = keeper.adopt(self.filters(), self._idle_shell_only)
+        for container_id, name in adopted.containers:
+            self._idle.append((container_id, name))
+            self._names[container_id] = name
+        for network_id, name, subnet, gateway in adopted.networks:
+            # Read by take_network() and the removals only (id, names, subnet): no topology's yet.
+            self._networks.append(Network(cast("Context", None), name, name, network_id, "bridge", subnet, gateway))
+        names = [name for _, name in adopted.containers] + [n[1] for n in adopted.networks]
+        numbers = [int(m.group(1)) for m in map(re.compile(r"(\d+)$").search, names) if m]
+        self._numbers = itertools.count(max(numbers, default=0) + 1)
+
     def close(self) -> None:
         """Remove every container of the pool's (those waiting, and any still handed out),
-        then its networks."""
+        then its networks; at once if called again. With keep-warm, those waiting stay, and
+        go back to the keeper (see keep_warm.py)."""
         with self._lock:
+            if self.closed:
+                return
             self.closed = True
             self._settled.wait_for(lambda: self._busy == 0, 30.0)  # a return under way ends first
+            kept = {container_id for container_id, _ in self._idle} if self.keeper is not None else set()
             self._idle.clear()
             networks, self._networks = list(self._networks), deque()
-        left = [c["Id"] for c in self.engine.containers(all=True, filters=self.filters())]
+        kept_networks = {n.id for n in networks} if self.keeper is not None else set()
+        left = [c["Id"] for c in self.engine.containers(all=True, filters=self.filters()) if c["Id"] not in kept]
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="dockernet-pool") as ex:
             list(ex.map(lambda container_id: remove_container(self.engine, container_id), left))
-            list(ex.map(self._remove_network, networks))
+            list(ex.map(self._remove_network, [n for n in networks if n.id not in kept_networks]))
         for info in self.engine.networks(filters=self.filters()):  # handed out and never given back
-            remove_network(self.engine, info["Id"])
+            if info["Id"] not in kept_networks:
+                remove_network(self.engine, info["Id"])
+        if self.keeper is not None:
+            self.keeper.release(kept=bool(kept or kept_networks))
 
     def filters(self) -> dict[str, str]:
         """The engine's filter for every container of the pool's."""

@@ -1,0 +1,186 @@
+"""Keep-warm (``--dockernet-keep-warm SECONDS``, off by default): the warm pool outlives its run.
+
+A run's idle pooled containers (each its resident shell only, on no network) and empty
+pooled networks stay on the engine for up to SECONDS after the run, and the next run on
+the same engine whose probe image, plugin version, DNS mode and subnet pool match adopts
+them as its own idle pool: its first test joins running containers to a waiting network
+instead of making both.
+
+They belong to a *keeper*, not to the run: Docker labels cannot change, so with keep-warm
+on, the pool makes its containers and networks with the keeper's id as their session label
+from the start; the run's own removal (by its session label) and other runs' prunes leave
+them alone while the keeper lives. A keeper has two kinds of lease (role ``lease``, its
+session label), and lives while one says so (see :func:`.lease.lease_states`):
+
+- its *held* lease ``dn-<keeper>-held``, made and never started by the run that holds it,
+  labelled with that run's id: the keeper lives while that run lives. Making it is the
+  claim: the engine refuses a second container of that name, so two runs (or two xdist
+  workers) never hold one keeper.
+- its *idle* lease, ``sleep SECONDS``, started when its run hands the pool back: the
+  keeper lives until it exits (code 0), and then any run's prune removes the keeper's
+  containers, networks and leases like a dead run's, wherever its last holder ran.
+
+So a run killed while it holds a keeper leaves it for at most what remains of the idle
+lease it adopted (SECONDS at most): the held lease dies with the run's own lease.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from .engine import remove_container, remove_containers_named, remove_network
+from .engine.errors import APIError, NotFound
+from .labels import HELD_BY, KEEP_WARM, ROLE, SESSION, RunIdentity
+from .lease import LEASE_ROLE
+
+if TYPE_CHECKING:
+    from .engine.port import Engine
+
+CONFLICT = 409  # the engine's answer to a name in use: another run holds the keeper
+
+
+def match_key(version: str, image_id: str, dns: str, subnet_pool: str) -> str:
+    """What a run must share with a keeper to adopt it (its containers run ``image_id`` with
+    the resolver settings of ``dns``; its networks' subnets come from ``subnet_pool``)."""
+    text = "\n".join((version, image_id, dns, subnet_pool))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def held_name(keeper_id: str) -> str:
+    return f"dn-{keeper_id}-held"
+
+
+@dataclasses.dataclass(frozen=True)
+class Adopted:
+    """What a run takes over from a keeper: its idle containers (id, name) and empty networks
+    (id, name, subnet, gateway), checked."""
+
+    containers: list[tuple[str, str]]
+    networks: list[tuple[str, str, str | None, str | None]]
+
+
+class Keeper:
+    """The keeper a run holds (adopted, or made by it): whose labels its pool gives what it makes."""
+
+    def __init__(self, engine: Engine, run: RunIdentity, image: str, key: str, seconds: int, keeper_id: str):
+        self.engine, self.run, self.image, self.key, self.seconds = engine, run, image, key, seconds
+        self.identity = dataclasses.replace(run, run_id=keeper_id)
+        self.adopted = False
+
+    @property
+    def id(self) -> str:
+        return self.identity.run_id
+
+    def labels(self) -> dict[str, str]:
+        """The labels of everything the keeper has (the run's host, boot and pid: should its
+        leases be gone, a prune judges the rest by them)."""
+        return {**self.identity.labels(), KEEP_WARM: self.key}
+
+    def claim(self) -> bool:
+        """Hold the keeper for this run: False when another run holds it."""
+        labels = {**self.labels(), ROLE: LEASE_ROLE, HELD_BY: self.run.run_id}
+        try:
+            self.engine.create_container(
+                self.image,
+                command=["true"],
+                name=held_name(self.id),
+                labels=labels,
+                host_config=self.engine.create_host_config(network_mode="none"),
+            )
+        except APIError as exc:
+            if exc.status_code == CONFLICT:
+                return False
+            raise
+        return True
+
+    def adopt(self, filters: dict[str, str], idle_shell_only: Callable[[Engine, str], bool]) -> Adopted:
+        """The keeper's containers and networks (the pool's ``filters`` find them) that are as
+        a fresh pool's (running, not paused, on no network, running only ``idle_shell_only``'s
+        resident shell; networks empty); the others are removed."""
+        engine = self.engine
+        containers = engine.containers(all=True, filters=filters)
+        networks = engine.networks(filters=filters)
+
+        def container_fits(c: dict[str, Any]) -> bool:
+            attached = (c.get("NetworkSettings") or {}).get("Networks") or {}
+            try:
+                return c.get("State") == "running" and not attached and idle_shell_only(engine, c["Id"])
+            except APIError:
+                return False
+
+        def network_fits(n: dict[str, Any]) -> dict[str, Any] | None:
+            try:
+                info = engine.inspect_network(n["Id"])
+            except NotFound:
+                return None
+            return None if info.get("Containers") else info
+
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="dockernet-keep-warm") as ex:
+            fit = list(ex.map(container_fits, containers))
+            found = list(ex.map(network_fits, networks))
+            unfit = [c["Id"] for c, ok in zip(containers, fit, strict=True) if not ok]
+            list(ex.map(lambda container_id: remove_container(engine, container_id), unfit))
+        kept = [(c["Id"], c["Names"][0].lstrip("/")) for c, ok in zip(containers, fit, strict=True) if ok]
+        empty = []
+        for network, info in zip(networks, found, strict=True):
+            if info is None:
+                remove_network(engine, network["Id"])
+                continue
+            config = ((info.get("IPAM") or {}).get("Config") or [{}])[0]
+            empty.append((info["Id"], info["Name"], config.get("Subnet"), config.get("Gateway")))
+        return Adopted(kept, empty)
+
+    def release(self, *, kept: bool) -> None:
+        """At the end of the holder's run, after its pool removed what it does not keep: when
+        it ``kept`` something, a fresh idle lease lets the keeper live SECONDS more; then its
+        earlier idle leases and its held lease go (with nothing kept, the keeper is over)."""
+        engine = self.engine
+        leases = engine.containers(all=True, filters={"label": [f"{SESSION}={self.id}", f"{ROLE}={LEASE_ROLE}"]})
+        if kept:
+            name = f"dn-{self.id}-idle-{self.run.run_id}"
+            labels = {**self.labels(), ROLE: LEASE_ROLE}
+            created = engine.create_container(
+                self.image,
+                command=["sleep", str(self.seconds)],
+                name=name,
+                labels=labels,
+                host_config=engine.create_host_config(network_mode="none"),
+            )
+            try:
+                engine.start(created["Id"])
+            except APIError:
+                remove_containers_named(engine, name, {"label": SESSION})
+                raise
+        # The held one last: a removal cut short leaves the keeper held by an ended run, dead.
+        for lease in sorted(leases, key=lambda c: bool((c.get("Labels") or {}).get(HELD_BY))):
+            remove_container(engine, lease["Id"])
+
+
+def hold(engine: Engine, run: RunIdentity, image: str, key: str, seconds: int) -> Keeper:
+    """The keeper for ``run``'s pool: the newest live one that matches ``key`` and no run
+    holds, adopted; else a new one. Call it after the run's own lease is up (the held lease
+    names the run, and lives as long as the run's lease says it does)."""
+    live = engine.containers(filters={"label": [f"{ROLE}={LEASE_ROLE}", f"{KEEP_WARM}={key}"], "status": "running"})
+    for idle in sorted(live, key=lambda c: -float(c.get("Created") or 0)):
+        keeper = Keeper(engine, run, image, key, seconds, (idle.get("Labels") or {})[SESSION])
+        if not keeper.claim():
+            continue
+        # Held first, then its idle lease checked: a prune that read the keeper dead in
+        # between reads it again and finds it held (see lease.lease_states).
+        try:
+            running = engine.inspect_container(idle["Id"])["State"].get("Running")
+        except NotFound:
+            running = False
+        if running:
+            keeper.adopted = True
+            return keeper
+        remove_containers_named(engine, held_name(keeper.id), {"label": SESSION})  # ended: the prunes take it
+    keeper = Keeper(engine, run, image, key, seconds, uuid.uuid4().hex[:10])
+    if not keeper.claim():  # a fresh random id: nobody else's
+        raise RuntimeError(f"keeper {keeper.id} is held already")
+    return keeper
