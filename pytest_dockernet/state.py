@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .builds import is_run_build, remove_builds
 from .engine import connect, engine_subnets
+from .engine.errors import APIError
 from .errors import EngineUnavailable, ImageUnavailable
 from .facts import RunFacts
 from .image import ProbeImage, resolve_probe_image
@@ -173,13 +174,17 @@ class State:
                 self.pool = WarmPool(engine, self.identity, settings.pool, image, settings.dns, self.allocator, keeper)
             return self.pool
 
-    def _keeper(self, engine: Engine, image: str) -> Keeper:
-        """With ``--dockernet-keep-warm``: the keeper this process's pool adopts or starts (see .keep_warm)."""
+    def _keeper(self, engine: Engine, image: str) -> Keeper | None:
+        """With ``--dockernet-keep-warm``: the keeper this process's pool adopts or starts (see
+        .keep_warm); None, and a pool of the run's own, if the engine refuses a step."""
         from . import __version__  # the package is whole by now
 
         settings = self.settings
-        key = match_key(__version__, engine.inspect_image(image)["Id"], settings.dns, settings.subnet_pool)
-        return hold_keeper(engine, self.identity, image, key, settings.keep_warm)
+        try:
+            key = match_key(__version__, engine.inspect_image(image)["Id"], settings.dns, settings.subnet_pool)
+            return hold_keeper(engine, self.identity, image, key, settings.keep_warm)
+        except APIError:  # a keeper it claimed dies with the run (its held lease names the run)
+            return None
 
     def close_pool(self) -> None:
         """At the end of the run, after every topology: remove the pool's containers."""
