@@ -12,10 +12,12 @@ from the start; the run's own removal (by its session label) and other runs' pru
 them alone while the keeper lives. A keeper has two kinds of lease (role ``lease``, its
 session label), and lives while one says so (see :func:`.lease.lease_states`):
 
-- its *held* lease ``dn-<keeper>-held``, made and never started by the run that holds it,
-  labelled with that run's id: the keeper lives while that run lives. Making it is the
-  claim: the engine refuses a second container of that name, so two runs (or two xdist
-  workers) never hold one keeper.
+- its *held* lease ``dn-<keeper>-held``, made by the run that holds it and labelled with
+  that run's id: the keeper lives while that run lives. Making it is the claim: the engine
+  refuses a second container of that name, so two runs (or two xdist workers) never hold
+  one keeper. It runs (``sleep`` for a day, started in the background) only for runs of
+  releases that do not know keepers: to them a running lease is a live run's, and a lease
+  never started would be a dead one's after two minutes.
 - its *idle* lease, ``sleep SECONDS``, started when its run hands the pool back: the
   keeper lives until it exits (code 0), and then any run's prune removes the keeper's
   containers, networks and leases like a dead run's, wherever its last holder ran.
@@ -26,15 +28,17 @@ lease it adopted (SECONDS at most): the held lease dies with the run's own lease
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from .engine import remove_container, remove_containers_named, remove_network
-from .engine.errors import APIError, NotFound
+from .engine.errors import APIError, EngineException, NotFound
 from .labels import HELD_BY, KEEP_WARM, ROLE, SESSION, RunIdentity
 from .lease import LEASE_ROLE
 
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
     from .engine.port import Engine
 
 CONFLICT = 409  # the engine's answer to a name in use: another run holds the keeper
+HELD_FOR = 86400  # seconds a held lease runs (see above): the bound for earlier releases' prunes
 
 
 def match_key(version: str, image_id: str, dns: str, subnet_pool: str) -> str:
@@ -71,6 +76,7 @@ class Keeper:
         self.engine, self.run, self.image, self.key, self.seconds = engine, run, image, key, seconds
         self.identity = dataclasses.replace(run, run_id=keeper_id)
         self.adopted = False
+        self._starting: threading.Thread | None = None  # the held lease's start
 
     @property
     def id(self) -> str:
@@ -83,19 +89,27 @@ class Keeper:
 
     def claim(self) -> bool:
         """Hold the keeper for this run: False when another run holds it."""
+        engine = self.engine
         labels = {**self.labels(), ROLE: LEASE_ROLE, HELD_BY: self.run.run_id}
         try:
-            self.engine.create_container(
+            created = engine.create_container(
                 self.image,
-                command=["true"],
+                command=["sleep", str(HELD_FOR)],
                 name=held_name(self.id),
                 labels=labels,
-                host_config=self.engine.create_host_config(network_mode="none"),
+                host_config=engine.create_host_config(network_mode="none"),
             )
         except APIError as exc:
             if exc.status_code == CONFLICT:
                 return False
             raise
+
+        def start() -> None:
+            with contextlib.suppress(EngineException):  # not started: read as alive for 2 minutes only
+                engine.start(created["Id"])
+
+        self._starting = threading.Thread(target=start, name="dockernet-keeper", daemon=True)
+        self._starting.start()
         return True
 
     def adopt(self, filters: dict[str, str], idle_shell_only: Callable[[Engine, str], bool]) -> Adopted:
@@ -140,6 +154,8 @@ class Keeper:
         it ``kept`` something, a fresh idle lease lets the keeper live SECONDS more; then its
         earlier idle leases and its held lease go (with nothing kept, the keeper is over)."""
         engine = self.engine
+        if self._starting is not None:
+            self._starting.join()
         leases = engine.containers(all=True, filters={"label": [f"{SESSION}={self.id}", f"{ROLE}={LEASE_ROLE}"]})
         if kept:
             name = f"dn-{self.id}-idle-{self.run.run_id}"
@@ -166,7 +182,8 @@ def hold(engine: Engine, run: RunIdentity, image: str, key: str, seconds: int) -
     holds, adopted; else a new one. Call it after the run's own lease is up (the held lease
     names the run, and lives as long as the run's lease says it does)."""
     live = engine.containers(filters={"label": [f"{ROLE}={LEASE_ROLE}", f"{KEEP_WARM}={key}"], "status": "running"})
-    for idle in sorted(live, key=lambda c: -float(c.get("Created") or 0)):
+    idle_leases = [c for c in live if not (c.get("Labels") or {}).get(HELD_BY)]  # a held one: taken
+    for idle in sorted(idle_leases, key=lambda c: -float(c.get("Created") or 0)):
         keeper = Keeper(engine, run, image, key, seconds, (idle.get("Labels") or {})[SESSION])
         if not keeper.claim():
             continue
