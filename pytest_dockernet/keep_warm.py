@@ -18,9 +18,12 @@ session label), and lives while one says so (see :func:`.lease.lease_states`):
   one keeper. It runs (``sleep`` for a day, started in the background) only for runs of
   releases that do not know keepers: to them a running lease is a live run's, and a lease
   never started would be a dead one's after two minutes.
-- its *idle* lease, ``sleep SECONDS``, started when its run hands the pool back: the
-  keeper lives until it exits (code 0), and then any run's prune removes the keeper's
-  containers, networks and leases like a dead run's, wherever its last holder ran.
+- its *idle* lease, made (never started) when its run hands the pool back and labelled
+  with SECONDS: the keeper lives SECONDS from its creation (by the engine's timestamp, as
+  a run's lease between create and start lives two minutes), and then any run's prune
+  removes the keeper's containers, networks and leases like a dead run's, wherever its
+  last holder ran. (Earlier releases read it as a run's lease that never started: two
+  minutes. A started ``sleep`` would cost a start, about 150 ms, at the end of each run.)
 
 So a run killed while it holds a keeper leaves it for at most what remains of the idle
 lease it adopted (SECONDS at most): the held lease dies with the run's own lease.
@@ -32,6 +35,7 @@ import contextlib
 import dataclasses
 import hashlib
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine import remove_container, remove_containers_named, remove_network
 from .engine.errors import APIError, EngineException, NotFound
-from .labels import HELD_BY, KEEP_WARM, ROLE, SESSION, RunIdentity
+from .labels import HELD_BY, IDLE_FOR, KEEP_WARM, ROLE, SESSION, RunIdentity
 from .lease import LEASE_ROLE
 
 if TYPE_CHECKING:
@@ -158,44 +162,46 @@ class Keeper:
             self._starting.join()
         leases = engine.containers(all=True, filters={"label": [f"{SESSION}={self.id}", f"{ROLE}={LEASE_ROLE}"]})
         if kept:
-            name = f"dn-{self.id}-idle-{self.run.run_id}"
-            labels = {**self.labels(), ROLE: LEASE_ROLE}
-            created = engine.create_container(
+            engine.create_container(
                 self.image,
-                command=["sleep", str(self.seconds)],
-                name=name,
-                labels=labels,
+                command=["true"],
+                name=f"dn-{self.id}-idle-{self.run.run_id}",
+                labels={**self.labels(), ROLE: LEASE_ROLE, IDLE_FOR: str(self.seconds)},
                 host_config=engine.create_host_config(network_mode="none"),
             )
-            try:
-                engine.start(created["Id"])
-            except APIError:
-                remove_containers_named(engine, name, {"label": SESSION})
-                raise
-        # The held one last: a removal cut short leaves the keeper held by an ended run, dead.
-        for lease in sorted(leases, key=lambda c: bool((c.get("Labels") or {}).get(HELD_BY))):
-            remove_container(engine, lease["Id"])
+        # Any order: the new idle lease alone keeps the keeper (a removal cut short leaves it
+        # held by an ended run, or idle: dead in time either way).
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="dockernet-keep-warm") as ex:
+            list(ex.map(lambda lease: remove_container(engine, lease["Id"]), leases))
+
+
+def _lives(idle_lease: dict[str, Any]) -> bool:
+    """Whether an idle lease (a container summary) still keeps its keeper alive now."""
+    seconds = float((idle_lease.get("Labels") or {}).get(IDLE_FOR) or 0)
+    return time.time() - float(idle_lease.get("Created") or 0) < seconds
 
 
 def hold(engine: Engine, run: RunIdentity, image: str, key: str, seconds: int) -> Keeper:
     """The keeper for ``run``'s pool: the newest live one that matches ``key`` and no run
     holds, adopted; else a new one. Call it after the run's own lease is up (the held lease
     names the run, and lives as long as the run's lease says it does)."""
-    live = engine.containers(filters={"label": [f"{ROLE}={LEASE_ROLE}", f"{KEEP_WARM}={key}"], "status": "running"})
-    idle_leases = [c for c in live if not (c.get("Labels") or {}).get(HELD_BY)]  # a held one: taken
-    for idle in sorted(idle_leases, key=lambda c: -float(c.get("Created") or 0)):
-        keeper = Keeper(engine, run, image, key, seconds, (idle.get("Labels") or {})[SESSION])
+    idle = engine.containers(all=True, filters={"label": [f"{KEEP_WARM}={key}", IDLE_FOR], "status": "created"})
+    for lease in sorted(idle, key=lambda c: -float(c.get("Created") or 0)):
+        if not _lives(lease):
+            continue
+        keeper = Keeper(engine, run, image, key, seconds, (lease.get("Labels") or {})[SESSION])
         if not keeper.claim():
             continue
         # Held first, then its idle lease checked: a prune that read the keeper dead in
         # between reads it again and finds it held (see lease.lease_states).
         try:
-            running = engine.inspect_container(idle["Id"])["State"].get("Running")
-        except NotFound:
-            running = False
-        if running:
-            keeper.adopted = True
-            return keeper
+            engine.inspect_container(lease["Id"])
+        except NotFound:  # removed by a prune: so are the keeper's containers
+            pass
+        else:
+            if _lives(lease):
+                keeper.adopted = True
+                return keeper
         remove_containers_named(engine, held_name(keeper.id), {"label": SESSION})  # ended: the prunes take it
     keeper = Keeper(engine, run, image, key, seconds, uuid.uuid4().hex[:10])
     if not keeper.claim():  # a fresh random id: nobody else's

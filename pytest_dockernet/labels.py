@@ -26,6 +26,8 @@ PIDNS = f"{PREFIX}.pidns"  # pids are only comparable within one pid namespace
 KEEP_WARM = f"{PREFIX}.keep-warm"
 # ...and, on the lease of a keeper a run holds, that run: the keeper lives while it does.
 HELD_BY = f"{PREFIX}.held-by"
+# ...and on its idle lease, the seconds it lives from its creation.
+IDLE_FOR = f"{PREFIX}.idle-for"
 
 
 def _read(path: str) -> str:

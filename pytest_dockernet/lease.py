@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine import Client, as_engine, remove_containers_named, undone_on_failure
 from .engine.errors import EngineException, NotFound
-from .labels import HELD_BY, KEEP_WARM, ROLE, SESSION, RunIdentity
+from .labels import HELD_BY, IDLE_FOR, KEEP_WARM, ROLE, SESSION, RunIdentity
 
 if TYPE_CHECKING:
     from .engine.port import AttachStream, Engine
@@ -138,8 +138,8 @@ def _started(summary: dict[str, Any]) -> float:
 def lease_states(engine: Client, *, again: bool = True) -> dict[str, bool]:
     """Run id -> whether its lease says it is alive, for every lease on the engine.
 
-    A keeper (see :mod:`.keep_warm`) lives while its idle lease (``sleep N``) runs or while
-    a run that holds it lives. A run that adopts a keeper whose idle lease is about to end
+    A keeper (see :mod:`.keep_warm`) lives for N seconds after its idle lease was made, or
+    while a run that holds it lives. A run that adopts a keeper whose idle lease is about to end
     holds it before it checks that lease still runs: so a keeper read dead here is read
     once ``again`` (the holder may have come between the listing and the lease's inspect)."""
     engine = as_engine(engine)
@@ -165,7 +165,7 @@ def lease_states(engine: Client, *, again: bool = True) -> dict[str, bool]:
         if state.get("Running") or state.get("Restarting"):
             alive = True
         elif state.get("Status") == "created":  # its run is between create and start, or died there
-            alive = now - _started(summary) < GRACE
+            alive = now - _started(summary) < float(labels.get(IDLE_FOR) or GRACE)  # IDLE_FOR: a keeper's
         elif state.get("ExitCode") == 0:
             alive = False  # its run's connection closed: the run has ended
         else:
