@@ -26,7 +26,10 @@ session label), and lives while one says so (see :func:`.lease.lease_states`):
   minutes. A started ``sleep`` would cost a start, about 150 ms, at the end of each run.)
 
 So a run killed while it holds a keeper leaves it for at most what remains of the idle
-lease it adopted (SECONDS at most): the held lease dies with the run's own lease.
+lease it adopted (SECONDS at most; at once for a keeper it made): its held lease counts
+for nothing once the run's own lease has ended. Any run on the engine may adopt a keeper
+(another machine's or user's too: its containers hold nothing of their run's); each xdist
+worker holds a keeper of its own.
 """
 
 from __future__ import annotations

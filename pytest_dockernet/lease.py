@@ -139,8 +139,8 @@ def lease_states(engine: Client, *, again: bool = True) -> dict[str, bool]:
     """Run id -> whether its lease says it is alive, for every lease on the engine.
 
     A keeper (see :mod:`.keep_warm`) lives for N seconds after its idle lease was made, or
-    while a run that holds it lives. A run that adopts a keeper whose idle lease is about to end
-    holds it before it checks that lease still runs: so a keeper read dead here is read
+    while a run that holds it lives. A run that adopts a keeper whose idle lease is about to
+    end holds it before it checks that lease still lives: so a keeper read dead here is read
     once ``again`` (the holder may have come between the listing and the lease's inspect)."""
     engine = as_engine(engine)
     now = datetime.now(timezone.utc).timestamp()
@@ -154,7 +154,7 @@ def lease_states(engine: Client, *, again: bool = True) -> dict[str, bool]:
             continue
         if labels.get(KEEP_WARM):
             keepers.add(run_id)
-        if labels.get(HELD_BY):  # never started: it says who holds the keeper
+        if labels.get(HELD_BY):  # its own state says nothing: its holder's lease tells
             holders.setdefault(run_id, []).append(labels[HELD_BY])
             found.setdefault(run_id, False)
             continue

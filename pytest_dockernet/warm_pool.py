@@ -27,6 +27,8 @@ interfaces on from its last one: ``eth3``, ``eth4``, ...; :meth:`Container.inter
 names the one of a network); a pooled network's engine name is the pool's
 (``dn-<run>-pool-netN``). ``--dockernet-pool 0`` turns the pool off;
 ``--dockernet-keep`` does too (a kept container must stay as its test left it).
+``--dockernet-keep-warm SECONDS`` lets what waits at the end outlive the run, for the
+next run to adopt (see :mod:`.keep_warm`).
 """
 
 from __future__ import annotations
