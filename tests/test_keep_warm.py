@@ -301,3 +301,10 @@ def test_what_an_adopting_run_finds_changed_is_removed_not_used(inner_runs, keep
         assert network["Id"] not in {n["Id"] for n in keepers.networks()}
     finally:
         api.remove_container(stranger["Id"], force=True)
+
+
+def test_the_key_changes_with_each_thing_a_keeper_must_share():
+    base = ("0.1.0", "sha256:aa", "hermetic", "10.213.0.0/16:24")
+    keys = {match_key(*base)} | {match_key(*base[:i], "other", *base[i + 1 :]) for i in range(len(base))}
+    assert len(keys) == 1 + len(base)
+    assert match_key(*base) == match_key(*base)
