@@ -22,6 +22,12 @@ BOOT = f"{PREFIX}.boot"
 PID = f"{PREFIX}.pid"
 STARTED = f"{PREFIX}.started"
 PIDNS = f"{PREFIX}.pidns"  # pids are only comparable within one pid namespace
+# A keeper's (see keep_warm.py): what a run must match to adopt it, on everything it has...
+KEEP_WARM = f"{PREFIX}.keep-warm"
+# ...and, on the lease of a keeper a run holds, that run: the keeper lives while it does.
+HELD_BY = f"{PREFIX}.held-by"
+# ...and on its idle lease, the seconds it lives from its creation.
+IDLE_FOR = f"{PREFIX}.idle-for"
 
 
 def _read(path: str) -> str:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine import Client, as_engine, remove_containers_named, undone_on_failure
 from .engine.errors import EngineException, NotFound
-from .labels import ROLE, SESSION, RunIdentity
+from .labels import HELD_BY, IDLE_FOR, KEEP_WARM, ROLE, SESSION, RunIdentity
 
 if TYPE_CHECKING:
     from .engine.port import AttachStream, Engine
@@ -173,14 +173,28 @@ def _started(summary: dict[str, Any]) -> float:
     return float(summary.get("Created") or 0)
 
 
-def lease_states(engine: Client) -> dict[str, bool]:
-    """Run id -> whether its lease says it is alive, for every lease on the engine."""
+def lease_states(engine: Client, *, again: bool = True) -> dict[str, bool]:
+    """Run id -> whether its lease says it is alive, for every lease on the engine.
+
+    A keeper (see :mod:`.keep_warm`) lives for N seconds after its idle lease was made, or
+    while a run that holds it lives. A run that adopts a keeper whose idle lease is about to
+    end holds it before it checks that lease still lives: so a keeper read dead here is read
+    once ``again`` (the holder may have come between the listing and the lease's inspect)."""
     engine = as_engine(engine)
     now = datetime.now(timezone.utc).timestamp()
     found: dict[str, bool] = {}
+    holders: dict[str, list[str]] = {}  # keeper -> the runs that hold it
+    keepers: set[str] = set()
     for summary in engine.containers(all=True, filters={"label": f"{ROLE}={LEASE_ROLE}"}):
-        run_id = (summary.get("Labels") or {}).get(SESSION)
+        labels = summary.get("Labels") or {}
+        run_id = labels.get(SESSION)
         if not run_id:
+            continue
+        if labels.get(KEEP_WARM):
+            keepers.add(run_id)
+        if labels.get(HELD_BY):  # its own state says nothing: its holder's lease tells
+            holders.setdefault(run_id, []).append(labels[HELD_BY])
+            found.setdefault(run_id, False)
             continue
         try:
             state = engine.inspect_container(summary["Id"])["State"]
@@ -189,10 +203,15 @@ def lease_states(engine: Client) -> dict[str, bool]:
         if state.get("Running") or state.get("Restarting"):
             alive = True
         elif state.get("Status") == "created":  # its run is between create and start, or died there
-            alive = now - _started(summary) < GRACE
+            alive = now - _started(summary) < float(labels.get(IDLE_FOR) or GRACE)  # IDLE_FOR: a keeper's
         elif state.get("ExitCode") == 0:
             alive = False  # its run's connection closed: the run has ended
         else:
             alive = now - _finished(state) < GRACE  # stopped by the engine; the run may attach again
         found[run_id] = found.get(run_id, False) or alive
+    for keeper, runs in holders.items():
+        found[keeper] = found[keeper] or any(found.get(run, False) for run in runs)
+    if again and any(not found.get(keeper, False) for keeper in keepers):
+        later = lease_states(engine, again=False)
+        found.update({keeper: True for keeper in keepers if later.get(keeper)})
     return found

@@ -215,7 +215,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     _in_report(item, False)
     state = item.config.stash.get(STATE, None)
     if nextitem is None and state is not None and state.pool is not None:
-        state.pool.ending = True  # this process's last test: its pooled containers stay put
+        state.pool.ending = True  # this process's last test: see WarmPool.ending
 
 
 def _in_report(item: pytest.Item, shown: bool) -> None:

@@ -24,6 +24,7 @@ SWARM_MODES = ("never", "auto")
 DEFAULT_LOG_LINES = 50
 WARM_POOL = 4  # running probe-image containers a process keeps for container() (see warm_pool.py)
 MAX_WARM_POOL = 32
+MAX_KEEP_WARM = 3600  # seconds the warm pool may outlive its run (see keep_warm.py)
 
 
 def _integer(value: str) -> tuple[str, int]:
@@ -55,6 +56,17 @@ def _pool_size(value: str) -> int:
             f"ready, 0 to {MAX_WARM_POOL} (0 turns the pool off)"
         )
     return size
+
+
+def _keep_warm(value: str) -> int:
+    text, seconds = _integer(value)
+    if not 0 <= seconds <= MAX_KEEP_WARM:
+        raise pytest.UsageError(
+            f"--dockernet-keep-warm (ini dockernet_keep_warm) is {text!r}: give the seconds the warm pool's "
+            f"idle containers and networks may wait on the engine after the run for the next run to adopt, "
+            f"0 to {MAX_KEEP_WARM} (0 turns it off)"
+        )
+    return seconds
 
 
 def _log_lines(value: str) -> int:
@@ -198,6 +210,14 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="N",
     )
     option(
+        "keep-warm",
+        "the warm pool's idle containers and empty networks outlive the run by up to SECONDS on the engine, "
+        "for the next run with the same probe image, plugin version, DNS mode and subnet pool to adopt "
+        "(a join instead of a start in its first test); 0 turns it off",
+        default="0",
+        metavar="SECONDS",
+    )
+    option(
         "artifacts",
         "write, for each failing test, a folder named after its node id in DIR with its topology as "
         "topology.svg and topology.json, each container's full log and timeline.txt (what the plugin did, "
@@ -267,6 +287,7 @@ class Settings:
     logs: int = DEFAULT_LOG_LINES  # log lines per container in a failing test's report
     artifacts: Path | None = None  # where failing tests' artifacts go (see artifacts.py); None: nowhere
     pool: int = WARM_POOL  # warm containers kept ready (0: none)
+    keep_warm: int = 0  # seconds the pool outlives the run for the next to adopt (0: off; see keep_warm.py)
     fault_image: str | None = None  # the fault helpers' image (None: faults/image.py's order)
     host_address: str = ""  # where published ports are reached ("": found per engine, see handles.published_host)
     builder: str = "auto"  # auto | buildkit | legacy (see builds.builder)
@@ -301,6 +322,7 @@ class Settings:
             logs=_log_lines(get("logs")),
             artifacts=_artifacts(config),
             pool=_pool_size(get("pool")),
+            keep_warm=_keep_warm(get("keep_warm")),
             fault_image=get("fault_image").strip() or None,
             host_address=_host_address(get("host_address")),
             builder=get("builder").strip(),

@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, Any, cast
 from .builds import is_run_build, remove_builds
 from .end_of_run import detachable, hand_over
 from .engine import connect, engine_subnets, where
+from .engine.errors import APIError
 from .errors import EngineUnavailable, ImageUnavailable
 from .facts import RunFacts
 from .image import ProbeImage, resolve_probe_image
+from .keep_warm import Keeper, match_key
+from .keep_warm import hold as hold_keeper
 from .lab import Lab
 from .labels import RunIdentity
 from .lease import Lease
@@ -178,14 +181,30 @@ class State:
             return None
         with self.lock:
             if self.pool is None:
-                self.pool = WarmPool(engine, self.identity, settings.pool, image, settings.dns, self.allocator)
+                keeper = self._keeper(engine, image) if settings.keep_warm else None
+                self.pool = WarmPool(engine, self.identity, settings.pool, image, settings.dns, self.allocator, keeper)
             return self.pool
+
+    def _keeper(self, engine: Engine, image: str) -> Keeper | None:
+        """With ``--dockernet-keep-warm``: the keeper this process's pool adopts or starts (see
+        .keep_warm); None, and a pool of the run's own, if the engine refuses a step."""
+        from . import __version__  # the package is whole by now
+
+        settings = self.settings
+        try:
+            key = match_key(__version__, engine.inspect_image(image)["Id"], settings.dns, settings.subnet_pool)
+            return hold_keeper(engine, self.identity, image, key, settings.keep_warm)
+        except APIError:  # a keeper it claimed dies with the run (its held lease names the run)
+            return None
 
     def end(self) -> None:
         """The run's last step, after every topology: remove the pool's containers and networks
         (the last test's among them), then end the lease; or end the lease and leave the
-        removal to a detached process, which nobody waits for (see .end_of_run)."""
+        removal to a detached process, which nobody waits for (see .end_of_run). A pool with
+        a keeper (keep-warm) hands its idle containers back to it first, here."""
         pool, self.pool = self.pool, None
+        if pool is not None and pool.keeper is not None:
+            pool.close()  # the keeper's own: its idle ones stay, the rest go (see .keep_warm)
         lease = self.lease
         if lease is not None and self._detachable(lease):
             lease.close(remove=False)  # from now on the run is a dead one's to every prune

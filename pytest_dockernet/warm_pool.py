@@ -29,6 +29,8 @@ interfaces on from its last one: ``eth3``, ``eth4``, ...; :meth:`Container.inter
 names the one of a network); a pooled network's engine name is the pool's
 (``dn-<run>-pool-netN``). ``--dockernet-pool 0`` turns the pool off;
 ``--dockernet-keep`` does too (a kept container must stay as its test left it).
+``--dockernet-keep-warm SECONDS`` lets what waits at the end outlive the run, for the
+next run to adopt (see :mod:`.keep_warm`).
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import itertools
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from .context import POOL_NEUTRAL
 from .engine import remove_container, remove_network
@@ -56,6 +59,7 @@ from .timings import POOL_AGAIN, POOL_NETWORKS_AGAIN
 if TYPE_CHECKING:
     from .context import Context
     from .engine.port import Engine
+    from .keep_warm import Keeper as WarmKeeper
     from .subnets import SubnetAllocator
 
 POOLED_ROLE = "pooled"
@@ -177,10 +181,14 @@ class WarmPool(Parking):
         image: str,
         dns: str,
         allocator: SubnetAllocator | None = None,
+        keeper: WarmKeeper | None = None,
     ):
         self.engine, self.identity, self.allocator = engine, identity, allocator  # engine 0 only
         self.size, self.image, self.dns = size, image, dns
-        self.id = f"{identity.run_id}-pool"
+        # With keep-warm (see keep_warm.py) what the pool makes is its keeper's from the start.
+        self.keeper = keeper
+        self.labels = identity.labels() if keeper is None else keeper.labels()
+        self.id = f"{identity.run_id if keeper is None else keeper.id}-pool"
         self._numbers = itertools.count(1)
         self._idle: deque[tuple[str, str]] = deque()  # (id, name) of those waiting, oldest first
         self._names: dict[str, str] = {}  # every pooled container's id: its name while it waits
@@ -193,9 +201,12 @@ class WarmPool(Parking):
         self._settled = threading.Condition(self._lock)
         self.closed = False
         # Set before the run's last test ends (per process: an xdist worker's own last test):
-        # its containers and networks stay as they are, removed with the pool's at the end,
-        # since leaving a network (about 60 ms each) for a test that never comes is waste.
+        # nothing is parked, and its containers and networks stay as they are, removed with the
+        # pool's at the end, since leaving a network (about 60 ms each) for a test that never
+        # comes is waste; unless a keeper takes them for the next run (keep-warm).
         self.ending = False
+        if keeper is not None and keeper.adopted:
+            self._adopt(keeper)
 
     @property
     def idle(self) -> int:
@@ -218,7 +229,7 @@ class WarmPool(Parking):
         and its labels."""
         number = next(self._numbers)
         hostname = f"dn-{self.id}-{number}"
-        labels = {**self.identity.labels(), TOPOLOGY: self.id, ROLE: POOLED_ROLE, NAME: f"{name}-{number}"}
+        labels = {**self.labels, TOPOLOGY: self.id, ROLE: POOLED_ROLE, NAME: f"{name}-{number}"}
         return hostname, labels
 
     def started(self, container: Container, hostname: str) -> None:
@@ -296,11 +307,11 @@ class WarmPool(Parking):
         network of its topology's own it is removed, which that network's removal needs."""
         with self._lock:
             pool_networks = {n.docker_name for n in self._lent.values()}
-        if self.ending and set(container.endpoints) <= pool_networks:
+        if self.ending and self.keeper is None and set(container.endpoints) <= pool_networks:
             return
         with self._lock:
             name = self._names.get(container.id, "")
-            ending = self.closed or self.ending
+            ending = self.closed or (self.ending and self.keeper is None)
             keep = bool(name) and not ending and container.reusable and self._held() < self.size
             self._busy += 1
         try:
@@ -355,7 +366,7 @@ class WarmPool(Parking):
         """For a pooled network made now: its engine name and labels."""
         number = next(self._numbers)
         name = f"dn-{self.id}-net{number}"
-        return name, {**self.identity.labels(), TOPOLOGY: self.id, ROLE: NETWORK_ROLE, NAME: name}
+        return name, {**self.labels, TOPOLOGY: self.id, ROLE: NETWORK_ROLE, NAME: name}
 
     def take_network(self, context: Context, name: str) -> Network | None:
         """An empty network of an earlier test for ``context``'s topology under ``name``; None
@@ -422,7 +433,7 @@ class WarmPool(Parking):
         test if nothing is on it, the pool has room and no explicit subnet asked for since
         overlaps it (see make_room); else it is removed. At the end of the run it stays as
         it is: close() removes it (its containers first)."""
-        if self.ending:
+        if self.ending and self.keeper is None:
             return
         with self._lock:
             if self._lent.get(network.id) is not network:  # parked with its containers (or handed on since)
@@ -458,22 +469,43 @@ class WarmPool(Parking):
         if self.allocator is not None and network.subnet is not None:
             self.allocator.release(ipaddress.IPv4Network(network.subnet))
 
+    def _adopt(self, keeper: WarmKeeper) -> None:
+        """Take the idle containers and empty networks of an adopted keeper as this pool's."""
+        adopted = keeper.adopt(self.filters(), idle_shell_only)
+        for container_id, name in adopted.containers:
+            self._idle.append((container_id, name))
+            self._names[container_id] = name
+        for network_id, name, subnet, gateway in adopted.networks:
+            # Read by take_network() and the removals only (id, names, subnet): no topology's yet.
+            self._networks.append(Network(cast("Context", None), name, name, network_id, "bridge", subnet, gateway))
+        names = [name for _, name in adopted.containers] + [n[1] for n in adopted.networks]
+        numbers = [int(m.group(1)) for m in map(re.compile(r"(\d+)$").search, names) if m]
+        self._numbers = itertools.count(max(numbers, default=0) + 1)
+
     def close(self) -> None:
         """Remove every container of the pool's (those waiting, and any still handed out),
-        then its networks."""
+        then its networks; at once if called again. With keep-warm, those waiting stay, and
+        go back to the keeper (see keep_warm.py)."""
         with self._lock:
+            if self.closed:
+                return
             self.closed = True
             self._settled.wait_for(lambda: self._busy == 0, 30.0)  # a return under way ends first
+            kept = {container_id for container_id, _ in self._idle} if self.keeper is not None else set()
             self._idle.clear()
             networks, self._networks = list(self._networks), deque()
+            kept_networks = {n.id for n in networks} if self.keeper is not None else set()
             networks += [unit.network for unit in self._parked]  # removed after their containers, below
             self._parked.clear()
-        left = [c["Id"] for c in self.engine.containers(all=True, filters=self.filters())]
+        left = [c["Id"] for c in self.engine.containers(all=True, filters=self.filters()) if c["Id"] not in kept]
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="dockernet-pool") as ex:
             list(ex.map(lambda container_id: remove_container(self.engine, container_id), left))
-            list(ex.map(self._remove_network, networks))
+            list(ex.map(self._remove_network, [n for n in networks if n.id not in kept_networks]))
         for info in self.engine.networks(filters=self.filters()):  # handed out and never given back
-            remove_network(self.engine, info["Id"])
+            if info["Id"] not in kept_networks:
+                remove_network(self.engine, info["Id"])
+        if self.keeper is not None:
+            self.keeper.release(kept=bool(kept or kept_networks))
 
     def filters(self) -> dict[str, str]:
         """The engine's filter for every container of the pool's."""
