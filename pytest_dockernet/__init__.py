@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from .measurements import Measurement, measure, throughput
     from .nemesis import Nemesis, NemesisEvent
     from .readiness import Listening, LogLine
+    from .remover import Remover
     from .swarm import Service
-    from .topology import Remover, Topology
+    from .topology import Topology
     from .web import HttpResponse, assert_http, http_get
 
 __version__ = "0.1.0"
@@ -57,7 +58,8 @@ _HOMES = {
     **dict.fromkeys(("Nemesis", "NemesisEvent"), "nemesis"),
     **dict.fromkeys(("Listening", "LogLine"), "readiness"),
     "Service": "swarm",
-    **dict.fromkeys(("Remover", "Topology"), "topology"),
+    "Remover": "remover",
+    "Topology": "topology",
     **dict.fromkeys(("HttpResponse", "assert_http", "http_get"), "web"),
 }
 
