@@ -146,4 +146,4 @@ def test_a_topology_imports_no_compose_file_reader_nor_what_only_failures_and_op
     modules = modules_after("import pytest_dockernet.plugin, pytest_dockernet.topology")
     assert "pytest_dockernet.topology" in modules and "pytest_dockernet.compose" in modules
     only_some = {"yaml", "pytest_dockernet.compose.file", "pytest_dockernet.lab", "pytest_dockernet.capture"}
-    assert sorted(modules & {*only_some, "pytest_dockernet.snapshot", "pytest_dockernet.topology_svg"}) == []
+    assert sorted(modules & {*only_some, "pytest_dockernet.topology_svg"}) == []
