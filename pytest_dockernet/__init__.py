@@ -1,31 +1,80 @@
 """pytest-dockernet: isolated Docker networks for tests, with reachability, DNS and isolation assertions."""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 import pytest
 
 pytest.register_assert_rewrite("pytest_dockernet.assertions", "pytest_dockernet.web", "pytest_dockernet.measurements")
 
-from .assertions import (  # noqa: E402
-    ReachabilityMatrix,
-    assert_isolated,
-    assert_not_resolves,
-    assert_reachable,
-    assert_resolves,
-    assert_unreachable,
-    reachability,
-)
-from .compose import ComposeStack  # noqa: E402
 from .errors import ComposeError, DockernetError, DriverUnavailable, ImageUnavailable  # noqa: E402
-from .faults import Degradation, DnsFault, Partition  # noqa: E402
-from .handles import Container, Network, PublishedPort  # noqa: E402
 from .labels import RunIdentity  # noqa: E402
-from .measurements import Measurement, measure, throughput  # noqa: E402
-from .nemesis import Nemesis, NemesisEvent  # noqa: E402
-from .readiness import Listening, LogLine  # noqa: E402
-from .swarm import Service  # noqa: E402
-from .topology import Remover, Topology  # noqa: E402
-from .web import HttpResponse, assert_http, http_get  # noqa: E402
+
+if TYPE_CHECKING:
+    from .assertions import (
+        ReachabilityMatrix,
+        assert_isolated,
+        assert_not_resolves,
+        assert_reachable,
+        assert_resolves,
+        assert_unreachable,
+        reachability,
+    )
+    from .compose import ComposeStack
+    from .faults import Degradation, DnsFault, Partition
+    from .handles import Container, Network, PublishedPort
+    from .measurements import Measurement, measure, throughput
+    from .nemesis import Nemesis, NemesisEvent
+    from .readiness import Listening, LogLine
+    from .swarm import Service
+    from .topology import Remover, Topology  # Remover through topology, as before: the docs' inventory keeps its path
+    from .web import HttpResponse, assert_http, http_get
 
 __version__ = "0.1.0"
+
+# Every pytest run in an environment with the plugin installed imports this package; the
+# parts behind these names (the engine's client, compose and YAML, the faults...) are
+# imported when a name is first used (PEP 562), so a run that never uses them does not pay.
+_HOMES = {
+    **dict.fromkeys(
+        (
+            "ReachabilityMatrix",
+            "assert_isolated",
+            "assert_not_resolves",
+            "assert_reachable",
+            "assert_resolves",
+            "assert_unreachable",
+            "reachability",
+        ),
+        "assertions",
+    ),
+    "ComposeStack": "compose",
+    **dict.fromkeys(("Degradation", "DnsFault", "Partition"), "faults"),
+    **dict.fromkeys(("Container", "Network", "PublishedPort"), "handles"),
+    **dict.fromkeys(("Measurement", "measure", "throughput"), "measurements"),
+    **dict.fromkeys(("Nemesis", "NemesisEvent"), "nemesis"),
+    **dict.fromkeys(("Listening", "LogLine"), "readiness"),
+    "Service": "swarm",
+    "Remover": "remover",
+    "Topology": "topology",
+    **dict.fromkeys(("HttpResponse", "assert_http", "http_get"), "web"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value  # once: later lookups do not come back here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "ComposeError",

@@ -25,9 +25,7 @@ import pytest
 from . import timeline
 from .engine import answers, lost, where
 from .errors import one_line
-from .snapshot import snapshot
 from .timeline import Timeline, render
-from .topology_svg import render_svg
 
 if TYPE_CHECKING:
     import pluggy
@@ -141,6 +139,9 @@ class Artifacts:
         contexts = [topology.context for _, topology in used]
         for context in contexts:
             context.timeline.origin = origin  # a set-up that failed: seconds from its start
+        from .snapshot import snapshot  # here: only a failing test of the plugin's draws its topology
+        from .topology_svg import render_svg
+
         doc = snapshot(contexts, failing=getattr(contexts[0], "failed_probe", None))
         svg = render_svg(doc, id_prefix=f"dn-{safe_name(item.nodeid)}-")
         if self.html:

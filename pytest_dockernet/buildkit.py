@@ -31,6 +31,7 @@ USUAL_PLACES = (
     "/opt/homebrew/bin/docker",
     "/Applications/Docker.app/Contents/Resources/bin/docker",
 )
+BUILDERS = ("auto", "buildkit", "legacy")  # --dockernet-builder
 PROBE_TIMEOUT = 60.0  # seconds the empty probe build may take (a busy engine)
 OUTPUT_LINES = 25  # lines of the build's output a failure shows
 _STEP = re.compile(r"#\d+ \[(?:(?P<stage>[^\]]*?) )?(?P<index>\d+)/(?P<count>\d+)\] (?P<instruction>.*)$")

@@ -58,7 +58,6 @@ BUILD_RUN = f"{PREFIX}.build-run"  # label: the run it was built for
 BUILD_ROLE = "build"  # role of an image the run removes at its end (built without a tag)
 TAGGED_ROLE = "tagged-build"  # role of an image built with a tag (the user's: never removed)
 BUILDER = f"{PREFIX}.builder"  # label: which builder made it (buildkit or legacy)
-BUILDERS = ("auto", "buildkit", "legacy")  # --dockernet-builder
 BUILD_NETWORKS = ("default", "host", "none")
 INLINE_NAME = ".dockerfile.inline"  # what an inline Dockerfile is called in the context's listing
 

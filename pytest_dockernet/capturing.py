@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .artifacts import WRITERS
-from .capture import Capture, CaptureHost
 from .errors import DockernetError, one_line
 from .flows import dpkt_module
 
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
 
     import pluggy
 
+    from .capture import Capture, CaptureHost
     from .context import Context
     from .settings import Settings
 
@@ -75,6 +75,8 @@ class CapturePlugin:
             return
         context = network.context
         if context not in self.captures:
+            from .capture import Capture  # here: only a run that records imports the capture
+
             self.captures[context] = Capture(context, lambda: self.host_for(context))
         self.captures[context].start(network)
 
@@ -83,6 +85,8 @@ class CapturePlugin:
         where = context.engine.base_url or str(id(context.engine))
         with self._lock:
             if where not in self.hosts:
+                from .capture import CaptureHost
+
                 self.hosts[where] = CaptureHost(context.engine, context.identity)
             return self.hosts[where]
 

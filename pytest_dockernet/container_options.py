@@ -237,6 +237,7 @@ def check_docker_options(value: object, engine: Engine) -> DockerOptions:
 # forwarding them; the loopback server means a dotted name that nobody here provides is
 # never sent to the host's resolvers either (it times out locally).
 HERMETIC_DNS: dict[str, Any] = {"dns": ["127.0.0.1"], "dns_opt": ["ndots:1"], "dns_search": ["."]}
+DNS_MODES = ("hermetic", "host")  # --dockernet-dns, dns=: hermetic uses HERMETIC_DNS
 
 
 @dataclass

@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from .engine.port import Engine
     from .networks import Networks
 
-DNS_MODES = ("hermetic", "host")  # see container_options.HERMETIC_DNS
-
 
 class Containers:
     """The containers of one topology, by logical name, and the engines they run on."""

@@ -61,7 +61,7 @@ def _not_wired(what: str) -> Callable[..., Any]:
 class Settings:
     """A topology's settings, as its maker gave them."""
 
-    dns: str = "hermetic"  # hermetic | host (see containers.DNS_MODES)
+    dns: str = "hermetic"  # hermetic | host (see container_options.DNS_MODES)
     default_driver: str = "bridge"
     label: str = ""  # e.g. the test's node id: shown in messages
     image: str | None = None  # the probe image; None: resolved on first use

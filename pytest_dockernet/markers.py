@@ -9,7 +9,6 @@ import pytest
 
 from .capabilities import check_needs
 from .faults import marker as fault_marker
-from .networks import DRIVERS
 
 MARKER_KWARGS = ("driver", "drivers", "needs", "capture", *fault_marker.ARGUMENTS)
 
@@ -17,6 +16,8 @@ MARKER_KWARGS = ("driver", "drivers", "needs", "capture", *fault_marker.ARGUMENT
 def marker_kwargs(marker: pytest.Mark | None, where: str) -> dict[str, Any]:
     if marker is None:
         return {}
+    from .networks import DRIVERS  # here: a run without the marker does not import the parts
+
     if marker.args:
         pytest.fail(f"{where}: @pytest.mark.dockernet takes keyword arguments only (driver=, drivers=)", pytrace=False)
     unknown = sorted(set(marker.kwargs) - set(MARKER_KWARGS))

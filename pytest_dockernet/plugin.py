@@ -12,7 +12,6 @@ import docker  # only for the dockernet_client fixture: users get docker-py's cl
 import pytest
 
 from . import artifacts, capturing, hooks
-from .assertions import ReachabilityMatrix
 from .capabilities import CAPABILITIES, Capabilities, probe_engines
 from .engine import Engine, answers, as_engine, connect, lost, where
 from .engine.docker_engine import DockerEngine
@@ -20,18 +19,15 @@ from .engine.errors import APIError
 from .errors import EngineUnavailable, ImageUnavailable, LabError, one_line
 from .faults import marker as fault_marker
 from .image import resolve_probe_image
-from .lab import Lab
 from .labels import RunIdentity
 from .markers import check_marker, marker_kwargs
 from .nemesis import SECTION, base_seed
 from .progress import build_progress
-from .reaper import Judge, prune
 from .reports import failure_sections, kept_report
 from .settings import Settings, add_options
 from .skips import capability_of, judge, needs, skip
 from .state import RUN_OWNER, State
 from .swarm import in_swarm, init_swarm, leave_plugin_swarm, made_by_plugin, require_swarm
-from .topology import Topology
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
@@ -40,6 +36,10 @@ if TYPE_CHECKING:
     import pluggy
 
     from .context import Context
+    from .lab import Lab
+    from .topology import Topology
+
+# Every pytest run with the plugin installed imports this module: what some runs need is imported where used.
 
 FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
 DOCKER_FIXTURES = (*FACTORY_FIXTURES, "dockernet_client")
@@ -55,7 +55,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 STATE = pytest.StashKey[State]()
 # On a node: the factories made for its scope, with the fixture that made each.
-TOPOLOGIES = pytest.StashKey[dict[Topology, str]]()
+TOPOLOGIES: pytest.StashKey[dict[Topology, str]] = pytest.StashKey()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -94,6 +94,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 if not verdict.present:
                     state.setup_error = f"dockernet: no lab (--dockernet-lab): {verdict.skip_reason()}"
                     return
+            from .lab import Lab
+
             with state.timings.measure("lab bring-up"):
                 state.lab = Lab.up(state.settings.lab, for_run=True)
         elif not capabilities.verdict("swarm", state.probe_image, state.identity.labels).present:
@@ -121,6 +123,8 @@ def _leave_swarm(state: State) -> None:
         if lab.swarm_left.kept_by:
             state.swarm_kept = lab.swarm_left.describe()
     if state.swarm_user and state.connected is not None:
+        from .reaper import Judge
+
         state.swarm_user = False
         engine = state.connected
         leaving = leave_plugin_swarm(engine, Judge(engine, state.identity).swarm_users(engine, but_me=True))
@@ -161,6 +165,8 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     except EngineUnavailable as exc:
         print(f"dockernet: cannot prune: {exc}", file=sys.stderr)
         return 1
+    from .reaper import prune
+
     pruned = prune(engine, RunIdentity())
     print(f"dockernet: {pruned.describe()}")
     return 1 if pruned.failed else 0
@@ -305,7 +311,9 @@ def pytest_runtest_makereport(
 
 def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
     """``matrix == {(src, dst): bool}`` that fails: each differing cell with its diagnosis."""
-    return left.compared(right) if op == "==" and isinstance(left, ReachabilityMatrix) else None
+    assertions = sys.modules.get(f"{__package__}.assertions")  # not imported yet: no matrix exists
+    matrix = assertions is not None and isinstance(left, assertions.ReachabilityMatrix)
+    return cast(Any, left).compared(right) if op == "==" and matrix else None
 
 
 def _used_topologies(item: pytest.Item) -> list[tuple[str, Topology]]:
@@ -367,6 +375,8 @@ def _dockernet(request: pytest.FixtureRequest, dockernet_client: docker.DockerCl
     # The fixture's client, as the topology's: a conftest may override dockernet_client.
     engine = as_engine(dockernet_client)
     state.hold_lease(engine, image)
+    from .topology import Topology
+
     topology = Topology(
         dockernet_client,
         identity=state.identity,
@@ -431,7 +441,7 @@ def dockernet_lab(pytestconfig: pytest.Config) -> Lab:
         _unavailable(state, "dockernet_lab needs a lab: pass --dockernet-lab N (N engines, 2 to 8; Linux, root)", True)
     if state.setup_error is not None:
         _unavailable(state, state.setup_error, True)
-    lab = state.lab or Lab.load()
+    lab = state.current_lab()
     if lab is None:
         _unavailable(state, "--dockernet-lab: no lab is up", True)
     return lab

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from .engine import lost
 from .engine.errors import APIError, EngineException, NotFound
 from .errors import one_line
-from .readiness import last_healthcheck
 
 if TYPE_CHECKING:
     from .context import Context
@@ -133,6 +132,8 @@ def _not_running(container: Container, suffix: str, lines: int, engine: _Engine)
     if state is None:
         entry = [f"{name}  {status} ({why})"]
     else:
+        from .readiness import last_healthcheck  # here: only a failure's report reads a healthcheck
+
         details = _state_details(state)
         entry = [f"{name}  {status}: {details}" if details else f"{name}  {status}"]
         checked = last_healthcheck(state)

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar, cast
 
-import tenacity
-
 T = TypeVar("T")
 
 
@@ -23,6 +21,8 @@ def poll(
     Returns the last result (which the caller checks again to tell success from a timeout)
     and the number of attempts. An exception from ``attempt`` or ``done`` ends the wait.
     """
+    import tenacity  # here: every run imports this module, not every run waits
+
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_delay(timeout),
         wait=tenacity.wait_fixed(interval),

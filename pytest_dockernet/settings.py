@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 
-from .builds import BUILDERS
-from .containers import DNS_MODES
+from .buildkit import BUILDERS
+from .container_options import DNS_MODES
 from .handles import check_host_address
 from .image import DEFAULT_IMAGE
-from .lab import MAX_ENGINES
 from .subnets import DEFAULT_RANGE, parse_subnet_range
 
 TEARDOWN_MODES = ("background", "wait")
@@ -40,6 +39,8 @@ def _lab_size(value: str) -> int:
     text, size = _integer(value)
     if size == 0:
         return 0
+    from .lab import MAX_ENGINES  # here: only a run that asks for a lab imports it
+
     if not 2 <= size <= MAX_ENGINES:
         raise pytest.UsageError(
             f"--dockernet-lab (ini dockernet_lab) is {text!r}: give the number of engines, 2 to {MAX_ENGINES} "

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from .builds import is_run_build, remove_builds
 from .end_of_run import detachable, hand_over
 from .engine import connect, engine_subnets, where
 from .engine.errors import APIError
@@ -19,21 +18,24 @@ from .facts import RunFacts
 from .image import ProbeImage, resolve_probe_image
 from .keep_warm import Keeper, match_key
 from .keep_warm import hold as hold_keeper
-from .lab import Lab
 from .labels import RunIdentity
 from .lease import Lease
-from .reaper import Pruned, prune
 from .remover import Remover
 from .settings import Settings
 from .subnets import SubnetAllocator, parse_subnet_range
 from .swarm import USER
 from .timings import Timings
-from .topology import Topology
-from .warm_pool import WarmPool
 
 if TYPE_CHECKING:
     from .engine.port import Engine
+    from .lab import Lab
+    from .reaper import Pruned
     from .teardown import Removal
+    from .topology import Topology
+    from .warm_pool import WarmPool
+
+# Every pytest run makes a State; the parts only some runs need (builds, the lab, the prune,
+# the warm pool) are imported by the methods that use them.
 
 # The key of xdist's workerinput under which the controller gives each worker its identity
 # labels: the images the run builds are the controller's, which ends the run.
@@ -95,6 +97,10 @@ class State:
 
     def named_builds(self) -> list[str]:
         """The images ``build()`` named for the run (built without a tag) in this process."""
+        if not self.facts.builds:
+            return []
+        from .builds import is_run_build
+
         return sorted(ref for ref in self.facts.builds.values() if is_run_build(ref))
 
     def remove_builds(self) -> list[str]:
@@ -106,6 +112,8 @@ class State:
         """
         if self.worker is not None or not (self.worker_builds or self.named_builds()):
             return []
+        from .builds import remove_builds
+
         engine, own = self._engine, self._engine is None
         if engine is None:
             engine = connect()
@@ -131,7 +139,15 @@ class State:
                 raise EngineUnavailable(self._engine_error)
             return cast("Engine", self._engine)  # connected, or raised above
 
+    def current_lab(self) -> Lab | None:
+        """The lab this process brought up, else the one up on this machine (None if none)."""
+        from .lab import Lab
+
+        return self.lab or Lab.load()
+
     def _start(self, engine: Engine) -> None:
+        from .reaper import prune
+
         if self.facts.capabilities is not None:  # what the engine is: asked at the first Docker call
             self.facts.capabilities.of(engine).info  # noqa: B018 - read now, for the summary
         if self.worker in (None, "gw0"):  # one prune per run, not one per xdist worker
@@ -147,7 +163,7 @@ class State:
             if self._engines is None:
                 hosts = list(self.settings.hosts)
                 if self.settings.lab:
-                    lab = self.lab or Lab.load()
+                    lab = self.current_lab()
                     if lab is None:
                         raise EngineUnavailable("--dockernet-lab: no lab is up (its bring-up failed; see above)")
                     hosts = lab.hosts
@@ -179,6 +195,8 @@ class State:
         settings = self.settings
         if settings.pool == 0 or settings.keep:
             return None
+        from .warm_pool import WarmPool
+
         with self.lock:
             if self.pool is None:
                 keeper = self._keeper(engine, image) if settings.keep_warm else None

@@ -247,7 +247,7 @@ def task_template(
     """A service's ``TaskTemplate`` (the API's JSON): its tasks' containers, with the
     service's logical ``name`` as an alias on each network; restarted 0.2 s after they exit."""
     container: dict[str, Any] = {"Image": image, "Args": command, "Labels": labels}
-    if hermetic:  # names resolve by the embedded DNS server only, as a container's do (containers.DNS_MODES)
+    if hermetic:  # names resolve by the embedded DNS server only, as a container's do (container_options.DNS_MODES)
         container["DNSConfig"] = {"Nameservers": ["127.0.0.1"], "Search": ["."], "Options": ["ndots:1"]}
     if resident:
         container["OpenStdin"] = True

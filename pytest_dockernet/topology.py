@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, Union, cast
 from . import assertions, measurements, probes, web
 from . import compose as composing
 from .builds import Builds
+from .container_options import DNS_MODES
 from .container_specs import ContainerSpec
-from .containers import DNS_MODES, Containers
+from .containers import Containers
 from .context import Context, Hooks, NoHooks, Settings
 from .description import describe
 from .engine import Client, as_engine

@@ -30,15 +30,14 @@ from ..engine.errors import APIError, EngineException, NotFound
 from ..errors import ComposeError, DockernetError
 from ..image import ensure_image
 from ..readiness import check_ready
-from .file import ComposeModel, NetworkDef, load, service_names
-from .on_engine import check_on_engine
 from .replicas import check_replica_names, replica_names
-from .services import ServiceDef
-from .values import Mount
 
 if TYPE_CHECKING:
     from ..context import Context
     from ..handles import Container, Network
+    from .file import ComposeModel, NetworkDef
+    from .services import ServiceDef
+    from .values import Mount
 
 _WARNED: set[tuple[object, ...]] = set()  # (run id, files, ignored keys) already warned about
 
@@ -139,6 +138,10 @@ def compose(
     ``ready_timeout`` bounds each wait for a ``depends_on`` condition. See
     :mod:`pytest_dockernet.compose`.
     """
+    # Here: every topology imports this module (Topology.compose), few read a Compose file.
+    from .file import load, service_names
+    from .on_engine import check_on_engine
+
     services = service_names(services)
     model = load(path, override, env, project_dir, profiles=profiles, services=services)
     wanted = _check_services(model, services)

@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import tenacity
-
 from ..errors import DockernetError
 from .connect import Client, as_engine
 from .errors import APIError, NotFound
@@ -71,15 +69,17 @@ def _still_held(exc: BaseException) -> bool:
     )
 
 
-# The engine lets go of a removed container's endpoints (a service's tasks) a moment later.
-@tenacity.retry(
-    retry=tenacity.retry_if_exception(_still_held),
-    stop=tenacity.stop_after_delay(10),
-    wait=tenacity.wait_fixed(0.2),
-    reraise=True,
-)
 def _remove_network_retrying(engine: Engine, network_id: str) -> None:
-    engine.remove_network(network_id)
+    # The engine lets go of a removed container's endpoints (a service's tasks) a moment later.
+    import tenacity  # here: every run imports this module, the first removal of a network needs it
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_still_held),
+        stop=tenacity.stop_after_delay(10),
+        wait=tenacity.wait_fixed(0.2),
+        reraise=True,
+    )
+    retrying(engine.remove_network, network_id)
 
 
 def _network_exists(engine: Engine, network_id: str) -> bool:

@@ -17,10 +17,41 @@ in :mod:`.marker`.
 
 from __future__ import annotations
 
-from .degradation import Degradation
-from .dns import DnsFault, Lookup
-from .fault import Fault, FaultBase
-from .in_force import Faults
-from .partition import Connections, Partition
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .degradation import Degradation
+    from .dns import DnsFault, Lookup
+    from .fault import Fault, FaultBase
+    from .in_force import Faults
+    from .partition import Connections, Partition
+
+# Imported when first used (PEP 562): every run reads the marker's arguments (.marker),
+# only a run that applies a fault needs the faults themselves and their images.
+_HOMES = {
+    "Connections": "partition",
+    "Degradation": "degradation",
+    "DnsFault": "dns",
+    "Fault": "fault",
+    "FaultBase": "fault",
+    "Faults": "in_force",
+    "Lookup": "dns",
+    "Partition": "partition",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = ["Connections", "Degradation", "DnsFault", "Fault", "FaultBase", "Faults", "Lookup", "Partition"]

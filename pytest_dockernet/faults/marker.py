@@ -10,9 +10,6 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
-from .dns import check_dns_fault
-from .partition import check_partition
-
 if TYPE_CHECKING:
     from ..context import Context
     from ..handles import Container, Network
@@ -68,6 +65,8 @@ def partitions(partition: object, names: Names) -> list[Apply]:
                 "e.g. {'groups': [['api'], ['db']], 'mode': 'reject', 'ports': [5432]}"
             )
         options = {key: partition[key] for key in ("mode", "ports") if key in partition}
+        from .partition import check_partition  # here: every run imports this module, few mark faults
+
         check_partition(options.get("mode", "drop"), options.get("ports"))  # before anything is applied
         partition = partition["groups"]
     if not isinstance(partition, (list, tuple)) or len(partition) < 2:
@@ -120,6 +119,8 @@ def dns_faults(faults: object, names: Names) -> list[Apply]:
     keyword arguments}`` (``answer`` an address or a container's name)."""
     if not isinstance(faults, dict):
         raise ValueError(f"dns_faults={faults!r} must be a dict {{container: {{name: 'nxdomain'}}}}")
+    from .dns import check_dns_fault  # here: every run imports this module, few mark faults
+
     found: list[tuple[Container, str, dict[str, Any]]] = []
     for container_name, names_faulted in faults.items():
         container = names.container(container_name, "dns_faults")
