@@ -24,7 +24,20 @@ PEERS_PACKAGES = ["pytest", "pytest-docker-tools", "testcontainers", "docker"]
 BENCH_LABEL = "pytest-dockernet-bench"  # as in suites/benchenv.py
 SESSION_LABEL = "pytest-dockernet.session"  # pytest-dockernet's own run label
 # Unrelated plugins of a development environment that would only slow pytest's start.
-MAIN_PYTEST_ARGS = ["-p", "no:hypothesispytest", "-p", "no:benchmark"]
+
+
+def other_plugins(*keep: str) -> list[str]:
+    """``-p no:NAME`` for every pytest plugin of this environment but pytest-dockernet and
+    ``keep``: the peers' venv has pytest and the peers only, so each tool runs with pytest
+    and itself (pytest-xdist, pytest-html and the rest cost the main environment's runs
+    ~40 ms of start-up that are no tool's)."""
+    from importlib.metadata import entry_points
+
+    names = {ep.name for ep in entry_points(group="pytest11") if ep.dist is None or ep.dist.name != "pytest-dockernet"}
+    return [arg for name in sorted(names - set(keep)) for arg in ("-p", f"no:{name}")]
+
+
+MAIN_PYTEST_ARGS = other_plugins()
 
 sys.path.insert(0, str(REPO))  # measure this checkout's pytest_dockernet, whatever is installed
 
@@ -179,10 +192,11 @@ def run_suite(args, ctx, tool: str, tests: int, workers: int = 0) -> SuiteRun:
         command = [ctx.peers_python, "-m", "pytest", "-q", test_file]
     else:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-        command = [sys.executable, "-m", "pytest", "-q", *MAIN_PYTEST_ARGS, test_file]
+        plugins = other_plugins("xdist", "xdist.looponfail") if ctx.xdist and workers else MAIN_PYTEST_ARGS
+        command = [sys.executable, "-m", "pytest", "-q", *plugins, test_file]
         if tool in ("dockernet", "waiting"):
             command += ["--dockernet-require"]
-            if ctx.xdist:
+            if ctx.xdist and workers:
                 command += ["-n", str(workers)]
         else:
             command += ["-p", "no:dockernet"]

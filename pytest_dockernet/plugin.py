@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 # Every pytest run with the plugin installed imports this module: what some runs need is imported where used.
 
 FACTORY_FIXTURES = ("dockernet", "dockernet_module", "dockernet_session")
-DOCKER_FIXTURES = (*FACTORY_FIXTURES, "dockernet_client")
+DOCKER_FIXTURES = frozenset((*FACTORY_FIXTURES, "dockernet_client"))
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -185,10 +185,14 @@ def _print_capabilities(settings: Settings) -> int:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.get_closest_marker("dockernet") is None and set(getattr(item, "fixturenames", ())) & set(
-            DOCKER_FIXTURES
-        ):
+        if not item.get_closest_marker("dockernet") and DOCKER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker("dockernet")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:  # items marked above, -k/-m applied
+    state, items = session.config.stash.get(STATE, None), session.items
+    if state and not session.config.option.collectonly and any(i.get_closest_marker("dockernet") for i in items):
+        state.start_early()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

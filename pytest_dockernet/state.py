@@ -128,16 +128,39 @@ class State:
         with self.lock:
             if self._engine is None and self._engine_error is None:
                 try:
-                    self._engine = connect()
+                    engine = connect()
                 except EngineUnavailable as exc:
                     self._engine_error = str(exc)
                 else:
-                    self._start(self._engine)
-                    for call in self.on_connect:
-                        call()
+                    try:
+                        self._start(engine)
+                    except BaseException:  # asked again next time, so that it raises there too
+                        engine.close()
+                        raise
+                    self._engine = engine
             if self._engine_error is not None:
                 raise EngineUnavailable(self._engine_error)
-            return cast("Engine", self._engine)  # connected, or raised above
+            # In the main thread: on_connect installs a signal handler (see start_early).
+            calls = self.on_connect if threading.current_thread() is threading.main_thread() else []
+            self.on_connect = [] if calls else self.on_connect
+        for call in calls:
+            call()
+        return cast("Engine", self._engine)  # connected, or raised above
+
+    def start_early(self) -> None:
+        """While pytest goes on to the first test (which imports the topology's parts): the
+        run's own start (connect, the dead runs' prune, the subnets taken, the probe image)
+        in a thread, mostly waiting on the engine. The first test's own calls wait for it
+        (the lock) and raise whatever failed here."""
+
+        def start() -> None:
+            try:
+                self.engine()
+                self.probe_image()
+            except Exception:  # noqa: BLE001, S110 - raised again by the first test's own calls
+                pass
+
+        threading.Thread(target=start, name="dockernet-start", daemon=True).start()
 
     def current_lab(self) -> Lab | None:
         """The lab this process brought up, else the one up on this machine (None if none)."""
