@@ -259,7 +259,7 @@ class State:
     def _detachable(self, lease: Lease) -> bool:
         return (
             self.settings.teardown == "background"
-            and not self.kept
+            and not (self.kept or self.teardown_errors or self.engine_lost)  # else said here, as it fails
             and lease.running
             and not self._engines  # engine 0 only: the others have no lease
             and self.lab is None

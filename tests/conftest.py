@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import shutil
 import signal
@@ -11,6 +12,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import docker
 import docker.errors
@@ -177,7 +180,21 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
     # Plugins installed here but unused by these tests: hypothesis imports itself afresh in
     # every in-process run (seconds each time), pytest-benchmark warns in each run under xdist.
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest -p no:benchmark")
+    # An inner run leaves the end of its removal to a detached process (end_of_run): each
+    # run returns once that is done, so that no test meets an earlier one's leftovers.
+    for name in ("runpytest", "runpytest_subprocess", "run"):
+        monkeypatch.setattr(pytester, name, _settled(getattr(pytester, name)))
     return pytester
+
+
+def _settled(run: Callable[..., pytest.RunResult]) -> Callable[..., pytest.RunResult]:
+    @functools.wraps(run)
+    def settled(*args: Any, **kwargs: Any) -> pytest.RunResult:
+        result = run(*args, **kwargs)
+        assert end_of_run.wait(), "an inner run's end-of-run removal took over 60 s"
+        return result
+
+    return settled
 
 
 class InnerRuns:

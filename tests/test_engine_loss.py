@@ -19,8 +19,11 @@ INNER = """
     from inner_run_spy import ready, record
 
     def test_first(dockernet):
-        net = dockernet.network("n")
-        record(net, dockernet.container("c", networks=[net]))
+        # Nothing of the warm pool's (a network with an option, a container with a command):
+        # the whole topology goes in the background removal, whose network removal waits on
+        # the gate until the engine is gone.
+        net = dockernet.network("n", internal=True)
+        record(net, dockernet.container("c", networks=[net], command=["sleep", "600"]))
         ready()
         for _ in range(600):
             if os.path.exists("engine-gone"):
@@ -89,8 +92,11 @@ BACKGROUND = """
     from inner_run_spy import ready, record
 
     def test_first(dockernet):
-        net = dockernet.network("n")
-        record(net, dockernet.container("c", networks=[net]))
+        # Nothing of the warm pool's (a network with an option, a container with a command):
+        # the whole topology goes in the background removal, whose network removal waits on
+        # the gate until the engine is gone.
+        net = dockernet.network("n", internal=True)
+        record(net, dockernet.container("c", networks=[net], command=["sleep", "600"]))
         ready()
 
     def test_second():
