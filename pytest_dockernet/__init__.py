@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 pytest.register_assert_rewrite("pytest_dockernet.assertions", "pytest_dockernet.web", "pytest_dockernet.measurements")
 
 from .errors import ComposeError, DockernetError, DriverUnavailable, ImageUnavailable  # noqa: E402
+from .exports import lazy  # noqa: E402
 from .labels import RunIdentity  # noqa: E402
 
 if TYPE_CHECKING:
@@ -63,17 +63,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{home}", __name__), name)
-    globals()[name] = value  # once: later lookups do not come back here
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy(__name__, _HOMES, globals())
 
 
 __all__ = [

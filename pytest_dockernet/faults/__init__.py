@@ -17,8 +17,9 @@ in :mod:`.marker`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..exports import lazy
 
 if TYPE_CHECKING:
     from .degradation import Degradation
@@ -41,17 +42,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{home}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy(__name__, _HOMES, globals())
 
 
 __all__ = ["Connections", "Degradation", "DnsFault", "Fault", "FaultBase", "Faults", "Lookup", "Partition"]
