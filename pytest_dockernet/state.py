@@ -243,18 +243,19 @@ class State:
         (the last test's among them), then end the lease; or end the lease and leave the
         removal to a detached process, which nobody waits for (see .end_of_run). A pool with
         a keeper (keep-warm) hands its idle containers back to it first, here."""
-        pool, self.pool = self.pool, None
-        if pool is not None and pool.keeper is not None:
-            pool.close()  # the keeper's own: its idle ones stay, the rest go (see .keep_warm)
-        lease = self.lease
-        if lease is not None and self._detachable(lease):
-            lease.close(remove=False)  # from now on the run is a dead one's to every prune
-            if hand_over(self.identity.run_id):
-                return
-        if pool is not None:
-            pool.close()
-        if lease is not None:
-            lease.close(remove=not self.kept)  # kept resources keep their ended lease beside them
+        pool, self.pool, lease = self.pool, None, self.lease
+        handed = False
+        try:
+            if pool is not None and pool.keeper is not None:
+                pool.close()  # the keeper's own: its idle ones stay, the rest go (see .keep_warm)
+            if lease is not None and self._detachable(lease):
+                lease.close(remove=False)  # from now on the run is a dead one's to every prune
+                handed = hand_over(self.identity.run_id)
+            if pool is not None and not handed:
+                pool.close()
+        finally:  # last, whatever failed: a run's end is known by its lease
+            if lease is not None and not handed:
+                lease.close(remove=not self.kept)  # kept resources keep their ended lease beside them
 
     def _detachable(self, lease: Lease) -> bool:
         return (

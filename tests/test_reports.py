@@ -303,6 +303,10 @@ def test_keep_lists_the_probe_sidecars(inner_runs, pytester):
     command = re.search(r"^  remove with: (.*)$", result.stdout.str(), re.MULTILINE).group(1)
     subprocess.run(command, shell=True, check=True, capture_output=True, timeout=60)
     assert inner_runs.existing([app, sidecar, other]) == []
+    # Left: the run's ended lease, which says the kept resources were a dead run's; the next
+    # run's prune takes it (as test_teardown.py's keep test shows).
+    assert all(r.endswith("-lease") for r in inner_runs.resources())
+    inner_runs.run("--dockernet-prune")
     assert inner_runs.resources() == []
 
 
