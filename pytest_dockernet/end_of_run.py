@@ -13,7 +13,8 @@ way (:func:`pending`, :func:`wait`): tools that look for leftovers wait for it.
 
 The run waits for the removal itself (:func:`detachable` is false) on systems where a
 process cannot wait for another's end (Linux before 5.3, macOS, Windows), when told to
-(``--dockernet-teardown wait``), when it keeps failed tests' resources, after a teardown
+(``--dockernet-teardown wait``), when it makes a swarm or a lab (leaving the swarm at its
+end waits for its containers to be gone), when it keeps failed tests' resources, after a teardown
 failed or the engine stopped answering (what fails at the end is then said), when its lease is
 on another engine than the environment's (the detached process connects through the
 environment), under CI (``CI`` or ``BUILD_NUMBER`` set, as pytest reads them: a job's

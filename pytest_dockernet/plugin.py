@@ -224,7 +224,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     _in_report(item, False)
     state = item.config.stash.get(STATE, None)
-    if nextitem is None and state is not None and state.pool is not None:
+    if nextitem is None and state is not None and state.pool is not None and not state.makes_swarm():
         state.pool.ending = True  # this process's last test: see WarmPool.ending
 
 

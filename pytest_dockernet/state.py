@@ -147,6 +147,12 @@ class State:
             call()
         return cast("Engine", self._engine)  # connected, or raised above
 
+    def makes_swarm(self) -> bool:
+        """Whether the run makes a swarm (or a lab) and leaves it at its end: a swarm leave
+        waits for every container on a user-defined network to be gone (it would wipe their
+        names), so such a run ends as before: nothing left joined, removed before pytest exits."""
+        return bool(self.settings.lab) or self.settings.swarm == "auto"
+
     def start_early(self) -> None:
         """While pytest goes on to the first test (which imports the topology's parts): the
         run's own start (connect, the dead runs' prune, the subnets taken, the probe image)
@@ -260,6 +266,7 @@ class State:
     def _detachable(self, lease: Lease) -> bool:
         return (
             self.settings.teardown == "background"
+            and not self.makes_swarm()
             and not (self.kept or self.teardown_errors or self.engine_lost)  # else said here, as it fails
             and lease.running
             and not self._engines  # engine 0 only: the others have no lease
