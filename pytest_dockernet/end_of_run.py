@@ -53,7 +53,9 @@ def detachable(env: dict[str, str] | None = None) -> bool:
     (the run's own settings aside: see the module's docstring)."""
     env = dict(os.environ if env is None else env)
     ci = bool(env.get("CI") or env.get("BUILD_NUMBER"))
-    return fcntl is not None and not ci and os.getppid() != 1
+    # pid 1, or a child of pid 1 (0: the parent is outside our pid namespace): the container
+    # or namespace ends with this process, and every process in it.
+    return fcntl is not None and not ci and os.getpid() != 1 and os.getppid() not in (0, 1)
 
 
 def hand_over(run_id: str) -> bool:

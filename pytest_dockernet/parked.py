@@ -214,6 +214,7 @@ class Parking:
     image: str
     closed: bool
     ending: bool
+    parks: bool  # off in a run that makes a swarm: its leave waits for no container on a network
     _lock: threading.Lock
     _settled: threading.Condition
     _busy: int
@@ -253,7 +254,7 @@ class Parking:
         for, no address of its own) and the pool has room, its containers are renamed to their
         pool names where they are and the whole waits for a test of its shape. True when
         parked (nothing is then given back); False: given back as usual."""
-        if self.ending:
+        if self.ending or not self.parks:
             return False
         unit = self._parkable(context)
         if unit is None or not context.has("warm-pool-parking"):

@@ -577,6 +577,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     for step in (
         lambda: _finish_teardowns(state),
         *(lambda t=t: _close_at_exit(state, t) for t in list(state.live)),
+        state.close_pool_for_swarm,  # a swarm leave waits for its containers to be gone
         lambda: _leave_swarm(state),
         state.remove_builds,  # in the process that ends the run; workers are gone by now
         state.end,  # last, after every topology: the pool, the last test's containers, the lease

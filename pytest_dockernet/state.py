@@ -147,6 +147,13 @@ class State:
             call()
         return cast("Engine", self._engine)  # connected, or raised above
 
+    def close_pool_for_swarm(self) -> None:
+        """In a run that makes a swarm: remove the pool before the swarm is left (see makes_swarm)."""
+        pool = self.pool
+        if pool is not None and self.makes_swarm():
+            self.pool = None
+            pool.close()
+
     def makes_swarm(self) -> bool:
         """Whether the run makes a swarm (or a lab) and leaves it at its end: a swarm leave
         waits for every container on a user-defined network to be gone (it would wipe their
@@ -230,6 +237,7 @@ class State:
             if self.pool is None:
                 keeper = self._keeper(engine, image) if settings.keep_warm else None
                 self.pool = WarmPool(engine, self.identity, settings.pool, image, settings.dns, self.allocator, keeper)
+                self.pool.parks = not self.makes_swarm()  # its swarm leave waits for no container on a network
             return self.pool
 
     def _keeper(self, engine: Engine, image: str) -> Keeper | None:

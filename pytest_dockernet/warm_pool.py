@@ -205,6 +205,7 @@ class WarmPool(Parking):
         # pool's at the end, since leaving a network (about 60 ms each) for a test that never
         # comes is waste; unless a keeper takes them for the next run (keep-warm).
         self.ending = False
+        self.parks = True
         if keeper is not None and keeper.adopted:
             self._adopt(keeper)
 
