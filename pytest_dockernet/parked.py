@@ -355,6 +355,14 @@ class Parking:
                     continue
             self._remove(member.id)
 
+    def unpark(self) -> None:
+        """Take every parked topology apart now (its containers leave its network and wait
+        idle): a swarm leave, anyone's, waits while containers are on user-defined networks."""
+        with self._lock:
+            units, self._parked = list(self._parked), deque()
+        for unit in units:
+            self._break(unit)
+
     def _break(self, unit: Unit) -> None:
         """A parked unit no test of its shape came for, taken apart: its containers leave its
         network and wait idle, the network waits empty (first in line)."""

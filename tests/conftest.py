@@ -141,6 +141,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
             report.longrepr = f"{item.nodeid}: this suite may not skip under --dockernet-require: {report.longrepr}"
 
 
+@pytest.fixture(autouse=True)
+def _no_parked_topology_for_swarm_tests(request: pytest.FixtureRequest) -> None:
+    """Tests that make or leave a swarm wait until no container is on a user-defined network
+    (swarm.at_risk): a topology this process's warm pool keeps whole would wait forever."""
+    if request.module.__name__.rpartition(".")[2] in ("test_overlay", "test_lab", "test_swarm"):
+        pool = request.config.stash[STATE].pool
+        if pool is not None:
+            pool.unpark()
+
+
 # A plugin loaded into every inner run (pytester.plugins), in-process or not. It notes each
 # run's id (every resource the run makes carries it as the label pytest-dockernet.session)
 # with the run's pid, and gives inner tests `record(*handles)` to note what they made and
@@ -210,8 +220,7 @@ class InnerRuns:
         pytester.plugins.append("inner_run_spy")
 
     def run(self, *args: str) -> pytest.RunResult:
-        # The spy by name: pytester's in-process runs do not load its `plugins` list.
-        return self.settled(self.pytester.runpytest("-p", "inner_run_spy", *args))
+        return self.settled(self.pytester.runpytest(*args))
 
     def run_subprocess(self, *args: str, timeout: float = 120) -> pytest.RunResult:
         return self.settled(self.pytester.runpytest_subprocess(*args, timeout=timeout))
