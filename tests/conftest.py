@@ -220,16 +220,10 @@ class InnerRuns:
         pytester.plugins.append("inner_run_spy")
 
     def run(self, *args: str) -> pytest.RunResult:
-        return self.settled(self.pytester.runpytest(*args))
+        return self.pytester.runpytest(*args)
 
     def run_subprocess(self, *args: str, timeout: float = 120) -> pytest.RunResult:
-        return self.settled(self.pytester.runpytest_subprocess(*args, timeout=timeout))
-
-    def settled(self, result: pytest.RunResult) -> pytest.RunResult:
-        """``result``, once the end of its run's removal, left to a detached process after
-        pytest's exit (pytest_dockernet.end_of_run), is done: tests judge what is left then."""
-        assert end_of_run.wait(self.run_ids()), "an inner run's end-of-run removal took over 60 s"
-        return result
+        return self.pytester.runpytest_subprocess(*args, timeout=timeout)
 
     def pytest_command(self, *args: str, host: str | None = None) -> list[str]:
         """``python -m pytest ARGS`` with the spy, on the host name ``host`` if given (see own_host)."""
@@ -255,7 +249,7 @@ class InnerRuns:
 
     def run_on(self, host: str | None, *args: str, timeout: float = 120) -> pytest.RunResult:
         """A run in a separate process, on the host name ``host``."""
-        return self.settled(self.pytester.run(*self.pytest_command(*args, host=host), timeout=timeout))
+        return self.pytester.run(*self.pytest_command(*args, host=host), timeout=timeout)
 
     def start(self, *args: str, host: str | None = None, timeout: float = 60) -> subprocess.Popen:
         """Start a run in the background; return once its test has called ``inner_run_spy.ready()``."""
