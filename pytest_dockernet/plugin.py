@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import docker  # only for the dockernet_client fixture: users get docker-py's client
 import pytest
 
-from . import artifacts, capturing, hooks
+from . import artifacts, capturing, hooks, process
 from .capabilities import CAPABILITIES, Capabilities, probe_engines
 from .engine import Engine, answers, as_engine, connect, lost, where
 from .engine.docker_engine import DockerEngine
@@ -31,7 +29,6 @@ from .swarm import in_swarm, init_swarm, leave_plugin_swarm, made_by_plugin, req
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
-    from types import FrameType
 
     import pluggy
 
@@ -51,6 +48,11 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests() -> None:  # pytest and its plugins loaded, no conftest yet
+    process.freeze_start_up()
 
 
 STATE = pytest.StashKey[State]()
@@ -74,7 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
     artifacts.register(config, state.settings, _used_topologies)  # --dockernet-artifacts, JUnit, pytest-html
     capturing.register(config, state.settings)  # --dockernet-capture, marker capture=
     # Only a run that talks to Docker has anything to tear down on SIGTERM.
-    state.on_connect.append(lambda: _install_sigterm_handler(config))
+    state.on_connect.append(lambda: process.install_sigterm_handler(config))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -130,27 +132,6 @@ def _leave_swarm(state: State) -> None:
         leaving = leave_plugin_swarm(engine, Judge(engine, state.identity).swarm_users(engine, but_me=True))
         if leaving.kept_by:
             state.swarm_kept = leaving.describe()
-
-
-def _install_sigterm_handler(config: pytest.Config) -> None:
-    """SIGTERM (CI cancelling a job, ``timeout``) tears down like Ctrl-C instead of leaking;
-    a handler installed before (another plugin's, the project's) is called first."""
-    if threading.current_thread() is not threading.main_thread():
-        return  # signal handlers can only be set there; the next connection in it will
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous is signal.SIG_IGN or getattr(previous, "dockernet", False):
-        return  # ignored on purpose, or already ours
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        if callable(previous):
-            previous(signum, frame)
-        raise KeyboardInterrupt("SIGTERM")
-
-    interrupt.dockernet = True  # type: ignore[attr-defined]
-    signal.signal(signal.SIGTERM, interrupt)
-    # getsignal() says None for a handler not set from Python: the default is all we can put back.
-    restore = signal.SIG_DFL if previous is None else previous
-    config.add_cleanup(cast("Callable[[], None]", lambda: signal.signal(signal.SIGTERM, restore)))
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
@@ -534,7 +515,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     the plugin's, SIGTERM here must end the run as Ctrl-C does, so the workers tear down."""
     node = getattr(report, "node", None)  # the worker's, on reports the controller receives
     if node is not None and report.when == "setup" and "dockernet" in report.keywords:
-        _install_sigterm_handler(node.config)
+        process.install_sigterm_handler(node.config)
 
 
 @pytest.hookimpl(optionalhook=True)

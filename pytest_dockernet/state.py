@@ -174,6 +174,7 @@ class State:
                 pass
 
         threading.Thread(target=start, name="dockernet-start", daemon=True).start()
+        from . import topology  # noqa: F401 - meanwhile, in this thread: the first test's set-up needs it
 
     def current_lab(self) -> Lab | None:
         """The lab this process brought up, else the one up on this machine (None if none)."""

@@ -91,26 +91,41 @@ _lock = threading.Lock()
 _ids: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
 
 
-def _key(engine: Engine | docker.DockerClient | docker.APIClient) -> str:
+def _api(engine: Engine | docker.DockerClient | docker.APIClient) -> object:
     client = getattr(engine, "client", engine)
-    api = getattr(client, "api", client)
+    return getattr(client, "api", client)
+
+
+def remember(engine: Engine | docker.DockerClient | docker.APIClient, engine_id: str) -> None:
+    """Record the ID of ``engine`` from an info answer its caller read anyway (see
+    .info.read_info): its gate then costs no call of its own."""
+    if engine_id:
+        _record(_api(engine), engine_id)
+
+
+def _record(api: object, engine_id: str) -> str:
+    key = f"id:{engine_id}"
+    try:
+        return _ids.setdefault(api, key)
+    except TypeError:  # a stand-in that takes no weak reference
+        return key
+
+
+def _key(engine: Engine | docker.DockerClient | docker.APIClient) -> str:
+    api = _api(engine)
     try:
         return _ids[api]
     except (KeyError, TypeError):
         pass
     try:
-        engine_id = str((api.info() or {}).get("ID") or "")
+        engine_id = str((api.info() or {}).get("ID") or "")  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - any failure: the URL names the engine instead
         engine_id = ""
     # The URL only when the engine has no ID: docker-py names every local socket
     # http+docker://localhost, so two local engines would share (and wait on) one gate.
-    key = f"id:{engine_id}" if engine_id else str(getattr(api, "base_url", "")) or "http+docker://localhost"
     if engine_id:  # else asked again next time: the engine may answer then
-        try:
-            _ids[api] = key
-        except TypeError:  # a stand-in that takes no weak reference
-            pass
-    return key
+        return _record(api, engine_id)
+    return str(getattr(api, "base_url", "")) or "http+docker://localhost"
 
 
 def gate_for(engine: Engine | docker.DockerClient | docker.APIClient) -> EngineGate:

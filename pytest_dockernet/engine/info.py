@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .connect import where
+from .gate import remember
 from .port import Engine, Info
 
 # Docker Desktop's engine runs in a VM: host-mode containers and bind mounts are the VM's.
@@ -88,6 +89,7 @@ class EngineInfo:
 def read_info(engine: Engine) -> EngineInfo:
     """What ``engine`` is: one version and one info call (the caller keeps the answer)."""
     version, info = engine.version(), engine.info()
+    remember(engine, str(info.get("ID") or ""))  # the network gate's key, without asking again
     components = [c for c in version.get("Components") or [] if isinstance(c, dict)]
     podman = any(str(c.get("Name", "")).startswith("Podman") for c in components)
     url = where(engine)
