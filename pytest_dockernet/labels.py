@@ -84,6 +84,15 @@ class RunIdentity:
             PIDNS: self.pidns,
         }
 
+    def maker_is_gone(self, labels: dict[str, str]) -> bool:
+        """Whether a process of this very machine (its host name and boot id) and pid
+        namespace made a resource with these labels, and has ended. Stricter than
+        :meth:`owner_is_gone`, which takes another boot id under this host name for a reboot:
+        here that may be another machine of the same name, whose run is alive (for a run's
+        lease that has not started yet, see :mod:`.lease`)."""
+        same_machine = bool(self.boot) and labels.get(HOST) == self.host and labels.get(BOOT) == self.boot
+        return same_machine and bool(self.pidns) and labels.get(PIDNS) == self.pidns and self.owner_is_gone(labels)
+
     def owner_is_gone(self, labels: dict[str, str]) -> bool:
         """Whether the process that made a resource with these labels has ended.
 

@@ -84,7 +84,7 @@ class Judge:
         self.runs = runs  # judge only these (None: all)
         self.ended = ended  # runs known to be over, whatever their leases say (see .end_of_run)
         self._engine = engine
-        self.leases = lease_states(engine)
+        self.leases = lease_states(engine, owner_gone=me.maker_is_gone)
         self._asked_again: set[str] = set()
 
     def dead(self, labels: dict[str, str]) -> bool:
@@ -97,7 +97,7 @@ class Judge:
             # A run that started after the leases were read has one now: its lease comes
             # before anything it makes.
             self._asked_again.add(run)
-            self.leases = lease_states(self._engine)
+            self.leases = lease_states(self._engine, owner_gone=self.me.maker_is_gone)
         if run in self.leases:
             return not self.leases[run]
         return self.me.owner_is_gone(labels)

@@ -212,14 +212,17 @@ class State:
 
     def hold_lease(self, engine: Engine, image: str, *, swarm_user: bool = False) -> None:
         """Create this run's lease before it makes anything (once); it starts in the background
-        while the first test sets up, and the next call raises if it could not start."""
+        a moment later (see .lease), and a later call raises if it could not start."""
+        from .lease import START_WITHIN  # read when called: a test may set it
+
         with self.lock:
             if self.lease is None:
-                self.lease = Lease(engine, self.identity, image, {USER: "1"} if swarm_user else None)
+                labels = {USER: "1"} if swarm_user else None
+                self.lease = Lease(engine, self.identity, image, labels, start_after=START_WITHIN)
                 return
             lease = self.lease
         try:
-            lease.wait_started()
+            lease.check()
         except BaseException:
             with self.lock:  # the next test makes another
                 if self.lease is lease:
@@ -277,7 +280,7 @@ class State:
             self.settings.teardown == "background"
             and not self.makes_swarm()
             and not (self.kept or self.teardown_errors or self.engine_lost)  # else said here, as it fails
-            and lease.running
+            and not lease.failed  # started, or ends unstarted (see .lease)
             and not self._engines  # engine 0 only: the others have no lease
             and self.lab is None
             and where(lease.engine) == where()  # the detached process connects as the environment says

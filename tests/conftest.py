@@ -166,10 +166,14 @@ import pytest
 HERE = Path(__file__).parent
 
 
+_config = []
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config):
     from pytest_dockernet.plugin import STATE
 
+    _config[:] = [config]
     with open(HERE / "run-ids", "a") as f:
         f.write(f"{config.stash[STATE].identity.run_id} {os.getpid()}\\n")
 
@@ -181,6 +185,13 @@ def record(*handles):
 
 
 def ready():
+    # A run's lease starts a moment after the run made it (pytest_dockernet.lease): a test
+    # that waits for ready() deals with a run whose lease runs, as every run longer than that.
+    from pytest_dockernet.plugin import STATE
+
+    lease = _config[0].stash[STATE].lease if _config else None
+    if lease is not None:
+        lease.wait_started()
     (HERE / f"ready-{os.getpid()}").touch()
 '''
 

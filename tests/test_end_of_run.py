@@ -152,11 +152,13 @@ def test_a_pooled_container_on_a_network_of_its_own_topology_is_removed_in_the_l
 
 
 def test_the_lease_exists_before_the_first_test_makes_anything(inner_runs, pytester):
-    """Created at once (alive for prunes from then on), started while the test sets up."""
+    """Created at once (alive for prunes from then on), started a moment later by itself."""
     pytester.makepyfile(
         """
+        import time
+
         from pytest_dockernet.labels import SESSION
-        from pytest_dockernet.lease import lease_states
+        from pytest_dockernet.lease import START_WITHIN, lease_states
 
         def test_first(dockernet, dockernet_client):
             run_id = dockernet.context.identity.run_id
@@ -169,10 +171,15 @@ def test_the_lease_exists_before_the_first_test_makes_anything(inner_runs, pytes
 
         def test_second(dockernet, dockernet_client):
             run_id = dockernet.context.identity.run_id
-            lease = dockernet_client.api.containers(
-                filters={"label": [f"{SESSION}={run_id}", "pytest-dockernet.role=lease"]}
-            )
-            assert [c["State"] for c in lease] == ["running"]
+            deadline = time.monotonic() + START_WITHIN + 30  # the deadline only ends a hang
+            while True:
+                lease = dockernet_client.api.containers(
+                    filters={"label": [f"{SESSION}={run_id}", "pytest-dockernet.role=lease"]}
+                )
+                if [c["State"] for c in lease] == ["running"]:
+                    break
+                assert time.monotonic() < deadline, lease
+                time.sleep(0.1)
         """
     )
     inner_runs.run().assert_outcomes(passed=2)

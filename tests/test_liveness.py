@@ -95,6 +95,39 @@ def test_a_lease_is_running_while_its_run_lives_and_gone_after(inner_runs, pytes
     assert inner_runs.resources(run_id) == []  # once its end-of-run removal is done
 
 
+QUICK_AND_FAILING = """
+    import pytest_dockernet.lease
+
+    pytest_dockernet.lease.START_WITHIN = 600  # this run ends long before its lease would start
+
+    def test_fails(dockernet):
+        dockernet.container("c", networks=[dockernet.network("n")])
+        assert False
+"""
+
+
+def test_a_run_that_ended_before_its_lease_started_is_dead_at_once_to_runs_outside(inner_runs, pytester):
+    """A run shorter than lease.START_WITHIN never starts its lease: at its end it renames
+    it ``...-ended``, which runs in other pid namespaces (or on other hosts) read as ended.
+    Kept resources (``--dockernet-keep``) stay beside it, for the next prune to remove."""
+    pytester.makepyfile(test_quick=QUICK_AND_FAILING)
+    before = set(inner_runs.run_ids())
+    result = pytester.run(
+        *IN_PID_NAMESPACE, *inner_runs.pytest_command("--dockernet-keep", "test_quick.py"), timeout=120
+    )
+    result.assert_outcomes(failed=1)
+    (run_id,) = set(inner_runs.run_ids()) - before
+    leases = inner_runs.client.api.containers(
+        all=True, filters={"label": [f"{SESSION}={run_id}", "pytest-dockernet.role=lease"]}
+    )
+    assert [(c["Names"], c["State"]) for c in leases] == [([f"/dn-{run_id}-lease-ended"], "created")]
+    assert len(inner_runs.resources(run_id)) == 3  # the kept network and container, the lease
+
+    result = inner_runs.run("--dockernet-prune")  # from outside its pid namespace
+    result.stdout.fnmatch_lines([f"dockernet: removed * left by 1 dead run ({run_id})*"])
+    assert inner_runs.resources(run_id) == []
+
+
 # -- a fixed subnet held by another run ------------------------------------------------------
 
 HOLDER = """
