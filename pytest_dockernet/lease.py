@@ -145,9 +145,11 @@ class Lease:
 
     def _attach(self) -> socket.socket:
         """Attach to the lease's stdin, then start it: the read waits for this connection."""
-        self._stream = self._engine.attach(self.id, stdout=False, stderr=False)
+        stream = self._engine.attach(self.id, stdout=False, stderr=False)
+        with self._lock:  # close() shuts down the stream it finds here
+            self._stream = stream
         self._engine.start(self.id)
-        return self._stream.sock
+        return stream.sock
 
     def _watch(self) -> None:
         """Keep the lease up while the run lives: if the engine dropped the connection (it
@@ -189,8 +191,12 @@ class Lease:
         leave it ended, so that a later prune knows the run's kept resources are a dead run's)."""
         with self._lock:
             self._closed.set()
-            starting = self._starting
-        self._started.wait()  # an attach under way would hold the lease open after this
+            starting, attached = self._starting, self._stream is not None
+        if remove or (starting and not attached):
+            # An attach under way would hold the lease open after this. A start under way
+            # need not be waited for when the lease stays: its stdin is shut below, so it
+            # exits with code 0 as soon as it runs (the run's end does not wait ~0.2 s).
+            self._started.wait()
         try:
             if starting:
                 self._close_stream()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -124,3 +125,22 @@ def test_a_run_lease_starts_by_itself_a_moment_after_it_is_made(dockernet_client
         assert identity.run_id not in lease_states(dockernet_client)
     finally:
         remove_container(dockernet_client, lease.id)
+
+
+def test_a_run_that_ends_while_its_lease_starts_leaves_it_ended(dockernet_client, pytestconfig):
+    """Closed (as a run's end does) at any moment of its start, without waiting for the start:
+    the lease ends up read as ended (exited with code 0, or renamed if it never started)."""
+    image = pytestconfig.stash[STATE].probe_image()
+    for delay in (0.0, 0.001, 0.01, 0.05, 0.1):
+        identity = RunIdentity()
+        lease = Lease(DockerEngine(dockernet_client), identity, image)  # starts at once
+        try:
+            time.sleep(delay)  # somewhere in its attach and start
+            lease.close(remove=False)
+            deadline = time.monotonic() + 30  # the deadline only ends a hang
+            while lease_states(dockernet_client).get(identity.run_id) is not False:
+                assert time.monotonic() < deadline, dockernet_client.api.inspect_container(lease.id)["State"]
+                time.sleep(0.05)
+        finally:
+            lease.wait_started()
+            remove_container(dockernet_client, lease.id)
