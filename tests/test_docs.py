@@ -242,7 +242,7 @@ API_INTERNALS = {
     "Nemesis": {"context", "error", "failed_at", "seed_given", "stop", "started", "describe"},
     "Service": {"context", "topology"},
     "Remover": set(),
-    "RunIdentity": {"pid", "host", "boot", "pidns", "started", "owner_is_gone"},
+    "RunIdentity": {"pid", "host", "boot", "pidns", "started", "owner_is_gone", "maker_is_gone"},
 }
 
 
