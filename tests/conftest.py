@@ -20,6 +20,7 @@ import docker.errors
 import pytest
 
 from pytest_dockernet import end_of_run
+from pytest_dockernet.engine import remove_container, remove_network
 from pytest_dockernet.labels import SESSION
 from pytest_dockernet.plugin import STATE
 from pytest_dockernet.skips import PluginSkip
@@ -336,10 +337,13 @@ class InnerRuns:
         """Remove whatever inner runs left: containers first, then networks and volumes."""
         for run_id in self.run_ids():
             filters = {"label": f"{SESSION}={run_id}"}
+            # The plugin's own removals: a removal the engine has under way already (an inner
+            # run's, sent just before it lost the engine) is no error, nor a network's
+            # container not gone yet.
             for c in self.client.api.containers(all=True, filters=filters):
-                self.client.api.remove_container(c["Id"], force=True, v=True)
+                remove_container(self.client, c["Id"])
             for n in self.client.api.networks(filters=filters):
-                self.client.api.remove_network(n["Id"])
+                remove_network(self.client, n["Id"])
             for v in self.volumes(filters):
                 self.client.api.remove_volume(v["Name"], force=True)
 
